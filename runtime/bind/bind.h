@@ -1,0 +1,75 @@
+/*
+** bind.h -- internal helpers shared by the Lua bindings (runtime/bind).
+**
+** Bindings only check arguments, call the core and push results.  Each
+** binding file exports one opener, tideB_open_<name>(L), called by
+** luaopen_tide (l_tide.c) with the module table on top of the stack; it adds
+** its functions to that table and its methods to the array metatable.
+*/
+#ifndef TIDE_BIND_H
+#define TIDE_BIND_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/core.h"
+
+#define TIDE_ARRAY_MT "tide.array"
+
+/* The array userdata: the core struct plus nothing else, so that
+** tide_check_array can hand the struct to C hosts. */
+typedef struct tideL_Array {
+  tide_Array a;
+} tideL_Array;
+
+/* Argument i as an open array, else raises "bad argument #i to 'f'
+** (array expected, got X)". */
+tide_Array *tideL_check(lua_State *L, int i);
+/* Argument i as an array or NULL (no error). */
+tide_Array *tideL_test(lua_State *L, int i);
+/* Pushes a new closed array userdata and returns its struct; fill it with a
+** core constructor, then it owns the storage (liolib's newprefile order:
+** the userdata exists before the resource, so an error leaks nothing). */
+tide_Array *tideL_push(lua_State *L);
+/* Raises a Lua error from a core code with the core's last message. */
+int tideL_raise(lua_State *L, int code);
+/* Raises "bad argument #arg to 'fname' (<core message>)". */
+int tideL_argraise(lua_State *L, int arg, int code);
+
+/* Shape from numbers (first..) or one table at `first`; returns the index
+** of the first argument after the shape.  Raises on bad shapes. */
+int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape);
+/* dtype from a string argument (or dflt if none/nil); raises if unknown. */
+int tideL_checkdtype(lua_State *L, int i, int dflt);
+/* Reads the trailing "dtype string and/or options table" of constructors.
+** Returns the dtype; *where is TIDE_WHERE_* from {shared = true/false}. */
+int tideL_ctor_opts(lua_State *L, int i, int dflt_dtype, int *where);
+
+/* Pushes element p of dtype dt as a Lua value (integer, float or boolean). */
+void tideL_pushelem(lua_State *L, int dt, const void *p);
+/* Stores Lua value at stack index i into element p; raises on non-numbers. */
+void tideL_toelem(lua_State *L, int i, int dt, void *p);
+
+/* Raises unless a is writable ("array is read-only ..."). */
+void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname);
+
+/* Adds functions to the array method table (used by __index). */
+void tideL_addmethods(lua_State *L, const luaL_Reg *r);
+/* Sets fields of the array metatable (metamethods such as __add). */
+void tideL_addmeta(lua_State *L, const luaL_Reg *r);
+
+/* Optional-field readers for options tables at index i (absent -> dflt). */
+lua_Integer tideL_optint(lua_State *L, int i, const char *k, lua_Integer d);
+lua_Number tideL_optnum(lua_State *L, int i, const char *k, lua_Number d);
+int tideL_optbool(lua_State *L, int i, const char *k, int d);
+const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d);
+
+/* Openers, one per binding file. */
+void tideB_open_array(lua_State *L);  /* l_array.c: constructors, views */
+void tideB_open_ops(lua_State *L);    /* l_ops.c: arithmetic, reductions, matmul */
+void tideB_open_io(lua_State *L);     /* l_io.c: load, save, memmap, npz */
+void tideB_open_csv(lua_State *L);    /* l_csv.c: read_csv */
+void tideB_open_rng(lua_State *L);    /* l_rng.c: rng, rand, randn */
+void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
+
+#endif /* TIDE_BIND_H */

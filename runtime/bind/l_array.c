@@ -1,0 +1,748 @@
+/*
+** l_array.c -- the array userdata: constructors, element access, views,
+** copies and the shared helpers declared in bind.h.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bind.h"
+
+/* ------------------------------------------------------------ helpers */
+
+tide_Array *tideL_test(lua_State *L, int i) {
+  tideL_Array *u = luaL_testudata(L, i, TIDE_ARRAY_MT);
+  return u ? &u->a : NULL;
+}
+
+tide_Array *tideL_check(lua_State *L, int i) {
+  tideL_Array *u = luaL_testudata(L, i, TIDE_ARRAY_MT);
+  if (!u) luaL_typeerror(L, i, "array");
+  if (!u->a.storage) luaL_argerror(L, i, "array is closed");
+  return &u->a;
+}
+
+tide_Array *tideL_push(lua_State *L) {
+  tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u); /* closed: storage NULL */
+  luaL_setmetatable(L, TIDE_ARRAY_MT);
+  return &u->a;
+}
+
+int tideL_raise(lua_State *L, int code) {
+  const char *m = tide_lasterror();
+  return luaL_error(L, "%s", m[0] ? m : tide_strerror(code));
+}
+
+int tideL_argraise(lua_State *L, int arg, int code) {
+  const char *m = tide_lasterror();
+  return luaL_argerror(L, arg, m[0] ? m : tide_strerror(code));
+}
+
+static int64_t check_dim(lua_State *L, int i) {
+  int isnum;
+  lua_Integer v = lua_tointegerx(L, i, &isnum);
+  if (!isnum) {
+    if (lua_type(L, i) == LUA_TNUMBER)
+      luaL_argerror(L, i, "dimension must be an integer");
+    luaL_typeerror(L, i, "integer dimension");
+  }
+  if (v < 0) luaL_argerror(L, i, "dimension must not be negative");
+  return (int64_t)v;
+}
+
+int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape) {
+  int n = 0;
+  if (lua_istable(L, first)) {
+    lua_Unsigned len = lua_rawlen(L, first);
+    luaL_argcheck(L, len <= TIDE_MAXDIM, first, "too many dimensions (at most 32)");
+    for (lua_Unsigned k = 1; k <= len; k++) {
+      lua_rawgeti(L, first, (lua_Integer)k);
+      int isnum;
+      lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      if (!isnum || v < 0)
+        luaL_argerror(L, first, lua_pushfstring(L, "shape entry %d must be a "
+                      "non-negative integer", (int)k));
+      shape[n++] = v;
+      lua_pop(L, 1);
+    }
+    *ndim = n;
+    return first + 1;
+  }
+  int i = first;
+  while (lua_type(L, i) == LUA_TNUMBER) {
+    luaL_argcheck(L, n < TIDE_MAXDIM, i, "too many dimensions (at most 32)");
+    shape[n++] = check_dim(L, i);
+    i++;
+  }
+  if (n == 0) luaL_argerror(L, first, "shape expected (numbers or a table)");
+  *ndim = n;
+  return i;
+}
+
+int tideL_checkdtype(lua_State *L, int i, int dflt) {
+  if (lua_isnoneornil(L, i)) return dflt;
+  const char *s = luaL_checkstring(L, i);
+  int dt = tide_dtype_parse(s);
+  if (dt < 0)
+    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
+  return dt;
+}
+
+lua_Integer tideL_optint(lua_State *L, int i, const char *k, lua_Integer d) {
+  if (!lua_istable(L, i)) return d;
+  lua_getfield(L, i, k);
+  int isnum;
+  lua_Integer v = lua_tointegerx(L, -1, &isnum);
+  if (!isnum && !lua_isnil(L, -1))
+    luaL_error(L, "option '%s' must be an integer, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return isnum ? v : d;
+}
+
+lua_Number tideL_optnum(lua_State *L, int i, const char *k, lua_Number d) {
+  if (!lua_istable(L, i)) return d;
+  lua_getfield(L, i, k);
+  int isnum;
+  lua_Number v = lua_tonumberx(L, -1, &isnum);
+  if (!isnum && !lua_isnil(L, -1))
+    luaL_error(L, "option '%s' must be a number, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return isnum ? v : d;
+}
+
+int tideL_optbool(lua_State *L, int i, const char *k, int d) {
+  if (!lua_istable(L, i)) return d;
+  lua_getfield(L, i, k);
+  int v = lua_isnil(L, -1) ? d : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d) {
+  if (!lua_istable(L, i)) return d;
+  lua_getfield(L, i, k);
+  const char *v = d;
+  if (lua_type(L, -1) == LUA_TSTRING) v = lua_tostring(L, -1);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "option '%s' must be a string, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1); /* the string stays alive: it is the table's field */
+  return v;
+}
+
+int tideL_ctor_opts(lua_State *L, int i, int dflt, int *where) {
+  int dt = dflt;
+  *where = TIDE_WHERE_AUTO;
+  if (lua_type(L, i) == LUA_TSTRING) dt = tideL_checkdtype(L, i++, dflt);
+  if (lua_istable(L, i)) {
+    lua_getfield(L, i, "dtype");
+    if (!lua_isnil(L, -1)) {
+      const char *s = luaL_checkstring(L, -1);
+      dt = tide_dtype_parse(s);
+      if (dt < 0) luaL_error(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, i, "shared");
+    if (!lua_isnil(L, -1)) *where = lua_toboolean(L, -1) ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
+    lua_pop(L, 1);
+  } else if (!lua_isnoneornil(L, i)) {
+    luaL_typeerror(L, i, "dtype string or options table");
+  }
+  return dt;
+}
+
+void tideL_pushelem(lua_State *L, int dt, const void *p) {
+  switch (dt) {
+    case TIDE_F64: case TIDE_F32: lua_pushnumber(L, tide_load_f64(dt, p)); break;
+    case TIDE_BOOL: lua_pushboolean(L, *(const uint8_t *)p != 0); break;
+    default: lua_pushinteger(L, tide_load_i64(dt, p)); break;
+  }
+}
+
+void tideL_toelem(lua_State *L, int i, int dt, void *p) {
+  if (lua_isboolean(L, i)) {
+    tide_store_i64(dt, p, lua_toboolean(L, i));
+  } else if (lua_isinteger(L, i)) {
+    tide_store_i64(dt, p, lua_tointeger(L, i));
+  } else if (lua_type(L, i) == LUA_TNUMBER) {
+    tide_store_f64(dt, p, lua_tonumber(L, i));
+  } else {
+    luaL_typeerror(L, i, "number or boolean");
+  }
+}
+
+void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname) {
+  if (a->flags & TIDE_AF_READONLY)
+    luaL_error(L, "%s: array is read-only (%s)", fname,
+               a->storage && a->storage->kind == TIDE_STORE_FILE
+                   ? "mapped with mode \"r\"; use mmap = \"r+\" or \"c\" to write"
+                   : "a read-only view");
+}
+
+void tideL_addmethods(lua_State *L, const luaL_Reg *r) {
+  luaL_getmetatable(L, TIDE_ARRAY_MT);
+  lua_getfield(L, -1, "__methods");
+  luaL_setfuncs(L, r, 0);
+  lua_pop(L, 2);
+}
+
+void tideL_addmeta(lua_State *L, const luaL_Reg *r) {
+  luaL_getmetatable(L, TIDE_ARRAY_MT);
+  luaL_setfuncs(L, r, 0);
+  lua_pop(L, 1);
+}
+
+/* Converts a user index (1-based, negative counts from the end) to 0-based. */
+static int64_t check_index(lua_State *L, int i, int64_t len, int dim) {
+  lua_Integer v = luaL_checkinteger(L, i);
+  if (v < 0) v += len + 1;
+  if (v < 1 || v > len)
+    luaL_error(L, "index %d out of range for dimension %d of size %d",
+               (int)luaL_checkinteger(L, i), dim + 1, (int)len);
+  return (int64_t)(v - 1);
+}
+
+/* ------------------------------------------------------------ constructors */
+
+static int new_filled(lua_State *L, double v, int fill) {
+  int64_t shape[TIDE_MAXDIM];
+  int ndim, where;
+  int next = tideL_checkshape(L, 1, &ndim, shape);
+  int dt = tideL_ctor_opts(L, next, TIDE_F64, &where);
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_new(a, dt, ndim, shape, where);
+  if (rc) return tideL_raise(L, rc);
+  if (fill && v != 0) tide_array_fill(a, v);
+  return 1;
+}
+
+static int l_zeros(lua_State *L) { return new_filled(L, 0, 0); }
+static int l_empty(lua_State *L) { return new_filled(L, 0, 0); }
+static int l_ones(lua_State *L) { return new_filled(L, 1, 1); }
+
+static int l_full(lua_State *L) {
+  int64_t shape[TIDE_MAXDIM];
+  int ndim, where;
+  int next = tideL_checkshape(L, 1, &ndim, shape);
+  luaL_checkany(L, next);
+  int dflt = lua_isinteger(L, next) ? TIDE_I64 : lua_isboolean(L, next) ? TIDE_BOOL : TIDE_F64;
+  if (!lua_isboolean(L, next)) luaL_checknumber(L, next);
+  int dt = tideL_ctor_opts(L, next + 1, dflt, &where);
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_new(a, dt, ndim, shape, where);
+  if (rc) return tideL_raise(L, rc);
+  double v = lua_isboolean(L, next) ? lua_toboolean(L, next) : lua_tonumber(L, next);
+  tide_array_fill(a, v);
+  return 1;
+}
+
+static int l_eye(lua_State *L) {
+  int64_t n = check_dim(L, 1), m = lua_type(L, 2) == LUA_TNUMBER ? check_dim(L, 2) : n;
+  int where, dt = tideL_ctor_opts(L, lua_type(L, 2) == LUA_TNUMBER ? 3 : 2, TIDE_F64, &where);
+  int64_t shape[2] = {n, m};
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_new(a, dt, 2, shape, where);
+  if (rc) return tideL_raise(L, rc);
+  for (int64_t i = 0; i < n && i < m; i++)
+    tide_store_i64(dt, a->data + i * a->strides[0] + i * a->strides[1], 1);
+  return 1;
+}
+
+/* arange (end excluded, numpy) and range (end included, Lua/Torch). */
+static int make_range(lua_State *L, int inclusive) {
+  int allint = lua_isinteger(L, 1) && (lua_isnoneornil(L, 2) || lua_isinteger(L, 2)) &&
+               (lua_isnoneornil(L, 3) || lua_isinteger(L, 3));
+  lua_Number a = luaL_checknumber(L, 1), b, step = luaL_optnumber(L, 3, 1);
+  if (lua_isnoneornil(L, 2)) { /* arange(n): 0..n-1 as numpy; range(n): 1..n */
+    b = a;
+    a = inclusive ? 1 : 0;
+  } else {
+    b = luaL_checknumber(L, 2);
+  }
+  luaL_argcheck(L, step != 0 && step == step, 3, "step must be a nonzero number");
+  luaL_argcheck(L, isfinite(a) && isfinite(b), 1, "bounds must be finite");
+  double span = (b - a) / step;
+  int64_t n;
+  if (inclusive) n = span < 0 ? 0 : (int64_t)floor(span + 1e-9) + 1;
+  else n = span <= 0 ? 0 : (int64_t)ceil(span - 1e-9);
+  luaL_argcheck(L, span < 9e15, 2, "range is too long");
+  int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
+  lua_Integer ia = lua_isnoneornil(L, 2) ? (inclusive ? 1 : 0) : lua_tointeger(L, 1);
+  lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
+  tide_Array *out = tideL_push(L);
+  int rc = tide_array_new(out, dt, 1, &n, where);
+  if (rc) return tideL_raise(L, rc);
+  int isz = tide_dtype_size(dt);
+  if (allint) {
+    for (int64_t i = 0; i < n; i++) tide_store_i64(dt, out->data + i * isz, ia + i * is);
+  } else {
+    for (int64_t i = 0; i < n; i++) tide_store_f64(dt, out->data + i * isz, a + (double)i * step);
+  }
+  return 1;
+}
+static int l_arange(lua_State *L) { return make_range(L, 0); }
+static int l_range(lua_State *L) { return make_range(L, 1); }
+
+static int make_space(lua_State *L, int logscale) {
+  double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
+  lua_Integer n = luaL_optinteger(L, 3, logscale ? 50 : 50);
+  luaL_argcheck(L, n >= 0, 3, "count must not be negative");
+  int where, dt = tideL_ctor_opts(L, 4, TIDE_F64, &where);
+  int64_t len = n;
+  tide_Array *out = tideL_push(L);
+  int rc = tide_array_new(out, dt, 1, &len, where);
+  if (rc) return tideL_raise(L, rc);
+  int isz = tide_dtype_size(dt);
+  for (int64_t i = 0; i < n; i++) {
+    double t = n == 1 ? a : (i == n - 1 ? b : a + (b - a) * (double)i / (double)(n - 1));
+    tide_store_f64(dt, out->data + i * isz, logscale ? pow(10.0, t) : t);
+  }
+  return 1;
+}
+static int l_linspace(lua_State *L) { return make_space(L, 0); }
+static int l_logspace(lua_State *L) { return make_space(L, 1); }
+
+/* tide.array(nested tables [, dtype | opts]) */
+static void nested_shape(lua_State *L, int t, int *ndim, int64_t *shape, int *kind) {
+  /* Walks first elements to find the shape; kind: 0 int, 1 float, 2 bool. */
+  int n = 0;
+  lua_pushvalue(L, t);
+  for (;;) {
+    if (lua_istable(L, -1) || tideL_test(L, -1)) {
+      if (n >= TIDE_MAXDIM) luaL_error(L, "tables nested more than 32 deep");
+      shape[n++] = (int64_t)luaL_len(L, -1);
+      if (shape[n - 1] == 0) break;
+      lua_geti(L, -1, 1);
+      lua_remove(L, -2);
+    } else {
+      break;
+    }
+  }
+  *kind = lua_isboolean(L, -1) ? 2 : lua_isinteger(L, -1) ? 0 : 1;
+  lua_pop(L, 1);
+  *ndim = n;
+}
+
+static void fill_nested(lua_State *L, int depth, int ndim, const int64_t *shape,
+                        tide_Array *a, int64_t *idx, int *kind, int scan) {
+  /* stack top: the (sub)table at this depth */
+  if ((int64_t)luaL_len(L, -1) != shape[depth])
+    luaL_error(L, "ragged nested table: length %d at depth %d, expected %d",
+               (int)luaL_len(L, -1), depth + 1, (int)shape[depth]);
+  for (int64_t i = 0; i < shape[depth]; i++) {
+    idx[depth] = i;
+    lua_geti(L, -1, i + 1);
+    if (depth + 1 < ndim) {
+      if (!lua_istable(L, -1) && !tideL_test(L, -1))
+        luaL_error(L, "ragged nested table: a number where a table of length %d belongs",
+                   (int)shape[depth + 1]);
+      fill_nested(L, depth + 1, ndim, shape, a, idx, kind, scan);
+    } else if (scan) {
+      if (lua_isinteger(L, -1)) { if (*kind == 2) *kind = 0; }
+      else if (lua_type(L, -1) == LUA_TNUMBER) *kind = 1;
+      else if (!lua_isboolean(L, -1))
+        luaL_error(L, "array element must be a number or boolean, got %s", luaL_typename(L, -1));
+    } else {
+      tideL_toelem(L, lua_gettop(L), a->dtype, tide_array_at(a, idx));
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int l_array(lua_State *L) {
+  if (tideL_test(L, 1)) { /* tide.array(a [, dtype]) copies */
+    tide_Array *src = tideL_check(L, 1);
+    int where, dt = tideL_ctor_opts(L, 2, src->dtype, &where);
+    tide_Array *a = tideL_push(L);
+    int rc = tide_array_copy(src, dt, a);
+    return rc ? tideL_raise(L, rc) : 1;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int64_t shape[TIDE_MAXDIM], idx[TIDE_MAXDIM];
+  int ndim, kind, where;
+  nested_shape(L, 1, &ndim, shape, &kind);
+  lua_pushvalue(L, 1);
+  fill_nested(L, 0, ndim, shape, NULL, idx, &kind, 1);
+  lua_pop(L, 1);
+  int dflt = kind == 2 ? TIDE_BOOL : kind == 0 ? TIDE_I64 : TIDE_F64;
+  int dt = tideL_ctor_opts(L, 2, dflt, &where);
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_new(a, dt, ndim, shape, where);
+  if (rc) return tideL_raise(L, rc);
+  lua_pushvalue(L, 1);
+  fill_nested(L, 0, ndim, shape, a, idx, &kind, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int l_is_array(lua_State *L) {
+  lua_pushboolean(L, tideL_test(L, 1) != NULL);
+  return 1;
+}
+
+/* ------------------------------------------------------------ access */
+
+static int a_index(lua_State *L) {
+  tideL_Array *u = luaL_checkudata(L, 1, TIDE_ARRAY_MT);
+  tide_Array *a = &u->a;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (!a->storage) return luaL_error(L, "array is closed");
+    if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
+    int64_t i = check_index(L, 2, a->shape[0], 0);
+    if (a->ndim == 1) {
+      tideL_pushelem(L, a->dtype, a->data + i * a->strides[0]);
+      return 1;
+    }
+    tide_Array *v = tideL_push(L);
+    tide_array_view(v, a);
+    tide_array_select(v, 0, i);
+    return 1;
+  }
+  const char *k = lua_tostring(L, 2);
+  if (k) {
+    if (strcmp(k, "shape") == 0) {
+      lua_createtable(L, a->ndim, 0);
+      for (int d = 0; d < a->ndim; d++) {
+        lua_pushinteger(L, a->shape[d]);
+        lua_rawseti(L, -2, d + 1);
+      }
+      return 1;
+    }
+    if (strcmp(k, "ndim") == 0) { lua_pushinteger(L, a->ndim); return 1; }
+    if (strcmp(k, "dtype") == 0) { lua_pushstring(L, tide_dtypes[a->dtype].name); return 1; }
+    if (strcmp(k, "size") == 0) { lua_pushinteger(L, tide_array_size(a)); return 1; }
+    if (strcmp(k, "itemsize") == 0) { lua_pushinteger(L, tide_dtype_size(a->dtype)); return 1; }
+    if (strcmp(k, "nbytes") == 0) {
+      lua_pushinteger(L, tide_array_size(a) * tide_dtype_size(a->dtype));
+      return 1;
+    }
+    if (strcmp(k, "strides") == 0) {
+      lua_createtable(L, a->ndim, 0);
+      for (int d = 0; d < a->ndim; d++) {
+        lua_pushinteger(L, a->strides[d] / tide_dtype_size(a->dtype));
+        lua_rawseti(L, -2, d + 1);
+      }
+      return 1;
+    }
+    if (strcmp(k, "storage") == 0) {
+      static const char *const kinds[] = {"heap", "shared", "file", "borrowed"};
+      if (!a->storage) lua_pushliteral(L, "closed");
+      else lua_pushstring(L, kinds[a->storage->kind]);
+      return 1;
+    }
+    if (strcmp(k, "closed") == 0) { lua_pushboolean(L, a->storage == NULL); return 1; }
+    if (strcmp(k, "readonly") == 0) {
+      lua_pushboolean(L, (a->flags & TIDE_AF_READONLY) != 0);
+      return 1;
+    }
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int a_newindex(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  if (lua_type(L, 2) != LUA_TNUMBER)
+    return luaL_error(L, "cannot set field '%s' of an array", luaL_tolstring(L, 2, NULL));
+  if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
+  tideL_checkwritable(L, a, "__newindex");
+  int64_t i = check_index(L, 2, a->shape[0], 0);
+  if (a->ndim == 1) {
+    tideL_toelem(L, 3, a->dtype, a->data + i * a->strides[0]);
+    return 0;
+  }
+  tide_Array row = *a;
+  tide_array_select(&row, 0, i);
+  tide_Array *src = tideL_test(L, 3);
+  int rc = src ? tide_array_assign(&row, tideL_check(L, 3))
+               : tide_array_fill(&row, lua_isboolean(L, 3) ? lua_toboolean(L, 3)
+                                                           : luaL_checknumber(L, 3));
+  return rc ? tideL_raise(L, rc) : 0;
+}
+
+static int a_len(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  lua_pushinteger(L, a->ndim ? a->shape[0] : 1);
+  return 1;
+}
+
+static int a_gc(lua_State *L) {
+  tideL_Array *u = luaL_checkudata(L, 1, TIDE_ARRAY_MT);
+  tide_array_close(&u->a);
+  return 0;
+}
+
+static int a_close(lua_State *L) { return a_gc(L); }
+
+static int a_get(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int64_t idx[TIDE_MAXDIM];
+  int n = lua_gettop(L) - 1;
+  if (n != a->ndim)
+    return luaL_error(L, "get: %d indices given for a %d-dimensional array", n, a->ndim);
+  for (int d = 0; d < n; d++) idx[d] = check_index(L, d + 2, a->shape[d], d);
+  tideL_pushelem(L, a->dtype, tide_array_at(a, idx));
+  return 1;
+}
+
+static int a_set(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int64_t idx[TIDE_MAXDIM];
+  int n = lua_gettop(L) - 2;
+  if (n != a->ndim)
+    return luaL_error(L, "set: %d indices given for a %d-dimensional array", n, a->ndim);
+  tideL_checkwritable(L, a, "set");
+  for (int d = 0; d < n; d++) idx[d] = check_index(L, d + 2, a->shape[d], d);
+  tideL_toelem(L, n + 2, a->dtype, tide_array_at(a, idx));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* a:slice(dim, from, to [, step]): inclusive bounds, 1-based; negative
+** bounds count from the end. */
+static int a_slice(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  lua_Integer dim = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, dim >= 1 && dim <= a->ndim, 2, "dimension out of range");
+  int64_t len = a->shape[dim - 1];
+  lua_Integer from = luaL_optinteger(L, 3, 1), to = luaL_optinteger(L, 4, len);
+  lua_Integer step = luaL_optinteger(L, 5, 1);
+  luaL_argcheck(L, step != 0, 5, "step must not be 0");
+  luaL_argcheck(L, step > LUA_MININTEGER, 5, "step out of range");
+  if (from < 0) from += len + 1;
+  if (to < 0) to += len + 1;
+  tide_Array *v = tideL_push(L);
+  tide_array_view(v, a);
+  int rc;
+  if (step > 0) {
+    if (to < from - 1) to = from - 1; /* empty */
+    if (from < 1 || from > len + 1 || to > len)
+      return luaL_error(L, "slice %d..%d out of range for dimension %d of size %d",
+                        (int)from, (int)to, (int)dim, (int)len);
+    rc = tide_array_slice(v, (int)dim - 1, from - 1, to, step);
+  } else {
+    if (from < 1 || from > len || to < 1 || to > from)
+      return luaL_error(L, "slice %d..%d (step %d) out of range for dimension %d of size %d",
+                        (int)from, (int)to, (int)step, (int)dim, (int)len);
+    rc = tide_array_slice(v, (int)dim - 1, from - 1, to - 2, step);
+  }
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+static int select_view(lua_State *L, int dim) {
+  tide_Array *a = tideL_check(L, 1);
+  if (a->ndim < dim + 1)
+    return luaL_error(L, "%s: array has %d dimension(s)", dim ? "col" : "row", a->ndim);
+  int64_t i = check_index(L, 2, a->shape[dim], dim);
+  tide_Array *v = tideL_push(L);
+  tide_array_view(v, a);
+  tide_array_select(v, dim, i);
+  return 1;
+}
+static int a_row(lua_State *L) { return select_view(L, 0); }
+static int a_col(lua_State *L) { return select_view(L, 1); }
+
+static int a_t(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  tide_Array *v = tideL_push(L);
+  tide_array_view(v, a);
+  tide_array_transpose(v);
+  return 1;
+}
+
+static int a_reshape(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int64_t shape[TIDE_MAXDIM];
+  int n = 0;
+  if (lua_istable(L, 2)) {
+    int len = (int)luaL_len(L, 2);
+    luaL_argcheck(L, len <= TIDE_MAXDIM, 2, "too many dimensions");
+    for (int k = 1; k <= len; k++) {
+      lua_geti(L, 2, k);
+      shape[n++] = luaL_checkinteger(L, -1);
+      lua_pop(L, 1);
+    }
+  } else {
+    for (int i = 2; i <= lua_gettop(L); i++) {
+      luaL_argcheck(L, n < TIDE_MAXDIM, i, "too many dimensions");
+      shape[n++] = luaL_checkinteger(L, i);
+    }
+  }
+  tide_Array *v = tideL_push(L);
+  tide_array_view(v, a);
+  int rc = tide_array_reshape_view(v, n, shape);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+static int a_copy(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int where, dt = tideL_ctor_opts(L, 2, a->dtype, &where);
+  tide_Array *c = tideL_push(L);
+  int rc = tide_array_new(c, dt, a->ndim, a->shape, where);
+  if (!rc) rc = tide_array_assign(c, a);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+static int a_astype(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int dt = tideL_checkdtype(L, 2, -1);
+  luaL_argcheck(L, dt >= 0, 2, "dtype expected");
+  tide_Array *c = tideL_push(L);
+  int rc = tide_array_copy(a, dt, c);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+/* Reads a 1-based index array or table at arg i into a malloc'd buffer of
+** 0-based indices; bounds are checked by the core. */
+static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
+  tide_Array *ia = tideL_test(L, i);
+  int64_t *idx;
+  if (ia) {
+    tideL_check(L, i);
+    luaL_argcheck(L, ia->ndim == 1, i, "index array must be 1-dimensional");
+    luaL_argcheck(L, !tide_dtype_isfloat(ia->dtype), i, "index array must have an integer dtype");
+    *n = ia->shape[0];
+    idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
+    for (int64_t k = 0; k < *n; k++)
+      idx[k] = tide_load_i64(ia->dtype, ia->data + k * ia->strides[0]) - 1;
+  } else {
+    luaL_checktype(L, i, LUA_TTABLE);
+    *n = (int64_t)luaL_len(L, i);
+    idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
+    for (int64_t k = 0; k < *n; k++) {
+      lua_geti(L, i, k + 1);
+      int isnum;
+      lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      if (!isnum) luaL_argerror(L, i, "index table must hold integers");
+      idx[k] = v - 1;
+      lua_pop(L, 1);
+    }
+  }
+  return idx; /* kept alive by the userdata on the stack */
+}
+
+static int a_take(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  lua_Integer dim = luaL_optinteger(L, 3, 1);
+  luaL_argcheck(L, dim >= 1 && dim <= a->ndim, 3, "dimension out of range");
+  int64_t n;
+  int64_t *idx = check_indices(L, 2, &n);
+  tide_Array *out = tideL_push(L);
+  int rc = tide_array_take(a, idx, n, (int)dim - 1, out);
+  return rc ? tideL_argraise(L, 2, rc) : 1;
+}
+
+static int a_fill_(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  tideL_checkwritable(L, a, "fill_");
+  double v = lua_isboolean(L, 2) ? lua_toboolean(L, 2) : luaL_checknumber(L, 2);
+  int rc = tide_array_fill(a, v);
+  if (rc) return tideL_raise(L, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int a_assign_(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1), *b = tideL_check(L, 2);
+  tideL_checkwritable(L, a, "assign_");
+  int rc = tide_array_assign(a, b);
+  if (rc) return tideL_argraise(L, 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int a_flush(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  int rc = tide_storage_flush(a->storage);
+  if (rc) {
+    lua_pushnil(L);
+    lua_pushstring(L, tide_lasterror());
+    lua_pushstring(L, tide_errname(rc));
+    return 3;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static void push_table(lua_State *L, const tide_Array *a, int depth, unsigned char *p) {
+  lua_createtable(L, (int)a->shape[depth], 0);
+  for (int64_t i = 0; i < a->shape[depth]; i++) {
+    unsigned char *q = p + i * a->strides[depth];
+    if (depth + 1 == a->ndim) tideL_pushelem(L, a->dtype, q);
+    else push_table(L, a, depth + 1, q);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static int a_totable(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  if (a->ndim == 0) tideL_pushelem(L, a->dtype, a->data);
+  else {
+    luaL_checkstack(L, a->ndim + 4, "array nested too deep");
+    push_table(L, a, 0, a->data);
+  }
+  return 1;
+}
+
+static int a_item(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  if (tide_array_size(a) != 1)
+    return luaL_error(L, "item: array has %d elements, not 1", (int)tide_array_size(a));
+  int64_t idx[TIDE_MAXDIM] = {0};
+  tideL_pushelem(L, a->dtype, tide_array_at(a, idx));
+  return 1;
+}
+
+static int a_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, tide_array_is_c_contiguous(tideL_check(L, 1)));
+  return 1;
+}
+
+static int a_tostring(lua_State *L);
+
+void tideB_open_array(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__index", a_index}, {"__newindex", a_newindex}, {"__len", a_len},
+    {"__gc", a_gc}, {"__close", a_close}, {"__tostring", a_tostring},
+    {NULL, NULL}};
+  static const luaL_Reg methods[] = {
+    {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
+    {"col", a_col}, {"t", a_t}, {"reshape", a_reshape}, {"view", a_reshape},
+    {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
+    {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
+    {"close", a_close}, {"totable", a_totable}, {"item", a_item},
+    {"is_contiguous", a_is_contiguous}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+    {"zeros", l_zeros}, {"ones", l_ones}, {"empty", l_empty}, {"full", l_full},
+    {"eye", l_eye}, {"arange", l_arange}, {"range", l_range},
+    {"linspace", l_linspace}, {"logspace", l_logspace}, {"array", l_array},
+    {"is_array", l_is_array}, {NULL, NULL}};
+  /* stack: tide */
+  luaL_newmetatable(L, TIDE_ARRAY_MT);
+  luaL_setfuncs(L, meta, 0);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__methods");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+}
+
+/* ------------------------------------------------------------ printing */
+
+/* tostring(a): summarized like numpy, then shape, dtype and storage. */
+
+
+static int a_tostring(lua_State *L) {
+  tideL_Array *u = luaL_checkudata(L, 1, TIDE_ARRAY_MT);
+  if (!u->a.storage) {
+    lua_pushliteral(L, "array(closed)");
+    return 1;
+  }
+  char *s = tide_array_format(&u->a, NULL);
+  if (!s) return luaL_error(L, "out of memory formatting an array");
+  lua_pushstring(L, s);
+  free(s);
+  return 1;
+}

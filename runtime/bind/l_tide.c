@@ -1,0 +1,106 @@
+/*
+** l_tide.c -- luaopen_tide: builds the module table from every binding
+** file's opener, plus tide.config (a live view of the core's settings).
+*/
+#include <string.h>
+
+#include "bind.h"
+
+/* tide.config: reads and writes go straight to tide__config, checked. */
+static int cfg_index(lua_State *L) {
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "share_bytes") == 0) lua_pushinteger(L, (lua_Integer)tide__config.share_bytes);
+  else if (strcmp(k, "temp_dir") == 0) {
+    if (tide__config.temp_dir[0]) lua_pushstring(L, tide__config.temp_dir);
+    else lua_pushnil(L);
+  } else if (strcmp(k, "jobs") == 0)
+    lua_pushinteger(L, tide__config.jobs > 0 ? tide__config.jobs : tide_ncpus());
+  else if (strcmp(k, "blas_threads_per_worker") == 0) {
+    int j = tide__config.jobs > 0 ? tide__config.jobs : tide_ncpus();
+    int b = tide__config.blas_threads_per_worker;
+    lua_pushinteger(L, b > 0 ? b : (tide_ncpus() / j > 0 ? tide_ncpus() / j : 1));
+  } else if (strcmp(k, "cpus") == 0) lua_pushinteger(L, tide_ncpus());
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int cfg_newindex(lua_State *L) {
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "share_bytes") == 0) {
+    lua_Integer v = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, v >= 0, 3, "share_bytes must be >= 0");
+    tide__config.share_bytes = (size_t)v;
+  } else if (strcmp(k, "temp_dir") == 0) {
+    if (lua_isnil(L, 3)) {
+      tide__config.temp_dir[0] = '\0';
+    } else {
+      size_t n;
+      const char *v = luaL_checklstring(L, 3, &n);
+      luaL_argcheck(L, n < sizeof tide__config.temp_dir, 3, "temp_dir is too long");
+      memcpy(tide__config.temp_dir, v, n + 1);
+    }
+  } else if (strcmp(k, "jobs") == 0) {
+    lua_Integer v = luaL_checkinteger(L, 3);
+    if (v < 0) v = tide_ncpus() + 1 + v;  /* -1: all CPUs, -2: all but one */
+    luaL_argcheck(L, v >= 1, 3, "jobs must be a positive count or -1, -2, ...");
+    tide__config.jobs = (int)v;
+  } else if (strcmp(k, "blas_threads_per_worker") == 0) {
+    lua_Integer v = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, v >= 0, 3, "blas_threads_per_worker must be >= 0");
+    tide__config.blas_threads_per_worker = (int)v;
+  } else {
+    return luaL_error(L, "tide.config has no setting '%s' (settings: share_bytes, "
+                         "temp_dir, jobs, blas_threads_per_worker)", k);
+  }
+  return 0;
+}
+
+static int cfg_pairs_next(lua_State *L) {
+  static const char *const keys[] = {"share_bytes", "temp_dir", "jobs",
+                                     "blas_threads_per_worker", "cpus", NULL};
+  int i = 0;
+  if (!lua_isnil(L, 2)) {
+    const char *k = luaL_checkstring(L, 2);
+    while (keys[i] && strcmp(keys[i], k) != 0) i++;
+    if (keys[i]) i++;
+  }
+  for (; keys[i]; i++) {
+    lua_pushstring(L, keys[i]);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, 1);
+    if (!lua_isnil(L, -1)) return 2;
+    lua_pop(L, 2);
+  }
+  return 0;
+}
+
+static int cfg_pairs(lua_State *L) {
+  lua_pushcfunction(L, cfg_pairs_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+static void open_config(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__index", cfg_index}, {"__newindex", cfg_newindex}, {"__pairs", cfg_pairs},
+    {NULL, NULL}};
+  lua_newtable(L);
+  luaL_newlib(L, meta);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "config");
+}
+
+int luaopen_tide(lua_State *L) {
+  lua_newtable(L);
+  lua_pushliteral(L, TIDE_VERSION);
+  lua_setfield(L, -2, "version");
+  open_config(L);
+  tideB_open_array(L);
+  tideB_open_ops(L);
+  tideB_open_rng(L);
+  tideB_open_io(L);
+  tideB_open_csv(L);
+  tideB_open_lua(L);
+  return 1;
+}

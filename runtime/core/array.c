@@ -1,0 +1,408 @@
+/*
+** array.c -- arrays as strided views of reference-counted storage:
+** creation, views (slice, select, transpose, reshape), copies, gathers,
+** and the N-d iteration every elementwise kernel is built on.
+*/
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core.h"
+
+const tide_DtypeInfo tide_dtypes[TIDE_NDTYPES] = {
+  {"f64", "float64", 'f', 8}, {"f32", "float32", 'f', 4},
+  {"i64", "int64", 'i', 8},   {"i32", "int32", 'i', 4},
+  {"u8", "uint8", 'u', 1},    {"bool", "bool", 'b', 1},
+};
+
+int tide_dtype_parse(const char *s) {
+  static const struct { const char *name; int dt; } alias[] = {
+    {"double", TIDE_F64}, {"float", TIDE_F32}, {"int", TIDE_I64},
+    {"long", TIDE_I64},   {"int", TIDE_I64},   {"byte", TIDE_U8},
+    {"bool_", TIDE_BOOL}, {"b1", TIDE_BOOL},   {"f8", TIDE_F64},
+    {"f4", TIDE_F32},     {"i8", TIDE_I64},    {"i4", TIDE_I32},
+    {"u1", TIDE_U8},
+  };
+  if (!s) return -1;
+  for (int i = 0; i < TIDE_NDTYPES; i++)
+    if (strcmp(s, tide_dtypes[i].name) == 0 || strcmp(s, tide_dtypes[i].numpy) == 0)
+      return i;
+  for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+    if (strcmp(s, alias[i].name) == 0) return alias[i].dt;
+  return -1;
+}
+
+void tide_store_f64(int dt, void *p, double v) {
+  switch (dt) {
+    case TIDE_F64: *(double *)p = v; break;
+    case TIDE_F32: *(float *)p = (float)v; break;
+    /* Out-of-range and NaN conversions are undefined in C: clamp them. */
+    case TIDE_I64:
+      *(int64_t *)p = v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX
+                    : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v;
+      break;
+    case TIDE_I32:
+      *(int32_t *)p = v != v ? 0 : v >= 2147483647.0 ? INT32_MAX
+                    : v <= -2147483648.0 ? INT32_MIN : (int32_t)v;
+      break;
+    case TIDE_U8:
+      *(uint8_t *)p = v != v ? 0 : v >= 255.0 ? 255 : v <= 0 ? 0 : (uint8_t)v;
+      break;
+    default: *(uint8_t *)p = v != 0; break;
+  }
+}
+
+void tide_store_i64(int dt, void *p, int64_t v) {
+  switch (dt) {
+    case TIDE_F64: *(double *)p = (double)v; break;
+    case TIDE_F32: *(float *)p = (float)v; break;
+    case TIDE_I64: *(int64_t *)p = v; break;
+    case TIDE_I32: *(int32_t *)p = (int32_t)(uint32_t)v; break;  /* wraps, as numpy */
+    case TIDE_U8: *(uint8_t *)p = (uint8_t)v; break;
+    default: *(uint8_t *)p = v != 0; break;
+  }
+}
+
+const char *tide_shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = '\0';
+  if (ndim == 0) {
+    snprintf(buf, len, "scalar");
+    return buf;
+  }
+  for (int d = 0; d < ndim && n < len; d++)
+    n += (size_t)snprintf(buf + n, len - n, d ? "x%" PRId64 : "%" PRId64, shape[d]);
+  return buf;
+}
+
+int tide_shape_size(int ndim, const int64_t *shape, int itemsize, int64_t *count) {
+  if (ndim < 0 || ndim > TIDE_MAXDIM)
+    return tide__seterr(TIDE_EINVAL, "%d dimensions (at most %d)", ndim, TIDE_MAXDIM);
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0)
+      return tide__seterr(TIDE_EINVAL, "dimension %d is negative (%" PRId64 ")", d + 1, shape[d]);
+    if (shape[d] != 0 && n > INT64_MAX / shape[d])
+      return tide__seterr(TIDE_EINVAL, "shape is too large (element count overflows)");
+    n *= shape[d];
+  }
+  if (itemsize > 0 && n > (INT64_MAX / 2) / itemsize)
+    return tide__seterr(TIDE_EINVAL, "shape is too large (byte count overflows)");
+  *count = n;
+  return TIDE_OK;
+}
+
+static void c_strides(int ndim, const int64_t *shape, int itemsize, int64_t *strides) {
+  int64_t st = itemsize;
+  for (int d = ndim - 1; d >= 0; d--) {
+    strides[d] = st;
+    st *= shape[d] > 0 ? shape[d] : 1;
+  }
+}
+
+int tide_array_wrap(tide_Array *a, tide_Storage *s, size_t offset, int dtype,
+                    int ndim, const int64_t *shape, const int64_t *strides) {
+  if (dtype < 0 || dtype >= TIDE_NDTYPES)
+    return tide__seterr(TIDE_EDTYPE, "unknown dtype %d", dtype);
+  int64_t n;
+  int rc = tide_shape_size(ndim, shape, tide_dtype_size(dtype), &n);
+  if (rc) return rc;
+  memset(a, 0, sizeof *a);
+  a->dtype = dtype;
+  a->ndim = ndim;
+  memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
+  if (strides) memcpy(a->strides, strides, (size_t)ndim * sizeof *strides);
+  else c_strides(ndim, shape, tide_dtype_size(dtype), a->strides);
+  a->storage = s;
+  a->data = s->base + offset;
+  if (s->flags & TIDE_SF_READONLY) a->flags |= TIDE_AF_READONLY;
+  tide_storage_ref(s);
+  return TIDE_OK;
+}
+
+int tide_array_new(tide_Array *a, int dtype, int ndim, const int64_t *shape, int where) {
+  memset(a, 0, sizeof *a);
+  if (dtype < 0 || dtype >= TIDE_NDTYPES)
+    return tide__seterr(TIDE_EDTYPE, "unknown dtype %d", dtype);
+  int64_t n;
+  int rc = tide_shape_size(ndim, shape, tide_dtype_size(dtype), &n);
+  if (rc) return rc;
+  tide_Storage *s;
+  rc = tide_storage_new((size_t)n * (size_t)tide_dtype_size(dtype), where, &s);
+  if (rc) return rc;
+  rc = tide_array_wrap(a, s, 0, dtype, ndim, shape, NULL);
+  tide_storage_unref(s); /* the array holds the only reference now */
+  return rc;
+}
+
+void tide_array_close(tide_Array *a) {
+  if (a->storage) {
+    tide_storage_unref(a->storage);
+    a->storage = NULL;
+    a->data = NULL;
+  }
+}
+
+void tide_array_view(tide_Array *dst, const tide_Array *src) {
+  *dst = *src;
+  if (dst->storage) tide_storage_ref(dst->storage);
+}
+
+int64_t tide_array_size(const tide_Array *a) {
+  int64_t n = 1;
+  for (int d = 0; d < a->ndim; d++) n *= a->shape[d];
+  return n;
+}
+
+bool tide_array_is_c_contiguous(const tide_Array *a) {
+  int64_t st = tide_dtype_size(a->dtype);
+  for (int d = a->ndim - 1; d >= 0; d--) {
+    if (a->shape[d] == 0) return true;
+    if (a->shape[d] != 1 && a->strides[d] != st) return false;
+    st *= a->shape[d];
+  }
+  return true;
+}
+
+bool tide_array_is_f_contiguous(const tide_Array *a) {
+  int64_t st = tide_dtype_size(a->dtype);
+  for (int d = 0; d < a->ndim; d++) {
+    if (a->shape[d] == 0) return true;
+    if (a->shape[d] != 1 && a->strides[d] != st) return false;
+    st *= a->shape[d];
+  }
+  return true;
+}
+
+int tide_array_slice(tide_Array *a, int dim, int64_t from, int64_t to, int64_t step) {
+  if (dim < 0 || dim >= a->ndim)
+    return tide__seterr(TIDE_ERANGE, "dimension %d out of range (array has %d)", dim + 1, a->ndim);
+  if (step == 0) return tide__seterr(TIDE_EINVAL, "slice step is 0");
+  int64_t n = a->shape[dim];
+  if (step > 0) {
+    if (from < 0 || from > n || to < from || to > n)
+      return tide__seterr(TIDE_ERANGE, "slice %" PRId64 "..%" PRId64
+                          " out of range for dimension %d of size %" PRId64,
+                          from + 1, to, dim + 1, n);
+    a->data += from * a->strides[dim];
+    a->shape[dim] = (to - from + step - 1) / step;
+  } else { /* from > to, walking down; `to` exclusive */
+    if (from < 0 || from >= n || to < -1 || to > from)
+      return tide__seterr(TIDE_ERANGE, "slice out of range for dimension %d of size %" PRId64,
+                          dim + 1, n);
+    a->data += from * a->strides[dim];
+    a->shape[dim] = (from - to + (-step) - 1) / (-step);
+  }
+  a->strides[dim] *= step;
+  return TIDE_OK;
+}
+
+int tide_array_select(tide_Array *a, int dim, int64_t i) {
+  if (dim < 0 || dim >= a->ndim)
+    return tide__seterr(TIDE_ERANGE, "dimension %d out of range (array has %d)", dim + 1, a->ndim);
+  if (i < 0 || i >= a->shape[dim])
+    return tide__seterr(TIDE_ERANGE, "index %" PRId64 " out of range for dimension %d of size %" PRId64,
+                        i + 1, dim + 1, a->shape[dim]);
+  a->data += i * a->strides[dim];
+  for (int d = dim; d < a->ndim - 1; d++) {
+    a->shape[d] = a->shape[d + 1];
+    a->strides[d] = a->strides[d + 1];
+  }
+  a->ndim--;
+  return TIDE_OK;
+}
+
+int tide_array_transpose(tide_Array *a) {
+  for (int i = 0, j = a->ndim - 1; i < j; i++, j--) {
+    int64_t t = a->shape[i]; a->shape[i] = a->shape[j]; a->shape[j] = t;
+    t = a->strides[i]; a->strides[i] = a->strides[j]; a->strides[j] = t;
+  }
+  return TIDE_OK;
+}
+
+int tide_array_reshape_view(tide_Array *a, int ndim, const int64_t *shape) {
+  int64_t sh[TIDE_MAXDIM], known = 1, total = tide_array_size(a);
+  int infer = -1;
+  if (ndim < 0 || ndim > TIDE_MAXDIM)
+    return tide__seterr(TIDE_EINVAL, "%d dimensions (at most %d)", ndim, TIDE_MAXDIM);
+  for (int d = 0; d < ndim; d++) {
+    sh[d] = shape[d];
+    if (sh[d] == -1) {
+      if (infer >= 0) return tide__seterr(TIDE_EINVAL, "only one dimension can be -1");
+      infer = d;
+    } else if (sh[d] < 0) {
+      return tide__seterr(TIDE_EINVAL, "dimension %d is negative", d + 1);
+    } else {
+      if (sh[d] && known > INT64_MAX / sh[d])
+        return tide__seterr(TIDE_EINVAL, "shape is too large");
+      known *= sh[d];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0) goto mismatch;
+    sh[infer] = total / known;
+    known = total;
+  }
+  if (known != total) goto mismatch;
+  if (!tide_array_is_c_contiguous(a))
+    return tide__seterr(TIDE_ESHAPE, "cannot reshape a non-contiguous view without a copy "
+                                     "(use a:copy():reshape(...))");
+  a->ndim = ndim;
+  memcpy(a->shape, sh, (size_t)ndim * sizeof *sh);
+  c_strides(ndim, sh, tide_dtype_size(a->dtype), a->strides);
+  return TIDE_OK;
+mismatch: {
+    char b1[128], b2[128];
+    return tide__seterr(TIDE_ESHAPE, "cannot reshape %s (%" PRId64 " elements) into %s",
+                        tide_shape_str(a->ndim, a->shape, b1, sizeof b1), total,
+                        tide_shape_str(ndim, shape, b2, sizeof b2));
+  }
+}
+
+/* ------------------------------------------------------------ iteration */
+
+int tide_nditer(int nops, int ndim, const int64_t *shape,
+                unsigned char *const *base, const int64_t *const *strides,
+                tide_InnerFn fn, void *ud) {
+  int64_t sh[TIDE_MAXDIM], st[4][TIDE_MAXDIM], idx[TIDE_MAXDIM];
+  unsigned char *ptr[4];
+  int nd = 0;
+  /* Drop size-1 dimensions and merge dimensions that are contiguous for
+  ** every operand, so that a C-contiguous array is one inner run. */
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 0) return 0;
+    if (shape[d] == 1) continue;
+    if (nd > 0) {
+      bool merge = true;
+      for (int k = 0; k < nops; k++)
+        if (st[k][nd - 1] != strides[k][d] * shape[d]) { merge = false; break; }
+      if (merge) {
+        sh[nd - 1] *= shape[d];
+        for (int k = 0; k < nops; k++) st[k][nd - 1] = strides[k][d];
+        continue;
+      }
+    }
+    sh[nd] = shape[d];
+    for (int k = 0; k < nops; k++) st[k][nd] = strides[k][d];
+    nd++;
+  }
+  for (int k = 0; k < nops; k++) ptr[k] = base[k];
+  if (nd == 0) {
+    int64_t z[4] = {0, 0, 0, 0};
+    return fn(ptr, 1, z, ud);
+  }
+  int64_t inner = sh[nd - 1], ist[4];
+  for (int k = 0; k < nops; k++) ist[k] = st[k][nd - 1];
+  memset(idx, 0, sizeof idx);
+  for (;;) {
+    int rc = fn(ptr, inner, ist, ud);
+    if (rc) return rc;
+    int d = nd - 2;
+    for (; d >= 0; d--) {
+      for (int k = 0; k < nops; k++) ptr[k] += st[k][d];
+      if (++idx[d] < sh[d]) break;
+      for (int k = 0; k < nops; k++) ptr[k] -= st[k][d] * sh[d];
+      idx[d] = 0;
+    }
+    if (d < 0) return 0;
+  }
+}
+
+/* ------------------------------------------------------------- copying */
+
+static int assign_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
+  const int *dt = ud; /* dt[0] = dst dtype, dt[1] = src dtype */
+  unsigned char *d = p[0], *s = p[1];
+  int isz = tide_dtype_size(dt[0]);
+  if (dt[0] == dt[1] && st[0] == isz && st[1] == isz) {
+    memcpy(d, s, (size_t)(n * isz));
+    return 0;
+  }
+  if (dt[0] == TIDE_F64 && dt[1] == TIDE_F64) {
+    for (int64_t i = 0; i < n; i++, d += st[0], s += st[1])
+      *(double *)d = *(const double *)s;
+  } else if (tide_dtype_isfloat(dt[1]) || tide_dtype_isfloat(dt[0])) {
+    for (int64_t i = 0; i < n; i++, d += st[0], s += st[1])
+      tide_store_f64(dt[0], d, tide_load_f64(dt[1], s));
+  } else {
+    for (int64_t i = 0; i < n; i++, d += st[0], s += st[1])
+      tide_store_i64(dt[0], d, tide_load_i64(dt[1], s));
+  }
+  return 0;
+}
+
+int tide_array_assign(tide_Array *dst, const tide_Array *src) {
+  if (dst->ndim != src->ndim || memcmp(dst->shape, src->shape, (size_t)dst->ndim * 8) != 0) {
+    char b1[128], b2[128];
+    return tide__seterr(TIDE_ESHAPE, "cannot assign an array of shape %s to one of shape %s",
+                        tide_shape_str(src->ndim, src->shape, b1, sizeof b1),
+                        tide_shape_str(dst->ndim, dst->shape, b2, sizeof b2));
+  }
+  if (dst->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  int dt[2] = {dst->dtype, src->dtype};
+  unsigned char *base[2] = {dst->data, src->data};
+  const int64_t *st[2] = {dst->strides, src->strides};
+  return tide_nditer(2, dst->ndim, dst->shape, base, st, assign_inner, dt);
+}
+
+int tide_array_copy(const tide_Array *src, int dtype, tide_Array *dst) {
+  if (!src->storage) return tide__seterr(TIDE_ECLOSED, "array is closed");
+  int rc = tide_array_new(dst, dtype < 0 ? src->dtype : dtype, src->ndim, src->shape,
+                          TIDE_WHERE_AUTO);
+  if (rc) return rc;
+  rc = tide_array_assign(dst, src);
+  if (rc) tide_array_close(dst);
+  return rc;
+}
+
+int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n, int dim,
+                    tide_Array *dst) {
+  if (dim < 0 || dim >= src->ndim)
+    return tide__seterr(TIDE_ERANGE, "dimension %d out of range (array has %d)", dim + 1, src->ndim);
+  int64_t len = src->shape[dim];
+  for (int64_t i = 0; i < n; i++)
+    if (idx[i] < 0 || idx[i] >= len)
+      return tide__seterr(TIDE_ERANGE, "index %" PRId64 " (position %" PRId64
+                          ") out of range for dimension %d of size %" PRId64,
+                          idx[i] + 1, i + 1, dim + 1, len);
+  int64_t shape[TIDE_MAXDIM];
+  memcpy(shape, src->shape, sizeof shape);
+  shape[dim] = n;
+  int rc = tide_array_new(dst, src->dtype, src->ndim, shape, TIDE_WHERE_AUTO);
+  if (rc) return rc;
+  /* Row gathers of C-ordered data (the fold case) are memcpy of whole rows. */
+  tide_Array s = *src, d = *dst;
+  for (int64_t i = 0; i < n; i++) {
+    tide_Array sv = s, dv = d;
+    tide_array_select(&sv, dim, idx[i]);
+    tide_array_select(&dv, dim, i);
+    dv.flags = 0;
+    rc = tide_array_assign(&dv, &sv);
+    if (rc) {
+      tide_array_close(dst);
+      return rc;
+    }
+  }
+  return TIDE_OK;
+}
+
+static int fill_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
+  const struct { int dt; double v; } *f = ud;
+  unsigned char elem[8];
+  int isz = tide_dtype_size(f->dt);
+  tide_store_f64(f->dt, elem, f->v);
+  unsigned char *d = p[0];
+  for (int64_t i = 0; i < n; i++, d += st[0]) memcpy(d, elem, (size_t)isz);
+  return 0;
+}
+
+int tide_array_fill(tide_Array *a, double v) {
+  if (a->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  struct { int dt; double v; } f = {a->dtype, v};
+  unsigned char *base[1] = {a->data};
+  const int64_t *st[1] = {a->strides};
+  return tide_nditer(1, a->ndim, a->shape, base, st, fill_inner, &f);
+}

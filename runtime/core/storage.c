@@ -1,0 +1,290 @@
+/*
+** storage.c -- the bytes behind arrays: heap blocks, anonymous shared
+** memory, mapped user files and borrowed host buffers, reference counted.
+**
+** Shared segments never have a name that outlives this file's functions:
+** they are memfd_create() objects, or files created O_EXCL with mode 0600
+** in tide__config.temp_dir and unlinked before anything else can fail.  So
+** no segment is left behind in /dev/shm even when the process is killed
+** with SIGKILL.  Space is reserved with posix_fallocate(): a full tmpfs is
+** an error at creation, never a SIGBUS on first touch.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+
+tide_Config tide__config = {
+  .share_bytes = 1u << 20,
+  .temp_dir = "",
+  .jobs = 0,
+  .blas_threads_per_worker = 0,
+  .in_worker = 0,
+};
+
+int tide_ncpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+const char *tide_fmt_bytes(double n, char *buf, size_t len) {
+  static const char *const unit[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (n >= 1000.0 && u < 5) { n /= 1000.0; u++; }
+  if (u == 0) snprintf(buf, len, "%.0f %s", n, unit[0]);
+  else snprintf(buf, len, "%.1f %s", n, unit[u]);
+  return buf;
+}
+
+static tide_Storage *storage_alloc(int kind) {
+  tide_Storage *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->kind = kind;
+  s->fd = -1;
+  s->refs = 1;
+  return s;
+}
+
+static int new_heap(size_t nbytes, tide_Storage **out) {
+  tide_Storage *s = storage_alloc(TIDE_STORE_HEAP);
+  void *p = NULL;
+  /* 64-byte alignment: whole cache lines, and any SIMD width. */
+  size_t len = nbytes ? (nbytes + 63) & ~(size_t)63 : 64;
+  if (!s || posix_memalign(&p, 64, len) != 0) {
+    free(s);
+    char b[32];
+    return tide__seterr(TIDE_ENOMEM, "out of memory allocating %s",
+                        tide_fmt_bytes((double)nbytes, b, sizeof b));
+  }
+  memset(p, 0, len);
+  s->base = p;
+  s->nbytes = nbytes;
+  *out = s;
+  return TIDE_OK;
+}
+
+/* An O_EXCL 0600 file with 64 random bits in its name, unlinked at once. */
+static int open_unlinked(const char *dir) {
+  char path[1200];
+  for (int tries = 0; tries < 16; tries++) {
+    uint64_t r;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+      r = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&r ^ (uint64_t)tries;
+    snprintf(path, sizeof path, "%s/tide-%d-%016llx", dir, (int)getpid(),
+             (unsigned long long)r);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      unlink(path);
+      return fd;
+    }
+    if (errno != EEXIST) return -1;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+/* Reserves nbytes in fd; on ENOSPC says where there was no room. */
+static int reserve(int fd, size_t nbytes, const char *where) {
+  int err;
+  do err = posix_fallocate(fd, 0, (off_t)nbytes); while (err == EINTR);
+  if (err == 0) return TIDE_OK;
+  char b[32];
+  tide_fmt_bytes((double)nbytes, b, sizeof b);
+  if (err == ENOSPC || err == ENOMEM || err == EFBIG)
+    return tide__syserr(TIDE_ENOSPC, ENOSPC, "no room for a %s array in %s", b, where);
+  return tide__syserr(tide__errno_code(err), err, "cannot reserve %s in %s", b, where);
+}
+
+static int map_fd(tide_Storage *s, int fd, size_t nbytes, int prot, int flags) {
+  void *p = mmap(NULL, nbytes, prot, flags, fd, 0);
+  if (p == MAP_FAILED) {
+    char b[32];
+    return tide__syserr(tide__errno_code(errno), errno, "cannot map %s",
+                        tide_fmt_bytes((double)nbytes, b, sizeof b));
+  }
+  s->base = p;
+  s->nbytes = nbytes;
+  s->maplen = nbytes;
+  return TIDE_OK;
+}
+
+static int new_shared(size_t nbytes, tide_Storage **out) {
+  const char *dir = tide__config.temp_dir;
+  int fd, rc;
+  const char *where;
+  if (dir[0] == '\0') {
+    where = "shared memory (memfd)";
+    fd = memfd_create("tide", MFD_CLOEXEC);
+    if (fd < 0) return tide__syserr(tide__errno_code(errno), errno, "memfd_create failed");
+    rc = reserve(fd, nbytes, where);
+  } else {
+    where = dir;
+    fd = open_unlinked(dir);
+    if (fd < 0)
+      return tide__syserr(tide__errno_code(errno), errno,
+                          "cannot create a shared segment in %s", dir);
+    rc = reserve(fd, nbytes, where);
+    /* joblib's rule: /dev/shm when it has room, else the temp folder. */
+    if (rc == TIDE_ENOSPC && strncmp(dir, "/dev/shm", 8) == 0) {
+      const char *tmp = getenv("TMPDIR");
+      if (!tmp || !*tmp) tmp = "/tmp";
+      int fd2 = open_unlinked(tmp);
+      if (fd2 >= 0) {
+        int rc2 = reserve(fd2, nbytes, tmp);
+        if (rc2 == TIDE_OK) {
+          close(fd);
+          fd = fd2;
+          rc = TIDE_OK;
+        } else {
+          close(fd2);
+        }
+      }
+    }
+  }
+  tide_Storage *s = NULL;
+  if (rc == TIDE_OK && !(s = storage_alloc(TIDE_STORE_SHARED)))
+    rc = tide__seterr(TIDE_ENOMEM, "out of memory");
+  if (rc == TIDE_OK) rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED);
+  if (rc != TIDE_OK) {
+    free(s);
+    close(fd);
+    return rc;
+  }
+  s->fd = fd;
+  *out = s;
+  return TIDE_OK;
+}
+
+int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
+  *out = NULL;
+  if (where == TIDE_WHERE_AUTO)
+    where = nbytes >= tide__config.share_bytes ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
+  if (where == TIDE_WHERE_SHARED && nbytes > 0) return new_shared(nbytes, out);
+  return new_heap(nbytes, out);
+}
+
+int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
+  struct stat st;
+  *out = NULL;
+  if (fstat(fd, &st) != 0)
+    return tide__syserr(TIDE_EIO, errno, "cannot stat a handed-over segment");
+  if ((uint64_t)st.st_size < nbytes)
+    return tide__seterr(TIDE_EFORMAT, "handed-over segment holds %lld bytes, expected %zu",
+                        (long long)st.st_size, nbytes);
+  if (nbytes == 0) {
+    int rc = new_heap(0, out);
+    if (rc == TIDE_OK) close(fd);
+    return rc;
+  }
+  tide_Storage *s = storage_alloc(TIDE_STORE_SHARED);
+  if (!s) return tide__seterr(TIDE_ENOMEM, "out of memory");
+  int rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED);
+  if (rc != TIDE_OK) {
+    free(s);
+    return rc;
+  }
+  s->fd = fd;
+  *out = s;
+  return TIDE_OK;
+}
+
+int tide_storage_map_file(const char *path, char mode, size_t offset,
+                          size_t nbytes, tide_Storage **out) {
+  *out = NULL;
+  int oflags = (mode == 'w') ? O_RDWR : O_RDONLY;
+  int fd = open(path, oflags | O_CLOEXEC);
+  if (fd < 0) return tide__syserr(tide__errno_code(errno), errno, "cannot open %s", path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return tide__syserr(TIDE_EIO, e, "cannot stat %s", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return tide__seterr(TIDE_EINVAL, "%s is not a regular file", path);
+  }
+  if ((uint64_t)st.st_size < (uint64_t)offset + nbytes) {
+    close(fd);
+    return tide__seterr(TIDE_EFORMAT,
+                        "%s holds %lld bytes but its header describes %zu", path,
+                        (long long)st.st_size, offset + nbytes);
+  }
+  tide_Storage *s = storage_alloc(TIDE_STORE_FILE);
+  char *pathcopy = strdup(path);
+  if (!s || !pathcopy) {
+    free(s);
+    free(pathcopy);
+    close(fd);
+    return tide__seterr(TIDE_ENOMEM, "out of memory");
+  }
+  s->path = pathcopy;
+  int rc = TIDE_OK;
+  if (offset + nbytes > 0) {
+    int prot = PROT_READ | (mode == 'r' ? 0 : PROT_WRITE);
+    int flags = mode == 'c' ? MAP_PRIVATE : MAP_SHARED;
+    rc = map_fd(s, fd, offset + nbytes, prot, flags);
+  }
+  close(fd); /* the mapping keeps the file alive */
+  if (rc != TIDE_OK) {
+    free(s->path);
+    free(s);
+    return rc;
+  }
+  s->base += offset;
+  s->nbytes = nbytes;
+  if (mode == 'r') s->flags |= TIDE_SF_READONLY;
+  if (mode == 'c') s->flags |= TIDE_SF_PRIVATE;
+  *out = s;
+  return TIDE_OK;
+}
+
+int tide_storage_borrow(void *data, size_t nbytes, void (*release)(void *),
+                        void *ud, tide_Storage **out) {
+  tide_Storage *s = storage_alloc(TIDE_STORE_BORROWED);
+  *out = NULL;
+  if (!s) return tide__seterr(TIDE_ENOMEM, "out of memory");
+  s->base = data;
+  s->nbytes = nbytes;
+  s->release = release;
+  s->ud = ud;
+  *out = s;
+  return TIDE_OK;
+}
+
+void tide_storage_ref(tide_Storage *s) { s->refs++; }
+
+void tide_storage_unref(tide_Storage *s) {
+  if (!s || --s->refs > 0) return;
+  switch (s->kind) {
+    case TIDE_STORE_HEAP: free(s->base); break;
+    case TIDE_STORE_SHARED:
+      if (s->maplen) munmap(s->base, s->maplen);
+      if (s->fd >= 0) close(s->fd);
+      break;
+    case TIDE_STORE_FILE:
+      if (s->maplen) munmap(s->base - (s->maplen - s->nbytes), s->maplen);
+      break;
+    case TIDE_STORE_BORROWED:
+      if (s->release) s->release(s->ud);
+      break;
+  }
+  free(s->path);
+  free(s);
+}
+
+int tide_storage_flush(tide_Storage *s) {
+  if (!s || s->kind != TIDE_STORE_FILE || !s->maplen || (s->flags & TIDE_SF_PRIVATE))
+    return TIDE_OK;
+  unsigned char *start = s->base - (s->maplen - s->nbytes);
+  if (msync(start, s->maplen, MS_SYNC) != 0)
+    return tide__syserr(TIDE_EIO, errno, "msync of %s failed", s->path ? s->path : "file");
+  return TIDE_OK;
+}

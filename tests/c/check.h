@@ -1,0 +1,63 @@
+/*
+** check.h -- a small test harness: typed checks that print both operands,
+** a failure count, and the closing line "N passed, N failed".
+*/
+#ifndef TIDE_CHECK_H
+#define TIDE_CHECK_H
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_pass, check_fail;
+
+#define CHECK(cond)                                                         \
+  do {                                                                      \
+    if (cond) check_pass++;                                                 \
+    else {                                                                  \
+      check_fail++;                                                         \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+    }                                                                       \
+  } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                  \
+  do {                                                                      \
+    long long va_ = (long long)(a), vb_ = (long long)(b);                   \
+    if (va_ == vb_) check_pass++;                                           \
+    else {                                                                  \
+      check_fail++;                                                         \
+      fprintf(stderr, "%s:%d: %s == %s failed: %lld vs %lld\n", __FILE__,   \
+              __LINE__, #a, #b, va_, vb_);                                  \
+    }                                                                       \
+  } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                               \
+  do {                                                                      \
+    double va_ = (a), vb_ = (b);                                            \
+    if (fabs(va_ - vb_) <= (tol) * (1 + fabs(vb_))) check_pass++;           \
+    else {                                                                  \
+      check_fail++;                                                         \
+      fprintf(stderr, "%s:%d: %s ~= %s failed: %.17g vs %.17g\n", __FILE__, \
+              __LINE__, #a, #b, va_, vb_);                                  \
+    }                                                                       \
+  } while (0)
+
+#define CHECK_STR_HAS(s, sub)                                               \
+  do {                                                                      \
+    const char *vs_ = (s);                                                  \
+    if (vs_ && strstr(vs_, (sub))) check_pass++;                            \
+    else {                                                                  \
+      check_fail++;                                                         \
+      fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,  \
+              __LINE__, vs_ ? vs_ : "(null)", (sub));                       \
+    }                                                                       \
+  } while (0)
+
+static inline int check_done(void) {
+  printf("%d passed, %d failed\n", check_pass, check_fail);
+  return check_fail ? 1 : 0;
+}
+
+#endif

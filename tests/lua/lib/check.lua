@@ -1,0 +1,84 @@
+-- check.lua: assertions for tide's Lua tests.  Each failure is reported with
+-- both values and the caller's line; check.done() prints "N passed, N failed"
+-- and exits non-zero on any failure.
+local check = {passed = 0, failed = 0}
+
+local function where()
+  local info = debug.getinfo(3, "Sl")
+  return info.short_src .. ":" .. info.currentline
+end
+
+local function ok(cond, msg)
+  if cond then
+    check.passed = check.passed + 1
+  else
+    check.failed = check.failed + 1
+    io.stderr:write(where(), ": ", msg, "\n")
+  end
+  return cond
+end
+
+function check.truthy(v, what)
+  return ok(v, (what or "value") .. " is " .. tostring(v))
+end
+
+function check.eq(a, b, what)
+  return ok(a == b, string.format("%s: %s ~= %s", what or "eq", tostring(a), tostring(b)))
+end
+
+function check.near(a, b, tol, what)
+  tol = tol or 1e-12
+  return ok(type(a) == "number" and math.abs(a - b) <= tol * (1 + math.abs(b)),
+            string.format("%s: %.17g not near %.17g", what or "near", a, b))
+end
+
+-- check.errors(fn, pattern): fn must raise an error whose message contains
+-- pattern (a plain substring).
+function check.errors(fn, pattern, what)
+  local good, err = pcall(fn)
+  if good then return ok(false, (what or "call") .. " did not raise") end
+  err = tostring(err)
+  return ok(err:find(pattern, 1, true) ~= nil,
+            string.format("%s: error %q does not contain %q", what or "error", err, pattern))
+end
+
+-- Same values, elementwise, for a tide array against a nested table.
+function check.array(a, t, tol, what)
+  local function cmp(x, y, path)
+    if type(y) == "table" then
+      if #x ~= #y then return false, path .. " length " .. #x .. " ~= " .. #y end
+      for i = 1, #y do
+        local good, msg = cmp(x[i], y[i], path .. "[" .. i .. "]")
+        if not good then return false, msg end
+      end
+      return true
+    end
+    if tol and type(y) == "number" then
+      if math.abs(x - y) <= tol * (1 + math.abs(y)) then return true end
+    elseif x == y then
+      return true
+    end
+    return false, string.format("%s: %s ~= %s", path, tostring(x), tostring(y))
+  end
+  local good, msg = cmp(a, t, "a")
+  return ok(good, (what or "array") .. ": " .. tostring(msg))
+end
+
+function check.done()
+  print(string.format("%d passed, %d failed", check.passed, check.failed))
+  os.exit(check.failed == 0 and 0 or 1)
+end
+
+-- Lists this process's shared segments: /proc/self/fd entries that are
+-- memfds or tide files.  Used to prove segments are freed.
+function check.shm_fds(pid)
+  local n = 0
+  local p = io.popen("ls -l /proc/" .. (pid or "self") .. "/fd 2>/dev/null")
+  for line in p:lines() do
+    if line:find("memfd:tide", 1, true) or line:find("/tide%-") then n = n + 1 end
+  end
+  p:close()
+  return n
+end
+
+return check
