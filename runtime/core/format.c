@@ -52,7 +52,15 @@ static void fmt_one(const Fmt *f, const unsigned char *p, char *out, size_t len)
     else if (isinf(v)) snprintf(out, len, v > 0 ? "inf" : "-inf");
     else if (f->sci) snprintf(out, len, "%.*e", f->prec, v);
     else if (f->intlike) snprintf(out, len, "%.0f.", v);
-    else snprintf(out, len, "%.*f", f->prec, v);
+    else {
+      /* numpy's "maxprec" style: trailing zeros become spaces, so the
+      ** decimal points of a column line up ("1.5", "2. "). */
+      int n = snprintf(out, len, "%.*f", f->prec, v);
+      if (n > 0 && (size_t)n < len) {
+        int k = n - 1;
+        while (k > 0 && out[k] == '0') out[k--] = ' ';
+      }
+    }
   }
 }
 

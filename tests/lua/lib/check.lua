@@ -71,9 +71,16 @@ end
 
 -- Lists this process's shared segments: /proc/self/fd entries that are
 -- memfds or tide files.  Used to prove segments are freed.
+function check.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
+
 function check.shm_fds(pid)
   local n = 0
-  local p = io.popen("ls -l /proc/" .. (pid or "self") .. "/fd 2>/dev/null")
+  local p = io.popen("ls -l /proc/" .. (pid or check.pid()) .. "/fd 2>/dev/null")
   for line in p:lines() do
     if line:find("memfd:tide", 1, true) or line:find("/tide%-") then n = n + 1 end
   end

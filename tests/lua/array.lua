@@ -1,0 +1,126 @@
+-- array.lua: constructors, indexing, fields, views, copies and their errors.
+local check = require "check"
+
+-- constructors and fields
+local z = tide.zeros(3, 4)
+check.eq(#z, 3, "#z")
+check.eq(z.ndim, 2); check.eq(z.dtype, "f64"); check.eq(z.size, 12)
+check.eq(z.nbytes, 96); check.eq(z.storage, "heap")
+check.array(z.shape, {3, 4}, nil, "shape")
+check.eq(tide.zeros({2, 5}, "f32").dtype, "f32")
+check.eq(tide.zeros(100, {dtype = "i32"}).dtype, "i32")
+check.eq(tide.zeros(10, {shared = true}).storage, "shared")
+check.eq(tide.ones(2, 2, "int64"):get(2, 2), 1)
+check.eq(tide.full({2}, 2.5)[2], 2.5)
+check.eq(tide.full({2}, 7).dtype, "i64")
+check.eq(tide.full({2}, true)[1], true)
+check.array(tide.eye(3):totable(), {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}})
+check.array(tide.arange(1, 11):totable(), tide.range(1, 10):totable(), nil, "arange/range")
+check.array(tide.arange(5):totable(), {0, 1, 2, 3, 4})
+check.array(tide.arange(0, 1, 0.25):totable(), {0, 0.25, 0.5, 0.75})
+check.array(tide.range(10, 1, -3):totable(), {10, 7, 4, 1})
+check.eq(tide.arange(3, 1).size, 0, "empty arange")
+check.array(tide.linspace(0, 1, 5):totable(), {0, 0.25, 0.5, 0.75, 1})
+check.array(tide.logspace(0, 2, 3):totable(), {1, 10, 100}, 1e-15)
+local a = tide.array({{1, 2, 3}, {4, 5, 6}})
+check.eq(a.dtype, "i64"); check.array(a.shape, {2, 3})
+check.eq(tide.array({1.5, 2}).dtype, "f64")
+check.eq(tide.array({true, false}).dtype, "bool")
+check.eq(tide.array({1, 2}, "f32").dtype, "f32")
+check.eq(tide.array({}).size, 0)
+check.array(tide.array(a, "f64"):totable(), {{1, 2, 3}, {4, 5, 6}}, nil, "array(copy)")
+
+-- elements: integers stay integers, floats floats, bools booleans
+check.eq(math.type(a:get(2, 3)), "integer")
+check.eq(math.type(tide.zeros(2)[1]), "float")
+local v = tide.arange(10)
+check.eq(v[1], 0); check.eq(v[-1], 9, "negative index")
+v[3] = 42; check.eq(v[3], 42)
+v[4] = 2.9; check.eq(v[4], 2, "float into int truncates")
+a:set(1, 1, 10); check.eq(a:get(1, 1), 10)
+check.eq(a[2][3], 6, "row view then element")
+check.eq(tide.zeros(3, 4, 5)[2].ndim, 2)
+
+-- views share storage
+local m = tide.arange(12):reshape(3, 4)
+local r = m:row(2); r[1] = -1; check.eq(m:get(2, 1), -1, "row view writes through")
+local c = m:col(3); c[3] = -2; check.eq(m:get(3, 3), -2, "col view writes through")
+check.array(m:t().shape, {4, 3}); check.eq(m:t():get(3, 2), m:get(2, 3))
+local s = m:slice(2, 2, 3)
+check.array(s:totable(), {{1, 2}, {5, 6}, {9, -2}}, nil, "slice columns 2..3")
+check.array(m:slice(1, -1, -1):totable(), {{8, 9, -2, 11}}, nil, "negative bounds")
+check.array(tide.arange(6):slice(1, 1, 6, 2):totable(), {0, 2, 4}, nil, "step 2")
+check.array(tide.arange(6):slice(1, 6, 1, -2):totable(), {5, 3, 1}, nil, "step -2")
+check.array(m:reshape({2, -1}).shape, {2, 6})
+check.array(m:reshape(12).shape, {12})
+m[1] = 0; check.array(m[1]:totable(), {0, 0, 0, 0}, nil, "row fill")
+m[2] = tide.array({1, 2, 3, 4}); check.array(m[2]:totable(), {1, 2, 3, 4}, nil, "row assign")
+
+-- copies
+local cp = m:copy(); cp[1][1] = 99; check.eq(m:get(1, 1), 0, "copy is independent")
+check.eq(m:astype("f32").dtype, "f32")
+local t = m:take(tide.array({3, 1})); check.array(t:totable(), {m[3]:totable(), m[1]:totable()})
+check.array(m:take({2, 2}, 2):totable(), {{0, 0}, {2, 2}, {9, 9}}, nil, "take columns")
+check.eq(m:t():copy():is_contiguous(), true)
+check.eq(m:t():is_contiguous(), false)
+
+-- tostring is numpy-like with a footer
+local str = tostring(tide.array({{1.5, 2}, {3, 4}}))
+check.truthy(str:find("[[1.5 2. ]", 1, true), "tostring rows: " .. str)
+check.truthy(str:find("[tide.array 2x2 f64 heap]", 1, true), "tostring footer")
+check.truthy(tostring(tide.zeros(5000)):find("...", 1, true), "summarized")
+
+-- closing
+local cl = tide.zeros(3); cl:close(); cl:close()
+check.eq(cl.closed, true)
+check.errors(function() return cl[1] end, "array is closed")
+do local scoped <close> = tide.zeros(2) end
+
+-- bad input, each naming what was wrong
+check.errors(function() tide.zeros(-1) end, "must not be negative")
+check.errors(function() tide.zeros(2.5) end, "dimension must be an integer")
+check.errors(function() tide.zeros(0/0) end, "integer")
+check.errors(function() tide.zeros(math.huge) end, "integer")
+check.errors(function() tide.zeros(1 << 40, 1 << 40) end, "overflow")
+check.errors(function() tide.zeros(3, "complex128") end, "unknown dtype 'complex128'")
+check.errors(function() tide.zeros({3, -2}) end, "shape entry 2")
+check.errors(function() tide.zeros() end, "shape expected")
+check.errors(function() v[11] = 1 end, "index 11 out of range for dimension 1 of size 10")
+check.errors(function() return v[0] end, "out of range")
+check.errors(function() a:get(1) end, "1 indices given for a 2-dimensional array")
+check.errors(function() m:slice(2, 1, 9) end, "out of range")
+check.errors(function() m:slice(1, 1, 2, 0) end, "step must not be 0")
+check.errors(function() m:slice(3, 1, 1) end, "dimension out of range")
+check.errors(function() m:t():reshape(12) end, "non-contiguous")
+check.errors(function() m:reshape(5) end, "cannot reshape 3x4 (12 elements) into 5")
+check.errors(function() m:take({4}) end, "index 4 (position 1) out of range")
+check.errors(function() m:take(tide.zeros(2)) end, "integer dtype")
+check.errors(function() tide.array({{1, 2}, {3}}) end, "ragged")
+check.errors(function() tide.array({"x"}) end, "number or boolean")
+check.errors(function() v.foo = 1 end, "cannot set field")
+check.errors(function() v[1] = "x" end, "number or boolean")
+check.errors(function() tide.arange(0, 1, 0) end, "step")
+check.errors(function() m:dot_this() end, "dot_this")
+
+-- rng: same seed and stream, same numbers
+local r1, r2 = tide.rng(7, 3), tide.rng(7, 3)
+check.eq(r1:uniform(), r2:uniform())
+check.eq(r1:normal(), r2:normal())
+local p = tide.rng(1):permutation(10)
+local seen = {}
+for i = 1, 10 do seen[p[i]] = true end
+check.eq(#seen, 10, "permutation holds 1..10")
+check.eq(tide.rand(5, {seed = 3})[5], tide.rand(5, {seed = 3})[5])
+check.truthy(tide.rand(5, {seed = 3})[5] ~= tide.rand(5, {seed = 3, stream = 1})[5], "streams differ")
+local k = tide.rng(5):integer(1, 6); check.truthy(k >= 1 and k <= 6)
+
+-- config
+check.eq(tide.config.share_bytes, 1 << 20)
+check.errors(function() tide.config.nope = 1 end, "no setting 'nope'")
+check.errors(function() tide.config.share_bytes = -1 end, "share_bytes must be >= 0")
+tide.config.jobs = 3; check.eq(tide.config.jobs, 3)
+
+-- embedded Lua modules are found from any folder
+check.eq(type(require("tide.util").copy), "function")
+
+check.done()

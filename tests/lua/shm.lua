@@ -1,0 +1,77 @@
+-- shm.lua: shared segments are freed when the last array using them goes,
+-- and no tide segment ever has a name in /dev/shm or the temp folder, even
+-- while alive and after the process that made it is killed with SIGKILL.
+local check = require "check"
+local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN not set")
+
+local function names(dir)
+  local n = 0
+  local p = io.popen("ls -a " .. dir .. " 2>/dev/null")
+  for f in p:lines() do if f:match("^tide%-") then n = n + 1 end end
+  p:close()
+  return n
+end
+
+local function maps()
+  local n = 0
+  for line in io.lines("/proc/self/maps") do
+    if line:find("memfd:tide", 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+-- arrays at or above share_bytes go to shared memory; views keep it alive
+local base_fd, base_map = check.shm_fds(), maps()
+local a = tide.zeros(1000, 200)          -- 1.6 MB
+check.eq(a.storage, "shared")
+check.eq(check.shm_fds(), base_fd + 1, "one segment")
+local view = a:row(3):slice(1, 1, 10)
+a = nil
+collectgarbage(); collectgarbage()
+check.eq(check.shm_fds(), base_fd + 1, "a view keeps the segment")
+view[1] = 5; check.eq(view[1], 5)
+view = nil
+collectgarbage(); collectgarbage()
+check.eq(check.shm_fds(), base_fd, "segment freed after the last view")
+check.eq(maps(), base_map, "mapping gone")
+
+-- closing frees at once
+local b = tide.zeros(300000); b:close()
+check.eq(check.shm_fds(), base_fd, "close frees")
+
+-- file-backed segments in a temp folder are unlinked at creation
+local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -m 700 " .. dir)
+tide.config.temp_dir = dir
+local c = tide.zeros(1 << 18)
+check.eq(c.storage, "shared")
+check.eq(names(dir), 0, "no name while alive")
+c = nil; collectgarbage()
+tide.config.temp_dir = nil
+
+-- a child that holds segments (memfd and files in /dev/shm) is SIGKILLed:
+-- nothing is left behind
+local script = dir .. "/child.lua"
+local f = assert(io.open(script, "w"))
+f:write([[
+local pid = io.open("/proc/self/stat"):read("n")
+local x = tide.zeros(1 << 18)                  -- memfd
+tide.config.temp_dir = "/dev/shm"
+local y = tide.zeros(1 << 18)                  -- unlinked file in /dev/shm
+io.write(pid, " ", x.storage, " ", y.storage, "\n"); io.flush()
+while true do end
+]])
+f:close()
+local shm_before = names("/dev/shm")
+local p = io.popen(bin .. " " .. script)
+local line = p:read("l")
+local pid = tonumber(line:match("^(%d+)"))
+check.truthy(pid, "child pid: " .. tostring(line))
+check.truthy(line:find("shared shared", 1, true), "child made two shared arrays")
+check.eq(names("/dev/shm"), shm_before, "no name in /dev/shm while the child lives")
+os.execute("kill -9 " .. pid)
+p:close()
+check.eq(names("/dev/shm"), shm_before, "no name in /dev/shm after SIGKILL")
+check.eq(names(dir), 0, "no name in the temp folder after SIGKILL")
+os.remove(script); os.remove(dir)
+
+check.done()
