@@ -374,6 +374,13 @@ int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n, int di
   int rc = tide_array_new(dst, src->dtype, src->ndim, shape, TIDE_WHERE_AUTO);
   if (rc) return rc;
   /* Row gathers of C-ordered data (the fold case) are memcpy of whole rows. */
+  if (dim == 0 && tide_array_is_c_contiguous(src)) {
+    size_t row = (size_t)tide_dtype_size(src->dtype);
+    for (int d = 1; d < src->ndim; d++) row *= (size_t)src->shape[d];
+    for (int64_t i = 0; i < n; i++)
+      memcpy(dst->data + (size_t)i * row, src->data + (size_t)idx[i] * row, row);
+    return TIDE_OK;
+  }
   tide_Array s = *src, d = *dst;
   for (int64_t i = 0; i < n; i++) {
     tide_Array sv = s, dv = d;
