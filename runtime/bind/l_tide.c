@@ -3,6 +3,7 @@
 ** file's opener, plus tide.config (a live view of the core's settings).
 */
 #include <string.h>
+#include <time.h>
 
 #include "bind.h"
 
@@ -91,10 +92,20 @@ static void open_config(lua_State *L) {
   lua_setfield(L, -2, "config");
 }
 
+/* tide.now(): seconds on the monotonic clock, for timing. */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 int luaopen_tide(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, TIDE_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushcfunction(L, l_now);
+  lua_setfield(L, -2, "now");
   open_config(L);
   tideB_open_array(L);
   tideB_open_ops(L);
