@@ -1,0 +1,18 @@
+# Installs the build into a scratch prefix and checks every artefact landed.
+file(REMOVE_RECURSE ${PREFIX})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${PREFIX}
+                RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cmake --install failed: ${rc}")
+endif()
+foreach(f bin/tide include/tide.h share/lua/5.4/tide/util.lua)
+  if(NOT EXISTS ${PREFIX}/${f})
+    message(FATAL_ERROR "missing after install: ${f}")
+  endif()
+endforeach()
+file(GLOB libs ${PREFIX}/lib*/libtide.a ${PREFIX}/lib*/*/libtide.a)
+file(GLOB mods ${PREFIX}/lib*/lua/5.4/tide.so ${PREFIX}/lib*/*/lua/5.4/tide.so)
+if(NOT libs OR NOT mods)
+  message(FATAL_ERROR "libtide.a or tide.so missing after install")
+endif()
+message(STATUS "1 passed, 0 failed")
