@@ -19,6 +19,9 @@ tide_Array *tideL_check(lua_State *L, int i) {
   tideL_Array *u = luaL_testudata(L, i, TIDE_ARRAY_MT);
   if (!u) luaL_typeerror(L, i, "array");
   if (!u->a.storage) luaL_argerror(L, i, "array is closed");
+  /* In a worker, inherited storages turned read-only after fork; views
+  ** made before the fork learn it here. */
+  if (u->a.storage->flags & TIDE_SF_READONLY) u->a.flags |= TIDE_AF_READONLY;
   return &u->a;
 }
 
@@ -143,8 +146,16 @@ int tideL_ctor_opts(lua_State *L, int i, int dflt, int *where) {
     }
     lua_pop(L, 1);
     lua_getfield(L, i, "shared");
-    if (!lua_isnil(L, -1)) *where = lua_toboolean(L, -1) ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
+    if (!lua_isnil(L, -1))
+      *where = lua_toboolean(L, -1) ? TIDE_WHERE_SHARED | TIDE_WHERE_WORKER_RW : TIDE_WHERE_HEAP;
     lua_pop(L, 1);
+    const char *wm = tideL_optstr(L, i, "worker_mode", NULL);
+    if (wm) {
+      if (strcmp(wm, "c") == 0) *where = (*where & ~TIDE_WHERE_WORKER_RW) | TIDE_WHERE_WORKER_COW;
+      else if (strcmp(wm, "r+") == 0) *where |= TIDE_WHERE_SHARED | TIDE_WHERE_WORKER_RW;
+      else if (strcmp(wm, "r") == 0) *where &= ~(TIDE_WHERE_WORKER_RW | TIDE_WHERE_WORKER_COW);
+      else luaL_error(L, "option 'worker_mode' must be \"r\", \"r+\" or \"c\", got '%s'", wm);
+    }
   } else if (!lua_isnoneornil(L, i)) {
     luaL_typeerror(L, i, "dtype string or options table");
   }
@@ -172,6 +183,10 @@ void tideL_toelem(lua_State *L, int i, int dt, void *p) {
 }
 
 void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname) {
+  if (a->storage && (a->storage->flags & TIDE_SF_INHERITED))
+    luaL_error(L, "%s: array is read-only in workers (inherited from the parent; create it "
+               "with {shared = true} to write from workers, or {worker_mode = \"c\"} for a "
+               "private copy)", fname);
   if (a->flags & TIDE_AF_READONLY)
     luaL_error(L, "%s: array is read-only (%s)", fname,
                a->storage && a->storage->kind == TIDE_STORE_FILE

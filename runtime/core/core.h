@@ -47,6 +47,7 @@ typedef struct tide_Config {
   int jobs;                    /* default worker count; 0 = CPUs */
   int blas_threads_per_worker; /* 0 = CPUs / jobs, at least 1 */
   int in_worker;               /* set in forked workers */
+  unsigned gen;                /* 0 in the top process, +1 per level of workers */
 } tide_Config;
 
 extern tide_Config tide__config;
@@ -108,13 +109,28 @@ struct tide_Storage {
   void (*release)(void *ud); /* borrowed: called when refs reaches 0 */
   void *ud;
   char *path;          /* file storage: the file's path (malloc'd) */
+  unsigned gen;        /* tide__config.gen of the process that made it */
+  int wmode;           /* in workers: TIDE_WMODE_* */
+  tide_Storage *lnext, *lprev; /* every live storage (see tide__storage_after_fork) */
+};
+
+/* What an inherited storage becomes in a forked worker. */
+enum {
+  TIDE_WMODE_RO = 0, /* read-only (joblib's mmap_mode "r"): writes raise */
+  TIDE_WMODE_RW,     /* shared read-write: the parent sees the writes */
+  TIDE_WMODE_COW     /* a private copy-on-write view per worker */
 };
 
 #define TIDE_SF_READONLY 1u  /* mapped PROT_READ */
 #define TIDE_SF_PRIVATE 2u   /* MAP_PRIVATE copy-on-write view of a file */
+#define TIDE_SF_INHERITED 4u /* read-only because a worker inherited it */
 
-/* Where tide_storage_new puts the bytes. */
+/* Where tide_storage_new puts the bytes (low bits), or'ed with what the
+** storage becomes in workers (TIDE_WHERE_WORKER_*; default read-only). */
 enum { TIDE_WHERE_AUTO = 0, TIDE_WHERE_HEAP, TIDE_WHERE_SHARED };
+#define TIDE_WHERE_MASK 0x0f
+#define TIDE_WHERE_WORKER_RW 0x10
+#define TIDE_WHERE_WORKER_COW 0x20
 
 /* New zero-filled storage of nbytes (0 allowed).  AUTO picks shared memory
 ** at or above tide__config.share_bytes.  Shared segments are reserved with
@@ -134,6 +150,10 @@ int tide_storage_borrow(void *data, size_t nbytes, void (*release)(void *),
 int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out);
 void tide_storage_ref(tide_Storage *s);
 void tide_storage_unref(tide_Storage *s);  /* NULL is a no-op */
+/* In a freshly forked worker: every inherited storage becomes read-only
+** (shared ones mprotect'ed), copy-on-write (remapped MAP_PRIVATE) or stays
+** shared read-write, as its wmode says.  Called by pool.c only. */
+void tide__storage_after_fork(void);
 /* msync for file storage (heap/shared: TIDE_OK). */
 int tide_storage_flush(tide_Storage *s);
 /* Human-readable size, "2.0 GB", into buf. */

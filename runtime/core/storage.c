@@ -27,7 +27,11 @@ tide_Config tide__config = {
   .jobs = 0,
   .blas_threads_per_worker = 0,
   .in_worker = 0,
+  .gen = 0,
 };
+
+/* Every live storage, so a forked worker can protect what it inherited. */
+static tide_Storage *live;
 
 int tide_ncpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -49,7 +53,33 @@ static tide_Storage *storage_alloc(int kind) {
   s->kind = kind;
   s->fd = -1;
   s->refs = 1;
+  s->gen = tide__config.gen;
+  s->lnext = live;
+  if (live) live->lprev = s;
+  live = s;
   return s;
+}
+
+static void storage_free(tide_Storage *s) {
+  if (s->lprev) s->lprev->lnext = s->lnext;
+  else live = s->lnext;
+  if (s->lnext) s->lnext->lprev = s->lprev;
+  free(s->path);
+  free(s);
+}
+
+void tide__storage_after_fork(void) {
+  for (tide_Storage *s = live; s; s = s->lnext) {
+    if (s->wmode == TIDE_WMODE_RW) continue;
+    if (s->wmode == TIDE_WMODE_COW) {
+      /* Same address, same pages until written; writes stay in this worker. */
+      if (s->kind == TIDE_STORE_SHARED && s->maplen && s->fd >= 0)
+        mmap(s->base, s->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, s->fd, 0);
+      continue; /* heap bytes are copy-on-write after fork already */
+    }
+    s->flags |= TIDE_SF_READONLY | TIDE_SF_INHERITED;
+    if (s->kind == TIDE_STORE_SHARED && s->maplen) mprotect(s->base, s->maplen, PROT_READ);
+  }
 }
 
 static int new_heap(size_t nbytes, tide_Storage **out) {
@@ -58,7 +88,7 @@ static int new_heap(size_t nbytes, tide_Storage **out) {
   /* 64-byte alignment: whole cache lines, and any SIMD width. */
   size_t len = nbytes ? (nbytes + 63) & ~(size_t)63 : 64;
   if (!s || posix_memalign(&p, 64, len) != 0) {
-    free(s);
+    if (s) storage_free(s);
     char b[32];
     return tide__seterr(TIDE_ENOMEM, "out of memory allocating %s",
                         tide_fmt_bytes((double)nbytes, b, sizeof b));
@@ -153,7 +183,7 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
     rc = tide__seterr(TIDE_ENOMEM, "out of memory");
   if (rc == TIDE_OK) rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED);
   if (rc != TIDE_OK) {
-    free(s);
+    if (s) storage_free(s);
     close(fd);
     return rc;
   }
@@ -164,10 +194,17 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
 
 int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
   *out = NULL;
+  int wmode = (where & TIDE_WHERE_WORKER_RW) ? TIDE_WMODE_RW
+            : (where & TIDE_WHERE_WORKER_COW) ? TIDE_WMODE_COW : TIDE_WMODE_RO;
+  where &= TIDE_WHERE_MASK;
   if (where == TIDE_WHERE_AUTO)
     where = nbytes >= tide__config.share_bytes ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
-  if (where == TIDE_WHERE_SHARED && nbytes > 0) return new_shared(nbytes, out);
-  return new_heap(nbytes, out);
+  /* Shared read-write storage must be shared memory even when small. */
+  if (wmode == TIDE_WMODE_RW) where = TIDE_WHERE_SHARED;
+  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared(nbytes, out)
+                                                      : new_heap(nbytes, out);
+  if (rc == TIDE_OK) (*out)->wmode = wmode;
+  return rc;
 }
 
 int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
@@ -187,7 +224,7 @@ int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
   if (!s) return tide__seterr(TIDE_ENOMEM, "out of memory");
   int rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED);
   if (rc != TIDE_OK) {
-    free(s);
+    storage_free(s);
     return rc;
   }
   s->fd = fd;
@@ -220,7 +257,7 @@ int tide_storage_map_file(const char *path, char mode, size_t offset,
   tide_Storage *s = storage_alloc(TIDE_STORE_FILE);
   char *pathcopy = strdup(path);
   if (!s || !pathcopy) {
-    free(s);
+    if (s) storage_free(s);
     free(pathcopy);
     close(fd);
     return tide__seterr(TIDE_ENOMEM, "out of memory");
@@ -234,8 +271,7 @@ int tide_storage_map_file(const char *path, char mode, size_t offset,
   }
   close(fd); /* the mapping keeps the file alive */
   if (rc != TIDE_OK) {
-    free(s->path);
-    free(s);
+    storage_free(s);
     return rc;
   }
   s->base += offset;
@@ -276,8 +312,7 @@ void tide_storage_unref(tide_Storage *s) {
       if (s->release) s->release(s->ud);
       break;
   }
-  free(s->path);
-  free(s);
+  storage_free(s);
 }
 
 int tide_storage_flush(tide_Storage *s) {

@@ -146,6 +146,11 @@ int tide_push_array(lua_State *L, void *data, tide_dtype dt, int ndim,
 ** Never raises.  The pointer stays valid while the value is on the stack. */
 tide_Array *tide_check_array(lua_State *L, int idx);
 
+/* Asks running parallel loops to cancel: their workers are killed and
+** reaped and the loop raises "interrupted!".  Async-signal-safe: call it
+** from the host's SIGINT handler (the tide program does). */
+void tide_interrupt(void);
+
 /* DESTRUCTOR.  Closes the Lua state and frees T.  NULL is a no-op. */
 void tide_close(tide_State *T);
 

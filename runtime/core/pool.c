@@ -1,0 +1,195 @@
+/*
+** pool.c -- forked worker processes: the one file with fork discipline.
+**
+** Around fork() every signal is blocked, so no handler of the parent runs
+** in the child before the child has reset the dispositions.  The child:
+** dies with its parent (PR_SET_PDEATHSIG, then a getppid() check for a
+** parent that died before the prctl, and its socket reads EOF when the
+** parent goes), closes every socket of every live pool except its own,
+** ignores SIGINT (the parent owns Ctrl-C and kills its workers), makes its
+** inherited arrays read-only / copy-on-write as they asked, sets its BLAS
+** thread budget, runs the worker function and leaves with _exit(), which
+** runs no atexit handler and flushes no inherited stdio buffer.
+**
+** OpenBLAS (pthread build) registers a pthread_atfork handler that stops
+** its thread pool before fork; the parent is single-threaded Lua, so BLAS
+** threads are idle whenever a loop starts.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "pool.h"
+
+volatile sig_atomic_t tide__interrupted;
+
+void tide_interrupt(void) { tide__interrupted = 1; }
+
+static tide_Pool *pools; /* every pool with live slots */
+
+double tide_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void link_pool(tide_Pool *p) {
+  p->prev = NULL;
+  p->next = pools;
+  if (pools) pools->prev = p;
+  pools = p;
+}
+
+static void unlink_pool(tide_Pool *p) {
+  if (p->prev) p->prev->next = p->next;
+  else if (pools == p) pools = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->next = p->prev = NULL;
+}
+
+static void child_setup(int nworkers, int mysock, int othersock, pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1); /* the parent died before the prctl */
+  for (tide_Pool *q = pools; q; q = q->next)
+    for (int i = 0; i < q->n; i++)
+      if (q->w[i].sock >= 0) close(q->w[i].sock);
+  close(othersock);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
+  (void)mysock;
+  tide__config.in_worker = 1;
+  tide__config.gen++;
+  tide__storage_after_fork();
+  int budget = tide__config.blas_threads_per_worker;
+  if (budget <= 0) budget = tide_ncpus() / (nworkers > 0 ? nworkers : 1);
+  openblas_set_num_threads(budget > 0 ? budget : 1);
+}
+
+static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
+  tide_Worker *w = &p->w[id - 1];
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
+  pid_t parent = getpid();
+  fflush(NULL); /* or the child would own a copy of unflushed output */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid == 0) {
+    child_setup(p->n, sv[1], sv[0], parent);
+    int rc = fn(ud, sv[1], id);
+    fflush(NULL);
+    _exit(rc);
+  }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return tide__syserr(TIDE_EIO, err, "cannot fork worker %d", id);
+  }
+  w->pid = pid;
+  w->sock = sv[0];
+  w->id = id;
+  w->status = 0;
+  w->reaped = 0;
+  return TIDE_OK;
+}
+
+int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
+  memset(p, 0, sizeof *p);
+  if (n < 1) return tide__seterr(TIDE_EINVAL, "a pool needs at least one worker");
+  p->w = calloc((size_t)n, sizeof *p->w);
+  if (!p->w) return tide__seterr(TIDE_ENOMEM, "out of memory");
+  p->n = n;
+  for (int i = 0; i < n; i++) {
+    p->w[i].sock = -1;
+    p->w[i].id = i + 1;
+    p->w[i].reaped = 1;
+  }
+  link_pool(p);
+  for (int i = 1; i <= n; i++) {
+    int rc = spawn(p, i, fn, ud);
+    if (rc) {
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", tide_lasterror());
+      tide_pool_close(p);
+      return tide__seterr(rc, "%s", msg);
+    }
+  }
+  return TIDE_OK;
+}
+
+int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
+  tide_pool_kill(p, id);
+  return spawn(p, id, fn, ud);
+}
+
+int tide_pool_try_reap(tide_Pool *p, int id, int block) {
+  tide_Worker *w = &p->w[id - 1];
+  if (w->reaped) return 1;
+  int st;
+  pid_t r;
+  do r = waitpid(w->pid, &st, block ? 0 : WNOHANG); while (r < 0 && errno == EINTR);
+  if (r == w->pid || (r < 0 && errno == ECHILD)) {
+    w->status = r == w->pid ? st : 0;
+    w->reaped = 1;
+    return 1;
+  }
+  return 0;
+}
+
+void tide_pool_kill(tide_Pool *p, int id) {
+  tide_Worker *w = &p->w[id - 1];
+  if (!w->reaped) {
+    kill(w->pid, SIGKILL);
+    tide_pool_try_reap(p, id, 1);
+  }
+  if (w->sock >= 0) {
+    close(w->sock);
+    w->sock = -1;
+  }
+}
+
+void tide_pool_close(tide_Pool *p) {
+  if (!p->w) return;
+  for (int i = 0; i < p->n; i++)
+    if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
+  for (int i = 1; i <= p->n; i++) tide_pool_kill(p, i);
+  unlink_pool(p);
+  free(p->w);
+  p->w = NULL;
+  p->n = 0;
+}
+
+const char *tide_pool_describe(int status, char *buf, size_t len) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char *name = sigabbrev_np(sig);
+    snprintf(buf, len, "killed by signal %d (SIG%s)", sig, name ? name : "?");
+  } else if (WIFEXITED(status)) {
+    snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+  } else {
+    snprintf(buf, len, "stopped (status 0x%x)", status);
+  }
+  return buf;
+}

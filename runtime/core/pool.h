@@ -1,0 +1,59 @@
+/*
+** pool.h -- forked worker processes: start, watch, kill, reap.
+**
+** All the fork discipline lives in pool.c: signals blocked around fork(),
+** the child resets dispositions, closes every other pool's sockets, dies
+** with its parent (PR_SET_PDEATHSIG plus a getppid() check plus EOF on its
+** socket), sets its BLAS thread budget, and leaves with _exit().  The
+** parent reaps every child it forked: no zombies.
+*/
+#ifndef TIDE_POOL_H
+#define TIDE_POOL_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core.h"
+
+typedef struct tide_Worker {
+  pid_t pid;     /* 0 once reaped */
+  int sock;      /* parent's end of the socketpair; -1 once closed */
+  int id;        /* 1-based slot number */
+  int status;    /* waitpid status once reaped */
+  int reaped;
+} tide_Worker;
+
+typedef struct tide_Pool tide_Pool;
+struct tide_Pool {
+  int n;               /* slots */
+  tide_Worker *w;      /* n slots */
+  tide_Pool *next, *prev; /* every live pool, so children close the others */
+};
+
+/* The function a child runs; its return value is the child's exit code.
+** sock is the child's end of its socket. */
+typedef int (*tide_WorkerMain)(void *ud, int sock, int id);
+
+/* Starts n workers (slots 1..n).  On failure nothing is left running. */
+int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud);
+/* Replaces slot id (after it died or was killed) with a fresh child. */
+int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud);
+/* SIGKILLs slot id (if alive), closes its socket and reaps it. */
+void tide_pool_kill(tide_Pool *p, int id);
+/* Reaps slot id if it has exited; returns 1 when reaped (status set). */
+int tide_pool_try_reap(tide_Pool *p, int id, int block);
+/* Kills and reaps every slot, frees the slots.  Idempotent. */
+void tide_pool_close(tide_Pool *p);
+
+/* "killed by signal 9 (SIGKILL)" / "exited with status 3" into buf. */
+const char *tide_pool_describe(int status, char *buf, size_t len);
+
+/* Set by tide_interrupt() (async-signal-safe, from a SIGINT handler);
+** waits in the pool poll it and cancel.  Cleared by the one who acts. */
+extern volatile sig_atomic_t tide__interrupted;
+
+/* Monotonic seconds. */
+double tide_now(void);
+
+#endif
