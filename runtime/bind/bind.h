@@ -71,5 +71,6 @@ void tideB_open_io(lua_State *L);     /* l_io.c: load, save, memmap, npz */
 void tideB_open_csv(lua_State *L);    /* l_csv.c: read_csv */
 void tideB_open_rng(lua_State *L);    /* l_rng.c: rng, rand, randn */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
+void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 
 #endif /* TIDE_BIND_H */

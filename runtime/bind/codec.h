@@ -1,0 +1,55 @@
+/*
+** codec.h -- tide's value codec: Lua values (tables with shared references
+** and cycles, arrays, objects of registered classes) to bytes and back.
+**
+** Used by the worker pools (results, spawned functions' upvalues), the
+** cache and dump.  One encoded value is:
+**
+**   u8 version (TIDE_CODEC_VERSION), then one value:
+**   NIL FALSE TRUE                        tag only
+**   I8 i8 | I32 i32 | I64 i64             integers (math.type "integer")
+**   F64 f64                               floats, bit for bit (NaN, -0.0)
+**   S8 u8 len, bytes | S64 u64 len, bytes strings (embedded zeros kept)
+**   TABLE u32 narr, u32 nhash, narr values (keys 1..narr), nhash key/value
+**   REF u32 id                            a table/array/object seen before
+**   OBJ u8 len, class name, table body    registered class, raw fields
+**   OBJH u8 len, class name, value        registered class with hooks
+**   ARR u8 dtype, u8 ndim, u64 shape[ndim], bytes (C order)
+**   HANDLE u8 dtype, u8 ndim, u64 shape[ndim], i64 strides[ndim],
+**          u32 fd index, u64 segment size, u64 byte offset
+**
+** Integers are little-endian.  Tables, arrays and objects get ids 0, 1, ...
+** in the order they first appear (a table's id is given before its
+** contents, so cycles work); REF names one of them.
+*/
+#ifndef TIDE_CODEC_H
+#define TIDE_CODEC_H
+
+#include <lua.h>
+
+#include "../core/ipc.h"
+
+#define TIDE_CODEC_VERSION 1
+
+/* Modes of tideC_encode. */
+enum {
+  TIDE_CODEC_INLINE = 0, /* every array's bytes in the message (dump, cache) */
+  TIDE_CODEC_HANDLES = 1 /* shared-memory arrays travel as descriptors */
+};
+
+#define TIDE_CODEC_MAXDEPTH 200 /* nesting levels of tables and objects */
+
+/* Appends the value at idx to b (b->fds gets the descriptors of shared
+** arrays in HANDLES mode).  Raises a Lua error naming the path to what
+** cannot cross: "result 3 → field model → [2]: cannot send a thread".
+** root names the value in such messages (NULL: "value").  On error b may
+** hold a partial value: reset it. */
+void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root);
+
+/* Decodes one value from p[0..n) and pushes it.  Descriptors of array
+** handles come from fds_owner (NULL: none allowed); those adopted are set
+** to -1 there, so tide_buf_free does not close them.  Raises
+** "corrupt message: ..." on any inconsistency, never reads out of bounds. */
+void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner);
+
+#endif /* TIDE_CODEC_H */

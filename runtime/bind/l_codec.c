@@ -1,0 +1,825 @@
+/*
+** l_codec.c -- the value codec (codec.h) and its Lua face: tide.encode,
+** tide.decode and tide.register_class.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "bind.h"
+#include "codec.h"
+
+enum {
+  T_NIL = 0, T_FALSE, T_TRUE, T_I8, T_I32, T_I64, T_F64, T_S8, T_S64,
+  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_NTAGS
+};
+
+/* Registry keys of the class tables: name -> metatable, metatable -> name,
+** name -> {encode = f, decode = g}. */
+#define REG_BY_NAME "tide.class_by_name"
+#define REG_BY_MT "tide.class_by_mt"
+#define REG_HOOKS "tide.class_hooks"
+
+#define ARROW " \xe2\x86\x92 " /* " → " */
+#define MAXSTEPS (2 * TIDE_CODEC_MAXDEPTH + 8)
+
+/* ------------------------------------------------------------------ encoder */
+
+/* One step of the path to the value being encoded, kept as pointers into
+** live Lua values so that nothing is formatted unless an error needs it. */
+typedef struct Step {
+  char kind;       /* 'f' field, 'i' [int], 'n' [float], 'b' [bool], 'k' key,
+                      'o' [other key], 'h' encode hook of class */
+  const char *s;   /* field name / class name */
+  size_t len;
+  lua_Integer i;
+  lua_Number f;
+} Step;
+
+typedef struct Enc {
+  lua_State *L;
+  tide_Buf *b;
+  int mode;
+  const char *root;
+  int seen;        /* stack slot: table/array/object -> id, storage -> fd index */
+  int bymt;        /* stack slot: REG_BY_MT, loaded on first metatable */
+  int hooks;       /* stack slot: REG_HOOKS */
+  int have_seen, have_classes;
+  lua_Integer nextid;
+  int depth;
+  int nsteps;
+  Step steps[MAXSTEPS];
+} Enc;
+
+static void add_step_text(luaL_Buffer *lb, const Step *s) {
+  char tmp[64];
+  switch (s->kind) {
+    case 'f':
+      luaL_addstring(lb, "field ");
+      if (s->len > 40) {
+        luaL_addlstring(lb, s->s, 40);
+        luaL_addstring(lb, "...");
+      } else {
+        luaL_addlstring(lb, s->s, s->len);
+      }
+      break;
+    case 'i':
+      snprintf(tmp, sizeof tmp, "[%lld]", (long long)s->i);
+      luaL_addstring(lb, tmp);
+      break;
+    case 'n':
+      snprintf(tmp, sizeof tmp, "[%.14g]", (double)s->f);
+      luaL_addstring(lb, tmp);
+      break;
+    case 'b': luaL_addstring(lb, s->i ? "[true]" : "[false]"); break;
+    case 'k': luaL_addstring(lb, "key"); break;
+    case 'o': luaL_addstring(lb, "[a table key]"); break;
+    default:
+      luaL_addstring(lb, "encode hook of ");
+      luaL_addlstring(lb, s->s, s->len);
+      break;
+  }
+}
+
+/* Raises "<root> → <steps>: <what>"; long paths keep their two ends. */
+static _Noreturn void enc_fail(Enc *e, const char *what) {
+  lua_State *L = e->L;
+  luaL_Buffer lb;
+  luaL_buffinit(L, &lb);
+  luaL_addstring(&lb, e->root ? e->root : "value");
+  for (int i = 0; i < e->nsteps; i++) {
+    if (e->nsteps > 12 && i == 4) {
+      luaL_addstring(&lb, ARROW "...");
+      i = e->nsteps - 7;
+      continue;
+    }
+    luaL_addstring(&lb, ARROW);
+    add_step_text(&lb, &e->steps[i]);
+  }
+  luaL_addstring(&lb, ": ");
+  luaL_addstring(&lb, what);
+  luaL_pushresult(&lb);
+  lua_error(L);
+  for (;;) {} /* lua_error does not return */
+}
+
+static void put_ok(Enc *e, int rc) {
+  if (rc < 0) {
+    const char *m = tide_lasterror();
+    enc_fail(e, m[0] ? m : tide_strerror(rc));
+  }
+}
+
+static void put_u8(Enc *e, unsigned v) { put_ok(e, tide_buf_put_u8(e->b, (uint8_t)v)); }
+static void put_u32(Enc *e, uint32_t v) { put_ok(e, tide_buf_put_u32(e->b, v)); }
+static void put_u64(Enc *e, uint64_t v) { put_ok(e, tide_buf_put_u64(e->b, v)); }
+
+static void push_step(Enc *e, Step s) {
+  if (e->nsteps < MAXSTEPS) e->steps[e->nsteps] = s;
+  e->nsteps++;
+}
+
+static void pop_step(Enc *e) { e->nsteps--; }
+
+/* The step for a table key at stack index k. */
+static Step key_step(lua_State *L, int k) {
+  Step s = {'o', NULL, 0, 0, 0};
+  switch (lua_type(L, k)) {
+    case LUA_TSTRING: s.kind = 'f'; s.s = lua_tolstring(L, k, &s.len); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, k)) { s.kind = 'i'; s.i = lua_tointeger(L, k); }
+      else { s.kind = 'n'; s.f = lua_tonumber(L, k); }
+      break;
+    case LUA_TBOOLEAN: s.kind = 'b'; s.i = lua_toboolean(L, k); break;
+    default: break;
+  }
+  return s;
+}
+
+/* Returns 1 and sets *id when the table/userdata at idx was seen; else
+** gives it the next id and returns 0.  An id stored as -(id + 1) marks an
+** object whose encode hook is running. */
+static int seen(Enc *e, int idx, int inprogress, lua_Integer *id) {
+  lua_State *L = e->L;
+  if (!e->have_seen) {
+    lua_createtable(L, 0, 4);
+    lua_replace(L, e->seen);
+    e->have_seen = 1;
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, e->seen) == LUA_TNUMBER) {
+    *id = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pop(L, 1);
+  *id = e->nextid++;
+  if (*id > (lua_Integer)UINT32_MAX) enc_fail(e, "too many tables in one message");
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, inprogress ? -*id - 1 : *id);
+  lua_rawset(L, e->seen);
+  return 0;
+}
+
+static void put_ref(Enc *e, lua_Integer id) {
+  if (id < 0) enc_fail(e, "cannot send an object that contains itself through its "
+                          "encode hook");
+  put_u8(e, T_REF);
+  put_u32(e, (uint32_t)id);
+}
+
+static void enc_value(Enc *e, int idx);
+
+static void enc_table_body(Enc *e, int t) {
+  lua_State *L = e->L;
+  lua_Unsigned narr = lua_rawlen(L, t);
+  if (narr > UINT32_MAX) enc_fail(e, "table too large");
+  put_u32(e, (uint32_t)narr);
+  size_t at = e->b->n;
+  put_u32(e, 0); /* pair count, patched below */
+  for (lua_Unsigned i = 1; i <= narr; i++) {
+    lua_rawgeti(L, t, (lua_Integer)i);
+    push_step(e, (Step){'i', NULL, 0, (lua_Integer)i, 0});
+    enc_value(e, lua_gettop(L));
+    pop_step(e);
+    lua_pop(L, 1);
+  }
+  uint32_t npairs = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    int v = lua_gettop(L), k = v - 1;
+    if (lua_isinteger(L, k)) {
+      lua_Integer i = lua_tointeger(L, k);
+      if (i >= 1 && (lua_Unsigned)i <= narr) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    push_step(e, (Step){'k', NULL, 0, 0, 0});
+    enc_value(e, k);
+    pop_step(e);
+    push_step(e, key_step(L, k));
+    enc_value(e, v);
+    pop_step(e);
+    npairs++;
+    lua_pop(L, 1);
+  }
+  unsigned char *p = e->b->p + at;
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(npairs >> (8 * i));
+}
+
+static void put_name(Enc *e, const char *s, size_t len) {
+  put_u8(e, (unsigned)len);
+  put_ok(e, tide_buf_put(e->b, s, len));
+}
+
+static void enc_table(Enc *e, int t) {
+  lua_State *L = e->L;
+  if (lua_getmetatable(L, t)) {
+    /* A class object: look its metatable up among the registered ones. */
+    if (!e->have_classes) {
+      lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_MT);
+      lua_replace(L, e->bymt);
+      lua_getfield(L, LUA_REGISTRYINDEX, REG_HOOKS);
+      lua_replace(L, e->hooks);
+      e->have_classes = 1;
+    }
+    if (!lua_istable(L, e->bymt) || lua_rawget(L, e->bymt) != LUA_TSTRING)
+      enc_fail(e, "cannot send a table with a metatable (register its class with "
+                  "tide.register_class)");
+    int name = lua_gettop(L);
+    size_t len;
+    const char *s = lua_tolstring(L, name, &len);
+    lua_pushvalue(L, name);
+    int hooked = lua_istable(L, e->hooks) && lua_rawget(L, e->hooks) == LUA_TTABLE;
+    if (hooked) lua_getfield(L, -1, "encode");
+    if (hooked && !lua_isnil(L, -1)) {
+      lua_Integer id;
+      if (seen(e, t, 1, &id)) {
+        put_ref(e, id);
+        lua_pop(L, 3);
+        return;
+      }
+      put_u8(e, T_OBJH);
+      put_name(e, s, len);
+      lua_pushvalue(L, t);
+      lua_call(L, 1, 1);
+      push_step(e, (Step){'h', s, len, 0, 0});
+      enc_value(e, lua_gettop(L));
+      pop_step(e);
+      lua_pushvalue(L, t); /* done: plain id from now on */
+      lua_pushinteger(L, id);
+      lua_rawset(L, e->seen);
+      lua_pop(L, 3);
+      return;
+    }
+    lua_Integer id;
+    if (seen(e, t, 0, &id)) {
+      put_ref(e, id);
+    } else {
+      put_u8(e, T_OBJ);
+      put_name(e, s, len);
+      enc_table_body(e, t);
+    }
+    lua_settop(L, name - 1);
+    return;
+  }
+  lua_Integer id;
+  if (seen(e, t, 0, &id)) {
+    put_ref(e, id);
+    return;
+  }
+  put_u8(e, T_TABLE);
+  enc_table_body(e, t);
+}
+
+/* nditer callback: packs a strided run into the C-ordered output. */
+static int pack_run(unsigned char **ptrs, int64_t n, const int64_t *strides, void *ud) {
+  size_t isz = *(size_t *)ud;
+  unsigned char *src = ptrs[0], *dst = ptrs[1];
+  if (strides[0] == (int64_t)isz && strides[1] == (int64_t)isz) {
+    memcpy(dst, src, (size_t)n * isz);
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      memcpy(dst, src, isz);
+      src += strides[0];
+      dst += strides[1];
+    }
+  }
+  return 0;
+}
+
+static void enc_array(Enc *e, int idx, const tide_Array *a) {
+  lua_State *L = e->L;
+  lua_Integer id;
+  if (seen(e, idx, 0, &id)) {
+    put_ref(e, id);
+    return;
+  }
+  tide_Storage *s = a->storage;
+  if (e->mode == TIDE_CODEC_HANDLES && s->kind == TIDE_STORE_SHARED && s->fd >= 0) {
+    /* One descriptor per segment, whatever the number of views of it. */
+    lua_pushlightuserdata(L, s);
+    lua_Integer k;
+    if (lua_rawget(L, e->seen) == LUA_TNUMBER) {
+      k = lua_tointeger(L, -1);
+    } else {
+      int rc = tide_buf_put_fd(e->b, s->fd);
+      put_ok(e, rc);
+      k = rc;
+      lua_pushlightuserdata(L, s);
+      lua_pushinteger(L, k);
+      lua_rawset(L, e->seen);
+    }
+    lua_pop(L, 1);
+    put_u8(e, T_HANDLE);
+    put_u8(e, (unsigned)a->dtype);
+    put_u8(e, (unsigned)a->ndim);
+    for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->shape[d]);
+    for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->strides[d]);
+    put_u32(e, (uint32_t)k);
+    put_u64(e, (uint64_t)s->nbytes);
+    put_u64(e, (uint64_t)(a->data - s->base));
+    return;
+  }
+  put_u8(e, T_ARR);
+  put_u8(e, (unsigned)a->dtype);
+  put_u8(e, (unsigned)a->ndim);
+  for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->shape[d]);
+  size_t isz = (size_t)tide_dtype_size(a->dtype);
+  size_t nbytes = (size_t)tide_array_size(a) * isz;
+  put_ok(e, tide_buf_reserve(e->b, nbytes));
+  unsigned char *dst = e->b->p + e->b->n;
+  if (nbytes == 0) return;
+  if (tide_array_is_c_contiguous(a)) {
+    memcpy(dst, a->data, nbytes);
+  } else {
+    int64_t cst[TIDE_MAXDIM];
+    int64_t st = (int64_t)isz;
+    for (int d = a->ndim - 1; d >= 0; d--) {
+      cst[d] = st;
+      st *= a->shape[d];
+    }
+    unsigned char *base[2] = {a->data, dst};
+    const int64_t *strides[2] = {a->strides, cst};
+    tide_nditer(2, a->ndim, a->shape, base, strides, pack_run, &isz);
+  }
+  e->b->n += nbytes;
+}
+
+static void enc_userdata(Enc *e, int idx) {
+  lua_State *L = e->L;
+  tide_Array *a = tideL_test(L, idx);
+  if (a) {
+    if (!a->storage) enc_fail(e, "cannot send a closed array");
+    enc_array(e, idx, a);
+    return;
+  }
+  const char *what = "cannot send a userdata";
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
+    what = lua_pushfstring(L, "cannot send a userdata (%s)", lua_tostring(L, -1));
+  }
+  enc_fail(e, what);
+}
+
+static void enc_value(Enc *e, int idx) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: put_u8(e, T_NIL); return;
+    case LUA_TBOOLEAN: put_u8(e, lua_toboolean(L, idx) ? T_TRUE : T_FALSE); return;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_Integer v = lua_tointeger(L, idx);
+        if (v >= -128 && v <= 127) {
+          unsigned char x[2] = {T_I8, (unsigned char)(int8_t)v};
+          put_ok(e, tide_buf_put(e->b, x, 2));
+        } else if (v >= INT32_MIN && v <= INT32_MAX) {
+          put_u8(e, T_I32);
+          put_u32(e, (uint32_t)(int32_t)v);
+        } else {
+          put_u8(e, T_I64);
+          put_u64(e, (uint64_t)v);
+        }
+      } else {
+        put_u8(e, T_F64);
+        put_ok(e, tide_buf_put_f64(e->b, (double)lua_tonumber(L, idx)));
+      }
+      return;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (len < 256) {
+        put_u8(e, T_S8);
+        put_u8(e, (unsigned)len);
+      } else {
+        put_u8(e, T_S64);
+        put_u64(e, (uint64_t)len);
+      }
+      put_ok(e, tide_buf_put(e->b, s, len));
+      return;
+    }
+    case LUA_TTABLE:
+      if (e->depth >= TIDE_CODEC_MAXDEPTH)
+        enc_fail(e, "nested too deep (more than 200 levels)");
+      luaL_checkstack(L, 8, "value nested too deep");
+      e->depth++;
+      enc_table(e, idx);
+      e->depth--;
+      return;
+    case LUA_TUSERDATA: enc_userdata(e, idx); return;
+    case LUA_TLIGHTUSERDATA: enc_fail(e, "cannot send a light userdata");
+    case LUA_TFUNCTION: enc_fail(e, "cannot send a function");
+    case LUA_TTHREAD: enc_fail(e, "cannot send a thread");
+    default: enc_fail(e, "cannot send this value");
+  }
+}
+
+void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 16, "encoding a value");
+  Enc enc, *e = &enc; /* no allocation per call: small results stay cheap */
+  int base = lua_gettop(L);
+  e->L = L;
+  e->b = b;
+  e->mode = mode;
+  e->root = root;
+  e->have_seen = e->have_classes = 0;
+  e->nextid = 0;
+  e->depth = 0;
+  e->nsteps = 0;
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  e->seen = base + 1;
+  e->bymt = base + 2;
+  e->hooks = base + 3;
+  put_u8(e, TIDE_CODEC_VERSION);
+  enc_value(e, idx);
+  lua_settop(L, base);
+}
+
+/* ------------------------------------------------------------------ decoder */
+
+typedef struct Dec {
+  lua_State *L;
+  tide_Cursor c;
+  const unsigned char *start;
+  tide_Buf *fds;
+  int refs;              /* stack slot: id -> value */
+  int have_refs;
+  uint32_t nextid;
+  int depth;
+  tide_Storage *seg[TIDE_MSG_MAXFDS]; /* adopted segments, by fd index */
+  uint64_t segsize[TIDE_MSG_MAXFDS];
+} Dec;
+
+static _Noreturn void corrupt(Dec *d, const char *what) {
+  size_t at = (size_t)(d->c.p - d->start);
+  luaL_error(d->L, "corrupt message: %s (at byte %d)", what, (int)at);
+  for (;;) {}
+}
+
+static void need(Dec *d) {
+  if (d->c.bad) corrupt(d, "truncated");
+}
+
+static uint8_t get_u8(Dec *d) {
+  uint8_t v = tide_cur_u8(&d->c);
+  need(d);
+  return v;
+}
+static uint32_t get_u32(Dec *d) {
+  uint32_t v = tide_cur_u32(&d->c);
+  need(d);
+  return v;
+}
+static uint64_t get_u64(Dec *d) {
+  uint64_t v = tide_cur_u64(&d->c);
+  need(d);
+  return v;
+}
+static const unsigned char *get_bytes(Dec *d, uint64_t n) {
+  if (n > (uint64_t)(d->c.end - d->c.p)) corrupt(d, "length past the end");
+  const unsigned char *p = tide_cur_bytes(&d->c, (size_t)n);
+  need(d);
+  return p;
+}
+static size_t left(Dec *d) { return (size_t)(d->c.end - d->c.p); }
+
+/* Gives the value on top the next id (it stays on the stack). */
+static void dec_register(Dec *d) {
+  lua_State *L = d->L;
+  if (!d->have_refs) {
+    lua_createtable(L, 8, 0);
+    lua_replace(L, d->refs);
+    d->have_refs = 1;
+  }
+  if (d->nextid == UINT32_MAX) corrupt(d, "too many tables");
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, d->refs, (lua_Integer)d->nextid + 1);
+  d->nextid++;
+}
+
+static void dec_value(Dec *d);
+
+static void dec_table_body(Dec *d) {
+  lua_State *L = d->L;
+  uint32_t narr = get_u32(d), npairs = get_u32(d);
+  /* Every value takes a byte at least: no preallocation past the message. */
+  if (narr > left(d) || npairs > left(d) / 2) corrupt(d, "table size past the end");
+  lua_createtable(L, (int)(narr < (1u << 26) ? narr : 1u << 26),
+                  (int)(npairs < (1u << 26) ? npairs : 1u << 26));
+  dec_register(d);
+  int t = lua_gettop(L);
+  for (uint32_t i = 1; i <= narr; i++) {
+    dec_value(d);
+    lua_rawseti(L, t, (lua_Integer)i);
+  }
+  for (uint32_t i = 0; i < npairs; i++) {
+    dec_value(d);
+    if (lua_isnil(L, -1)) corrupt(d, "table key is nil");
+    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+        isnan((double)lua_tonumber(L, -1)))
+      corrupt(d, "table key is NaN");
+    dec_value(d);
+    lua_rawset(L, t);
+  }
+}
+
+/* A class name: pushes it. */
+static void dec_name(Dec *d) {
+  uint8_t len = get_u8(d);
+  const unsigned char *s = get_bytes(d, len);
+  lua_pushlstring(d->L, (const char *)s, len);
+}
+
+static void dec_object(Dec *d, int hooked) {
+  lua_State *L = d->L;
+  dec_name(d);
+  int name = lua_gettop(L);
+  if (!hooked) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_NAME) != LUA_TTABLE ||
+        (lua_pushvalue(L, name), lua_rawget(L, -2)) != LUA_TTABLE)
+      luaL_error(L, "cannot rebuild an object of unknown class '%s' (register it with "
+                    "tide.register_class)", lua_tostring(L, name));
+    int mt = lua_gettop(L);
+    dec_table_body(d);
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, -2);
+    lua_replace(L, name);
+    lua_settop(L, name);
+    return;
+  }
+  if (lua_getfield(L, LUA_REGISTRYINDEX, REG_HOOKS) != LUA_TTABLE ||
+      (lua_pushvalue(L, name), lua_rawget(L, -2)) != LUA_TTABLE ||
+      lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
+    luaL_error(L, "cannot rebuild an object of class '%s': no class with a decode hook "
+                  "has that name here (register it with tide.register_class)",
+               lua_tostring(L, name));
+  uint32_t id = d->nextid;
+  lua_pushboolean(L, 0); /* placeholder: a REF to it now is a corrupt message */
+  dec_register(d);
+  lua_pop(L, 1);
+  dec_value(d);
+  lua_call(L, 1, 1);
+  if (!lua_toboolean(L, -1))
+    luaL_error(L, "decode hook of class '%s' returned %s", lua_tostring(L, name),
+               luaL_typename(L, -1) /* nil or false */);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, d->refs, (lua_Integer)id + 1);
+  lua_replace(L, name);
+  lua_settop(L, name);
+}
+
+/* dtype, ndim and shape of an array; returns the element count. */
+static int64_t dec_shape(Dec *d, int *dtype, int *ndim, int64_t *shape) {
+  *dtype = get_u8(d);
+  *ndim = get_u8(d);
+  if (*dtype >= TIDE_NDTYPES) corrupt(d, "bad dtype");
+  if (*ndim > TIDE_MAXDIM) corrupt(d, "too many dimensions");
+  for (int i = 0; i < *ndim; i++) {
+    uint64_t v = get_u64(d);
+    if (v > (uint64_t)INT64_MAX) corrupt(d, "bad shape");
+    shape[i] = (int64_t)v;
+  }
+  int64_t count;
+  if (tide_shape_size(*ndim, shape, tide_dtype_size(*dtype), &count) != TIDE_OK)
+    corrupt(d, "shape overflows");
+  return count;
+}
+
+static void dec_inline_array(Dec *d) {
+  lua_State *L = d->L;
+  int dtype, ndim;
+  int64_t shape[TIDE_MAXDIM];
+  int64_t count = dec_shape(d, &dtype, &ndim, shape);
+  uint64_t nbytes = (uint64_t)count * (uint64_t)tide_dtype_size(dtype);
+  if (nbytes > left(d)) corrupt(d, "array bytes past the end");
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_new(a, dtype, ndim, shape, TIDE_WHERE_AUTO);
+  if (rc) tideL_raise(L, rc);
+  const unsigned char *p = get_bytes(d, nbytes);
+  if (nbytes) memcpy(a->data, p, (size_t)nbytes);
+  dec_register(d);
+}
+
+static void dec_handle(Dec *d) {
+  lua_State *L = d->L;
+  int dtype, ndim;
+  int64_t shape[TIDE_MAXDIM], strides[TIDE_MAXDIM];
+  int64_t count = dec_shape(d, &dtype, &ndim, shape);
+  for (int i = 0; i < ndim; i++) strides[i] = (int64_t)get_u64(d);
+  uint32_t k = get_u32(d);
+  uint64_t segsize = get_u64(d), offset = get_u64(d);
+  int64_t isz = tide_dtype_size(dtype);
+  if (!d->fds || k >= (uint32_t)d->fds->nfds || k >= TIDE_MSG_MAXFDS)
+    corrupt(d, "array handle without its descriptor");
+  if (segsize > (uint64_t)INT64_MAX / 2 || offset > segsize)
+    corrupt(d, "array handle outside its segment");
+  /* Aligned elements, and the whole strided extent inside the segment. */
+  if (offset % (uint64_t)isz) corrupt(d, "misaligned array handle");
+  if (count > 0) {
+    int64_t lo = 0, hi = 0;
+    for (int i = 0; i < ndim; i++) {
+      int64_t span;
+      if (strides[i] % isz || __builtin_mul_overflow(shape[i] - 1, strides[i], &span))
+        corrupt(d, "bad strides in array handle");
+      if ((span < 0 && __builtin_add_overflow(lo, span, &lo)) ||
+          (span > 0 && __builtin_add_overflow(hi, span, &hi)))
+        corrupt(d, "bad strides in array handle");
+    }
+    int64_t off = (int64_t)offset;
+    if (off + lo < 0 || hi > (int64_t)segsize - off - isz)
+      corrupt(d, "array handle outside its segment");
+  }
+  if (!d->seg[k]) {
+    int fd = d->fds->fds[k];
+    if (fd < 0) corrupt(d, "array handle descriptor already taken");
+    tide_Storage *s;
+    int rc = tide_storage_adopt_fd(fd, (size_t)segsize, &s);
+    if (rc) tideL_raise(L, rc);
+    d->fds->fds[k] = -1; /* the storage owns it now */
+    d->seg[k] = s;
+    d->segsize[k] = segsize;
+  } else if (d->segsize[k] != segsize) {
+    corrupt(d, "one segment with two sizes");
+  }
+  tide_Array *a = tideL_push(L);
+  int rc = tide_array_wrap(a, d->seg[k], (size_t)offset, dtype, ndim, shape, strides);
+  if (rc) tideL_raise(L, rc);
+  dec_register(d);
+}
+
+static void dec_value(Dec *d) {
+  lua_State *L = d->L;
+  uint8_t tag = get_u8(d);
+  switch (tag) {
+    case T_NIL: lua_pushnil(L); return;
+    case T_FALSE: lua_pushboolean(L, 0); return;
+    case T_TRUE: lua_pushboolean(L, 1); return;
+    case T_I8: lua_pushinteger(L, (int8_t)get_u8(d)); return;
+    case T_I32: lua_pushinteger(L, (int32_t)get_u32(d)); return;
+    case T_I64: lua_pushinteger(L, (lua_Integer)get_u64(d)); return;
+    case T_F64: {
+      uint64_t u = get_u64(d);
+      double v;
+      memcpy(&v, &u, 8);
+      lua_pushnumber(L, (lua_Number)v);
+      return;
+    }
+    case T_S8:
+    case T_S64: {
+      uint64_t len = tag == T_S8 ? get_u8(d) : get_u64(d);
+      const unsigned char *s = get_bytes(d, len);
+      lua_pushlstring(L, (const char *)s, (size_t)len);
+      return;
+    }
+    case T_REF: {
+      uint32_t id = get_u32(d);
+      if (id >= d->nextid) corrupt(d, "reference to a table not yet seen");
+      if (lua_rawgeti(L, d->refs, (lua_Integer)id + 1) == LUA_TBOOLEAN)
+        corrupt(d, "reference to an object still being rebuilt");
+      return;
+    }
+    case T_ARR: dec_inline_array(d); return;
+    case T_HANDLE: dec_handle(d); return;
+    case T_TABLE:
+    case T_OBJ:
+    case T_OBJH:
+      if (d->depth >= TIDE_CODEC_MAXDEPTH) corrupt(d, "nesting deeper than 200 levels");
+      luaL_checkstack(L, 8, "message nested too deep");
+      d->depth++;
+      if (tag == T_TABLE) dec_table_body(d);
+      else dec_object(d, tag == T_OBJH);
+      d->depth--;
+      return;
+    default: corrupt(d, "unknown tag");
+  }
+}
+
+static int dec_main(lua_State *L) {
+  Dec *d = lua_touserdata(L, 1);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  d->refs = 2;
+  if (get_u8(d) != TIDE_CODEC_VERSION) corrupt(d, "unknown format version");
+  dec_value(d);
+  if (d->c.p != d->c.end) corrupt(d, "trailing bytes");
+  return 1;
+}
+
+void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner) {
+  Dec d;
+  memset(&d, 0, sizeof d);
+  d.L = L;
+  d.c.p = d.start = p;
+  d.c.end = p + n;
+  d.fds = fds_owner;
+  luaL_checkstack(L, 4, "decoding a value");
+  lua_pushcfunction(L, dec_main);
+  lua_pushlightuserdata(L, &d);
+  int rc = lua_pcall(L, 1, 1, 0);
+  /* Arrays hold their own references; drop the ones taken at adoption. */
+  for (int k = 0; k < TIDE_MSG_MAXFDS; k++) tide_storage_unref(d.seg[k]);
+  if (rc != LUA_OK) lua_error(L);
+}
+
+/* ----------------------------------------------------------------- Lua API */
+
+/* A message buffer owned by a userdata, so an error frees it. */
+static int buf_gc(lua_State *L) {
+  tide_buf_free(lua_touserdata(L, 1));
+  return 0;
+}
+
+/* tide.encode(v [, root]) -> string (arrays inline). */
+static int l_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  const char *root = luaL_optstring(L, 2, "value");
+  lua_settop(L, 2);
+  tide_Buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, -2);
+  tideC_encode(L, 1, b, TIDE_CODEC_INLINE, root);
+  lua_pushlstring(L, (const char *)b->p, b->n);
+  tide_buf_free(b);
+  return 1;
+}
+
+/* tide.decode(s) -> value. */
+static int l_decode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  tideC_decode(L, (const unsigned char *)s, n, NULL);
+  return 1;
+}
+
+/* Pushes registry[key], creating it as an empty table. */
+static int reg_table(lua_State *L, const char *key) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, key);
+  return lua_gettop(L);
+}
+
+/* tide.register_class(name, mt [, {encode = f, decode = g}]) -> mt */
+static int l_register_class(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len > 0 && len < 256, 1, "class name must have 1 to 255 bytes");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int ne = lua_getfield(L, 3, "encode"), nd = lua_getfield(L, 3, "decode");
+    lua_pop(L, 2);
+    luaL_argcheck(L, ne == LUA_TFUNCTION && nd == LUA_TFUNCTION, 3,
+                  "hooks need both encode and decode functions");
+  }
+  lua_settop(L, 3);
+  int byname = reg_table(L, REG_BY_NAME), bymt = reg_table(L, REG_BY_MT);
+  int hooks = reg_table(L, REG_HOOKS);
+  /* Drop the links of an earlier registration of this name or metatable. */
+  if (lua_getfield(L, byname, name) == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_rawset(L, bymt); /* bymt[old mt] = nil */
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, bymt) == LUA_TSTRING) {
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, byname); /* byname[old name] = nil */
+    lua_pushnil(L);
+    lua_rawset(L, hooks);  /* hooks[old name] = nil */
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 2);
+  lua_setfield(L, byname, name);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  lua_rawset(L, bymt);
+  if (lua_isnil(L, 3)) {
+    lua_pushnil(L);
+  } else { /* a copy: later edits of the caller's table change nothing */
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, 3, "encode");
+    lua_setfield(L, -2, "encode");
+    lua_getfield(L, 3, "decode");
+    lua_setfield(L, -2, "decode");
+  }
+  lua_setfield(L, hooks, name);
+  lua_pushvalue(L, 2);
+  return 1;
+}
+
+void tideB_open_codec(lua_State *L) {
+  lua_newtable(L); /* metatable of encode's buffers */
+  lua_pushcfunction(L, buf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcclosure(L, l_encode, 1);
+  lua_setfield(L, -2, "encode");
+  lua_pushcfunction(L, l_decode);
+  lua_setfield(L, -2, "decode");
+  lua_pushcfunction(L, l_register_class);
+  lua_setfield(L, -2, "register_class");
+}
