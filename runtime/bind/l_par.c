@@ -82,8 +82,9 @@ typedef struct Job {
   Range *retry;
   int nretry, retrycap;
   tide_Buf out, in;
-  lua_State *L;                 /* for the worker side, after fork */
-  int jobidx;                   /* stack index of this job at fork time */
+  lua_State *L;                 /* the running state when a worker was forked */
+  int ref;                      /* registry ref to {f, xs}, what workers run */
+  double task_ema;              /* recent mean task time, for queueing */
 } Job;
 
 /* ----------------------------------------------------------- helpers */
@@ -112,6 +113,10 @@ static void stop_workers(Job *J) {
 
 static void job_free(Job *J) {
   stop_workers(J);
+  if (J->ref != LUA_NOREF && J->L) {
+    luaL_unref(J->L, LUA_REGISTRYINDEX, J->ref);
+    J->ref = LUA_NOREF;
+  }
   free(J->slots);
   J->slots = NULL;
   free(J->stats);
@@ -177,8 +182,8 @@ static void put_error(tide_Buf *b, const char *msg) {
 }
 
 /* Runs one task; appends its entry to J->out.  Stack on entry: base. */
-static void run_task(Job *J, lua_State *L, int base, int64_t idx, const unsigned char *item,
-                     size_t itemlen, tide_Buf *in) {
+static void run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
+                     const unsigned char *item, size_t itemlen, tide_Buf *in) {
   size_t mark = J->out.n;
   int markfds = J->out.nfds;
   double t_begin = tide_now();
@@ -188,12 +193,12 @@ static void run_task(Job *J, lua_State *L, int base, int64_t idx, const unsigned
   size_t tend_at = J->out.n;
   tide_buf_put_f64(&J->out, 0);
   lua_settop(L, base);
-  push_uv(L, J->jobidx, UV_F);
+  lua_rawgeti(L, jidx, 1); /* f */
   int st = LUA_OK;
   switch (J->kind) {
     case IN_COUNT: lua_pushinteger(L, idx); break;
-    case IN_TABLE: push_uv(L, J->jobidx, UV_XS); lua_geti(L, -1, idx); lua_remove(L, -2); break;
-    case IN_ARRAY: push_uv(L, J->jobidx, UV_XS); lua_geti(L, -1, idx); lua_remove(L, -2); break;
+    case IN_TABLE:
+    case IN_ARRAY: lua_rawgeti(L, jidx, 2); lua_geti(L, -1, idx); lua_remove(L, -2); break;
     default:
       lua_pushcfunction(L, dec_item);
       lua_pushlightuserdata(L, in);
@@ -261,6 +266,8 @@ static int worker_main(void *ud, int sock, int id) {
   (void)id;
   cur_has_seed = J->has_seed;
   cur_seed = J->seed;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, J->ref);
+  int jidx = lua_gettop(L);
   lua_pushcfunction(L, msghandler);
   int base = lua_gettop(L);
   tide_Buf in = TIDE_BUF_INIT;
@@ -289,7 +296,7 @@ static int worker_main(void *ud, int sock, int id) {
         if (c.bad) return 4;
       }
       int nfds = J->out.nfds;
-      run_task(J, L, base, first + k, item, itemlen, &in);
+      run_task(J, L, base, jidx, first + k, item, itemlen, &in);
       shipped_handles += J->out.nfds > nfds;
       inbuf++;
       if (J->out.n >= FLUSH_BYTES || J->out.nfds > TIDE_MSG_MAXFDS - 8) {
@@ -314,10 +321,15 @@ static int all_done(Job *J) {
   return J->total >= 0 && J->ndone >= J->total;
 }
 
+static int64_t batch_size(Job *J);
+
+/* Tasks that may still be dispatched: inflight bounds tasks dispatched and
+** not yet consumed (explicit, in tasks; by default 2 * jobs batches). */
 static int64_t window_room(Job *J) {
-  if (J->inflight <= 0) return INT64_MAX;
+  if (J->inflight < 0) return INT64_MAX;
+  int64_t limit = J->inflight > 0 ? J->inflight : 2 * (int64_t)J->jobs * batch_size(J);
   int64_t used = J->noutstanding + (J->ndone - J->nconsumed);
-  return J->inflight - used;
+  return limit - used;
 }
 
 static void push_retry(Job *J, int64_t first, int64_t count) {
@@ -332,7 +344,14 @@ static void push_retry(Job *J, int64_t first, int64_t count) {
   J->retry[J->nretry++] = (Range){first, count};
 }
 
-static int slot_depth(Job *J) { return J->timeout > 0 ? 1 : QDEPTH; }
+/* One batch per worker at a time: a worker asks for more only when done,
+** so a slow task never holds queued ones hostage (load balance for skewed
+** task times).  The round trip this costs is amortized by chunk = "auto";
+** with chunk = 1 it is the price of one pipe round trip per task. */
+static int slot_depth(Job *J) {
+  (void)J;
+  return 1;
+}
 
 static int64_t batch_size(Job *J) {
   int64_t b = J->chunk_auto ? J->chunk : J->chunk;
@@ -530,7 +549,7 @@ static void read_results(lua_State *L, int jidx, Job *J, int id) {
   uint8_t type;
   int rc = tide_msg_recv(w->sock, &type, &J->in, MAX_MSG);
   if (rc != TIDE_OK) {
-    slot_lost(L, jidx, J, id, rc == TIDE_ECLOSED ? "died" : "sent a broken message and died");
+    slot_lost(L, jidx, J, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died");
     return;
   }
   if (type != MSG_RESULT) {
@@ -548,6 +567,7 @@ static void read_results(lua_State *L, int jidx, Job *J, int id) {
     Slot *s = &J->slots[id - 1];
     double sent = s->nb ? s->b[0].sent : t0;
     note_stat(J, idx, t1 - t0, t0 > sent ? t0 - sent : 0, id);
+    J->task_ema = J->task_ema > 0 ? 0.8 * J->task_ema + 0.2 * (t1 - t0) : t1 - t0;
     if (status == 0) {
       uint32_t n = tide_cur_u32(&c);
       if (n > 250) { c.bad = 1; break; }
@@ -617,6 +637,7 @@ static void slot_lost(lua_State *L, int jidx, Job *J, int id, const char *why) {
              (long long)cur, id, (int)pid, why, how, (long long)cur);
     fail_task(L, jidx, J, cur, msg, 0);
   }
+  J->L = L; /* the child runs on the state that is running now */
   if (J->started && tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
     stop_workers(J);
     luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());
@@ -639,6 +660,7 @@ static void check_timeouts(lua_State *L, int jidx, Job *J) {
     snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (worker process %d killed)",
              (long long)cur, id, J->timeout, pid);
     fail_task(L, jidx, J, cur, msg, 1);
+    J->L = L;
     if (tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
       stop_workers(J);
       luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());
@@ -919,6 +941,7 @@ static Job *new_job(lua_State *L, int retain) {
   if (!lua_isnoneornil(L, o)) luaL_checktype(L, o, LUA_TTABLE);
   Job *J = lua_newuserdatauv(L, sizeof *J, NUV);
   memset(J, 0, sizeof *J);
+  J->ref = LUA_NOREF;
   J->closed = 1; /* until fully set up: __gc has nothing to free */
   luaL_setmetatable(L, JOB_MT);
   int jidx = lua_gettop(L);
@@ -988,7 +1011,7 @@ static Job *new_job(lua_State *L, int retain) {
   }
   J->inflight = tideL_optint(L, o, "inflight", 0);
   if (J->inflight < 0) luaL_error(L, "option 'inflight' must be >= 1");
-  if (J->inflight == 0) J->inflight = retain ? 0 : 2 * (int64_t)J->jobs;
+  if (J->inflight == 0 && retain) J->inflight = -1; /* a handle keeps everything anyway */
   J->retain = retain;
   if (lua_istable(L, o)) {
     lua_getfield(L, o, "seed");
@@ -1029,7 +1052,14 @@ static Job *new_job(lua_State *L, int retain) {
   J->slots = calloc((size_t)J->jobs, sizeof *J->slots);
   if (!J->slots) luaL_error(L, "out of memory");
   J->L = L;
-  J->jobidx = jidx;
+  /* Workers find f and xs through the registry, not through the job, so a
+  ** dropped job handle can still be collected (and its workers reaped). */
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 2);
+  J->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (tide_pool_start(&J->pool, J->jobs, worker_main, J) != TIDE_OK) {
     job_free(J);
     luaL_error(L, "cannot start workers: %s", tide_lasterror());

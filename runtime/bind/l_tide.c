@@ -4,6 +4,7 @@
 */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bind.h"
 
@@ -100,12 +101,38 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/* tide.isatty(fd) */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* tide.pool and tide.timed live in lua/tide/par.lua; load it on first use. */
+static int lazy_par(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.par");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+  lua_insert(L, 1);
+  lua_settop(L, lua_gettop(L) - 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 int luaopen_tide(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, TIDE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
+  static const char *const lazy[] = {"pool", "timed", NULL};
+  for (int i = 0; lazy[i]; i++) {
+    lua_pushstring(L, lazy[i]);
+    lua_pushcclosure(L, lazy_par, 1);
+    lua_setfield(L, -2, lazy[i]);
+  }
   open_config(L);
   tideB_open_array(L);
   tideB_open_ops(L);

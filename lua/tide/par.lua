@@ -1,0 +1,86 @@
+-- tide.par: the Lua side of parallel loops: pools (scopes with defaults)
+-- and timing helpers.  The loops themselves are C (runtime/bind/l_par.c).
+local par = {}
+
+local function merge(defaults, opts)
+  if not opts then return defaults end
+  local m = {}
+  for k, v in pairs(defaults) do m[k] = v end
+  for k, v in pairs(opts) do m[k] = v end
+  return m
+end
+
+local Pool = {}
+Pool.__index = Pool
+
+-- tide.pool{jobs =, backend =, ...}: a scope whose loops share defaults.
+-- Closing it (local p <close> = tide.pool{...}) cancels the jobs it started
+-- that are still running.
+function par.pool(defaults)
+  if defaults ~= nil and type(defaults) ~= "table" then
+    error("bad argument #1 to 'pool' (options table expected, got " .. type(defaults) .. ")", 2)
+  end
+  return setmetatable({defaults = defaults or {}, live = setmetatable({}, {__mode = "k"}),
+                       closed = false}, Pool)
+end
+
+local function check_open(p, what)
+  if p.closed then error(what .. ": the pool is closed", 3) end
+end
+
+function Pool:map(f, xs, opts)
+  check_open(self, "map")
+  local iter, job, ctrl, closing = tide.map(f, xs, merge(self.defaults, opts))
+  self.live[job] = true
+  return iter, job, ctrl, closing
+end
+
+function Pool:start(f, xs, opts)
+  check_open(self, "start")
+  local job = tide.start(f, xs, merge(self.defaults, opts))
+  self.live[job] = true
+  return job
+end
+
+function Pool:collect(f, xs, opts)
+  check_open(self, "collect")
+  return tide.collect(f, xs, merge(self.defaults, opts))
+end
+
+function Pool:pfor(n, f, opts)
+  check_open(self, "pfor")
+  return tide.pfor(n, f, merge(self.defaults, opts))
+end
+
+function Pool:close()
+  if self.closed then return end
+  self.closed = true
+  for job in pairs(self.live) do job:close() end
+end
+Pool.__close = Pool.close
+Pool.__gc = Pool.close
+
+function Pool:__tostring()
+  return string.format("tide.pool(jobs = %s%s)", tostring(self.defaults.jobs or tide.config.jobs),
+                       self.closed and ", closed" or "")
+end
+
+-- tide.timed(f, name): f wrapped so each call logs "name finished in 1.23 s"
+-- to stderr (or calls opts.log(name, seconds)).
+function par.timed(f, name, opts)
+  if type(f) ~= "function" then
+    error("bad argument #1 to 'timed' (function expected, got " .. type(f) .. ")", 2)
+  end
+  name = name or "function"
+  local log = opts and opts.log or function(n, s)
+    io.stderr:write(string.format("%s finished in %.3f s\n", n, s))
+  end
+  return function(...)
+    local t0 = tide.now()
+    local r = table.pack(f(...))
+    log(name, tide.now() - t0)
+    return table.unpack(r, 1, r.n)
+  end
+end
+
+return par
