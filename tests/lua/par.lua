@@ -12,10 +12,13 @@ local function children()
   return n - 1 -- the grep itself is our child too
 end
 
+-- descriptors tide creates: shared segments and worker sockets
 local function fds()
   local n = 0
-  local p = io.popen("ls /proc/" .. me .. "/fd")
-  for _ in p:lines() do n = n + 1 end
+  local p = io.popen("ls -l /proc/" .. me .. "/fd")
+  for line in p:lines() do
+    if line:find("memfd:tide", 1, true) or line:find("socket:", 1, true) then n = n + 1 end
+  end
   p:close()
   return n
 end
