@@ -1044,6 +1044,7 @@ static Job *new_job(lua_State *L, int retain) {
   if (J->jobs == 1 || tide__config.in_worker) J->serial = 1;
   J->next_fresh = J->next_yield = 1;
   J->t0 = tide_now();
+  tide__interrupted = 0; /* an older Ctrl-C was for code that ran before this loop */
   J->closed = 0;
   if (J->serial) {
     J->started = 1;

@@ -2,11 +2,13 @@
 ** l_tide.c -- luaopen_tide: builds the module table from every binding
 ** file's opener, plus tide.config (a live view of the core's settings).
 */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bind.h"
+#include "pool.h"
 
 /* tide.config: reads and writes go straight to tide__config, checked. */
 static int cfg_index(lua_State *L) {
@@ -101,6 +103,17 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/* tide.sleep(seconds): sleeps, resuming after signals, for the whole time. */
+static int l_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, s >= 0 && s == s, 1, "seconds must be >= 0");
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  /* Ctrl-C ends the sleep early; the host's hook then raises in Lua. */
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !tide__interrupted) {
+  }
+  return 0;
+}
+
 /* tide.isatty(fd) */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -125,6 +138,8 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, l_sleep);
+  lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
   static const char *const lazy[] = {"pool", "timed", NULL};
