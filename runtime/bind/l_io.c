@@ -23,10 +23,8 @@ static int npz_gc(lua_State *L) {
   return 0;
 }
 
-static void checkopts(lua_State *L, int i, const char *fname) {
-  if (!lua_isnoneornil(L, i) && !lua_istable(L, i))
-    luaL_typeerror(L, i, "options table");
-  (void)fname;
+static void checkopts(lua_State *L, int i) {
+  if (!lua_isnoneornil(L, i) && !lua_istable(L, i)) luaL_typeerror(L, i, "options table");
 }
 
 static int load_npz(lua_State *L, const char *path) {
@@ -52,7 +50,7 @@ static int load_npz(lua_State *L, const char *path) {
 /* tide.load(path [, {mmap = "r" | "r+" | "c"}]) */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  checkopts(L, 2, "load");
+  checkopts(L, 2);
   const char *mm = tideL_optstr(L, 2, "mmap", NULL);
   char mode = 0;
   if (mm) {
@@ -83,7 +81,7 @@ static int l_save(lua_State *L) {
 }
 
 /* The shape field of an options table: a non-negative integer or a list. */
-static int opt_shape(lua_State *L, int i, const char *fname, int64_t *shape) {
+static int opt_shape(lua_State *L, int i, int64_t *shape) {
   lua_getfield(L, i, "shape");
   int n = 0;
   if (lua_isinteger(L, -1)) {
@@ -106,7 +104,6 @@ static int opt_shape(lua_State *L, int i, const char *fname, int64_t *shape) {
   lua_pop(L, 1);
   for (int d = 0; d < n; d++)
     if (shape[d] < 0) luaL_argerror(L, i, "shape entries must not be negative");
-  (void)fname;
   return n;
 }
 
@@ -118,7 +115,7 @@ static int l_memmap(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   int64_t shape[TIDE_MAXDIM];
-  int ndim = opt_shape(L, 2, "memmap", shape);
+  int ndim = opt_shape(L, 2, shape);
   const char *ds = tideL_optstr(L, 2, "dtype", NULL);
   int dtype = TIDE_F64;
   if (ds && (dtype = tide_dtype_parse(ds)) < 0)
@@ -161,7 +158,7 @@ static int cmp_named(const void *x, const void *y) {
 static int l_savez(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  checkopts(L, 3, "savez");
+  checkopts(L, 3);
   int compress = tideL_optbool(L, 3, "compress", 0);
   int n = 0;
   lua_pushnil(L);

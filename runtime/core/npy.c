@@ -587,7 +587,9 @@ int tide__atomic_open(const char *path, int *fd, char **tmppath) {
     free(t);
     return tide__syserr(tide__errno_code(e), e, "cannot create a file next to %s", path);
   }
-  /* mkostemp makes 0600 files; a saved array gets the usual 0666 & ~umask. */
+  /* mkostemp makes 0600 files; a saved array gets the usual 0666 & ~umask.
+  ** Reading the umask means setting it for an instant: harmless here, since
+  ** tide's parallelism is forked processes, not threads. */
   mode_t um = umask(022);
   umask(um);
   if (fchmod(*fd, 0666 & ~um) != 0) {

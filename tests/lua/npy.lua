@@ -82,6 +82,8 @@ check.eq(c:get(1, 1), -7, "copy-on-write write")
 check.eq(tide.load(p):get(1, 1), 0, "c never changes the file")
 check.errors(function() tide.load(FIX .. "float64_be_C.npy", {mmap = "r"}) end, "byte order")
 check.truthy(rule_ok(tide.load(FIX .. "f2d.npy", {mmap = "r"})), "Fortran-order mmap")
+check.eq(tide.load(FIX .. "empty.npy", {mmap = "r"}).size, 0, "empty mmap")
+check.eq(tide.load(FIX .. "scalar.npy", {mmap = "c"}):item(), -3.25, "0-d mmap")
 
 -- memmap: create, reopen with checks
 local mp = tmp("mm.npy")
@@ -112,6 +114,8 @@ local z = tide.load(FIX .. "stored.npz")
 check.truthy(rule_ok(z.x) and rule_ok(z.y) and rule_ok(z.flags), "stored npz")
 local zd = tide.load(FIX .. "deflated.npz")
 check.truthy(rule_ok(zd.x) and rule_ok(zd.big) and rule_ok(zd.y), "deflated npz")
+local z64 = tide.load(FIX .. "zip64.npz")
+check.truthy(rule_ok(z64.x) and rule_ok(z64.y), "zip64 npz")
 for _, comp in ipairs({false, true}) do
   local zp = tmp(comp and "c.npz" or "s.npz")
   tide.savez(zp, {a = tide.arange(0, 10), b = t}, {compress = comp})
