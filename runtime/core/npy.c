@@ -175,7 +175,12 @@ static const struct {
 } CODES[] = {{"f8", TIDE_F64}, {"f4", TIDE_F32}, {"i8", TIDE_I64},
              {"i4", TIDE_I32}, {"u1", TIDE_U8},  {"b1", TIDE_BOOL}};
 
-static int pdescr(const char *d, size_t n, tide_NpyHeader *h) {
+static int pdescr(const char *raw, size_t n, tide_NpyHeader *h) {
+  /* Messages quote the descr: keep control bytes out of them. */
+  char d[64];
+  for (size_t i = 0; i <= n && i < sizeof d; i++)
+    d[i] = (raw[i] && ((unsigned char)raw[i] < 32 || (unsigned char)raw[i] > 126)) ? '?' : raw[i];
+  d[sizeof d - 1] = 0;
   if (n == 0) return tide__seterr(TIDE_EFORMAT, "bad .npy header: empty dtype ''");
   if (strlen(d) != n) return tide__seterr(TIDE_EDTYPE, "unsupported dtype (it holds a NUL byte)");
   char o = d[0];

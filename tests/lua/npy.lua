@@ -109,6 +109,15 @@ local back = tide.load(sp)
 check.eq(back.shape[1], 3, "saved shape")
 check.eq(back:get(3, 2), t:get(3, 2), "transposed view saved")
 
+-- a large array loads into shared memory (tide.config.share_bytes)
+local big = tide.zeros(300000)
+big[300000] = 7
+local bp = tmp("big.npy")
+tide.save(bp, big)
+local bb = tide.load(bp)
+check.eq(bb.storage, "shared", "large load goes to shared memory")
+check.eq(bb[300000], 7.0, "large load value")
+
 -- npz
 local z = tide.load(FIX .. "stored.npz")
 check.truthy(rule_ok(z.x) and rule_ok(z.y) and rule_ok(z.flags), "stored npz")
