@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -473,46 +475,48 @@ static void test_npz(void) {
                TIDE_EINVAL);
   tide_array_close(&y);
   tide_array_close(&x);
-  /* corrupt archives: every single-byte flip and every truncation of a
-  ** small one gives an error or a correct load, never a crash */
-  const char *src = tmpfile_("s.npz");
-  FILE *f = fopen(src, "rb");
+  /* corrupt archives: single-byte flips all over and truncations of a
+  ** stored and a deflated one give an error or a load, never a crash */
   static unsigned char zb[1 << 14];
-  size_t zl = f ? fread(zb, 1, sizeof zb, f) : 0;
-  if (f) fclose(f);
-  CHECK(zl > 100 && zl < sizeof zb);
+  size_t zl = 0;
   const char *cp = tmpfile_("corrupt.npz");
-  int errors = 0, oks = 0;
-  for (size_t i = 0; i < zl; i += 7) {
-    for (int mode = 0; mode < 2; mode++) {
-      FILE *g = fopen(cp, "wb");
-      if (mode == 0) {
-        zb[i] ^= 0x5a;
-        fwrite(zb, 1, zl, g);
-        zb[i] ^= 0x5a;
-      } else {
-        fwrite(zb, 1, i, g);
-      }
-      fclose(g);
-      if (tide_npz_open(cp, &z) != TIDE_OK) {
-        errors++;
-        CHECK(tide_lasterror()[0] != 0);
-        continue;
-      }
-      for (int m = 0; m < tide_npz_count(z); m++) {
-        tide_Array a;
-        if (tide_npz_read(z, m, &a) == TIDE_OK) {
-          oks++;
-          tide_array_close(&a);
+  for (int c = 1; c >= 0; c--) {
+    FILE *f = fopen(tmpfile_(c ? "d.npz" : "s.npz"), "rb");
+    zl = f ? fread(zb, 1, sizeof zb, f) : 0;
+    if (f) fclose(f);
+    CHECK(zl > 100 && zl < sizeof zb);
+    int errors = 0, oks = 0;
+    for (size_t i = 0; i < zl; i += c ? 3 : 7) {
+      for (int mode = 0; mode < 2; mode++) {
+        FILE *g = fopen(cp, "wb");
+        if (mode == 0) {
+          zb[i] ^= 0x5a;
+          fwrite(zb, 1, zl, g);
+          zb[i] ^= 0x5a;
         } else {
-          errors++;
+          fwrite(zb, 1, i, g);
         }
+        fclose(g);
+        if (tide_npz_open(cp, &z) != TIDE_OK) {
+          errors++;
+          CHECK(tide_lasterror()[0] != 0);
+          continue;
+        }
+        for (int m = 0; m < tide_npz_count(z); m++) {
+          tide_Array a;
+          if (tide_npz_read(z, m, &a) == TIDE_OK) {
+            oks++;
+            tide_array_close(&a);
+          } else {
+            errors++;
+          }
+        }
+        tide_npz_close(z);
       }
-      tide_npz_close(z);
     }
+    CHECK(errors > 0);
+    printf("corrupt %s npz: %d errors, %d loads\n", c ? "deflated" : "stored", errors, oks);
   }
-  CHECK(errors > 0);
-  printf("corrupt npz: %d errors, %d loads\n", errors, oks);
   /* a data byte flip is caught by the CRC */
   FILE *g = fopen(cp, "wb");
   zb[zl / 4] ^= 1;
@@ -524,9 +528,130 @@ static void test_npz(void) {
   CHECK_EQ_INT(tide_npz_read(z, 0, &a), TIDE_EFORMAT);
   CHECK_STR_HAS(tide_lasterror(), "CRC-32");
   tide_npz_close(z);
+  /* patched names: a duplicate, and a member that is not NAME.npy */
+  for (int k = 0; k < 2; k++) {
+    static unsigned char pb[1 << 14];
+    memcpy(pb, zb, zl);
+    for (size_t i = 0; i + 5 <= zl; i++)
+      if (!memcmp(pb + i, "y.npy", 5)) memcpy(pb + i, k ? "y.txt" : "x.npy", 5);
+    FILE *h = fopen(cp, "wb");
+    fwrite(pb, 1, zl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), k ? "is not a NAME.npy" : "appears twice");
+  }
+  /* zip64 end record in use: the classic one says 0xFFFFFFFF */
+  {
+    static unsigned char pb[1 << 14];
+    FILE *h = fopen(fixture("zip64.npz"), "rb");
+    size_t pl = h ? fread(pb, 1, sizeof pb, h) : 0;
+    if (h) fclose(h);
+    CHECK(pl > 22);
+    memset(pb + pl - 22 + 12, 0xff, 8);
+    h = fopen(cp, "wb");
+    fwrite(pb, 1, pl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_OK);
+    if (z) {
+      CHECK_EQ_INT(tide_npz_read(z, 1, &a), TIDE_OK);
+      CHECK_EQ_INT(check_values(&a), 0);
+      tide_array_close(&a);
+      tide_npz_close(z);
+    }
+    /* and a broken zip64 locator */
+    memset(pb + pl - 42, 0, 4);
+    h = fopen(cp, "wb");
+    fwrite(pb, 1, pl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), "zip64");
+  }
   /* kinds */
   CHECK_EQ_INT(tide_file_kind(fixture("stored.npz")), TIDE_FILE_NPZ);
   CHECK_EQ_INT(tide_file_kind(fixture("v2.npy")), TIDE_FILE_NPY);
+}
+
+/* Counts leftover temp files (NAME.tmp-XXXXXX) in the test folder. */
+static int temp_files(void) {
+  DIR *d = opendir(tmpdir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (strstr(e->d_name, ".tmp-")) n++;
+  if (d) closedir(d);
+  return n;
+}
+
+static void test_more(void) {
+  /* a big strided view goes out through the chunk buffer */
+  tide_Array a, b, v;
+  int64_t sh[2] = {200, 300};
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP), TIDE_OK);
+  for (int64_t k = 0; k < 60000; k++) tide_store_f64(TIDE_F64, a.data + 8 * k, (double)k);
+  tide_array_view(&v, &a);
+  tide_array_transpose(&v);
+  const char *p = tmpfile_("big.npy");
+  CHECK_EQ_INT(tide_npy_save(p, &v), TIDE_OK);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  int bad = 0;
+  for (int64_t i = 0; i < 300; i++)
+    for (int64_t j = 0; j < 200; j++)
+      bad += tide_load_f64(TIDE_F64, b.data + 8 * (i * 200 + j)) != (double)(j * 300 + i);
+  CHECK_EQ_INT(bad, 0);
+  tide_array_close(&b);
+  tide_array_close(&v);
+  /* a write failure (file size limit) is an error naming the file, and
+  ** leaves neither a partial file nor a temp file */
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {4096, 4096};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+    const char *q = tmpfile_("limited.npy");
+    int rc = tide_npy_save(q, &a);
+    if (rc == TIDE_OK) _exit(1);
+    if (!strstr(tide_lasterror(), "limited.npy")) _exit(2);
+    if (access(q, F_OK) == 0) _exit(3);
+    const char *names[1] = {"a"};
+    const tide_Array *arrs[1] = {&a};
+    if (tide_npz_save(tmpfile_("limited.npz"), 1, names, arrs, 0) == TIDE_OK) _exit(6);
+    if (tide_npy_create(tmpfile_("limited2.npy"), TIDE_F64, 2, sh, &b) == TIDE_OK) _exit(7);
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ_INT(WEXITSTATUS(status), 0);
+  CHECK_EQ_INT(temp_files(), 0);
+  tide_array_close(&a);
+  /* data not aligned to the item size: loads, but cannot be mapped */
+  static unsigned char u[256];
+  const char *dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+  size_t dl = strlen(dict), hl = 61; /* 10 + 61: data at byte 71 */
+  memcpy(u, "\x93NUMPY\x01\x00", 8);
+  u[8] = (unsigned char)hl;
+  u[9] = 0;
+  memcpy(u + 10, dict, dl);
+  memset(u + 10 + dl, ' ', hl - dl - 1);
+  u[10 + hl - 1] = '\n';
+  memset(u + 10 + hl, 0, 16);
+  p = tmpfile_("unaligned.npy");
+  FILE *f = fopen(p, "wb");
+  fwrite(u, 1, 10 + hl + 16, f);
+  fclose(f);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_map(p, 'r', &b), TIDE_ENOTSUP);
+  CHECK_STR_HAS(tide_lasterror(), "not a multiple");
+  /* not a regular file */
+  CHECK_EQ_INT(tide_npy_load(tmpdir, &b), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "not a regular file");
+  CHECK(tide_npz_open(tmpdir, &(tide_Npz *){NULL}) < 0);
+  refused_dict("{'descr': 'f8', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "no byte-order mark");
+  refused_dict(D("(03,)"), TIDE_EFORMAT, "bad integer");
+  refused_dict("{'descr': '<ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff8', "
+               "'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE, "unsupported dtype");
 }
 
 int main(void) {
@@ -539,6 +664,7 @@ int main(void) {
   test_bad_dtypes();
   test_save_map();
   test_npz();
+  test_more();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
