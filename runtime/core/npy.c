@@ -201,7 +201,8 @@ static int pdescr(const char *raw, size_t n, tide_NpyHeader *h) {
     if (code == d && size > 1)
       return tide__seterr(TIDE_EDTYPE, "dtype '%s' has no byte-order mark", d);
     if (o == '|' && size > 1)
-      return tide__seterr(TIDE_EDTYPE, "dtype '%s': '|' (no byte order) is only for 1-byte types", d);
+      return tide__seterr(TIDE_EDTYPE, "dtype '%s': '|' (no byte order) is only for 1-byte types",
+                          d);
     h->dtype = CODES[i].dtype;
     h->swap = size > 1 && ((o == '<' && !host_is_little()) || (o == '>' && host_is_little()));
     return TIDE_OK;
