@@ -39,7 +39,7 @@ static int with_name(int rc, const char *name) {
 ** data.  Needs the first 10 (1.0) or 12 (2.0, 3.0) bytes. */
 static int frame(const unsigned char *buf, size_t len, tide_NpyHeader *h) {
   size_t m = len < 6 ? len : 6;
-  if (memcmp(buf, MAGIC, m) != 0)
+  if (m && memcmp(buf, MAGIC, m) != 0)
     return tide__seterr(TIDE_EFORMAT, "not a .npy file (it does not start with \\x93NUMPY)");
   if (len < 8)
     return tide__seterr(TIDE_EFORMAT, "file too short (%zu bytes) for a .npy header", len);
