@@ -1,0 +1,672 @@
+/*
+** test_npy.c -- .npy/.npz core tests: numpy-written fixtures read back
+** exactly, every bad header of RELIABILITY.md (b) refused with a clear
+** message, saving, mapping in each mode, and corrupt .npz archives.
+*/
+#include <fcntl.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "io.h"
+
+static char tmpdir[256];
+
+static const char *fixture(const char *name) {
+  static char buf[1024];
+  const char *dir = getenv("TIDE_FIXTURES");
+  if (dir) {
+    snprintf(buf, sizeof buf, "%s/npy/%s", dir, name);
+  } else { /* run by hand: next to this source file */
+    const char *src = __FILE__, *slash = strrchr(src, '/');
+    int n = slash ? (int)(slash - src) : 1;
+    snprintf(buf, sizeof buf, "%.*s/../fixtures/npy/%s", n, slash ? src : ".", name);
+  }
+  return buf;
+}
+
+static const char *tmpfile_(const char *name) {
+  static char buf[2][512];
+  static int k;
+  k ^= 1;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+  return buf[k];
+}
+
+/* The value make_npy.py stores at C-order position k. */
+static int64_t want_int(int dt, int64_t k) {
+  switch (dt) {
+    case TIDE_BOOL: return k % 3 == 0;
+    case TIDE_U8: return (k * 7) % 256;
+    case TIDE_I32: return k * 3 - 5;
+    default: return (k * 3 - 5) * (((int64_t)1 << 33) + 1);
+  }
+}
+
+/* Checks every element of a against the fixture rule; returns mismatches. */
+static int check_values(const tide_Array *a) {
+  int64_t n = tide_array_size(a), idx[TIDE_MAXDIM] = {0};
+  int bad = 0;
+  for (int64_t k = 0; k < n; k++) {
+    const unsigned char *p = tide_array_at(a, idx);
+    if (tide_dtype_isfloat(a->dtype)) bad += tide_load_f64(a->dtype, p) != k * 0.5 - 3.25;
+    else bad += tide_load_i64(a->dtype, p) != want_int(a->dtype, k);
+    for (int d = a->ndim - 1; d >= 0; d--) {
+      if (++idx[d] < a->shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return bad;
+}
+
+static void test_fixtures(void) {
+  static const char *dts[] = {"float64", "float32", "int64", "int32", "uint8", "bool"};
+  static const int codes[] = {TIDE_F64, TIDE_F32, TIDE_I64, TIDE_I32, TIDE_U8, TIDE_BOOL};
+  for (int i = 0; i < 6; i++) {
+    for (int e = 0; e < 2; e++) {
+      for (int f = 0; f < 2; f++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_%s_%s.npy", dts[i], e ? "be" : "le", f ? "F" : "C");
+        tide_Array a;
+        int rc = tide_npy_load(fixture(name), &a);
+        CHECK_EQ_INT(rc, TIDE_OK);
+        if (rc) {
+          fprintf(stderr, "%s: %s\n", name, tide_lasterror());
+          continue;
+        }
+        CHECK_EQ_INT(a.dtype, codes[i]);
+        CHECK_EQ_INT(a.ndim, 3);
+        CHECK(a.shape[0] == 2 && a.shape[1] == 3 && a.shape[2] == 4);
+        CHECK_EQ_INT(check_values(&a), 0);
+        CHECK(f ? tide_array_is_f_contiguous(&a) : tide_array_is_c_contiguous(&a));
+        tide_array_close(&a);
+        /* Little-endian files map in every mode, with the same values. */
+        if (!e || tide_dtype_size(codes[i]) == 1) {
+          rc = tide_npy_map(fixture(name), 'r', &a);
+          CHECK_EQ_INT(rc, TIDE_OK);
+          if (!rc) {
+            CHECK_EQ_INT(check_values(&a), 0);
+            CHECK(a.flags & TIDE_AF_READONLY);
+            tide_array_close(&a);
+          }
+        } else {
+          rc = tide_npy_map(fixture(name), 'r', &a);
+          CHECK_EQ_INT(rc, TIDE_ENOTSUP);
+          CHECK_STR_HAS(tide_lasterror(), "byte order");
+        }
+      }
+    }
+  }
+  struct {
+    const char *name;
+    int ndim;
+    int64_t n;
+  } more[] = {{"v2.npy", 1, 5}, {"v3.npy", 2, 4}, {"scalar.npy", 0, 1}, {"empty.npy", 1, 0},
+              {"empty2d.npy", 2, 0}, {"f2d.npy", 2, 15}};
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+    tide_Array a;
+    int rc = tide_npy_load(fixture(more[i].name), &a);
+    CHECK_EQ_INT(rc, TIDE_OK);
+    if (rc) continue;
+    CHECK_EQ_INT(a.ndim, more[i].ndim);
+    CHECK_EQ_INT(tide_array_size(&a), more[i].n);
+    CHECK_EQ_INT(check_values(&a), 0);
+    tide_array_close(&a);
+  }
+}
+
+/* Builds a .npy in buf: magic, version, length, dict padded to 64 with
+** '\n', then ndata bytes of data.  Returns the length. */
+static size_t build(unsigned char *buf, int major, int minor, const char *dict, size_t ndata) {
+  size_t pre = major == 1 ? 10 : 12, dl = strlen(dict);
+  size_t hl = dl + 1;
+  hl += (64 - (pre + hl) % 64) % 64;
+  memcpy(buf, "\x93NUMPY", 6);
+  buf[6] = (unsigned char)major;
+  buf[7] = (unsigned char)minor;
+  buf[8] = (unsigned char)hl;
+  buf[9] = (unsigned char)(hl >> 8);
+  if (pre == 12) buf[10] = buf[11] = 0;
+  memcpy(buf + pre, dict, dl);
+  memset(buf + pre + dl, ' ', hl - dl - 1);
+  buf[pre + hl - 1] = '\n';
+  memset(buf + pre + hl, 0, ndata);
+  return pre + hl + ndata;
+}
+
+static unsigned char B[1 << 16];
+
+/* Loads a built buffer; it must fail with code and a message holding msg. */
+static void refused(size_t len, int code, const char *msg) {
+  tide_Array a;
+  int rc = tide_npy_load_buffer(B, len, "bad.npy", &a);
+  CHECK_EQ_INT(rc, code);
+  if (rc == TIDE_OK) {
+    tide_array_close(&a);
+    fprintf(stderr, "  accepted; expected: %s\n", msg);
+    return;
+  }
+  CHECK_STR_HAS(tide_lasterror(), msg);
+  CHECK_STR_HAS(tide_lasterror(), "bad.npy");
+}
+
+static void refused_dict(const char *dict, int code, const char *msg) {
+  refused(build(B, 1, 0, dict, 8), code, msg);
+}
+
+#define D(s) "{'descr': '<f8', 'fortran_order': False, 'shape': " s ", }"
+
+static void test_bad_framing(void) {
+  size_t n = build(B, 1, 0, D("(1,)"), 8);
+  tide_Array a;
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "ok.npy", &a), TIDE_OK);
+  tide_array_close(&a);
+  /* shorter than the magic, wrong magic */
+  refused(3, TIDE_EFORMAT, "too short");
+  refused(0, TIDE_EFORMAT, "too short");
+  memcpy(B, "\x93NUMPX", 6);
+  refused(n, TIDE_EFORMAT, "not a .npy file");
+  memcpy(B, "PK\x03\x04", 4);
+  refused(n, TIDE_EFORMAT, "not a .npy file");
+  /* versions 0.0, 1.1, 4.0, 255.255 */
+  int vers[][2] = {{0, 0}, {1, 1}, {4, 0}, {255, 255}};
+  for (int i = 0; i < 4; i++) {
+    n = build(B, 1, 0, D("(1,)"), 8);
+    B[6] = (unsigned char)vers[i][0];
+    B[7] = (unsigned char)vers[i][1];
+    refused(n, TIDE_EFORMAT, "unsupported .npy format version");
+  }
+  /* a v2 length of 0xFFFFFFF0 in 12- to 14-byte files: refused cheaply */
+  for (size_t len = 12; len <= 14; len++) {
+    memcpy(B, "\x93NUMPY\x02\x00\xf0\xff\xff\xff\x00\x00", 14);
+    refused(len, TIDE_EFORMAT, "above the 10000 bytes");
+  }
+  /* a header length larger than the file */
+  n = build(B, 1, 0, D("(1,)"), 0);
+  B[8] = 0x00;
+  B[9] = 0x20; /* 8192 */
+  refused(n, TIDE_EFORMAT, "too short");
+  /* a v2/v3 length whose high bytes matter (read as 2 bytes it would look
+  ** fine: 0x00010076) */
+  n = build(B, 2, 0, D("(1,)"), 8);
+  B[10] = 1;
+  refused(n, TIDE_EFORMAT, "above the 10000 bytes");
+  n = build(B, 3, 0, D("(1,)"), 8);
+  B[11] = 1;
+  refused(n, TIDE_EFORMAT, "above the 10000 bytes");
+  /* a long (300-byte) header is fine: cnpy#85 */
+  char dict[400];
+  snprintf(dict, sizeof dict, "%s%*s", D("(2,)"), 240, "");
+  n = build(B, 1, 0, dict, 16);
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "long.npy", &a), TIDE_OK);
+  CHECK_EQ_INT(a.shape[0], 2);
+  tide_array_close(&a);
+  /* trailing bytes, data shorter than declared */
+  n = build(B, 1, 0, D("(2,)"), 17);
+  refused(n, TIDE_EFORMAT, "1 trailing bytes");
+  n = build(B, 1, 0, D("(2,)"), 15);
+  refused(n, TIDE_EFORMAT, "data shorter than declared");
+  /* no final newline */
+  n = build(B, 1, 0, D("(2,)"), 16);
+  B[n - 17] = ' ';
+  refused(n, TIDE_EFORMAT, "newline");
+}
+
+static void test_bad_dicts(void) {
+  refused_dict("['descr', 'shape']", TIDE_EFORMAT, "not a dict");
+  refused_dict("{'descr': '<f8', 'fortran_order': False}", TIDE_EFORMAT, "missing key 'shape'");
+  refused_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'extra': 1}", TIDE_EFORMAT,
+               "unexpected key");
+  refused_dict("{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (1,)}",
+               TIDE_EFORMAT, "duplicate key");
+  refused_dict("{'descr': __import__('os').system('true'), 'fortran_order': False, "
+               "'shape': (1,)}", TIDE_EFORMAT, "descr must be a string");
+  refused_dict("{'descr': '<f8', 'fortran_order': False, 'shape': __import__('os')}",
+               TIDE_EFORMAT, "shape must be a tuple");
+  refused_dict("{1: 2}", TIDE_EFORMAT, "keys must be strings");
+  refused_dict("{'descr': '<f8' 'fortran_order': False, 'shape': (1,)}", TIDE_EFORMAT,
+               "expected");
+  refused_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), } x", TIDE_EFORMAT,
+               "after the dict");
+  refused_dict("{'descr: '<f8'}", TIDE_EFORMAT, "bad .npy header");
+  /* any key order is fine, double quotes too */
+  size_t n = build(B, 1, 0, "{\"shape\": (1,), 'descr': '<f8', 'fortran_order': False}", 8);
+  tide_Array a;
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "order.npy", &a), TIDE_OK);
+  tide_array_close(&a);
+}
+
+static void test_bad_shapes(void) {
+  refused_dict(D("(-1,)"), TIDE_EFORMAT, "negative dimension");
+  refused_dict(D("(1.0,)"), TIDE_EFORMAT, "must be integers");
+  refused_dict(D("(1e3,)"), TIDE_EFORMAT, "must be integers");
+  refused_dict(D("(True,)"), TIDE_EFORMAT, "not booleans");
+  refused_dict(D("[1]"), TIDE_EFORMAT, "not a list");
+  refused_dict(D("1"), TIDE_EFORMAT, "must be a tuple");
+  refused_dict(D("(1)"), TIDE_EFORMAT, "not a tuple");
+  refused_dict(D("(1 2)"), TIDE_EFORMAT, "expected ','");
+  refused_dict(D("(99999999999999999999,)"), TIDE_EFORMAT, "too large");
+  /* () is a 0-d array (8 bytes), (0,) an empty one */
+  size_t n = build(B, 1, 0, D("()"), 8);
+  tide_Array a;
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "s.npy", &a), TIDE_OK);
+  CHECK_EQ_INT(a.ndim, 0);
+  tide_array_close(&a);
+  n = build(B, 1, 0, D("(0,)"), 0);
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "e.npy", &a), TIDE_OK);
+  CHECK_EQ_INT(tide_array_size(&a), 0);
+  tide_array_close(&a);
+  n = build(B, 1, 0, D("(3, 0, 2,)"), 0);
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "e3.npy", &a), TIDE_OK);
+  CHECK_EQ_INT(a.ndim, 3);
+  tide_array_close(&a);
+  /* 32 dimensions load; 33 are refused (CVE-2021-33430) */
+  char sh[400] = "(";
+  for (int i = 0; i < 33; i++) strcat(sh, "1, ");
+  strcat(sh, ")");
+  char dict[600];
+  snprintf(dict, sizeof dict, D("%s"), sh);
+  refused_dict(dict, TIDE_EFORMAT, "more than 32 dimensions");
+  sh[strlen(sh) - 4] = ')';
+  sh[strlen(sh) - 3] = 0;
+  snprintf(dict, sizeof dict, D("%s"), sh);
+  n = build(B, 1, 0, dict, 8);
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "d32.npy", &a), TIDE_OK);
+  CHECK_EQ_INT(a.ndim, 32);
+  tide_array_close(&a);
+  /* products that overflow, alone or times the item size */
+  refused_dict(D("(4294967296, 4294967296)"), TIDE_EFORMAT, "overflows");
+  refused_dict(D("(2305843009213693952,)"), TIDE_EFORMAT, "overflows");
+  /* a huge but valid-looking shape in a tiny file: no allocation */
+  refused_dict(D("(1000000000000,)"), TIDE_EFORMAT, "data shorter than declared");
+}
+
+static void test_bad_dtypes(void) {
+  refused_dict("{'descr': '|O', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "tide never unpickles");
+  refused_dict("{'descr': '<ixy', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "unsupported dtype '<ixy'");
+  refused_dict("{'descr': '', 'fortran_order': False, 'shape': (1,)}", TIDE_EFORMAT,
+               "empty dtype");
+  refused_dict("{'descr': '<U5', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "unicode");
+  refused_dict("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "structured");
+  refused_dict("{'descr': '<c16', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "unsupported dtype");
+  refused_dict("{'descr': '|f8', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "only for 1-byte");
+  refused_dict("{'descr': 1, 'fortran_order': False, 'shape': (1,)}", TIDE_EFORMAT,
+               "descr must be a string");
+  refused_dict("{'descr': '<f8', 'fortran_order': 1, 'shape': (1,)}", TIDE_EFORMAT,
+               "fortran_order must be True or False");
+  refused_dict("{'descr': '<f8', 'fortran_order': 'True', 'shape': (1,)}", TIDE_EFORMAT,
+               "fortran_order must be True or False");
+  /* '>f8' on a little-endian host loads, swapped */
+  size_t n = build(B, 1, 0, "{'descr': '>f8', 'fortran_order': False, 'shape': (1,)}", 8);
+  size_t at = n - 8;
+  B[at] = 0x3f;
+  B[at + 1] = 0xf0; /* 1.0 big-endian */
+  tide_Array a;
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "be.npy", &a), TIDE_OK);
+  CHECK_NEAR(tide_load_f64(a.dtype, a.data), 1.0, 0);
+  tide_array_close(&a);
+}
+
+static void test_save_map(void) {
+  tide_Array a, b, v;
+  int64_t sh[2] = {3, 5};
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_I32, 2, sh, TIDE_WHERE_HEAP), TIDE_OK);
+  for (int64_t k = 0; k < 15; k++) tide_store_i64(TIDE_I32, a.data + 4 * k, want_int(TIDE_I32, k));
+  const char *p = tmpfile_("a.npy");
+  CHECK_EQ_INT(tide_npy_save(p, &a), TIDE_OK);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  CHECK_EQ_INT(check_values(&b), 0);
+  tide_array_close(&b);
+  /* a transposed view is written in C order of its own shape */
+  tide_array_view(&v, &a);
+  tide_array_transpose(&v);
+  CHECK_EQ_INT(tide_npy_save(tmpfile_("t.npy"), &v), TIDE_OK);
+  CHECK_EQ_INT(tide_npy_load(tmpfile_("t.npy"), &b), TIDE_OK);
+  CHECK(b.shape[0] == 5 && b.shape[1] == 3 && tide_array_is_c_contiguous(&b));
+  int64_t i2[2] = {4, 1}, j2[2] = {1, 4};
+  CHECK_EQ_INT(tide_load_i64(b.dtype, tide_array_at(&b, i2)),
+               tide_load_i64(a.dtype, tide_array_at(&a, j2)));
+  tide_array_close(&b);
+  tide_array_close(&v);
+  /* data start 64-byte aligned */
+  struct stat st;
+  CHECK_EQ_INT(stat(p, &st), 0);
+  CHECK_EQ_INT((st.st_size - 60) % 64, 0);
+  /* 'c': writes stay private; 'w': writes reach the file after flush */
+  CHECK_EQ_INT(tide_npy_map(p, 'c', &b), TIDE_OK);
+  CHECK(!(b.flags & TIDE_AF_READONLY));
+  tide_store_i64(TIDE_I32, b.data, 1234);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  CHECK_EQ_INT(tide_load_i64(TIDE_I32, b.data), -5);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_map(p, 'w', &b), TIDE_OK);
+  tide_store_i64(TIDE_I32, b.data, 4321);
+  CHECK_EQ_INT(tide_storage_flush(b.storage), TIDE_OK);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  CHECK_EQ_INT(tide_load_i64(TIDE_I32, b.data), 4321);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_map(p, 'x', &b), TIDE_EINVAL);
+  /* mapping checks the file size exactly */
+  int fd = open(p, O_WRONLY | O_APPEND);
+  CHECK(fd >= 0 && write(fd, "xx", 2) == 2);
+  close(fd);
+  CHECK_EQ_INT(tide_npy_map(p, 'r', &b), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "trailing bytes");
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_EFORMAT);
+  /* A mapped file truncated by someone else: the size is checked when
+  ** mapping, but a later truncation makes access past the new end a SIGBUS
+  ** (as for numpy.memmap); that documented fatal end is checked in a child. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    tide_Array m;
+    if (tide_npy_map(p, 'r', &m) != TIDE_OK) _exit(3);
+    if (truncate(p, 0) != 0) _exit(4);
+    signal(SIGBUS, SIG_DFL); /* sanitizers catch SIGBUS; the default ends the child */
+    volatile unsigned char x = m.data[0];
+    (void)x;
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  /* the file had 2 trailing bytes: mapping fails cleanly (3) in the child */
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+  CHECK_EQ_INT(tide_npy_save(p, &a), TIDE_OK);
+  pid = fork();
+  if (pid == 0) {
+    tide_Array m;
+    if (tide_npy_map(p, 'r', &m) != TIDE_OK) _exit(3);
+    if (truncate(p, 0) != 0) _exit(4);
+    signal(SIGBUS, SIG_DFL); /* sanitizers catch SIGBUS; the default ends the child */
+    volatile unsigned char x = m.data[0];
+    (void)x;
+    _exit(0);
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "too short");
+  /* create: zero-filled, mapped read-write, readable afterwards */
+  int64_t sh3[3] = {2, 2, 3};
+  p = tmpfile_("c.npy");
+  CHECK_EQ_INT(tide_npy_create(p, TIDE_F32, 3, sh3, &b), TIDE_OK);
+  CHECK_EQ_INT(b.storage->kind, TIDE_STORE_FILE);
+  CHECK_NEAR(tide_load_f64(TIDE_F32, b.data + 4 * 11), 0, 0);
+  tide_store_f64(TIDE_F32, b.data + 4 * 11, 2.5);
+  CHECK_EQ_INT(tide_storage_flush(b.storage), TIDE_OK);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  CHECK_NEAR(tide_load_f64(TIDE_F32, b.data + 4 * 11), 2.5, 0);
+  tide_array_close(&b);
+  /* errors name the file and the system reason */
+  CHECK_EQ_INT(tide_npy_load(tmpfile_("missing.npy"), &b) < 0, 1);
+  CHECK_STR_HAS(tide_lasterror(), "missing.npy: No such file");
+  CHECK(tide_npy_save("/nonexistent-dir/x.npy", &a) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "/nonexistent-dir/x.npy");
+  tide_array_close(&a);
+}
+
+static void test_npz(void) {
+  tide_Npz *z;
+  int rc = tide_npz_open(fixture("stored.npz"), &z);
+  CHECK_EQ_INT(rc, TIDE_OK);
+  if (!rc) {
+    CHECK_EQ_INT(tide_npz_count(z), 3);
+    for (int i = 0; i < tide_npz_count(z); i++) {
+      tide_Array a;
+      CHECK_EQ_INT(tide_npz_read(z, i, &a), TIDE_OK);
+      CHECK_EQ_INT(check_values(&a), 0);
+      tide_array_close(&a);
+    }
+    tide_npz_close(z);
+  }
+  for (int f = 0; f < 2; f++) {
+  rc = tide_npz_open(fixture(f ? "zip64.npz" : "deflated.npz"), &z);
+  CHECK_EQ_INT(rc, TIDE_OK);
+  if (!rc) {
+    CHECK_EQ_INT(tide_npz_count(z), f ? 2 : 3);
+    for (int i = 0; i < tide_npz_count(z); i++) {
+      tide_Array a;
+      CHECK_EQ_INT(tide_npz_read(z, i, &a), TIDE_OK);
+      CHECK_EQ_INT(check_values(&a), 0);
+      tide_array_close(&a);
+    }
+    tide_npz_close(z);
+  }
+  }
+  /* round trips, stored and deflated */
+  tide_Array x, y;
+  int64_t sh[2] = {40, 7};
+  tide_array_new(&x, TIDE_F64, 2, sh, TIDE_WHERE_HEAP);
+  for (int64_t k = 0; k < 280; k++) tide_store_f64(TIDE_F64, x.data + 8 * k, k * 0.5 - 3.25);
+  tide_array_view(&y, &x);
+  tide_array_slice(&y, 1, 0, 7, 2); /* a strided view */
+  const char *names[2] = {"x", "y"};
+  const tide_Array *arrs[2] = {&x, &y};
+  for (int c = 0; c < 2; c++) {
+    const char *p = tmpfile_(c ? "d.npz" : "s.npz");
+    CHECK_EQ_INT(tide_npz_save(p, 2, names, arrs, c), TIDE_OK);
+    CHECK_EQ_INT(tide_npz_open(p, &z), TIDE_OK);
+    CHECK_EQ_INT(tide_npz_count(z), 2);
+    tide_Array a;
+    CHECK_EQ_INT(tide_npz_read(z, 0, &a), TIDE_OK);
+    CHECK_EQ_INT(check_values(&a), 0);
+    tide_array_close(&a);
+    CHECK_EQ_INT(tide_npz_read(z, 1, &a), TIDE_OK);
+    CHECK(a.shape[0] == 40 && a.shape[1] == 4);
+    int64_t ij[2] = {3, 2};
+    CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, ij)), (3 * 7 + 4) * 0.5 - 3.25, 0);
+    tide_array_close(&a);
+    tide_npz_close(z);
+  }
+  CHECK_EQ_INT(tide_npz_save(tmpfile_("dup.npz"), 2, (const char *[]){"a", "a"}, arrs, 0),
+               TIDE_EINVAL);
+  tide_array_close(&y);
+  tide_array_close(&x);
+  /* corrupt archives: single-byte flips all over and truncations of a
+  ** stored and a deflated one give an error or a load, never a crash */
+  static unsigned char zb[1 << 14];
+  size_t zl = 0;
+  const char *cp = tmpfile_("corrupt.npz");
+  for (int c = 1; c >= 0; c--) {
+    FILE *f = fopen(tmpfile_(c ? "d.npz" : "s.npz"), "rb");
+    zl = f ? fread(zb, 1, sizeof zb, f) : 0;
+    if (f) fclose(f);
+    CHECK(zl > 100 && zl < sizeof zb);
+    int errors = 0, oks = 0;
+    for (size_t i = 0; i < zl; i += c ? 3 : 7) {
+      for (int mode = 0; mode < 2; mode++) {
+        FILE *g = fopen(cp, "wb");
+        if (mode == 0) {
+          zb[i] ^= 0x5a;
+          fwrite(zb, 1, zl, g);
+          zb[i] ^= 0x5a;
+        } else {
+          fwrite(zb, 1, i, g);
+        }
+        fclose(g);
+        if (tide_npz_open(cp, &z) != TIDE_OK) {
+          errors++;
+          CHECK(tide_lasterror()[0] != 0);
+          continue;
+        }
+        for (int m = 0; m < tide_npz_count(z); m++) {
+          tide_Array a;
+          if (tide_npz_read(z, m, &a) == TIDE_OK) {
+            oks++;
+            tide_array_close(&a);
+          } else {
+            errors++;
+          }
+        }
+        tide_npz_close(z);
+      }
+    }
+    CHECK(errors > 0);
+    printf("corrupt %s npz: %d errors, %d loads\n", c ? "deflated" : "stored", errors, oks);
+  }
+  /* a data byte flip is caught by the CRC */
+  FILE *g = fopen(cp, "wb");
+  zb[zl / 4] ^= 1;
+  fwrite(zb, 1, zl, g);
+  zb[zl / 4] ^= 1;
+  fclose(g);
+  CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_OK);
+  tide_Array a;
+  CHECK_EQ_INT(tide_npz_read(z, 0, &a), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "CRC-32");
+  tide_npz_close(z);
+  /* patched names: a duplicate, and a member that is not NAME.npy */
+  for (int k = 0; k < 2; k++) {
+    static unsigned char pb[1 << 14];
+    memcpy(pb, zb, zl);
+    for (size_t i = 0; i + 5 <= zl; i++)
+      if (!memcmp(pb + i, "y.npy", 5)) memcpy(pb + i, k ? "y.txt" : "x.npy", 5);
+    FILE *h = fopen(cp, "wb");
+    fwrite(pb, 1, zl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), k ? "is not a NAME.npy" : "appears twice");
+  }
+  /* zip64 end record in use: the classic one says 0xFFFFFFFF */
+  {
+    static unsigned char pb[1 << 14];
+    FILE *h = fopen(fixture("zip64.npz"), "rb");
+    size_t pl = h ? fread(pb, 1, sizeof pb, h) : 0;
+    if (h) fclose(h);
+    CHECK(pl > 22);
+    memset(pb + pl - 22 + 12, 0xff, 8);
+    h = fopen(cp, "wb");
+    fwrite(pb, 1, pl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_OK);
+    if (z) {
+      CHECK_EQ_INT(tide_npz_read(z, 1, &a), TIDE_OK);
+      CHECK_EQ_INT(check_values(&a), 0);
+      tide_array_close(&a);
+      tide_npz_close(z);
+    }
+    /* and a broken zip64 locator */
+    memset(pb + pl - 42, 0, 4);
+    h = fopen(cp, "wb");
+    fwrite(pb, 1, pl, h);
+    fclose(h);
+    CHECK_EQ_INT(tide_npz_open(cp, &z), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), "zip64");
+  }
+  /* kinds */
+  CHECK_EQ_INT(tide_file_kind(fixture("stored.npz")), TIDE_FILE_NPZ);
+  CHECK_EQ_INT(tide_file_kind(fixture("v2.npy")), TIDE_FILE_NPY);
+}
+
+/* Counts leftover temp files (NAME.tmp-XXXXXX) in the test folder. */
+static int temp_files(void) {
+  DIR *d = opendir(tmpdir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (strstr(e->d_name, ".tmp-")) n++;
+  if (d) closedir(d);
+  return n;
+}
+
+static void test_more(void) {
+  /* a big strided view goes out through the chunk buffer */
+  tide_Array a, b, v;
+  int64_t sh[2] = {200, 300};
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP), TIDE_OK);
+  for (int64_t k = 0; k < 60000; k++) tide_store_f64(TIDE_F64, a.data + 8 * k, (double)k);
+  tide_array_view(&v, &a);
+  tide_array_transpose(&v);
+  const char *p = tmpfile_("big.npy");
+  CHECK_EQ_INT(tide_npy_save(p, &v), TIDE_OK);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  int bad = 0;
+  for (int64_t i = 0; i < 300; i++)
+    for (int64_t j = 0; j < 200; j++)
+      bad += tide_load_f64(TIDE_F64, b.data + 8 * (i * 200 + j)) != (double)(j * 300 + i);
+  CHECK_EQ_INT(bad, 0);
+  tide_array_close(&b);
+  tide_array_close(&v);
+  /* a write failure (file size limit) is an error naming the file, and
+  ** leaves neither a partial file nor a temp file */
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {4096, 4096};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+    const char *q = tmpfile_("limited.npy");
+    int rc = tide_npy_save(q, &a);
+    if (rc == TIDE_OK) _exit(1);
+    if (!strstr(tide_lasterror(), "limited.npy")) _exit(2);
+    if (access(q, F_OK) == 0) _exit(3);
+    const char *names[1] = {"a"};
+    const tide_Array *arrs[1] = {&a};
+    if (tide_npz_save(tmpfile_("limited.npz"), 1, names, arrs, 0) == TIDE_OK) _exit(6);
+    if (tide_npy_create(tmpfile_("limited2.npy"), TIDE_F64, 2, sh, &b) == TIDE_OK) _exit(7);
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ_INT(WEXITSTATUS(status), 0);
+  CHECK_EQ_INT(temp_files(), 0);
+  tide_array_close(&a);
+  /* data not aligned to the item size: loads, but cannot be mapped */
+  static unsigned char u[256];
+  const char *dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+  size_t dl = strlen(dict), hl = 61; /* 10 + 61: data at byte 71 */
+  memcpy(u, "\x93NUMPY\x01\x00", 8);
+  u[8] = (unsigned char)hl;
+  u[9] = 0;
+  memcpy(u + 10, dict, dl);
+  memset(u + 10 + dl, ' ', hl - dl - 1);
+  u[10 + hl - 1] = '\n';
+  memset(u + 10 + hl, 0, 16);
+  p = tmpfile_("unaligned.npy");
+  FILE *f = fopen(p, "wb");
+  fwrite(u, 1, 10 + hl + 16, f);
+  fclose(f);
+  CHECK_EQ_INT(tide_npy_load(p, &b), TIDE_OK);
+  tide_array_close(&b);
+  CHECK_EQ_INT(tide_npy_map(p, 'r', &b), TIDE_ENOTSUP);
+  CHECK_STR_HAS(tide_lasterror(), "not a multiple");
+  /* not a regular file */
+  CHECK_EQ_INT(tide_npy_load(tmpdir, &b), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "not a regular file");
+  CHECK(tide_npz_open(tmpdir, &(tide_Npz *){NULL}) < 0);
+  refused_dict("{'descr': 'f8', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "no byte-order mark");
+  refused_dict(D("(03,)"), TIDE_EFORMAT, "bad integer");
+  refused_dict("{'descr': '<ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff8', "
+               "'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE, "unsupported dtype");
+}
+
+int main(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/tide-test-npy-XXXXXX");
+  if (!mkdtemp(tmpdir)) return 1;
+  test_fixtures();
+  test_bad_framing();
+  test_bad_dicts();
+  test_bad_shapes();
+  test_bad_dtypes();
+  test_save_map();
+  test_npz();
+  test_more();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+  return check_done();
+}
