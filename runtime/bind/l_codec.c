@@ -707,7 +707,24 @@ static int dec_main(lua_State *L) {
   return 1;
 }
 
+int tideC_decode_scalar(lua_State *L, const unsigned char *p, size_t n) {
+  if (n < 2 || p[0] != TIDE_CODEC_VERSION) return 0;
+  tide_Cursor c = {p + 2, p + n, 0};
+  switch (p[1]) {
+    case T_NIL: if (n != 2) return 0; lua_pushnil(L); return 1;
+    case T_FALSE: if (n != 2) return 0; lua_pushboolean(L, 0); return 1;
+    case T_TRUE: if (n != 2) return 0; lua_pushboolean(L, 1); return 1;
+    case T_I8: if (n != 3) return 0; lua_pushinteger(L, (int8_t)p[2]); return 1;
+    case T_I32: if (n != 6) return 0; lua_pushinteger(L, (int32_t)tide_cur_u32(&c)); return 1;
+    case T_I64: if (n != 10) return 0; lua_pushinteger(L, (lua_Integer)tide_cur_u64(&c)); return 1;
+    case T_F64: if (n != 10) return 0; lua_pushnumber(L, tide_cur_f64(&c)); return 1;
+    default: return 0;
+  }
+}
+
 void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner) {
+  luaL_checkstack(L, 4, "decoding a value");
+  if (tideC_decode_scalar(L, p, n)) return;
   Dec d;
   memset(&d, 0, sizeof d);
   d.L = L;

@@ -577,6 +577,7 @@ static void read_results(lua_State *L, int jidx, Job *J, int id) {
         uint32_t len = tide_cur_u32(&c);
         const unsigned char *p = tide_cur_bytes(&c, len);
         if (!p) break;
+        if (tideC_decode_scalar(L, p, len)) continue;
         lua_pushcfunction(L, decode_one);
         lua_pushlightuserdata(L, J);
         lua_pushlightuserdata(L, (void *)p);
@@ -1084,40 +1085,62 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
-/* Drives a job to the end; returns results (first value per task). */
+/* Runs the job until every task is done, limit seconds pass (limit < 0:
+** no limit) or a task fails (raised here in "raise" mode).  1 when done. */
+static int run_all(lua_State *L, int jidx, Job *J, double limit) {
+  double t0 = tide_now();
+  while (!J->closed && !all_done(J) && J->fail_index == 0) {
+    if (J->serial) {
+      if (!serial_step(L, jidx, J)) break;
+    } else {
+      if (!J->started) break;
+      check_interrupt(L, J);
+      dispatch(L, jidx, J);
+      wait_events(L, jidx, J, 50);
+      report_progress(L, jidx, J, 0);
+      if (drained(J)) break;
+    }
+    if (limit >= 0 && tide_now() - t0 >= limit) break;
+  }
+  if (J->fail_index && !J->on_error_yield) {
+    push_uv(L, jidx, UV_ERR);
+    lua_rawgeti(L, -1, J->fail_index);
+    job_free(J);
+    lua_error(L);
+  }
+  int done = all_done(J);
+  if (done) report_progress(L, jidx, J, 1);
+  return done;
+}
+
+/* tide.collect(f, xs [, opts]) -> results (first value of each task), and
+** with on_error = "yield" a table of errors by task when any failed. */
 static int l_collect(lua_State *L) {
-  Job *J = new_job(L, 0);
+  Job *J = new_job(L, 1);
   int jidx = lua_gettop(L);
-  lua_newtable(L); /* results */
+  run_all(L, jidx, J, -1);
+  push_uv(L, jidx, UV_RES); /* single results are already where they belong */
   int res = lua_gettop(L);
-  lua_newtable(L); /* errors (on_error = "yield") */
-  int errs = lua_gettop(L);
+  push_uv(L, jidx, UV_PACK);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_rawgeti(L, -1, 1);
+    lua_pushvalue(L, -3);
+    lua_insert(L, -2);
+    lua_rawset(L, res);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  push_uv(L, jidx, UV_ERR);
   int nerr = 0;
-  for (;;) {
-    lua_pushcfunction(L, job_iter);
-    lua_pushvalue(L, jidx);
-    lua_call(L, 1, 3);
-    if (lua_isnil(L, -3)) {
-      lua_pop(L, 3);
-      break;
-    }
-    lua_Integer i = lua_tointeger(L, -3);
-    if (lua_isnil(L, -2) && !lua_isnil(L, -1) && lua_type(L, -1) == LUA_TSTRING) {
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, errs, i);
-      nerr++;
-    }
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, res, i);
-    lua_pop(L, 3);
+  lua_pushnil(L);
+  if (lua_next(L, -2)) {
+    nerr = 1;
+    lua_pop(L, 2);
   }
   job_free(J);
-  lua_pushvalue(L, res);
-  if (nerr) {
-    lua_pushvalue(L, errs);
-    return 2;
-  }
-  return 1;
+  if (!nerr) lua_pop(L, 1);
+  return nerr ? 2 : 1;
 }
 
 static int l_pfor(lua_State *L) {
@@ -1133,14 +1156,9 @@ static int l_pfor(lua_State *L) {
   lua_replace(L, 1);
   Job *J = new_job(L, 0);
   int jidx = lua_gettop(L);
-  J->order_completed = 1;
-  for (;;) {
-    lua_pushcfunction(L, job_iter);
-    lua_pushvalue(L, jidx);
-    lua_call(L, 1, 1);
-    if (lua_isnil(L, -1)) break;
-    lua_pop(L, 1);
-  }
+  J->inflight = -1; /* nothing is kept: results are dropped as they come */
+  J->retain = 0;
+  run_all(L, jidx, J, -1);
   job_free(J);
   return 0;
 }
@@ -1181,32 +1199,12 @@ static int j_ready(lua_State *L) {
 
 static int j_wait(lua_State *L) {
   Job *J = check_job(L, 1);
-  double limit = luaL_optnumber(L, 2, -1), t0 = tide_now();
+  double limit = luaL_optnumber(L, 2, -1);
   if (J->closed) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  while (!all_done(J) && J->fail_index == 0) {
-    if (J->serial) {
-      if (!serial_step(L, 1, J)) break;
-    } else {
-      if (!J->started) break;
-      check_interrupt(L, J);
-      dispatch(L, 1, J);
-      wait_events(L, 1, J, 50);
-      report_progress(L, 1, J, 0);
-      if (drained(J)) break;
-    }
-    if (limit >= 0 && tide_now() - t0 >= limit) break;
-  }
-  if (J->fail_index && !J->on_error_yield) {
-    push_uv(L, 1, UV_ERR);
-    lua_rawgeti(L, -1, J->fail_index);
-    return lua_error(L);
-  }
-  int done = all_done(J);
-  if (done) report_progress(L, 1, J, 1);
-  lua_pushboolean(L, done);
+  lua_pushboolean(L, run_all(L, 1, J, limit));
   return 1;
 }
 
