@@ -78,21 +78,17 @@ static void on_sigint(int sig) {
   lua_sethook(running_L, stop_hook, mask, 1);
 }
 
-static void set_sigint(void (*handler)(int)) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = handler;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns so the hook runs */
-  sigaction(SIGINT, &sa, NULL);
-}
-
 int cli_docall(tide_State *T, int nargs, int nresults) {
   lua_State *L = tide_lua(T);
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns so the hook runs */
   running_L = L;
-  set_sigint(on_sigint);
+  sigaction(SIGINT, &sa, &old);
   int rc = tide_pcall(T, nargs, nresults);
-  set_sigint(SIG_DFL);
+  sigaction(SIGINT, &old, NULL); /* the prompt's handler, or the default */
   /* A signal that came after the code finished leaves the hook set; it must
   ** not interrupt the next chunk.  A user's own debug.sethook is kept. */
   if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);

@@ -25,8 +25,10 @@
 
 /* ---- reading a line ------------------------------------------------------ */
 
-/* Ctrl-C at the prompt.  libedit is told not to catch signals, so the
-** handler only records it; the blocked read() returns EINTR (no
+/* Ctrl-C at the prompt.  While the prompt runs, SIGINT only sets a flag
+** (cli_docall swaps in its own handler while code runs): a Ctrl-C typed
+** between two statements never kills the session.  libedit is told not to
+** catch signals; the blocked read() returns EINTR (no
 ** SA_RESTART) and edit_getc turns it into "kill line, then Enter". */
 static volatile sig_atomic_t prompt_intr;
 static int line_cancelled; /* the line readline returns was cut by Ctrl-C */
@@ -96,10 +98,8 @@ static char *read_line(lua_State *L, int tty, int first, int *cancel) {
   if (!prompt) return NULL;
   line_cancelled = 0;
   queued_char = 0;
-  prompt_intr = 0;
-  set_sigint(on_prompt_sigint);
+  prompt_intr = 0; /* a Ctrl-C while results printed does not cut this line */
   char *line = readline(prompt);
-  set_sigint(SIG_DFL);
   free(prompt);
   if (line_cancelled) {
     *cancel = 1;
@@ -447,7 +447,10 @@ static int p_print(lua_State *L) {
 void cli_repl(tide_State *T) {
   lua_State *L = tide_lua(T);
   int tty = isatty(STDIN_FILENO);
-  if (tty) edit_init(L);
+  if (tty) {
+    edit_init(L);
+    set_sigint(on_prompt_sigint);
+  }
   for (;;) {
     lua_settop(L, 0);
     int e = read_entry(T, tty);
@@ -467,6 +470,7 @@ void cli_repl(tide_State *T) {
   }
   lua_settop(L, 0);
   if (tty) {
+    set_sigint(SIG_DFL);
     fputc('\n', stdout);
     fflush(stdout);
     comp_clear();
