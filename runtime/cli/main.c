@@ -107,10 +107,10 @@ typedef struct Args {
   int status;        /* exit status */
 } Args;
 
-static int bad_option(const char *fmt, const char *opt) {
-  fprintf(stderr, "%s: ", CLI_PROGNAME);
-  fprintf(stderr, fmt, opt);
-  fputc('\n', stderr);
+/* A bad command line: the reason, then the usage. */
+static int bad_option(const char *opt, int needs_arg) {
+  if (needs_arg) fprintf(stderr, "%s: '%s' needs argument\n", CLI_PROGNAME, opt);
+  else fprintf(stderr, "%s: unrecognized option '%s'\n", CLI_PROGNAME, opt);
   print_usage(stderr);
   return -1;
 }
@@ -126,18 +126,18 @@ static int collect(Args *a) {
     switch (o[1]) {
       case '-':
         if (strcmp(o, "--help") == 0) { print_usage(stdout); return 1; }
-        if (o[2] != '\0') return bad_option("unrecognized option '%s'", o);
+        if (o[2] != '\0') return bad_option(o, 0);
         a->script = i + 1 < a->argc ? i + 1 : 0;
         return 0;
       case '\0': /* "-": the script is stdin */
         a->script = i;
         return 0;
       case 'h':
-        if (o[2] != '\0') return bad_option("unrecognized option '%s'", o);
+        if (o[2] != '\0') return bad_option(o, 0);
         print_usage(stdout);
         return 1;
       case 'i': case 'v': case 'W':
-        if (o[2] != '\0') return bad_option("unrecognized option '%s'", o);
+        if (o[2] != '\0') return bad_option(o, 0);
         if (o[1] == 'i') a->has_i = 1;
         else if (o[1] == 'v') a->has_v = 1;
         else a->has_W = 1;
@@ -146,7 +146,7 @@ static int collect(Args *a) {
         if (o[1] == 'e') a->has_e = 1;
         if (o[2] == '\0') {
           i++;
-          if (i >= a->argc || argv[i][0] == '-') return bad_option("'%s' needs argument", o);
+          if (i >= a->argc || argv[i][0] == '-') return bad_option(o, 1);
         }
         break;
       case 'j':
@@ -154,12 +154,12 @@ static int collect(Args *a) {
           a->jobs = o + 2;
         } else {
           i++;
-          if (i >= a->argc) return bad_option("'%s' needs argument", o);
+          if (i >= a->argc) return bad_option(o, 1);
           a->jobs = argv[i]; /* may be negative: -1 means every CPU */
         }
         break;
       default:
-        return bad_option("unrecognized option '%s'", o);
+        return bad_option(o, 0);
     }
   }
   return 0;

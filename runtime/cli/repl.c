@@ -364,7 +364,7 @@ static void edit_init(lua_State *L) {
   rl_attempted_completion_function = comp_attempt;
   /* '.' and ':' are part of a word: "tide.ze" completes as one. */
   rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{}()[]+-*/%^~#,";
-  rl_completion_append_character = '\0';
+  rl_completion_append_character = '\0'; /* "tide.config" may go on with "." */
   hist_load();
 }
 
