@@ -34,18 +34,28 @@ static volatile sig_atomic_t prompt_intr;
 static int line_cancelled; /* the line readline returns was cut by Ctrl-C */
 static int queued_char;    /* the Enter that follows the kill-line */
 
+static volatile sig_atomic_t winch; /* the terminal was resized */
+
 static void on_prompt_sigint(int sig) {
   (void)sig;
   prompt_intr = 1;
 }
 
-static void set_sigint(void (*handler)(int)) {
+/* libedit handles no signal of its own (rl_catch_signals = 0), window
+** changes included: the next key read applies them.  SA_RESTART, so that
+** a resize never fails a read of the running Lua code. */
+static void on_winch(int sig) {
+  (void)sig;
+  winch = 1;
+}
+
+static void set_handler(int sig, void (*handler)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
-  sigaction(SIGINT, &sa, NULL);
+  sa.sa_flags = sig == SIGWINCH ? SA_RESTART : 0;
+  sigaction(sig, &sa, NULL);
 }
 
 static int cancel_line(void) {
@@ -60,6 +70,10 @@ static int edit_getc(FILE *f) {
     int c = queued_char;
     queued_char = 0;
     return c;
+  }
+  if (winch) {
+    winch = 0;
+    rl_resize_terminal();
   }
   for (;;) {
     if (prompt_intr) return cancel_line();
@@ -449,7 +463,8 @@ void cli_repl(tide_State *T) {
   int tty = isatty(STDIN_FILENO);
   if (tty) {
     edit_init(L);
-    set_sigint(on_prompt_sigint);
+    set_handler(SIGINT, on_prompt_sigint);
+    set_handler(SIGWINCH, on_winch);
   }
   for (;;) {
     lua_settop(L, 0);
@@ -470,7 +485,8 @@ void cli_repl(tide_State *T) {
   }
   lua_settop(L, 0);
   if (tty) {
-    set_sigint(SIG_DFL);
+    set_handler(SIGINT, SIG_DFL);
+    set_handler(SIGWINCH, SIG_DFL);
     fputc('\n', stdout);
     fflush(stdout);
     comp_clear();
