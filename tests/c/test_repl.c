@@ -205,14 +205,42 @@ int main(void) {
   CHECK_STR_HAS(h, "for i = 1, 3 do\\nprint(i * 10)\\nend\n");
   CHECK_STR_HAS(h, "y = 99\n");
 
+  /* Grow the file past the cap: 1200 older entries in front. */
+  if (h) {
+    char *saved = strdup(h);
+    FILE *f = fopen(hist, "w");
+    CHECK(f != NULL && saved != NULL);
+    if (f && saved) {
+      for (int i = 0; i < 1200; i++) fprintf(f, "filler = %d\n", i);
+      fputs(saved, f);
+      fclose(f);
+    }
+    free(saved);
+  }
+
   /* A new session recalls it: up arrow, Enter runs "y = 99" again. */
   pid = start(tide, home, &fd);
   CHECK(pump(fd, "> ", 10000));
   CHECK(send_expect(fd, "\x1b[A", "y = 99", 5000));
   CHECK(send_expect(fd, "\r", "\n> ", 5000));
   CHECK(command(fd, "y + 1\r", "100"));
+  /* _PROMPT is honoured. */
+  CHECK(send_expect(fd, "_PROMPT = 'tide> '\r", "\ntide> ", 5000));
+  CHECK(send_expect(fd, "y\r", "99", 5000) && pump(fd, "\ntide> ", 5000));
   CHECK_EQ_INT(ctrl_d(fd, pid), 0);
   close(fd);
+
+  /* The history was cut to its newest 1000 entries, then appended to. */
+  h = slurp(hist);
+  CHECK(h != NULL);
+  if (h) {
+    int lines = 0;
+    for (const char *c = h; *c; c++) lines += *c == '\n';
+    CHECK(lines >= 1000 && lines <= 1010);
+    CHECK(strstr(h, "filler = 5\n") == NULL);
+    CHECK_STR_HAS(h, "filler = 1199\n");
+    CHECK_STR_HAS(h, "y + 1\n");
+  }
 
   unlink(hist);
   rmdir(home);
