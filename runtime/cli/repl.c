@@ -86,7 +86,11 @@ static int edit_getc(FILE *f) {
 
 /* The prompt: _PROMPT / _PROMPT2 when they are strings (or numbers). */
 static char *get_prompt(lua_State *L, int first) {
-  lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
+  /* Raw: a raising __index on _G must not end the session. */
+  lua_pushglobaltable(L);
+  lua_pushstring(L, first ? "_PROMPT" : "_PROMPT2");
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
   const char *p = lua_tostring(L, -1);
   char *s = strdup(p ? p : first ? "> " : ">> ");
   lua_pop(L, 1);
@@ -245,7 +249,7 @@ static int is_ident(const char *s, size_t n) {
 static void add_keys(lua_State *L, int set, int v, const char *prefix, const char *part,
                      int funcs_only, int depth) {
   if (depth > 8) return;
-  luaL_checkstack(L, 6, "completion");
+  luaL_checkstack(L, 12, "completion");
   v = lua_absindex(L, v);
   size_t plen = strlen(part);
   if (lua_type(L, v) == LUA_TTABLE) {
@@ -262,6 +266,34 @@ static void add_keys(lua_State *L, int set, int v, const char *prefix, const cha
       }
       lua_pop(L, 1);
     }
+  }
+  int pt = luaL_getmetafield(L, v, "__pairs"); /* pushes nothing when absent */
+  if (pt == LUA_TFUNCTION) {
+    /* Tables that compute their fields (tide.config) list them here. */
+    lua_pushvalue(L, v);
+    lua_call(L, 1, 3); /* next, state, control */
+    for (int count = 0; count < 1000; count++) {
+      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -3);
+      lua_call(L, 2, 2);
+      if (lua_isnil(L, -2)) {
+        lua_pop(L, 2);
+        break;
+      }
+      size_t n;
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+      if (k && is_ident(k, n) && strncmp(k, part, plen) == 0) {
+        lua_pushfstring(L, "%s%s", prefix, k);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, set);
+      }
+      lua_pop(L, 1);   /* the value; the key is the next control */
+      lua_replace(L, -2);
+    }
+    lua_pop(L, 3);
+  } else if (pt != LUA_TNIL) {
+    lua_pop(L, 1);
   }
   if (lua_getmetatable(L, v)) {
     lua_pushliteral(L, "__methods");
@@ -473,8 +505,9 @@ void cli_repl(tide_State *T) {
     if (e != ENTRY_CHUNK) continue;
     if (cli_report(T, cli_docall(T, 0, LUA_MULTRET)) != TIDE_OK) continue;
     int n = lua_gettop(L);
-    if (n > 0) {
-      luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    if (n > 0 && !lua_checkstack(L, LUA_MINSTACK)) {
+      cli_message("too many results to print");
+    } else if (n > 0) {
       lua_pushcfunction(L, p_print);
       lua_insert(L, 1);
       if (cli_docall(T, n, 0) != TIDE_OK) {

@@ -224,9 +224,18 @@ int main(void) {
   CHECK(send_expect(fd, "\x1b[A", "y = 99", 5000));
   CHECK(send_expect(fd, "\r", "\n> ", 5000));
   CHECK(command(fd, "y + 1\r", "100"));
+  /* Completion through __pairs (tide.config computes its fields). */
+  CHECK(send_expect(fd, "tide.config.jo\t", "bs", 5000));
+  CHECK(send_expect(fd, "\r", "\n> ", 5000));
   /* _PROMPT is honoured. */
   CHECK(send_expect(fd, "_PROMPT = 'tide> '\r", "\ntide> ", 5000));
   CHECK(send_expect(fd, "y\r", "99", 5000) && pump(fd, "\ntide> ", 5000));
+  /* A _G whose __index raises breaks neither the prompt nor completion. */
+  CHECK(send_expect(fd, "setmetatable(_G, {__index = function() error('boom') end})\r",
+                    "\ntide> ", 5000));
+  CHECK(send_expect(fd, "zz.\t", "zz.", 5000));
+  CHECK(send_expect(fd, "\x03", "\ntide> ", 5000));
+  CHECK(send_expect(fd, "20 + 22\r", "42", 5000) && pump(fd, "\ntide> ", 5000));
   CHECK_EQ_INT(ctrl_d(fd, pid), 0);
   close(fd);
 
