@@ -166,6 +166,12 @@ out, err, code = tide(pj:sub(2), "TIDE_JOBS=many")
 check.eq(code, 1, "bad TIDE_JOBS status")
 check.truthy(err:find("TIDE_JOBS: 'many'", 1, true), "bad TIDE_JOBS: " .. err)
 
+-- -W turns warnings on
+out, err = tide("-W -e " .. q("warn('careful')"))
+check.truthy(err:find("Lua warning: careful", 1, true), "-W: " .. err)
+out, err = tide("-e " .. q("warn('quiet')"))
+check.eq(err, "", "warnings off by default")
+
 -- bad options: usage and status 1
 out, err, code = tide("-x")
 check.eq(code, 1, "-x status")
