@@ -28,8 +28,9 @@
 /* Ctrl-C at the prompt.  While the prompt runs, SIGINT only sets a flag
 ** (cli_docall swaps in its own handler while code runs): a Ctrl-C typed
 ** between two statements never kills the session.  libedit is told not to
-** catch signals; the blocked read() returns EINTR (no
-** SA_RESTART) and edit_getc turns it into "kill line, then Enter". */
+** catch signals; the blocked read() returns EINTR (no SA_RESTART) and
+** edit_getc turns it into "kill line, then Enter", and the REPL drops that
+** line. */
 static volatile sig_atomic_t prompt_intr;
 static int line_cancelled; /* the line readline returns was cut by Ctrl-C */
 static int queued_char;    /* the Enter that follows the kill-line */
