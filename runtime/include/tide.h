@@ -108,42 +108,73 @@ typedef struct tide_Array {
 typedef struct tide_State tide_State;
 
 typedef struct tide_Options {
-  int jobs;              /* default worker count; 0: number of CPUs */
+  int jobs;              /* default worker count; 0 or less: number of CPUs */
   size_t share_bytes;    /* arrays at least this big go to shared memory;
                             0: the default (1 MiB) */
   const char *temp_dir;  /* folder for shared segments; NULL: memfd */
-  int open_libs;         /* nonzero: also open Lua's standard libraries
-                            (the default state from tide_open(NULL) has them) */
+  int open_libs;         /* nonzero: also open Lua's standard libraries.
+                            Zero gives a state with only the tide module
+                            (no io, os, require ...).  tide_open(NULL) opens
+                            them. */
 } tide_Options;
 
-/* CONSTRUCTOR.  A new Lua state with the standard libraries and the tide
-** module loaded (as the global `tide` and in package.loaded).  NULL opt
-** means defaults.  Returns NULL when out of memory. */
+/* CONSTRUCTOR.  A new Lua state with the tide module loaded (as the global
+** `tide` and in package.loaded) and, unless opt->open_libs is 0, the
+** standard libraries.  NULL opt means defaults.  jobs, share_bytes and
+** temp_dir are process-wide settings (the runtime has one configuration),
+** the same that tide.config shows.  Returns NULL when out of memory.
+** The caller owns T and must give it to tide_close exactly once. */
 tide_State *tide_open(const tide_Options *opt);
 
-/* The Lua state of T, for the host's own lua_* calls. */
+/* The Lua state of T, for the host's own lua_* calls; NULL for NULL T.
+** It lives until tide_close(T).  Host code that may raise (lua_gettable
+** on a value with metamethods, ...) should run inside lua_pcall or
+** tide_pcall. */
 lua_State *tide_lua(tide_State *T);
 
-/* Runs a script file with `arg` set as the stock lua program sets it
-** (argv[0] is the script name, argv[1..] its arguments).  Returns TIDE_OK,
-** or TIDE_ELUA with the message and traceback in tide_errmsg(T). */
+/* Runs a script file with `arg` set as the stock lua program sets it for a
+** script (argv[0] is the script name at arg[0], argv[1..] its arguments at
+** arg[1..] and passed as `...`).  path NULL reads standard input.  Text
+** chunks only: a precompiled (binary) chunk is refused.  Returns TIDE_OK,
+** or TIDE_ELUA with the message and traceback in tide_errmsg(T);
+** TIDE_EINVAL for NULL T.  The Lua stack is left as it was. */
 int tide_dofile(tide_State *T, const char *path, int argc, char **argv);
 
-/* Runs a chunk of Lua source (text only: binary chunks are refused). */
+/* Runs a chunk of Lua source, chunk name "(dostring)".  Text only: a
+** binary chunk ("\27Lua...") is refused with TIDE_ELUA.  Returns as
+** tide_dofile; TIDE_EINVAL for NULL T or code. */
 int tide_dostring(tide_State *T, const char *code);
 
-/* The last error of T (message plus traceback); "" when none. */
+/* lua_pcall with tide's message handler: calls the function below the
+** top nargs values of tide_lua(T).  On TIDE_OK the nresults results are
+** left as lua_pcall leaves them.  On failure returns TIDE_ELUA, pops the
+** function and its arguments and leaves the message (plus traceback) in
+** tide_errmsg(T).  Error objects that are not strings are described
+** ("(error object is a table value)"); a raising __tostring is caught. */
+int tide_pcall(tide_State *T, int nargs, int nresults);
+
+/* The last error of T (message plus traceback); "" when none or for NULL
+** T.  The string belongs to T: valid until the next failing call on T or
+** tide_close(T). */
 const char *tide_errmsg(tide_State *T);
 
-/* Pushes onto L an array that lends `data` with no copy.  `release(ud)` is
-** called once when the last Lua reference (view included) is collected or
-** closed; it may be NULL.  shape has ndim entries; the data are C-ordered.
-** Returns TIDE_OK or a negative code (nothing is pushed then). */
+/* Pushes onto L an array that lends `data` with no copy (storage
+** "borrowed").  `release(ud)` is called exactly once, when the last Lua
+** reference to the buffer (views included) is collected or closed, or at
+** lua_close / tide_close; release may be NULL.  shape has ndim entries
+** (0..TIDE_MAXDIM); the data are C-ordered, writable, and must stay valid
+** until release runs.  data may be NULL only for an empty array.  L may
+** be any state that can require "tide" (it is loaded if needed).
+** Returns TIDE_OK, or a negative code (TIDE_EDTYPE, TIDE_EINVAL,
+** TIDE_ENOMEM) with the message in tide_lasterror(): then nothing is
+** pushed, release is NOT called and the buffer stays the host's. */
 int tide_push_array(lua_State *L, void *data, tide_dtype dt, int ndim,
                     const int64_t *shape, void (*release)(void *), void *ud);
 
-/* The array at stack index idx, or NULL when it is not an open array.
-** Never raises.  The pointer stays valid while the value is on the stack. */
+/* The array at stack index idx, or NULL when the value is not an array or
+** is a closed one (numbers, tables, other userdata, NULL L).  Never raises.
+** The pointer stays valid while the value is reachable from Lua (on the
+** stack, say). */
 tide_Array *tide_check_array(lua_State *L, int idx);
 
 /* Asks running parallel loops to cancel: their workers are killed and
@@ -151,7 +182,9 @@ tide_Array *tide_check_array(lua_State *L, int idx);
 ** from the host's SIGINT handler (the tide program does). */
 void tide_interrupt(void);
 
-/* DESTRUCTOR.  Closes the Lua state and frees T.  NULL is a no-op. */
+/* DESTRUCTOR.  Closes the Lua state (collecting every object, so lent
+** buffers are released here at the latest) and frees T: T must not be
+** used, nor closed, again.  NULL is a no-op. */
 void tide_close(tide_State *T);
 
 /* The Lua module opener: require "tide" in a stock interpreter calls it. */
