@@ -235,10 +235,28 @@ static int l_zeros(lua_State *L) { return new_filled(L, 0, 0); }
 static int l_empty(lua_State *L) { return new_filled(L, 0, 0); }
 static int l_ones(lua_State *L) { return new_filled(L, 1, 1); }
 
+/* tide.full(shape, v [, dtype | opts]): with the dimensions given as
+** numbers, the last number is the value: tide.full(3, 4, 7) is 3x4 of 7. */
 static int l_full(lua_State *L) {
   int64_t shape[TIDE_MAXDIM];
   int ndim, where;
-  int next = tideL_checkshape(L, 1, &ndim, shape);
+  int next;
+  int last = 0;
+  while (lua_type(L, last + 1) == LUA_TNUMBER) last++;
+  if (last > 0 && !lua_isboolean(L, last + 1)) {
+    luaL_argcheck(L, last >= 2, 1, "shape and value expected");
+    lua_pushvalue(L, last);       /* the value */
+    lua_newtable(L);              /* the shape, as a table */
+    for (int i = 1; i < last; i++) {
+      lua_pushvalue(L, i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_replace(L, last - 1);     /* shape table where the last dimension was */
+    lua_replace(L, last);         /* value after it */
+    lua_rotate(L, 1, -(last - 2)); /* drop the other dimensions to the top */
+    lua_pop(L, last - 2);
+  }
+  next = tideL_checkshape(L, 1, &ndim, shape);
   luaL_checkany(L, next);
   int dflt = lua_isinteger(L, next) ? TIDE_I64 : lua_isboolean(L, next) ? TIDE_BOOL : TIDE_F64;
   if (!lua_isboolean(L, next)) luaL_checknumber(L, next);

@@ -1329,7 +1329,7 @@ void tideB_open_par(lua_State *L) {
     {"done_so_far", j_done_so_far}, {"errors", j_errors}, {"close", j_close},
     {NULL, NULL}};
   static const luaL_Reg funcs[] = {
-    {"map", l_map}, {"imap", l_map}, {"collect", l_collect}, {"start", l_start},
+    {"map", l_map}, {"collect", l_collect}, {"start", l_start},
     {"pfor", l_pfor}, {"task_index", l_task_index}, {"in_worker", l_in_worker},
     {NULL, NULL}};
   luaL_newmetatable(L, JOB_MT);
