@@ -99,8 +99,10 @@ static int unop(lua_State *L, int op, const char *fname) {
     lua_Number x = lua_tonumber(L, 1);
     switch (op) {
       case TIDE_NEG:
-        if (lua_isinteger(L, 1)) lua_pushinteger(L, (lua_Integer)(0u - (lua_Unsigned)lua_tointeger(L, 1)));
-        else lua_pushnumber(L, -x);
+        if (lua_isinteger(L, 1))
+          lua_pushinteger(L, (lua_Integer)(0u - (lua_Unsigned)lua_tointeger(L, 1)));
+        else
+          lua_pushnumber(L, -x);
         break;
       case TIDE_ABS:
         if (lua_isinteger(L, 1)) {
@@ -117,7 +119,8 @@ static int unop(lua_State *L, int op, const char *fname) {
     return 1;
   }
   tide_Array *a = tideL_test(L, 1);
-  if (!a) op_argerror(L, 1, fname, lua_pushfstring(L, "array expected, got %s", luaL_typename(L, 1)));
+  if (!a)
+    op_argerror(L, 1, fname, lua_pushfstring(L, "array expected, got %s", luaL_typename(L, 1)));
   if (!a->storage) op_argerror(L, 1, fname, "array is closed");
   tide_Array *out = tideL_push(L);
   int rc = tide_unop(op, a, out);

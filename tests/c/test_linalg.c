@@ -25,7 +25,8 @@ static tide_Array mk(int dt, int nd, int64_t r, int64_t c) {
   }
   int64_t n = tide_array_size(&a), isz = tide_dtype_size(dt);
   for (int64_t i = 0; i < n; i++)
-    tide_store_f64(dt, a.data + i * isz, tide_dtype_isfloat(dt) ? rnd() * 2 - 1 : floor(rnd() * 19 - 9));
+    tide_store_f64(dt, a.data + i * isz,
+                   tide_dtype_isfloat(dt) ? rnd() * 2 - 1 : floor(rnd() * 19 - 9));
   return a;
 }
 
@@ -37,7 +38,8 @@ static double maxdiff(const tide_Array *x, const tide_Array *y) {
   double worst = 0;
   int64_t n = tide_array_size(x), isz = tide_dtype_size(x->dtype);
   for (int64_t i = 0; i < n; i++) {
-    double a = tide_load_f64(x->dtype, x->data + i * isz), b = tide_load_f64(y->dtype, y->data + i * isz);
+    double a = tide_load_f64(x->dtype, x->data + i * isz);
+    double b = tide_load_f64(y->dtype, y->data + i * isz);
     double e = fabs(a - b) / (1 + fabs(b));
     if (!(e <= worst)) worst = e;
   }

@@ -171,8 +171,10 @@ static void test_elementwise(void) {
             int64_t idx[2] = {i, j};
             double x = tide_load_f64(a.dtype, tide_array_at(&a, idx));
             double y = tide_load_f64(b.dtype, tide_array_at(&b, idx));
-            double want = ref_op(ops[o], x, y), got = tide_load_f64(c.dtype, tide_array_at(&c, idx));
-            if (ct == TIDE_F32 && ops[o] < TIDE_LT) want = (float)ref_op(ops[o], (float)x, (float)y);
+            double want = ref_op(ops[o], x, y);
+            double got = tide_load_f64(c.dtype, tide_array_at(&c, idx));
+            if (ct == TIDE_F32 && ops[o] < TIDE_LT)
+              want = (float)ref_op(ops[o], (float)x, (float)y);
             if (!tide_dtype_isfloat(ct) && ops[o] == TIDE_DIV) want = x / y;
             total++;
             if (!(fabs(got - want) <= 1e-6 * (1 + fabs(want)))) {

@@ -242,10 +242,8 @@ if numpy_ok() then
     "       np.linalg.norm(r), r.argmax() + 1, r.argmin(0)[7] + 1, (r @ v)[2],\n" ..
     "       (r.T @ r)[3, 4], (r + v)[1, 9], np.where(r > 0.5, r, -1.0).sum(), v @ v]\n" ..
     "print(' '.join(repr(float(x)) for x in out))\n"
-  local f = io.open(os.tmpname(), "w")
   local path = os.tmpname()
-  f:close()
-  f = io.open(path, "w")
+  local f = io.open(path, "w")
   f:write(src)
   f:close()
   local p = io.popen("/usr/bin/python3 " .. path)
