@@ -2,6 +2,19 @@
 ** l_ops.c -- Lua bindings for arithmetic (metamethods and methods),
 ** comparisons, math, reductions, where and matmul.  Rules live in ops.h.
 **
+**   a + b  a - b  a * b  a / b  a // b  a % b  a ^ b  -a      (b: array or number)
+**   a:add(b) sub mul div idiv mod pow maximum minimum         new arrays
+**   a:add_(b) sub_ mul_ div_ idiv_ mod_ pow_                  in place, return a
+**   a:neg() abs sqrt exp log, a:clamp(lo, hi)                 (tide.sqrt(a) ...)
+**   a:lt(b) le gt ge eq ne, a:land(b) lor lxor, a:logical_not()   bool masks
+**   a:sum([dim]) mean var([dim [, ddof]]) std min max argmin argmax norm
+**   a:count([dim]) any all                                    (also tide.sum(a) ...)
+**   tide.where(mask, x, y), tide.where(mask) -> 1-based flat indices
+**   tide.matmul(a, b), a:dot(b), a:matmul(b)
+** Dimensions are 1-based (negative count from the end); reductions over
+** the whole array, or over the only dimension of a vector, give a Lua
+** number (an integer for integer sums, min/max and arg indices).
+**
 ** Lua's == cannot return an array and is left alone: `a == b` compares
 ** identity.  Use a:eq(b) for an elementwise mask; < and <= are not defined
 ** (use a:lt(b), a:le(b)).
@@ -202,7 +215,7 @@ static int reduce(lua_State *L, int op) {
     if (rc == TIDE_ERANGE) tideL_argraise(L, 2, rc);
     tideL_raise(L, rc);
   }
-  if (dim < 0) {
+  if (out->ndim == 0) { /* whole array, or the only dimension of a vector */
     tideL_pushelem(L, out->dtype, out->data);
     tide_array_close(out); /* the number is all the caller gets */
   }

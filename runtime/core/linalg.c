@@ -85,22 +85,21 @@ static bool mat_layout(const tide_Array *x, CBLAS_TRANSPOSE *tr, int64_t *ld) {
   if ((c <= 1 || s1 == isz) && (r <= 1 || (s0 > 0 && s0 % isz == 0 && s0 / isz >= c))) {
     *tr = CblasNoTrans;
     *ld = r <= 1 ? c : s0 / isz;
-    if (*ld < 1) *ld = 1;
-    return true;
-  }
-  if ((r <= 1 || s0 == isz) && (c <= 1 || (s1 > 0 && s1 % isz == 0 && s1 / isz >= r))) {
+  } else if ((r <= 1 || s0 == isz) && (c <= 1 || (s1 > 0 && s1 % isz == 0 && s1 / isz >= r))) {
     *tr = CblasTrans;
     *ld = c <= 1 ? r : s1 / isz;
-    if (*ld < 1) *ld = 1;
-    return true;
+  } else {
+    return false;
   }
-  return false;
+  if (*ld < 1) *ld = 1;
+  /* a view whose row stride BLAS cannot express is copied (tight ld) */
+  return *ld <= INT_MAX || *ld == (*tr == CblasNoTrans ? c : r);
 }
 
 static bool vec_layout(const tide_Array *x, int64_t *inc) {
   int64_t isz = tide_dtype_size(x->dtype), s = x->strides[0];
   if (x->shape[0] <= 1) { *inc = 1; return true; }
-  if (s > 0 && s % isz == 0) { *inc = s / isz; return true; }
+  if (s > 0 && s % isz == 0 && s / isz <= INT_MAX) { *inc = s / isz; return true; }
   return false;
 }
 

@@ -115,6 +115,67 @@ static void test_broadcast(void) {
   tide_array_close(&b);
 }
 
+/* Random N-d broadcasts (some operands strided) against index arithmetic. */
+static int64_t irand(int64_t n) { return (int64_t)(rnd() * (double)n); }
+
+static tide_Array strided(int dt, int nd, const int64_t *shape, tide_Array *base) {
+  /* a view with a step of 2 along one random dimension */
+  int64_t big[TIDE_MAXDIM];
+  int d = (int)irand(nd);
+  memcpy(big, shape, (size_t)nd * 8);
+  big[d] *= 2;
+  *base = mk(dt, nd, big);
+  fill_rand(base);
+  tide_Array v;
+  tide_array_view(&v, base);
+  tide_array_slice(&v, d, 1, big[d], 2);
+  return v;
+}
+
+static void test_broadcast_random(void) {
+  int bad = 0;
+  for (int trial = 0; trial < 300; trial++) {
+    int nd = 1 + (int)irand(4), na = 1 + (int)irand(nd), nb = 1 + (int)irand(nd);
+    int64_t full[4], sa[4], sb[4], out[TIDE_MAXDIM];
+    for (int d = 0; d < nd; d++) full[d] = 1 + irand(4);
+    for (int k = 0; k < na; k++) sa[k] = rnd() < 0.3 ? 1 : full[nd - na + k];
+    for (int k = 0; k < nb; k++) sb[k] = rnd() < 0.3 ? 1 : full[nd - nb + k];
+    tide_Array ba = {0}, bb = {0};
+    tide_Array a = trial % 3 == 0 ? strided(TIDE_F64, na, sa, &ba) : mk(TIDE_F64, na, sa);
+    tide_Array b = trial % 5 == 0 ? strided(TIDE_I32, nb, sb, &bb) : mk(TIDE_I32, nb, sb);
+    if (trial % 3) fill_rand(&a);
+    if (trial % 5) fill_rand(&b);
+    tide_Operand oa = tide_op_array(&a), ob = tide_op_array(&b);
+    tide_Array c;
+    int n;
+    if (tide_broadcast_shapes(na, sa, nb, sb, &n, out) || tide_binop(TIDE_MUL, &oa, &ob, &c)) {
+      fprintf(stderr, "trial %d: %s\n", trial, tide_lasterror());
+      bad++;
+    } else {
+      int64_t cnt = tide_array_size(&c);
+      bad += c.ndim != n;
+      for (int64_t f = 0; f < cnt; f++) {
+        int64_t idx[4], ia[4], ib[4], r = f;
+        for (int d = n - 1; d >= 0; d--) {
+          idx[d] = r % out[d];
+          r /= out[d];
+        }
+        for (int k = 0; k < na; k++) ia[k] = sa[k] == 1 ? 0 : idx[n - na + k];
+        for (int k = 0; k < nb; k++) ib[k] = sb[k] == 1 ? 0 : idx[n - nb + k];
+        double want = tide_load_f64(a.dtype, tide_array_at(&a, ia)) *
+                      tide_load_f64(b.dtype, tide_array_at(&b, ib));
+        bad += ((double *)c.data)[f] != want;
+      }
+      tide_array_close(&c);
+    }
+    tide_array_close(&a);
+    tide_array_close(&b);
+    tide_array_close(&ba);
+    tide_array_close(&bb);
+  }
+  CHECK_EQ_INT(bad, 0);
+}
+
 /* Every binary op on strided / transposed / mixed operands against a
 ** scalar loop using the same formulas. */
 static double ref_op(int op, double x, double y) {
@@ -550,6 +611,7 @@ int main(void) {
   printf("seed %llu\n", (unsigned long long)seed);
   test_promotion();
   test_broadcast();
+  test_broadcast_random();
   test_elementwise();
   test_int_semantics();
   test_inplace_overlap();
