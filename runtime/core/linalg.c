@@ -186,6 +186,30 @@ static int blas(int dt, const tide_Array *a, const tide_Array *b, tide_Array *ou
   return TIDE_OK;
 }
 
+/* Integer product: both operands as C-ordered i64, then i-t-j loops that
+** stream rows of b into a row of out (wrapping like numpy). */
+static int int_matmul(const tide_Array *a, const tide_Array *b, int ndim, const int64_t *shape,
+                      int64_t m, int64_t k, int64_t n, tide_Array *out) {
+  tide_Array ca = {0}, cb = {0};
+  int rc = tide_array_copy(a, TIDE_I64, &ca);
+  if (!rc) rc = tide_array_copy(b, TIDE_I64, &cb);
+  if (!rc) rc = tide_array_new(out, TIDE_I64, ndim, shape, TIDE_WHERE_AUTO);
+  if (!rc) {
+    const uint64_t *x = (const uint64_t *)ca.data, *y = (const uint64_t *)cb.data;
+    uint64_t *o = (uint64_t *)out->data;
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t t = 0; t < k; t++) {
+        uint64_t v = x[i * k + t];
+        const uint64_t *restrict yr = y + t * n;
+        uint64_t *restrict orow = o + i * n;
+        for (int64_t j = 0; j < n; j++) orow[j] += v * yr[j];
+      }
+  }
+  tide_array_close(&ca);
+  tide_array_close(&cb);
+  return rc;
+}
+
 int tide_matmul(const tide_Array *a, const tide_Array *b, tide_Array *out) {
   memset(out, 0, sizeof *out);
   int64_t shape[2], m, k, n;
@@ -193,7 +217,7 @@ int tide_matmul(const tide_Array *a, const tide_Array *b, tide_Array *out) {
   int rc = product_shape(a, b, &ndim, shape, &m, &k, &n);
   if (rc) return rc;
   int ct = tide_promote(a->dtype, b->dtype);
-  if (!tide_dtype_isfloat(ct)) return tide__matmul_ref(a, b, out);
+  if (!tide_dtype_isfloat(ct)) return int_matmul(a, b, ndim, shape, m, k, n, out);
   tide_Array ta = {0}, tb = {0};
   const tide_Array *ua, *ub;
   if (!(rc = prepare(a, ct, &ta, &ua)) && !(rc = prepare(b, ct, &tb, &ub)) &&
