@@ -19,11 +19,32 @@
 ** identity.  Use a:eq(b) for an elementwise mask; < and <= are not defined
 ** (use a:lt(b), a:le(b)).
 */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
 #include "bind.h"
 #include "ops.h"
+
+/* Lua's collector sees an array as a small userdata.  Telling it about
+** the bytes behind each big result makes it collect dead temporaries (and
+** their shared segments) in loops such as `for i = 1, n do c = a + b end`
+** instead of letting them pile up in /dev/shm. */
+static void gc_hint(lua_State *L, const tide_Array *a) {
+  size_t kb = (size_t)tide_array_size(a) * (size_t)tide_dtype_size(a->dtype) >> 10;
+  if (kb >= 1024) lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+}
+
+/* rc = CALL, and when memory or /dev/shm ran out, once more after a full
+** collection (dead temporaries may hold the space). */
+#define RETRY(rc, CALL)                                   \
+  do {                                                    \
+    rc = (CALL);                                          \
+    if (rc == TIDE_ENOMEM || rc == TIDE_ENOSPC) {         \
+      lua_gc(L, LUA_GCCOLLECT);                           \
+      rc = (CALL);                                        \
+    }                                                     \
+  } while (0)
 
 /* Raises an argument error.  Metamethods get their full name ('__add'):
 ** Lua's own argument errors would call them 'add'. */
@@ -64,8 +85,10 @@ static int binop(lua_State *L, int op, const char *fname) {
   check_operand(L, 1, &a, logic, fname);
   check_operand(L, 2, &b, logic, fname);
   tide_Array *out = tideL_push(L);
-  int rc = tide_binop(op, &a, &b, out);
+  int rc;
+  RETRY(rc, tide_binop(op, &a, &b, out));
   if (rc) op_raise(L, 2, fname, rc);
+  gc_hint(L, out);
   return 1;
 }
 
@@ -74,7 +97,8 @@ static int inplace(lua_State *L, int op, const char *fname) {
   tide_Operand b;
   check_operand(L, 2, &b, false, fname);
   tideL_checkwritable(L, a, fname);
-  int rc = tide_binop_inplace(op, a, &b);
+  int rc;
+  RETRY(rc, tide_binop_inplace(op, a, &b));
   if (rc) op_raise(L, 2, fname, rc);
   lua_settop(L, 1);
   return 1;
@@ -136,8 +160,10 @@ static int unop(lua_State *L, int op, const char *fname) {
     op_argerror(L, 1, fname, lua_pushfstring(L, "array expected, got %s", luaL_typename(L, 1)));
   if (!a->storage) op_argerror(L, 1, fname, "array is closed");
   tide_Array *out = tideL_push(L);
-  int rc = tide_unop(op, a, out);
+  int rc;
+  RETRY(rc, tide_unop(op, a, out));
   if (rc) op_raise(L, 1, fname, rc);
+  gc_hint(L, out);
   return 1;
 }
 
@@ -157,8 +183,10 @@ static int f_clamp(lua_State *L) {
   if (hl) check_operand(L, 2, &lo, false, "clamp");
   if (hh) check_operand(L, 3, &hi, false, "clamp");
   tide_Array *out = tideL_push(L);
-  int rc = tide_clamp(a, hl ? &lo : NULL, hh ? &hi : NULL, out);
+  int rc;
+  RETRY(rc, tide_clamp(a, hl ? &lo : NULL, hh ? &hi : NULL, out));
   if (rc) tideL_argraise(L, 2, rc);
+  gc_hint(L, out);
   return 1;
 }
 
@@ -169,16 +197,18 @@ static int f_where(lua_State *L) {
   int rc;
   if (lua_gettop(L) == 1) {
     out = tideL_push(L);
-    rc = tide_nonzero(mask, 1, out);
+    RETRY(rc, tide_nonzero(mask, 1, out));
     if (rc) tideL_raise(L, rc);
+    gc_hint(L, out);
     return 1;
   }
   tide_Operand x, y;
   check_operand(L, 2, &x, true, "where");
   check_operand(L, 3, &y, true, "where");
   out = tideL_push(L);
-  rc = tide_where(mask, &x, &y, out);
+  RETRY(rc, tide_where(mask, &x, &y, out));
   if (rc) tideL_argraise(L, 2, rc);
+  gc_hint(L, out);
   return 1;
 }
 
@@ -210,7 +240,8 @@ static int reduce(lua_State *L, int op) {
   }
   if (op == TIDE_RARGMIN || op == TIDE_RARGMAX) ddof = 1; /* 1-based indices */
   tide_Array *out = tideL_push(L);
-  int rc = tide_reduce(op, a, dim, ddof, out);
+  int rc;
+  RETRY(rc, tide_reduce(op, a, dim, ddof, out));
   if (rc) {
     if (rc == TIDE_ERANGE) tideL_argraise(L, 2, rc);
     tideL_raise(L, rc);
@@ -218,6 +249,8 @@ static int reduce(lua_State *L, int op) {
   if (out->ndim == 0) { /* whole array, or the only dimension of a vector */
     tideL_pushelem(L, out->dtype, out->data);
     tide_array_close(out); /* the number is all the caller gets */
+  } else {
+    gc_hint(L, out);
   }
   return 1;
 }
@@ -242,11 +275,14 @@ REDFN(all, TIDE_RALL)
 static int f_matmul(lua_State *L) {
   tide_Array *a = tideL_check(L, 1), *b = tideL_check(L, 2);
   tide_Array *out = tideL_push(L);
-  int rc = tide_matmul(a, b, out);
+  int rc;
+  RETRY(rc, tide_matmul(a, b, out));
   if (rc) tideL_argraise(L, rc == TIDE_ESHAPE || (a->ndim >= 1 && a->ndim <= 2) ? 2 : 1, rc);
   if (out->ndim == 0) {
     tideL_pushelem(L, out->dtype, out->data);
     tide_array_close(out);
+  } else {
+    gc_hint(L, out);
   }
   return 1;
 }

@@ -217,6 +217,24 @@ check.errors(function() return tide.matmul(tide.zeros(2, 2, 2), tide.zeros(2)) e
   "1-D or 2-D", "matmul of a 3-D array")
 check.errors(function() return tide.matmul(M, 2) end, "array expected", "matmul of a number")
 
+-- temporaries in a loop do not pile up in shared memory ---------------------------------
+do
+  local big1, big2 = tide.ones(300000), tide.ones(300000)     -- 2.4 MB each: shared
+  check.eq(big1.storage, "shared", "big arrays are shared")
+  -- check.shm_fds() without a pid would list the ls child's descriptors
+  local stat = io.open("/proc/self/stat")
+  local pid = stat:read("n")
+  stat:close()
+  local before = check.shm_fds(pid)
+  check.truthy(before >= 2, "the two arrays are seen as segments")
+  for _ = 1, 60 do
+    local c = big1 + big2
+    c = c * 2
+  end
+  local alive = check.shm_fds(pid) - before
+  check.truthy(alive <= 6, "dead results are collected (" .. alive .. " segments alive)")
+end
+
 -- numpy, live, when it is installed -----------------------------------------------------------
 local function numpy_ok()
   local p = io.popen("/usr/bin/python3 -c 'import numpy' 2>/dev/null && echo yes")
