@@ -181,7 +181,9 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
   tide_Storage *s = NULL;
   if (rc == TIDE_OK && !(s = storage_alloc(TIDE_STORE_SHARED)))
     rc = tide__seterr(TIDE_ENOMEM, "out of memory");
-  if (rc == TIDE_OK) rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED);
+  /* The pages exist already (fallocate): map them all at once instead of
+  ** taking one fault per 4 KiB page on first touch. */
+  if (rc == TIDE_OK) rc = map_fd(s, fd, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE);
   if (rc != TIDE_OK) {
     if (s) storage_free(s);
     close(fd);
