@@ -120,16 +120,35 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
-/* tide.pool and tide.timed live in lua/tide/par.lua; load it on first use. */
-static int lazy_par(lua_State *L) {
+/* Functions that live in a Lua-side module, loaded on first use: the
+** upvalues are the module name and the field. */
+static int lazy_fn(lua_State *L) {
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "tide.par");
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_call(L, 1, 1);
-  lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+  lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(2)));
   lua_insert(L, 1);
   lua_settop(L, lua_gettop(L) - 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
+}
+
+/* tide.X for a Lua-side module lua/tide/X.lua: required on first access
+** (tide.models, tide.cv, tide.plot, ...) and then kept in the table. */
+static int tide_index(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  lua_pushfstring(L, "tide.%s", lua_tostring(L, 2));
+  int name = lua_gettop(L);
+  if (lua_getglobal(L, "package") != LUA_TTABLE) return 0;
+  lua_getfield(L, -1, "preload");
+  if (!lua_istable(L, -1) || lua_getfield(L, -1, lua_tostring(L, name)) == LUA_TNIL) return 0;
+  lua_getglobal(L, "require");
+  lua_pushvalue(L, name);
+  lua_call(L, 1, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
 }
 
 int luaopen_tide(lua_State *L) {
@@ -142,11 +161,14 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
-  static const char *const lazy[] = {"pool", "timed", NULL};
-  for (int i = 0; lazy[i]; i++) {
-    lua_pushstring(L, lazy[i]);
-    lua_pushcclosure(L, lazy_par, 1);
-    lua_setfield(L, -2, lazy[i]);
+  static const char *const lazy[][3] = {
+    {"pool", "tide.par", "pool"}, {"timed", "tide.par", "timed"},
+    {"pipeline", "tide.models", "pipeline"}, {NULL, NULL, NULL}};
+  for (int i = 0; lazy[i][0]; i++) {
+    lua_pushstring(L, lazy[i][1]);
+    lua_pushstring(L, lazy[i][2]);
+    lua_pushcclosure(L, lazy_fn, 2);
+    lua_setfield(L, -2, lazy[i][0]);
   }
   open_config(L);
   tideB_open_array(L);
@@ -156,6 +178,11 @@ int luaopen_tide(lua_State *L) {
   tideB_open_csv(L);
   tideB_open_codec(L);
   tideB_open_par(L);
+  tideB_open_models(L);
   tideB_open_lua(L);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, tide_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   return 1;
 }

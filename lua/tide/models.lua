@@ -1,0 +1,189 @@
+-- tide.models: model classes.  The numeric work is C (runtime/models,
+-- reached through tide._models); this module gives every model the same
+-- shape: constructor with checked parameters (scikit-learn's names and
+-- defaults), fit / predict / score with `rows =`, params / set / clone,
+-- fitted fields (coef, intercept, n_iter, classes), and a registered class
+-- so a fitted model returned by a parallel task arrives whole.
+local K = tide._models
+local metrics = tide.metrics
+local models = {}
+
+local function fail(name, level, fmt, ...)
+  error(name .. ": " .. string.format(fmt, ...), level + 1)
+end
+
+-- Parameter checks shared by the classes.
+local check = {}
+function check.number(lo, hi, open_lo)
+  return function(v, name, p)
+    if type(v) ~= "number" or v ~= v then return "must be a number" end
+    if lo and (open_lo and v <= lo or v < lo) then
+      return string.format("must be %s %s, got %s", open_lo and ">" or ">=", lo, v)
+    end
+    if hi and v > hi then return string.format("must be <= %s, got %s", hi, v) end
+  end
+end
+function check.integer(lo)
+  return function(v)
+    if math.type(v) ~= "integer" then return "must be an integer" end
+    if lo and v < lo then return string.format("must be >= %d, got %d", lo, v) end
+  end
+end
+function check.boolean(v)
+  if type(v) ~= "boolean" then return "must be true or false" end
+end
+function check.oneof(...)
+  local allowed = {...}
+  return function(v)
+    for _, a in ipairs(allowed) do if v == a then return end end
+    return "must be one of " .. table.concat(allowed, ", ")
+  end
+end
+models.check = check
+
+local Model = {}   -- methods every model has
+
+-- models.class(name, spec): spec.kind ("regressor" | "classifier" |
+-- "transformer"), spec.params (ordered list of {name, default, check}),
+-- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
+-- spec.fitted (the fields fit sets; cleared by clone).  Returns the
+-- constructor, also stored as models[name].
+function models.class(name, spec)
+  local methods = setmetatable({}, {__index = Model})
+  for k, v in pairs(spec.methods or {}) do methods[k] = v end
+  local mt = {__index = methods, __name = "tide.models." .. name}
+  mt.__tostring = function(self) return self:describe() end
+  local class = {name = name, spec = spec, mt = mt, methods = methods}
+  methods._class = class
+  local order, defaults = {}, {}
+  for i, p in ipairs(spec.params) do order[i] = p[1]; defaults[p[1]] = p[2] end
+  class.order, class.defaults = order, defaults
+  tide.register_class("tide.models." .. name, mt)
+  local function new(params)
+    if params ~= nil and type(params) ~= "table" then
+      fail(name, 2, "parameters must be a table, got %s", type(params))
+    end
+    local self = setmetatable({_p = {}}, mt)
+    for k, v in pairs(defaults) do self._p[k] = v end
+    self:set(params or {}, 3)
+    return self
+  end
+  models[name] = new
+  return new, class
+end
+
+local function validate(self, k, v, level)
+  local class = self._class
+  local spec
+  for _, p in ipairs(class.spec.params) do if p[1] == k then spec = p end end
+  if not spec then
+    fail(class.name, level, "unknown parameter '%s' (parameters: %s)", tostring(k),
+         table.concat(class.order, ", "))
+  end
+  if spec[3] then
+    local msg = spec[3](v, k, self._p)
+    if msg then fail(class.name, level, "parameter '%s' %s", k, msg) end
+  end
+end
+
+function Model:set(params, level)
+  level = level or 2
+  for k, v in pairs(params) do validate(self, k, v, level + 1) end
+  for k, v in pairs(params) do self._p[k] = v end
+  if self._class.spec.check_all then
+    local msg = self._class.spec.check_all(self._p)
+    if msg then fail(self._class.name, level, "%s", msg) end
+  end
+  return self
+end
+
+function Model:params()
+  local t = {}
+  for k, v in pairs(self._p) do t[k] = v end
+  return t
+end
+
+function Model:clone()
+  local c = setmetatable({_p = {}}, getmetatable(self))
+  for k, v in pairs(self._p) do
+    c._p[k] = (type(v) == "table" and v.clone) and v:clone() or v
+  end
+  return c
+end
+
+function Model:is_fitted() return self._fitted == true end
+
+function Model:describe()
+  local parts = {}
+  for _, k in ipairs(self._class.order) do
+    local v = self._p[k]
+    if v ~= self._class.defaults[k] then
+      parts[#parts + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+    end
+  end
+  return string.format("%s{%s}%s", self._class.name, table.concat(parts, ", "),
+                       self._fitted and " (fitted)" or "")
+end
+
+local function need_fit(self, what)
+  if not self._fitted then fail(self._class.name, 3, "%s before fit", what) end
+end
+
+local function check_X(self, X, argn, what)
+  if not tide.is_array(X) then
+    fail(self._class.name, 3, "bad argument #%d to '%s' (X must be an array, got %s)", argn, what,
+         type(X))
+  end
+end
+
+function Model:fit(X, y, opts)
+  check_X(self, X, 1, "fit")
+  local kind = self._class.spec.kind
+  if kind ~= "transformer" and not tide.is_array(y) then
+    fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array, got %s)", type(y))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
+  end
+  self._class.spec.fit(self, X, y, opts or {})
+  self._fitted = true
+  self.n_features = X.shape[2]
+  return self
+end
+
+function Model:predict(X, opts)
+  need_fit(self, "predict")
+  check_X(self, X, 1, "predict")
+  if self.n_features and X.ndim == 2 and X.shape[2] ~= self.n_features then
+    fail(self._class.name, 2, "X has %d features, but the model was fitted on %d", X.shape[2],
+         self.n_features)
+  end
+  local f = self._class.spec.predict
+  if not f then fail(self._class.name, 2, "a %s has no predict", self._class.spec.kind) end
+  return f(self, X, opts or {})
+end
+
+function Model:transform(X, opts)
+  need_fit(self, "transform")
+  check_X(self, X, 1, "transform")
+  local f = self._class.spec.transform
+  if not f then fail(self._class.name, 2, "a %s has no transform", self._class.spec.kind) end
+  return f(self, X, opts or {})
+end
+
+function Model:fit_transform(X, y, opts)
+  return self:fit(X, y, opts):transform(X, opts)
+end
+
+-- score: R^2 for regressors, accuracy for classifiers, on the rows given.
+function Model:score(X, y, opts)
+  need_fit(self, "score")
+  opts = opts or {}
+  local yhat = self:predict(X, opts)
+  local kind = self._class.spec.kind
+  if kind == "classifier" then return metrics.accuracy(y, yhat, opts) end
+  return metrics.r2(y, yhat, opts)
+end
+
+models.linear_predict = K.linear_predict
+return models

@@ -1,0 +1,88 @@
+/*
+** models.h -- pure-C model kernels over core arrays (OpenBLAS / LAPACKE).
+**
+** Every kernel takes its data as core arrays of any dtype and strides plus
+** an optional row subset, and touches the data only through blocked
+** gathers (tide_RowBlocks): a fit on a fold's rows uses a buffer of a few
+** thousand rows, never a copy of the fold.  Kernels return TIDE_OK or a
+** negative TIDE_E* code with a message (tide__seterr), like the core.
+*/
+#ifndef TIDE_MODELS_H
+#define TIDE_MODELS_H
+
+#include <stdint.h>
+
+#include "core.h"
+
+/* A subset of rows: NULL idx means all rows 0..n-1 of the data.  Entries
+** are idx[k * stride] - base (folds hold 1-based row numbers: base 1). */
+typedef struct tide_Rows {
+  const int64_t *idx;
+  int64_t n;      /* number of rows in the subset */
+  int64_t stride; /* in elements */
+  int64_t base;
+} tide_Rows;
+
+static inline int64_t tide_rows_at(const tide_Rows *r, int64_t k) {
+  return r->idx ? r->idx[k * r->stride] - r->base : k;
+}
+
+/* All rows of an n-row array. */
+tide_Rows tide_rows_all(int64_t n);
+/* Checks every index of r against nrows; the message names the position. */
+int tide_rows_check(const tide_Rows *r, int64_t nrows);
+
+#define TIDE_ROW_BLOCK 4096 /* rows per gathered block */
+
+/* Blocked, converted access to rows of a 1-D or 2-D array:
+**   tide_RowBlocks it;
+**   tide_rowblocks_init(&it, X, &rows, 0);
+**   while (tide_rowblocks_next(&it)) use it.buf (it.nb x it.p, row-major
+**     f64), rows it.first .. it.first + it.nb - 1 of the subset;
+**   tide_rowblocks_free(&it);
+** When X is C-contiguous f64 and the subset is all rows, buf points into X
+** (no copy).  A 1-D array is treated as n x 1. */
+typedef struct tide_RowBlocks {
+  const tide_Array *X;
+  tide_Rows rows;
+  int64_t p, block, first, nb;
+  double *buf;     /* the current block */
+  double *own;     /* our gather buffer (block x p), NULL when borrowing */
+  int direct;
+} tide_RowBlocks;
+
+int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows *rows,
+                        int64_t block);
+int tide_rowblocks_next(tide_RowBlocks *it);
+void tide_rowblocks_free(tide_RowBlocks *it);
+
+/* Gathers element j (0-based column; 0 for 1-D) of the subset's rows
+** first..first+n-1 of a 1-D / 2-D array into out (f64). */
+void tide_gather_col(const tide_Array *a, const tide_Rows *rows, int64_t first, int64_t n,
+                     int64_t j, double *out);
+
+/* Sufficient statistics of a linear model, in one blocked pass:
+** sw = sum of weights (rows when unweighted), xmean[p], ymean, and with
+** center = 1 the centered cross products X'WX (p x p, full symmetric,
+** row-major) and X'Wy, and y'Wy (centered); with center = 0, raw ones. */
+typedef struct tide_Gram {
+  int64_t p;
+  double sw, ymean, yty;
+  double *xmean, *XtX, *Xty;
+} tide_Gram;
+
+int tide_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+              const tide_Rows *rows, int center, tide_Gram *g);
+void tide_gram_free(tide_Gram *g);
+
+/* Checks that X is 2-D (n x p), y (if not NULL) has n entries (1-D or
+** n x 1), w (if not NULL) n non-negative weights, and that the rows used
+** hold only finite numbers.  Names the argument in its message. */
+int tide_check_xy(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                  const tide_Rows *rows, const char *fname);
+
+/* yhat[k] = X[row k] . coef + intercept for the subset, blocked (dgemv). */
+int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double *coef,
+                        double intercept, double *yhat);
+
+#endif

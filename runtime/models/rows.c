@@ -1,0 +1,260 @@
+/*
+** rows.c -- blocked row access for model kernels: gathers of a row subset
+** into a small f64 buffer, column gathers, sufficient statistics (means,
+** X'WX, X'Wy) in blocked passes, input checks and linear predictions.
+*/
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "models.h"
+
+tide_Rows tide_rows_all(int64_t n) {
+  tide_Rows r = {NULL, n, 1, 0};
+  return r;
+}
+
+int tide_rows_check(const tide_Rows *r, int64_t nrows) {
+  if (!r->idx) return TIDE_OK;
+  for (int64_t k = 0; k < r->n; k++) {
+    int64_t i = tide_rows_at(r, k);
+    if (i < 0 || i >= nrows)
+      return tide__seterr(TIDE_ERANGE, "rows: entry %" PRId64 " is %" PRId64
+                          ", outside 1..%" PRId64, k + 1, i + r->base, nrows);
+  }
+  return TIDE_OK;
+}
+
+static int64_t ncols(const tide_Array *X) { return X->ndim == 2 ? X->shape[1] : 1; }
+
+static int is_direct(const tide_Array *X, const tide_Rows *rows) {
+  return !rows->idx && X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
+}
+
+int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows *rows,
+                        int64_t block) {
+  memset(it, 0, sizeof *it);
+  it->X = X;
+  it->rows = *rows;
+  it->p = ncols(X);
+  it->block = block > 0 ? block : TIDE_ROW_BLOCK;
+  it->first = 0;
+  it->nb = 0;
+  it->direct = is_direct(X, rows);
+  if (!it->direct) {
+    size_t len = (size_t)(it->block * (it->p ? it->p : 1));
+    it->own = malloc(len * sizeof *it->own);
+    if (!it->own) return tide__seterr(TIDE_ENOMEM, "out of memory for a row block");
+  }
+  return TIDE_OK;
+}
+
+int tide_rowblocks_next(tide_RowBlocks *it) {
+  it->first += it->nb;
+  if (it->first >= it->rows.n) return 0;
+  int64_t nb = it->rows.n - it->first;
+  if (nb > it->block) nb = it->block;
+  it->nb = nb;
+  const tide_Array *X = it->X;
+  if (it->direct) {
+    it->buf = (double *)X->data + it->first * it->p;
+    return 1;
+  }
+  int64_t p = it->p;
+  int64_t cs = X->ndim == 2 ? X->strides[1] : 0;
+  for (int64_t k = 0; k < nb; k++) {
+    const unsigned char *row = X->data + tide_rows_at(&it->rows, it->first + k) * X->strides[0];
+    double *out = it->own + k * p;
+    if (X->dtype == TIDE_F64 && cs == 8) {
+      memcpy(out, row, (size_t)p * 8);
+    } else {
+      for (int64_t j = 0; j < p; j++) out[j] = tide_load_f64(X->dtype, row + j * cs);
+    }
+  }
+  it->buf = it->own;
+  return 1;
+}
+
+void tide_rowblocks_free(tide_RowBlocks *it) {
+  free(it->own);
+  it->own = NULL;
+}
+
+void tide_gather_col(const tide_Array *a, const tide_Rows *rows, int64_t first, int64_t n,
+                     int64_t j, double *out) {
+  const unsigned char *base = a->data + (a->ndim == 2 ? j * a->strides[1] : 0);
+  int64_t st = a->strides[0];
+  if (a->dtype == TIDE_F64) {
+    for (int64_t k = 0; k < n; k++)
+      out[k] = *(const double *)(base + tide_rows_at(rows, first + k) * st);
+  } else {
+    for (int64_t k = 0; k < n; k++)
+      out[k] = tide_load_f64(a->dtype, base + tide_rows_at(rows, first + k) * st);
+  }
+}
+
+void tide_gram_free(tide_Gram *g) {
+  free(g->xmean);
+  free(g->XtX);
+  free(g->Xty);
+  memset(g, 0, sizeof *g);
+}
+
+int tide_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+              const tide_Rows *rows, int center, tide_Gram *g) {
+  memset(g, 0, sizeof *g);
+  int64_t p = ncols(X);
+  g->p = p;
+  g->xmean = calloc((size_t)(p ? p : 1), sizeof(double));
+  g->XtX = calloc((size_t)(p > 0 ? p * p : 1), sizeof(double));
+  g->Xty = calloc((size_t)(p ? p : 1), sizeof(double));
+  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *cb = malloc((size_t)TIDE_ROW_BLOCK * (size_t)(p ? p : 1) * sizeof *cb);
+  tide_RowBlocks it;
+  int rc = (!g->xmean || !g->XtX || !g->Xty || !yb || !wb || !cb)
+               ? tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p)
+               : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
+  if (rc) goto done;
+  /* pass 1: weighted means (centering in a second pass keeps X'X accurate
+  ** when the columns have large means: no sum-of-squares cancellation) */
+  double sw = 0, sy = 0;
+  while (tide_rowblocks_next(&it)) {
+    if (y) tide_gather_col(y, rows, it.first, it.nb, 0, yb);
+    if (w) tide_gather_col(w, rows, it.first, it.nb, 0, wb);
+    for (int64_t k = 0; k < it.nb; k++) {
+      double wk = w ? wb[k] : 1.0;
+      const double *r = it.buf + k * p;
+      for (int64_t j = 0; j < p; j++) g->xmean[j] += wk * r[j];
+      if (y) sy += wk * yb[k];
+      sw += wk;
+    }
+  }
+  if (sw <= 0) {
+    rc = tide__seterr(TIDE_EINVAL, "the rows used have no weight (no rows, or all weights 0)");
+    goto freeit;
+  }
+  for (int64_t j = 0; j < p; j++) g->xmean[j] /= sw;
+  g->ymean = sy / sw;
+  g->sw = sw;
+  /* pass 2: cross products of the (centered, sqrt-weighted) block */
+  tide_rowblocks_free(&it);
+  if ((rc = tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK))) goto done;
+  while (tide_rowblocks_next(&it)) {
+    if (y) tide_gather_col(y, rows, it.first, it.nb, 0, yb);
+    if (w) tide_gather_col(w, rows, it.first, it.nb, 0, wb);
+    for (int64_t k = 0; k < it.nb; k++) {
+      double sq = w ? sqrt(wb[k]) : 1.0;
+      const double *r = it.buf + k * p;
+      double *c = cb + k * p;
+      for (int64_t j = 0; j < p; j++) c[j] = sq * (r[j] - (center ? g->xmean[j] : 0));
+      if (y) {
+        double yc = sq * (yb[k] - (center ? g->ymean : 0));
+        yb[k] = yc;
+        g->yty += yc * yc;
+      }
+    }
+    if (p > 0) {
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)it.nb, 1.0, cb, (int)p,
+                  1.0, g->XtX, (int)p);
+      if (y) cblas_dgemv(CblasRowMajor, CblasTrans, (int)it.nb, (int)p, 1.0, cb, (int)p, yb, 1,
+                         1.0, g->Xty, 1);
+    }
+  }
+  for (int64_t i = 0; i < p; i++) /* mirror the upper triangle */
+    for (int64_t j = 0; j < i; j++) g->XtX[i * p + j] = g->XtX[j * p + i];
+freeit:
+  tide_rowblocks_free(&it);
+done:
+  free(yb);
+  free(wb);
+  free(cb);
+  if (rc) tide_gram_free(g);
+  return rc;
+}
+
+static int finite_inner(unsigned char **ptr, int64_t n, const int64_t *st, void *ud) {
+  const int *dt = ud;
+  if (!tide_dtype_isfloat(*dt)) return 0;
+  const unsigned char *p = ptr[0];
+  for (int64_t i = 0; i < n; i++, p += st[0])
+    if (!isfinite(tide_load_f64(*dt, p))) return 1;
+  return 0;
+}
+
+/* 1 when a (or its subset rows) holds NaN or infinity. */
+static int has_nonfinite(const tide_Array *a, const tide_Rows *rows) {
+  if (!tide_dtype_isfloat(a->dtype)) return 0;
+  if (!rows->idx) {
+    unsigned char *base[1] = {a->data};
+    const int64_t *st[1] = {a->strides};
+    int dt = a->dtype;
+    return tide_nditer(1, a->ndim, a->shape, base, st, finite_inner, &dt) != 0;
+  }
+  tide_Array row = *a;
+  for (int64_t k = 0; k < rows->n; k++) {
+    row = *a;
+    tide_array_select(&row, 0, tide_rows_at(rows, k));
+    unsigned char *base[1] = {row.data};
+    const int64_t *st[1] = {row.strides};
+    int dt = a->dtype;
+    if (row.ndim == 0) {
+      if (!isfinite(tide_load_f64(dt, row.data))) return 1;
+    } else if (tide_nditer(1, row.ndim, row.shape, base, st, finite_inner, &dt)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int tide_check_xy(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                  const tide_Rows *rows, const char *fname) {
+  if (X->ndim != 2)
+    return tide__seterr(TIDE_ESHAPE, "%s: X must be 2-dimensional (rows x features), got %d "
+                        "dimension(s)", fname, X->ndim);
+  int64_t n = X->shape[0];
+  if (y) {
+    int ok = (y->ndim == 1 && y->shape[0] == n) || (y->ndim == 2 && y->shape[0] == n &&
+                                                     y->shape[1] == 1);
+    if (!ok) {
+      char b[128];
+      return tide__seterr(TIDE_ESHAPE, "%s: y has shape %s but X has %" PRId64 " rows", fname,
+                          tide_shape_str(y->ndim, y->shape, b, sizeof b), n);
+    }
+  }
+  if (w && !(w->ndim == 1 && w->shape[0] == n))
+    return tide__seterr(TIDE_ESHAPE, "%s: sample weights must be a vector of %" PRId64
+                        " entries", fname, n);
+  int rc = tide_rows_check(rows, n);
+  if (rc) return tide__seterr(rc, "%s: %s", fname, tide_lasterror());
+  if (rows->n == 0) return tide__seterr(TIDE_EINVAL, "%s: no rows to fit on", fname);
+  if (has_nonfinite(X, rows))
+    return tide__seterr(TIDE_EINVAL, "%s: X holds NaN or infinity", fname);
+  if (y && has_nonfinite(y, rows))
+    return tide__seterr(TIDE_EINVAL, "%s: y holds NaN or infinity", fname);
+  if (w) {
+    if (has_nonfinite(w, rows)) return tide__seterr(TIDE_EINVAL, "%s: weights hold NaN or infinity", fname);
+    for (int64_t k = 0; k < rows->n; k++)
+      if (tide_load_f64(w->dtype, w->data + tide_rows_at(rows, k) * w->strides[0]) < 0)
+        return tide__seterr(TIDE_EINVAL, "%s: sample weights must be >= 0", fname);
+  }
+  return TIDE_OK;
+}
+
+int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double *coef,
+                        double intercept, double *yhat) {
+  tide_RowBlocks it;
+  int rc = tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
+  if (rc) return rc;
+  while (tide_rowblocks_next(&it)) {
+    double *out = yhat + it.first;
+    for (int64_t k = 0; k < it.nb; k++) out[k] = intercept;
+    if (it.p > 0)
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)it.nb, (int)it.p, 1.0, it.buf, (int)it.p,
+                  coef, 1, 1.0, out, 1);
+  }
+  tide_rowblocks_free(&it);
+  return TIDE_OK;
+}
