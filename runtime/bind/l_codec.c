@@ -581,9 +581,13 @@ static int64_t dec_shape(Dec *d, int *dtype, int *ndim, int64_t *shape) {
     if (v > (uint64_t)INT64_MAX) corrupt(d, "bad shape");
     shape[i] = (int64_t)v;
   }
-  int64_t count;
+  int64_t count, span = tide_dtype_size(*dtype);
   if (tide_shape_size(*ndim, shape, tide_dtype_size(*dtype), &count) != TIDE_OK)
     corrupt(d, "shape overflows");
+  /* An empty array's other dimensions still size its C strides. */
+  for (int i = 0; i < *ndim; i++)
+    if (shape[i] > 0 && __builtin_mul_overflow(span, shape[i], &span))
+      corrupt(d, "shape overflows");
   return count;
 }
 
