@@ -4,7 +4,9 @@
 ** The state knows two classes (Point: plain, Box: hooks) and each input
 ** comes with one 64 KiB shared segment descriptor, so handles are reached.
 */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -55,6 +57,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_pcall(L, 3, 1, 0); /* errors are the expected outcome for most inputs */
   lua_settop(L, 0);
   tide_buf_free(&b);   /* closes the descriptor unless an array adopted it */
-  lua_gc(L, LUA_GCSTEP, 0);
+  lua_gc(L, LUA_GCCOLLECT, 0); /* unmaps adopted segments before the next input */
   return 0;
 }

@@ -183,6 +183,26 @@ tide.register_class("Model", Model, {
 local mo = rt(setmetatable({coef = tide.array{1, 2, 3}, name = "ridge"}, Model))
 check.eq(mo.name, "ridge"); check.eq(mo.coef[3], 3.0)
 
+-- hooks may encode and decode themselves (nested codec calls)
+local Nest = {}
+tide.register_class("Nest", Nest, {
+  encode = function(o) return tide.encode{o.x, o.x} end,
+  decode = function(str)
+    local v = tide.decode(str)
+    return setmetatable({x = v[1], same = v[1] == v[2]}, Nest)
+  end,
+})
+local nshared = {k = 1}
+local rn = rt{setmetatable({x = nshared}, Nest), nshared, nshared}
+check.eq(rn[1].x.k, 1, "nested encode in a hook")
+check.truthy(rn[1].same, "nested encode keeps its own references")
+check.truthy(rn[2] == rn[3] and rn[2] ~= rn[1].x, "outer references unaffected")
+
+-- encoding the same structure again gives the same bytes
+local again = {a = nshared, b = nshared, c = {nshared}}
+check.eq(enc(again), enc(again), "repeat encodes are identical")
+check.eq(enc(again), enc(rt(again)), "a round trip re-encodes identically")
+
 -- a hooked object that contains itself through its hook cannot cross
 local Loop = {}
 tide.register_class("Loop", Loop, {encode = function(o) return {o} end,
