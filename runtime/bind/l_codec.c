@@ -45,6 +45,7 @@ typedef struct Enc {
   int hooks;       /* stack slot: REG_HOOKS */
   int have_seen, have_classes;
   lua_Integer nextid;
+  lua_Integer nfdkeys; /* storage -> fd index entries in seen */
   int depth;
   int nsteps;
   Step steps[MAXSTEPS];
@@ -109,9 +110,31 @@ static void put_ok(Enc *e, int rc) {
   }
 }
 
-static void put_u8(Enc *e, unsigned v) { put_ok(e, tide_buf_put_u8(e->b, (uint8_t)v)); }
-static void put_u32(Enc *e, uint32_t v) { put_ok(e, tide_buf_put_u32(e->b, v)); }
-static void put_u64(Enc *e, uint64_t v) { put_ok(e, tide_buf_put_u64(e->b, v)); }
+/* Appends n bytes; the common case (room left) is a plain copy. */
+static inline void put_raw(Enc *e, const void *p, size_t n) {
+  tide_Buf *b = e->b;
+  if (b->p && n <= b->cap - b->n) {
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+  } else {
+    put_ok(e, tide_buf_put(b, p, n));
+  }
+}
+
+static void put_u8(Enc *e, unsigned v) {
+  unsigned char x = (unsigned char)v;
+  put_raw(e, &x, 1);
+}
+static void put_u32(Enc *e, uint32_t v) {
+  unsigned char x[4];
+  for (int i = 0; i < 4; i++) x[i] = (unsigned char)(v >> (8 * i));
+  put_raw(e, x, 4);
+}
+static void put_u64(Enc *e, uint64_t v) {
+  unsigned char x[8];
+  for (int i = 0; i < 8; i++) x[i] = (unsigned char)(v >> (8 * i));
+  put_raw(e, x, 8);
+}
 
 static void push_step(Enc *e, Step s) {
   if (e->nsteps < MAXSTEPS) e->steps[e->nsteps] = s;
@@ -209,7 +232,7 @@ static void enc_table_body(Enc *e, int t) {
 
 static void put_name(Enc *e, const char *s, size_t len) {
   put_u8(e, (unsigned)len);
-  put_ok(e, tide_buf_put(e->b, s, len));
+  put_raw(e, s, len);
 }
 
 static void enc_table(Enc *e, int t) {
@@ -306,6 +329,7 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
       int rc = tide_buf_put_fd(e->b, s->fd);
       put_ok(e, rc);
       k = rc;
+      e->nfdkeys++;
       lua_pushlightuserdata(L, s);
       lua_pushinteger(L, k);
       lua_rawset(L, e->seen);
@@ -371,7 +395,7 @@ static void enc_value(Enc *e, int idx) {
         lua_Integer v = lua_tointeger(L, idx);
         if (v >= -128 && v <= 127) {
           unsigned char x[2] = {T_I8, (unsigned char)(int8_t)v};
-          put_ok(e, tide_buf_put(e->b, x, 2));
+          put_raw(e, x, 2);
         } else if (v >= INT32_MIN && v <= INT32_MAX) {
           put_u8(e, T_I32);
           put_u32(e, (uint32_t)(int32_t)v);
@@ -380,8 +404,11 @@ static void enc_value(Enc *e, int idx) {
           put_u64(e, (uint64_t)v);
         }
       } else {
+        double v = (double)lua_tonumber(L, idx);
+        uint64_t u;
+        memcpy(&u, &v, 8);
         put_u8(e, T_F64);
-        put_ok(e, tide_buf_put_f64(e->b, (double)lua_tonumber(L, idx)));
+        put_u64(e, u);
       }
       return;
     case LUA_TSTRING: {
@@ -394,7 +421,7 @@ static void enc_value(Enc *e, int idx) {
         put_u8(e, T_S64);
         put_u64(e, (uint64_t)len);
       }
-      put_ok(e, tide_buf_put(e->b, s, len));
+      put_raw(e, s, len);
       return;
     }
     case LUA_TTABLE:
@@ -413,10 +440,16 @@ static void enc_value(Enc *e, int idx) {
   }
 }
 
+/* A cleared `seen` table kept between encodes, so that encoding many small
+** results one by one allocates nothing.  An encode takes it out of the
+** registry while it runs, so a nested encode (from a hook) makes its own. */
+static const char seen_cache = 0;
+#define SEEN_CACHE_MAX 64 /* entries; bigger tables are left to the collector */
+
 void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
   idx = lua_absindex(L, idx);
   luaL_checkstack(L, 16, "encoding a value");
-  Enc enc, *e = &enc; /* no allocation per call: small results stay cheap */
+  Enc enc, *e = &enc; /* on the C stack: no allocation per call */
   int base = lua_gettop(L);
   e->L = L;
   e->b = b;
@@ -424,9 +457,14 @@ void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root
   e->root = root;
   e->have_seen = e->have_classes = 0;
   e->nextid = 0;
+  e->nfdkeys = 0;
   e->depth = 0;
   e->nsteps = 0;
-  lua_pushnil(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &seen_cache) == LUA_TTABLE) {
+    e->have_seen = 1;
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &seen_cache);
+  }
   lua_pushnil(L);
   lua_pushnil(L);
   e->seen = base + 1;
@@ -434,6 +472,17 @@ void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root
   e->hooks = base + 3;
   put_u8(e, TIDE_CODEC_VERSION);
   enc_value(e, idx);
+  if (e->have_seen && e->nextid + e->nfdkeys <= SEEN_CACHE_MAX) {
+    lua_pushnil(L);
+    while (lua_next(L, e->seen)) { /* clearing existing fields is allowed */
+      lua_pop(L, 1);
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, e->seen);
+    }
+    lua_pushvalue(L, e->seen);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &seen_cache);
+  }
   lua_settop(L, base);
 }
 
@@ -581,9 +630,13 @@ static int64_t dec_shape(Dec *d, int *dtype, int *ndim, int64_t *shape) {
     if (v > (uint64_t)INT64_MAX) corrupt(d, "bad shape");
     shape[i] = (int64_t)v;
   }
-  int64_t count;
+  int64_t count, span = tide_dtype_size(*dtype);
   if (tide_shape_size(*ndim, shape, tide_dtype_size(*dtype), &count) != TIDE_OK)
     corrupt(d, "shape overflows");
+  /* An empty array's other dimensions still size its C strides. */
+  for (int i = 0; i < *ndim; i++)
+    if (shape[i] > 0 && __builtin_mul_overflow(span, shape[i], &span))
+      corrupt(d, "shape overflows");
   return count;
 }
 
