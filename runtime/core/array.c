@@ -96,10 +96,14 @@ int tide_shape_size(int ndim, const int64_t *shape, int itemsize, int64_t *count
 }
 
 static void c_strides(int ndim, const int64_t *shape, int itemsize, int64_t *strides) {
+  /* With a zero dimension the other dimensions may be huge (the element
+  ** count is still 0): saturate instead of overflowing, the strides of an
+  ** empty array are never used to address anything. */
   int64_t st = itemsize;
   for (int d = ndim - 1; d >= 0; d--) {
     strides[d] = st;
-    st *= shape[d] > 0 ? shape[d] : 1;
+    int64_t m = shape[d] > 0 ? shape[d] : 1;
+    st = st > INT64_MAX / m ? INT64_MAX : st * m;
   }
 }
 
