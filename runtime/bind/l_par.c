@@ -74,6 +74,7 @@ typedef struct Job {
   int64_t next_yield;           /* submitted order: next task to hand out */
   int64_t ndone, nconsumed, noutstanding;
   int64_t qhead, qtail;         /* completed order: FIFO of task numbers */
+  int64_t takehead;             /* job:take() reads the same FIFO (handles) */
   int64_t fail_index;           /* the failed task that raises (raise mode) */
   int has_seed;
   lua_Integer seed;
@@ -476,7 +477,7 @@ static void store_result(lua_State *L, int jidx, Job *J, int64_t idx, int n) {
 
 static void mark_done(lua_State *L, int jidx, Job *J, int64_t idx) {
   J->ndone++;
-  if (J->order_completed) {
+  if (J->order_completed || J->retain) {
     push_uv(L, jidx, UV_QUEUE);
     lua_pushinteger(L, idx);
     lua_rawseti(L, -2, ++J->qtail);
@@ -900,8 +901,10 @@ static int job_iter(lua_State *L) {
     push_uv(L, jidx, UV_QUEUE);
     lua_rawgeti(L, -1, ++J->qhead);
     int64_t idx = lua_tointeger(L, -1);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, J->qhead);
+    if (!J->retain) { /* a handle's take() reads the queue too */
+      lua_pushnil(L);
+      lua_rawseti(L, -3, J->qhead);
+    }
     lua_pop(L, 2);
     return deliver(L, jidx, J, idx);
   }
@@ -1242,6 +1245,45 @@ static int j_done_so_far(lua_State *L) {
   return 1;
 }
 
+/* job:take() -> results, errors: what finished since the last take (task
+** number -> first result; task number -> error message), without waiting.
+** For consumers that poll a running handle (an asynchronous search). */
+static int j_take(lua_State *L) {
+  Job *J = check_job(L, 1);
+  if (!J->closed && J->started && !J->serial) pump(L, 1, J, 0);
+  if (!J->retain) return luaL_error(L, "take: only handles from tide.start keep results to take");
+  lua_newtable(L);
+  int res = lua_gettop(L);
+  lua_newtable(L);
+  int errs = lua_gettop(L);
+  push_uv(L, 1, UV_QUEUE);
+  int q = lua_gettop(L);
+  push_uv(L, 1, UV_RES);
+  push_uv(L, 1, UV_PACK);
+  push_uv(L, 1, UV_ERR);
+  int r = q + 1, pk = q + 2, er = q + 3;
+  while (J->takehead < J->qtail) {
+    lua_rawgeti(L, q, ++J->takehead);
+    lua_Integer i = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (lua_rawgeti(L, er, i) != LUA_TNIL) {
+      lua_rawseti(L, errs, i);
+      continue;
+    }
+    lua_pop(L, 1);
+    if (lua_rawgeti(L, r, i) == LUA_TNIL) {
+      lua_pop(L, 1);
+      if (lua_rawgeti(L, pk, i) == LUA_TTABLE) {
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
+      }
+    }
+    lua_rawseti(L, res, i);
+  }
+  lua_settop(L, errs);
+  return 2;
+}
+
 static int j_errors(lua_State *L) {
   check_job(L, 1);
   push_uv(L, 1, UV_ERR);
@@ -1326,7 +1368,8 @@ void tideB_open_par(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"progress", j_progress}, {"ready", j_ready}, {"wait", j_wait},
     {"results", j_results}, {"cancel", j_cancel}, {"stats", j_stats},
-    {"done_so_far", j_done_so_far}, {"errors", j_errors}, {"close", j_close},
+    {"done_so_far", j_done_so_far}, {"errors", j_errors}, {"take", j_take},
+    {"close", j_close},
     {NULL, NULL}};
   static const luaL_Reg funcs[] = {
     {"map", l_map}, {"collect", l_collect}, {"start", l_start},

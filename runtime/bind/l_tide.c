@@ -163,7 +163,9 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "isatty");
   static const char *const lazy[][3] = {
     {"pool", "tide.par", "pool"}, {"timed", "tide.par", "timed"},
-    {"pipeline", "tide.models", "pipeline"}, {NULL, NULL, NULL}};
+    {"pipeline", "tide.models", "pipeline"},
+    {"cross_validate", "tide.search", "cross_validate"},
+    {"learning_curve", "tide.search", "learning_curve"}, {NULL, NULL, NULL}};
   for (int i = 0; lazy[i][0]; i++) {
     lua_pushstring(L, lazy[i][1]);
     lua_pushstring(L, lazy[i][2]);
