@@ -118,12 +118,14 @@ int tide_nonzero(const tide_Array *mask, int64_t base, tide_Array *out);
 ** 0-based dimension, which the result drops (numpy: a 3x4 array summed
 ** along dim 0 gives the 4 column sums).
 **   sum      ints and bool -> i64 (wrapping); f64 -> f64; f32 -> f32
-**            accumulated in double.  Floats use pairwise summation (blocks
+**            along a dimension, f64 over the whole array (a Lua number
+**            anyway), always accumulated in double.  Floats use pairwise summation (blocks
 **            of 128 with 8 accumulators), like numpy; along a dimension that
 **            is not the innermost in memory, rows are accumulated into the
 **            output in blocks of 128, so the error grows with
 **            128 + len/128 instead of len.
-**   mean var std norm   f64 (f32 for f32 input), computed in double; var
+**   mean var std norm   f64 (f32 for f32 input along a dimension),
+**            computed in double; var
 **            divides by len - ddof (0 = population, numpy's default; a
 **            divisor <= 0 gives inf or nan as in numpy); norm is the
 **            2-norm (Frobenius for matrices), sqrt of the sum of squares.
