@@ -256,7 +256,7 @@ static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
 #define MAXI(x, y) ((x) > (y) ? (x) : (y))
 
 /* Floats. */
-#define FLOAT_KERNELS(S, T, SQRT, EXP, LOG, FABS, POW)                  \
+#define FLOAT_KERNELS(S, T, SQRT, EXP, LOG, FABS, POW, FLOOR, CEIL, RINT) \
   KERNEL(add_k_##S, T, T, x + y)                                         \
   KERNEL(sub_k_##S, T, T, x - y)                                         \
   KERNEL(mul_k_##S, T, T, x * y)                                         \
@@ -270,9 +270,12 @@ static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
   KERNEL(abs_k_##S, T, T, ((void)y, FABS(x)))                            \
   KERNEL(sqrt_k_##S, T, T, ((void)y, SQRT(x)))                           \
   KERNEL(exp_k_##S, T, T, ((void)y, EXP(x)))                             \
-  KERNEL(log_k_##S, T, T, ((void)y, LOG(x)))
-FLOAT_KERNELS(f64, double, sqrt, exp, log, fabs, pow)
-FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf)
+  KERNEL(log_k_##S, T, T, ((void)y, LOG(x)))                             \
+  KERNEL(floor_k_##S, T, T, ((void)y, FLOOR(x)))                         \
+  KERNEL(ceil_k_##S, T, T, ((void)y, CEIL(x)))                           \
+  KERNEL(round_k_##S, T, T, ((void)y, RINT(x)))
+FLOAT_KERNELS(f64, double, sqrt, exp, log, fabs, pow, floor, ceil, nearbyint)
+FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf, floorf, ceilf, nearbyintf)
 
 /* Signed integers. */
 #define INT_KERNELS(S, T)                                                \
@@ -341,6 +344,9 @@ static const kfn un_table[TIDE_NUNOPS][TIDE_NDTYPES] = {
   [TIDE_EXP] = {[TIDE_F64] = exp_k_f64, [TIDE_F32] = exp_k_f32},
   [TIDE_LOG] = {[TIDE_F64] = log_k_f64, [TIDE_F32] = log_k_f32},
   [TIDE_LNOT] = {[TIDE_BOOL] = lnot_k},
+  [TIDE_FLOOR] = {[TIDE_F64] = floor_k_f64, [TIDE_F32] = floor_k_f32},
+  [TIDE_CEIL] = {[TIDE_F64] = ceil_k_f64, [TIDE_F32] = ceil_k_f32},
+  [TIDE_ROUND] = {[TIDE_F64] = round_k_f64, [TIDE_F32] = round_k_f32},
 };
 
 /* ------------------------------------------------------------ driver */
@@ -557,10 +563,12 @@ int tide_unop(int op, const tide_Array *a, tide_Array *out) {
   if (op < 0 || op >= TIDE_NUNOPS) return tide__seterr(TIDE_EINVAL, "unknown operator %d", op);
   if (!a->storage) return tide__seterr(TIDE_ECLOSED, "array is closed");
   int ct;
+  if (op >= TIDE_FLOOR && !tide_dtype_isfloat(a->dtype)) return tide_array_copy(a, -1, out);
   switch (op) {
     case TIDE_NEG: ct = a->dtype == TIDE_BOOL ? TIDE_I64 : a->dtype; break;
     case TIDE_ABS: ct = a->dtype == TIDE_BOOL ? TIDE_U8 : a->dtype; break;
     case TIDE_LNOT: ct = TIDE_BOOL; break;
+    case TIDE_FLOOR: case TIDE_CEIL: case TIDE_ROUND: ct = a->dtype; break;
     default: ct = a->dtype == TIDE_F32 ? TIDE_F32 : TIDE_F64; break;
   }
   int ot = op == TIDE_ABS && a->dtype == TIDE_BOOL ? TIDE_BOOL : ct;

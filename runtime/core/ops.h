@@ -36,8 +36,9 @@
 ** cast the result to the target's dtype (floats to integers truncate,
 ** clamped to the target's range; NaN becomes 0).
 **
-** Unary math: neg keeps the dtype (bool becomes i64); abs keeps it;
-** sqrt exp log give f32 for f32 and f64 for everything else.
+** Unary math: neg keeps the dtype (bool becomes i64); abs, floor, ceil and
+** round (half to even, numpy's) keep it; sqrt exp log give f32 for f32 and
+** f64 for everything else.
 */
 #ifndef TIDE_OPS_H
 #define TIDE_OPS_H
@@ -81,6 +82,7 @@ typedef enum tide_BinOp {
 
 typedef enum tide_UnOp {
   TIDE_NEG = 0, TIDE_ABS, TIDE_SQRT, TIDE_EXP, TIDE_LOG, TIDE_LNOT,
+  TIDE_FLOOR, TIDE_CEIL, TIDE_ROUND, /* integers: unchanged copies */
   TIDE_NUNOPS
 } tide_UnOp;
 
