@@ -442,6 +442,33 @@ static int check_open(const tide_Operand *o) {
   return TIDE_OK;
 }
 
+static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
+
+/* tide_nditer over out's shape, except that a 2-D result with an operand
+** laid out column by column (a:t() of a C-ordered matrix) is walked in
+** TILE x TILE blocks: each block reuses the cache lines it reads instead of
+** striding down whole columns once per output row. */
+#define TILE 64
+static int tiled_nditer(int nops, const tide_Array *out, unsigned char **base,
+                        const int64_t *const *st, tide_InnerFn fn, void *ud) {
+  bool colmajor = false;
+  if (out->ndim == 2 && out->shape[0] > 1 && out->shape[1] > TILE)
+    for (int k = 1; k < nops; k++)
+      if (st[k][0] != 0 && st[k][1] != 0 && iabs64(st[k][0]) < iabs64(st[k][1]))
+        colmajor = true;
+  if (!colmajor) return tide_nditer(nops, out->ndim, out->shape, base, st, fn, ud);
+  int64_t r = out->shape[0], c = out->shape[1];
+  for (int64_t i0 = 0; i0 < r; i0 += TILE)
+    for (int64_t j0 = 0; j0 < c; j0 += TILE) {
+      int64_t sub[2] = {r - i0 < TILE ? r - i0 : TILE, c - j0 < TILE ? c - j0 : TILE};
+      unsigned char *b[4];
+      for (int k = 0; k < nops; k++) b[k] = base[k] + i0 * st[k][0] + j0 * st[k][1];
+      int rc = tide_nditer(nops, 2, sub, b, st, fn, ud);
+      if (rc) return rc;
+    }
+  return 0;
+}
+
 /* out (already shaped) = a op b through fn. */
 static int run(kfn fn, int ct, int ot, tide_Array *out, const tide_Operand *a,
                const tide_Operand *b) {
@@ -467,7 +494,7 @@ static int run(kfn fn, int ct, int ot, tide_Array *out, const tide_Operand *a,
     memset(stb, 0, sizeof stb);
     if ((rc = scalar_to(b, ct, sb, ot == ct))) return rc;
   }
-  return tide_nditer(3, out->ndim, out->shape, base, st, bin_inner, &c);
+  return tiled_nditer(3, out, base, st, bin_inner, &c);
 }
 
 int tide_binop(int op, const tide_Operand *a, const tide_Operand *b, tide_Array *out) {
