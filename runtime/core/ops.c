@@ -303,9 +303,10 @@ KERNEL(min_k_u8, uint8_t, uint8_t, MINI(x, y))
 KERNEL(max_k_u8, uint8_t, uint8_t, MAXI(x, y))
 KERNEL(neg_k_u8, uint8_t, uint8_t, ((void)y, (uint8_t)(0u - x)))
 KERNEL(abs_k_u8, uint8_t, uint8_t, ((void)y, x))
-KERNEL(land_k, uint8_t, uint8_t, (uint8_t)(x & y))
-KERNEL(lor_k, uint8_t, uint8_t, (uint8_t)(x | y))
-KERNEL(lxor_k, uint8_t, uint8_t, (uint8_t)(x ^ y))
+/* bool bytes from files may hold any nonzero value: normalize first */
+KERNEL(land_k, uint8_t, uint8_t, (uint8_t)((x != 0) & (y != 0)))
+KERNEL(lor_k, uint8_t, uint8_t, (uint8_t)((x != 0) | (y != 0)))
+KERNEL(lxor_k, uint8_t, uint8_t, (uint8_t)((x != 0) ^ (y != 0)))
 KERNEL(lnot_k, uint8_t, uint8_t, ((void)y, (uint8_t)!x))
 
 /* Comparisons (compute dtypes f64 and i64 only). */

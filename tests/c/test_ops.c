@@ -442,6 +442,13 @@ static void test_unary_where(void) {
   CHECK_EQ_INT(c.data[0], 0);
   CHECK_EQ_INT(c.data[1], 1);
   tide_array_close(&c);
+  /* a bool byte of 2 (a file's) still counts as true */
+  mask.data[11] = 2;
+  tide_Operand om = tide_op_array(&mask);
+  CHECK_EQ_INT(tide_binop(TIDE_LAND, &om, &t, &c), TIDE_OK);
+  CHECK_EQ_INT(c.data[11], 1);
+  tide_array_close(&c);
+  mask.data[11] = 1;
   tide_array_close(&mask);
   tide_array_close(&col);
   tide_array_close(&i);
