@@ -5,7 +5,7 @@
 **   a + b  a - b  a * b  a / b  a // b  a % b  a ^ b  -a      (b: array or number)
 **   a:add(b) sub mul div idiv mod pow maximum minimum         new arrays
 **   a:add_(b) sub_ mul_ div_ idiv_ mod_ pow_                  in place, return a
-**   a:neg() abs sqrt exp log, a:clamp(lo, hi)                 (tide.sqrt(a) ...)
+**   a:neg() abs sqrt exp log floor ceil round, a:clamp(lo, hi), a:clamp_(lo, hi)
 **   a:lt(b) le gt ge eq ne, a:land(b) lor lxor, a:logical_not()   bool masks
 **   a:sum([dim]) mean var([dim [, ddof]]) std min max argmin argmax norm
 **   a:count([dim]) any all                                    (also tide.sum(a) ...)
@@ -151,6 +151,12 @@ static int unop(lua_State *L, int op, const char *fname) {
         break;
       case TIDE_SQRT: lua_pushnumber(L, sqrt(x)); break;
       case TIDE_EXP: lua_pushnumber(L, exp(x)); break;
+      case TIDE_FLOOR: case TIDE_CEIL: case TIDE_ROUND:
+        if (lua_isinteger(L, 1)) lua_pushvalue(L, 1);
+        else if (op == TIDE_FLOOR) lua_pushnumber(L, floor(x));
+        else if (op == TIDE_CEIL) lua_pushnumber(L, ceil(x));
+        else lua_pushnumber(L, nearbyint(x));
+        break;
       default: lua_pushnumber(L, log(x)); break;
     }
     return 1;
@@ -174,6 +180,24 @@ static int f_sqrt(lua_State *L) { return unop(L, TIDE_SQRT, "sqrt"); }
 static int f_exp(lua_State *L) { return unop(L, TIDE_EXP, "exp"); }
 static int f_log(lua_State *L) { return unop(L, TIDE_LOG, "log"); }
 static int f_lnot(lua_State *L) { return unop(L, TIDE_LNOT, "logical_not"); }
+static int f_floor(lua_State *L) { return unop(L, TIDE_FLOOR, "floor"); }
+static int f_ceil(lua_State *L) { return unop(L, TIDE_CEIL, "ceil"); }
+static int f_round(lua_State *L) { return unop(L, TIDE_ROUND, "round"); }
+
+/* a:clamp_(lo, hi): in place, returns a. */
+static int f_clamp_(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1);
+  tide_Operand lo, hi;
+  if (!lua_isnoneornil(L, 2)) check_operand(L, 2, &lo, false, "clamp_");
+  if (!lua_isnoneornil(L, 3)) check_operand(L, 3, &hi, false, "clamp_");
+  tideL_checkwritable(L, a, "clamp_");
+  int rc = TIDE_OK;
+  if (!lua_isnoneornil(L, 2)) rc = tide_binop_inplace(TIDE_MAX, a, &lo);
+  if (!rc && !lua_isnoneornil(L, 3)) rc = tide_binop_inplace(TIDE_MIN, a, &hi);
+  if (rc) tideL_argraise(L, 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
 
 /* a:clamp(lo, hi): either bound may be nil. */
 static int f_clamp(lua_State *L) {
@@ -298,7 +322,8 @@ void tideB_open_ops(lua_State *L) {
     {"div_", f_div_}, {"idiv_", f_idiv_}, {"mod_", f_mod_}, {"pow_", f_pow_},
     {"maximum", f_maximum}, {"minimum", f_minimum},
     {"neg", f_neg}, {"abs", f_abs}, {"sqrt", f_sqrt}, {"exp", f_exp}, {"log", f_log},
-    {"clamp", f_clamp}, {"lt", f_lt}, {"le", f_le}, {"gt", f_gt}, {"ge", f_ge},
+    {"clamp", f_clamp}, {"clamp_", f_clamp_}, {"floor", f_floor}, {"ceil", f_ceil},
+    {"round", f_round}, {"lt", f_lt}, {"le", f_le}, {"gt", f_gt}, {"ge", f_ge},
     {"eq", f_eq}, {"ne", f_ne}, {"land", f_land}, {"lor", f_lor}, {"lxor", f_lxor},
     {"logical_not", f_lnot},
     {"sum", r_sum}, {"mean", r_mean}, {"var", r_var}, {"std", r_std}, {"min", r_min},
@@ -308,7 +333,8 @@ void tideB_open_ops(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"matmul", f_matmul}, {"dot", f_matmul}, {"where", f_where},
     {"abs", f_abs}, {"sqrt", f_sqrt}, {"exp", f_exp}, {"log", f_log}, {"clamp", f_clamp},
-    {"maximum", f_maximum}, {"minimum", f_minimum},
+    {"floor", f_floor}, {"ceil", f_ceil}, {"round", f_round}, {"maximum", f_maximum},
+    {"minimum", f_minimum},
     {"sum", r_sum}, {"mean", r_mean}, {"var", r_var}, {"std", r_std}, {"min", r_min},
     {"max", r_max}, {"argmin", r_argmin}, {"argmax", r_argmax}, {"norm", r_norm},
     {NULL, NULL}};

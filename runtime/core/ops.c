@@ -256,7 +256,7 @@ static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
 #define MAXI(x, y) ((x) > (y) ? (x) : (y))
 
 /* Floats. */
-#define FLOAT_KERNELS(S, T, SQRT, EXP, LOG, FABS, POW)                  \
+#define FLOAT_KERNELS(S, T, SQRT, EXP, LOG, FABS, POW, FLOOR, CEIL, RINT) \
   KERNEL(add_k_##S, T, T, x + y)                                         \
   KERNEL(sub_k_##S, T, T, x - y)                                         \
   KERNEL(mul_k_##S, T, T, x * y)                                         \
@@ -270,9 +270,12 @@ static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
   KERNEL(abs_k_##S, T, T, ((void)y, FABS(x)))                            \
   KERNEL(sqrt_k_##S, T, T, ((void)y, SQRT(x)))                           \
   KERNEL(exp_k_##S, T, T, ((void)y, EXP(x)))                             \
-  KERNEL(log_k_##S, T, T, ((void)y, LOG(x)))
-FLOAT_KERNELS(f64, double, sqrt, exp, log, fabs, pow)
-FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf)
+  KERNEL(log_k_##S, T, T, ((void)y, LOG(x)))                             \
+  KERNEL(floor_k_##S, T, T, ((void)y, FLOOR(x)))                         \
+  KERNEL(ceil_k_##S, T, T, ((void)y, CEIL(x)))                           \
+  KERNEL(round_k_##S, T, T, ((void)y, RINT(x)))
+FLOAT_KERNELS(f64, double, sqrt, exp, log, fabs, pow, floor, ceil, nearbyint)
+FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf, floorf, ceilf, nearbyintf)
 
 /* Signed integers. */
 #define INT_KERNELS(S, T)                                                \
@@ -300,9 +303,10 @@ KERNEL(min_k_u8, uint8_t, uint8_t, MINI(x, y))
 KERNEL(max_k_u8, uint8_t, uint8_t, MAXI(x, y))
 KERNEL(neg_k_u8, uint8_t, uint8_t, ((void)y, (uint8_t)(0u - x)))
 KERNEL(abs_k_u8, uint8_t, uint8_t, ((void)y, x))
-KERNEL(land_k, uint8_t, uint8_t, (uint8_t)(x & y))
-KERNEL(lor_k, uint8_t, uint8_t, (uint8_t)(x | y))
-KERNEL(lxor_k, uint8_t, uint8_t, (uint8_t)(x ^ y))
+/* bool bytes from files may hold any nonzero value: normalize first */
+KERNEL(land_k, uint8_t, uint8_t, (uint8_t)((x != 0) & (y != 0)))
+KERNEL(lor_k, uint8_t, uint8_t, (uint8_t)((x != 0) | (y != 0)))
+KERNEL(lxor_k, uint8_t, uint8_t, (uint8_t)((x != 0) ^ (y != 0)))
 KERNEL(lnot_k, uint8_t, uint8_t, ((void)y, (uint8_t)!x))
 
 /* Comparisons (compute dtypes f64 and i64 only). */
@@ -341,6 +345,9 @@ static const kfn un_table[TIDE_NUNOPS][TIDE_NDTYPES] = {
   [TIDE_EXP] = {[TIDE_F64] = exp_k_f64, [TIDE_F32] = exp_k_f32},
   [TIDE_LOG] = {[TIDE_F64] = log_k_f64, [TIDE_F32] = log_k_f32},
   [TIDE_LNOT] = {[TIDE_BOOL] = lnot_k},
+  [TIDE_FLOOR] = {[TIDE_F64] = floor_k_f64, [TIDE_F32] = floor_k_f32},
+  [TIDE_CEIL] = {[TIDE_F64] = ceil_k_f64, [TIDE_F32] = ceil_k_f32},
+  [TIDE_ROUND] = {[TIDE_F64] = round_k_f64, [TIDE_F32] = round_k_f32},
 };
 
 /* ------------------------------------------------------------ driver */
@@ -436,6 +443,33 @@ static int check_open(const tide_Operand *o) {
   return TIDE_OK;
 }
 
+static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
+
+/* tide_nditer over out's shape, except that a 2-D result with an operand
+** laid out column by column (a:t() of a C-ordered matrix) is walked in
+** TILE x TILE blocks: each block reuses the cache lines it reads instead of
+** striding down whole columns once per output row. */
+#define TILE 64
+static int tiled_nditer(int nops, const tide_Array *out, unsigned char **base,
+                        const int64_t *const *st, tide_InnerFn fn, void *ud) {
+  bool colmajor = false;
+  if (out->ndim == 2 && out->shape[0] > 1 && out->shape[1] > TILE)
+    for (int k = 1; k < nops; k++)
+      if (st[k][0] != 0 && st[k][1] != 0 && iabs64(st[k][0]) < iabs64(st[k][1]))
+        colmajor = true;
+  if (!colmajor) return tide_nditer(nops, out->ndim, out->shape, base, st, fn, ud);
+  int64_t r = out->shape[0], c = out->shape[1];
+  for (int64_t i0 = 0; i0 < r; i0 += TILE)
+    for (int64_t j0 = 0; j0 < c; j0 += TILE) {
+      int64_t sub[2] = {r - i0 < TILE ? r - i0 : TILE, c - j0 < TILE ? c - j0 : TILE};
+      unsigned char *b[4];
+      for (int k = 0; k < nops; k++) b[k] = base[k] + i0 * st[k][0] + j0 * st[k][1];
+      int rc = tide_nditer(nops, 2, sub, b, st, fn, ud);
+      if (rc) return rc;
+    }
+  return 0;
+}
+
 /* out (already shaped) = a op b through fn. */
 static int run(kfn fn, int ct, int ot, tide_Array *out, const tide_Operand *a,
                const tide_Operand *b) {
@@ -461,7 +495,7 @@ static int run(kfn fn, int ct, int ot, tide_Array *out, const tide_Operand *a,
     memset(stb, 0, sizeof stb);
     if ((rc = scalar_to(b, ct, sb, ot == ct))) return rc;
   }
-  return tide_nditer(3, out->ndim, out->shape, base, st, bin_inner, &c);
+  return tiled_nditer(3, out, base, st, bin_inner, &c);
 }
 
 int tide_binop(int op, const tide_Operand *a, const tide_Operand *b, tide_Array *out) {
@@ -557,10 +591,12 @@ int tide_unop(int op, const tide_Array *a, tide_Array *out) {
   if (op < 0 || op >= TIDE_NUNOPS) return tide__seterr(TIDE_EINVAL, "unknown operator %d", op);
   if (!a->storage) return tide__seterr(TIDE_ECLOSED, "array is closed");
   int ct;
+  if (op >= TIDE_FLOOR && !tide_dtype_isfloat(a->dtype)) return tide_array_copy(a, -1, out);
   switch (op) {
     case TIDE_NEG: ct = a->dtype == TIDE_BOOL ? TIDE_I64 : a->dtype; break;
     case TIDE_ABS: ct = a->dtype == TIDE_BOOL ? TIDE_U8 : a->dtype; break;
     case TIDE_LNOT: ct = TIDE_BOOL; break;
+    case TIDE_FLOOR: case TIDE_CEIL: case TIDE_ROUND: ct = a->dtype; break;
     default: ct = a->dtype == TIDE_F32 ? TIDE_F32 : TIDE_F64; break;
   }
   int ot = op == TIDE_ABS && a->dtype == TIDE_BOOL ? TIDE_BOOL : ct;

@@ -36,8 +36,9 @@
 ** cast the result to the target's dtype (floats to integers truncate,
 ** clamped to the target's range; NaN becomes 0).
 **
-** Unary math: neg keeps the dtype (bool becomes i64); abs keeps it;
-** sqrt exp log give f32 for f32 and f64 for everything else.
+** Unary math: neg keeps the dtype (bool becomes i64); abs, floor, ceil and
+** round (half to even, numpy's) keep it; sqrt exp log give f32 for f32 and
+** f64 for everything else.
 */
 #ifndef TIDE_OPS_H
 #define TIDE_OPS_H
@@ -81,6 +82,7 @@ typedef enum tide_BinOp {
 
 typedef enum tide_UnOp {
   TIDE_NEG = 0, TIDE_ABS, TIDE_SQRT, TIDE_EXP, TIDE_LOG, TIDE_LNOT,
+  TIDE_FLOOR, TIDE_CEIL, TIDE_ROUND, /* integers: unchanged copies */
   TIDE_NUNOPS
 } tide_UnOp;
 
@@ -118,12 +120,14 @@ int tide_nonzero(const tide_Array *mask, int64_t base, tide_Array *out);
 ** 0-based dimension, which the result drops (numpy: a 3x4 array summed
 ** along dim 0 gives the 4 column sums).
 **   sum      ints and bool -> i64 (wrapping); f64 -> f64; f32 -> f32
-**            accumulated in double.  Floats use pairwise summation (blocks
+**            along a dimension, f64 over the whole array (a Lua number
+**            anyway), always accumulated in double.  Floats use pairwise summation (blocks
 **            of 128 with 8 accumulators), like numpy; along a dimension that
 **            is not the innermost in memory, rows are accumulated into the
 **            output in blocks of 128, so the error grows with
 **            128 + len/128 instead of len.
-**   mean var std norm   f64 (f32 for f32 input), computed in double; var
+**   mean var std norm   f64 (f32 for f32 input along a dimension),
+**            computed in double; var
 **            divides by len - ddof (0 = population, numpy's default; a
 **            divisor <= 0 gives inf or nan as in numpy); norm is the
 **            2-norm (Frobenius for matrices), sqrt of the sum of squares.

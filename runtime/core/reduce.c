@@ -70,26 +70,24 @@ enum { A_SUMF, A_SQ, A_DEV, A_MINF, A_MAXF, A_SUMI, A_CNT, A_MINI, A_MAXI };
     return NAME(p, h, st, m) + NAME(p + h * st, n - h, st, m);              \
   }
 
-/* Elementwise accumulation acc[i] OP= TERM(x[i]) for runs where the
-** accumulator moves with the input. */
-#define ROWACC(T, VAL, STMT)                                                \
-  if (sa == 8 && sx == (int64_t)sizeof(T) && sm == 8) {                     \
+/* Elementwise accumulation acc[i] OP= x[i] for runs where the accumulator
+** moves with the input; M(i) is the per-output mean (A_DEV) or 0. */
+#define M_AT(i) (*(const double *)(pm + (i) * sm))
+#define M_NONE(i) 0.0
+#define ROWACC(T, VAL, STMT, M)                                             \
+  if (sa == 8 && sx == (int64_t)sizeof(T)) {                                \
     double *restrict acc = (double *)pa;                                    \
     const T *restrict x = (const T *)px;                                    \
-    const double *mm = (const double *)pm;                         \
-    (void)mm;                                                               \
     for (int64_t i = 0; i < n; i++) {                                       \
-      double v = (double)VAL(x[i]);                                         \
+      double v = (double)VAL(x[i]), m = M(i);                               \
       double *a = &acc[i];                                                  \
-      double m = mm[i];                                                     \
       (void)m;                                                              \
       STMT;                                                                 \
     }                                                                       \
   } else {                                                                  \
     for (int64_t i = 0; i < n; i++) {                                       \
-      double v = (double)VAL(*(const T *)(px + i * sx));                    \
+      double v = (double)VAL(*(const T *)(px + i * sx)), m = M(i);          \
       double *a = (double *)(pa + i * sa);                                  \
-      double m = *(const double *)(pm + i * sm);                            \
       (void)m;                                                              \
       STMT;                                                                 \
     }                                                                       \
@@ -134,29 +132,36 @@ enum { A_SUMF, A_SQ, A_DEV, A_MINF, A_MAXF, A_SUMI, A_CNT, A_MINI, A_MAXI };
                       int64_t sx, int64_t sm) {                             \
     switch (kind) {                                                         \
       case A_SUMF:                                                          \
+        if (sa == 0 && n <= 16) { /* short rows: skip the pairwise call */  \
+          double s = 0;                                                     \
+          for (int64_t i = 0; i < n; i++)                                   \
+            s += (double)VAL(*(const T *)(px + i * sx));                    \
+          *(double *)pa += s;                                               \
+          break;                                                            \
+        }                                                                   \
         if (sa == 0) { *(double *)pa += pws_##S(px, n, sx, 0); break; }     \
-        ROWACC(T, VAL, *a += v) break;                                      \
+        ROWACC(T, VAL, *a += v, M_NONE) break;                                      \
       case A_SQ:                                                            \
         if (sa == 0) { *(double *)pa += pwq_##S(px, n, sx, 0); break; }     \
-        ROWACC(T, VAL, *a += v * v) break;                                  \
+        ROWACC(T, VAL, *a += v * v, M_NONE) break;                                  \
       case A_DEV:                                                           \
         if (sa == 0) {                                                      \
           *(double *)pa += pwd_##S(px, n, sx, *(const double *)pm);         \
           break;                                                            \
         }                                                                   \
-        ROWACC(T, VAL, *a += (v - m) * (v - m)) break;                      \
+        ROWACC(T, VAL, *a += (v - m) * (v - m), M_AT) break;                      \
       case A_MINF:                                                          \
         if (sa == 0) {                                                      \
           *(double *)pa = EXTREME_RUN(T, VAL, <, *(double *)pa);           \
           break;                                                            \
         }                                                                   \
-        ROWACC(T, VAL, if (v < *a || v != v) *a = v) break;                 \
+        ROWACC(T, VAL, if (v < *a || v != v) *a = v, M_NONE) break;                 \
       case A_MAXF:                                                          \
         if (sa == 0) {                                                      \
           *(double *)pa = EXTREME_RUN(T, VAL, >, *(double *)pa);           \
           break;                                                            \
         }                                                                   \
-        ROWACC(T, VAL, if (v > *a || v != v) *a = v) break;                 \
+        ROWACC(T, VAL, if (v > *a || v != v) *a = v, M_NONE) break;                 \
       default:                                                              \
         acci_##S(kind, pa, px, n, sa, sx);                                  \
         break;                                                              \

@@ -86,6 +86,13 @@ static void test_random_shapes(void) {
     snprintf(what, sizeof what, "%s %dx%d @ %dx%d form %d", tide_dtypes[dt].name, (int)m,
              (int)k, (int)k, (int)n, form);
     bad += compare(&a, &b, tol, what);
+    /* a^T a and a a^T: the syrk path */
+    tide_Array at;
+    tide_array_view(&at, &a);
+    tide_array_transpose(&at);
+    bad += compare(&at, &a, tol, "gram a^T a");
+    bad += compare(&a, &at, tol, "gram a a^T");
+    tide_array_close(&at);
     /* matrix x vector and vector x matrix, with the vector a column view */
     tide_Array v0 = mk(dt, 2, k, 3), v, w0 = mk(dt, 2, 2, m), w;
     tide_array_view(&v, &v0);

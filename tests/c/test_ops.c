@@ -255,6 +255,43 @@ static void test_elementwise(void) {
   CHECK(total == 16 * 14 * 37 * 23);
 }
 
+/* A column-major operand in a wide 2-D result takes the tiled walk. */
+static void test_tiled(void) {
+  int64_t s0[2] = {150, 70}, s1[2] = {70, 150}, s2 = 150;
+  tide_Array a0 = mk(TIDE_F64, 2, s0), b = mk(TIDE_F32, 2, s1), row = mk(TIDE_I64, 1, &s2);
+  tide_Array at, c, keep;
+  fill_rand(&a0);
+  fill_rand(&b);
+  fill_rand(&row);
+  tide_array_view(&at, &a0);
+  tide_array_transpose(&at); /* 70x150, column-major */
+  tide_Operand oa = tide_op_array(&at), ob = tide_op_array(&b), orow = tide_op_array(&row);
+  CHECK_EQ_INT(tide_binop(TIDE_SUB, &oa, &ob, &c), TIDE_OK);
+  tide_Array c2;
+  CHECK_EQ_INT(tide_binop(TIDE_MUL, &oa, &orow, &c2), TIDE_OK);
+  CHECK_EQ_INT(tide_array_copy(&b, -1, &keep), TIDE_OK);
+  CHECK_EQ_INT(tide_binop_inplace(TIDE_ADD, &b, &oa), TIDE_OK);
+  int bad = 0;
+  for (int64_t i = 0; i < 70; i++)
+    for (int64_t j = 0; j < 150; j++) {
+      int64_t idx[2] = {i, j};
+      double x = tide_load_f64(TIDE_F64, tide_array_at(&at, idx));
+      double y = tide_load_f64(TIDE_F32, tide_array_at(&keep, idx));
+      double r = (double)((int64_t *)row.data)[j];
+      bad += tide_load_f64(c.dtype, tide_array_at(&c, idx)) != x - y;
+      bad += tide_load_f64(c2.dtype, tide_array_at(&c2, idx)) != x * r;
+      bad += tide_load_f64(TIDE_F32, tide_array_at(&b, idx)) != (float)(y + x);
+    }
+  CHECK_EQ_INT(bad, 0);
+  tide_array_close(&c);
+  tide_array_close(&c2);
+  tide_array_close(&keep);
+  tide_array_close(&at);
+  tide_array_close(&a0);
+  tide_array_close(&b);
+  tide_array_close(&row);
+}
+
 static void test_int_semantics(void) {
   int64_t s = 4;
   tide_Array a = mk(TIDE_I32, 1, &s), c;
@@ -405,6 +442,13 @@ static void test_unary_where(void) {
   CHECK_EQ_INT(c.data[0], 0);
   CHECK_EQ_INT(c.data[1], 1);
   tide_array_close(&c);
+  /* a bool byte of 2 (a file's) still counts as true */
+  mask.data[11] = 2;
+  tide_Operand om = tide_op_array(&mask);
+  CHECK_EQ_INT(tide_binop(TIDE_LAND, &om, &t, &c), TIDE_OK);
+  CHECK_EQ_INT(c.data[11], 1);
+  tide_array_close(&c);
+  mask.data[11] = 1;
   tide_array_close(&mask);
   tide_array_close(&col);
   tide_array_close(&i);
@@ -613,6 +657,7 @@ int main(void) {
   test_broadcast();
   test_broadcast_random();
   test_elementwise();
+  test_tiled();
   test_int_semantics();
   test_inplace_overlap();
   test_unary_where();
