@@ -14,7 +14,7 @@ static tide_Rng *check_rng(lua_State *L, int i) {
 
 /* A seed argument: an integer, or nil for a fresh one from the clock. */
 static uint64_t opt_seed(lua_State *L, int i) {
-  if (lua_isnoneornil(L, i)) {
+  if (i == 0 || lua_isnoneornil(L, i)) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;

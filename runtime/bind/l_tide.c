@@ -114,6 +114,12 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/* tide.trim(): frees the big shared segments kept for reuse; returns bytes. */
+static int l_trim(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)tide_storage_trim());
+  return 1;
+}
+
 /* tide.isatty(fd) */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -159,6 +165,8 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
+  lua_pushcfunction(L, l_trim);
+  lua_setfield(L, -2, "trim");
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
   static const char *const lazy[][3] = {

@@ -112,7 +112,12 @@ struct tide_Storage {
   unsigned gen;        /* tide__config.gen of the process that made it */
   int wmode;           /* in workers: TIDE_WMODE_* */
   tide_Storage *lnext, *lprev; /* every live storage (see tide__storage_after_fork) */
+  unsigned long epoch; /* tide__fork_epoch when made: a later fork may share it */
 };
+
+/* Counts forks of this process (pool.c and the monitor bump it before
+** fork): a segment made after the last fork is mapped by no other process. */
+extern unsigned long tide__fork_epoch;
 
 /* What an inherited storage becomes in a forked worker. */
 enum {
@@ -154,6 +159,9 @@ void tide_storage_unref(tide_Storage *s);  /* NULL is a no-op */
 ** (shared ones mprotect'ed), copy-on-write (remapped MAP_PRIVATE) or stays
 ** shared read-write, as its wmode says.  Called by pool.c only. */
 void tide__storage_after_fork(void);
+/* Frees the shared segments kept for reuse (see storage.c); returns the
+** bytes released. */
+size_t tide_storage_trim(void);
 /* msync for file storage (heap/shared: TIDE_OK). */
 int tide_storage_flush(tide_Storage *s);
 /* Human-readable size, "2.0 GB", into buf. */

@@ -90,6 +90,7 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
     return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
   pid_t parent = getpid();
   fflush(NULL); /* or the child would own a copy of unflushed output */
+  tide__fork_epoch++; /* segments alive now may be mapped by the child */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -33,6 +33,66 @@ tide_Config tide__config = {
 /* Every live storage, so a forked worker can protect what it inherited. */
 static tide_Storage *live;
 
+unsigned long tide__fork_epoch;
+
+/* Freed shared segments kept for reuse.  Creating a segment costs the
+** kernel a reservation and a page-table walk (about 0.5 s for 800 MB
+** here, where numpy's recycled heap costs 0.1 s), so arithmetic that
+** makes and drops big temporaries reuses them.  Only segments no other
+** process can map are kept: made here, after the last fork. */
+#define SEG_CACHE 4
+#define SEG_CACHE_MIN ((size_t)32 << 20)   /* small segments are cheap to make */
+#define SEG_CACHE_BYTES ((size_t)4 << 30)
+static struct { unsigned char *base; size_t len; int fd; } seg_cache[SEG_CACHE];
+static int seg_n;
+
+static void seg_drop(int i) {
+  munmap(seg_cache[i].base, seg_cache[i].len);
+  close(seg_cache[i].fd);
+  seg_cache[i] = seg_cache[--seg_n];
+}
+
+size_t tide_storage_trim(void) {
+  size_t freed = 0;
+  while (seg_n > 0) {
+    freed += seg_cache[0].len;
+    seg_drop(0);
+  }
+  return freed;
+}
+
+/* Keeps s's segment for reuse; 0 when it cannot be kept. */
+static int seg_keep(tide_Storage *s) {
+  if (s->kind != TIDE_STORE_SHARED || s->fd < 0 || s->maplen < SEG_CACHE_MIN ||
+      s->epoch != tide__fork_epoch || s->gen != tide__config.gen || s->maplen > SEG_CACHE_BYTES)
+    return 0;
+  size_t total = s->maplen;
+  for (int i = 0; i < seg_n; i++) total += seg_cache[i].len;
+  while (seg_n > 0 && (seg_n == SEG_CACHE || total > SEG_CACHE_BYTES)) {
+    total -= seg_cache[0].len; /* the oldest goes */
+    seg_drop(0);
+  }
+  seg_cache[seg_n].base = s->base;
+  seg_cache[seg_n].len = s->maplen;
+  seg_cache[seg_n].fd = s->fd;
+  seg_n++;
+  return 1;
+}
+
+/* A kept segment of exactly len bytes, zeroed, or 0. */
+static int seg_reuse(tide_Storage *s, size_t len) {
+  for (int i = seg_n - 1; i >= 0; i--) {
+    if (seg_cache[i].len != len) continue;
+    s->base = seg_cache[i].base;
+    s->maplen = s->nbytes = len;
+    s->fd = seg_cache[i].fd;
+    seg_cache[i] = seg_cache[--seg_n];
+    memset(s->base, 0, len);
+    return 1;
+  }
+  return 0;
+}
+
 int tide_ncpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
@@ -54,6 +114,7 @@ static tide_Storage *storage_alloc(int kind) {
   s->fd = -1;
   s->refs = 1;
   s->gen = tide__config.gen;
+  s->epoch = tide__fork_epoch;
   s->lnext = live;
   if (live) live->lprev = s;
   live = s;
@@ -149,6 +210,14 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
   const char *dir = tide__config.temp_dir;
   int fd, rc;
   const char *where;
+  if (seg_n > 0) {
+    tide_Storage *r = storage_alloc(TIDE_STORE_SHARED);
+    if (r && seg_reuse(r, nbytes)) {
+      *out = r;
+      return TIDE_OK;
+    }
+    if (r) storage_free(r);
+  }
   if (dir[0] == '\0') {
     where = "shared memory (memfd)";
     fd = memfd_create("tide", MFD_CLOEXEC);
@@ -194,6 +263,15 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
   return TIDE_OK;
 }
 
+static int new_shared_or_trim(size_t nbytes, tide_Storage **out) {
+  int rc = new_shared(nbytes, out);
+  if (rc == TIDE_ENOSPC && seg_n > 0) { /* kept segments hold the room */
+    tide_storage_trim();
+    rc = new_shared(nbytes, out);
+  }
+  return rc;
+}
+
 int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
   *out = NULL;
   int wmode = (where & TIDE_WHERE_WORKER_RW) ? TIDE_WMODE_RW
@@ -203,7 +281,7 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
     where = nbytes >= tide__config.share_bytes ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
   /* Shared read-write storage must be shared memory even when small. */
   if (wmode == TIDE_WMODE_RW) where = TIDE_WHERE_SHARED;
-  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared(nbytes, out)
+  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared_or_trim(nbytes, out)
                                                       : new_heap(nbytes, out);
   if (rc == TIDE_OK) (*out)->wmode = wmode;
   return rc;
@@ -304,6 +382,7 @@ void tide_storage_unref(tide_Storage *s) {
   switch (s->kind) {
     case TIDE_STORE_HEAP: free(s->base); break;
     case TIDE_STORE_SHARED:
+      if (seg_keep(s)) break;
       if (s->maplen) munmap(s->base, s->maplen);
       if (s->fd >= 0) close(s->fd);
       break;

@@ -118,6 +118,8 @@ check.eq(#seen, 10, "permutation holds 1..10")
 check.eq(tide.rand(5, {seed = 3})[5], tide.rand(5, {seed = 3})[5])
 check.truthy(tide.rand(5, {seed = 3})[5] ~= tide.rand(5, {seed = 3, stream = 1})[5], "streams differ")
 local k = tide.rng(5):integer(1, 6); check.truthy(k >= 1 and k <= 6)
+check.eq(tide.rand(3).size, 3, "rand without a seed")
+check.eq(tide.randn(2, 2).size, 4, "randn without a seed")
 
 -- config
 check.eq(tide.config.share_bytes, 1 << 20)

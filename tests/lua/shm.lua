@@ -39,6 +39,25 @@ check.eq(maps(), base_map, "mapping gone")
 local b = tide.zeros(300000); b:close()
 check.eq(check.shm_fds(), base_fd, "close frees")
 
+-- big segments no other process maps are kept for reuse (zeroed again),
+-- and tide.trim() frees them
+tide.trim()
+local fd0 = check.shm_fds()
+local big = tide.zeros(5 * 1000 * 1000)            -- 40 MB
+big[7] = 3; big:close()
+check.eq(check.shm_fds(), fd0 + 1, "a freed 40 MB segment is kept")
+local again = tide.zeros(5 * 1000 * 1000)
+check.eq(check.shm_fds(), fd0 + 1, "and reused")
+check.eq(again[7], 0.0, "reused memory is zeroed")
+again:close()
+check.truthy(tide.trim() >= 40 * 1000 * 1000, "trim reports the bytes")
+check.eq(check.shm_fds(), fd0, "trim frees kept segments")
+-- a segment that existed when workers were forked is never kept
+local shared_before = tide.zeros(5 * 1000 * 1000)
+tide.collect(function(i) return shared_before[i] end, 2, {jobs = 2})
+shared_before:close()
+check.eq(check.shm_fds(), fd0, "a segment workers may map is freed, not kept")
+
 -- file-backed segments in a temp folder are unlinked at creation
 local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -m 700 " .. dir)
 tide.config.temp_dir = dir
