@@ -526,7 +526,7 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   ** the others are counted and checked. */
   int64_t ncols = 0, nrec = 0, row = 0, nf = 0;
   int has_header = 0;
-  const unsigned char *data_start;
+  const unsigned char *data_start = c.p; /* after a BOM */
   rc = next_record(&c, spans, cap, &ncols, &row);
   if (rc < 0) goto done;
   if (rc == 1) {
@@ -543,7 +543,7 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
     }
   }
   rc = TIDE_OK;
-  data_start = has_header ? c.p : c.buf;
+  if (has_header) data_start = c.p;
   int64_t first_line = has_header ? c.line : 1;
   for (;;) {
     int r = next_record(&c, spans, cap, &nf, &row);

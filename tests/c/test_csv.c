@@ -57,6 +57,10 @@ static void test_dialect(void) {
   CHECK_EQ_INT(I.has_header, 1);
   CHECK(strcmp(I.names[0], "x") == 0 && strcmp(I.names[1], "y") == 0);
   CHECK(at(0, 0) == 1 && at(0, 1) == 2 && at(1, 0) == 3 && at(2, 1) == 6);
+  /* The BOM is skipped without a header too. */
+  tide_CsvOptions nb = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  CHECK_EQ_INT(parse("\xEF\xBB\xBF" "1,2\n", &nb), TIDE_OK);
+  CHECK(at(0, 0) == 1 && at(0, 1) == 2);
   /* Trailing blank lines of every kind are ignored. */
   CHECK_EQ_INT(parse("1,2\n3,4\n\r\n\r\n\n\r", NULL), TIDE_OK);
   CHECK_EQ_INT(A.shape[0], 2);
