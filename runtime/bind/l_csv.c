@@ -1,5 +1,22 @@
 /*
-** l_csv.c -- tide.read_csv(path [, opts]) -> array, names (see core/csv.h).
+** l_csv.c -- tide.read_csv(path [, opts]) -> array, names (rules in core/csv.h).
+**
+** array: rows x columns, always 2-D (one column too); an empty or
+** header-only file gives 0 x ncols.  names: a table of strings, the header
+** fields, or "1", "2", ... (the file's column numbers) without a header.
+** opts (all optional):
+**   header    true | false; absent: the first row is a header when one of
+**             its non-empty fields is neither a number nor true/false
+**   delimiter one character, default ","; "\t" and ";" are common
+**   dtype     "f64" (default), "f32", "i64", "i32", "u8", "bool" or numpy names
+**   columns   {names or 1-based numbers (negative from the end)}: which
+**             columns, in this order; unselected columns are not parsed
+**   mmap      a path: the result is written to a new .npy file there and
+**             returned mapped from it (storage "file")
+** Without mmap the array is new memory (shared from tide.config.share_bytes).
+** Errors (raised): a missing file names the path and the system's reason;
+** bad options are "bad argument #2 to 'read_csv' (...)"; bad text names the
+** row (the line where the record starts, header = row 1) and column.
 */
 #include <stdlib.h>
 #include <string.h>

@@ -453,7 +453,7 @@ static char **select_names(char *const *fnames, const int64_t *sel, int64_t nsel
 }
 
 static int resolve_columns(Ctx *c, const tide_CsvOptions *o, char *const *fnames, int64_t ncols,
-                           int64_t *sel) {
+                           int has_header, int64_t *sel) {
   for (int k = 0; k < o->ncolumns; k++) {
     const tide_CsvColumn *cc = &o->columns[k];
     if (cc->name) {
@@ -463,7 +463,8 @@ static int resolve_columns(Ctx *c, const tide_CsvOptions *o, char *const *fnames
         char t[200];
         return cerr(c, TIDE_EINVAL, "no column named '%s'%s",
                     shown((const unsigned char *)cc->name, strlen(cc->name), t, sizeof t),
-                    ncols == 0 ? " (the file is empty)" : "");
+                    ncols == 0 ? " (the file is empty)"
+                    : has_header ? "" : " (the file has no header row: name columns by number)");
       }
       sel[k] = j;
     } else {
@@ -512,7 +513,9 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   Span *spans = NULL;
   int64_t *sel = NULL;
   char **fnames = NULL, **names = NULL;
-  c.scratch = malloc(c.max_field + 1);
+  /* strtod_l needs a terminated copy of a field; no field is longer than
+  ** the input or the cap. */
+  c.scratch = malloc((len < c.max_field ? len : c.max_field) + 1);
   /* A record holds at most len + 1 fields: the span table stays within a
   ** constant times the input even before the first record is counted. */
   int64_t cap = (int64_t)(len + 1 < (size_t)c.max_columns ? len + 1 : (size_t)c.max_columns) + 1;
@@ -570,7 +573,7 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   }
   if (opt->columns) {
     char *const *look = fnames;
-    rc = resolve_columns(&c, opt, look, ncols, sel);
+    rc = resolve_columns(&c, opt, look, ncols, has_header, sel);
     if (rc) goto done;
   } else {
     for (int64_t j = 0; j < nsel; j++) sel[j] = j;
@@ -593,8 +596,8 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   unsigned char *dst = out->data;
   for (int64_t i = 0; i < nrows; i++) {
     int r = next_record(&c, spans, cap, &nf, &row);
-    if (r != 1) { /* pass 1 saw these bytes succeed */
-      rc = r < 0 ? r : tide__seterr(TIDE_EFORMAT, "CSV input changed while reading");
+    if (r != 1 || nf != ncols) { /* pass 1 saw these bytes succeed */
+      rc = r < 0 ? r : cerr(&c, TIDE_EFORMAT, "the input changed while it was read");
       goto fail_out;
     }
     for (int64_t j = 0; j < nsel; j++, dst += isz) {

@@ -296,6 +296,8 @@ static void test_columns(void) {
   tide_CsvColumn bad = {"price", 0};
   o.columns = &bad;
   CHECK_FAILS("a,b\n1,2\n", &o, "no column named 'price'");
+  CHECK_FAILS("1,2\n", &o, "no column named 'price' (the file has no header row");
+  CHECK_FAILS("", &o, "no column named 'price' (the file is empty)");
   tide_CsvColumn far = {NULL, 5};
   o.columns = &far;
   CHECK_FAILS("a,b\n1,2\n", &o, "column 6 does not exist (the file has 2 columns)");
