@@ -140,8 +140,8 @@ static int next_record(Ctx *c, Span *spans, int64_t cap, int64_t *nf, int64_t *r
       const unsigned char *lim = p + (room > c->max_field + 1 ? c->max_field + 1 : room);
       for (;;) {
         while (p < lim && *p != '"' && *p != '\n' && *p != '\r' && *p != 0) p++;
-        if (p == lim) {
-          if (lim == end)
+        if (p >= lim) { /* "" and CRLF step two bytes: p may pass lim by one */
+          if (p == end)
             return cerr(c, TIDE_EFORMAT, "row %lld, column %lld: unterminated quoted field "
                         "(the quote opened on this row is never closed)",
                         (long long)qline, (long long)n + 1);

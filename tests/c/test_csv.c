@@ -245,6 +245,12 @@ static void test_caps(void) {
   CHECK_FAILS("1,1234567890.2345678\n", &o, "row 1, column 2: field is longer than 16 bytes");
   CHECK_FAILS("1,\"1234567890.2345678\"\n", &o, "row 1, column 2: quoted field is longer");
   CHECK_FAILS("a\n\"12345678901234567890\n", &o, "row 2, column 1: quoted field is longer than 16");
+  /* A "" escape or a CRLF that straddles the cap (found by the fuzzer). */
+  o.max_field = 4;
+  CHECK_FAILS("\"abcd\"\"x\"\n", &o, "row 1, column 1: quoted field is longer than 4 bytes");
+  CHECK_FAILS("\"abcd\r\nx\"\n", &o, "row 1, column 1: quoted field is longer than 4 bytes");
+  CHECK_FAILS("\"abcd\"\"", &o, "row 1, column 1: unterminated quoted field");
+  CHECK_FAILS("\"ab\"\"", &o, "row 1, column 1: unterminated quoted field");
   o.max_field = 0;
   o.max_columns = 4;
   CHECK_EQ_INT(parse("1,2,3,4\n", &o), TIDE_OK);
