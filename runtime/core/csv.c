@@ -3,6 +3,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -234,6 +235,33 @@ static int lower_eq(const unsigned char *s, size_t n, const char *w) {
 
 #define ISDIG(ch) ((unsigned)((ch) - '0') < 10u)
 
+#if (defined(__x86_64__) || defined(__i386__)) && LDBL_MANT_DIG == 64
+#define CSV_EXT_PATH 1
+/* Powers of ten exact in x87 extended precision (5^27 < 2^64). */
+static const long double pow10ext[28] = {
+    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+
+/* m * 10^ex for any m < 2^64 and |ex| <= 27, for the 17-digit values that
+** printf("%.17g") writes.  The product or quotient is rounded once to 64
+** bits; rounding that to 53 bits gives the correctly rounded double unless
+** the extended result lies within one extended ulp of a halfway point
+** between doubles (low 11 bits near 0x400): then the true value could sit
+** on the other side, and the caller falls back to strtod.  Results stay
+** far from the subnormal and overflow ranges, so 53 bits always apply. */
+static int ext_path(uint64_t m, int64_t ex, double *out) {
+  long double y = (long double)m;
+  y = ex >= 0 ? y * pow10ext[ex] : y / pow10ext[-ex];
+  uint64_t bits;
+  memcpy(&bits, &y, sizeof bits); /* x87 layout: the 64-bit significand first */
+  unsigned low = (unsigned)(bits & 0x7FF);
+  if (low >= 0x3FF && low <= 0x401) return -1;
+  *out = (double)y;
+  return 0;
+}
+#endif
+
 /* Parses a trimmed, non-empty decimal float [s, e).  0 or -1 (bad text).
 ** Exact when the digits fit 2^53 and the power of ten is at most 22
 ** (both operands exact, one rounding: Clinger's fast path); otherwise
@@ -296,6 +324,12 @@ static int parse_double(Ctx *c, const unsigned char *s, const unsigned char *e, 
       *out = neg ? -v : v;
       return 0;
     }
+#ifdef CSV_EXT_PATH
+    if (ex >= -27 && ex <= 27 && ext_path(m, ex, out) == 0) {
+      if (neg) *out = -*out;
+      return 0;
+    }
+#endif
   }
   if (!c->cloc) {
     c->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);

@@ -351,6 +351,50 @@ static void test_random_roundtrip(void) {
   free(want);
 }
 
+/* Random decimal strings of 1..20 significant digits, a decimal point
+** anywhere and exponents in [-40, 40] (the fast paths and the fallback):
+** every value must have the bits strtod gives. */
+static void test_random_decimals(void) {
+  unsigned seed = 99;
+  printf("decimal seed %u\n", seed);
+  tide_Rng r;
+  tide_rng_init(&r, seed, 1);
+  int n = 20000, cols = 10;
+  size_t cap = (size_t)n * 40 + 1;
+  char *s = malloc(cap);
+  size_t k = 0;
+  for (int i = 0; i < n; i++) {
+    char num[40];
+    size_t q = 0;
+    if (tide_rng_integer(&r, 0, 3) == 0) num[q++] = '-';
+    int nd = (int)tide_rng_integer(&r, 1, 20), dot = (int)tide_rng_integer(&r, 0, nd);
+    for (int d = 0; d < nd; d++) {
+      if (d == dot) num[q++] = '.';
+      num[q++] = (char)('0' + tide_rng_integer(&r, d == 0 ? 1 : 0, 9));
+    }
+    q += (size_t)snprintf(num + q, sizeof num - q, "e%d", (int)tide_rng_integer(&r, -40, 40));
+    num[q] = 0;
+    memcpy(s + k, num, q);
+    k += q;
+    s[k++] = (i + 1) % cols ? ',' : '\n';
+  }
+  s[k] = 0;
+  CHECK_EQ_INT(parse(s, NULL), TIDE_OK);
+  int bad = 0;
+  const char *p = s;
+  for (int i = 0; i < n; i++) {
+    char *e;
+    double want = strtod(p, &e);
+    double got = at(i / cols, i % cols);
+    if (!same_bits(got, want)) {
+      if (bad++ < 5) fprintf(stderr, "  %.*s: %.17g vs %.17g\n", (int)(e - p), p, got, want);
+    }
+    p = e + 1;
+  }
+  CHECK_EQ_INT(bad, 0);
+  free(s);
+}
+
 /* The file entry point: a missing file names the path and errno text. */
 static void test_read_file(void) {
   tide_Array a;
@@ -381,6 +425,7 @@ int main(void) {
   test_caps();
   test_columns();
   test_random_roundtrip();
+  test_random_decimals();
   test_read_file();
   tide_array_close(&A);
   free(I.names);
