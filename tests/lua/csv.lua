@@ -158,6 +158,8 @@ do
   bad({columns = {true}}, "entry 1 must be a name or a non-zero column number", "columns entry")
   bad({mmap = 1}, "option 'mmap' must be a path string", "mmap type")
   bad("x", "table expected", "options type")
+  bad({delim = ";"}, "unknown option 'delim'", "misspelt option")
+  bad({[1] = true}, "unknown option '1'", "positional option")
   local m = errmsg(nil)
   check.truthy(m:find("bad argument #1 to", 1, true), "path type: " .. m)
   m = errmsg(base .. "-missing.csv")
