@@ -1,5 +1,6 @@
 /* test_csv.c -- the CSV parser over memory buffers: dialect, values, errors, caps. */
 #include <float.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,6 +396,25 @@ static void test_random_decimals(void) {
   free(s);
 }
 
+/* Under a locale whose decimal point is ',' the values must not change
+** (the fallback uses strtod_l in the C locale).  Skipped when no such
+** locale is installed. */
+static void test_locale(void) {
+  static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8",
+                                      "de_DE", NULL};
+  const char *got = NULL;
+  for (int i = 0; names[i] && !got; i++) got = setlocale(LC_NUMERIC, names[i]);
+  if (!got) {
+    printf("no comma-decimal locale installed: locale check skipped\n");
+    return;
+  }
+  CHECK_EQ_INT(parse("0.12345678901234567,1e-300,2.5\n", NULL), TIDE_OK);
+  setlocale(LC_NUMERIC, "C");
+  CHECK(same_bits(at(0, 0), strtod("0.12345678901234567", NULL)));
+  CHECK(same_bits(at(0, 1), strtod("1e-300", NULL)));
+  CHECK(at(0, 2) == 2.5);
+}
+
 /* The file entry point: a missing file names the path and errno text. */
 static void test_read_file(void) {
   tide_Array a;
@@ -426,6 +446,7 @@ int main(void) {
   test_columns();
   test_random_roundtrip();
   test_random_decimals();
+  test_locale();
   test_read_file();
   tide_array_close(&A);
   free(I.names);
