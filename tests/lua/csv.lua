@@ -168,6 +168,35 @@ do
   check.truthy(m:find("is a directory", 1, true), m)
 end
 
+-- Paths that are not plain files: a symlink, a FIFO, a /proc file.
+do
+  local target = file("a,b\n1,2\n")
+  local link = base .. "-link.csv"
+  made[#made + 1] = link
+  if os.execute("ln -s '" .. target .. "' '" .. link .. "' 2>/dev/null") then
+    local a, n = tide.read_csv(link)
+    check.array(a, {{1, 2}}, nil, "through a symlink")
+    check.eq(n[2], "b", "symlink names")
+  end
+  local fifo = base .. "-fifo.csv"
+  made[#made + 1] = fifo
+  if os.execute("mkfifo '" .. fifo .. "' 2>/dev/null") then
+    -- The writer runs in the background; opening the FIFO waits for it.
+    os.execute("(printf 'x,y\\r\\n5,6\\r\\n7,8' > '" .. fifo .. "') &")
+    local a, n = tide.read_csv(fifo)
+    check.array(a, {{5, 6}, {7, 8}}, nil, "from a FIFO")
+    check.eq(n[1], "x", "FIFO names")
+  end
+  local f = io.open("/proc/sys/kernel/pid_max", "r")
+  if f then
+    local want = tonumber(f:read("a"))
+    f:close()
+    local a = tide.read_csv("/proc/sys/kernel/pid_max", {dtype = "i64"})
+    check.eq(a.shape[1], 1, "/proc file rows")
+    check.eq(a:get(1, 1), want, "/proc file value (size 0 in stat, read anyway)")
+  end
+end
+
 -- Storage: a result of share_bytes or more goes to shared memory.
 do
   local n = 140000
