@@ -310,7 +310,10 @@ static int parse_double(Ctx *c, const unsigned char *s, const unsigned char *e, 
     if (p == e || !ISDIG(*p)) return -1;
     int64_t x = 0;
     for (; p < e && ISDIG(*p); p++)
-      if (x < 1000000) x = x * 10 + (*p - '0'); /* saturate: inf or 0 anyway */
+      /* Saturate far above any digit count a field can hold (2^30), so a
+      ** saturated exponent never lands back in the fast-path range; the
+      ** strtod fallback then reads the real one. */
+      if (x < 100000000000) x = x * 10 + (*p - '0');
     ex += eneg ? -x : x;
   }
   if (p != e) return -1;
@@ -544,6 +547,10 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
 
   Ctx c;
   init_ctx(&c, opt, buf, len);
+  /* UTF-16 text would otherwise fail as "embedded NUL byte": say why. */
+  if (len >= 2 && ((c.buf[0] == 0xFF && c.buf[1] == 0xFE) || (c.buf[0] == 0xFE && c.buf[1] == 0xFF)))
+    return cerr(&c, TIDE_EFORMAT, "row 1: the text is UTF-16 (it starts with a UTF-16 byte "
+                "order mark); save it as UTF-8");
   int rc = TIDE_OK;
   Span *spans = NULL;
   int64_t *sel = NULL;

@@ -225,6 +225,10 @@ static void test_errors(void) {
   CHECK_FAILS("a,b\n1,2\n3,\"4\n5,6\n7,8\n", NULL,
               "row 3, column 2: unterminated quoted field");
   CHECK_FAILS("a,b\n1,\"2\"x\n", NULL, "row 2, column 2: unexpected 'x' after the closing quote");
+  /* UTF-16 text is named as such. */
+  static const char u16[] = "\xff\xfe" "1\0,\0" "2\0\n\0";
+  CHECK(parse_n(u16, sizeof u16 - 1, NULL) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "row 1: the text is UTF-16");
   /* Source prefix. */
   tide_CsvOptions o;
   tide_csv_options_init(&o);
@@ -256,6 +260,22 @@ static void test_caps(void) {
   o.max_columns = 4;
   CHECK_EQ_INT(parse("1,2,3,4\n", &o), TIDE_OK);
   CHECK_FAILS("1,2,3,4,5\n", &o, "row 1 has more than 4 fields");
+  /* A field of a million zeros cancels a huge exponent only on paper:
+  ** 0.000...01e10000000 is inf (strtod agrees), not 0.1. */
+  {
+    size_t zeros = 1000000;
+    char *z = malloc(zeros + 32);
+    memcpy(z, "0.", 2);
+    memset(z + 2, '0', zeros);
+    strcpy(z + 2 + zeros, "1e10000000\n");
+    tide_CsvOptions nh = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+    CHECK_EQ_INT(parse(z, &nh), TIDE_OK);
+    CHECK(isinf(at(0, 0)));
+    strcpy(z + 2 + zeros, "1e1000000\n"); /* 10^(1000000 - 1000001) */
+    CHECK_EQ_INT(parse(z, &nh), TIDE_OK);
+    CHECK(at(0, 0) == 0.1);
+    free(z);
+  }
   /* The real default caps: a 1 MiB + 1 field and 100001 columns. */
   size_t big = TIDE_CSV_MAX_FIELD + 1;
   char *s = malloc(big + 200);
