@@ -15,6 +15,8 @@
 **   - line ends are LF, CRLF or a lone CR, mixed freely; the last line needs
 **     no line end.  Empty lines are skipped wherever they are.  A UTF-8 BOM
 **     at the very start is skipped.
+**   - UTF-16 input (a UTF-16 byte order mark) is refused with a message
+**     saying so; an embedded NUL byte anywhere is an error.
 **   - "row N" in messages is the line of the file where the record starts,
 **     counted from 1 as an editor does (the header is row 1 when present);
 **     "column N" counts fields from 1.
@@ -22,15 +24,23 @@
 **   - floats (f64, f32): what numpy's float() accepts, without '_': optional
 **     sign, digits with an optional '.', an optional exponent, or nan, inf,
 **     infinity (any case); surrounding spaces/tabs are ignored.  Results are
-**     correctly rounded (exact decimal fast path, else strtod in the C
-**     locale).  An overflow such as 1e999 gives +-inf, as numpy does.  An
-**     empty or blank field is NaN.
+**     correctly rounded, as numpy's float() gives them (exact fast paths in
+**     double and x87 extended precision, else strtod_l in the C locale, so
+**     LC_NUMERIC never matters).  An overflow such as 1e999 gives +-inf, as
+**     numpy does; an underflow gives 0 or a subnormal.  An empty or blank
+**     field is NaN; f32 rounds the double.
 **   - integers (i64, i32, u8): optional sign and decimal digits only, parsed
 **     as integers (exact past 2^53); a value outside the dtype's range, an
 **     empty field or a fraction is an error naming the cell.
 **   - bool: true/false/1/0 in any case.
 ** Header: TIDE_CSV_HEADER_AUTO takes the first record as a header when one
-** of its non-empty fields is neither a number nor true/false.
+** of its non-empty fields is neither a number nor true/false.  Header names
+** have their quotes undone; unquoted ones are trimmed of spaces/tabs.
+** Limits: a field longer than max_field bytes or a record of more than
+** max_columns fields is an error naming the row (an unterminated quote is
+** reported at the quote's row as soon as it runs past the field cap).
+** Memory besides the result: O(input) at most (names, a table of field
+** positions of at most min(input, max_columns) entries, one field copy).
 */
 #ifndef TIDE_CSV_H
 #define TIDE_CSV_H
