@@ -273,6 +273,44 @@ do
     f:close()
     check.eq(k, 1200, "numpy printed every value")
     check.eq(bad, 0, "values equal numpy.loadtxt")
+
+    -- Missing values: genfromtxt gives NaN for empty fields, as we do.
+    local g = file("a,b,c\n1,,3\n,5.5,\n7,8,9\n")
+    local ga = tide.read_csv(g)
+    f = io.popen(py .. " -c \"import numpy,sys; a=numpy.genfromtxt(sys.argv[1], delimiter=',', "
+                 .. "skip_header=1); print('\\n'.join(repr(float(x)) for x in a.ravel()))\" " .. g)
+    local gk, gbad = 0, 0
+    for line in f:lines() do
+      gk = gk + 1
+      local v = ga:get((gk - 1) // 3 + 1, (gk - 1) % 3 + 1)
+      if line == "nan" then
+        if v == v then gbad = gbad + 1 end
+      elseif v ~= tonumber(line) then
+        gbad = gbad + 1
+      end
+    end
+    f:close()
+    check.eq(gk, 9, "genfromtxt printed every value")
+    check.eq(gbad, 0, "missing values equal numpy.genfromtxt")
+
+    -- int64 past 2^53: numpy reads them as integers too.
+    local ints = {"9007199254740993", "-9223372036854775808", "9223372036854775807",
+                  "1234567890123456789", "-0", "+42"}
+    local ip = file(table.concat(ints, "\n") .. "\n")
+    local ia = tide.read_csv(ip, {dtype = "i64"})
+    f = io.popen(py .. " -c \"import numpy,sys; a=numpy.loadtxt(sys.argv[1], dtype=numpy.int64, "
+                 .. "ndmin=2); print('\\n'.join(str(int(x)) for x in a.ravel()))\" " .. ip)
+    local ik, ibad = 0, 0
+    for line in f:lines() do
+      ik = ik + 1
+      if ia:get(ik, 1) ~= math.tointeger(tonumber(line)) then
+        ibad = ibad + 1
+        io.stderr:write("int64 differs: ", tostring(ia:get(ik, 1)), " vs ", line, "\n")
+      end
+    end
+    f:close()
+    check.eq(ik, #ints, "numpy printed every integer")
+    check.eq(ibad, 0, "int64 values equal numpy.loadtxt")
   end
 end
 
