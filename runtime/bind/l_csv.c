@@ -13,7 +13,9 @@
 **             columns, in this order; unselected columns are not parsed
 **   mmap      a path: the result is written to a new .npy file there and
 **             returned mapped from it (storage "file")
-** Without mmap the array is new memory (shared from tide.config.share_bytes).
+**   shared    true | false: force shared memory or the heap, as the array
+**             constructors' {shared =} does; absent: shared from
+**             tide.config.share_bytes up
 ** Errors (raised): a missing file names the path and the system's reason;
 ** bad options are "bad argument #2 to 'read_csv' (...)"; bad text names the
 ** row (the line where the record starts, header = row 1) and column.
@@ -45,7 +47,8 @@ static int optfield(lua_State *L, const char *k, int type, const char *want) {
 
 /* A misspelt option (delim = ";") would otherwise be ignored silently. */
 static void check_keys(lua_State *L) {
-  static const char *const known[] = {"header", "delimiter", "dtype", "columns", "mmap", NULL};
+  static const char *const known[] = {"header", "delimiter", "dtype", "columns", "mmap",
+                                      "shared", NULL};
   lua_pushnil(L);
   while (lua_next(L, 2)) {
     lua_pop(L, 1);
@@ -58,7 +61,7 @@ static void check_keys(lua_State *L) {
       lua_pushvalue(L, -1);
       const char *k = luaL_tolstring(L, -1, NULL);
       luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (options: header, delimiter, "
-                                          "dtype, columns, mmap)", k));
+                                          "dtype, columns, mmap, shared)", k));
     }
   }
 }
@@ -120,6 +123,10 @@ static int l_read_csv(lua_State *L) {
     }
     if (optfield(L, "columns", LUA_TTABLE, "a table")) {
       o.columns = read_columns(L, &o.ncolumns); /* table and userdata stay on the stack */
+    }
+    if (optfield(L, "shared", LUA_TBOOLEAN, "a boolean")) {
+      o.where = lua_toboolean(L, -1) ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
+      lua_pop(L, 1);
     }
     lua_getfield(L, 2, "mmap");
     if (lua_type(L, -1) == LUA_TSTRING) o.mmap_path = lua_tostring(L, -1);

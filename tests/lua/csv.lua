@@ -157,6 +157,7 @@ do
   bad({columns = "a"}, "option 'columns' must be a table", "columns type")
   bad({columns = {true}}, "entry 1 must be a name or a non-zero column number", "columns entry")
   bad({mmap = 1}, "option 'mmap' must be a path string", "mmap type")
+  bad({shared = "yes"}, "option 'shared' must be a boolean, got string", "shared type")
   bad("x", "table expected", "options type")
   bad({delim = ";"}, "unknown option 'delim'", "misspelt option")
   bad({[1] = true}, "unknown option '1'", "positional option")
@@ -206,6 +207,10 @@ do
   check.eq(a:get(n, 1), 1, "big last value")
   local small = tide.read_csv(file("1\n"))
   check.eq(small.storage, "heap", "small result on the heap")
+  local forced = tide.read_csv(file("1\n"), {shared = true})
+  check.eq(forced.storage, "shared", "shared = true")
+  check.eq(forced:get(1, 1), 1, "shared value")
+  check.eq(tide.read_csv(file("1\n2\n"), {shared = false}).storage, "heap", "shared = false")
 end
 
 -- mmap: the result lives in a new .npy file (needs the npy module).
