@@ -559,6 +559,10 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   }
   memset(out, 0, sizeof *out);
   if (info) memset(info, 0, sizeof *info);
+  if (!buf) {
+    if (len) return tide__seterr(TIDE_EINVAL, "CSV buffer is NULL");
+    buf = ""; /* no arithmetic on a null pointer, even with 0 */
+  }
   if (opt->dtype < 0 || opt->dtype >= TIDE_NDTYPES)
     return tide__seterr(TIDE_EDTYPE, "unknown dtype %d", opt->dtype);
   unsigned char dl = (unsigned char)opt->delimiter;

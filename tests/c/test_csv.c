@@ -104,6 +104,12 @@ static void test_dialect(void) {
 }
 
 static void test_empty(void) {
+  tide_array_close(&A);
+  CHECK_EQ_INT(tide_csv_parse(NULL, 0, NULL, &A, NULL), TIDE_OK);
+  CHECK_EQ_INT(A.shape[0], 0);
+  tide_array_close(&A);
+  CHECK(tide_csv_parse(NULL, 5, NULL, &A, NULL) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "NULL");
   CHECK_EQ_INT(parse("", NULL), TIDE_OK);
   CHECK_EQ_INT(A.ndim, 2);
   CHECK_EQ_INT(A.shape[0], 0);
