@@ -201,7 +201,8 @@ static int next_record(Ctx *c, Span *spans, int64_t cap, int64_t *nf, int64_t *r
           return cerr(c, TIDE_EFORMAT, "row %lld, column %lld: embedded NUL byte",
                       (long long)c->line, (long long)n + 1);
         return cerr(c, TIDE_EFORMAT, "row %lld, column %lld: unexpected '%s' after the "
-                    "closing quote", (long long)c->line, (long long)n + 1, shown(p, 1, t, sizeof t));
+                    "closing quote", (long long)c->line, (long long)n + 1,
+                    shown(p, 1, t, sizeof t));
       }
     } else {
       /* Unquoted fields end at the line end at the latest, so the cap is
@@ -574,7 +575,8 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   Ctx c;
   init_ctx(&c, opt, buf, len);
   /* UTF-16 text would otherwise fail as "embedded NUL byte": say why. */
-  if (len >= 2 && ((c.buf[0] == 0xFF && c.buf[1] == 0xFE) || (c.buf[0] == 0xFE && c.buf[1] == 0xFF)))
+  if (len >= 2 &&
+      ((c.buf[0] == 0xFF && c.buf[1] == 0xFE) || (c.buf[0] == 0xFE && c.buf[1] == 0xFF)))
     return cerr(&c, TIDE_EFORMAT, "row 1: the text is UTF-16 (it starts with a UTF-16 byte "
                 "order mark); save it as UTF-8");
   int rc = TIDE_OK;

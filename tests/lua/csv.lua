@@ -19,6 +19,12 @@ local function errmsg(...)
   return ok and "(no error)" or tostring(err)
 end
 
+-- fails(sub, what, path [, opts]): read_csv must raise an error holding sub.
+local function fails(sub, what, ...)
+  local m = errmsg(...)
+  return check.truthy(m:find(sub, 1, true), what .. ": " .. m)
+end
+
 -- Basic: header auto-detected, names, 2-D f64 values.
 do
   local p = file("\239\187\191id,price,qty\r\n1,2.5,3\r4,-0,1e999\n\n7,nan,\n")
@@ -36,8 +42,8 @@ do
   local w = a:get(3, 3)
   check.truthy(w ~= w, "empty field is nan")
   -- header = false makes the first row data (and fail on 'id').
-  check.truthy(errmsg(p, {header = false}):find("row 1, column 1: cannot parse 'id' as a number", 1, true),
-               "header=false parses row 1")
+  fails("row 1, column 1: cannot parse 'id' as a number",
+        "header=false parses row 1", p, {header = false})
   -- header = true on an all-numeric file drops the first row.
   local q = file("1,2\n3,4\n")
   local b, nb = tide.read_csv(q, {header = true})
@@ -72,9 +78,10 @@ do
   check.eq(n[2], "y", "tab names")
   check.eq(a:get(1, 1), 1.5, "tab value")
   local s = file("a;b\n1,5;2\n")
-  check.truthy(errmsg(s, {delimiter = ";"}):find("row 2, column 1 ('a'): cannot parse '1,5' as a number", 1, true),
-               "1,5 with ';'")
-  check.truthy(errmsg(s):find("row 2 has 2 fields, expected 1", 1, true), "1,5 with ','")
+  fails("row 2, column 1 ('a'): cannot parse '1,5' as a number",
+        "1,5 with ';'", s, {delimiter = ";"})
+  fails("row 2 has 2 fields, expected 1",
+        "1,5 with ','", s)
   local q, qn = tide.read_csv(file('"a,b","multi\nline","q ""x"""\n"1",2,3\n'))
   check.eq(qn[1], "a,b", "quoted delimiter")
   check.eq(qn[2], "multi\nline", "quoted newline")
@@ -91,15 +98,14 @@ do
   check.eq(a:get(1, 1), 9007199254740993, "exact past 2^53")
   check.eq(a:get(1, 2), math.mininteger, "-2^63")
   check.eq(a:get(2, 1), math.maxinteger, "2^63-1")
-  check.truthy(errmsg(file("a,b\n1,9223372036854775808\n"), {dtype = "int64"})
-               :find("row 2, column 2 ('b'): 9223372036854775808 is out of range for i64", 1, true),
-               "2^63 is out of range")
-  check.truthy(errmsg(file("a\n300\n"), {dtype = "u8"}):find("row 2, column 1 ('a'): 300 is out of range for u8", 1, true),
-               "u8 range")
-  check.truthy(errmsg(file("a\n1\n\n,\n"), {dtype = "i32"}):find("row 4 has 2 fields, expected 1", 1, true),
-               "blank lines still count as rows")
-  check.truthy(errmsg(file("a,b\n1,\n"), {dtype = "i32"}):find("row 2, column 2 ('b'): empty field", 1, true),
-               "empty integer")
+  fails("row 2, column 2 ('b'): 9223372036854775808 is out of range for i64",
+        "2^63 is out of range", file("a,b\n1,9223372036854775808\n"), {dtype = "int64"})
+  fails("row 2, column 1 ('a'): 300 is out of range for u8",
+        "u8 range", file("a\n300\n"), {dtype = "u8"})
+  fails("row 4 has 2 fields, expected 1",
+        "blank lines still count as rows", file("a\n1\n\n,\n"), {dtype = "i32"})
+  fails("row 2, column 2 ('b'): empty field",
+        "empty integer", file("a,b\n1,\n"), {dtype = "i32"})
   local b = tide.read_csv(file("t,f\nTrue,0\nfalse,1\n"), {dtype = "bool"})
   check.eq(b:get(1, 1), true, "bool true")
   check.eq(b:get(2, 2), true, "bool 1")
@@ -116,11 +122,14 @@ do
   check.eq(table.concat(n, ","), "c,a,b", "selected names")
   check.eq(a.shape[2], 3, "selected cols")
   check.array(a, {{3, 1, 2}, {6, 4, 5}}, nil, "selected values")
-  check.truthy(errmsg(p, {columns = {"a", "price"}}):find("no column named 'price'", 1, true), "unknown name")
-  check.truthy(errmsg(p, {columns = {4}}):find("column 4 does not exist (the file has 3 columns)", 1, true),
-               "index out of range")
-  check.truthy(errmsg(p, {columns = {0}}):find("bad argument #2 to", 1, true), "index 0")
-  check.truthy(errmsg(p, {columns = {}}):find("must not be empty", 1, true), "empty selection")
+  fails("no column named 'price'",
+        "unknown name", p, {columns = {"a", "price"}})
+  fails("column 4 does not exist (the file has 3 columns)",
+        "index out of range", p, {columns = {4}})
+  fails("bad argument #2 to",
+        "index 0", p, {columns = {0}})
+  fails("must not be empty",
+        "empty selection", p, {columns = {}})
 end
 
 -- Errors name row and column; the path starts the message.
@@ -164,7 +173,8 @@ do
   local m = errmsg(nil)
   check.truthy(m:find("bad argument #1 to", 1, true), "path type: " .. m)
   m = errmsg(base .. "-missing.csv")
-  check.truthy(m:find("cannot open '" .. base .. "-missing.csv': No such file or directory", 1, true), m)
+  check.truthy(m:find("cannot open '" .. base .. "-missing.csv': No such file or directory",
+                      1, true), m)
   m = errmsg("/")
   check.truthy(m:find("is a directory", 1, true), m)
 end
@@ -248,7 +258,8 @@ do
       for j = 1, 6 do
         local v
         if j == 1 then v = texts[(i - 1) % #texts + 1]
-        elseif j == 2 then v = string.format("%.17g", (math.random() - 0.5) * 10 ^ math.random(-30, 30))
+        elseif j == 2 then
+          v = string.format("%.17g", (math.random() - 0.5) * 10 ^ math.random(-30, 30))
         elseif j == 3 then v = string.format("%.6f", math.random() * 1000)
         elseif j == 4 then v = string.format("%d", math.random(-1000000, 1000000))
         elseif j == 5 then v = string.format("%.3e", math.random())
@@ -259,7 +270,8 @@ do
     end
     local p = file(table.concat(lines, "\n") .. "\n")
     local a = tide.read_csv(p)
-    local cmd = py .. " -c \"import numpy,sys; a=numpy.loadtxt(sys.argv[1], delimiter=',', ndmin=2); "
+    local cmd = py .. " -c \"import numpy,sys; "
+                .. "a=numpy.loadtxt(sys.argv[1], delimiter=',', ndmin=2); "
                 .. "print('\\n'.join(repr(float(x)) for x in a.ravel()))\" " .. p
     local f = io.popen(cmd)
     local k, bad, got = 0, 0, 0
@@ -272,7 +284,8 @@ do
       local same = (v == want and 1 / v == 1 / want) or (v ~= v and want ~= want)
       if same then got = got + 1 else
         bad = bad + 1
-        io.stderr:write(string.format("numpy differs at %d,%d: %s vs %s\n", i, j, tostring(v), line))
+        io.stderr:write(string.format("numpy differs at %d,%d: %s vs %s\n", i, j,
+                                      tostring(v), line))
       end
     end
     f:close()
