@@ -1,9 +1,172 @@
 /*
-** l_csv.c -- Lua bindings for the csv functions (filled in by its owner).
+** l_csv.c -- tide.read_csv(path [, opts]) -> array, names (rules in core/csv.h).
+**
+** array: rows x columns, always 2-D (one column too); an empty or
+** header-only file gives 0 x ncols.  names: a table of strings, the header
+** fields, or "1", "2", ... (the file's column numbers) without a header.
+** opts (all optional):
+**   header    true | false; absent: the first row is a header when one of
+**             its non-empty fields is neither a number nor true/false
+**   delimiter one character, default ","; "\t" and ";" are common
+**   dtype     "f64" (default), "f32", "i64", "i32", "u8", "bool" or numpy names
+**   columns   {names or 1-based numbers (negative from the end)}: which
+**             columns, in this order; unselected columns are not parsed
+**   mmap      a path: the result is written to a new .npy file there and
+**             returned mapped from it (storage "file")
+**   shared    true | false: force shared memory or the heap, as the array
+**             constructors' {shared =} does; absent: shared from
+**             tide.config.share_bytes up
+** Errors (raised): a missing file names the path and the system's reason;
+** bad options are "bad argument #2 to 'read_csv' (...)"; bad text names the
+** row (the line where the record starts, header = row 1) and column.
 */
+#include <stdlib.h>
+#include <string.h>
+
 #include "bind.h"
+#include "../core/csv.h"
+
+#define NAMES_MT "tide.csv.names"
+
+/* Reads field k of the options table at index 2; raises "bad argument #2
+** to 'read_csv' (option 'k' must be ...)" on a wrong type. */
+static int optfield(lua_State *L, const char *k, int type, const char *want) {
+  lua_getfield(L, 2, k);
+  int t = lua_type(L, -1);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (t != type) {
+    const char *msg = lua_pushfstring(L, "option '%s' must be %s, got %s", k, want,
+                                      luaL_typename(L, -1));
+    luaL_argerror(L, 2, msg);
+  }
+  return 1; /* the value stays on the stack */
+}
+
+/* A misspelt option (delim = ";") would otherwise be ignored silently. */
+static void check_keys(lua_State *L) {
+  static const char *const known[] = {"header", "delimiter", "dtype", "columns", "mmap",
+                                      "shared", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_pop(L, 1);
+    int ok = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      for (int i = 0; known[i] && !ok; i++) ok = strcmp(k, known[i]) == 0;
+    }
+    if (!ok) {
+      lua_pushvalue(L, -1);
+      const char *k = luaL_tolstring(L, -1, NULL);
+      luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (options: header, delimiter, "
+                                          "dtype, columns, mmap, shared)", k));
+    }
+  }
+}
+
+/* The `columns` option: names (strings) or 1-based indices (negative
+** counts from the end), into a userdata-backed array kept on the stack. */
+static tide_CsvColumn *read_columns(lua_State *L, int *n) {
+  lua_Unsigned len = lua_rawlen(L, -1);
+  if (len == 0) luaL_argerror(L, 2, "option 'columns' must not be empty");
+  if (len > TIDE_CSV_MAX_COLUMNS) luaL_argerror(L, 2, "option 'columns' has too many entries");
+  int t = lua_gettop(L);
+  tide_CsvColumn *cols = lua_newuserdatauv(L, (size_t)len * sizeof *cols, 0);
+  for (lua_Unsigned k = 1; k <= len; k++) {
+    lua_rawgeti(L, t, (lua_Integer)k);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      cols[k - 1].name = lua_tostring(L, -1); /* anchored by the columns table */
+      cols[k - 1].index = 0;
+    } else {
+      int isnum;
+      lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      if (!isnum || v == 0)
+        luaL_argerror(L, 2, lua_pushfstring(L, "option 'columns' entry %d must be a name or a "
+                                            "non-zero column number", (int)k));
+      cols[k - 1].name = NULL;
+      cols[k - 1].index = v > 0 ? v - 1 : v;
+    }
+    lua_pop(L, 1);
+  }
+  *n = (int)len;
+  return cols;
+}
+
+static int l_read_csv(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  tide_CsvOptions o;
+  tide_csv_options_init(&o);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_keys(L);
+    if (optfield(L, "header", LUA_TBOOLEAN, "a boolean")) {
+      o.header = lua_toboolean(L, -1) ? TIDE_CSV_HEADER_YES : TIDE_CSV_HEADER_NO;
+      lua_pop(L, 1);
+    }
+    if (optfield(L, "delimiter", LUA_TSTRING, "a string")) {
+      size_t l;
+      const char *d = lua_tolstring(L, -1, &l);
+      if (l != 1 || *d == '"' || *d == '\n' || *d == '\r' || *d == 0)
+        luaL_argerror(L, 2, "option 'delimiter' must be one character other than a quote "
+                      "or a line end");
+      o.delimiter = *d;
+      lua_pop(L, 1);
+    }
+    if (optfield(L, "dtype", LUA_TSTRING, "a string")) {
+      const char *s = lua_tostring(L, -1);
+      o.dtype = tide_dtype_parse(s);
+      if (o.dtype < 0)
+        luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
+      lua_pop(L, 1);
+    }
+    if (optfield(L, "columns", LUA_TTABLE, "a table")) {
+      o.columns = read_columns(L, &o.ncolumns); /* table and userdata stay on the stack */
+    }
+    if (optfield(L, "shared", LUA_TBOOLEAN, "a boolean")) {
+      o.where = lua_toboolean(L, -1) ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, 2, "mmap");
+    if (lua_type(L, -1) == LUA_TSTRING) o.mmap_path = lua_tostring(L, -1);
+    else if (!lua_isnil(L, -1))
+      luaL_argerror(L, 2, lua_pushfstring(L, "option 'mmap' must be a path string, got %s",
+                                          luaL_typename(L, -1)));
+    /* the mmap string stays on the stack, anchored */
+  }
+  /* The names block is owned by a box whose __gc frees it, so a memory
+  ** error while building the names table leaks nothing. */
+  char ***box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, NAMES_MT);
+  tide_Array *a = tideL_push(L);
+  tide_CsvInfo info;
+  int rc = tide_csv_read(path, &o, a, &info);
+  if (rc) return tideL_raise(L, rc);
+  *box = info.names;
+  lua_createtable(L, (int)info.ncols, 0);
+  for (int64_t j = 0; j < info.ncols; j++) {
+    lua_pushstring(L, info.names[j]);
+    lua_rawseti(L, -2, (lua_Integer)j + 1);
+  }
+  free(*box);
+  *box = NULL;
+  return 2;
+}
+
+static int names_gc(lua_State *L) {
+  char ***box = luaL_checkudata(L, 1, NAMES_MT);
+  free(*box);
+  *box = NULL;
+  return 0;
+}
 
 void tideB_open_csv(lua_State *L) {
-  static const luaL_Reg funcs[] = {{NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"read_csv", l_read_csv}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
+  luaL_newmetatable(L, NAMES_MT);
+  lua_pushcfunction(L, names_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
 }

@@ -1,0 +1,336 @@
+-- csv.lua: tide.read_csv from Lua: options, names, values, error messages,
+-- storage, and (when numpy is present) agreement with numpy.loadtxt.
+local check = require "check"
+local tide = require "tide"
+
+local base = os.tmpname()
+local made = {base}
+local function file(text, suffix)
+  local path = base .. (suffix or ("-" .. #made .. ".csv"))
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  made[#made + 1] = path
+  return path
+end
+
+local function errmsg(...)
+  local ok, err = pcall(tide.read_csv, ...)
+  return ok and "(no error)" or tostring(err)
+end
+
+-- fails(sub, what, path [, opts]): read_csv must raise an error holding sub.
+local function fails(sub, what, ...)
+  local m = errmsg(...)
+  return check.truthy(m:find(sub, 1, true), what .. ": " .. m)
+end
+
+-- Basic: header auto-detected, names, 2-D f64 values.
+do
+  local p = file("\239\187\191id,price,qty\r\n1,2.5,3\r4,-0,1e999\n\n7,nan,\n")
+  local a, names = tide.read_csv(p)
+  check.eq(a.ndim, 2, "ndim")
+  check.eq(a.shape[1], 3, "rows")
+  check.eq(a.shape[2], 3, "cols")
+  check.eq(a.dtype, "f64", "dtype")
+  check.eq(table.concat(names, "|"), "id|price|qty", "names")
+  check.eq(a:get(1, 2), 2.5, "2.5")
+  check.eq(1 / a:get(2, 2), -math.huge, "-0 keeps its sign")
+  check.eq(a:get(2, 3), math.huge, "1e999 is inf")
+  local v = a:get(3, 2)
+  check.truthy(v ~= v, "nan")
+  local w = a:get(3, 3)
+  check.truthy(w ~= w, "empty field is nan")
+  -- header = false makes the first row data (and fail on 'id').
+  fails("row 1, column 1: cannot parse 'id' as a number",
+        "header=false parses row 1", p, {header = false})
+  -- header = true on an all-numeric file drops the first row.
+  local q = file("1,2\n3,4\n")
+  local b, nb = tide.read_csv(q, {header = true})
+  check.eq(b.shape[1], 1, "header=true rows")
+  check.eq(nb[1], "1", "header=true names")
+  check.eq(b:get(1, 2), 4, "header=true value")
+  local c, nc = tide.read_csv(q)
+  check.eq(c.shape[1], 2, "auto: numeric first row is data")
+  check.eq(table.concat(nc, ","), "1,2", "names without a header are column numbers")
+end
+
+-- One column is still 2-D; empty and header-only files give 0 x n.
+do
+  local a = tide.read_csv(file("5\n6\n7"))
+  check.eq(a.ndim, 2, "one column ndim")
+  check.eq(a.shape[1], 3, "one column rows")
+  check.eq(a.shape[2], 1, "one column cols")
+  check.eq(a:get(3, 1), 7, "no final newline")
+  local e, en = tide.read_csv(file(""))
+  check.eq(e.shape[1], 0, "empty rows")
+  check.eq(e.shape[2], 0, "empty cols")
+  check.eq(#en, 0, "empty names")
+  local h, hn = tide.read_csv(file("a,b,c\r\n"))
+  check.eq(h.shape[1], 0, "header-only rows")
+  check.eq(h.shape[2], 3, "header-only cols")
+  check.eq(hn[3], "c", "header-only names")
+end
+
+-- Delimiters and quoting.
+do
+  local a, n = tide.read_csv(file("x\ty\n1.5\t2\n"), {delimiter = "\t"})
+  check.eq(n[2], "y", "tab names")
+  check.eq(a:get(1, 1), 1.5, "tab value")
+  local s = file("a;b\n1,5;2\n")
+  fails("row 2, column 1 ('a'): cannot parse '1,5' as a number",
+        "1,5 with ';'", s, {delimiter = ";"})
+  fails("row 2 has 2 fields, expected 1",
+        "1,5 with ','", s)
+  local q, qn = tide.read_csv(file('"a,b","multi\nline","q ""x"""\n"1",2,3\n'))
+  check.eq(qn[1], "a,b", "quoted delimiter")
+  check.eq(qn[2], "multi\nline", "quoted newline")
+  check.eq(qn[3], 'q "x"', "escaped quote")
+  check.eq(q:get(1, 1), 1, "quoted number")
+end
+
+-- dtypes.
+do
+  local p = file("a,b\n9007199254740993,-9223372036854775808\n9223372036854775807,-0\n")
+  local a = tide.read_csv(p, {dtype = "i64"})
+  check.eq(a.dtype, "i64", "i64 dtype")
+  check.eq(math.type(a:get(1, 1)), "integer", "i64 gives integers")
+  check.eq(a:get(1, 1), 9007199254740993, "exact past 2^53")
+  check.eq(a:get(1, 2), math.mininteger, "-2^63")
+  check.eq(a:get(2, 1), math.maxinteger, "2^63-1")
+  fails("row 2, column 2 ('b'): 9223372036854775808 is out of range for i64",
+        "2^63 is out of range", file("a,b\n1,9223372036854775808\n"), {dtype = "int64"})
+  fails("row 2, column 1 ('a'): 300 is out of range for u8",
+        "u8 range", file("a\n300\n"), {dtype = "u8"})
+  fails("row 4 has 2 fields, expected 1",
+        "blank lines still count as rows", file("a\n1\n\n,\n"), {dtype = "i32"})
+  fails("row 2, column 2 ('b'): empty field",
+        "empty integer", file("a,b\n1,\n"), {dtype = "i32"})
+  local b = tide.read_csv(file("t,f\nTrue,0\nfalse,1\n"), {dtype = "bool"})
+  check.eq(b:get(1, 1), true, "bool true")
+  check.eq(b:get(2, 2), true, "bool 1")
+  check.eq(b:get(1, 2), false, "bool 0")
+  local f = tide.read_csv(file("0.1\n"), {dtype = "f32"})
+  check.eq(f.dtype, "f32", "f32")
+  check.eq(f:get(1, 1), string.unpack("f", string.pack("f", 0.1)), "f32 rounding")
+end
+
+-- columns = {names or 1-based indices}.
+do
+  local p = file("a,b,c\n1,2,3\n4,5,6\n")
+  local a, n = tide.read_csv(p, {columns = {"c", 1, -2}})
+  check.eq(table.concat(n, ","), "c,a,b", "selected names")
+  check.eq(a.shape[2], 3, "selected cols")
+  check.array(a, {{3, 1, 2}, {6, 4, 5}}, nil, "selected values")
+  fails("no column named 'price'",
+        "unknown name", p, {columns = {"a", "price"}})
+  fails("column 4 does not exist (the file has 3 columns)",
+        "index out of range", p, {columns = {4}})
+  fails("bad argument #2 to",
+        "index 0", p, {columns = {0}})
+  fails("must not be empty",
+        "empty selection", p, {columns = {}})
+end
+
+-- Errors name row and column; the path starts the message.
+do
+  local p = file("a,b,c,d,e\n" .. string.rep("1,2,3,4,5\n", 15) .. "1,2,3,4\n")
+  local m = errmsg(p)
+  check.truthy(m:find("row 17 has 4 fields, expected 5", 1, true), "ragged row 17: " .. m)
+  check.truthy(m:find(p, 1, true), "message names the file")
+  m = errmsg(file("id,name,price\n1,x,2\n2,y,3\n3,z,4\n4,w,abc\n"), {columns = {"id", "price"}})
+  check.truthy(m:find("row 5, column 3 ('price'): cannot parse 'abc' as a number", 1, true), m)
+  m = errmsg(file("a,b\n1,2\n3,\"4\n5,6\n"))
+  check.truthy(m:find("row 3, column 2: unterminated quoted field", 1, true), m)
+  m = errmsg(file("a,b\n1,2\n3,4\0\n"))
+  check.truthy(m:find("row 3, column 2: embedded NUL byte", 1, true), m)
+  m = errmsg(file("a\n" .. string.rep("9", 1048577) .. "\n"))
+  check.truthy(m:find("row 2, column 1: field is longer than 1048576 bytes", 1, true), m)
+  m = errmsg(file(string.rep("1,", 100001) .. "\n"))
+  check.truthy(m:find("row 1 has more than 100000 fields", 1, true), m)
+end
+
+-- Bad arguments.
+do
+  local p = file("1\n")
+  local function bad(opts, text, what)
+    local m = errmsg(p, opts)
+    check.truthy(m:find("bad argument #2 to", 1, true) and m:find("read_csv", 1, true)
+                 and m:find(text, 1, true), what .. ": " .. m)
+  end
+  bad({header = 1}, "option 'header' must be a boolean, got number", "header type")
+  bad({delimiter = ",,"}, "option 'delimiter' must be one character", "delimiter length")
+  bad({delimiter = '"'}, "option 'delimiter' must be one character", "quote delimiter")
+  bad({delimiter = 44}, "option 'delimiter' must be a string, got number", "delimiter type")
+  bad({dtype = "complex"}, "unknown dtype 'complex'", "dtype")
+  bad({columns = "a"}, "option 'columns' must be a table", "columns type")
+  bad({columns = {true}}, "entry 1 must be a name or a non-zero column number", "columns entry")
+  bad({mmap = 1}, "option 'mmap' must be a path string", "mmap type")
+  bad({shared = "yes"}, "option 'shared' must be a boolean, got string", "shared type")
+  bad("x", "table expected", "options type")
+  bad({delim = ";"}, "unknown option 'delim'", "misspelt option")
+  bad({[1] = true}, "unknown option '1'", "positional option")
+  local m = errmsg(nil)
+  check.truthy(m:find("bad argument #1 to", 1, true), "path type: " .. m)
+  m = errmsg(base .. "-missing.csv")
+  check.truthy(m:find("cannot open '" .. base .. "-missing.csv': No such file or directory",
+                      1, true), m)
+  m = errmsg("/")
+  check.truthy(m:find("is a directory", 1, true), m)
+end
+
+-- Paths that are not plain files: a symlink, a FIFO, a /proc file.
+do
+  local target = file("a,b\n1,2\n")
+  local link = base .. "-link.csv"
+  made[#made + 1] = link
+  if os.execute("ln -s '" .. target .. "' '" .. link .. "' 2>/dev/null") then
+    local a, n = tide.read_csv(link)
+    check.array(a, {{1, 2}}, nil, "through a symlink")
+    check.eq(n[2], "b", "symlink names")
+  end
+  local fifo = base .. "-fifo.csv"
+  made[#made + 1] = fifo
+  if os.execute("mkfifo '" .. fifo .. "' 2>/dev/null") then
+    -- The writer runs in the background; opening the FIFO waits for it.
+    os.execute("(printf 'x,y\\r\\n5,6\\r\\n7,8' > '" .. fifo .. "') &")
+    local a, n = tide.read_csv(fifo)
+    check.array(a, {{5, 6}, {7, 8}}, nil, "from a FIFO")
+    check.eq(n[1], "x", "FIFO names")
+  end
+  local f = io.open("/proc/sys/kernel/pid_max", "r")
+  if f then
+    local want = tonumber(f:read("a"))
+    f:close()
+    local a = tide.read_csv("/proc/sys/kernel/pid_max", {dtype = "i64"})
+    check.eq(a.shape[1], 1, "/proc file rows")
+    check.eq(a:get(1, 1), want, "/proc file value (size 0 in stat, read anyway)")
+  end
+end
+
+-- Storage: a result of share_bytes or more goes to shared memory.
+do
+  local n = 140000
+  local a = tide.read_csv(file(string.rep("1\n", n)))
+  check.eq(a.shape[1], n, "big rows")
+  check.eq(a.storage, "shared", "big result is shared")
+  check.eq(a:get(n, 1), 1, "big last value")
+  local small = tide.read_csv(file("1\n"))
+  check.eq(small.storage, "heap", "small result on the heap")
+  local forced = tide.read_csv(file("1\n"), {shared = true})
+  check.eq(forced.storage, "shared", "shared = true")
+  check.eq(forced:get(1, 1), 1, "shared value")
+  check.eq(tide.read_csv(file("1\n2\n"), {shared = false}).storage, "heap", "shared = false")
+end
+
+-- mmap: the result lives in a new .npy file (needs the npy module).
+do
+  local out = base .. "-out.npy"
+  made[#made + 1] = out
+  local ok, a, n = pcall(tide.read_csv, file("a,b\n1,2\n3,4\n"), {mmap = out})
+  if ok then
+    check.eq(a.storage, "file", "mmap storage")
+    check.array(a, {{1, 2}, {3, 4}}, nil, "mmap values")
+    check.eq(n[2], "b", "mmap names")
+    check.truthy(io.open(out, "rb"), "npy file exists")
+    local bad = pcall(tide.read_csv, file("a,b\n1,x\n"), {mmap = out .. "2"})
+    check.truthy(not bad and not io.open(out .. "2", "rb"), "failed parse removes the npy file")
+  else
+    check.truthy(tostring(a):find("mmap option needs the npy module", 1, true), tostring(a))
+  end
+end
+
+-- Live check against numpy.loadtxt when numpy is installed.
+do
+  local py = "/usr/bin/python3"
+  local has = os.execute(py .. " -c 'import numpy' 2>/dev/null")
+  if not has then
+    print("numpy not available: skipping the live numpy check")
+  else
+    local lines, texts = {}, {"0.1", "2.675", "1e-320", "123456789012345678901", "-0.0",
+                              "7.0e+22", "1.7976931348623157e308", "5e-324", "0.3333333333333333",
+                              "9007199254740993", "1e23", "4.35", "-1.5E-7", "nan", "inf"}
+    local seed = 7
+    print("numpy check seed " .. seed)
+    math.randomseed(seed)
+    for i = 1, 200 do
+      local row = {}
+      for j = 1, 6 do
+        local v
+        if j == 1 then v = texts[(i - 1) % #texts + 1]
+        elseif j == 2 then
+          v = string.format("%.17g", (math.random() - 0.5) * 10 ^ math.random(-30, 30))
+        elseif j == 3 then v = string.format("%.6f", math.random() * 1000)
+        elseif j == 4 then v = string.format("%d", math.random(-1000000, 1000000))
+        elseif j == 5 then v = string.format("%.3e", math.random())
+        else v = string.format("%.15g", math.random() * 2 ^ math.random(-60, 60)) end
+        row[j] = v
+      end
+      lines[i] = table.concat(row, ",")
+    end
+    local p = file(table.concat(lines, "\n") .. "\n")
+    local a = tide.read_csv(p)
+    local cmd = py .. " -c \"import numpy,sys; "
+                .. "a=numpy.loadtxt(sys.argv[1], delimiter=',', ndmin=2); "
+                .. "print('\\n'.join(repr(float(x)) for x in a.ravel()))\" " .. p
+    local f = io.popen(cmd)
+    local k, bad, got = 0, 0, 0
+    for line in f:lines() do
+      k = k + 1
+      local i, j = (k - 1) // 6 + 1, (k - 1) % 6 + 1
+      local want = tonumber(line) or (line == "nan" and 0 / 0) or (line == "inf" and math.huge)
+                   or (line == "-inf" and -math.huge)
+      local v = a:get(i, j)
+      local same = (v == want and 1 / v == 1 / want) or (v ~= v and want ~= want)
+      if same then got = got + 1 else
+        bad = bad + 1
+        io.stderr:write(string.format("numpy differs at %d,%d: %s vs %s\n", i, j,
+                                      tostring(v), line))
+      end
+    end
+    f:close()
+    check.eq(k, 1200, "numpy printed every value")
+    check.eq(bad, 0, "values equal numpy.loadtxt")
+
+    -- Missing values: genfromtxt gives NaN for empty fields, as we do.
+    local g = file("a,b,c\n1,,3\n,5.5,\n7,8,9\n")
+    local ga = tide.read_csv(g)
+    f = io.popen(py .. " -c \"import numpy,sys; a=numpy.genfromtxt(sys.argv[1], delimiter=',', "
+                 .. "skip_header=1); print('\\n'.join(repr(float(x)) for x in a.ravel()))\" " .. g)
+    local gk, gbad = 0, 0
+    for line in f:lines() do
+      gk = gk + 1
+      local v = ga:get((gk - 1) // 3 + 1, (gk - 1) % 3 + 1)
+      if line == "nan" then
+        if v == v then gbad = gbad + 1 end
+      elseif v ~= tonumber(line) then
+        gbad = gbad + 1
+      end
+    end
+    f:close()
+    check.eq(gk, 9, "genfromtxt printed every value")
+    check.eq(gbad, 0, "missing values equal numpy.genfromtxt")
+
+    -- int64 past 2^53: numpy reads them as integers too.
+    local ints = {"9007199254740993", "-9223372036854775808", "9223372036854775807",
+                  "1234567890123456789", "-0", "+42"}
+    local ip = file(table.concat(ints, "\n") .. "\n")
+    local ia = tide.read_csv(ip, {dtype = "i64"})
+    f = io.popen(py .. " -c \"import numpy,sys; a=numpy.loadtxt(sys.argv[1], dtype=numpy.int64, "
+                 .. "ndmin=2); print('\\n'.join(str(int(x)) for x in a.ravel()))\" " .. ip)
+    local ik, ibad = 0, 0
+    for line in f:lines() do
+      ik = ik + 1
+      if ia:get(ik, 1) ~= math.tointeger(tonumber(line)) then
+        ibad = ibad + 1
+        io.stderr:write("int64 differs: ", tostring(ia:get(ik, 1)), " vs ", line, "\n")
+      end
+    end
+    f:close()
+    check.eq(ik, #ints, "numpy printed every integer")
+    check.eq(ibad, 0, "int64 values equal numpy.loadtxt")
+  end
+end
+
+for _, p in ipairs(made) do os.remove(p) end
+check.done()
