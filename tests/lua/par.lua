@@ -192,6 +192,17 @@ do
   check.eq(pool:collect(function(x) return x + 1 end, 3)[3], 4)
 end
 
+-- a worker holds one socket (its own), never the other workers' ends
+local sockets = tide.collect(function()
+  local pid = io.open("/proc/self/stat"):read("n")
+  local n = 0
+  local p = io.popen("ls -l /proc/" .. pid .. "/fd")
+  for line in p:lines() do if line:find("socket:", 1, true) then n = n + 1 end end
+  p:close()
+  return n
+end, 4, {jobs = 2, chunk = 1})
+for i = 1, 4 do check.eq(sockets[i], 1, "sockets in worker " .. i) end
+
 -- bad options
 check.errors(function() tide.map(function() end, 3, {order = "random"}) end, "option 'order'")
 check.errors(function() tide.map(function() end, 3, {chunk = 0}) end, "option 'chunk'")
