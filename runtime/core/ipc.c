@@ -69,10 +69,8 @@ int tide_buf_put_f64(tide_Buf *b, double v) {
   return tide_buf_put_u64(b, u);
 }
 
-int tide_buf_put_fd(tide_Buf *b, int fd) {
-  if (b->nfds >= TIDE_MSG_MAXFDS)
-    return tide__seterr(TIDE_EINVAL, "a message can carry at most %d shared arrays",
-                        TIDE_MSG_MAXFDS);
+/* Appends a descriptor the buffer then owns; its index, or < 0. */
+static int fds_append(tide_Buf *b, int fd) {
   if (b->nfds == b->fdcap) {
     int cap = b->fdcap ? b->fdcap * 2 : 4;
     int *f = realloc(b->fds, (size_t)cap * sizeof *f);
@@ -80,10 +78,19 @@ int tide_buf_put_fd(tide_Buf *b, int fd) {
     b->fds = f;
     b->fdcap = cap;
   }
+  b->fds[b->nfds] = fd;
+  return b->nfds++;
+}
+
+int tide_buf_put_fd(tide_Buf *b, int fd) {
+  if (b->nfds >= TIDE_MSG_MAXFDS)
+    return tide__seterr(TIDE_EINVAL, "a message can carry at most %d shared arrays",
+                        TIDE_MSG_MAXFDS);
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) return tide__syserr(TIDE_EIO, errno, "cannot duplicate a segment descriptor");
-  b->fds[b->nfds] = d;
-  return b->nfds++;
+  int i = fds_append(b, d);
+  if (i < 0) close(d);
+  return i;
 }
 
 uint8_t tide_cur_u8(tide_Cursor *c) {
@@ -198,16 +205,8 @@ static int recv_all(int sock, unsigned char *p, size_t n, tide_Buf *b, int *got_
       int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
       int fds[TIDE_MSG_MAXFDS];
       memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)k);
-      for (int i = 0; i < k; i++) {
-        if (b->nfds == b->fdcap) {
-          int cap = b->fdcap ? b->fdcap * 2 : 4;
-          int *f = realloc(b->fds, (size_t)cap * sizeof *f);
-          if (!f) { close(fds[i]); continue; }
-          b->fds = f;
-          b->fdcap = cap;
-        }
-        b->fds[b->nfds++] = fds[i];
-      }
+      for (int i = 0; i < k; i++)
+        if (fds_append(b, fds[i]) < 0) close(fds[i]);
     }
     if (mh.msg_flags & MSG_CTRUNC)
       return tide__seterr(TIDE_EFORMAT, "a message carried more than %d descriptors",
