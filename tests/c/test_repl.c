@@ -193,6 +193,19 @@ int main(void) {
   CHECK(pump(fd, "\n> ", 5000));
   CHECK(command(fd, "x\r", "21"));
 
+  /* Ctrl-C during a parallel loop: workers killed and reaped, prompt back. */
+  CHECK(send_expect(fd, "for i in tide.map(function(v) tide.sleep(1) return v end, 50, "
+                        "{jobs = 2}) do io.write(\"got \", i, \"\\n\") end\r", "got 1", 8000));
+  CHECK(send_expect(fd, "\x03", "interrupted!", 5000));
+  CHECK(pump(fd, "\n> ", 5000));
+  CHECK(command(fd, "x\r", "21"));
+  {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ps -o pid= --ppid %d)\"", (int)pid);
+    CHECK(system(cmd) == 0); /* no worker left under the prompt's process */
+  }
+  CHECK(command(fd, "#tide.collect(function(v) return v end, 5, {jobs = 2})\r", "5"));
+
   CHECK(send_expect(fd, "y = 99\r", "\n> ", 5000));
   /* Ctrl-D at an empty prompt leaves with status 0. */
   CHECK_EQ_INT(ctrl_d(fd, pid), 0);
