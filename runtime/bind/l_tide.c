@@ -141,6 +141,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_csv(L);
   tideB_open_codec(L);
   tideB_open_par(L);
+  tideB_open_monitor(L);
   tideB_open_lua(L);
   return 1;
 }
