@@ -198,7 +198,7 @@ typedef struct Scan {
   int nseen[2], cur;
   int have_prev;
   int rollup;          /* smaps_rollup exists (Linux 4.14+); else smaps */
-  char dents[32768];
+  _Alignas(8) char dents[32768]; /* getdents64 records are 8-byte aligned */
   char buf[8192];
   char path[64];
 } Scan;
@@ -480,6 +480,9 @@ static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
   double next = mono();
   for (;;) {
     if (getppid() != parent) _exit(0);
+    /* Read before the scan: the sample taken after a stop request starts
+    ** after it, so the last sample shows the tree as it was at stop. */
+    uint32_t stopping = atomic_load(&sh->stop);
     tide_MemUsage u;
     uint64_t dticks;
     double before = mono();
@@ -506,16 +509,18 @@ static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
         if (n == 0) fwake(&sh->count);
       }
     }
-    if (atomic_load(&sh->stop)) break;
+    if (stopping) break;
     if (atomic_load(&sh->full)) {
       /* Nothing left to write: wait for stop, checking the parent. */
-      fwait_until(&sh->stop, 0, mono() + 1.0);
-      continue;
+      while (!atomic_load(&sh->stop)) {
+        if (getppid() != parent) _exit(0);
+        fwait_until(&sh->stop, 0, mono() + 1.0);
+      }
+      break;
     }
     next += sh->interval;
     if (next <= now) next = now + sh->interval; /* late: skip, do not burst */
     fwait_until(&sh->stop, 0, next);
-    /* After a stop the loop takes one last sample, then leaves. */
   }
   _exit(0);
 }
