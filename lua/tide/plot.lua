@@ -94,6 +94,7 @@ end
 -- ------------------------------------------------------------------ svg
 
 local function Svg(w, h)
+  w, h = math.ceil(w), math.ceil(h)
   local out = {string.format(
     '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s>',
     w, h, w, h, FONT)}
@@ -412,7 +413,7 @@ end
 function plot.boxes(o)
   if type(o) ~= "table" then error("bad argument #1 to 'boxes' (options table expected)", 2) end
   local groups = o.groups or o.boxes or {}
-  local W, H = o.width or math.max(360, 110 + 90 * #groups), o.height or 400
+  local W = o.width or math.max(360, 110 + 90 * #groups)
   local stats = {}
   local yl, yh = math.huge, -math.huge
   for i, g in ipairs(groups) do
@@ -420,16 +421,30 @@ function plot.boxes(o)
     yl, yh = range_of({stats[i].sorted}, yl, yh)
   end
   if yl > yh then yl, yh = 0, 1 end
+  -- a little room above and below, so no point sits on the frame
+  local pad = (yh - yl) * 0.04
+  if pad == 0 then pad = math.max(math.abs(yh) * 0.04, 0.5) end
+  yl, yh = (yl >= 0 and yl - pad < 0) and 0 or yl - pad, yh + pad
 
-  -- long category names are drawn slanted, and the bottom margin grows
-  local longest = 0
-  for _, g in ipairs(groups) do longest = math.max(longest, text_width(g.name or "", TICK_SIZE)) end
+  -- long category names are drawn slanted (cut at 40 characters), and the
+  -- margins grow to hold them
+  local names, longest = {}, 0
+  for i, g in ipairs(groups) do
+    local name = valid_utf8(tostring(g.name or i))
+    if utf8.len(name) > 40 then name = name:sub(1, utf8.offset(name, 38) - 1) .. "..." end
+    names[i] = name
+    longest = math.max(longest, text_width(name, TICK_SIZE))
+  end
   local left, right, top = 72, 24, o.title and 40 or 16
   local slot = (#groups > 0) and (W - left - right) / #groups or (W - left - right)
   local slant = longest > slot - 8
-  local bottom = (slant and math.min(140, 24 + longest * 0.7) or 36) + (o.xlabel and 18 or 0)
+  if slant then
+    left = math.max(left, longest * 0.82 - slot / 2 + 8) -- cos(35 deg) of the first name
+    slot = (#groups > 0) and (W - left - right) / #groups or (W - left - right)
+  end
+  local bottom = (slant and 24 + longest * 0.58 or 36) + (o.xlabel and 18 or 0)
+  local H = o.height or top + 320 + bottom -- the plot area keeps its height
   local x0, x1, y0, y1 = left, W - right, H - bottom, top
-  slot = (#groups > 0) and (x1 - x0) / #groups or (x1 - x0)
   local ay = axis(yl, yh, o.ymin, o.ymax, y0, y1, math.max(2, math.floor((y0 - y1) / 60)))
 
   local out = Svg(W, H)
@@ -477,7 +492,7 @@ function plot.boxes(o)
       end
     end
     out[#out + 1] = '</g>'
-    local name = g.name or tostring(i)
+    local name = names[i]
     if slant then
       out[#out + 1] = string.format(
         '<text transform="translate(%s,%s) rotate(-35)" font-size="%d" text-anchor="end" fill="#444">%s</text>',
