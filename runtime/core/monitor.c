@@ -49,7 +49,7 @@
 #include "monitor.h"
 
 #define MAXPROC 65536   /* processes listed per scan; more are not seen */
-#define MAXTREE 8192    /* processes of the tree followed for CPU times */
+#define MAXSAMPLERS 64  /* samplers in the tree followed for CPU times */
 #define START_TIMEOUT 10.0 /* seconds to wait for the first sample */
 #define STOP_TIMEOUT 5.0   /* seconds to wait for the sampler to leave */
 
@@ -180,9 +180,10 @@ static ssize_t read_small(const char *path, char *buf, size_t cap) {
 typedef struct Proc {
   int32_t pid, ppid;
   uint64_t start; /* start time in ticks after boot: tells a reused pid apart */
-  uint64_t ticks; /* utime + stime */
+  uint64_t ticks; /* utime + stime, plus cutime + cstime: waited-for children */
   int8_t in;      /* 0 unknown, 1 in the tree, 2 not */
   int8_t sampler; /* named TIDE_MON_COMM */
+  int8_t zombie;  /* exited, not yet reaped: CPU times but no memory */
 } Proc;
 
 typedef struct Seen {
@@ -194,8 +195,9 @@ typedef struct Seen {
 typedef struct Scan {
   Proc procs[MAXPROC];
   int nprocs;
-  Seen seen[2][MAXTREE]; /* tree members of the last two scans, by pid */
-  int nseen[2], cur;
+  uint64_t prev_total;   /* the tree's CPU ticks at the last scan */
+  Seen samplers[2][MAXSAMPLERS]; /* samplers in the tree, last two scans */
+  int nsamplers[2], cur;
   int have_prev;
   int rollup;          /* smaps_rollup exists (Linux 4.14+); else smaps */
   _Alignas(8) char dents[32768]; /* getdents64 records are 8-byte aligned */
@@ -230,14 +232,18 @@ static int read_stat(Scan *s, int32_t pid, Proc *p) {
   p->sampler = clen == strlen(TIDE_MON_COMM) &&
                memcmp(open_paren + 1, TIDE_MON_COMM, clen) == 0;
   const char *f = close_paren + 1;
-  f = skip_fields(f, 1);                 /* state (field 3) */
+  while (*f == ' ') f++;
+  p->zombie = *f == 'Z' || *f == 'X';    /* state (field 3) */
+  f = skip_fields(f, 1);
   p->ppid = (int32_t)parse_u64(&f);      /* field 4 */
   f = skip_fields(f, 9);                 /* fields 5..13 */
-  uint64_t ut = parse_u64(&f);           /* field 14 */
-  uint64_t st = parse_u64(&f);           /* field 15 */
-  f = skip_fields(f, 6);                 /* fields 16..21 */
+  uint64_t ut = parse_u64(&f);           /* utime, field 14 */
+  uint64_t st = parse_u64(&f);           /* stime, field 15 */
+  uint64_t cut = parse_u64(&f);          /* cutime, field 16 */
+  uint64_t cst = parse_u64(&f);          /* cstime, field 17 */
+  f = skip_fields(f, 4);                 /* fields 18..21 */
   p->start = parse_u64(&f);              /* field 22 */
-  p->ticks = ut + st;
+  p->ticks = ut + st + cut + cst;
   p->pid = pid;
   p->in = 0;
   return 0;
@@ -386,34 +392,49 @@ static void read_meminfo(Scan *s, tide_MemUsage *u) {
 }
 
 /* One pass: memory of the tree into u, CPU ticks spent since the previous
-** pass into *dticks (0 on the first).  Returns -errno if root is gone. */
+** pass into *dticks (0 on the first).  Returns -errno if root is gone.
+**
+** CPU: the tree's total is the sum, over its live processes, of their own
+** ticks plus their waited-for children's (cutime, cstime).  A process that
+** exits moves its ticks into its parent's cutime when it is reaped, so the
+** total keeps them: a worker's last moments, and processes that lived and
+** died between two scans, are counted.  Only a sampler's ticks are taken
+** out: they join the script's cutime when the script reaps it. */
 static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) {
   memset(u, 0, sizeof *u);
   int rc = list_procs(s);
   if (rc < 0) return rc;
   if (!find_proc(s, root)) return -ESRCH;
-  Seen *prev = s->seen[s->cur], *cur = s->seen[!s->cur];
-  int np = s->nseen[s->cur], nc = 0, j = 0;
-  uint64_t dt = 0;
+  Seen *prev = s->samplers[s->cur], *cur = s->samplers[!s->cur];
+  int np = s->nsamplers[s->cur], nc = 0;
+  uint64_t total = 0;
   for (int i = 0; i < s->nprocs; i++) {
     Proc *p = &s->procs[i];
-    if (p->sampler || !in_tree(s, p, root)) continue;
+    if (!in_tree(s, p, root)) continue;
+    if (p->sampler) {
+      if (nc < MAXSAMPLERS) cur[nc++] = (Seen){p->pid, p->start, p->ticks};
+      continue;
+    }
+    total += p->ticks;
+    if (p->zombie) continue;
     if (add_memory(s, p->pid, u) < 0) continue; /* it just exited: skip */
     u->nproc++;
-    /* CPU: a merge with the previous pass (both sorted by pid).  A process
-    ** new to the tree was forked since then: all its ticks are new. */
-    while (j < np && prev[j].pid < p->pid) j++;
-    if (j < np && prev[j].pid == p->pid && prev[j].start == p->start)
-      dt += p->ticks >= prev[j].ticks ? p->ticks - prev[j].ticks : 0;
-    else if (s->have_prev)
-      dt += p->ticks;
-    if (nc < MAXTREE) cur[nc++] = (Seen){p->pid, p->start, p->ticks};
   }
-  s->nseen[!s->cur] = nc;
+  int64_t d = (int64_t)(total - s->prev_total);
+  for (int i = 0; i < np; i++) { /* samplers reaped since the last scan */
+    int found = 0;
+    for (int j = 0; j < nc && !found; j++)
+      found = cur[j].pid == prev[i].pid && cur[j].start == prev[i].start;
+    if (!found) d -= (int64_t)prev[i].ticks;
+  }
+  /* A process leaving the tree (an orphan adopted elsewhere) takes its
+  ** ticks along; the interval then shows what is left, never less than 0. */
+  *dticks = s->have_prev && d > 0 ? (uint64_t)d : 0;
+  s->prev_total = total;
+  s->nsamplers[!s->cur] = nc;
   s->cur = !s->cur;
   s->have_prev = 1;
   read_meminfo(s, u);
-  *dticks = dt;
   return 0;
 }
 
