@@ -219,6 +219,24 @@ if bin then
   check.truthy(spent > 0.28 and spent < 1, "a short-lived child's CPU: " .. spent)
 end
 
+-- a worker inherits the monitor: it may mark, not stop; it may run its own
+local outer = tide.monitor{interval = 0.02}
+local wres = tide.collect(function()
+  local okstop, errstop = pcall(function() return outer:stop() end)
+  local inner = tide.monitor{interval = 0.01}
+  local r = inner:stop()
+  return {okstop = okstop, err = tostring(errstop), samples = r.samples,
+          nproc = r.peak_nproc, gone = io.open("/proc/" .. r.pid .. "/stat") == nil}
+end, 2, {jobs = 2, chunk = 1})[1] -- jobs = 1 would run it here, serially
+check.eq(wres.okstop, false, "a worker cannot stop the script's monitor")
+check.truthy(wres.err:find("only the process that started it", 1, true), wres.err)
+check.truthy(wres.samples >= 2, "a monitor inside a worker")
+check.eq(wres.nproc, 1, "it measures the worker's own tree")
+check.truthy(wres.gone, "the worker's sampler is reaped")
+check.truthy(outer.running, "the script's monitor still runs")
+rep = outer:stop()
+check.truthy(rep.samples >= 1 and rep.peak_nproc <= 3, "outer monitor: script and workers, no sampler")
+
 -- ------------------------------------------------------ sampler lifetime
 -- garbage collection stops it
 local gpid
