@@ -499,6 +499,7 @@ static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
   Scan *s = scan_new();
   if (!s) sampler_fail(sh, errno, "scan memory");
   double next = mono();
+  uint64_t last_dticks = 0;
   for (;;) {
     if (getppid() != parent) _exit(0);
     /* Read before the scan: the sample taken after a stop request starts
@@ -517,9 +518,19 @@ static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
       } else {
         tide_MonSample *smp = &sh->samples[n];
         double t = (before + now) / 2 - sh->t0; /* the middle of the scan */
-        double prev_t = n > 0 ? sh->samples[n - 1].t : t;
+        /* CPU times come in ticks (10 ms): over a short window, such as
+        ** the last sample's right after a stop, one tick is a large
+        ** percentage.  A window under half the interval reaches back over
+        ** the previous sample's too. */
+        double from = n > 0 ? sh->samples[n - 1].t : t;
+        uint64_t d = dticks;
+        if (n >= 2 && t - from < sh->interval / 2) {
+          from = sh->samples[n - 2].t;
+          d += last_dticks;
+        }
+        last_dticks = dticks;
         smp->t = t;
-        smp->cpu = t > prev_t ? (double)dticks / sh->clk_tck / (t - prev_t) * 100.0 : 0.0;
+        smp->cpu = t > from ? (double)d / sh->clk_tck / (t - from) * 100.0 : 0.0;
         smp->rss = u.rss;
         smp->pss = u.pss;
         smp->uss = u.uss;

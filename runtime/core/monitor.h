@@ -34,7 +34,9 @@ typedef struct tide_MemUsage {
 /* One sample of a monitor. */
 typedef struct tide_MonSample {
   double t;                   /* seconds since the monitor started */
-  double cpu;                 /* % of one CPU since the previous sample (0 first) */
+  double cpu;                 /* % of one CPU since the previous sample (0 first;
+                              ** over the last two when that is under half the
+                              ** interval: times come in 10 ms ticks) */
   int64_t rss, pss, uss;      /* bytes, summed over the tree */
   int64_t sys_used;           /* bytes */
   int32_t nproc;              /* processes in the tree */
