@@ -74,5 +74,6 @@ void tideB_open_models(lua_State *L); /* l_models.c: tide._models, tide.metrics 
 void tideB_open_par(lua_State *L);    /* l_par.c: map, collect, start, pfor */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
+void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 
 #endif /* TIDE_BIND_H */

@@ -189,6 +189,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_codec(L);
   tideB_open_par(L);
   tideB_open_models(L);
+  tideB_open_monitor(L);
   tideB_open_lua(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, tide_index);
