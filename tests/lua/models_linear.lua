@@ -219,6 +219,11 @@ E(function() M.linear():fit(Xn, y) end, "X holds NaN or infinity", "NaN in X")
 E(function() M.lasso():fit(Xn, y) end, "X holds NaN or infinity", "NaN in X lasso")
 check.truthy(pcall(function() M.ridge():fit(Xn, y, {rows = {1, 2, 3, 4, 6, 7, 8, 9}}) end),
              "NaN outside the rows is fine")
+E(function() M.ridge():fit(Xn, y, {rows = {1, 2, 5}}) end, "X holds NaN", "NaN inside the rows")
+E(function() M.lasso():fit(Xn:astype("f32"), y, {rows = {5}}) end, "X holds NaN", "NaN f32 rows")
+local Xinf = X:copy()
+Xinf:set(7, 7, -math.huge)
+E(function() M.linear():fit(Xinf, y, {rows = {7, 8}}) end, "X holds NaN", "-Inf inside the rows")
 local yn = y:copy()
 yn[3] = math.huge
 E(function() M.elasticnet():fit(X, yn) end, "y holds NaN or infinity", "Inf in y")
