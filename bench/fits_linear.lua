@@ -5,6 +5,8 @@
 -- rows.  Best of 3 fits.  Run with OPENBLAS_NUM_THREADS=1 beside
 -- fits_linear_sklearn.py.  The "rows=" lines fit the same training rows
 -- picked out of one 1,000,000-row X by a shuffled index (a CV fold).
+-- With TIDE_FITS_DATA=<dir> set, the data is also saved there as
+-- friedman_x<p>_{X,y}.npy so fits_linear_sklearn.py fits the very same rows.
 -- usage: OPENBLAS_NUM_THREADS=1 tide bench/fits_linear.lua [json-out]
 local out = arg and arg[1]
 local f = out and io.open(out, "a")
@@ -52,6 +54,11 @@ end
 
 for _, p in ipairs{10, 50} do
   local X, y = friedman(NTRAIN + NTEST, p, 7 + p)
+  local share = os.getenv("TIDE_FITS_DATA")
+  if share then
+    tide.save(string.format("%s/friedman_x%d_X.npy", share, p), X)
+    tide.save(string.format("%s/friedman_x%d_y.npy", share, p), y)
+  end
   local train, test = tide.arange(1, NTRAIN + 1), tide.arange(NTRAIN + 1, NTRAIN + NTEST + 1)
   local Xtr, ytr = X:take(train), y:take(train)
   local Xte, yte = X:take(test), y:take(test)
