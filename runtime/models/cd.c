@@ -7,7 +7,7 @@
 **
 ** Two forms of the same iteration:
 **  - covariance (Gram) updates when rows >> features: X'WX and X'Wy come
-**    from tide_gram (blocked passes, memory O(block x p + p^2), no copy of
+**    from tide__linear_gram (one blocked pass, memory O(block x p + p^2), no copy of
 **    the fold); an epoch then costs O(p^2) whatever the number of rows.
 **  - residual updates otherwise (p > rows, or p too large for a p x p
 **    matrix): the residual lives in an n-vector, and each coordinate
@@ -73,7 +73,7 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
                     const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
                     tide_EnetResult *res) {
   tide_Gram g;
-  int rc = tide_gram(X, y, w, rows, o->fit_intercept, &g);
+  int rc = tide__linear_gram(X, y, w, rows, o->fit_intercept, &g);
   if (rc) return rc;
   int64_t p = g.p;
   const double *Q = g.XtX, *q = g.Xty;

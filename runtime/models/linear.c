@@ -4,7 +4,8 @@
 ** Solver choice (tide_ridge_fit):
 **  - tall data (p <= rows used): the normal equations.  tide_gram gives
 **    the centered X'WX and X'Wy in blocked passes (memory O(block x p +
-**    p^2), no copy of the fold, one dsyrk), then a Cholesky factorization of
+**    p^2), no copy of the fold, one dsyrk; tide__linear_gram below does it in
+**    one pass), then a Cholesky factorization of
 **    the equilibrated D^-1 (X'WX + alpha I) D^-1.  This is what makes many
 **    fits over one shared X cheap, and it is scikit-learn Ridge's own
 **    method.  Its forward error grows like cond(X)^2 eps, so when dpotrf
@@ -71,6 +72,100 @@ int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Arra
 done:
   free(yb);
   free(wb);
+  return rc;
+}
+
+/* The sufficient statistics of tide_gram (same struct, same results up
+** to rounding) in ONE blocked pass instead of two: the rows are centered on
+** a shift, the mean of up to 1024 rows spread evenly over the subset, and
+** the exact centering is applied afterwards,
+**   X'WX_c = sum w (x - s)(x - s)' - t t' / sw,   t = sum w (x - s).
+** The shift is within a few percent of a standard deviation of the mean
+** whatever the order of the rows, so the correction is tiny and there is no
+** cancellation (the one-pass sum-of-squares problem); and a fit with rows=
+** reads its fold once instead of twice, which is most of its time. */
+int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                      const tide_Rows *rows, int center, tide_Gram *g) {
+  memset(g, 0, sizeof *g);
+  int64_t p = X->shape[1], n = rows->n;
+  size_t np = (size_t)(p ? p : 1);
+  g->p = p;
+  g->xmean = calloc(np, sizeof(double));
+  g->XtX = calloc(np * np, sizeof(double));
+  g->Xty = calloc(np, sizeof(double));
+  double *shift = calloc(np, sizeof(double)), *t = calloc(np, sizeof(double));
+  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *cb = malloc((size_t)TIDE_ROW_BLOCK * np * sizeof *cb);
+  tide_RowBlocks it;
+  int rc = (!g->xmean || !g->XtX || !g->Xty || !shift || !t || !yb || !wb || !cb)
+               ? tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p)
+               : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
+  if (rc) goto done;
+  double ys = 0;
+  if (center && n > 0) {
+    int64_t K = n < 1024 ? n : 1024;
+    int64_t cs = X->strides[1];
+    for (int64_t q = 0; q < K; q++) {
+      int64_t r = tide_rows_at(rows, q * n / K);
+      const unsigned char *row = X->data + r * X->strides[0];
+      for (int64_t j = 0; j < p; j++) shift[j] += tide_load_f64(X->dtype, row + j * cs);
+      if (y) ys += tide_load_f64(y->dtype, y->data + r * y->strides[0]);
+    }
+    for (int64_t j = 0; j < p; j++) shift[j] /= (double)K;
+    ys /= (double)K;
+  }
+  double sw = 0, ty = 0, yty = 0;
+  while (tide_rowblocks_next(&it)) {
+    if (y) tide_gather_col(y, rows, it.first, it.nb, 0, yb);
+    if (w) tide_gather_col(w, rows, it.first, it.nb, 0, wb);
+    for (int64_t k = 0; k < it.nb; k++) {
+      double wk = w ? wb[k] : 1.0, sq = w ? sqrt(wk) : 1.0;
+      const double *r = it.buf + k * p;
+      double *c = cb + k * p;
+      for (int64_t j = 0; j < p; j++) {
+        c[j] = sq * (r[j] - shift[j]);
+        t[j] += sq * c[j];
+      }
+      if (y) {
+        double yc = sq * (yb[k] - ys);
+        yb[k] = yc;
+        ty += sq * yc;
+        yty += yc * yc;
+      }
+      sw += wk;
+    }
+    if (p > 0) {
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)it.nb, 1.0, cb, (int)p,
+                  1.0, g->XtX, (int)p);
+      if (y) cblas_dgemv(CblasRowMajor, CblasTrans, (int)it.nb, (int)p, 1.0, cb, (int)p, yb, 1,
+                         1.0, g->Xty, 1);
+    }
+  }
+  tide_rowblocks_free(&it);
+  if (!(sw > 0)) {
+    rc = tide__seterr(TIDE_EINVAL, "the rows used have no weight (no rows, or all weights 0)");
+    goto done;
+  }
+  g->sw = sw;
+  for (int64_t j = 0; j < p; j++) g->xmean[j] = shift[j] + t[j] / sw;
+  g->ymean = ys + ty / sw;
+  g->yty = yty;
+  if (center) { /* from the shift to the mean */
+    for (int64_t i = 0; i < p; i++) {
+      for (int64_t j = i; j < p; j++) g->XtX[i * p + j] -= t[i] * t[j] / sw;
+      g->Xty[i] -= t[i] * ty / sw;
+    }
+    g->yty -= ty * ty / sw;
+  }
+  for (int64_t i = 0; i < p; i++) /* mirror the upper triangle */
+    for (int64_t j = 0; j < i; j++) g->XtX[i * p + j] = g->XtX[j * p + i];
+done:
+  free(shift);
+  free(t);
+  free(yb);
+  free(wb);
+  free(cb);
+  if (rc) tide_gram_free(g);
   return rc;
 }
 
@@ -272,7 +367,7 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
     return rc;
   }
   tide_Gram g;
-  if ((rc = tide_gram(X, y, w, rows, fit_intercept, &g))) return rc;
+  if ((rc = tide__linear_gram(X, y, w, rows, fit_intercept, &g))) return rc;
   int err;
   if (solve_normal(&g, alpha, fit_intercept, n, coef, &err) && !err) {
     used = TIDE_LS_LSTSQ;

@@ -56,4 +56,9 @@ int tide_enet_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
 int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                        const tide_Rows *rows, double *xmean, double *ymean, double *sw);
 
+/* tide_gram's statistics in one blocked pass (centered on a shift, then
+** corrected exactly); see linear.c. */
+int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                      const tide_Rows *rows, int center, tide_Gram *g);
+
 #endif

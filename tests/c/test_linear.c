@@ -262,6 +262,41 @@ static void test_enet(void) {
   tide_array_close(&y);
 }
 
+/* The one-pass Gram equals tide_gram's two passes: weighted, on a row
+** subset, with a column whose rows are sorted and far from 0 (the shift is
+** then far from the first rows' values). */
+static void test_gram_one_pass(void) {
+  tide_Array X, y, w = mk(3000, 0);
+  make_data(&X, &y, 3000, 5, 1.0);
+  for (int64_t i = 0; i < 3000; i++) {
+    AT(X, i, 4) = 1e6 + (double)i * 0.01;
+    V(w, i) = rnd() * 3;
+  }
+  int64_t idx[1000];
+  for (int k = 0; k < 1000; k++) idx[k] = 3 * k + 2;
+  tide_Rows sub = {idx, 1000, 1, 1}, all = tide_rows_all(3000);
+  for (int c = 0; c < 4; c++) {
+    tide_Gram a, b;
+    const tide_Rows *r = c & 1 ? &sub : &all;
+    int center = c < 2;
+    CHECK_EQ_INT(tide_gram(&X, &y, &w, r, center, &a), TIDE_OK);
+    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, center, &b), TIDE_OK);
+    CHECK_NEAR(b.sw, a.sw, 1e-12);
+    CHECK_NEAR(b.ymean, a.ymean, 1e-12);
+    CHECK_NEAR(b.yty, a.yty, 1e-10);
+    for (int j = 0; j < 5; j++) {
+      CHECK_NEAR(b.xmean[j], a.xmean[j], 1e-12);
+      CHECK_NEAR(b.Xty[j], a.Xty[j], 1e-10);
+      for (int k = 0; k < 5; k++) CHECK_NEAR(b.XtX[j * 5 + k], a.XtX[j * 5 + k], 1e-10);
+    }
+    tide_gram_free(&a);
+    tide_gram_free(&b);
+  }
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&w);
+}
+
 /* Peak resident memory added by a call (VmHWM after resetting it through
 ** /proc/self/clear_refs), in kB; -1 when the kernel does not allow it. */
 static long hwm_kb(void) {
@@ -330,6 +365,7 @@ int main(void) {
   test_rank_deficient();
   test_wide();
   test_enet();
+  test_gram_one_pass();
   test_rows_memory();
   return check_done();
 }
