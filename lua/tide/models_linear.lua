@@ -7,8 +7,10 @@ return function(models)
   local K = tide._models
   local check = models.check
 
+  -- raised from check_opts: the levels are fail, check_opts, spec.fit,
+  -- Model:fit, the caller
   local function fail(name, fmt, ...)
-    error(name .. ": " .. string.format(fmt, ...), 4)
+    error(name .. ": " .. string.format(fmt, ...), 5)
   end
 
   -- fit options each class accepts (a misspelt key is an error, not ignored)
@@ -27,6 +29,21 @@ return function(models)
     end
   end
 
+  -- Calls a kernel; its errors are raised at the user's fit call (levels:
+  -- this function, spec.fit, Model:fit, the caller) and name the model.
+  local function kernel(name, f, ...)
+    local res = table.pack(pcall(f, ...))
+    if not res[1] then
+      local msg = tostring(res[2]):gsub("^[^\n]-:%d+: ", "")
+      for _, k in ipairs{"linear", "ridge", "lasso", "elasticnet", "elastic net"} do
+        if msg:sub(1, #k + 2) == k .. ": " then msg = msg:sub(#k + 3) break end
+      end
+      msg = name .. ": " .. msg
+      error(msg, 4)
+    end
+    return table.unpack(res, 2, res.n)
+  end
+
   local function predict(self, X, opts)
     return K.linear_predict(X, self.coef, self.intercept, {rows = opts.rows})
   end
@@ -40,7 +57,7 @@ return function(models)
       fitted = {"coef", "intercept", "solver"},
       fit = function(self, X, y, opts)
         check_opts(name, opts, ls_opts)
-        local coef, b, solver = K.ridge_fit(X, y, {
+        local coef, b, solver = kernel(name, K.ridge_fit, X, y, {
           alpha = alpha_of(self._p), fit_intercept = self._p.fit_intercept,
           rows = opts.rows, sample_weight = opts.sample_weight})
         self.coef, self.intercept, self.solver = coef, b, solver
@@ -89,7 +106,7 @@ return function(models)
         if warm and self.coef and X.ndim == 2 and #self.coef == X.shape[2] then
           coef0 = self.coef
         end
-        local coef, b, n_iter, gap, tol, converged = K.enet_fit(X, y, {
+        local coef, b, n_iter, gap, tol, converged = kernel(name, K.enet_fit, X, y, {
           alpha = p.alpha, l1_ratio = l1_param and p.l1_ratio or 1.0, tol = p.tol,
           max_iter = p.max_iter, fit_intercept = p.fit_intercept, positive = p.positive,
           selection = p.selection, random_state = p.random_state,

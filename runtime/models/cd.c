@@ -118,7 +118,7 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
       double R_norm2 = g.yty + wHw - 2 * q_w;
       /* R'y = y'y - q'w */
       gap = dual_gap(XtA, coef, p, R_norm2, g.yty - q_w, l1, l2, o->positive);
-      if (gap < tol) {
+      if (gap <= tol) { /* <=: a constant y has gap = tol = 0 */
         converged = 1;
         break;
       }
@@ -260,7 +260,7 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
       for (int64_t j = 0; j < p; j++) XtA[j] -= l2 * coef[j];
       double R_norm2 = cblas_ddot((int)n, R, 1, R, 1), R_y = cblas_ddot((int)n, R, 1, ys, 1);
       gap = dual_gap(XtA, coef, p, R_norm2, R_y, l1, l2, o->positive);
-      if (gap < tol) {
+      if (gap <= tol) { /* <=: a constant y has gap = tol = 0 */
         converged = 1;
         break;
       }

@@ -240,6 +240,15 @@ E(function() M.ridge():fit(X, y, {sample_weight = -wv}) end, "must be >= 0", "ne
 E(function() M.ridge():fit(X, y, {sample_weight = {1, 2}}) end, "must be an array", "weight type")
 E(function() M.lasso():fit(X, y, {sample_weight = wv * 0}) end, "no weight", "zero weights")
 E(function() M.ridge():fit(X, y, {weights = wv}) end, "unknown fit option 'weights'", "opt typo")
+-- errors point at the caller's line and name the model once
+E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, "models_linear.lua:", "position")
+E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, ": ridge: y has shape", "named once")
+E(function() M.lasso():fit(X, y, {weights = wv}) end, "models_linear.lua:", "position of opts")
+-- a constant y converges at once with zero coefficients (gap = tol = 0)
+local cy = M.lasso{alpha = 0.1}:fit(X, tide.ones(3000))
+check.eq(cy.n_iter, 1, "constant y: one epoch")
+check.truthy(cy.converged and cy.coef:abs():sum() == 0, "constant y: converged at zero")
+check.near(cy.intercept, 1, 1e-14, "constant y: intercept")
 
 -- ------------------------------------------- non-convergence message
 local bin = os.getenv("TIDE_BIN")
