@@ -4,6 +4,9 @@
 */
 #include "models_bind.h"
 
+void tideM_open_linear(lua_State *L);
+
 const tideM_Opener tideM_openers[] = {
+  {"linear", tideM_open_linear},
   {NULL, NULL}
 };

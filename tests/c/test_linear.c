@@ -1,0 +1,371 @@
+/*
+** test_linear.c -- tide_ridge_fit and tide_enet_fit against plain-loop
+** references (normal equations by Gaussian elimination, KKT conditions of
+** the elastic net), the solver choices, and the peak memory of a rows= fit
+** (no copy of the fold).
+*/
+#include <errno.h>
+
+#include "check.h"
+#include "../../runtime/models/linear.h" /* runtime/models is not on the tests' path */
+
+static uint64_t seed = 20261122;
+
+static double rnd(void) {
+  seed ^= seed >> 12;
+  seed ^= seed << 25;
+  seed ^= seed >> 27;
+  return (double)((seed * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+static tide_Array mk(int64_t r, int64_t c) {
+  tide_Array a;
+  int64_t shape[2] = {r, c};
+  if (tide_array_new(&a, TIDE_F64, c ? 2 : 1, shape, TIDE_WHERE_HEAP)) {
+    fprintf(stderr, "tide_array_new: %s\n", tide_lasterror());
+    exit(2);
+  }
+  return a;
+}
+#define AT(a, i, j) (((double *)(a).data)[(i) * (a).shape[1] + (j)])
+#define V(a, i) (((double *)(a).data)[i])
+
+/* X n x p with column means and scales that differ, y = X b + 1.5 + noise */
+static void make_data(tide_Array *X, tide_Array *y, int64_t n, int64_t p, double noise) {
+  *X = mk(n, p);
+  *y = mk(n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    double s = 1.5;
+    for (int64_t j = 0; j < p; j++) {
+      AT(*X, i, j) = (rnd() - 0.5) * (j + 1) + j;
+      s += AT(*X, i, j) * ((j % 3) - 1.0) * (j + 1) * 0.5;
+    }
+    V(*y, i) = s + noise * (rnd() - 0.5);
+  }
+}
+
+/* Plain-loop weighted ridge: centered normal equations by Gaussian
+** elimination with partial pivoting; returns the intercept. */
+static double ref_ridge(const tide_Array *X, const tide_Array *y, const double *w,
+                        double alpha, double *coef) {
+  int64_t n = X->shape[0], p = X->shape[1];
+  double sw = 0, ym = 0, xm[16] = {0}, A[16][17] = {{0}};
+  for (int64_t i = 0; i < n; i++) {
+    double wi = w ? w[i] : 1;
+    sw += wi;
+    ym += wi * V(*y, i);
+    for (int64_t j = 0; j < p; j++) xm[j] += wi * AT(*X, i, j);
+  }
+  ym /= sw;
+  for (int64_t j = 0; j < p; j++) xm[j] /= sw;
+  for (int64_t i = 0; i < n; i++) {
+    double wi = w ? w[i] : 1;
+    for (int64_t a = 0; a < p; a++) {
+      double xa = AT(*X, i, a) - xm[a];
+      for (int64_t b = 0; b < p; b++) A[a][b] += wi * xa * (AT(*X, i, b) - xm[b]);
+      A[a][p] += wi * xa * (V(*y, i) - ym);
+    }
+  }
+  for (int64_t a = 0; a < p; a++) A[a][a] += alpha;
+  for (int64_t c = 0; c < p; c++) {
+    int64_t piv = c;
+    for (int64_t r = c + 1; r < p; r++)
+      if (fabs(A[r][c]) > fabs(A[piv][c])) piv = r;
+    for (int64_t k = 0; k <= p; k++) {
+      double t = A[c][k];
+      A[c][k] = A[piv][k];
+      A[piv][k] = t;
+    }
+    for (int64_t r = c + 1; r < p; r++) {
+      double f = A[r][c] / A[c][c];
+      for (int64_t k = c; k <= p; k++) A[r][k] -= f * A[c][k];
+    }
+  }
+  for (int64_t c = p - 1; c >= 0; c--) {
+    double s = A[c][p];
+    for (int64_t k = c + 1; k < p; k++) s -= A[c][k] * coef[k];
+    coef[c] = s / A[c][c];
+  }
+  double b = ym;
+  for (int64_t j = 0; j < p; j++) b -= xm[j] * coef[j];
+  return b;
+}
+
+static void test_ridge_reference(void) {
+  tide_Array X, y, w = mk(80, 0);
+  make_data(&X, &y, 80, 5, 1.0);
+  for (int64_t i = 0; i < 80; i++) V(w, i) = 0.2 + rnd() * 2;
+  tide_Rows all = tide_rows_all(80);
+  double alphas[3] = {0, 0.7, 25};
+  for (int k = 0; k < 3; k++) {
+    for (int weighted = 0; weighted < 2; weighted++) {
+      double coef[5], want[5], b = 0;
+      int solver = 0;
+      CHECK_EQ_INT(tide_ridge_fit(&X, &y, weighted ? &w : NULL, &all, alphas[k], 1, coef, &b,
+                                  &solver), TIDE_OK);
+      CHECK_EQ_INT(solver, TIDE_LS_CHOLESKY);
+      double wb = ref_ridge(&X, &y, weighted ? (double *)w.data : NULL, alphas[k], want);
+      for (int j = 0; j < 5; j++) CHECK_NEAR(coef[j], want[j], 1e-10);
+      CHECK_NEAR(b, wb, 1e-10);
+    }
+  }
+  /* exact data: OLS recovers the coefficients */
+  tide_Array X2, y2;
+  make_data(&X2, &y2, 40, 4, 0.0);
+  tide_Rows r2 = tide_rows_all(40);
+  double c2[4], b2;
+  CHECK_EQ_INT(tide_ridge_fit(&X2, &y2, NULL, &r2, 0, 1, c2, &b2, NULL), TIDE_OK);
+  for (int j = 0; j < 4; j++) CHECK_NEAR(c2[j], ((j % 3) - 1.0) * (j + 1) * 0.5, 1e-10);
+  CHECK_NEAR(b2, 1.5, 1e-10);
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&w);
+  tide_array_close(&X2);
+  tide_array_close(&y2);
+}
+
+/* A duplicated column: the SVD path, the weight split evenly between the
+** twins (minimum norm), the same predictions as without the twin. */
+static void test_rank_deficient(void) {
+  tide_Array X, y, Xr = mk(60, 3);
+  make_data(&X, &y, 60, 4, 1.0);
+  for (int64_t i = 0; i < 60; i++) {
+    AT(X, i, 3) = AT(X, i, 0);
+    for (int j = 0; j < 3; j++) AT(Xr, i, j) = AT(X, i, j);
+  }
+  tide_Rows all = tide_rows_all(60);
+  double c[4], cr[3], b, br;
+  int solver = 0;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_LSTSQ);
+  CHECK_EQ_INT(tide_ridge_fit(&Xr, &y, NULL, &all, 0, 1, cr, &br, NULL), TIDE_OK);
+  CHECK_NEAR(c[0], c[3], 1e-9);
+  CHECK_NEAR(c[0] + c[3], cr[0], 1e-9);
+  CHECK_NEAR(c[1], cr[1], 1e-9);
+  CHECK_NEAR(b, br, 1e-9);
+  /* a constant column: coefficient 0 and still a Cholesky solve */
+  for (int64_t i = 0; i < 60; i++) AT(X, i, 3) = 0.1;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_CHOLESKY);
+  CHECK(c[3] == 0);
+  CHECK_NEAR(c[0], cr[0], 1e-9);
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&Xr);
+}
+
+/* Wide data: ridge through the dual equals the primal normal equations
+** (plain loop), OLS interpolates the data. */
+static void test_wide(void) {
+  tide_Array X, y;
+  make_data(&X, &y, 8, 12, 1.0);
+  tide_Rows all = tide_rows_all(8);
+  double c[12], b;
+  int solver = 0;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0.3, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_DUAL);
+  double want[12];
+  double wb = ref_ridge(&X, &y, NULL, 0.3, want);
+  for (int j = 0; j < 12; j++) CHECK_NEAR(c[j], want[j], 1e-9);
+  CHECK_NEAR(b, wb, 1e-9);
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_LSTSQ);
+  double worst = 0;
+  for (int64_t i = 0; i < 8; i++) {
+    double f = b;
+    for (int j = 0; j < 12; j++) f += AT(X, i, j) * c[j];
+    worst = fmax(worst, fabs(f - V(y, i)));
+  }
+  CHECK(worst < 1e-9);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
+/* KKT conditions of the elastic net at the solution, in sw units. */
+static double kkt_violation(const tide_Array *X, const tide_Array *y, const double *coef,
+                            double b, double alpha, double l1_ratio) {
+  int64_t n = X->shape[0], p = X->shape[1];
+  double l1 = alpha * l1_ratio * (double)n, l2 = alpha * (1 - l1_ratio) * (double)n, worst = 0;
+  for (int64_t j = 0; j < p; j++) {
+    double g = l2 * coef[j];
+    for (int64_t i = 0; i < n; i++) {
+      double r = V(*y, i) - b;
+      for (int64_t k = 0; k < p; k++) r -= AT(*X, i, k) * coef[k];
+      g -= AT(*X, i, j) * r;
+    }
+    double v = coef[j] != 0 ? fabs(g + (coef[j] > 0 ? l1 : -l1)) : fmax(0, fabs(g) - l1);
+    worst = fmax(worst, v / (double)n);
+  }
+  return worst;
+}
+
+static void test_enet(void) {
+  tide_Array X, y;
+  make_data(&X, &y, 90, 6, 2.0);
+  tide_Rows all = tide_rows_all(90);
+  tide_EnetOpts o = {0.05, 0.6, 1e-13, 100000, 1, 0, 0, 0, -1};
+  int64_t iters[2];
+  double coefs[2][6];
+  for (int pre = 0; pre < 2; pre++) {
+    double coef[6] = {0};
+    tide_EnetResult res;
+    o.precompute = pre;
+    CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_OK);
+    CHECK_EQ_INT(res.gram, pre);
+    CHECK(res.converged);
+    CHECK(res.gap < res.tol);
+    CHECK(kkt_violation(&X, &y, coef, res.intercept, o.alpha, o.l1_ratio) < 1e-6);
+    iters[pre] = res.n_iter;
+    memcpy(coefs[pre], coef, sizeof coef);
+  }
+  CHECK_EQ_INT(iters[0], iters[1]); /* the same iteration in both forms */
+  for (int j = 0; j < 6; j++) CHECK_NEAR(coefs[0][j], coefs[1][j], 1e-9);
+  /* the l1 penalty zeroes some coefficients at a larger alpha */
+  o.alpha = 1.0;
+  o.l1_ratio = 1.0;
+  double coef[6] = {0};
+  tide_EnetResult res;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_OK);
+  int zeros = 0;
+  for (int j = 0; j < 6; j++) zeros += coef[j] == 0;
+  CHECK(zeros > 0 && zeros < 6);
+  CHECK(kkt_violation(&X, &y, coef, res.intercept, 1.0, 1.0) < 1e-6);
+  /* positive: no negative coefficient */
+  o.positive = 1;
+  memset(coef, 0, sizeof coef);
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_OK);
+  for (int j = 0; j < 6; j++) CHECK(coef[j] >= 0);
+  /* errors name what was wrong */
+  o.positive = 0;
+  o.alpha = -1;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "alpha must be");
+  o.alpha = 0.1;
+  o.l1_ratio = 2;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "l1_ratio");
+  o.l1_ratio = 0.5;
+  o.max_iter = 0;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "max_iter");
+  o.max_iter = 10;
+  coef[2] = NAN;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &all, &o, coef, &res), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "warm start");
+  CHECK(tide_ridge_fit(&X, &y, NULL, &all, -2, 1, coef, &res.intercept, NULL) == TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "alpha");
+  int64_t bad[2] = {1, 91};
+  tide_Rows rb = {bad, 2, 1, 1};
+  CHECK(tide_ridge_fit(&X, &y, NULL, &rb, 1, 1, coef, &res.intercept, NULL) == TIDE_ERANGE);
+  CHECK_STR_HAS(tide_lasterror(), "outside 1..90");
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
+/* The one-pass Gram equals tide_gram's two passes: weighted, on a row
+** subset, with a column whose rows are sorted and far from 0 (the shift is
+** then far from the first rows' values). */
+static void test_gram_one_pass(void) {
+  tide_Array X, y, w = mk(3000, 0);
+  make_data(&X, &y, 3000, 5, 1.0);
+  for (int64_t i = 0; i < 3000; i++) {
+    AT(X, i, 4) = 1e6 + (double)i * 0.01;
+    V(w, i) = rnd() * 3;
+  }
+  int64_t idx[1000];
+  for (int k = 0; k < 1000; k++) idx[k] = 3 * k + 2;
+  tide_Rows sub = {idx, 1000, 1, 1}, all = tide_rows_all(3000);
+  for (int c = 0; c < 4; c++) {
+    tide_Gram a, b;
+    const tide_Rows *r = c & 1 ? &sub : &all;
+    int center = c < 2;
+    CHECK_EQ_INT(tide_gram(&X, &y, &w, r, center, &a), TIDE_OK);
+    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, center, &b), TIDE_OK);
+    CHECK_NEAR(b.sw, a.sw, 1e-12);
+    CHECK_NEAR(b.ymean, a.ymean, 1e-12);
+    CHECK_NEAR(b.yty, a.yty, 1e-10);
+    for (int j = 0; j < 5; j++) {
+      CHECK_NEAR(b.xmean[j], a.xmean[j], 1e-12);
+      CHECK_NEAR(b.Xty[j], a.Xty[j], 1e-10);
+      for (int k = 0; k < 5; k++) CHECK_NEAR(b.XtX[j * 5 + k], a.XtX[j * 5 + k], 1e-10);
+    }
+    tide_gram_free(&a);
+    tide_gram_free(&b);
+  }
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&w);
+}
+
+/* Peak resident memory added by a call (VmHWM after resetting it through
+** /proc/self/clear_refs), in kB; -1 when the kernel does not allow it. */
+static long hwm_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+static int reset_hwm(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (!f) return 0;
+  int ok = fputs("5", f) >= 0;
+  return fclose(f) == 0 && ok;
+}
+
+/* Fits on every other row of a 200,000 x 10 X: a copy of the fold would
+** be 8 MB; the kernels must stay within a few row blocks. */
+static void test_rows_memory(void) {
+  int64_t n = 200000, p = 10, m = n / 2;
+  tide_Array X, y, idx;
+  make_data(&X, &y, n, p, 1.0);
+  int64_t one = m;
+  if (tide_array_new(&idx, TIDE_I64, 1, &one, TIDE_WHERE_HEAP)) exit(2);
+  for (int64_t k = 0; k < m; k++) ((int64_t *)idx.data)[k] = 2 * k + 1;
+  tide_Rows r = {(const int64_t *)idx.data, m, 1, 1};
+  double coef[10], b;
+  tide_EnetOpts o = {0.01, 0.5, 1e-4, 1000, 1, 0, 0, 0, -1};
+  tide_EnetResult res;
+  for (int pass = 0; pass < 2; pass++) { /* first pass: warm up allocator / BLAS */
+    if (!reset_hwm()) {
+      printf("skipped: /proc/self/clear_refs is not writable\n");
+      break;
+    }
+    long base = rss_kb();
+    CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &r, 1.0, 1, coef, &b, NULL), TIDE_OK);
+    memset(coef, 0, sizeof coef);
+    CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &r, &o, coef, &res), TIDE_OK);
+    long grew = hwm_kb() - base;
+    if (pass == 1) {
+      printf("rows= fits of 100,000 of 200,000 rows x 10: peak RSS +%ld kB\n", grew);
+      CHECK(grew < 4 * 1024); /* a fold copy alone is 8000 kB (ASan adds ~2 MB) */
+    }
+  }
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&idx);
+}
+
+int main(void) {
+  printf("seed %" PRIu64 "\n", seed);
+  test_ridge_reference();
+  test_rank_deficient();
+  test_wide();
+  test_enet();
+  test_gram_one_pass();
+  test_rows_memory();
+  return check_done();
+}
