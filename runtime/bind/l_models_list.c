@@ -4,6 +4,9 @@
 */
 #include "models_bind.h"
 
+void tideM_open_logistic(lua_State *L);
+
 const tideM_Opener tideM_openers[] = {
+  {"logistic", tideM_open_logistic},
   {NULL, NULL}
 };
