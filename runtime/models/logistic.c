@@ -152,9 +152,6 @@ static int prob_init(Prob *P, int newton) {
   return rc;
 }
 
-/* log(1 + e^z) without overflow. */
-static double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
-
 static double sigmoid(double z) {
   if (z >= 0) return 1 / (1 + exp(-z));
   double e = exp(z);
@@ -195,16 +192,21 @@ static int eval(Prob *P, const double *th, double *f, double *g, double *H) {
     int64_t nb = it->nb;
     const double *Xb = it->buf;
     tide_gather_col(P->y, P->rows, it->first, nb, 0, P->yb);
-    for (int64_t i = 0; i < nb; i++) P->code[i] = find_class(P->classes, P->k, P->yb[i] == 0 ?
-                                                             0.0 : P->yb[i]);
+    if (P->k == 2) { /* every label is one of the two */
+      for (int64_t i = 0; i < nb; i++) P->code[i] = P->yb[i] == P->classes[1];
+    } else {
+      for (int64_t i = 0; i < nb; i++)
+        P->code[i] = find_class(P->classes, P->k, P->yb[i] == 0 ? 0.0 : P->yb[i]);
+    }
     if (P->w) tide_gather_col(P->w, P->rows, it->first, nb, 0, P->wb);
     else for (int64_t i = 0; i < nb; i++) P->wb[i] = 1.0;
     decision(Xb, nb, p, nw, W, b, P->z);
     if (nw == 1) {
       for (int64_t i = 0; i < nb; i++) {
         double zi = P->z[i], wi = P->wb[i], yi = P->code[i] == 1 ? 1.0 : 0.0;
-        double s = sigmoid(zi);
-        loss += wi * (softplus(zi) - yi * zi);
+        double e = exp(-fabs(zi)); /* one exp for both the loss and the sigmoid */
+        double s = zi >= 0 ? 1 / (1 + e) : e / (1 + e);
+        loss += wi * ((zi > 0 ? zi : 0) + log1p(e) - yi * zi);
         P->r[i] = wi * (s - yi);
         P->dv[i] = wi * s * (1 - s);
       }
