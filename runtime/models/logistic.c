@@ -112,6 +112,7 @@ typedef struct Prob {
   const tide_Array *X, *y, *w;
   const tide_Rows *rows;
   int64_t p, k, nw, fi, d; /* features, classes, weight rows, intercept?, parameters */
+  int64_t block;           /* rows per pass block */
   const double *classes;
   double inv_s, lam;       /* 1 / S, 1 / (C S) */
   double *z, *r, *dv, *yb, *wb, *xs, *hwb; /* block buffers */
@@ -119,6 +120,14 @@ typedef struct Prob {
   tide_RowBlocks it;       /* one gather buffer for the whole fit */
   int has_it;
 } Prob;
+
+/* Rows per block: fewer with many classes, so that a block's scores
+** (rows x classes) stay ~2 MB whatever k is. */
+static int64_t block_rows(int64_t nw) {
+  int64_t b = TIDE_ROW_BLOCK;
+  while (b > 64 && b * nw > (1 << 18)) b /= 2;
+  return b;
+}
 
 static void prob_free(Prob *P) {
   free(P->z);
@@ -133,7 +142,8 @@ static void prob_free(Prob *P) {
 }
 
 static int prob_init(Prob *P, int newton) {
-  size_t B = TIDE_ROW_BLOCK, nw = (size_t)P->nw, p = (size_t)(P->p ? P->p : 1);
+  P->block = block_rows(P->nw);
+  size_t B = (size_t)P->block, nw = (size_t)P->nw, p = (size_t)(P->p ? P->p : 1);
   P->z = malloc(B * nw * sizeof(double));
   P->r = malloc(B * nw * sizeof(double));
   P->dv = malloc(B * sizeof(double));
@@ -147,7 +157,7 @@ static int prob_init(Prob *P, int newton) {
   if (!P->z || !P->r || !P->dv || !P->yb || !P->wb || !P->code ||
       (newton && (!P->xs || !P->hwb)))
     return tide__seterr(TIDE_ENOMEM, "logistic: out of memory for a row block");
-  int rc = tide_rowblocks_init(&P->it, P->X, P->rows, TIDE_ROW_BLOCK);
+  int rc = tide_rowblocks_init(&P->it, P->X, P->rows, P->block);
   P->has_it = rc == TIDE_OK;
   return rc;
 }
@@ -618,10 +628,11 @@ int tide_logistic_predict(const tide_Array *X, const tide_Rows *rows, int64_t k,
   if (rows->n == 0) return TIDE_OK;
   int rc = tide_check_xy(X, NULL, NULL, rows, "logistic");
   if (rc) return rc;
-  double *z = malloc((size_t)TIDE_ROW_BLOCK * (size_t)nw * sizeof *z);
+  int64_t block = block_rows(nw);
+  double *z = malloc((size_t)block * (size_t)nw * sizeof *z);
   if (!z) return tide__seterr(TIDE_ENOMEM, "logistic: out of memory for a row block");
   tide_RowBlocks it;
-  if ((rc = tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK))) {
+  if ((rc = tide_rowblocks_init(&it, X, rows, block))) {
     free(z);
     return rc;
   }

@@ -156,6 +156,23 @@ do
   check.errors(function() models.logistic{}:fit(X, y, {rows = {1}}) end, "single class")
 end
 
+-- 3b. many classes (smaller row blocks): rows = fold copy, probabilities sum to 1
+do
+  local n, k = 3000, 150
+  local X = tide.randn({n, 3}, {seed = 21})
+  local y = tide.zeros(n, "i64")
+  for i = 1, n do y[i] = (i * 7919) % k + 1 end
+  local idx = tide.zeros(2500, "i64")
+  for i = 1, 2500 do idx[i] = (i * 13) % n + 1 end
+  local a = models.logistic{max_iter = 15}:fit(X, y, {rows = idx})
+  local b = models.logistic{max_iter = 15}:fit(X:take(idx), y:take(idx))
+  check.eq(a.coef.shape[1], k, "150 classes: coef rows")
+  check.eq(absdiff(a.coef, b.coef), 0, "150 classes: rows = fold copy")
+  local P = a:predict_proba(X)
+  check.truthy(absdiff(P:sum(2), tide.ones(n)) <= 1e-12, "150 classes: probabilities sum to 1")
+  check.truthy(same(a:predict(X, {rows = idx}), b:predict(X:take(idx))), "150 classes: predict")
+end
+
 -- 4. errors
 do
   local X, y = fix("bin", "X"), fix("bin", "y")
