@@ -39,7 +39,8 @@ static int k_logistic_fit(lua_State *L) {
   lua_getfield(L, 3, "weights");
   if (!lua_isnil(L, -1)) {
     w = tideL_test(L, -1);
-    if (!w) return luaL_error(L, "option 'weights' must be an array, got %s", luaL_typename(L, -1));
+    if (!w)
+      return luaL_error(L, "option 'weights' must be an array, got %s", luaL_typename(L, -1));
     tideL_check(L, lua_gettop(L)); /* raises if closed */
   }
   tide_LogitOpts o;

@@ -26,6 +26,7 @@
 */
 #include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,11 +122,11 @@ typedef struct Prob {
   int has_it;
 } Prob;
 
-/* Rows per block: fewer with many classes, so that a block's scores
-** (rows x classes) stay ~2 MB whatever k is. */
-static int64_t block_rows(int64_t nw) {
-  int64_t b = TIDE_ROW_BLOCK;
-  while (b > 64 && b * nw > (1 << 18)) b /= 2;
+/* Rows per block: fewer with many classes or wide rows, so that a block's
+** scores (rows x classes) and gathered rows stay a few MB. */
+static int64_t block_rows(int64_t nw, int64_t p) {
+  int64_t b = TIDE_ROW_BLOCK, w = nw > p / 2 ? nw : p / 2;
+  while (b > 16 && b * w > (1 << 18)) b /= 2;
   return b;
 }
 
@@ -142,7 +143,7 @@ static void prob_free(Prob *P) {
 }
 
 static int prob_init(Prob *P, int newton) {
-  P->block = block_rows(P->nw);
+  P->block = block_rows(P->nw, P->p);
   size_t B = (size_t)P->block, nw = (size_t)P->nw, p = (size_t)(P->p ? P->p : 1);
   P->z = malloc(B * nw * sizeof(double));
   P->r = malloc(B * nw * sizeof(double));
@@ -517,7 +518,7 @@ void tide_logistic_free(tide_Logit *m) {
 int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                       const tide_Rows *rows, const tide_LogitOpts *o, tide_Logit *m) {
   memset(m, 0, sizeof *m);
-  if (!(o->C > 0) || !isfinite(o->C))
+  if (!(o->C > 0)) /* C = inf is allowed: no penalty */
     return tide__seterr(TIDE_EINVAL, "logistic: C must be a positive number, got %g", o->C);
   if (!(o->tol >= 0))
     return tide__seterr(TIDE_EINVAL, "logistic: tol must be >= 0, got %g", o->tol);
@@ -545,6 +546,11 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
   P.classes = cl;
   P.nw = P.k == 2 ? 1 : P.k;
   P.d = P.nw * (P.p + P.fi);
+  if (P.p > INT_MAX / 2 || P.d > INT_MAX / 2) { /* BLAS takes int sizes */
+    free(cl);
+    return tide__seterr(TIDE_EINVAL, "logistic: %" PRId64 " classes x %" PRId64 " features is "
+                        "too many parameters", P.k, P.p);
+  }
   double S = 0;
   if (w) {
     double *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
@@ -628,7 +634,7 @@ int tide_logistic_predict(const tide_Array *X, const tide_Rows *rows, int64_t k,
   if (rows->n == 0) return TIDE_OK;
   int rc = tide_check_xy(X, NULL, NULL, rows, "logistic");
   if (rc) return rc;
-  int64_t block = block_rows(nw);
+  int64_t block = block_rows(nw, p);
   double *z = malloc((size_t)block * (size_t)nw * sizeof *z);
   if (!z) return tide__seterr(TIDE_ENOMEM, "logistic: out of memory for a row block");
   tide_RowBlocks it;

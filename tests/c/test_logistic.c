@@ -127,13 +127,17 @@ static void test_optimality(void) {
         double ga = gradmax(&X, &y, useW ? w : NULL, &a, 0.4, fi);
         /* L-BFGS stops on a relative decrease of 64 eps (scipy's ftol as
         ** scikit-learn sets it) before a 1e-10 gradient: ~1e-8 is its floor */
-        if (ga >= 1e-7) fprintf(stderr, "k=%d fi=%d w=%d: gradient %g after %d iterations\n", k, fi, useW, ga, (int)a.n_iter);
+        if (ga >= 1e-7)
+          fprintf(stderr, "k=%d fi=%d w=%d: gradient %g after %d iterations\n", k, fi, useW, ga,
+                  (int)a.n_iter);
         CHECK(ga < 1e-7);
         if (k == 2) {
           o.solver = TIDE_LOGIT_NEWTON;
           CHECK_EQ_INT(tide_logistic_fit(&X, &y, useW ? &wa : NULL, &all, &o, &b), TIDE_OK);
           double gb = gradmax(&X, &y, useW ? w : NULL, &b, 0.4, fi);
-          if (gb >= 1e-10) fprintf(stderr, "newton fi=%d w=%d: gradient %g, %d iterations\n", fi, useW, gb, (int)b.n_iter);
+          if (gb >= 1e-10)
+            fprintf(stderr, "newton fi=%d w=%d: gradient %g, %d iterations\n", fi, useW, gb,
+                    (int)b.n_iter);
           CHECK(gb < 1e-10); /* rounding: ~1e-16 n |x| */
           CHECK(coefdiff(&a, &b) < 1e-6);
           CHECK(b.n_iter < 15);
@@ -299,7 +303,8 @@ static void test_memory(void) {
     long before = rss_kb();
     CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r, &o, &m), TIDE_OK);
     long grew = peak_kb() - before;
-    if (getenv("TIDE_VERBOSE") || grew > 10000) fprintf(stderr, "solver %d: peak grew by %ld kB\n", solver, grew);
+    if (getenv("TIDE_VERBOSE") || grew > 10000)
+      fprintf(stderr, "solver %d: peak grew by %ld kB\n", solver, grew);
     CHECK(before > 0 && grew < 10000);
     CHECK(m.converged);
     tide_logistic_free(&m);

@@ -74,7 +74,8 @@ for _, name in ipairs{"bin", "binw", "multi3", "multi4w"} do
       check.truthy(same(pred, fix(name, "pred")), what .. " identical predictions")
       check.eq(pred.dtype, y.dtype, what .. " labels keep y's dtype")
       check.truthy(same(m.classes, fix(name, "classes")), what .. " classes")
-      check.near(m:score(X, y), tide.metrics.accuracy(y, fix(name, "pred")), 1e-15, what .. " score")
+      check.near(m:score(X, y), tide.metrics.accuracy(y, fix(name, "pred")), 1e-15,
+                 what .. " score")
     end
   end
   local m = models.logistic{C = c.C, fit_intercept = c.fit_intercept}:fit(X, y, {weights = w})
@@ -200,7 +201,8 @@ do
                "sample weights must be >= 0")
   check.errors(function() models.logistic{}:fit(X, y, {weights = tide.zeros(300)}) end,
                "sum to 0")
-  check.errors(function() models.logistic{}:fit(X, y, {weights = 3}) end, "'weights' must be an array")
+  check.errors(function() models.logistic{}:fit(X, y, {weights = 3}) end,
+               "'weights' must be an array")
   check.errors(function() models.logistic{}:fit(X, y, 5) end, "options table expected")
   check.errors(function() models.logistic{}:fit(X:row(1), y) end, "X must be 2-dimensional")
   check.errors(function() models.logistic{}:fit(X, nil) end, "y must be an array")
@@ -241,6 +243,15 @@ do
                  solver .. " separable coef finite")
     check.eq(m:score(X, y), 1.0, solver .. " separable accuracy")
   end
+end
+
+-- 5b. C = math.huge: no penalty (overlapping classes keep a finite optimum)
+do
+  local X, y = fix("bin", "X"), fix("bin", "y")
+  local a = models.logistic{C = math.huge, tol = 1e-10}:fit(X, y)
+  local b = models.logistic{C = 1e12, tol = 1e-10}:fit(X, y)
+  check.truthy(a.converged, "C = inf converged")
+  check.truthy(rel(a.coef, b.coef) <= 1e-6, "C = inf is the C -> inf limit")
 end
 
 -- 6. a fitted model returned by parallel tasks arrives whole
@@ -318,7 +329,9 @@ for yname in ("y", "yb"):
       os.remove(base .. "-" .. yname .. suffix)
     end
   end
-  for _, suffix in ipairs{"-X.npy", "-y.npy", "-yb.npy", "-fit.py"} do os.remove(base .. suffix) end
+  for _, suffix in ipairs{"-X.npy", "-y.npy", "-yb.npy", "-fit.py"} do
+    os.remove(base .. suffix)
+  end
 else
   print("live comparison skipped: no scikit-learn at " .. py)
 end
