@@ -5,8 +5,10 @@
 #include "models_bind.h"
 
 void tideM_open_linear(lua_State *L);
+void tideM_open_logistic(lua_State *L);
 
 const tideM_Opener tideM_openers[] = {
   {"linear", tideM_open_linear},
+  {"logistic", tideM_open_logistic},
   {NULL, NULL}
 };
