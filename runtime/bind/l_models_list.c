@@ -4,6 +4,11 @@
 */
 #include "models_bind.h"
 
+void tideM_open_knn(lua_State *L);
+void tideM_open_prep(lua_State *L);
+
 const tideM_Opener tideM_openers[] = {
+  {"knn", tideM_open_knn},
+  {"prep", tideM_open_prep},
   {NULL, NULL}
 };
