@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "knn.h"
 
@@ -80,29 +83,41 @@ static void heap_replace(double *hd, int64_t *hp, int64_t k, double d, int64_t p
   hp[i] = pos;
 }
 
-/* One query's row of a tile: t[j] = -2 q.x_j for training positions
-** base + j.  Positions only grow during a search, so an exact tie with the
-** root never displaces it (the lower position stays). */
-static void scan(const double *t, const double *nrm, int64_t nb, double *hd, int64_t *hp,
-                 int64_t k, int64_t base) {
+/* 1 when some of the 8 values at t is below thr.  Most candidates are
+** rejected, so this test is the hot loop of a search. */
+#if defined(__SSE2__)
+static inline int any_below8(const double *t, double thr) {
+  __m128d m = _mm_min_pd(_mm_min_pd(_mm_loadu_pd(t), _mm_loadu_pd(t + 2)),
+                         _mm_min_pd(_mm_loadu_pd(t + 4), _mm_loadu_pd(t + 6)));
+  return _mm_movemask_pd(_mm_cmplt_pd(m, _mm_set1_pd(thr))) != 0;
+}
+#else
+static inline int any_below8(const double *t, double thr) {
+  int any = 0;
+  for (int u = 0; u < 8; u++) any |= t[u] < thr;
+  return any;
+}
+#endif
+
+/* One query's row of a tile: t[j] = ||x_j||^2 - 2 q.x_j for training
+** positions base + j.  Positions only grow during a search, so an exact tie
+** with the root never displaces it (the lower position stays). */
+static void scan(const double *t, int64_t nb, double *hd, int64_t *hp, int64_t k,
+                 int64_t base) {
   double thr = hd[0];
   int64_t j = 0;
   for (; j + 8 <= nb; j += 8) {
-    int any = 0; /* cheap test of 8 candidates first: most are rejected */
-    for (int u = 0; u < 8; u++) any |= t[j + u] + nrm[j + u] < thr;
-    if (!any) continue;
+    if (!any_below8(t + j, thr)) continue;
     for (int u = 0; u < 8; u++) {
-      double v = t[j + u] + nrm[j + u];
-      if (v < thr) {
-        heap_replace(hd, hp, k, v, base + j + u);
+      if (t[j + u] < thr) {
+        heap_replace(hd, hp, k, t[j + u], base + j + u);
         thr = hd[0];
       }
     }
   }
   for (; j < nb; j++) {
-    double v = t[j] + nrm[j];
-    if (v < thr) {
-      heap_replace(hd, hp, k, v, base + j);
+    if (t[j] < thr) {
+      heap_replace(hd, hp, k, t[j], base + j);
       thr = hd[0];
     }
   }
@@ -203,13 +218,14 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
       /* a gathered block is ours to centre in place; a direct one is X */
       double *t = tit.direct ? tc : tit.buf;
       centre_rows(tit.buf, t, nb, p, ix->centre);
+      /* each tile row starts as the norms and GEMM adds -2 q.x (beta = 1:
+      ** the same stores as OpenBLAS's zeroing for beta = 0, one add less) */
+      for (int64_t i = 0; i < nq; i++)
+        memcpy(tile + i * nb, ix->norms + tit.first, (size_t)nb * sizeof *tile);
       if (p > 0)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0, qc,
-                    (int)p, t, (int)p, 0.0, tile, (int)nb);
-      else
-        memset(tile, 0, (size_t)(nq * nb) * sizeof *tile);
-      for (int64_t i = 0; i < nq; i++)
-        scan(tile + i * nb, ix->norms + tit.first, nb, hd + i * k, hp + i * k, k, tit.first);
+                    (int)p, t, (int)p, 1.0, tile, (int)nb);
+      for (int64_t i = 0; i < nq; i++) scan(tile + i * nb, nb, hd + i * k, hp + i * k, k, tit.first);
     }
     tide_rowblocks_free(&tit);
     for (int64_t i = 0; i < nq && !rc; i++)
