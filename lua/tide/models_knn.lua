@@ -16,7 +16,9 @@ return function(models)
 
   local function fit_common(self, X, y, opts)
     local centre, norms = K.knn_index(X, y, {rows = opts.rows})
-    self._X, self._y, self._rows = X, y, opts.rows
+    local rows = opts.rows
+    if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
+    self._X, self._y, self._rows = X, y, rows
     self._centre, self._norms = centre, norms
     self.n_samples_fit = #norms
     if self._p.k > #norms then

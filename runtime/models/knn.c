@@ -18,7 +18,7 @@
 
 #define QBLOCK 1024      /* queries per block */
 #define TBLOCK 256       /* training rows per distance tile */
-#define HEAP_CAP (1 << 20) /* heap entries (queries x k) kept at once */
+#define HEAP_CAP (1 << 20) /* entries of a heap block or a row buffer */
 
 /* A "round" centre: the mean with 8 significant bits.  Centring protects
 ** the ||x||^2 - 2 q.x form from cancellation when columns sit far from 0;
@@ -191,12 +191,16 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
     return tide__seterr(TIDE_EINVAL, "k = %" PRId64 " must be between 1 and the %" PRId64
                         " training rows", k, n);
   if (qrows->n == 0) return TIDE_OK;
-  int64_t qb = QBLOCK;
-  while (qb > 1 && qb * k > HEAP_CAP) qb /= 2;
   int64_t pp = p ? p : 1;
+  if (pp > INT32_MAX / TBLOCK) return tide__seterr(TIDE_ERANGE, "too many features for BLAS");
+  /* blocks shrink for large k or many features: the buffers stay at a
+  ** few MB (heaps qb x k, queries qb x p, training tile tb x p) */
+  int64_t qb = QBLOCK, tb = TBLOCK;
+  while (qb > 1 && (qb * k > HEAP_CAP || qb * pp > HEAP_CAP)) qb /= 2;
+  while (tb > 8 && tb * pp > HEAP_CAP) tb /= 2;
   double *qc = malloc((size_t)(qb * pp) * sizeof *qc);
-  double *tc = malloc((size_t)(TBLOCK * pp) * sizeof *tc);
-  double *tile = malloc((size_t)(qb * TBLOCK) * sizeof *tile);
+  double *tc = malloc((size_t)(tb * pp) * sizeof *tc);
+  double *tile = malloc((size_t)(qb * tb) * sizeof *tile);
   double *hd = malloc((size_t)(qb * k) * sizeof *hd);
   int64_t *hp = malloc((size_t)(qb * k) * sizeof *hp);
   Cand *cs = malloc((size_t)k * sizeof *cs);
@@ -212,7 +216,7 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
       hd[m] = INFINITY;
       hp[m] = INT64_MAX;
     }
-    if ((rc = tide_rowblocks_init(&tit, ix->X, &ix->rows, TBLOCK))) break;
+    if ((rc = tide_rowblocks_init(&tit, ix->X, &ix->rows, tb))) break;
     while (tide_rowblocks_next(&tit)) {
       int64_t nb = tit.nb;
       /* a gathered block is ours to centre in place; a direct one is X */

@@ -129,6 +129,7 @@ static void test_search(void) {
   run(TIDE_F64, 260, 25, 3, 4, 0, 0, 1);     /* column-major X */
   run(TIDE_I32, 100, 10, 2, 100, 1, 0, 0);   /* k = n */
   run(TIDE_F64, 3000, 9, 2, 2000, 1, 0, 0);  /* large k: fewer queries per block */
+  run(TIDE_F64, 300, 150, 5000, 3, 0, 1, 0); /* many features: smaller blocks and tiles */
 }
 
 static void test_users(void) {
