@@ -1,0 +1,96 @@
+-- tide.models: k nearest neighbours (knn_regressor, knn_classifier), brute
+-- force over GEMM distance tiles in C (runtime/models/knn.c).  A fitted
+-- model keeps a reference to the training X and y and the rows used (no
+-- copy of the fold), plus one squared norm per training row.  Neighbours
+-- are ordered by distance, ties by the lower training row (in the order of
+-- `rows` when fitted on a subset).  Changing X or y after fit changes the
+-- model: they are referenced, not copied.
+return function(models)
+  local K = tide._models
+  local check = models.check
+
+  local params = {
+    {"k", 5, check.integer(1)},
+    {"weights", "uniform", check.oneof("uniform", "distance")},
+  }
+
+  local function fit_common(self, X, y, opts)
+    local centre, norms = K.knn_index(X, y, {rows = opts.rows})
+    local rows = opts.rows
+    if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
+    self._X, self._y, self._rows = X, y, rows
+    self._centre, self._norms = centre, norms
+    self.n_samples_fit = #norms
+    if self._p.k > #norms then
+      error(string.format("%s: k = %d is more than the %d training rows", self._class.name,
+                          self._p.k, #norms), 4)
+    end
+  end
+
+  local function kopts(self, opts, extra)
+    local t = {train_rows = self._rows, rows = opts.rows, k = self._p.k,
+               distance = self._p.weights == "distance"}
+    for key, v in pairs(extra or {}) do t[key] = v end
+    return t
+  end
+
+  -- m:kneighbors(X [, {rows =, k =}]) -> distances (n x k), indices (n x k,
+  -- i64, 1-based row numbers of the training X).
+  local function kneighbors(self, X, opts)
+    if not self._fitted then error(self._class.name .. ": kneighbors before fit", 2) end
+    if not tide.is_array(X) then
+      error(string.format("%s: bad argument #1 to 'kneighbors' (X must be an array, got %s)",
+                          self._class.name, type(X)), 2)
+    end
+    opts = opts or {}
+    local k = opts.k or self._p.k
+    if math.type(k) ~= "integer" or k < 1 then
+      error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
+    end
+    return K.knn_kneighbors(self._X, self._centre, self._norms, X,
+                            {train_rows = self._rows, rows = opts.rows, k = k})
+  end
+
+  models.class("knn_regressor", {
+    kind = "regressor",
+    params = params,
+    fitted = {"n_samples_fit"},
+    fit = fit_common,
+    predict = function(self, X, opts)
+      return K.knn_regress(self._X, self._centre, self._norms, self._y, X, kopts(self, opts))
+    end,
+    methods = {kneighbors = kneighbors},
+  })
+
+  models.class("knn_classifier", {
+    kind = "classifier",
+    params = params,
+    fitted = {"n_samples_fit", "classes"},
+    fit = function(self, X, y, opts)
+      fit_common(self, X, y, opts)
+      local classes = K.knn_classes(y, {rows = opts.rows})
+      if #classes < 2 then
+        error(string.format("knn_classifier: y has a single class (%s); a classifier needs at " ..
+                            "least two", tostring(classes[1])), 3)
+      end
+      self.classes = classes
+    end,
+    predict = function(self, X, opts)
+      return K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes, X,
+                            kopts(self, opts))
+    end,
+    methods = {
+      kneighbors = kneighbors,
+      -- m:predict_proba(X [, {rows}]) -> n x #classes (columns in the order of m.classes)
+      predict_proba = function(self, X, opts)
+        if not self._fitted then error("knn_classifier: predict_proba before fit", 2) end
+        if not tide.is_array(X) then
+          error("knn_classifier: bad argument #1 to 'predict_proba' (X must be an array)", 2)
+        end
+        local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
+                                    X, kopts(self, opts or {}, {proba = true}))
+        return P
+      end,
+    },
+  })
+end

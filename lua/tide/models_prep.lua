@@ -1,0 +1,312 @@
+-- tide.models: preprocessing (standard_scaler, minmax_scaler) and
+-- pipelines (tide.pipeline{step1, step2, ..., final}).  The scalers' column
+-- statistics and maps are C (runtime/models/scale.c) over blocked row
+-- gathers, so fit with `rows =` copies nothing; transform returns a new
+-- array holding the rows asked for.
+return function(models)
+  local K = tide._models
+  local check = models.check
+  local EPS = 2.220446049250313e-16
+
+  local function vec(p, f)
+    local a = tide.zeros(p)
+    for j = 1, p do a[j] = f(j) end
+    return a
+  end
+
+  -- standard_scaler{with_mean = true, with_std = true}: (x - mean) / scale
+  -- with the population standard deviation; a (near-)constant column gets
+  -- scale 1 (scikit-learn's bound on the rounding of a two-pass variance).
+  -- Fitted: mean, var, scale (nil when with_std = false), n_samples_seen.
+  models.class("standard_scaler", {
+    kind = "transformer",
+    params = {{"with_mean", true, check.boolean}, {"with_std", true, check.boolean}},
+    fitted = {"mean", "var", "scale", "n_samples_seen"},
+    fit = function(self, X, _, opts)
+      local mean, var, _, _, n = K.scale_stats(X, {rows = opts.rows})
+      local p = self._p
+      self.n_samples_seen = n
+      self.mean = (p.with_mean or p.with_std) and mean or nil
+      if p.with_std then
+        self.var = var
+        self.scale = vec(#var, function(j)
+          local v, m = var[j], mean[j]
+          if v <= n * EPS * v + (n * m * EPS) ^ 2 then return 1.0 end
+          return math.sqrt(v)
+        end)
+      else
+        self.var, self.scale = nil, nil
+      end
+    end,
+    transform = function(self, X, opts)
+      local p = X.ndim == 2 and X.shape[2] or 0
+      local nf = self.n_features
+      local a = self._p.with_mean and self.mean or tide.zeros(nf)
+      local b = self._p.with_std and self.scale or tide.ones(nf)
+      if X.ndim == 2 and p ~= nf then
+        error(string.format("standard_scaler: X has %d features, but the scaler was fitted on %d",
+                            p, nf), 3)
+      end
+      return K.scale_apply(X, a, b, {rows = opts.rows, div = true})
+    end,
+    methods = {
+      -- x * scale + mean for the rows given
+      inverse_transform = function(self, X, opts)
+        if not self._fitted then error("standard_scaler: inverse_transform before fit", 2) end
+        local nf = self.n_features
+        local a = self._p.with_std and self.scale or tide.ones(nf)
+        local b = self._p.with_mean and self.mean or tide.zeros(nf)
+        return K.scale_apply(X, a, b, {rows = (opts or {}).rows, fname = "inverse_transform"})
+      end,
+    },
+  })
+
+  local function check_range(v)
+    if type(v) ~= "table" or type(v[1]) ~= "number" or type(v[2]) ~= "number" then
+      return "must be a table of two numbers {min, max}"
+    end
+    if not (v[1] < v[2]) then
+      return string.format("must have min < max, got {%s, %s}", v[1], v[2])
+    end
+  end
+
+  -- minmax_scaler{feature_range = {0, 1}, clip = false}: x * scale + min
+  -- with scale = (hi - lo) / (data_max - data_min) (a constant column: 1).
+  -- Fitted: data_min, data_max, data_range, scale, min, n_samples_seen.
+  models.class("minmax_scaler", {
+    kind = "transformer",
+    params = {{"feature_range", {0, 1}, check_range}, {"clip", false, check.boolean}},
+    fitted = {"data_min", "data_max", "data_range", "scale", "min", "n_samples_seen"},
+    fit = function(self, X, _, opts)
+      local _, _, mn, mx, n = K.scale_stats(X, {rows = opts.rows})
+      local lo, hi = self._p.feature_range[1], self._p.feature_range[2]
+      self.n_samples_seen = n
+      self.data_min, self.data_max = mn, mx
+      self.data_range = vec(#mn, function(j) return mx[j] - mn[j] end)
+      self.scale = vec(#mn, function(j)
+        local r = self.data_range[j]
+        return (hi - lo) / (r < 10 * EPS and 1.0 or r)
+      end)
+      self.min = vec(#mn, function(j) return lo - mn[j] * self.scale[j] end)
+    end,
+    transform = function(self, X, opts)
+      local fr = self._p.feature_range
+      return K.scale_apply(X, self.scale, self.min, {rows = opts.rows,
+                           clip = self._p.clip and {fr[1], fr[2]} or nil})
+    end,
+    methods = {
+      -- (x - min) / scale for the rows given
+      inverse_transform = function(self, X, opts)
+        if not self._fitted then error("minmax_scaler: inverse_transform before fit", 2) end
+        return K.scale_apply(X, self.min, self.scale, {rows = (opts or {}).rows, div = true,
+                             fname = "inverse_transform"})
+      end,
+    },
+  })
+
+  ---------------------------------------------------------------- pipeline
+
+  -- tide.pipeline{step1, ..., final}: every step but the last is a
+  -- transformer.  fit(X, y, {rows}) fits step 1 on the rows (no copy), then
+  -- each later step on a transformed copy of those rows only; predict /
+  -- transform / score pass the query rows the same way.  Parameters are
+  -- flat: "2.k" (step number), "knn_regressor.k" (class name, when one step
+  -- has that class) or plain "k" (when exactly one step has the parameter).
+  local Pipe = {}
+  local pmt = {__index = Pipe, __name = "tide.models.pipeline"}
+  pmt.__tostring = function(self) return self:describe() end
+  tide.register_class("tide.models.pipeline", pmt)
+
+  local function is_model(s)
+    return type(s) == "table" and type(s.fit) == "function" and type(s.clone) == "function"
+  end
+  local function kind(s)
+    if getmetatable(s) == pmt then return kind(s.steps[#s.steps]) end
+    return s._class and s._class.spec.kind
+  end
+
+  function models.pipeline(steps)
+    if type(steps) ~= "table" or #steps == 0 then
+      error("pipeline: expected a list of steps {transformer, ..., model}", 2)
+    end
+    local self = setmetatable({steps = {}}, pmt)
+    for i, s in ipairs(steps) do
+      if not is_model(s) then
+        error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
+      end
+      if i < #steps and type(s.transform) ~= "function" or i < #steps and
+         kind(s) ~= "transformer" then
+        error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
+                            "may be a %s", i, tostring(s), kind(s) or "model"), 2)
+      end
+      self.steps[i] = s
+    end
+    return self
+  end
+
+  local function rows_array(rows)
+    if rows == nil or tide.is_array(rows) then return rows end
+    local a = tide.zeros(#rows, "i64")
+    for i = 1, #rows do a[i] = rows[i] end
+    return a
+  end
+
+  -- Runs X through the transformers; returns the last step's input and
+  -- the options for it (rows consumed by the first transform).
+  local function through(self, X, opts, upto)
+    local Xt, o = X, {rows = opts.rows}
+    for i = 1, upto do
+      Xt = self.steps[i]:transform(Xt, o)
+      o = {}
+    end
+    return Xt, o
+  end
+
+  function Pipe:fit(X, y, opts)
+    if opts ~= nil and type(opts) ~= "table" then
+      error("pipeline: bad argument #3 to 'fit' (options table expected)", 2)
+    end
+    opts = opts or {}
+    local n = #self.steps
+    local Xt, yt, o = X, y, {rows = opts.rows}
+    for i = 1, n - 1 do
+      local s = self.steps[i]
+      s:fit(Xt, yt, o)
+      Xt = s:transform(Xt, o)
+      if o.rows ~= nil and yt ~= nil then yt = yt:take(rows_array(o.rows)) end
+      o = {}
+    end
+    self.steps[n]:fit(Xt, yt, o)
+    self._fitted = true
+    self.n_features = X.shape[2]
+    self.classes = self.steps[n].classes
+    return self
+  end
+
+  local function need_fit(self, what)
+    if not self._fitted then error("pipeline: " .. what .. " before fit", 3) end
+  end
+
+  function Pipe:predict(X, opts)
+    need_fit(self, "predict")
+    local Xt, o = through(self, X, opts or {}, #self.steps - 1)
+    return self.steps[#self.steps]:predict(Xt, o)
+  end
+
+  function Pipe:predict_proba(X, opts)
+    need_fit(self, "predict_proba")
+    local last = self.steps[#self.steps]
+    if type(last.predict_proba) ~= "function" then
+      error("pipeline: the last step has no predict_proba", 2)
+    end
+    local Xt, o = through(self, X, opts or {}, #self.steps - 1)
+    return last:predict_proba(Xt, o)
+  end
+
+  function Pipe:transform(X, opts)
+    need_fit(self, "transform")
+    if kind(self) ~= "transformer" then error("pipeline: the last step is not a transformer", 2) end
+    return (through(self, X, opts or {}, #self.steps))
+  end
+
+  function Pipe:fit_transform(X, y, opts) return self:fit(X, y, opts):transform(X, opts) end
+
+  function Pipe:score(X, y, opts)
+    need_fit(self, "score")
+    opts = opts or {}
+    local yhat = self:predict(X, opts)
+    if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end
+    return tide.metrics.r2(y, yhat, opts)
+  end
+
+  function Pipe:params()
+    local t = {}
+    for i, s in ipairs(self.steps) do
+      for k, v in pairs(s:params()) do t[i .. "." .. k] = v end
+    end
+    return t
+  end
+
+  local function step_name(s)
+    if getmetatable(s) == pmt then return "pipeline" end
+    return s._class and s._class.name
+  end
+
+  -- Which step a key names, and the parameter inside it.
+  local function resolve(self, key, level)
+    local head, rest = tostring(key):match("^([^.]+)%.(.+)$")
+    if head then
+      local i = math.tointeger(tonumber(head))
+      if i then
+        if not self.steps[i] then
+          error(string.format("pipeline: parameter '%s': there is no step %d", key, i), level)
+        end
+        return self.steps[i], rest
+      end
+      local found
+      for _, s in ipairs(self.steps) do
+        if step_name(s) == head then
+          if found then
+            error(string.format("pipeline: parameter '%s': several steps are %s; use the step " ..
+                                "number", key, head), level)
+          end
+          found = s
+        end
+      end
+      if not found then
+        error(string.format("pipeline: parameter '%s': no step is a %s", key, head), level)
+      end
+      return found, rest
+    end
+    local found
+    for _, s in ipairs(self.steps) do
+      if s:params()[key] ~= nil then
+        if found then
+          error(string.format("pipeline: parameter '%s' belongs to several steps; write " ..
+                              "'<step>.%s'", key, key), level)
+        end
+        found = s
+      end
+    end
+    if not found then
+      error(string.format("pipeline: unknown parameter '%s' (parameters: %s)", tostring(key),
+                          table.concat((function()
+                            local ks = {}
+                            for k in pairs(self:params()) do ks[#ks + 1] = k end
+                            table.sort(ks)
+                            return ks
+                          end)(), ", ")), level)
+    end
+    return found, key
+  end
+
+  function Pipe:set(params, level)
+    level = (level or 2) + 1
+    local per = {}
+    for k, v in pairs(params) do
+      local s, name = resolve(self, k, level)
+      per[s] = per[s] or {}
+      per[s][name] = v
+    end
+    for s, t in pairs(per) do s:set(t, level) end
+    return self
+  end
+
+  function Pipe:clone()
+    local steps = {}
+    for i, s in ipairs(self.steps) do steps[i] = s:clone() end
+    return models.pipeline(steps)
+  end
+
+  function Pipe:is_fitted() return self._fitted == true end
+
+  function Pipe:describe()
+    local parts = {}
+    for i, s in ipairs(self.steps) do
+      parts[i] = (getmetatable(s) == pmt or not s._class) and tostring(s):gsub(" %(fitted%)$", "")
+                 or s:describe():gsub(" %(fitted%)$", "")
+    end
+    return string.format("pipeline{%s}%s", table.concat(parts, ", "),
+                         self._fitted and " (fitted)" or "")
+  end
+end

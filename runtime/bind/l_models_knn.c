@@ -1,0 +1,154 @@
+/*
+** l_models_knn.c -- k-NN kernels for lua/tide/models_knn.lua: the index
+** (centre and squared norms of the training rows), neighbour queries,
+** regression and votes.  Training data stays the caller's X (+ rows).
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "knn.h"
+#include "models_bind.h"
+
+void tideM_open_knn(lua_State *L);
+
+/* A contiguous f64 vector of n entries at stack index i, else raises. */
+static const double *checkvec(lua_State *L, int i, int64_t n, const char *what) {
+  tide_Array *a = tideL_check(L, i);
+  if (a->ndim != 1 || a->dtype != TIDE_F64 || a->shape[0] != n || (n > 1 && a->strides[0] != 8))
+    luaL_error(L, "knn: %s must be an f64 vector of %d entries (was the model changed?)", what,
+               (int)n);
+  return (const double *)a->data;
+}
+
+/* knn_index(X, y|nil, {rows}) -> centre, norms */
+static int k_index(lua_State *L) {
+  tide_Array *X = tideL_check(L, 1), *y = lua_isnoneornil(L, 2) ? NULL : tideL_check(L, 2);
+  tide_Rows r;
+  tideM_checkrows(L, 3, "rows", X->ndim ? X->shape[0] : 0, &r);
+  int rc = tide_check_xy(X, y, NULL, &r, "fit");
+  if (rc) return tideL_raise(L, rc);
+  if (X->shape[1] == 0) return luaL_error(L, "fit: X has no features");
+  double *c = tideM_newvec(L, X->shape[1], NULL);
+  double *nrm = tideM_newvec(L, r.n, NULL);
+  rc = tide_knn_index(X, &r, c, nrm);
+  return rc ? tideL_raise(L, rc) : 2;
+}
+
+/* knn_classes(y, {rows}) -> sorted distinct labels */
+static int k_classes(lua_State *L) {
+  tide_Array *y = tideL_check(L, 1);
+  tide_Rows r;
+  tideM_checkrows(L, 2, "rows", y->ndim ? y->shape[0] : 0, &r);
+  tide_Array *a = tideL_push(L); /* first, so that nothing leaks if it raises */
+  double *c;
+  int64_t nc;
+  int rc = tide_knn_classes(y, &r, &c, &nc);
+  if (rc) return tideL_raise(L, rc);
+  rc = tide_array_new(a, TIDE_F64, 1, &nc, TIDE_WHERE_AUTO);
+  if (!rc) memcpy(a->data, c, (size_t)nc * sizeof *c);
+  free(c);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+/* Reads the common arguments: X, centre, norms at 1..3, the query array
+** at qi and the options table at oi ({train_rows =, rows =, k =}). */
+typedef struct Args {
+  tide_KnnIndex ix;
+  tide_Array *Q;
+  tide_Rows qrows;
+  int64_t k;
+} Args;
+
+static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a) {
+  tide_Array *X = tideL_check(L, 1);
+  luaL_argcheck(L, X->ndim == 2, 1, "X must be 2-dimensional");
+  luaL_checktype(L, oi, LUA_TTABLE);
+  memset(a, 0, sizeof *a);
+  a->ix.X = X;
+  tideM_checkrows(L, oi, "train_rows", X->shape[0], &a->ix.rows);
+  a->ix.centre = checkvec(L, 2, X->shape[1], "the centre");
+  a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
+  a->Q = tideL_check(L, qi);
+  if (a->Q->ndim != 2)
+    luaL_error(L, "bad argument #1 to '%s' (X must be 2-dimensional (rows x features), got %d "
+               "dimension(s))", fname, a->Q->ndim);
+  if (a->Q->shape[1] != X->shape[1])
+    luaL_error(L, "bad argument #1 to '%s' (X has %d features, but the model was fitted on %d)",
+               fname, (int)a->Q->shape[1], (int)X->shape[1]);
+  tideM_checkrows(L, oi, "rows", a->Q->shape[0], &a->qrows);
+  if (a->qrows.n > 0) {
+    int rc = tide_check_xy(a->Q, NULL, NULL, &a->qrows, fname);
+    if (rc) tideL_raise(L, rc);
+  }
+  a->k = tideL_optint(L, oi, "k", 5);
+  if (a->k < 1 || a->k > a->ix.rows.n)
+    luaL_error(L, "%s: k = %d must be between 1 and the %d training rows", fname, (int)a->k,
+               (int)a->ix.rows.n);
+}
+
+/* knn_kneighbors(X, centre, norms, Q, {train_rows, rows, k}) -> dist, idx (1-based) */
+static int k_kneighbors(lua_State *L) {
+  Args a;
+  check_args(L, 4, 5, "kneighbors", &a);
+  int64_t shape[2] = {a.qrows.n, a.k};
+  tide_Array *D = tideL_push(L);
+  int rc = tide_array_new(D, TIDE_F64, 2, shape, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  tide_Array *I = tideL_push(L);
+  if ((rc = tide_array_new(I, TIDE_I64, 2, shape, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+  int64_t *idx = (int64_t *)I->data;
+  rc = tide_knn_kneighbors(&a.ix, a.Q, &a.qrows, a.k, (double *)D->data, idx);
+  if (rc) return tideL_raise(L, rc);
+  for (int64_t m = 0; m < shape[0] * shape[1]; m++) idx[m] += 1;
+  return 2;
+}
+
+static tide_Array *check_y(lua_State *L, int i, int64_t n) {
+  tide_Array *y = tideL_check(L, i);
+  int ok = (y->ndim == 1 || (y->ndim == 2 && y->shape[1] == 1)) && y->shape[0] == n;
+  if (!ok) luaL_error(L, "knn: y must be a vector of %d entries", (int)n);
+  return y;
+}
+
+/* knn_regress(X, centre, norms, y, Q, {train_rows, rows, k, distance}) -> yhat */
+static int k_regress(lua_State *L) {
+  Args a;
+  check_args(L, 5, 6, "predict", &a);
+  tide_Array *y = check_y(L, 4, a.ix.X->shape[0]);
+  double *out = tideM_newvec(L, a.qrows.n, NULL);
+  int rc = tide_knn_regress(&a.ix, y, a.Q, &a.qrows, a.k, tideL_optbool(L, 6, "distance", 0),
+                            out);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
+/* knn_classify(X, centre, norms, y, classes, Q, {train_rows, rows, k,
+** distance, proba}) -> labels [, proba (n x classes)] */
+static int k_classify(lua_State *L) {
+  Args a;
+  check_args(L, 6, 7, "predict", &a);
+  tide_Array *y = check_y(L, 4, a.ix.X->shape[0]);
+  tide_Array *ca = tideL_check(L, 5);
+  luaL_argcheck(L, ca->ndim == 1 && ca->dtype == TIDE_F64 && ca->shape[0] > 0 &&
+                (ca->shape[0] == 1 || ca->strides[0] == 8), 5, "classes must be an f64 vector");
+  int64_t nc = ca->shape[0];
+  double *pred = tideM_newvec(L, a.qrows.n, NULL);
+  double *proba = NULL;
+  int want = tideL_optbool(L, 7, "proba", 0);
+  if (want) {
+    int64_t shape[2] = {a.qrows.n, nc};
+    tide_Array *P = tideL_push(L);
+    int rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO);
+    if (rc) return tideL_raise(L, rc);
+    proba = (double *)P->data;
+  }
+  int rc = tide_knn_classify(&a.ix, y, (const double *)ca->data, nc, a.Q, &a.qrows, a.k,
+                             tideL_optbool(L, 7, "distance", 0), pred, proba);
+  return rc ? tideL_raise(L, rc) : (want ? 2 : 1);
+}
+
+void tideM_open_knn(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"knn_index", k_index}, {"knn_classes", k_classes}, {"knn_kneighbors", k_kneighbors},
+    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

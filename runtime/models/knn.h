@@ -1,0 +1,63 @@
+/*
+** knn.h -- brute-force k nearest neighbours over core arrays (GEMM tiles).
+**
+** The training data is never copied: an index is the caller's X, the
+** subset of its rows used, a centre (p numbers) and the squared norms of
+** the centred training rows (one number per row).  Queries are processed
+** in blocks of up to 1024 rows against tiles of 256 training rows, so the
+** working memory is a few MB whatever the sizes.
+**
+** Neighbours are ordered by distance, ties by the lower position in the
+** training subset; positions are 0-based into the subset.
+*/
+#ifndef TIDE_KNN_H
+#define TIDE_KNN_H
+
+#include "models.h"
+
+typedef struct tide_KnnIndex {
+  const tide_Array *X; /* training data, n x p (not owned) */
+  tide_Rows rows;      /* training rows: positions 0 .. rows.n - 1 */
+  const double *centre; /* p numbers subtracted from training rows and queries */
+  const double *norms;  /* rows.n squared norms of the centred training rows */
+} tide_KnnIndex;
+
+/* Fills centre[p] and norms[rows->n] for the rows of X (checked by the
+** caller with tide_check_xy).  Fails if a squared norm overflows. */
+int tide_knn_index(const tide_Array *X, const tide_Rows *rows, double *centre, double *norms);
+
+/* Called once per block of queries: first is the block's first query
+** (position in the query subset), nq its size, dist[nq * k] euclidean
+** distances (ascending per query) and pos[nq * k] the neighbours'
+** positions in the training subset.  A non-zero return stops the search
+** and is returned by tide_knn_search. */
+typedef int (*tide_KnnVisit)(void *ud, int64_t first, int64_t nq, int64_t k,
+                             const double *dist, const int64_t *pos);
+
+/* The k nearest training rows of each query row (Q: 2-D, same columns as
+** X; rows already checked).  1 <= k <= ix->rows.n. */
+int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Rows *qrows,
+                    int64_t k, tide_KnnVisit visit, void *ud);
+
+/* dist and idx (nq x k, row-major): distances and 0-based row numbers of X. */
+int tide_knn_kneighbors(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Rows *qrows,
+                        int64_t k, double *dist, int64_t *idx);
+
+/* Mean of y over the neighbours (weighted = 0) or inverse-distance
+** weighted mean, where neighbours at distance 0, if any, alone count
+** (scikit-learn's rule).  y is indexed like X (n entries). */
+int tide_knn_regress(const tide_KnnIndex *ix, const tide_Array *y, const tide_Array *Q,
+                     const tide_Rows *qrows, int64_t k, int weighted, double *out);
+
+/* The sorted distinct labels of y over rows: *classes is malloc'd (free it). */
+int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classes,
+                     int64_t *nclass);
+
+/* Votes (counts or inverse-distance weights) per class; pred[k] is the
+** class with most votes, the lowest label among ties; proba (nq x nclass,
+** may be NULL) the normalized votes. */
+int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double *classes,
+                      int64_t nclass, const tide_Array *Q, const tide_Rows *qrows, int64_t k,
+                      int weighted, double *pred, double *proba);
+
+#endif
