@@ -278,15 +278,26 @@ function Search:plot(path)
         return a.key < b.key
       end)
       local boxes = {}
-      for i, o in ipairs(order) do boxes[i] = {label = o.key, values = groups[o.key]} end
-      panels[#panels + 1] = {title = name, xlabel = name, ylabel = "validation " .. self.scoring,
-                             boxes = boxes}
+      for i, o in ipairs(order) do boxes[i] = {name = o.key, values = groups[o.key]} end
+      panels[#panels + 1] = plot.boxes{
+        title = string.format("validation %s by %s", self.scoring, name), xlabel = name,
+        ylabel = "validation " .. self.scoring, groups = boxes, points = true, mean = true}
     end
   end
   if #panels == 0 then error("plot: no parameter takes several values", 2) end
-  local svg = plot.boxes{panels = panels, title = string.format("search: %d candidates x %d folds",
-                                                                 #self.candidates, self.nfolds)}
-  plot.save(path, svg)
+  -- one box plot per parameter, side by side in one document
+  local parts, x, h = {}, 0, 0
+  for _, svg in ipairs(panels) do
+    local w = tonumber(svg:match('width="([%d.]+)"'))
+    local ph = tonumber(svg:match('height="([%d.]+)"'))
+    local body = svg:gsub("^<%?xml[^>]*>%s*", "")
+    parts[#parts + 1] = body:gsub("^<svg ", string.format('<svg x="%g" y="0" ', x), 1)
+    x, h = x + w, math.max(h, ph)
+  end
+  local doc = string.format('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" ' ..
+                            'width="%g" height="%g" viewBox="0 0 %g %g">\n%s\n</svg>\n', x, h, x, h,
+                            table.concat(parts, "\n"))
+  plot.save(path, doc)
   return path
 end
 
