@@ -262,12 +262,24 @@ static int k_gram(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
+/* serial(f, ...): calls f(...) with OpenBLAS on one thread (see
+** runtime/core/blas.c), restoring the thread count even on error. */
+static int k_serial(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int saved = tide_blas_serial();
+  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  tide_blas_restore(saved);
+  if (st != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
 void tideB_open_models(lua_State *L) {
   static const luaL_Reg metrics[] = {
     {"r2", m_r2}, {"mse", m_mse}, {"mae", m_mae}, {"accuracy", m_accuracy},
     {"log_loss", m_log_loss}, {NULL, NULL}};
   static const luaL_Reg kernels[] = {
-    {"linear_predict", k_linear_predict}, {"gram", k_gram}, {NULL, NULL}};
+    {"linear_predict", k_linear_predict}, {"gram", k_gram}, {"serial", k_serial},
+    {NULL, NULL}};
   luaL_newlib(L, metrics);
   lua_setfield(L, -2, "metrics");
   luaL_newlib(L, kernels);

@@ -238,6 +238,13 @@ int tide_nditer(int nops, int ndim, const int64_t *shape,
 ** dtype and storage.  Returns a malloc'd string, or NULL when out of memory. */
 char *tide_array_format(const tide_Array *a, const char *indent);
 
+/* ----------------------------------------------------------------- blas.c */
+
+/* Switches OpenBLAS to one thread for a run of small calls; returns the
+** count to give back to tide_blas_restore. */
+int tide_blas_serial(void);
+void tide_blas_restore(int threads);
+
 /* ------------------------------------------------------------------ rng.c */
 
 /* Philox-4x32-10: a counter-based generator; a stream's numbers depend on
