@@ -145,7 +145,8 @@ function Model:fit(X, y, opts)
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
-  K.serial(self._class.spec.fit, self, X, y, opts or {})
+  local blas <close> = K.serial()
+  self._class.spec.fit(self, X, y, opts or {})
   self._fitted = true
   self.n_features = X.shape[2]
   return self
@@ -160,7 +161,8 @@ function Model:predict(X, opts)
   end
   local f = self._class.spec.predict
   if not f then fail(self._class.name, 2, "a %s has no predict", self._class.spec.kind) end
-  return K.serial(f, self, X, opts or {})
+  local blas <close> = K.serial()
+  return f(self, X, opts or {})
 end
 
 function Model:transform(X, opts)
@@ -168,7 +170,8 @@ function Model:transform(X, opts)
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
   if not f then fail(self._class.name, 2, "a %s has no transform", self._class.spec.kind) end
-  return K.serial(f, self, X, opts or {})
+  local blas <close> = K.serial()
+  return f(self, X, opts or {})
 end
 
 function Model:fit_transform(X, y, opts)

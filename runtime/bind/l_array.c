@@ -26,6 +26,14 @@ tide_Array *tideL_check(lua_State *L, int i) {
 }
 
 tide_Array *tideL_push(lua_State *L) {
+  /* Pay the collector for array bytes made since the last push: one step
+  ** per 16 MB keeps dropped big arrays from piling up (their bytes are
+  ** outside Lua's heap, so Lua would not hurry otherwise). */
+  if (tide__unreported_bytes >= ((size_t)16 << 20)) {
+    size_t kb = tide__unreported_bytes >> 10;
+    tide__unreported_bytes = 0;
+    lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+  }
   tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u); /* closed: storage NULL */
   luaL_setmetatable(L, TIDE_ARRAY_MT);

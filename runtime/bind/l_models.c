@@ -262,15 +262,30 @@ static int k_gram(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
-/* serial(f, ...): calls f(...) with OpenBLAS on one thread (see
-** runtime/core/blas.c), restoring the thread count even on error. */
+/* local guard <close> = serial(): OpenBLAS on one thread (see
+** runtime/core/blas.c) until the guard is closed, on error too.  A
+** to-be-closed value keeps error levels and positions as they were. */
+static int serial_close(lua_State *L) {
+  int *saved = lua_touserdata(L, 1);
+  if (saved && *saved) {
+    tide_blas_restore(*saved);
+    *saved = 0;
+  }
+  return 0;
+}
+
 static int k_serial(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  int saved = tide_blas_serial();
-  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-  tide_blas_restore(saved);
-  if (st != LUA_OK) return lua_error(L);
-  return lua_gettop(L);
+  int *saved = lua_newuserdatauv(L, sizeof *saved, 0);
+  *saved = 0;
+  if (luaL_newmetatable(L, "tide.blas_serial")) {
+    lua_pushcfunction(L, serial_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, serial_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  *saved = tide_blas_serial();
+  return 1;
 }
 
 void tideB_open_models(lua_State *L) {

@@ -115,6 +115,11 @@ struct tide_Storage {
   unsigned long epoch; /* tide__fork_epoch when made: a later fork may share it */
 };
 
+/* Bytes of storage made since the bindings last told Lua's collector
+** (tideL_push does: array bytes live outside Lua's heap, so without this
+** a loop making big temporaries would pile them up). */
+extern size_t tide__unreported_bytes;
+
 /* Counts forks of this process (pool.c and the monitor bump it before
 ** fork): a segment made after the last fork is mapped by no other process. */
 extern unsigned long tide__fork_epoch;

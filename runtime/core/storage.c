@@ -34,6 +34,7 @@ tide_Config tide__config = {
 static tide_Storage *live;
 
 unsigned long tide__fork_epoch;
+size_t tide__unreported_bytes;
 
 /* Freed shared segments kept for reuse.  Creating a segment costs the
 ** kernel a reservation and a page-table walk (about 0.5 s for 800 MB
@@ -283,7 +284,10 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
   if (wmode == TIDE_WMODE_RW) where = TIDE_WHERE_SHARED;
   int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared_or_trim(nbytes, out)
                                                       : new_heap(nbytes, out);
-  if (rc == TIDE_OK) (*out)->wmode = wmode;
+  if (rc == TIDE_OK) {
+    (*out)->wmode = wmode;
+    tide__unreported_bytes += nbytes;
+  }
   return rc;
 }
 
@@ -308,6 +312,7 @@ int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
     return rc;
   }
   s->fd = fd;
+  tide__unreported_bytes += nbytes;
   *out = s;
   return TIDE_OK;
 }
