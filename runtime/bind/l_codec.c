@@ -328,6 +328,7 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
     } else {
       int rc = tide_buf_put_fd(e->b, s->fd);
       put_ok(e, rc);
+      s->flags |= TIDE_SF_EXPORTED; /* another process may map it: never reuse it */
       k = rc;
       e->nfdkeys++;
       lua_pushlightuserdata(L, s);

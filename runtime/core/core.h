@@ -134,6 +134,7 @@ enum {
 #define TIDE_SF_READONLY 1u  /* mapped PROT_READ */
 #define TIDE_SF_PRIVATE 2u   /* MAP_PRIVATE copy-on-write view of a file */
 #define TIDE_SF_INHERITED 4u /* read-only because a worker inherited it */
+#define TIDE_SF_EXPORTED 8u  /* its descriptor went to another process */
 
 /* Where tide_storage_new puts the bytes (low bits), or'ed with what the
 ** storage becomes in workers (TIDE_WHERE_WORKER_*; default read-only). */

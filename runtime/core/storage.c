@@ -65,6 +65,7 @@ size_t tide_storage_trim(void) {
 /* Keeps s's segment for reuse; 0 when it cannot be kept. */
 static int seg_keep(tide_Storage *s) {
   if (s->kind != TIDE_STORE_SHARED || s->fd < 0 || s->maplen < SEG_CACHE_MIN ||
+      (s->flags & TIDE_SF_EXPORTED) ||
       s->epoch != tide__fork_epoch || s->gen != tide__config.gen || s->maplen > SEG_CACHE_BYTES)
     return 0;
   size_t total = s->maplen;
@@ -312,6 +313,7 @@ int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
     return rc;
   }
   s->fd = fd;
+  s->flags |= TIDE_SF_EXPORTED; /* the sender may still map it */
   tide__unreported_bytes += nbytes;
   *out = s;
   return TIDE_OK;

@@ -167,7 +167,32 @@ static void test_full_tmpfs(void) {
   rmdir(dir);
 }
 
+/* Big freed segments are kept for reuse, but never one another process
+** may map: handed over (adopted) or exported. */
+static void test_reuse(void) {
+  tide_storage_trim();
+  int base = count_fds("memfd:tide");
+  tide_Storage *s, *t;
+  CHECK_EQ_INT(tide_storage_new(48u << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  s->base[0] = 9;
+  unsigned char *where = s->base;
+  tide_storage_unref(s);
+  CHECK_EQ_INT(count_fds("memfd:tide"), base + 1); /* kept */
+  CHECK_EQ_INT(tide_storage_new(48u << 20, TIDE_WHERE_SHARED, &t), TIDE_OK);
+  CHECK(t->base == where);    /* reused */
+  CHECK_EQ_INT(t->base[0], 0); /* and zeroed */
+  int dup = fcntl(t->fd, F_DUPFD_CLOEXEC, 3);
+  tide_Storage *a;
+  CHECK_EQ_INT(tide_storage_adopt_fd(dup, 48u << 20, &a), TIDE_OK);
+  tide_storage_unref(a);         /* adopted: freed, not kept */
+  t->flags |= TIDE_SF_EXPORTED;
+  tide_storage_unref(t);         /* exported: freed, not kept */
+  CHECK_EQ_INT(count_fds("memfd:tide"), base);
+  CHECK_EQ_INT(tide_storage_trim(), 0);
+}
+
 int main(void) {
+  test_reuse();
   test_auto_kind();
   test_fork_sharing();
   test_temp_dir_files();
