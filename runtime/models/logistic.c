@@ -226,10 +226,10 @@ static int eval(Prob *P, const double *th, double *f, double *g, double *H) {
         const double *zi = P->z + i * nw;
         double *ri = P->r + i * nw, m = zi[0], sum = 0, wi = P->wb[i];
         for (int64_t c = 1; c < nw; c++) if (zi[c] > m) m = zi[c];
-        for (int64_t c = 0; c < nw; c++) sum += exp(zi[c] - m);
-        double lse = m + log(sum);
-        loss += wi * (lse - zi[P->code[i]]);
-        for (int64_t c = 0; c < nw; c++) ri[c] = wi * exp(zi[c] - lse);
+        for (int64_t c = 0; c < nw; c++) sum += (ri[c] = exp(zi[c] - m)); /* one exp each */
+        loss += wi * (m + log(sum) - zi[P->code[i]]);
+        double scale = wi / sum;
+        for (int64_t c = 0; c < nw; c++) ri[c] *= scale;
         ri[P->code[i]] -= wi;
       }
     }
