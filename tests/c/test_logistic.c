@@ -177,6 +177,37 @@ static void test_optimality(void) {
   }
 }
 
+/* 40 features: Newton builds its Hessian in f32 blocks (H32_MIN_P); the
+** optimum must be as exact as with f64, also with a column scaled by 1e4
+** and two nearly collinear columns. */
+static void test_wide_newton(void) {
+  const double lab[] = {0, 1};
+  tide_Array X, y;
+  make(6000, 40, 2, lab, &X, &y);
+  double *x = (double *)X.data, *yy = (double *)y.data;
+  for (int64_t i = 0; i < 6000; i++) {
+    double *r = x + i * 40;
+    yy[i] = r[0] + r[1] - 0.7 * r[3] + 0.2 * r[10] + gauss() > 1.9; /* overlapping classes */
+    r[1] *= 1e4;
+    r[4] = r[3] + 1e-3 * r[4];
+  }
+  tide_Rows all = tide_rows_all(6000);
+  tide_LogitOpts o = {0.5, 1e-4, 100, 1, TIDE_LOGIT_NEWTON};
+  tide_Logit a;
+  int rc = tide_logistic_fit(&X, &y, NULL, &all, &o, &a);
+  if (rc) fprintf(stderr, "wide newton: %s\n", tide_lasterror());
+  CHECK_EQ_INT(rc, TIDE_OK);
+  if (rc) return;
+  CHECK(a.converged);
+  CHECK(a.n_iter <= 12);
+  double ga = gradmax(&X, &y, NULL, &a, 0.5, 1);
+  if (ga >= 1e-9) fprintf(stderr, "wide newton: gradient %g, %d iterations\n", ga, (int)a.n_iter);
+  CHECK(ga < 1e-9); /* the f64 Hessian reaches 1e-10 here: rounding, with x up to 4e4 */
+  tide_logistic_free(&a);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 static void test_rows(void) {
   const double lab[] = {1, 2, 3};
   tide_Array X, y, Xc, yc;
@@ -316,6 +347,7 @@ static void test_memory(void) {
 
 int main(void) {
   test_optimality();
+  test_wide_newton();
   test_rows();
   test_errors();
   test_memory();
