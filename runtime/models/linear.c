@@ -88,6 +88,9 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
                       const tide_Rows *rows, int center, tide_Gram *g) {
   memset(g, 0, sizeof *g);
   int64_t p = X->shape[1], n = rows->n;
+  if (p > 46340) /* p^2 entries must stay addressable (and fit in memory) */
+    return tide__seterr(TIDE_ENOMEM, "%" PRId64 " features are too many for a %" PRId64 " x %"
+                        PRId64 " cross-product matrix", p, p, p);
   size_t np = (size_t)(p ? p : 1);
   g->p = p;
   g->xmean = calloc(np, sizeof(double));
