@@ -154,6 +154,31 @@ static void test_rank_deficient(void) {
   tide_array_close(&Xr);
 }
 
+/* Nearly collinear columns (cond(X) ~ 1e6): Cholesky of X'X would lose
+** ~cond^2 eps = 1e-4 of accuracy, so the SVD path must be taken, and it
+** recovers the coefficients of noise-free data. */
+static void test_ill_conditioned(void) {
+  tide_Array X = mk(200, 3), y = mk(200, 0);
+  for (int64_t i = 0; i < 200; i++) {
+    double a = rnd(), b = rnd();
+    AT(X, i, 0) = a;
+    AT(X, i, 1) = a + 1e-6 * (rnd() - 0.5);
+    AT(X, i, 2) = b;
+    V(y, i) = 2 * AT(X, i, 0) - 3 * AT(X, i, 1) + 0.5 * b + 4;
+  }
+  tide_Rows all = tide_rows_all(200);
+  double c[3], b;
+  int solver = 0;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_LSTSQ);
+  CHECK_NEAR(c[0], 2, 1e-6);
+  CHECK_NEAR(c[1], -3, 1e-6);
+  CHECK_NEAR(c[2], 0.5, 1e-9);
+  CHECK_NEAR(b, 4, 1e-9);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 /* Wide data: ridge through the dual equals the primal normal equations
 ** (plain loop), OLS interpolates the data. */
 static void test_wide(void) {
@@ -388,6 +413,7 @@ int main(void) {
   test_rows_memory(); /* first, while the heap holds no freed memory to reuse */
   test_ridge_reference();
   test_rank_deficient();
+  test_ill_conditioned();
   test_wide();
   test_enet();
   test_gram_one_pass();
