@@ -74,7 +74,8 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
                     const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
                     tide_EnetResult *res) {
   tide_Gram g;
-  int rc = tide__linear_gram(X, y, w, rows, o->fit_intercept, &g);
+  int rc = tide__linear_gram(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
+                             o->fit_intercept, &g);
   if (rc) return rc;
   int64_t p = g.p;
   const double *Q = g.XtX, *q = g.Xty;
@@ -233,7 +234,9 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
     rc = tide__seterr(TIDE_ENOMEM, "elastic net: out of memory for %" PRId64 " rows", n);
     goto done;
   }
-  if ((rc = tide__linear_means(X, y, w, rows, xmean, &ymean, &sw))) goto done;
+  if ((rc = tide__linear_means(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
+                               xmean, &ymean, &sw)))
+    goto done;
   tide_gather_col(y, rows, 0, n, 0, ys);
   if (w) {
     tide_gather_col(w, rows, 0, n, 0, sq);
@@ -333,7 +336,7 @@ int tide_enet_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
   if (o->max_iter < 1)
     return tide__seterr(TIDE_EINVAL, "elastic net: max_iter must be >= 1, got %" PRId64,
                         o->max_iter);
-  int rc = tide_check_xy(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet");
+  int rc = tide__linear_check(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet");
   if (rc) return rc;
   int64_t p = X->shape[1];
   for (int64_t j = 0; j < p; j++)

@@ -329,7 +329,7 @@ static void test_gram_one_pass(void) {
     const tide_Rows *r = c & 1 ? &sub : &all;
     int center = c < 2;
     CHECK_EQ_INT(tide_gram(&X, &y, &w, r, center, &a), TIDE_OK);
-    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, center, &b), TIDE_OK);
+    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, "test", center, &b), TIDE_OK);
     CHECK_NEAR(b.sw, a.sw, 1e-12);
     CHECK_NEAR(b.ymean, a.ymean, 1e-12);
     CHECK_NEAR(b.yty, a.yty, 1e-10);
@@ -344,6 +344,43 @@ static void test_gram_one_pass(void) {
   tide_array_close(&X);
   tide_array_close(&y);
   tide_array_close(&w);
+}
+
+/* X's values are checked within the fits' own pass: a NaN or infinity,
+** even in a row of weight 0, is named whatever the solver. */
+static void test_nonfinite(void) {
+  tide_Array X, y, w = mk(50, 0), Xw, yw;
+  make_data(&X, &y, 50, 3, 1.0);
+  make_data(&Xw, &yw, 4, 9, 1.0);
+  for (int64_t i = 0; i < 50; i++) V(w, i) = 1;
+  tide_Rows all = tide_rows_all(50), allw = tide_rows_all(4);
+  double bad[3] = {NAN, INFINITY, -INFINITY}, c[9], b;
+  for (int k = 0; k < 3; k++) {
+    AT(X, 17, 1) = bad[k];
+    AT(Xw, 2, 5) = bad[k];
+    V(w, 17) = k == 0 ? 0 : 1;
+    CHECK_EQ_INT(tide_ridge_fit(&X, &y, &w, &all, 1, 1, c, &b, NULL), TIDE_EINVAL);
+    CHECK_STR_HAS(tide_lasterror(), "ridge: X holds NaN or infinity");
+    CHECK_EQ_INT(tide_ridge_fit(&Xw, &yw, NULL, &allw, 0, 1, c, &b, NULL), TIDE_EINVAL);
+    CHECK_STR_HAS(tide_lasterror(), "linear: X holds NaN or infinity");
+    for (int pre = 0; pre < 2; pre++) {
+      tide_EnetOpts o = {0.1, 1, 1e-4, 100, 1, 0, 0, 0, pre};
+      tide_EnetResult res;
+      memset(c, 0, sizeof c);
+      CHECK_EQ_INT(tide_enet_fit(&X, &y, &w, &all, &o, c, &res), TIDE_EINVAL);
+      CHECK_STR_HAS(tide_lasterror(), "lasso: X holds NaN or infinity");
+    }
+  }
+  /* finite but huge: the sums overflow, and the message says so */
+  AT(X, 17, 1) = 1e300;
+  V(w, 17) = 1;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, &w, &all, 1, 1, c, &b, NULL), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "overflow");
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&w);
+  tide_array_close(&Xw);
+  tide_array_close(&yw);
 }
 
 /* Peak resident memory added by a call (VmHWM after resetting it through
@@ -418,5 +455,6 @@ int main(void) {
   test_enet();
   test_gram_one_pass();
   test_enet_panels();
+  test_nonfinite();
   return check_done();
 }
