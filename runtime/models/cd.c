@@ -10,8 +10,9 @@
 **    from tide__linear_gram (one blocked pass, memory O(block x p + p^2), no copy of
 **    the fold); an epoch then costs O(p^2) whatever the number of rows.
 **  - residual updates otherwise (p > rows, or p too large for a p x p
-**    matrix): the residual lives in an n-vector, and each coordinate
-**    gathers its column of the used rows (O(n) memory, never the fold).
+**    matrix): the residual lives in an n-vector, and the columns of the
+**    used rows are gathered in panels of at most block x p numbers (the
+**    whole fold when it has at most a block of rows: wide data).
 ** Objective (sw = sum of weights, n when unweighted), in units scaled by sw
 ** as _cd_fast does: 1/2 |y - Xw|_W^2 + l1 |w|_1 + l2/2 |w|^2 with
 ** l1 = alpha l1_ratio sw, l2 = alpha (1 - l1_ratio) sw.
@@ -73,7 +74,8 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
                     const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
                     tide_EnetResult *res) {
   tide_Gram g;
-  int rc = tide__linear_gram(X, y, w, rows, o->fit_intercept, &g);
+  int rc = tide__linear_gram(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
+                             o->fit_intercept, &g);
   if (rc) return rc;
   int64_t p = g.p;
   const double *Q = g.XtX, *q = g.Xty;
@@ -152,14 +154,20 @@ typedef struct Naive {
   const double *sq;    /* sqrt of the weights, NULL when unweighted */
 } Naive;
 
-/* col = the centered, sqrt-weighted column j of the used rows */
-static void column(const Naive *d, int64_t j, double *col) {
-  tide_gather_col(d->X, d->rows, 0, d->n, j, col);
-  double m = d->xmean ? d->xmean[j] : 0;
-  if (d->sq) {
-    for (int64_t i = 0; i < d->n; i++) col[i] = d->sq[i] * (col[i] - m);
-  } else if (m != 0) {
-    for (int64_t i = 0; i < d->n; i++) col[i] -= m;
+/* P (column-major, n x nb) = the centered, sqrt-weighted columns j0 ..
+** j0 + nb - 1 of the used rows, read row by row (each row's segment is
+** contiguous in a row-major X, so a panel costs one pass over its columns). */
+static void panel_fill(const Naive *d, int64_t j0, int64_t nb, double *P) {
+  const tide_Array *X = d->X;
+  int64_t n = d->n, cs = X->strides[1];
+  for (int64_t i = 0; i < n; i++) {
+    const unsigned char *row = X->data + tide_rows_at(d->rows, i) * X->strides[0] + j0 * cs;
+    double s = d->sq ? d->sq[i] : 1.0;
+    for (int64_t jj = 0; jj < nb; jj++) {
+      double v = X->dtype == TIDE_F64 ? *(const double *)(row + jj * cs)
+                                      : tide_load_f64(X->dtype, row + jj * cs);
+      P[jj * n + i] = s * (v - (d->xmean ? d->xmean[j0 + jj] : 0));
+    }
   }
 }
 
@@ -210,15 +218,25 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
   int64_t n = rows->n, p = X->shape[1];
   size_t np = (size_t)(p ? p : 1), nn = (size_t)(n ? n : 1);
   double *xmean = malloc(np * 8), *norms = malloc(np * 8), *XtA = malloc(np * 8);
-  double *R = malloc(nn * 8), *ys = malloc(nn * 8), *col = malloc(nn * 8);
+  /* Columns are used in panels of B: n x B stays within O(block x p) (the
+  ** bound of every fit), and when the rows used are few (n <= block, the
+  ** usual wide case) the panel is all of them, gathered once per fit. */
+  int64_t B = n <= TIDE_ROW_BLOCK ? p : TIDE_ROW_BLOCK * p / n;
+  if (B < 1) B = 1;
+  if (B > p) B = p;
+  int cached = B == p;
+  double *R = malloc(nn * 8), *ys = malloc(nn * 8);
+  double *P = malloc(nn * (size_t)(B ? B : 1) * 8);
   double *sq = w ? malloc(nn * 8) : NULL;
   double ymean = 0, sw = 0;
   int rc = TIDE_OK;
-  if (!xmean || !norms || !XtA || !R || !ys || !col || (w && !sq)) {
+  if (!xmean || !norms || !XtA || !R || !ys || !P || (w && !sq)) {
     rc = tide__seterr(TIDE_ENOMEM, "elastic net: out of memory for %" PRId64 " rows", n);
     goto done;
   }
-  if ((rc = tide__linear_means(X, y, w, rows, xmean, &ymean, &sw))) goto done;
+  if ((rc = tide__linear_means(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
+                               xmean, &ymean, &sw)))
+    goto done;
   tide_gather_col(y, rows, 0, n, 0, ys);
   if (w) {
     tide_gather_col(w, rows, 0, n, 0, sq);
@@ -231,6 +249,7 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
   }
   Naive d = {X, rows, n, p, o->fit_intercept ? xmean : NULL, sq};
   if ((rc = row_pass(&d, coef, ys, R, norms, NULL, NULL))) goto done;
+  if (cached && p > 0) panel_fill(&d, 0, p, P);
   double l1 = o->alpha * o->l1_ratio * sw, l2 = o->alpha * (1 - o->l1_ratio) * sw;
   double tol = o->tol * yty, gap = 0;
   Sel sel;
@@ -243,8 +262,17 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
     double w_max = 0, dw_max = 0;
     for (int64_t f = 0; f < p; f++) {
       int64_t j = pick(&sel, f, p);
+      const double *col;
+      if (cached) {
+        col = P + j * n;
+      } else if (sel.random) {
+        panel_fill(&d, j, 1, P);
+        col = P;
+      } else {
+        if (j % B == 0) panel_fill(&d, j, B < p - j ? B : p - j, P);
+        col = P + (j % B) * n;
+      }
       if (norms[j] == 0) continue;
-      column(&d, j, col);
       double old = coef[j];
       double tmp = cblas_ddot((int)n, col, 1, R, 1) + old * norms[j];
       double nw = cd_update(tmp, norms[j], l1, l2, o->positive);
@@ -256,7 +284,11 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
       if (fabs(nw) > w_max) w_max = fabs(nw);
     }
     if (w_max == 0 || dw_max / w_max < o->tol || it == o->max_iter - 1) {
-      if ((rc = row_pass(&d, coef, ys, NULL, NULL, R, XtA))) goto done;
+      if (cached) {
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)p, 1.0, P, (int)n, R, 1, 0.0, XtA, 1);
+      } else if ((rc = row_pass(&d, coef, ys, NULL, NULL, R, XtA))) {
+        goto done;
+      }
       for (int64_t j = 0; j < p; j++) XtA[j] -= l2 * coef[j];
       double R_norm2 = cblas_ddot((int)n, R, 1, R, 1), R_y = cblas_ddot((int)n, R, 1, ys, 1);
       gap = dual_gap(XtA, coef, p, R_norm2, R_y, l1, l2, o->positive);
@@ -283,7 +315,7 @@ done:
   free(XtA);
   free(R);
   free(ys);
-  free(col);
+  free(P);
   free(sq);
   return rc;
 }
@@ -304,7 +336,7 @@ int tide_enet_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
   if (o->max_iter < 1)
     return tide__seterr(TIDE_EINVAL, "elastic net: max_iter must be >= 1, got %" PRId64,
                         o->max_iter);
-  int rc = tide_check_xy(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet");
+  int rc = tide__linear_check(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet");
   if (rc) return rc;
   int64_t p = X->shape[1];
   for (int64_t j = 0; j < p; j++)

@@ -40,8 +40,32 @@
 /* LAPACK takes int sizes; a copy for the SVD path must also fit memory. */
 #define LAPACK_MAX 2147483647
 
+int tide__linear_check(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                       const tide_Rows *rows, const char *fname) {
+  if (X->ndim != 2) return tide_check_xy(X, y, w, rows, fname);
+  tide_Array none = *X; /* everything but X's values: their scan comes later */
+  none.shape[1] = 0;
+  return tide_check_xy(&none, y, w, rows, fname);
+}
+
+/* A NaN or infinity in X (at any weight: 0 * inf is NaN) shows in its
+** column means; the full check then names it. */
+static int check_means(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                       const tide_Rows *rows, const char *fname, const double *xmean) {
+  int64_t p = X->shape[1];
+  for (int64_t j = 0; j < p; j++) {
+    if (!isfinite(xmean[j])) {
+      int rc = tide_check_xy(X, y, w, rows, fname);
+      return rc ? rc : tide__seterr(TIDE_EINVAL, "%s: the sums of column %" PRId64 " of X "
+                                    "overflow (values too large)", fname, j + 1);
+    }
+  }
+  return TIDE_OK;
+}
+
 int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Array *w,
-                       const tide_Rows *rows, double *xmean, double *ymean, double *sw) {
+                       const tide_Rows *rows, const char *fname, double *xmean, double *ymean,
+                       double *sw) {
   int64_t p = X->shape[1];
   double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
   tide_RowBlocks it;
@@ -69,6 +93,7 @@ int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Arra
   for (int64_t j = 0; j < p; j++) xmean[j] /= s;
   if (ymean) *ymean = y ? sy / s : 0;
   *sw = s;
+  rc = check_means(X, y, w, rows, fname, xmean);
 done:
   free(yb);
   free(wb);
@@ -85,9 +110,12 @@ done:
 ** cancellation (the one-pass sum-of-squares problem); and a fit with rows=
 ** reads its fold once instead of twice, which is most of its time. */
 int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
-                      const tide_Rows *rows, int center, tide_Gram *g) {
+                      const tide_Rows *rows, const char *fname, int center, tide_Gram *g) {
   memset(g, 0, sizeof *g);
   int64_t p = X->shape[1], n = rows->n;
+  if (p > 46340) /* p^2 entries must stay addressable (and fit in memory) */
+    return tide__seterr(TIDE_ENOMEM, "%" PRId64 " features are too many for a %" PRId64 " x %"
+                        PRId64 " cross-product matrix", p, p, p);
   size_t np = (size_t)(p ? p : 1);
   g->p = p;
   g->xmean = calloc(np, sizeof(double));
@@ -148,6 +176,7 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
   }
   g->sw = sw;
   for (int64_t j = 0; j < p; j++) g->xmean[j] = shift[j] + t[j] / sw;
+  if ((rc = check_means(X, y, w, rows, fname, g->xmean))) goto done;
   g->ymean = ys + ty / sw;
   g->yty = yty;
   if (center) { /* from the shift to the mean */
@@ -157,6 +186,12 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
     }
     g->yty -= ty * ty / sw;
   }
+  for (int64_t j = 0; j < p; j++)
+    if (!isfinite(g->XtX[j * p + j]) || !isfinite(g->Xty[j])) {
+      rc = tide__seterr(TIDE_EINVAL, "%s: the cross products of column %" PRId64 " of X (or y) "
+                        "overflow (values too large)", fname, j + 1);
+      goto done;
+    }
   for (int64_t i = 0; i < p; i++) /* mirror the upper triangle */
     for (int64_t j = 0; j < i; j++) g->XtX[i * p + j] = g->XtX[j * p + i];
 done:
@@ -344,14 +379,15 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
                    double *intercept, int *solver) {
   if (!(alpha >= 0) || !isfinite(alpha))
     return tide__seterr(TIDE_EINVAL, "ridge: alpha must be a finite number >= 0, got %g", alpha);
-  int rc = tide_check_xy(X, y, w, rows, alpha > 0 ? "ridge" : "linear");
+  const char *fname = alpha > 0 ? "ridge" : "linear";
+  int rc = tide__linear_check(X, y, w, rows, fname);
   if (rc) return rc;
   int64_t n = rows->n, p = X->shape[1];
   int used = TIDE_LS_CHOLESKY;
   if (p > n) { /* wide: no p x p Gram */
     double *xmean = malloc((size_t)(p ? p : 1) * sizeof *xmean), ymean = 0, sw = 0;
     if (!xmean) return tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p);
-    rc = tide__linear_means(X, y, w, rows, xmean, &ymean, &sw);
+    rc = tide__linear_means(X, y, w, rows, fname, xmean, &ymean, &sw);
     int fallback = 1;
     if (!rc && alpha > 0) {
       used = TIDE_LS_DUAL;
@@ -367,7 +403,7 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
     return rc;
   }
   tide_Gram g;
-  if ((rc = tide__linear_gram(X, y, w, rows, fit_intercept, &g))) return rc;
+  if ((rc = tide__linear_gram(X, y, w, rows, fname, fit_intercept, &g))) return rc;
   int err;
   if (solve_normal(&g, alpha, fit_intercept, n, coef, &err) && !err) {
     used = TIDE_LS_LSTSQ;

@@ -51,14 +51,23 @@ int tide_enet_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                   const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
                   tide_EnetResult *res);
 
+/* tide_check_xy without the scan of X's values: the fits' own passes over
+** X notice a NaN or infinity (in the means) and then run the full check,
+** which names it; this saves a pass over the rows, most of a rows= fit. */
+int tide__linear_check(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                       const tide_Rows *rows, const char *fname);
+
 /* Weighted column means of the subset (and of y when y != NULL) in one
-** blocked pass; *sw gets the sum of weights.  Used by both files. */
+** blocked pass; *sw gets the sum of weights.  Fails (naming fname) when X
+** holds NaN or infinity in those rows.  Used by both files. */
 int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Array *w,
-                       const tide_Rows *rows, double *xmean, double *ymean, double *sw);
+                       const tide_Rows *rows, const char *fname, double *xmean, double *ymean,
+                       double *sw);
 
 /* tide_gram's statistics in one blocked pass (centered on a shift, then
-** corrected exactly); see linear.c. */
+** corrected exactly); see linear.c.  Checks X's values like
+** tide__linear_means. */
 int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
-                      const tide_Rows *rows, int center, tide_Gram *g);
+                      const tide_Rows *rows, const char *fname, int center, tide_Gram *g);
 
 #endif

@@ -154,6 +154,31 @@ static void test_rank_deficient(void) {
   tide_array_close(&Xr);
 }
 
+/* Nearly collinear columns (cond(X) ~ 1e6): Cholesky of X'X would lose
+** ~cond^2 eps = 1e-4 of accuracy, so the SVD path must be taken, and it
+** recovers the coefficients of noise-free data. */
+static void test_ill_conditioned(void) {
+  tide_Array X = mk(200, 3), y = mk(200, 0);
+  for (int64_t i = 0; i < 200; i++) {
+    double a = rnd(), b = rnd();
+    AT(X, i, 0) = a;
+    AT(X, i, 1) = a + 1e-6 * (rnd() - 0.5);
+    AT(X, i, 2) = b;
+    V(y, i) = 2 * AT(X, i, 0) - 3 * AT(X, i, 1) + 0.5 * b + 4;
+  }
+  tide_Rows all = tide_rows_all(200);
+  double c[3], b;
+  int solver = 0;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_LSTSQ);
+  CHECK_NEAR(c[0], 2, 1e-6);
+  CHECK_NEAR(c[1], -3, 1e-6);
+  CHECK_NEAR(c[2], 0.5, 1e-9);
+  CHECK_NEAR(b, 4, 1e-9);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 /* Wide data: ridge through the dual equals the primal normal equations
 ** (plain loop), OLS interpolates the data. */
 static void test_wide(void) {
@@ -262,6 +287,30 @@ static void test_enet(void) {
   tide_array_close(&y);
 }
 
+/* Residual updates over more rows than a block: the columns come in
+** panels (cyclic) or one at a time (random); both agree with the Gram form. */
+static void test_enet_panels(void) {
+  tide_Array X, y;
+  make_data(&X, &y, 10000, 7, 3.0);
+  int64_t idx[9000];
+  for (int k = 0; k < 9000; k++) idx[k] = 10000 - k; /* reversed: a real gather */
+  tide_Rows sub = {idx, 9000, 1, 1};
+  for (int random = 0; random < 2; random++) {
+    tide_EnetOpts o = {0.02, 0.7, 1e-12, 100000, 1, 0, random, 5, 1};
+    double a[7] = {0}, b[7] = {0};
+    tide_EnetResult ra, rb;
+    CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &sub, &o, a, &ra), TIDE_OK);
+    o.precompute = 0;
+    CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &sub, &o, b, &rb), TIDE_OK);
+    CHECK(ra.gram == 1 && rb.gram == 0 && ra.converged && rb.converged);
+    for (int j = 0; j < 7; j++) CHECK_NEAR(b[j], a[j], 1e-8);
+    CHECK_NEAR(rb.intercept, ra.intercept, 1e-8);
+    if (!random) CHECK_EQ_INT(ra.n_iter, rb.n_iter);
+  }
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 /* The one-pass Gram equals tide_gram's two passes: weighted, on a row
 ** subset, with a column whose rows are sorted and far from 0 (the shift is
 ** then far from the first rows' values). */
@@ -280,7 +329,7 @@ static void test_gram_one_pass(void) {
     const tide_Rows *r = c & 1 ? &sub : &all;
     int center = c < 2;
     CHECK_EQ_INT(tide_gram(&X, &y, &w, r, center, &a), TIDE_OK);
-    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, center, &b), TIDE_OK);
+    CHECK_EQ_INT(tide__linear_gram(&X, &y, &w, r, "test", center, &b), TIDE_OK);
     CHECK_NEAR(b.sw, a.sw, 1e-12);
     CHECK_NEAR(b.ymean, a.ymean, 1e-12);
     CHECK_NEAR(b.yty, a.yty, 1e-10);
@@ -295,6 +344,43 @@ static void test_gram_one_pass(void) {
   tide_array_close(&X);
   tide_array_close(&y);
   tide_array_close(&w);
+}
+
+/* X's values are checked within the fits' own pass: a NaN or infinity,
+** even in a row of weight 0, is named whatever the solver. */
+static void test_nonfinite(void) {
+  tide_Array X, y, w = mk(50, 0), Xw, yw;
+  make_data(&X, &y, 50, 3, 1.0);
+  make_data(&Xw, &yw, 4, 9, 1.0);
+  for (int64_t i = 0; i < 50; i++) V(w, i) = 1;
+  tide_Rows all = tide_rows_all(50), allw = tide_rows_all(4);
+  double bad[3] = {NAN, INFINITY, -INFINITY}, c[9], b;
+  for (int k = 0; k < 3; k++) {
+    AT(X, 17, 1) = bad[k];
+    AT(Xw, 2, 5) = bad[k];
+    V(w, 17) = k == 0 ? 0 : 1;
+    CHECK_EQ_INT(tide_ridge_fit(&X, &y, &w, &all, 1, 1, c, &b, NULL), TIDE_EINVAL);
+    CHECK_STR_HAS(tide_lasterror(), "ridge: X holds NaN or infinity");
+    CHECK_EQ_INT(tide_ridge_fit(&Xw, &yw, NULL, &allw, 0, 1, c, &b, NULL), TIDE_EINVAL);
+    CHECK_STR_HAS(tide_lasterror(), "linear: X holds NaN or infinity");
+    for (int pre = 0; pre < 2; pre++) {
+      tide_EnetOpts o = {0.1, 1, 1e-4, 100, 1, 0, 0, 0, pre};
+      tide_EnetResult res;
+      memset(c, 0, sizeof c);
+      CHECK_EQ_INT(tide_enet_fit(&X, &y, &w, &all, &o, c, &res), TIDE_EINVAL);
+      CHECK_STR_HAS(tide_lasterror(), "lasso: X holds NaN or infinity");
+    }
+  }
+  /* finite but huge: the sums overflow, and the message says so */
+  AT(X, 17, 1) = 1e300;
+  V(w, 17) = 1;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, &w, &all, 1, 1, c, &b, NULL), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "overflow");
+  tide_array_close(&X);
+  tide_array_close(&y);
+  tide_array_close(&w);
+  tide_array_close(&Xw);
+  tide_array_close(&yw);
 }
 
 /* Peak resident memory added by a call (VmHWM after resetting it through
@@ -361,11 +447,14 @@ static void test_rows_memory(void) {
 
 int main(void) {
   printf("seed %" PRIu64 "\n", seed);
+  test_rows_memory(); /* first, while the heap holds no freed memory to reuse */
   test_ridge_reference();
   test_rank_deficient();
+  test_ill_conditioned();
   test_wide();
   test_enet();
   test_gram_one_pass();
-  test_rows_memory();
+  test_enet_panels();
+  test_nonfinite();
   return check_done();
 }

@@ -314,7 +314,8 @@ for name, m, sw in [("ols", LinearRegression(), None), ("ridge", Ridge(alpha=5.0
                     ("enet", ElasticNet(alpha=0.1, l1_ratio=0.7, tol=1e-12, max_iter=100000), w),
                     ("lasso_def", Lasso(alpha=0.2), None)]:
     m.fit(X, y, sample_weight=sw)
-    out[name] = np.concatenate([m.coef_, [m.intercept_, getattr(m, "n_iter_", 0) or 0]])
+    out[name] = np.concatenate([m.coef_, [m.intercept_, getattr(m, "n_iter_", 0) or 0,
+                                          getattr(m, "dual_gap_", 0)]])
 np.savez(b + "-out.npz", **out)
 ]==]
   local ok = os.execute("/usr/bin/python3 -c '" .. py .. "' " .. base)
@@ -333,7 +334,10 @@ np.savez(b + "-out.npz", **out)
     local coef = ref:take(tide.arange(1, 13))
     close(m.coef, coef, tol, "live " .. name .. " coef")
     check.near(m.intercept, ref[13], tol, "live " .. name .. " intercept")
-    if name == "lasso_def" then check.eq(m.n_iter, math.tointeger(ref[14]), "live n_iter") end
+    if name == "lasso_def" then
+      check.eq(m.n_iter, math.tointeger(ref[14]), "live n_iter")
+      check.near(m.dual_gap, ref[15], 1e-6, "live dual_gap")
+    end
   end
   for _, s in ipairs{"-X.npy", "-y.npy", "-w.npy", "-out.npz", ""} do os.remove(base .. s) end
 else
