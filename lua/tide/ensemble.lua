@@ -27,12 +27,17 @@ local function fit_layer(layer, Z, y, rows, folds, jobs)
   local nl = #layer
   local P = tide.zeros({nrows, nl}, {shared = true})   -- workers write their columns
   local nf = #folds
+  -- fold positions are positions within `rows`: map them to rows of Z once,
+  -- here, so every worker reads the same index arrays
+  local trains, tests = {}, {}
+  for f, fold in ipairs(folds) do
+    trains[f] = rows and rows:take(fold.train) or fold.train
+    tests[f] = rows and rows:take(fold.test) or fold.test
+  end
   tide.pfor(nl * nf, function(t)
     local j, f = (t - 1) // nf + 1, (t - 1) % nf + 1
     local fold = folds[f]
-    -- fold positions are positions within `rows`; map them to rows of Z
-    local train = rows and rows:take(fold.train) or fold.train
-    local test = rows and rows:take(fold.test) or fold.test
+    local train, test = trains[f], tests[f]
     local m = layer[j]:clone():fit(Z, y, {rows = train})
     local pred = m:predict(Z, {rows = test})
     local col = P:col(j)
