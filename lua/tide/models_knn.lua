@@ -14,7 +14,7 @@ return function(models)
     {"weights", "uniform", check.oneof("uniform", "distance")},
   }
 
-  local function fit_common(self, X, y, opts)
+  local function fit_common(self, X, y, opts, level)
     local centre, norms = K.knn_index(X, y, {rows = opts.rows})
     local rows = opts.rows
     if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
@@ -23,7 +23,7 @@ return function(models)
     self.n_samples_fit = #norms
     if self._p.k > #norms then
       error(string.format("%s: k = %d is more than the %d training rows", self._class.name,
-                          self._p.k, #norms), 4)
+                          self._p.k, #norms), level or 3)
     end
   end
 
@@ -67,7 +67,7 @@ return function(models)
     params = params,
     fitted = {"n_samples_fit", "classes"},
     fit = function(self, X, y, opts)
-      fit_common(self, X, y, opts)
+      fit_common(self, X, y, opts, 4)
       local classes = K.knn_classes(y, {rows = opts.rows})
       if #classes < 2 then
         error(string.format("knn_classifier: y has a single class (%s); a classifier needs at " ..

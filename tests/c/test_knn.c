@@ -112,7 +112,8 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
   Seen s = {Xu, &Q, &tr, &qr, 0, 0, 0};
   if (k > tr.n) k = tr.n;
   CHECK_EQ_INT(tide_knn_search(&ix, &Q, &qr, k, visit, &s), TIDE_OK);
-  if (s.bad) fprintf(stderr, "run n=%d nq=%d p=%d k=%d ints=%d\n", (int)n, (int)nq, (int)p, (int)k, ints);
+  if (s.bad) /* name the failing case */
+    fprintf(stderr, "run n=%d nq=%d p=%d k=%d ints=%d\n", (int)n, (int)nq, (int)p, (int)k, ints);
   CHECK_EQ_INT(s.bad, 0);
   CHECK_EQ_INT(s.seen, nq);
   free(centre);

@@ -59,7 +59,8 @@ check.eq(getmetatable(p), getmetatable(M.pipeline{M.knn_regressor{}}),
          "tide.pipeline makes tide.models.pipeline objects")
 p:fit(Xp, yp)
 close(p:predict(Qp), L"pipe_reg", "pipeline regression")
-local pc = tide.pipeline{M.minmax_scaler{}, M.knn_classifier{k = 3, weights = "distance"}}:fit(Xp, ypc)
+local pc = tide.pipeline{M.minmax_scaler{}, M.knn_classifier{k = 3, weights = "distance"}}
+pc:fit(Xp, ypc)
 close(pc:predict(Qp), L"pipe_cls", "pipeline classification", 0)
 check.array(pc.classes, {0, 1}, nil, "pipeline classes")
 check.eq(pc:predict_proba(Qp).shape[2], 2, "pipeline predict_proba")
