@@ -140,6 +140,7 @@ static void test_search(void) {
   run(TIDE_F32, 6000, 50, 4, 3, 0, 0, 0);
   run(TIDE_F64, 5000, 60, 4, 7, 1, 0, 0);   /* integer ties: too many candidates, f64 redo */
   run(TIDE_F64, 8200, 70, 4, 40, 2, 0, 0);  /* near-ties: closer than float resolves, not double */
+  run(TIDE_F64, 4100, 20, 4, 1000, 0, 0, 0); /* screening with k close to the rows used */
 }
 
 static void test_users(void) {
