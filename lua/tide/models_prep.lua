@@ -134,8 +134,7 @@ return function(models)
       if not is_model(s) then
         error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
       end
-      if i < #steps and type(s.transform) ~= "function" or i < #steps and
-         kind(s) ~= "transformer" then
+      if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
                             "may be a %s", i, tostring(s), kind(s) or "model"), 2)
       end
@@ -303,8 +302,7 @@ return function(models)
   function Pipe:describe()
     local parts = {}
     for i, s in ipairs(self.steps) do
-      parts[i] = (getmetatable(s) == pmt or not s._class) and tostring(s):gsub(" %(fitted%)$", "")
-                 or s:describe():gsub(" %(fitted%)$", "")
+      parts[i] = (tostring(s):gsub(" %(fitted%)$", ""))
     end
     return string.format("pipeline{%s}%s", table.concat(parts, ", "),
                          self._fitted and " (fitted)" or "")
