@@ -8,6 +8,9 @@
 return function(models)
   local K = tide._models
   local check = models.check
+  -- BLAS on one thread around the kernels, like the base methods (when the
+  -- runtime has the guard: K.serial)
+  local function serial() return K.serial and K.serial() or nil end
 
   local params = {
     {"k", 5, check.integer(1)},
@@ -47,6 +50,7 @@ return function(models)
     if math.type(k) ~= "integer" or k < 1 then
       error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
     end
+    local blas <close> = serial()
     return K.knn_kneighbors(self._X, self._centre, self._norms, X,
                             {train_rows = self._rows, rows = opts.rows, k = k})
   end
@@ -87,6 +91,7 @@ return function(models)
         if not tide.is_array(X) then
           error("knn_classifier: bad argument #1 to 'predict_proba' (X must be an array)", 2)
         end
+        local blas <close> = serial()
         local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
                                     X, kopts(self, opts or {}, {proba = true}))
         return P
