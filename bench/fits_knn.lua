@@ -2,6 +2,8 @@
 -- queries against 100,000 training rows x 10 and x 50, with the held-out
 -- R^2 beside the time; compare with bench/fits_knn_sklearn.py.  Run with
 -- one BLAS thread on both sides: OPENBLAS_NUM_THREADS=1 tide bench/fits_knn.lua
+-- With KNN_BENCH_DATA=dir the data are saved there (X10.npy, y10.npy, ...)
+-- and the scikit-learn script reads the same data, so the R^2 compare.
 local NTRAIN, NTEST, K = 100000, 10000, 5
 
 local function friedman1(n, p, seed)
@@ -17,8 +19,13 @@ local function friedman1(n, p, seed)
 end
 
 local out = arg and arg[1]
+local save = os.getenv("KNN_BENCH_DATA")
 for _, p in ipairs{10, 50} do
   local X, y = friedman1(NTRAIN + NTEST, p, 42)
+  if save then
+    tide.save(save .. "/X" .. p .. ".npy", X)
+    tide.save(save .. "/y" .. p .. ".npy", y)
+  end
   local train, test = tide.arange(1, NTRAIN + 1), tide.arange(NTRAIN + 1, NTRAIN + NTEST + 1)
   local m = tide.models.knn_regressor{k = K}:fit(X, y, {rows = train})
   local best, r2 = math.huge

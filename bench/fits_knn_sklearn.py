@@ -2,7 +2,8 @@
 """scikit-learn's side of bench/fits_knn.lua: k-NN regression (k = 5) of
 10,000 Friedman #1 queries against 100,000 training rows x 10 and x 50,
 with algorithm="brute" and the default ("auto"), on one BLAS / OpenMP
-thread, with the held-out R^2 beside the time.  Usage:
+thread, with the held-out R^2 beside the time.  With KNN_BENCH_DATA=dir
+it reads the data bench/fits_knn.lua saved there (same data, same R^2).  Usage:
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python3 fits_knn_sklearn.py [out.jsonl]"""
 import json, os, sys, time
 
@@ -28,8 +29,11 @@ def main():
     from sklearn.metrics import r2_score
     rows = []
     for p in (10, 50):
-        rng = np.random.default_rng(42)
-        X, y = friedman1(NTRAIN + NTEST, p, rng)
+        data = os.environ.get("KNN_BENCH_DATA")
+        if data and os.path.exists(f"{data}/X{p}.npy"):
+            X, y = np.load(f"{data}/X{p}.npy"), np.load(f"{data}/y{p}.npy")
+        else:
+            X, y = friedman1(NTRAIN + NTEST, p, np.random.default_rng(42))
         Xtr, ytr, Xte, yte = X[:NTRAIN], y[:NTRAIN], X[NTRAIN:], y[NTRAIN:]
         for algo in ("brute", "auto"):
             m = KNeighborsRegressor(n_neighbors=K, algorithm=algo).fit(Xtr, ytr)

@@ -8,13 +8,16 @@
 return function(models)
   local K = tide._models
   local check = models.check
+  -- BLAS on one thread around the kernels, like the base methods (when the
+  -- runtime has the guard: K.serial)
+  local function serial() return K.serial and K.serial() or nil end
 
   local params = {
     {"k", 5, check.integer(1)},
     {"weights", "uniform", check.oneof("uniform", "distance")},
   }
 
-  local function fit_common(self, X, y, opts)
+  local function fit_common(self, X, y, opts, level)
     local centre, norms = K.knn_index(X, y, {rows = opts.rows})
     local rows = opts.rows
     if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
@@ -23,7 +26,7 @@ return function(models)
     self.n_samples_fit = #norms
     if self._p.k > #norms then
       error(string.format("%s: k = %d is more than the %d training rows", self._class.name,
-                          self._p.k, #norms), 4)
+                          self._p.k, #norms), level or 3)
     end
   end
 
@@ -47,6 +50,7 @@ return function(models)
     if math.type(k) ~= "integer" or k < 1 then
       error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
     end
+    local blas <close> = serial()
     return K.knn_kneighbors(self._X, self._centre, self._norms, X,
                             {train_rows = self._rows, rows = opts.rows, k = k})
   end
@@ -67,7 +71,7 @@ return function(models)
     params = params,
     fitted = {"n_samples_fit", "classes"},
     fit = function(self, X, y, opts)
-      fit_common(self, X, y, opts)
+      fit_common(self, X, y, opts, 4)
       local classes = K.knn_classes(y, {rows = opts.rows})
       if #classes < 2 then
         error(string.format("knn_classifier: y has a single class (%s); a classifier needs at " ..
@@ -87,6 +91,7 @@ return function(models)
         if not tide.is_array(X) then
           error("knn_classifier: bad argument #1 to 'predict_proba' (X must be an array)", 2)
         end
+        local blas <close> = serial()
         local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
                                     X, kopts(self, opts or {}, {proba = true}))
         return P

@@ -6,6 +6,7 @@
 return function(models)
   local K = tide._models
   local check = models.check
+  local function serial() return K.serial and K.serial() or nil end -- see models_knn.lua
   local EPS = 2.220446049250313e-16
 
   local function vec(p, f)
@@ -56,6 +57,7 @@ return function(models)
         local nf = self.n_features
         local a = self._p.with_std and self.scale or tide.ones(nf)
         local b = self._p.with_mean and self.mean or tide.zeros(nf)
+        local blas <close> = serial()
         return K.scale_apply(X, a, b, {rows = (opts or {}).rows, fname = "inverse_transform"})
       end,
     },
@@ -98,6 +100,7 @@ return function(models)
       -- (x - min) / scale for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("minmax_scaler: inverse_transform before fit", 2) end
+        local blas <close> = serial()
         return K.scale_apply(X, self.min, self.scale, {rows = (opts or {}).rows, div = true,
                              fname = "inverse_transform"})
       end,
@@ -134,8 +137,7 @@ return function(models)
       if not is_model(s) then
         error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
       end
-      if i < #steps and type(s.transform) ~= "function" or i < #steps and
-         kind(s) ~= "transformer" then
+      if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
                             "may be a %s", i, tostring(s), kind(s) or "model"), 2)
       end
@@ -303,8 +305,7 @@ return function(models)
   function Pipe:describe()
     local parts = {}
     for i, s in ipairs(self.steps) do
-      parts[i] = (getmetatable(s) == pmt or not s._class) and tostring(s):gsub(" %(fitted%)$", "")
-                 or s:describe():gsub(" %(fitted%)$", "")
+      parts[i] = (tostring(s):gsub(" %(fitted%)$", ""))
     end
     return string.format("pipeline{%s}%s", table.concat(parts, ", "),
                          self._fitted and " (fitted)" or "")

@@ -2,7 +2,8 @@
 ** knn.c -- brute-force k nearest neighbours: squared distances by GEMM
 ** tiles (||x||^2 - 2 q.x; ||q||^2 is the same for every candidate of a
 ** query, so it is left out of the ranking), a bounded max-heap per query,
-** exact distances recomputed for the k kept, regression and votes.
+** or single-precision screening with an error bound and a candidate list,
+** exact distances for the rows kept, regression and votes.
 */
 #include <inttypes.h>
 #include <math.h>
@@ -134,28 +135,34 @@ static int cand_cmp(const void *a, const void *b) {
   return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-/* Exact squared distances of the kept neighbours (the GEMM form loses
-** digits for near points: a duplicate of a training row gets exactly 0),
-** then the final order: distance, then position. */
-static int finish(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t k, double *hd,
-                  int64_t *hp, Cand *cs) {
+/* Exact squared distance of a centred query to training position pos. */
+static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t pos) {
   const tide_Array *X = ix->X;
   int64_t cs1 = X->ndim == 2 ? X->strides[1] : 0;
-  for (int64_t m = 0; m < k; m++) {
-    if (hp[m] == INT64_MAX)
+  const unsigned char *row = X->data + tide_rows_at(&ix->rows, pos) * X->strides[0];
+  double s = 0;
+  for (int64_t j = 0; j < p; j++) {
+    double x = tide_load_f64(X->dtype, row + j * cs1) - ix->centre[j], d = qc[j] - x;
+    s += d * d;
+  }
+  return s;
+}
+
+/* Exact squared distances of the m candidates at pos (the GEMM form loses
+** digits for near points: a duplicate of a training row gets exactly 0),
+** then the final order, distance then position; the first k go to
+** hd (distances) and hp. */
+static int finish(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t m, int64_t k,
+                  const int64_t *pos, double *hd, int64_t *hp, Cand *cs) {
+  for (int64_t c = 0; c < m; c++) {
+    if (pos[c] == INT64_MAX)
       return tide__seterr(TIDE_ERANGE, "distances overflow (values of X or the queries are too "
                           "large)");
-    const unsigned char *row = X->data + tide_rows_at(&ix->rows, hp[m]) * X->strides[0];
-    double s = 0;
-    for (int64_t j = 0; j < p; j++) {
-      double x = tide_load_f64(X->dtype, row + j * cs1) - ix->centre[j], d = qc[j] - x;
-      s += d * d;
-    }
-    cs[m].d = s;
-    cs[m].pos = hp[m];
+    cs[c].d = exact_d2(ix, qc, p, pos[c]);
+    cs[c].pos = pos[c];
   }
-  if (k <= 32) { /* insertion sort: k is usually small */
-    for (int64_t a = 1; a < k; a++) {
+  if (m <= 32) { /* insertion sort: k is usually small */
+    for (int64_t a = 1; a < m; a++) {
       Cand c = cs[a];
       int64_t b = a;
       while (b > 0 && cand_cmp(&cs[b - 1], &c) > 0) {
@@ -165,11 +172,11 @@ static int finish(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t 
       cs[b] = c;
     }
   } else {
-    qsort(cs, (size_t)k, sizeof *cs, cand_cmp);
+    qsort(cs, (size_t)m, sizeof *cs, cand_cmp);
   }
-  for (int64_t m = 0; m < k; m++) {
-    hd[m] = sqrt(cs[m].d);
-    hp[m] = cs[m].pos;
+  for (int64_t c = 0; c < k; c++) {
+    hd[c] = sqrt(cs[c].d);
+    hp[c] = cs[c].pos;
   }
   return TIDE_OK;
 }
@@ -179,6 +186,167 @@ static void centre_rows(const double *src, double *dst, int64_t nb, int64_t p,
                         const double *c) {
   for (int64_t i = 0; i < nb; i++)
     for (int64_t j = 0; j < p; j++) dst[i * p + j] = src[i * p + j] - c[j];
+}
+
+/* The buffers of a search. */
+typedef struct Work {
+  const tide_KnnIndex *ix;
+  int64_t p, k, qb, tb, cap;
+  double *qc, *tc, *tile, *hd, *cd;
+  int64_t *hp, *cp, *cn;
+  Cand *cs;
+  /* single-precision screening */
+  int use32;
+  double xmax2; /* largest squared norm of a centred training row */
+  float *q32, *t32, *tile32, *h32, *c32;
+} Work;
+
+/* Double-precision pass over all training tiles for nq centred queries. */
+static int block_f64(Work *w, int64_t nq) {
+  const tide_KnnIndex *ix = w->ix;
+  int64_t p = w->p, k = w->k;
+  for (int64_t m = 0; m < nq * k; m++) {
+    w->hd[m] = INFINITY;
+    w->hp[m] = INT64_MAX;
+  }
+  tide_RowBlocks tit;
+  int rc = tide_rowblocks_init(&tit, ix->X, &ix->rows, w->tb);
+  if (rc) return rc;
+  while (tide_rowblocks_next(&tit)) {
+    int64_t nb = tit.nb;
+    /* a gathered block is ours to centre in place; a direct one is X */
+    double *t = tit.direct ? w->tc : tit.buf;
+    centre_rows(tit.buf, t, nb, p, ix->centre);
+    /* each tile row starts as the norms and GEMM adds -2 q.x (beta = 1:
+    ** the same stores as OpenBLAS's zeroing for beta = 0, one add less) */
+    for (int64_t i = 0; i < nq; i++)
+      memcpy(w->tile + i * nb, ix->norms + tit.first, (size_t)nb * sizeof *w->tile);
+    if (p > 0)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0, w->qc,
+                  (int)p, t, (int)p, 1.0, w->tile, (int)nb);
+    for (int64_t i = 0; i < nq; i++)
+      scan(w->tile + i * nb, nb, w->hd + i * k, w->hp + i * k, k, tit.first);
+  }
+  tide_rowblocks_free(&tit);
+  for (int64_t i = 0; i < nq && !rc; i++) {
+    int64_t pos[64], *ps = k <= 64 ? pos : w->cp; /* finish writes hp: copy it first */
+    memcpy(ps, w->hp + i * k, (size_t)k * sizeof *ps);
+    rc = finish(ix, w->qc + i * p, p, k, k, ps, w->hd + i * k, w->hp + i * k, w->cs);
+  }
+  return rc;
+}
+
+#if defined(__SSE2__)
+static inline int any_below8f(const float *t, float thr) {
+  __m128 m = _mm_min_ps(_mm_loadu_ps(t), _mm_loadu_ps(t + 4));
+  return _mm_movemask_ps(_mm_cmplt_ps(m, _mm_set1_ps(thr))) != 0;
+}
+#else
+static inline int any_below8f(const float *t, float thr) {
+  int any = 0;
+  for (int u = 0; u < 8; u++) any |= t[u] < thr;
+  return any;
+}
+#endif
+
+/* Max-heap of the k smallest screening values (no positions needed). */
+static void heap32_replace(float *h, int64_t k, float v) {
+  int64_t i = 0;
+  for (;;) {
+    int64_t l = 2 * i + 1, r = l + 1, c;
+    if (l >= k) break;
+    c = (r < k && h[r] > h[l]) ? r : l;
+    if (!(h[c] > v)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = v;
+}
+
+/* Single-precision screening, then exact distances for the survivors.
+** With e a bound on the error of a screening value, the true k-th value
+** is at most (k-th screening value) + e, so every row whose screening
+** value is within 2e of the k-th can be among the k nearest (ties
+** included): those are kept as candidates and ranked exactly.  Returns 1
+** when a query has too many candidates (the caller redoes the block in
+** double precision). */
+static int block_f32(Work *w, int64_t nq) {
+  const tide_KnnIndex *ix = w->ix;
+  int64_t p = w->p, k = w->k, cap = w->cap;
+  /* error of sgemm + the rounding of the inputs, with a factor 4 to spare */
+  double u = ldexp(1.0, -24) * 4.0 * (double)(p + 4), xm = sqrt(w->xmax2);
+  float *thr2 = w->h32 + nq * k; /* 2e per query */
+  for (int64_t i = 0; i < nq; i++) {
+    double qn = 0;
+    for (int64_t j = 0; j < p; j++) {
+      double v = w->qc[i * p + j];
+      qn += v * v;
+      w->q32[i * p + j] = (float)v;
+    }
+    if (!(qn <= 1e30)) return 1;
+    thr2[i] = (float)(2 * u * (w->xmax2 + 2 * sqrt(qn) * xm));
+    w->cn[i] = 0;
+    for (int64_t m = 0; m < k; m++) w->h32[i * k + m] = INFINITY;
+  }
+  tide_RowBlocks tit;
+  int rc = tide_rowblocks_init(&tit, ix->X, &ix->rows, w->tb), over = 0;
+  if (rc) return rc;
+  while (!over && tide_rowblocks_next(&tit)) {
+    int64_t nb = tit.nb;
+    for (int64_t r = 0; r < nb; r++)
+      for (int64_t j = 0; j < p; j++)
+        w->t32[r * p + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+    for (int64_t r = 0; r < nb; r++) w->tile32[r] = (float)ix->norms[tit.first + r];
+    for (int64_t i = 1; i < nq; i++)
+      memcpy(w->tile32 + i * nb, w->tile32, (size_t)nb * sizeof *w->tile32);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0f, w->q32,
+                (int)p, w->t32, (int)p, 1.0f, w->tile32, (int)nb);
+    for (int64_t i = 0; i < nq && !over; i++) {
+      const float *t = w->tile32 + i * nb;
+      float *h = w->h32 + i * k, *cv = w->c32 + i * cap;
+      int64_t *cp = w->cp + i * cap, cn = w->cn[i];
+      float thr = h[0] + thr2[i];
+      for (int64_t j = 0; j < nb; j++) {
+        if ((j & 7) == 0 && j + 8 <= nb && !any_below8f(t + j, thr)) {
+          j += 7;
+          continue;
+        }
+        float v = t[j];
+        if (!(v < thr)) continue;
+        if (v < h[0]) {
+          heap32_replace(h, k, v);
+          thr = h[0] + thr2[i];
+        }
+        if (cn == cap) { /* drop the candidates the threshold has passed */
+          int64_t m = 0;
+          for (int64_t c = 0; c < cn; c++)
+            if (cv[c] < thr) {
+              cv[m] = cv[c];
+              cp[m++] = cp[c];
+            }
+          cn = m;
+          if (cn > cap / 2) {
+            over = 1;
+            break;
+          }
+        }
+        cv[cn] = v;
+        cp[cn++] = tit.first + j;
+      }
+      w->cn[i] = cn;
+    }
+  }
+  tide_rowblocks_free(&tit);
+  if (over) return 1;
+  for (int64_t i = 0; i < nq && !rc; i++) {
+    float *cv = w->c32 + i * cap, thr = w->h32[i * k] + thr2[i];
+    int64_t *cp = w->cp + i * cap, m = 0;
+    for (int64_t c = 0; c < w->cn[i]; c++)
+      if (cv[c] < thr) cp[m++] = cp[c];
+    if (m < k) return 1; /* cannot happen with finite values; be safe */
+    rc = finish(ix, w->qc + i * p, p, m, k, cp, w->hd + i * k, w->hp + i * k, w->cs);
+  }
+  return rc;
 }
 
 int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Rows *qrows,
@@ -193,57 +361,62 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   if (qrows->n == 0) return TIDE_OK;
   int64_t pp = p ? p : 1;
   if (pp > INT32_MAX / TBLOCK) return tide__seterr(TIDE_ERANGE, "too many features for BLAS");
+  Work w = {.ix = ix, .p = p, .k = k, .qb = QBLOCK, .tb = TBLOCK};
+  w.cap = 4 * k + 64;
   /* blocks shrink for large k or many features: the buffers stay at a
-  ** few MB (heaps qb x k, queries qb x p, training tile tb x p) */
-  int64_t qb = QBLOCK, tb = TBLOCK;
-  while (qb > 1 && (qb * k > HEAP_CAP || qb * pp > HEAP_CAP)) qb /= 2;
-  while (tb > 8 && tb * pp > HEAP_CAP) tb /= 2;
-  double *qc = malloc((size_t)(qb * pp) * sizeof *qc);
-  double *tc = malloc((size_t)(tb * pp) * sizeof *tc);
-  double *tile = malloc((size_t)(qb * tb) * sizeof *tile);
-  double *hd = malloc((size_t)(qb * k) * sizeof *hd);
-  int64_t *hp = malloc((size_t)(qb * k) * sizeof *hp);
-  Cand *cs = malloc((size_t)k * sizeof *cs);
-  tide_RowBlocks qit, tit;
-  int rc = (!qc || !tc || !tile || !hd || !hp || !cs)
-               ? tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search")
+  ** few MB (heaps and candidates qb x cap, queries qb x p, tiles tb x p) */
+  while (w.qb > 1 && (w.qb * w.cap > HEAP_CAP || w.qb * pp > HEAP_CAP)) w.qb /= 2;
+  while (w.tb > 8 && w.tb * pp > HEAP_CAP) w.tb /= 2;
+  /* screening in single precision pays when there is arithmetic to save,
+  ** and is safe when the norms sit well inside float's range */
+  w.xmax2 = 0;
+  for (int64_t r = 0; r < n; r++)
+    if (ix->norms[r] > w.xmax2) w.xmax2 = ix->norms[r];
+  w.use32 = p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
+  int64_t qb = w.qb, tb = w.tb, cap = w.cap;
+  w.qc = malloc((size_t)(qb * pp) * sizeof *w.qc);
+  w.tc = malloc((size_t)(tb * pp) * sizeof *w.tc);
+  w.tile = malloc((size_t)(qb * tb) * sizeof *w.tile);
+  w.hd = malloc((size_t)(qb * k) * sizeof *w.hd);
+  w.hp = malloc((size_t)(qb * k) * sizeof *w.hp);
+  w.cp = malloc((size_t)(qb * cap) * sizeof *w.cp);
+  w.cn = malloc((size_t)qb * sizeof *w.cn);
+  w.cs = malloc((size_t)cap * sizeof *w.cs);
+  int ok = w.qc && w.tc && w.tile && w.hd && w.hp && w.cp && w.cn && w.cs;
+  if (ok && w.use32) {
+    w.q32 = malloc((size_t)(qb * pp) * sizeof *w.q32);
+    w.t32 = malloc((size_t)(tb * pp) * sizeof *w.t32);
+    w.tile32 = malloc((size_t)(qb * tb) * sizeof *w.tile32);
+    w.h32 = malloc((size_t)(qb * k + qb) * sizeof *w.h32);
+    w.c32 = malloc((size_t)(qb * cap) * sizeof *w.c32);
+    ok = w.q32 && w.t32 && w.tile32 && w.h32 && w.c32;
+  }
+  tide_RowBlocks qit;
+  int rc = !ok ? tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search")
                : tide_rowblocks_init(&qit, Q, qrows, qb);
   if (rc) goto done;
   while (!rc && tide_rowblocks_next(&qit)) {
     int64_t nq = qit.nb;
-    centre_rows(qit.buf, qc, nq, p, ix->centre);
-    for (int64_t m = 0; m < nq * k; m++) {
-      hd[m] = INFINITY;
-      hp[m] = INT64_MAX;
-    }
-    if ((rc = tide_rowblocks_init(&tit, ix->X, &ix->rows, tb))) break;
-    while (tide_rowblocks_next(&tit)) {
-      int64_t nb = tit.nb;
-      /* a gathered block is ours to centre in place; a direct one is X */
-      double *t = tit.direct ? tc : tit.buf;
-      centre_rows(tit.buf, t, nb, p, ix->centre);
-      /* each tile row starts as the norms and GEMM adds -2 q.x (beta = 1:
-      ** the same stores as OpenBLAS's zeroing for beta = 0, one add less) */
-      for (int64_t i = 0; i < nq; i++)
-        memcpy(tile + i * nb, ix->norms + tit.first, (size_t)nb * sizeof *tile);
-      if (p > 0)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0, qc,
-                    (int)p, t, (int)p, 1.0, tile, (int)nb);
-      for (int64_t i = 0; i < nq; i++) scan(tile + i * nb, nb, hd + i * k, hp + i * k, k, tit.first);
-    }
-    tide_rowblocks_free(&tit);
-    for (int64_t i = 0; i < nq && !rc; i++)
-      rc = finish(ix, qc + i * p, p, k, hd + i * k, hp + i * k, cs);
-    if (!rc) rc = visit(ud, qit.first, nq, k, hd, hp);
+    centre_rows(qit.buf, w.qc, nq, p, ix->centre);
+    rc = w.use32 ? block_f32(&w, nq) : 1;
+    if (rc == 1) rc = block_f64(&w, nq);
+    if (!rc) rc = visit(ud, qit.first, nq, k, w.hd, w.hp);
   }
   tide_rowblocks_free(&qit);
 done:
-  free(qc);
-  free(tc);
-  free(tile);
-  free(hd);
-  free(hp);
-  free(cs);
+  free(w.qc);
+  free(w.tc);
+  free(w.tile);
+  free(w.hd);
+  free(w.hp);
+  free(w.cp);
+  free(w.cn);
+  free(w.cs);
+  free(w.q32);
+  free(w.t32);
+  free(w.tile32);
+  free(w.h32);
+  free(w.c32);
   return rc;
 }
 

@@ -5,7 +5,10 @@
 ** subset of its rows used, a centre (p numbers) and the squared norms of
 ** the centred training rows (one number per row).  Queries are processed
 ** in blocks of up to 1024 rows against tiles of 256 training rows, so the
-** working memory is a few MB whatever the sizes.
+** working memory is a few MB whatever the sizes.  With 4096+ training rows
+** and 4+ features, tiles are screened in single precision with a bound on
+** its error, and the candidates it keeps are ranked by exact distances
+** (falling back to double precision for a block with too many near ties).
 **
 ** Neighbours are ordered by distance, ties by the lower position in the
 ** training subset; positions are 0-based into the subset.

@@ -21,7 +21,9 @@ static void mk(tide_Array *a, int dt, int64_t n, int64_t p, int ints) {
   int64_t shape[2] = {n, p};
   if (tide_array_new(a, dt, 2, shape, TIDE_WHERE_HEAP)) abort();
   for (int64_t i = 0; i < n * p; i++) {
-    double v = ints ? (double)(int)(urand() * 3) : urand() * 4 - 2 + 100;
+    double v = ints == 1   ? (double)(int)(urand() * 3)
+               : ints == 2 ? 1000 + (double)(int)(urand() * 3) + urand() * 1e-5
+                           : urand() * 4 - 2 + 100;
     tide_store_f64(dt, a->data + i * tide_dtype_size(dt), v);
   }
 }
@@ -110,6 +112,8 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
   Seen s = {Xu, &Q, &tr, &qr, 0, 0, 0};
   if (k > tr.n) k = tr.n;
   CHECK_EQ_INT(tide_knn_search(&ix, &Q, &qr, k, visit, &s), TIDE_OK);
+  if (s.bad) /* name the failing case */
+    fprintf(stderr, "run n=%d nq=%d p=%d k=%d ints=%d\n", (int)n, (int)nq, (int)p, (int)k, ints);
   CHECK_EQ_INT(s.bad, 0);
   CHECK_EQ_INT(s.seen, nq);
   free(centre);
@@ -130,6 +134,13 @@ static void test_search(void) {
   run(TIDE_I32, 100, 10, 2, 100, 1, 0, 0);   /* k = n */
   run(TIDE_F64, 3000, 9, 2, 2000, 1, 0, 0);  /* large k: fewer queries per block */
   run(TIDE_F64, 300, 150, 5000, 3, 0, 1, 0); /* many features: smaller blocks and tiles */
+  /* 4096+ rows and 4+ features: single-precision screening, exact ranking */
+  run(TIDE_F64, 5000, 300, 5, 5, 0, 0, 0);
+  run(TIDE_F64, 13000, 40, 6, 9, 0, 1, 1);
+  run(TIDE_F32, 6000, 50, 4, 3, 0, 0, 0);
+  run(TIDE_F64, 5000, 60, 4, 7, 1, 0, 0);   /* integer ties: too many candidates, f64 redo */
+  run(TIDE_F64, 8200, 70, 4, 40, 2, 0, 0);  /* near-ties: closer than float resolves, not double */
+  run(TIDE_F64, 4100, 20, 4, 1000, 0, 0, 0); /* screening with k close to the rows used */
 }
 
 static void test_users(void) {

@@ -191,12 +191,13 @@ if os.getenv("TIDE_SANITIZE") ~= "ON" then
   end
 end
 
--- live comparison on fresh random data when scikit-learn is there
+-- live comparison on fresh random data when scikit-learn is there (6000
+-- training rows: the single-precision screening path)
 local py = "/usr/bin/python3"
 if os.execute(py .. " -c 'import sklearn' 2>/dev/null") then
   local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -p " .. dir)
-  local Xr, Qr = tide.randn({2000, 6}, {seed = 5}), tide.randn({700, 6}, {seed = 6})
-  local yr = tide.randn(2000, {seed = 7})
+  local Xr, Qr = tide.randn({12000, 6}, {seed = 5}), tide.randn({1500, 6}, {seed = 6})
+  local yr = tide.randn(12000, {seed = 7})
   tide.save(dir .. "/X.npy", Xr); tide.save(dir .. "/Q.npy", Qr); tide.save(dir .. "/y.npy", yr)
   local script = ([[
 import numpy as np
@@ -209,7 +210,8 @@ np.save(d + "/i.npy", m.kneighbors(Q)[1] * 2 + 1)
 ]]):format(dir)
   local f = io.open(dir .. "/run.py", "w"); f:write(script); f:close()
   if os.execute("OMP_NUM_THREADS=1 " .. py .. " " .. dir .. "/run.py") then
-    local mr = M.knn_regressor{k = 9, weights = "distance"}:fit(Xr, yr, {rows = tide.arange(1, 2001, 2)})
+    local mr = M.knn_regressor{k = 9, weights = "distance"}:fit(Xr, yr,
+      {rows = tide.arange(1, 12001, 2)})
     check.truthy(maxrel(mr:predict(Qr), tide.load(dir .. "/p.npy")) < 1e-12, "live predictions")
     local _, ir = mr:kneighbors(Qr)
     check.truthy(same(ir, tide.load(dir .. "/i.npy")), "live neighbour indices")
