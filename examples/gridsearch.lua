@@ -4,6 +4,11 @@
 -- fold is copied), with a progress bar, the ranked report, the memory
 -- profile and two SVG plots.
 -- usage: tide examples/gridsearch.lua [rows=1000000] [features=10] [jobs=2] [knn_rows=100000]
+--                                     [--no-train-score]   (as GridSearchCV's default)
+local no_train = false
+for i = #arg, 1, -1 do
+  if arg[i] == "--no-train-score" then no_train = true; table.remove(arg, i) end
+end
 local n = tonumber(arg[1]) or 1000000
 local p = tonumber(arg[2]) or 10
 local jobs = tonumber(arg[3]) or tide.config.jobs
@@ -55,7 +60,8 @@ for _, s in ipairs(searches) do
   end
   local t0 = tide.now()
   local res = tide.search{model = s.model, grid = s.grid, X = Xs, y = ys, cv = cv, jobs = jobs,
-                          scoring = "r2", train_score = s.train_score ~= false, progress = true}
+                          scoring = "r2", train_score = not no_train and s.train_score ~= false,
+                          progress = true}
   local wall = tide.now() - t0
   print(string.format("\n%s: %d candidates x 5 folds in %.2f s%s", s.name, #res.candidates, wall,
                       s.rows and string.format(" (first %d rows)", s.rows) or ""))
