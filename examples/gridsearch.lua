@@ -5,9 +5,11 @@
 -- profile and two SVG plots.
 -- usage: tide examples/gridsearch.lua [rows=1000000] [features=10] [jobs=2] [knn_rows=100000]
 --                                     [--no-train-score]   (as GridSearchCV's default)
-local no_train = false
+--                                     [--data DIR]   (DIR/X.npy and DIR/y.npy instead)
+local no_train, data_dir = false, nil
 for i = #arg, 1, -1 do
   if arg[i] == "--no-train-score" then no_train = true; table.remove(arg, i) end
+  if arg[i] == "--data" then data_dir = table.remove(arg, i + 1); table.remove(arg, i) end
 end
 local n = tonumber(arg[1]) or 1000000
 local p = tonumber(arg[2]) or 10
@@ -20,19 +22,27 @@ mon:mark("data")
 
 -- Friedman #1: y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + noise,
 -- x uniform on [0, 1]; extra columns are noise.  y is written by parallel
--- tasks straight into a shared array.
-local X = tide.rand(n, p, {seed = 0})
-local noise = tide.randn(n, {seed = 1})
-local y = tide.zeros(n, {shared = true})
-local blocks = 8
-tide.pfor(blocks, function(b)
-  local from, to = (b - 1) * n // blocks + 1, b * n // blocks
-  for i = from, to do
-    local r = X[i]
-    y[i] = 10 * math.sin(math.pi * r[1] * r[2]) + 20 * (r[3] - 0.5) ^ 2 + 10 * r[4] + 5 * r[5] + noise[i]
-  end
-end, {jobs = jobs})
-noise:close()
+-- tasks straight into a shared array.  (--data: the same kind of data from
+-- .npy files, e.g. the peers' own, loaded into shared memory.)
+local X, y
+if data_dir then
+  X, y = tide.load(data_dir .. "/X.npy"), tide.load(data_dir .. "/y.npy")
+  n, p = X.shape[1], X.shape[2]
+  knn_n = math.min(knn_n, n)
+else
+  X = tide.rand(n, p, {seed = 0})
+  local noise = tide.randn(n, {seed = 1})
+  y = tide.zeros(n, {shared = true})
+  local blocks = 8
+  tide.pfor(blocks, function(b)
+    local from, to = (b - 1) * n // blocks + 1, b * n // blocks
+    for i = from, to do
+      local r = X[i]
+      y[i] = 10 * math.sin(math.pi * r[1] * r[2]) + 20 * (r[3] - 0.5) ^ 2 + 10 * r[4] + 5 * r[5] + noise[i]
+    end
+  end, {jobs = jobs})
+  noise:close()
+end
 local data_bytes = X.nbytes + y.nbytes
 print(string.format("Friedman #1: %d x %d in %s memory (%.0f MB), %d workers", n, p, X.storage,
                     data_bytes / 1e6, jobs))
