@@ -4,6 +4,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/io.h"
 #include "bind.h"
@@ -109,8 +110,9 @@ static int opt_shape(lua_State *L, int i, int64_t *shape) {
 
 /* tide.memmap(path, {shape =, dtype =, mode = "w+" | "r" | "r+" | "c"}):
 ** w+ creates (or replaces) the file; the other modes map an existing one
-** and check it against shape and dtype when given.  The default mode is
-** "w+" when a shape is given, else "r+" (numpy's open_memmap default). */
+** and check it against shape and dtype when given.  Without a mode: "w+"
+** when a shape is given and the file does not exist, else "r+" (numpy's
+** open_memmap default) -- an existing file is never replaced unless asked. */
 static int l_memmap(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -120,7 +122,8 @@ static int l_memmap(lua_State *L) {
   int dtype = TIDE_F64;
   if (ds && (dtype = tide_dtype_parse(ds)) < 0)
     return luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s'", ds));
-  const char *ms = tideL_optstr(L, 2, "mode", ndim >= 0 ? "w+" : "r+");
+  const char *ms = tideL_optstr(L, 2, "mode", NULL);
+  if (!ms) ms = (ndim >= 0 && access(path, F_OK) != 0) ? "w+" : "r+";
   tide_Array *a = tideL_push(L);
   int rc;
   if (!strcmp(ms, "w+")) {

@@ -205,4 +205,16 @@ else
 end
 
 for _, f in ipairs(made) do os.remove(f) end
+-- memmap without a mode never replaces an existing file: it opens it r+
+do
+  local p = os.tmpname() .. ".npy"
+  local a = tide.memmap(p, {shape = {3}})
+  a[1] = 5; a:flush(); a:close()
+  local b = tide.memmap(p, {shape = {3}})
+  check.eq(b[1], 5.0, "an existing memmap is opened, not replaced")
+  b:close()
+  check.errors(function() tide.memmap(p, {shape = {4}}) end, "has shape 3, not 4")
+  os.remove(p)
+end
+
 check.done()
