@@ -36,7 +36,7 @@ record("tiny chunk=1 per task", (tide.now() - t0) / N * 1e6, "us")
 
 local function burn(i)
   local s = 0.0
-  for k = 1, 2500000 do s = s + (k % 7) * 1e-9 end
+  for k = 1, 8000000 do s = s + (k % 7) * 1e-9 end
   return s + i
 end
 local t1 = tide.now()
