@@ -488,66 +488,9 @@ int tide_knn_regress(const tide_KnnIndex *ix, const tide_Array *y, const tide_Ar
   return tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
 }
 
-static int dbl_cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Index of v in the sorted classes, -1 when absent. */
-static int64_t find_class(const double *c, int64_t n, double v) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (c[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < n && c[lo] == v ? lo : -1;
-}
-
 int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classes,
                      int64_t *nclass) {
-  /* a small sorted set while the labels are few (memory O(classes)); a
-  ** sort of all labels once there are many (then the classes are O(n)) */
-  int64_t cap = 64, nc = 0;
-  double *c = malloc((size_t)cap * sizeof *c);
-  if (!c) return tide__seterr(TIDE_ENOMEM, "out of memory for the classes");
-  for (int64_t i = 0; i < rows->n; i++) {
-    double v = tide_load_f64(y->dtype, y->data + tide_rows_at(rows, i) * y->strides[0]);
-    int64_t lo = 0, hi = nc;
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo) / 2;
-      if (c[mid] < v) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo < nc && c[lo] == v) continue;
-    if (nc >= 1024) { /* many labels: sort them all */
-      free(c);
-      c = malloc((size_t)(rows->n ? rows->n : 1) * sizeof *c);
-      if (!c) return tide__seterr(TIDE_ENOMEM, "out of memory for the classes");
-      for (int64_t m = 0; m < rows->n; m++)
-        c[m] = tide_load_f64(y->dtype, y->data + tide_rows_at(rows, m) * y->strides[0]);
-      qsort(c, (size_t)rows->n, sizeof *c, dbl_cmp);
-      nc = 0;
-      for (int64_t m = 0; m < rows->n; m++)
-        if (nc == 0 || c[nc - 1] != c[m]) c[nc++] = c[m];
-      break;
-    }
-    if (nc == cap) {
-      double *g = realloc(c, (size_t)(cap * 2) * sizeof *c);
-      if (!g) {
-        free(c);
-        return tide__seterr(TIDE_ENOMEM, "out of memory for the classes");
-      }
-      c = g;
-      cap *= 2;
-    }
-    memmove(c + lo + 1, c + lo, (size_t)(nc - lo) * sizeof *c);
-    c[lo] = v;
-    nc++;
-  }
-  *classes = c;
-  *nclass = nc;
-  return TIDE_OK;
+  return tide_classes(y, rows, 0, "knn_classifier", classes, nclass);
 }
 
 static int visit_classify(void *ud, int64_t first, int64_t nq, int64_t k, const double *dist,
@@ -561,7 +504,7 @@ static int visit_classify(void *ud, int64_t first, int64_t nq, int64_t k, const 
     int zero = o->weighted && zero_rule(d, k);
     double tot = 0;
     for (int64_t m = 0; m < k; m++) {
-      int64_t c = find_class(o->classes, o->nclass, y_at(o, ps[m]));
+      int64_t c = tide_class_index(o->classes, o->nclass, y_at(o, ps[m]));
       if (c < 0)
         return tide__seterr(TIDE_EINVAL, "y changed after fit: label %g is not a class",
                             y_at(o, ps[m]));

@@ -49,69 +49,10 @@
 
 /* ------------------------------------------------------------ classes */
 
-/* Index of v in the sorted classes, or -1. */
-static int64_t find_class(const double *cl, int64_t k, double v) {
-  int64_t lo = 0, hi = k;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (cl[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < k && cl[lo] == v ? lo : -1;
-}
-
 /* The sorted distinct labels of y over the rows (bounded count). */
 static int collect_classes(const tide_Array *y, const tide_Rows *rows, double **out,
                            int64_t *kout) {
-  int64_t cap = 16, k = 0;
-  double *cl = malloc((size_t)cap * sizeof *cl);
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb);
-  int rc = TIDE_OK;
-  if (!cl || !yb) {
-    rc = tide__seterr(TIDE_ENOMEM, "logistic: out of memory for the labels");
-    goto done;
-  }
-  for (int64_t first = 0; first < rows->n; first += TIDE_ROW_BLOCK) {
-    int64_t nb = rows->n - first < TIDE_ROW_BLOCK ? rows->n - first : TIDE_ROW_BLOCK;
-    tide_gather_col(y, rows, first, nb, 0, yb);
-    for (int64_t i = 0; i < nb; i++) {
-      double v = yb[i] == 0 ? 0.0 : yb[i]; /* -0 and 0 are one label */
-      if (i > 0 && v == yb[i - 1]) continue; /* runs of one label are common */
-      int64_t lo = 0, hi = k;
-      while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (cl[mid] < v) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo < k && cl[lo] == v) continue;
-      if (k == TIDE_LOGIT_MAX_CLASSES) {
-        rc = tide__seterr(TIDE_EINVAL, "logistic: y has more than %d distinct labels (is it a "
-                          "continuous target?)", TIDE_LOGIT_MAX_CLASSES);
-        goto done;
-      }
-      if (k == cap) {
-        cap *= 2;
-        double *ncl = realloc(cl, (size_t)cap * sizeof *cl);
-        if (!ncl) {
-          rc = tide__seterr(TIDE_ENOMEM, "logistic: out of memory for the labels");
-          goto done;
-        }
-        cl = ncl;
-      }
-      memmove(cl + lo + 1, cl + lo, (size_t)(k - lo) * sizeof *cl);
-      cl[lo] = v;
-      k++;
-    }
-  }
-done:
-  free(yb);
-  if (rc) {
-    free(cl);
-    return rc;
-  }
-  *out = cl;
-  *kout = k;
-  return TIDE_OK;
+  return tide_classes(y, rows, TIDE_LOGIT_MAX_CLASSES, "logistic", out, kout);
 }
 
 /* ------------------------------------------------------------ problem */
@@ -223,7 +164,7 @@ static int eval(Prob *P, const double *th, double *f, double *g, double *H) {
       for (int64_t i = 0; i < nb; i++) P->code[i] = P->yb[i] == P->classes[1];
     } else {
       for (int64_t i = 0; i < nb; i++)
-        P->code[i] = find_class(P->classes, P->k, P->yb[i] == 0 ? 0.0 : P->yb[i]);
+        P->code[i] = tide_class_index(P->classes, P->k, P->yb[i] == 0 ? 0.0 : P->yb[i]);
     }
     if (P->w) tide_gather_col(P->w, P->rows, it->first, nb, 0, P->wb);
     else for (int64_t i = 0; i < nb; i++) P->wb[i] = 1.0;

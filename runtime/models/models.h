@@ -81,6 +81,14 @@ void tide_gram_free(tide_Gram *g);
 int tide_check_xy(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                   const tide_Rows *rows, const char *fname);
 
+/* The sorted distinct labels of y over the rows (-0 and 0 are one label).
+** max > 0 bounds their number (more is TIDE_EINVAL, the message starting
+** with name); max = 0 allows any number.  *classes is malloc'd. */
+int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const char *name,
+                 double **classes, int64_t *nclass);
+/* Position of label v in sorted classes c[0..n), or -1. */
+int64_t tide_class_index(const double *c, int64_t n, double v);
+
 /* yhat[k] = X[row k] . coef + intercept for the subset, blocked (dgemv). */
 int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double *coef,
                         double intercept, double *yhat);

@@ -255,6 +255,78 @@ int tide_check_xy(const tide_Array *X, const tide_Array *y, const tide_Array *w,
   return TIDE_OK;
 }
 
+int64_t tide_class_index(const double *c, int64_t n, double v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (c[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && c[lo] == v ? lo : -1;
+}
+
+static int dbl_cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* A small sorted set while the labels are few (memory O(classes)); once
+** there are more than 1024 (an unbounded call), one sort of all labels. */
+int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const char *name,
+                 double **classes, int64_t *nclass) {
+  int64_t cap = 64, nc = 0;
+  double *c = malloc((size_t)cap * sizeof *c);
+  if (!c) return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);
+  double prev = 0;
+  for (int64_t i = 0; i < rows->n; i++) {
+    double v = tide_load_f64(y->dtype, y->data + tide_rows_at(rows, i) * y->strides[0]);
+    if (v == 0) v = 0.0; /* -0 and 0 are one label */
+    if (i > 0 && v == prev) continue; /* runs of one label are common */
+    prev = v;
+    int64_t lo = 0, hi = nc;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (c[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < nc && c[lo] == v) continue;
+    if (max > 0 && nc == max) {
+      free(c);
+      return tide__seterr(TIDE_EINVAL, "%s: y has more than %lld distinct labels (is it a "
+                          "continuous target?)", name, (long long)max);
+    }
+    if (max == 0 && nc >= 1024) { /* many labels: sort them all */
+      free(c);
+      c = malloc((size_t)(rows->n ? rows->n : 1) * sizeof *c);
+      if (!c) return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);
+      for (int64_t m = 0; m < rows->n; m++) {
+        c[m] = tide_load_f64(y->dtype, y->data + tide_rows_at(rows, m) * y->strides[0]);
+        if (c[m] == 0) c[m] = 0.0;
+      }
+      qsort(c, (size_t)rows->n, sizeof *c, dbl_cmp);
+      nc = 0;
+      for (int64_t m = 0; m < rows->n; m++)
+        if (nc == 0 || c[nc - 1] != c[m]) c[nc++] = c[m];
+      break;
+    }
+    if (nc == cap) {
+      double *g = realloc(c, (size_t)(cap * 2) * sizeof *c);
+      if (!g) {
+        free(c);
+        return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);
+      }
+      c = g;
+      cap *= 2;
+    }
+    memmove(c + lo + 1, c + lo, (size_t)(nc - lo) * sizeof *c);
+    c[lo] = v;
+    nc++;
+  }
+  *classes = c;
+  *nclass = nc;
+  return TIDE_OK;
+}
+
 int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double *coef,
                         double intercept, double *yhat) {
   tide_RowBlocks it;
