@@ -55,6 +55,30 @@ static int check_pass, check_fail;
     }                                                                       \
   } while (0)
 
+/* A line "Key: N kB" of /proc/self/status, or -1 when unreadable. */
+static inline long check_status_kb(const char *key) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256], fmt[64];
+  long v = -1;
+  snprintf(fmt, sizeof fmt, "%s: %%ld", key);
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, fmt, &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+/* Peak resident memory (kB) since the last check_reset_peak(), resident
+** memory now; check_reset_peak() returns 0 when the kernel refuses. */
+static inline long check_peak_kb(void) { return check_status_kb("VmHWM"); }
+static inline long check_rss_kb(void) { return check_status_kb("VmRSS"); }
+static inline int check_reset_peak(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (!f) return 0;
+  int ok = fputs("5", f) >= 0;
+  return fclose(f) == 0 && ok;
+}
+
 static inline int check_done(void) {
   printf("%d passed, %d failed\n", check_pass, check_fail);
   return check_fail ? 1 : 0;

@@ -383,34 +383,6 @@ static void test_nonfinite(void) {
   tide_array_close(&yw);
 }
 
-/* Peak resident memory added by a call (VmHWM after resetting it through
-** /proc/self/clear_refs), in kB; -1 when the kernel does not allow it. */
-static long hwm_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmHWM: %ld kB", &v) == 1) break;
-  fclose(f);
-  return v;
-}
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &v) == 1) break;
-  fclose(f);
-  return v;
-}
-static int reset_hwm(void) {
-  FILE *f = fopen("/proc/self/clear_refs", "w");
-  if (!f) return 0;
-  int ok = fputs("5", f) >= 0;
-  return fclose(f) == 0 && ok;
-}
 
 /* Fits on every other row of a 200,000 x 10 X: a copy of the fold would
 ** be 8 MB; the kernels must stay within a few row blocks. */
@@ -426,15 +398,15 @@ static void test_rows_memory(void) {
   tide_EnetOpts o = {0.01, 0.5, 1e-4, 1000, 1, 0, 0, 0, -1};
   tide_EnetResult res;
   for (int pass = 0; pass < 2; pass++) { /* first pass: warm up allocator / BLAS */
-    if (!reset_hwm()) {
+    if (!check_reset_peak()) {
       printf("skipped: /proc/self/clear_refs is not writable\n");
       break;
     }
-    long base = rss_kb();
+    long base = check_rss_kb();
     CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &r, 1.0, 1, coef, &b, NULL), TIDE_OK);
     memset(coef, 0, sizeof coef);
     CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &r, &o, coef, &res), TIDE_OK);
-    long grew = hwm_kb() - base;
+    long grew = check_peak_kb() - base;
     if (pass == 1) {
       printf("rows= fits of 100,000 of 200,000 rows x 10: peak RSS +%ld kB\n", grew);
       CHECK(grew < 4 * 1024); /* a fold copy alone is 8000 kB (ASan adds ~2 MB) */

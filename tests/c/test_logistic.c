@@ -284,33 +284,6 @@ static void test_errors(void) {
   tide_array_close(&y);
 }
 
-/* Peak resident memory (kB) since the last reset, or -1 when unreadable. */
-static long peak_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmHWM: %ld", &v) == 1) break;
-  fclose(f);
-  return v;
-}
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld", &v) == 1) break;
-  fclose(f);
-  return v;
-}
-static int reset_peak(void) {
-  FILE *f = fopen("/proc/self/clear_refs", "w");
-  if (!f) return 0;
-  int ok = fputs("5", f) >= 0;
-  return fclose(f) == 0 && ok;
-}
 
 /* A fit on 240k of 300k rows x 16 features: a copy of the fold would be
 ** 30 MB; the blocked fit's peak must stay under a third of that (a few
@@ -327,13 +300,13 @@ static void test_memory(void) {
     tide_Logit m;
     CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r, &o, &m), TIDE_OK); /* warm-up: BLAS buffers */
     tide_logistic_free(&m);
-    if (!reset_peak()) {
+    if (!check_reset_peak()) {
       printf("peak-memory check skipped: /proc/self/clear_refs not writable\n");
       break;
     }
-    long before = rss_kb();
+    long before = check_rss_kb();
     CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r, &o, &m), TIDE_OK);
-    long grew = peak_kb() - before;
+    long grew = check_peak_kb() - before;
     if (getenv("TIDE_VERBOSE") || grew > 10000)
       fprintf(stderr, "solver %d: peak grew by %ld kB\n", solver, grew);
     CHECK(before > 0 && grew < 10000);
