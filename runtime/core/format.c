@@ -12,6 +12,7 @@
 #include "core.h"
 
 #define THRESHOLD 1000 /* numpy's print threshold */
+#define LINEWIDTH 75   /* numpy's linewidth: longer rows wrap */
 #define EDGE 3         /* numpy's edgeitems */
 
 typedef struct Buf {
@@ -35,6 +36,13 @@ static void put(Buf *b, const char *s, size_t len) {
   b->p[b->n] = '\0';
 }
 static void puts_(Buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Characters since the last newline. */
+static size_t column(const Buf *b) {
+  size_t k = b->n;
+  while (k > 0 && b->p[k - 1] != '\n') k--;
+  return b->n - k;
+}
 
 typedef struct Fmt {
   int dtype, summarize;
@@ -126,7 +134,15 @@ static void emit(Buf *b, const tide_Array *a, int d, const unsigned char *p,
   int64_t n = a->shape[d];
   for (int64_t i = 0; i < n; i++) {
     if (f->summarize && n > 2 * EDGE && i == EDGE) {
-      if (d == a->ndim - 1) puts_(b, " ...");
+      if (d == a->ndim - 1) {
+        if (column(b) + 4 > LINEWIDTH) {
+          puts_(b, "\n");
+          for (int k = 0; k < depth_indent + d + 1; k++) put(b, " ", 1);
+          puts_(b, "...");
+        } else {
+          puts_(b, " ...");
+        }
+      }
       else {
         puts_(b, "\n");
         for (int k = 0; k < depth_indent + d + 1; k++) put(b, " ", 1);
@@ -135,8 +151,15 @@ static void emit(Buf *b, const tide_Array *a, int d, const unsigned char *p,
       i = n - EDGE;
     }
     if (i > 0 || (f->summarize && n > 2 * EDGE && i == n - EDGE)) {
-      if (d == a->ndim - 1) put(b, " ", 1);
-      else {
+      if (d == a->ndim - 1) {
+        /* wrap a long row as numpy does, under its first element */
+        if (column(b) + 1 + (size_t)f->width + 1 > LINEWIDTH) {
+          puts_(b, "\n");
+          for (int k = 0; k < depth_indent + d + 1; k++) put(b, " ", 1);
+        } else {
+          put(b, " ", 1);
+        }
+      } else {
         for (int k = 0; k < a->ndim - 1 - d; k++) puts_(b, "\n");
         for (int k = 0; k < depth_indent + d + 1; k++) put(b, " ", 1);
       }
