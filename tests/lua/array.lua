@@ -74,6 +74,10 @@ local str = tostring(tide.array({{1.5, 2}, {3, 4}}))
 check.truthy(str:find("[[1.5 2. ]", 1, true), "tostring rows: " .. str)
 check.truthy(str:find("[tide.array 2x2 f64 heap]", 1, true), "tostring footer")
 check.truthy(tostring(tide.zeros(5000)):find("...", 1, true), "summarized")
+-- long rows wrap at 75 columns, exactly as numpy prints np.arange(30)
+check.eq(tostring(tide.arange(30)):match("^[^%]]*%]"),
+         "[ 0  1  2  3  4  5  6  7  8  9 10 11 12 13 14 15 16 17 18 19 20 21 22 23\n 24 25 26 27 28 29]",
+         "wrapped like numpy")
 
 -- closing
 local cl = tide.zeros(3); cl:close(); cl:close()
