@@ -58,7 +58,9 @@ function Report:summary()
     self.duration)
   if #self.marks > 0 then s = s .. string.format(", %d marks", #self.marks) end
   if self.truncated then s = s .. " (sample array full: sampling stopped early)" end
-  if self.dropped_marks > 0 then s = s .. string.format(" (%d marks dropped)", self.dropped_marks) end
+  if self.dropped_marks > 0 then
+    s = s .. string.format(" (%d marks dropped)", self.dropped_marks)
+  end
   return s
 end
 
@@ -118,7 +120,8 @@ function Report:svg(opts)
     {name = "USS", x = self.t, y = mb(self.uss), color = "#2ca02c"},
   }
   if opts.system then
-    series[#series + 1] = {name = "system used", x = self.t, y = mb(self.sys_used), color = "#7f7f7f"}
+    series[#series + 1] = {name = "system used", x = self.t, y = mb(self.sys_used),
+                           color = "#7f7f7f"}
   end
   local marks = {}
   for i, m in ipairs(self.marks) do marks[i] = {x = m.t, label = m.label} end

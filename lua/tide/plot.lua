@@ -112,7 +112,54 @@ local function line(out, x1, y1, x2, y2, attrs)
                                 fmt(x1), fmt(y1), fmt(x2), fmt(y2), attrs or "")
 end
 
-local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+-- Text turned by `angle` degrees about its anchor point (x, y).
+local function rtext(out, x, y, angle, s, size, attrs)
+  out[#out + 1] = string.format(
+    '<text transform="translate(%s,%s) rotate(%d)" font-size="%d"%s>%s</text>',
+    fmt(x), fmt(y), angle, size, attrs or "", esc(s))
+end
+
+local function rect(out, x, y, w, h, attrs)
+  out[#out + 1] = string.format('<rect x="%s" y="%s" width="%s" height="%s"%s/>',
+                                fmt(x), fmt(y), fmt(w), fmt(h), attrs or "")
+end
+
+local MIDDLE, END = ' text-anchor="middle"', ' text-anchor="end"'
+local INK, GREY = ' fill="#222"', ' fill="#444"'
+
+local function heading(out, W, s)
+  if s then text(out, W / 2, 24, s, TITLE_SIZE, MIDDLE .. ' font-weight="bold"' .. INK) end
+end
+
+local function frame(out, x0, x1, y0, y1)
+  rect(out, x0, y1, x1 - x0, y0 - y1, ' fill="none" stroke="#888"')
+end
+
+-- Horizontal grid lines and their labels at the left.
+local function ygrid(out, ay, x0, x1)
+  out[#out + 1] = '<g stroke="#e5e5e5" stroke-width="1">'
+  for _, v in ipairs(ay.ticks) do line(out, x0, ay.px(v), x1, ay.px(v)) end
+  out[#out + 1] = '</g>'
+  for _, v in ipairs(ay.ticks) do
+    text(out, x0 - 6, ay.px(v) + 4, tick_label(v, ay.step), TICK_SIZE, END .. GREY)
+  end
+end
+
+-- A clip path for the plot area (fixed ranges may cut the data); each
+-- chart of a process gets its own id, so charts can share an HTML page.
+local nclips = 0
+local function clip(out, x0, x1, y0, y1)
+  nclips = nclips + 1
+  local id = "tide-area-" .. nclips
+  out[#out + 1] = '<defs><clipPath id="' .. id .. '">'
+  rect(out, x0, y1, x1 - x0, y0 - y1)
+  out[#out + 1] = '</clipPath></defs>'
+  return string.format(' clip-path="url(#%s)"', id)
+end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+end
 
 local function range_of(lists, lo, hi)
   for _, t in ipairs(lists) do
@@ -129,6 +176,9 @@ end
 
 -- An axis: data range -> ticks -> pixel mapping.
 local function axis(lo, hi, fixed_lo, fixed_hi, p0, p1, n)
+  if not finite(fixed_lo) then fixed_lo = nil end
+  if not finite(fixed_hi) then fixed_hi = nil end
+  if fixed_lo and fixed_hi and fixed_lo >= fixed_hi then fixed_lo, fixed_hi = nil, nil end
   if fixed_lo then lo = fixed_lo end
   if fixed_hi then hi = fixed_hi end
   if lo > hi then lo, hi = 0, 1 end
@@ -188,14 +238,8 @@ local function legend(out, items, x, y, maxw)
   for _, it in ipairs(items) do
     local w = 22 + text_width(it.name, LABEL_SIZE) + 16
     if cx > x and cx + w > x + maxw then cx, cy = x, cy + 18 end
-    if it.box then
-      out[#out + 1] = string.format(
-        '<rect x="%s" y="%s" width="14" height="10" fill="%s" fill-opacity="0.3" stroke="%s"/>',
-        fmt(cx), fmt(cy - 9), it.color, it.color)
-    else
-      line(out, cx, cy - 4, cx + 16, cy - 4, string.format(
-        ' stroke="%s" stroke-width="2"%s', it.color, it.dash and ' stroke-dasharray="5 3"' or ""))
-    end
+    line(out, cx, cy - 4, cx + 16, cy - 4, string.format(
+      ' stroke="%s" stroke-width="2"%s', it.color, it.dash and ' stroke-dasharray="5 3"' or ""))
     text(out, cx + 22, cy, it.name, LABEL_SIZE, ' fill="#333"')
     cx = cx + w
   end
@@ -214,7 +258,9 @@ local function legend_rows(items, maxw)
 end
 
 local function check_list(v, what)
-  if type(v) ~= "table" then error(what .. " must be a table of numbers, got " .. type(v), 3) end
+  if type(v) ~= "table" then
+    error(what .. " must be a table of numbers, got " .. type(v), 3)
+  end
   return v
 end
 
@@ -224,7 +270,9 @@ end
 -- series = {{name, x, y, color, dash}}, y2 = {label, series, min, max},
 -- marks = {{x, label}}, bands = {{x, lo, hi, color}}, xmin, xmax, ymin, ymax.
 function plot.lines(o)
-  if type(o) ~= "table" then error("bad argument #1 to 'lines' (options table expected)", 2) end
+  if type(o) ~= "table" then
+    error("bad argument #1 to 'lines' (options table expected)", 2)
+  end
   local W, H = o.width or 760, o.height or 420
   local series = o.series or {}
   local y2 = o.y2
@@ -279,48 +327,46 @@ function plot.lines(o)
   if yl > yh then yl, yh = 0, 1 end
   if y2l > y2h then y2l, y2h = 0, 1 end
 
-  local ax = axis(xl, xh, o.xmin, o.xmax, x0, x1, math.max(2, math.floor((x1 - x0) / 90)))
+  local nx = math.max(2, math.floor((x1 - x0) / 90))
+  local ax = axis(xl, xh, o.xmin, o.xmax, x0, x1, nx)
   local ny = math.max(2, math.floor((y0 - y1) / 60))
   local ay = axis(yl, yh, o.ymin, o.ymax, y0, y1, ny)
   local ay2 = y2 and axis(y2l, y2h, y2.min, y2.max, y0, y1, ny)
 
   local out = Svg(W, H)
-  if o.title then text(out, W / 2, 24, o.title, TITLE_SIZE, ' text-anchor="middle" font-weight="bold" fill="#222"') end
+  heading(out, W, o.title)
   legend(out, items, left, (o.title and 40 or 16) + 12, W - left - right)
 
   -- grid and ticks
+  ygrid(out, ay, x0, x1)
   out[#out + 1] = '<g stroke="#e5e5e5" stroke-width="1">'
-  for _, v in ipairs(ay.ticks) do line(out, x0, ay.px(v), x1, ay.px(v)) end
   for _, v in ipairs(ax.ticks) do line(out, ax.px(v), y0, ax.px(v), y1) end
   out[#out + 1] = '</g>'
-  for _, v in ipairs(ay.ticks) do
-    text(out, x0 - 6, ay.px(v) + 4, tick_label(v, ay.step), TICK_SIZE, ' text-anchor="end" fill="#444"')
-  end
   for _, v in ipairs(ax.ticks) do
-    text(out, ax.px(v), y0 + 16, tick_label(v, ax.step), TICK_SIZE, ' text-anchor="middle" fill="#444"')
+    text(out, ax.px(v), y0 + 16, tick_label(v, ax.step), TICK_SIZE, MIDDLE .. GREY)
   end
   if ay2 then
     for _, v in ipairs(ay2.ticks) do
-      text(out, x1 + 6, ay2.px(v) + 4, tick_label(v, ay2.step), TICK_SIZE, ' fill="#444"')
+      text(out, x1 + 6, ay2.px(v) + 4, tick_label(v, ay2.step), TICK_SIZE, GREY)
     end
   end
 
-  -- clip the data to the plot area (fixed ranges may cut it)
-  out[#out + 1] = string.format('<defs><clipPath id="area"><rect x="%s" y="%s" width="%s" height="%s"/></clipPath></defs>',
-                                fmt(x0), fmt(y1), fmt(x1 - x0), fmt(y0 - y1))
-  out[#out + 1] = '<g clip-path="url(#area)">'
+  local clipped = clip(out, x0, x1, y0, y1) -- before the index below is taken
+  out[#out + 1] = '<g' .. clipped .. '>'
   for i, b in ipairs(bands) do
     local c = b.color or plot.palette[(i - 1) % #plot.palette + 1]
     local pts = {}
-    for j = 1, #b.x do
-      if finite(b.x[j]) and finite(b.hi[j]) then pts[#pts + 1] = fmt(ax.px(b.x[j])) .. "," .. fmt(ay.px(b.hi[j])) end
+    local function add(j, v)
+      if finite(b.x[j]) and finite(v) then
+        pts[#pts + 1] = fmt(ax.px(b.x[j])) .. "," .. fmt(ay.px(v))
+      end
     end
-    for j = #b.x, 1, -1 do
-      if finite(b.x[j]) and finite(b.lo[j]) then pts[#pts + 1] = fmt(ax.px(b.x[j])) .. "," .. fmt(ay.px(b.lo[j])) end
-    end
+    for j = 1, #b.x do add(j, b.hi[j]) end
+    for j = #b.x, 1, -1 do add(j, b.lo[j]) end
     if #pts > 2 then
-      out[#out + 1] = string.format('<polygon points="%s" fill="%s" fill-opacity="0.18" stroke="none"/>',
-                                    table.concat(pts, " "), c)
+      out[#out + 1] = string.format(
+        '<polygon points="%s" fill="%s" fill-opacity="0.18" stroke="none"/>',
+        table.concat(pts, " "), c)
     end
   end
   -- the first series is drawn last, on top of the others
@@ -331,8 +377,9 @@ function plot.lines(o)
       if dash == nil then dash = dashed_default end
       for _, piece in ipairs(polyline_pieces(s.x, s.y, ax, a)) do
         out[#out + 1] = string.format(
-          '<polyline points="%s" fill="none" stroke="%s" stroke-width="%s" stroke-linejoin="round"%s/>',
-          table.concat(piece, " "), cols[i], s.width or 2, dash and ' stroke-dasharray="5 3"' or "")
+          '<polyline points="%s" fill="none" stroke="%s" stroke-width="%s"' ..
+          ' stroke-linejoin="round"%s/>', table.concat(piece, " "), cols[i], s.width or 2,
+          dash and ' stroke-dasharray="5 3"' or "")
       end
     end
   end
@@ -345,27 +392,16 @@ function plot.lines(o)
     if finite(m.x) and m.x >= ax.lo and m.x <= ax.hi then
       local px = ax.px(m.x)
       line(out, px, y0, px, y1, ' stroke="#555" stroke-width="1" stroke-dasharray="3 3"')
-      if m.label then
-        out[#out + 1] = string.format(
-          '<text transform="translate(%s,%s) rotate(-90)" font-size="%d" text-anchor="end" fill="#333">%s</text>',
-          fmt(px - 3), fmt(y1 + 4), SMALL_SIZE, esc(m.label))
-      end
+      if m.label then rtext(out, px - 3, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK) end
     end
   end
 
   -- frame and axis labels
-  out[#out + 1] = string.format('<rect x="%s" y="%s" width="%s" height="%s" fill="none" stroke="#888"/>',
-                                fmt(x0), fmt(y1), fmt(x1 - x0), fmt(y0 - y1))
-  if o.xlabel then text(out, (x0 + x1) / 2, H - 12, o.xlabel, LABEL_SIZE, ' text-anchor="middle" fill="#222"') end
-  if o.ylabel then
-    out[#out + 1] = string.format(
-      '<text transform="translate(18,%s) rotate(-90)" font-size="%d" text-anchor="middle" fill="#222">%s</text>',
-      fmt((y0 + y1) / 2), LABEL_SIZE, esc(o.ylabel))
-  end
+  frame(out, x0, x1, y0, y1)
+  if o.xlabel then text(out, (x0 + x1) / 2, H - 12, o.xlabel, LABEL_SIZE, MIDDLE .. INK) end
+  if o.ylabel then rtext(out, 18, (y0 + y1) / 2, -90, o.ylabel, LABEL_SIZE, MIDDLE .. INK) end
   if y2 and y2.label then
-    out[#out + 1] = string.format(
-      '<text transform="translate(%s,%s) rotate(90)" font-size="%d" text-anchor="middle" fill="#222">%s</text>',
-      fmt(W - 16), fmt((y0 + y1) / 2), LABEL_SIZE, esc(y2.label))
+    rtext(out, W - 16, (y0 + y1) / 2, 90, y2.label, LABEL_SIZE, MIDDLE .. INK)
   end
   out[#out + 1] = "</svg>\n"
   return table.concat(out, "\n")
@@ -411,7 +447,9 @@ end
 -- groups = {{name, values, color}} (one box each), points = true to draw
 -- every value (jittered), mean = true for a mean marker, ymin, ymax.
 function plot.boxes(o)
-  if type(o) ~= "table" then error("bad argument #1 to 'boxes' (options table expected)", 2) end
+  if type(o) ~= "table" then
+    error("bad argument #1 to 'boxes' (options table expected)", 2)
+  end
   local groups = o.groups or o.boxes or {}
   local W = o.width or math.max(360, 110 + 90 * #groups)
   local stats = {}
@@ -439,31 +477,25 @@ function plot.boxes(o)
   local slot = (#groups > 0) and (W - left - right) / #groups or (W - left - right)
   local slant = longest > slot - 8
   if slant then
-    left = math.max(left, longest * 0.82 - slot / 2 + 8) -- cos(35 deg) of the first name
+    left = math.max(left, longest * 0.82 - slot / 2 + 8) -- the first name, cos(35 deg)
     slot = (#groups > 0) and (W - left - right) / #groups or (W - left - right)
   end
   local bottom = (slant and 24 + longest * 0.58 or 36) + (o.xlabel and 18 or 0)
   local H = o.height or top + 320 + bottom -- the plot area keeps its height
   local x0, x1, y0, y1 = left, W - right, H - bottom, top
-  local ay = axis(yl, yh, o.ymin, o.ymax, y0, y1, math.max(2, math.floor((y0 - y1) / 60)))
+  local ny = math.max(2, math.floor((y0 - y1) / 60))
+  local ay = axis(yl, yh, o.ymin, o.ymax, y0, y1, ny)
 
   local out = Svg(W, H)
-  if o.title then text(out, W / 2, 24, o.title, TITLE_SIZE, ' text-anchor="middle" font-weight="bold" fill="#222"') end
-  out[#out + 1] = '<g stroke="#e5e5e5" stroke-width="1">'
-  for _, v in ipairs(ay.ticks) do line(out, x0, ay.px(v), x1, ay.px(v)) end
-  out[#out + 1] = '</g>'
-  for _, v in ipairs(ay.ticks) do
-    text(out, x0 - 6, ay.px(v) + 4, tick_label(v, ay.step), TICK_SIZE, ' text-anchor="end" fill="#444"')
-  end
-
-  out[#out + 1] = string.format('<defs><clipPath id="area"><rect x="%s" y="%s" width="%s" height="%s"/></clipPath></defs>',
-                                fmt(x0), fmt(y1), fmt(x1 - x0), fmt(y0 - y1))
+  heading(out, W, o.title)
+  ygrid(out, ay, x0, x1)
+  local clipped = clip(out, x0, x1, y0, y1)
   for i, g in ipairs(groups) do
     local st = stats[i]
     local c = g.color or plot.palette[(i - 1) % #plot.palette + 1]
     local cx = x0 + (i - 0.5) * slot
     local bw = math.min(60, slot * 0.5)
-    out[#out + 1] = '<g clip-path="url(#area)">'
+    out[#out + 1] = '<g' .. clipped .. '>'
     if st.n > 0 then
       local ylo, yhi = ay.px(st.lo), ay.px(st.hi)
       local yq1, yq3, ymed = ay.px(st.q1), ay.px(st.q3), ay.px(st.median)
@@ -472,43 +504,34 @@ function plot.boxes(o)
       line(out, cx, yq3, cx, yhi, wl)
       line(out, cx - bw / 4, ylo, cx + bw / 4, ylo, wl)
       line(out, cx - bw / 4, yhi, cx + bw / 4, yhi, wl)
-      out[#out + 1] = string.format(
-        '<rect x="%s" y="%s" width="%s" height="%s" fill="%s" fill-opacity="0.3" stroke="%s" stroke-width="1.5"/>',
-        fmt(cx - bw / 2), fmt(yq3), fmt(bw), fmt(math.max(yq1 - yq3, 0.5)), c, c)
-      line(out, cx - bw / 2, ymed, cx + bw / 2, ymed, string.format(' stroke="%s" stroke-width="2.5"', c))
+      rect(out, cx - bw / 2, yq3, bw, math.max(yq1 - yq3, 0.5), string.format(
+        ' fill="%s" fill-opacity="0.3" stroke="%s" stroke-width="1.5"', c, c))
+      line(out, cx - bw / 2, ymed, cx + bw / 2, ymed,
+           string.format(' stroke="%s" stroke-width="2.5"', c))
       if o.mean then
-        local ym = ay.px(st.mean)
-        out[#out + 1] = string.format('<path d="M%s %sl4 4l-4 4l-4 -4z" fill="white" stroke="#222"/>',
-                                      fmt(cx), fmt(ym - 4))
+        out[#out + 1] = string.format(
+          '<path d="M%s %sl4 4l-4 4l-4 -4z" fill="white" stroke="#222"/>',
+          fmt(cx), fmt(ay.px(st.mean) - 4))
       end
       -- points: every value when asked (a fixed jitter, so the SVG is
       -- reproducible), otherwise only the outliers
       local pts = o.points and st.sorted or st.outliers
       for j, v in ipairs(pts) do
         local jit = o.points and ((j * 0.618034) % 1 - 0.5) * bw * 0.7 or 0
-        out[#out + 1] = string.format('<circle cx="%s" cy="%s" r="2.5" fill="%s" fill-opacity="%s" stroke="%s"/>',
-                                      fmt(cx + jit), fmt(ay.px(v)), o.points and c or "white",
-                                      o.points and "0.55" or "1", o.points and "none" or c)
+        out[#out + 1] = string.format(
+          '<circle cx="%s" cy="%s" r="2.5" fill="%s" fill-opacity="%s" stroke="%s"/>',
+          fmt(cx + jit), fmt(ay.px(v)), o.points and c or "white",
+          o.points and "0.55" or "1", o.points and "none" or c)
       end
     end
     out[#out + 1] = '</g>'
     local name = names[i]
-    if slant then
-      out[#out + 1] = string.format(
-        '<text transform="translate(%s,%s) rotate(-35)" font-size="%d" text-anchor="end" fill="#444">%s</text>',
-        fmt(cx + 4), fmt(y0 + 14), TICK_SIZE, esc(name))
-    else
-      text(out, cx, y0 + 16, name, TICK_SIZE, ' text-anchor="middle" fill="#444"')
-    end
+    if slant then rtext(out, cx + 4, y0 + 14, -35, name, TICK_SIZE, END .. GREY)
+    else text(out, cx, y0 + 16, name, TICK_SIZE, MIDDLE .. GREY) end
   end
-  out[#out + 1] = string.format('<rect x="%s" y="%s" width="%s" height="%s" fill="none" stroke="#888"/>',
-                                fmt(x0), fmt(y1), fmt(x1 - x0), fmt(y0 - y1))
-  if o.xlabel then text(out, (x0 + x1) / 2, H - 10, o.xlabel, LABEL_SIZE, ' text-anchor="middle" fill="#222"') end
-  if o.ylabel then
-    out[#out + 1] = string.format(
-      '<text transform="translate(18,%s) rotate(-90)" font-size="%d" text-anchor="middle" fill="#222">%s</text>',
-      fmt((y0 + y1) / 2), LABEL_SIZE, esc(o.ylabel))
-  end
+  frame(out, x0, x1, y0, y1)
+  if o.xlabel then text(out, (x0 + x1) / 2, H - 10, o.xlabel, LABEL_SIZE, MIDDLE .. INK) end
+  if o.ylabel then rtext(out, 18, (y0 + y1) / 2, -90, o.ylabel, LABEL_SIZE, MIDDLE .. INK) end
   out[#out + 1] = "</svg>\n"
   return table.concat(out, "\n")
 end

@@ -235,7 +235,8 @@ check.eq(wres.nproc, 1, "it measures the worker's own tree")
 check.truthy(wres.gone, "the worker's sampler is reaped")
 check.truthy(outer.running, "the script's monitor still runs")
 rep = outer:stop()
-check.truthy(rep.samples >= 1 and rep.peak_nproc <= 3, "outer monitor: script and workers, no sampler")
+check.truthy(rep.samples >= 1 and rep.peak_nproc <= 3,
+             "outer monitor: script and workers, no sampler")
 
 -- ------------------------------------------------------ sampler lifetime
 -- garbage collection stops it

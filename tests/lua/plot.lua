@@ -67,9 +67,11 @@ for i = 1, 50 do
 end
 local svg = plot.lines{
   title = [[Memory <&> "quotes" 'apostrophes']], xlabel = "time (s)", ylabel = "MB",
-  series = {{name = "PSS & co", x = xs, y = ys}, {name = "RSS", x = xs, y = ys2, color = "#ff0000"}},
+  series = {{name = "PSS & co", x = xs, y = ys},
+            {name = "RSS", x = xs, y = ys2, color = "#ff0000"}},
   y2 = {label = "CPU %", series = {{name = "CPU", x = xs, y = ys2}}},
-  marks = {{x = 1.5, label = "fit <1>"}, {x = 3, label = "bad\xff label"}, {x = 99, label = "off"}},
+  marks = {{x = 1.5, label = "fit <1>"}, {x = 3, label = "bad\xff label"},
+           {x = 99, label = "off"}},
   bands = {{x = xs, lo = lo, hi = hi}},
 }
 valid(svg, "line chart")
@@ -81,7 +83,8 @@ check.truthy(svg:find("bad? label", 1, true), "bad bytes replaced in a mark")
 check.eq(count(svg, "<polyline"), 3, "one polyline per series")
 check.eq(count(svg, "<polygon"), 1, "one band")
 check.truthy(svg:find("CPU (right)", 1, true), "second-axis series named in the legend")
-check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3, "three marks in range (the x range grows to 99)")
+check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3,
+         "three marks in range (the x range grows to 99)")
 check.truthy(svg:find('stroke="#ff0000"', 1, true), "explicit colour")
 check.truthy(svg:find(">20<", 1, true) and svg:find(">100<", 1, true), "x tick labels")
 
@@ -106,7 +109,7 @@ check.truthy(miny < 60, "the peak survives thinning (pixel y " .. miny .. ")")
 -- fixed ranges clip, empty charts are still charts
 svg = plot.lines{series = {{x = xs, y = ys}}, ymin = 0, ymax = 150, xmin = 0, xmax = 2}
 valid(svg, "fixed ranges")
-check.truthy(svg:find('clip-path="url(#area)"', 1, true), "data clipped to the plot area")
+check.truthy(svg:find('clip-path="url(#tide-area-', 1, true), "data clipped to the plot area")
 valid(plot.lines{}, "empty line chart")
 valid(plot.lines{title = "one point", series = {{name = "p", x = {1}, y = {1}}}}, "one point")
 
@@ -133,7 +136,8 @@ for g = 1, 4 do
   groups[g] = {name = "alpha=" .. g .. " <&>", values = v}
 end
 groups[5] = {name = "empty", values = {}}
-svg = plot.boxes{title = "CV scores", ylabel = "accuracy", groups = groups, points = true, mean = true}
+svg = plot.boxes{title = "CV scores", ylabel = "accuracy", groups = groups,
+                 points = true, mean = true}
 valid(svg, "box plot")
 check.eq(count(svg, 'stroke%-width="2.5"'), 4, "one median line per non-empty group")
 check.eq(count(svg, "<circle"), 80, "every value drawn as a point")
@@ -141,7 +145,9 @@ check.truthy(svg:find("alpha=1 &lt;&amp;&gt;", 1, true), "category names escaped
 svg = plot.boxes{groups = {{name = "a", values = {1, 2, 3, 4, 50}}}}
 check.eq(count(svg, "<circle"), 1, "without points=true only outliers are drawn")
 local long = {}
-for g = 1, 8 do long[g] = {name = "a rather long category name " .. g, values = {g, g + 1, g + 2}} end
+for g = 1, 8 do
+  long[g] = {name = "a rather long category name " .. g, values = {g, g + 1, g + 2}}
+end
 svg = plot.boxes{groups = long, width = 500}
 valid(svg, "slanted names")
 check.truthy(svg:find("rotate(-35)", 1, true), "long names are slanted")
