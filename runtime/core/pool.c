@@ -37,6 +37,26 @@ void tide_interrupt(void) { tide__interrupted = 1; }
 
 static tide_Pool *pools; /* every pool with live slots */
 
+/* While any pool lives, the parent runs OpenBLAS on one thread: a child
+** inherits that count, so it needs no openblas_set_num_threads(1) -- which,
+** after OpenBLAS's fork handler stopped its server, starts a new server
+** thread that spins in sched_yield for a while, stealing a core from the
+** workers on a small machine.  The parent's count comes back when the last
+** pool closes.  (The parent's loop waits in poll; it does no BLAS.) */
+static int blas_saved;
+
+static void blas_quiet(void) {
+  if (pools) return; /* already quiet */
+  blas_saved = openblas_get_num_threads();
+  if (blas_saved != 1) openblas_set_num_threads(1);
+}
+
+static void blas_restore(void) {
+  if (pools || blas_saved <= 1) return;
+  openblas_set_num_threads(blas_saved);
+  blas_saved = 0;
+}
+
 double tide_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,9 +98,12 @@ static void child_setup(int nworkers, int mysock, int othersock, pid_t parent) {
   tide__config.in_worker = 1;
   tide__config.gen++;
   tide__storage_after_fork();
+  /* The parent dropped to one BLAS thread before forking (see
+  ** blas_quiet): asking for one again would start a server thread that
+  ** spins in sched_yield beside this worker's own work. */
   int budget = tide__config.blas_threads_per_worker;
   if (budget <= 0) budget = tide_ncpus() / (nworkers > 0 ? nworkers : 1);
-  openblas_set_num_threads(budget > 0 ? budget : 1);
+  if (budget > 1) openblas_set_num_threads(budget);
 }
 
 static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
@@ -127,6 +150,7 @@ int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
     p->w[i].id = i + 1;
     p->w[i].reaped = 1;
   }
+  blas_quiet();
   link_pool(p);
   for (int i = 1; i <= n; i++) {
     int rc = spawn(p, i, fn, ud);
@@ -177,6 +201,7 @@ void tide_pool_close(tide_Pool *p) {
     if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
   for (int i = 1; i <= p->n; i++) tide_pool_kill(p, i);
   unlink_pool(p);
+  blas_restore();
   free(p->w);
   p->w = NULL;
   p->n = 0;
