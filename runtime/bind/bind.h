@@ -33,6 +33,9 @@ tide_Array *tideL_test(lua_State *L, int i);
 tide_Array *tideL_push(lua_State *L);
 /* Raises a Lua error from a core code with the core's last message. */
 int tideL_raise(lua_State *L, int code);
+/* Environmental failure, luv-style: pushes nil, the core's message and the
+** code's name ("EIO"); returns 3 for `return tideL_fail(L, rc);`. */
+int tideL_fail(lua_State *L, int code);
 /* Raises "bad argument #arg to 'fname' (<core message>)". */
 int tideL_argraise(lua_State *L, int arg, int code);
 

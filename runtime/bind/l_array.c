@@ -45,6 +45,14 @@ int tideL_raise(lua_State *L, int code) {
   return luaL_error(L, "%s", m[0] ? m : tide_strerror(code));
 }
 
+int tideL_fail(lua_State *L, int code) {
+  const char *m = tide_lasterror();
+  lua_pushnil(L);
+  lua_pushstring(L, m[0] ? m : tide_strerror(code));
+  lua_pushstring(L, tide_errname(code));
+  return 3;
+}
+
 int tideL_argraise(lua_State *L, int arg, int code) {
   const char *m = tide_lasterror();
   return luaL_argerror(L, arg, m[0] ? m : tide_strerror(code));
@@ -698,12 +706,7 @@ static int a_assign_(lua_State *L) {
 static int a_flush(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
   int rc = tide_storage_flush(a->storage);
-  if (rc) {
-    lua_pushnil(L);
-    lua_pushstring(L, tide_lasterror());
-    lua_pushstring(L, tide_errname(rc));
-    return 3;
-  }
+  if (rc) return tideL_fail(L, rc);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -55,12 +55,7 @@ static int l_monitor(lua_State *L) {
   luaL_setmetatable(L, MON_MT);
   int rc = tide_monitor_start(&u->m, interval, (int64_t)maxs);
   if (rc == TIDE_EINVAL) return tideL_argraise(L, 1, rc);
-  if (rc) {
-    lua_pushnil(L);
-    lua_pushstring(L, tide_lasterror());
-    lua_pushstring(L, tide_errname(rc));
-    return 3;
-  }
+  if (rc) return tideL_fail(L, rc);
   return 1;
 }
 
@@ -207,12 +202,7 @@ static int l_memory(lua_State *L) {
   tide_MemUsage u;
   int rc = tide_memory_tree((pid_t)pid, &u);
   if (rc == TIDE_EINVAL) return tideL_argraise(L, 1, rc);
-  if (rc) {
-    lua_pushnil(L);
-    lua_pushstring(L, tide_lasterror());
-    lua_pushstring(L, tide_errname(rc));
-    return 3;
-  }
+  if (rc) return tideL_fail(L, rc);
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, u.rss);
   lua_setfield(L, -2, "rss");

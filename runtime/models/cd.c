@@ -64,6 +64,23 @@ typedef struct Sel {
   tide_Rng rng;
 } Sel;
 
+/* Fills the result both solvers report.  scale turns the gap and tol back
+** into scikit-learn's units (sample weights summing to n). */
+static void finish(tide_EnetResult *res, const tide_EnetOpts *o, double gap, double tol,
+                   double scale, int64_t it, int converged, int gram, double ymean,
+                   const double *xmean, const double *coef, int64_t p) {
+  res->gap = gap * scale;
+  res->tol = tol * scale;
+  res->n_iter = converged ? it + 1 : o->max_iter;
+  res->converged = converged;
+  res->gram = gram;
+  res->intercept = 0;
+  if (o->fit_intercept) {
+    res->intercept = ymean;
+    for (int64_t j = 0; j < p; j++) res->intercept -= xmean[j] * coef[j];
+  }
+}
+
 static int64_t pick(Sel *s, int64_t f, int64_t p) {
   return s->random ? tide_rng_integer(&s->rng, 0, p - 1) : f;
 }
@@ -126,17 +143,8 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
       }
     }
   }
-  double scale = (double)rows->n / g.sw; /* scikit-learn's units (weights summing to n) */
-  res->gap = gap * scale;
-  res->tol = tol * scale;
-  res->n_iter = converged ? it + 1 : o->max_iter;
-  res->converged = converged;
-  res->gram = 1;
-  res->intercept = 0;
-  if (o->fit_intercept) {
-    res->intercept = g.ymean;
-    for (int64_t j = 0; j < p; j++) res->intercept -= g.xmean[j] * coef[j];
-  }
+  finish(res, o, gap, tol, (double)rows->n / g.sw, it, converged, 1, g.ymean, g.xmean,
+         coef, p);
 done:
   free(H);
   free(XtA);
@@ -298,17 +306,7 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
       }
     }
   }
-  double scale = (double)n / sw;
-  res->gap = gap * scale;
-  res->tol = tol * scale;
-  res->n_iter = converged ? it + 1 : o->max_iter;
-  res->converged = converged;
-  res->gram = 0;
-  res->intercept = 0;
-  if (o->fit_intercept) {
-    res->intercept = ymean;
-    for (int64_t j = 0; j < p; j++) res->intercept -= xmean[j] * coef[j];
-  }
+  finish(res, o, gap, tol, (double)n / sw, it, converged, 0, ymean, xmean, coef, p);
 done:
   free(xmean);
   free(norms);

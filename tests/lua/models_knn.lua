@@ -170,22 +170,13 @@ check.truthy(maxrel(got[2]:predict(Q), M.knn_regressor{k = 5}:fit(X, y, {rows = 
 -- no copy of the fold: the peak RSS of a fit on half of a 32 MB X grows by
 -- the norms (1.6 MB), not by a 16 MB copy.  Skipped under sanitizers.
 if os.getenv("TIDE_SANITIZE") ~= "ON" then
-  local function status(key)
-    local f = io.open("/proc/self/status")
-    if not f then return nil end
-    local s = f:read("a"); f:close()
-    return tonumber(s:match(key .. ":%s*(%d+) kB"))
-  end
   local big = tide.rand({400000, 10}, {seed = 3})
   local by = big:col(1):copy()
   local half = tide.arange(1, 400001, 2)
-  local cr = io.open("/proc/self/clear_refs", "w")
-  if cr and status("VmHWM") then
-    collectgarbage(); collectgarbage()
-    cr:write("5"); cr:close()
-    local before = status("VmRSS")
-    local mb = M.knn_regressor{}:fit(big, by, {rows = half})
-    local grew = (status("VmHWM") - before) / 1024
+  local grew, mb = check.peak_growth_mb(function()
+    return M.knn_regressor{}:fit(big, by, {rows = half})
+  end)
+  if grew then
     check.truthy(grew < 8, string.format("fit on 200k rows grew the peak by %.1f MB", grew))
     check.eq(mb.n_samples_fit, 200000, "n_samples_fit")
   end

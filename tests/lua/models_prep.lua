@@ -130,21 +130,12 @@ close(gs[1]:transform(Xs), M.standard_scaler{}:fit(Xp):transform(Xp), "scaler fr
 -- no copy of the fold: a scaler fit on half of a 32 MB X keeps the peak
 -- RSS flat (a copy would add 16 MB).  Skipped under sanitizers.
 if os.getenv("TIDE_SANITIZE") ~= "ON" then
-  local function status(key)
-    local f = io.open("/proc/self/status")
-    if not f then return nil end
-    local st = f:read("a"); f:close()
-    return tonumber(st:match(key .. ":%s*(%d+) kB"))
-  end
   local big = tide.rand({400000, 10}, {seed = 4})
   local half = tide.arange(1, 400001, 2)
-  local cr = io.open("/proc/self/clear_refs", "w")
-  if cr and status("VmHWM") then
-    collectgarbage(); collectgarbage()
-    cr:write("5"); cr:close()
-    local before = status("VmRSS")
-    local sb = M.standard_scaler{}:fit(big, nil, {rows = half})
-    local grew = (status("VmHWM") - before) / 1024
+  local grew, sb = check.peak_growth_mb(function()
+    return M.standard_scaler{}:fit(big, nil, {rows = half})
+  end)
+  if grew then
     check.truthy(grew < 4, string.format("scaler fit on 200k rows grew the peak by %.1f MB", grew))
     check.eq(sb.n_samples_seen, 200000, "n_samples_seen on rows")
   end

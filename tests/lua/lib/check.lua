@@ -64,6 +64,28 @@ function check.array(a, t, tol, what)
   return ok(good, (what or "array") .. ": " .. tostring(msg))
 end
 
+-- Peak resident memory added by fn() in MB (VmHWM after a reset through
+-- /proc/self/clear_refs, against VmRSS before), and fn's first result; nil
+-- when the kernel does not allow the reset.
+function check.peak_growth_mb(fn)
+  local function status(key)
+    local f = io.open("/proc/self/status")
+    if not f then return nil end
+    local st = f:read("a"); f:close()
+    return tonumber(st:match(key .. ":%s*(%d+) kB"))
+  end
+  local cr = io.open("/proc/self/clear_refs", "w")
+  if not (cr and status("VmHWM")) then
+    if cr then cr:close() end
+    return nil
+  end
+  collectgarbage(); collectgarbage()
+  cr:write("5"); cr:close()
+  local before = status("VmRSS")
+  local r = fn()
+  return (status("VmHWM") - before) / 1024, r
+end
+
 function check.done()
   print(string.format("%d passed, %d failed", check.passed, check.failed))
   os.exit(check.failed == 0 and 0 or 1)
