@@ -1,6 +1,10 @@
--- tide.cv: cross-validation splitters.  A fold is {train = idx, test = idx}
--- with 1-based row numbers in i64 arrays (large ones live in shared memory,
--- so every worker reads one copy).  Same seed, same folds, on every run
+-- tide.cv: cross-validation splitters.  A fold is {train = rows, test =
+-- rows} of 1-based row numbers.  Without shuffling, k-fold rows are
+-- rowsets (ranges: a test fold is one, its training rows two), so folds
+-- of any size cost a few bytes; shuffled splits are i64 arrays (large
+-- ones in shared memory, so every worker reads one copy).  Both read the
+-- same way (#f.train, f.train[i], f.train:slice(1, i, j), X:take(f.test))
+-- and both are taken by `rows =`.  Same seed, same folds, on every run
 -- and for any worker count.
 local cv = {}
 
@@ -53,7 +57,15 @@ function cv.kfold(n, k, opts)
   k = k or 5
   check_k(k, n, "kfold")
   opts = opts or {}
-  return blocks(order(n, opts), n, k)
+  if opts.shuffle then return blocks(order(n, opts), n, k) end
+  local folds, start = {}, 1
+  for f = 1, k do
+    local last = start + n // k + (f <= n % k and 1 or 0) - 1
+    folds[f] = {train = tide.rowset{{1, start - 1}, {last + 1, n}},
+                test = tide.rowset(start, last)}
+    start = last + 1
+  end
+  return folds
 end
 
 -- shuffle_split(n [, {splits = 10, test = 0.1, train = rest, seed = 0}]):

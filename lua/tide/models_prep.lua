@@ -147,7 +147,7 @@ return function(models)
   end
 
   local function rows_array(rows)
-    if rows == nil or tide.is_array(rows) then return rows end
+    if rows == nil or tide.is_array(rows) or tide.is_rowset(rows) then return rows end
     local a = tide.zeros(#rows, "i64")
     for i = 1, #rows do a[i] = rows[i] end
     return a

@@ -9,22 +9,15 @@ local search = {}
 local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) end
 
 -- Scorers: a name (scikit-learn's, "greater is better") or a function
--- f(model, X, y, rows) -> number.
+-- f(model, X, y, rows) -> number.  The named ones predict a block of rows
+-- at a time (tide.models.score_blocks), so no fold-sized vector is made.
+local blocks = tide.models.score_blocks
 local scorers = {
-  r2 = function(m, X, y, rows) return tide.metrics.r2(y, m:predict(X, {rows = rows}), {rows = rows}) end,
-  accuracy = function(m, X, y, rows)
-    return tide.metrics.accuracy(y, m:predict(X, {rows = rows}), {rows = rows})
-  end,
-  neg_mean_squared_error = function(m, X, y, rows)
-    return -tide.metrics.mse(y, m:predict(X, {rows = rows}), {rows = rows})
-  end,
-  neg_mean_absolute_error = function(m, X, y, rows)
-    return -tide.metrics.mae(y, m:predict(X, {rows = rows}), {rows = rows})
-  end,
-  neg_log_loss = function(m, X, y, rows)
-    return -tide.metrics.log_loss(y, m:predict_proba(X, {rows = rows}),
-                                  {rows = rows, classes = m.classes})
-  end,
+  r2 = function(m, X, y, rows) return blocks("r2", m, X, y, rows) end,
+  accuracy = function(m, X, y, rows) return blocks("accuracy", m, X, y, rows) end,
+  neg_mean_squared_error = function(m, X, y, rows) return -blocks("mse", m, X, y, rows) end,
+  neg_mean_absolute_error = function(m, X, y, rows) return -blocks("mae", m, X, y, rows) end,
+  neg_log_loss = function(m, X, y, rows) return -blocks("log_loss", m, X, y, rows) end,
   score = function(m, X, y, rows) return m:score(X, y, {rows = rows}) end,
 }
 scorers.mse, scorers.neg_mse = scorers.neg_mean_squared_error, scorers.neg_mean_squared_error

@@ -67,6 +67,17 @@ lua_Number tideL_optnum(lua_State *L, int i, const char *k, lua_Number d);
 int tideL_optbool(lua_State *L, int i, const char *k, int d);
 const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d);
 
+/* A rowset (l_rowset.c): n rows as nspan ranges, pairs of (first row,
+** 0-based; count), the layout tide_Rows reads. */
+typedef struct tideL_RowSet {
+  int64_t n, nspan;
+  int64_t span[];
+} tideL_RowSet;
+/* Argument i as a rowset or NULL. */
+tideL_RowSet *tideL_testrowset(lua_State *L, int i);
+/* The row at 0-based position k (k < s->n), 0-based. */
+int64_t tideL_rowset_at(const tideL_RowSet *s, int64_t k);
+
 /* Openers, one per binding file. */
 void tideB_open_array(lua_State *L);  /* l_array.c: constructors, views */
 void tideB_open_ops(lua_State *L);    /* l_ops.c: arithmetic, reductions, matmul */
@@ -78,5 +89,6 @@ void tideB_open_par(lua_State *L);    /* l_par.c: map, collect, start, pfor */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
+void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
 
 #endif /* TIDE_BIND_H */

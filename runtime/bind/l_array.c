@@ -25,7 +25,38 @@ tide_Array *tideL_check(lua_State *L, int i) {
   return &u->a;
 }
 
+/* Lua 5.4's incremental collector and many small finalized objects:
+** every X[i] makes an array view with a __gc, and a collection cycle
+** counts the views waiting for their finalizers as live, so each pause
+** (200%) lets the heap double again.  A loop over a million rows beside
+** 29 MB of live tables peaked at 900 MB of Lua heap, and in a worker the
+** whole heap is copied-on-write.  (The generational mode does not have
+** this, but Debian's 5.4.4 keeps an object made inside a metamethod
+** during a GC step alive until a major collection: arithmetic results
+** would pile up.)  So every 4096 arrays made we look at the heap, and
+** when it is 4 times what was live after our last full collection (and
+** over 4 MB), we collect fully, twice (the first runs the finalizers, the
+** second frees what they released): the heap stays within 4x of live for
+** the cost of two full collections per 3x live allocated. */
+static const char gc_base_key = 'g';
+static unsigned gc_pushes;
+
+static void gc_bound(lua_State *L) {
+  if ((++gc_pushes & 4095) != 0) return;
+  lua_Integer kb = lua_gc(L, LUA_GCCOUNT, 0);
+  if (kb < 4096) return;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &gc_base_key);
+  lua_Integer base = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (kb <= 4 * base) return;
+  lua_gc(L, LUA_GCCOLLECT, 0); /* finalizes the dead */
+  lua_gc(L, LUA_GCCOLLECT, 0); /* frees what was finalized */
+  lua_pushinteger(L, lua_gc(L, LUA_GCCOUNT, 0));
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &gc_base_key);
+}
+
 tide_Array *tideL_push(lua_State *L) {
+  gc_bound(L);
   /* Pay the collector for array bytes made since the last push: one step
   ** per 16 MB keeps dropped big arrays from piling up (their bytes are
   ** outside Lua's heap, so Lua would not hurry otherwise). */
@@ -644,12 +675,18 @@ static int a_astype(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
-/* Reads a 1-based index array or table at arg i into a malloc'd buffer of
+/* Reads a 1-based index array, rowset or table at arg i into a malloc'd buffer of
 ** 0-based indices; bounds are checked by the core. */
 static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
   tide_Array *ia = tideL_test(L, i);
+  tideL_RowSet *rs = ia ? NULL : tideL_testrowset(L, i);
   int64_t *idx;
-  if (ia) {
+  if (rs) {
+    *n = rs->n;
+    idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
+    for (int64_t k = 0, m = 0; k < rs->nspan; k++)
+      for (int64_t r = 0; r < rs->span[2 * k + 1]; r++) idx[m++] = rs->span[2 * k] + r;
+  } else if (ia) {
     tideL_check(L, i);
     luaL_argcheck(L, ia->ndim == 1, i, "index array must be 1-dimensional");
     luaL_argcheck(L, !tide_dtype_isfloat(ia->dtype), i, "index array must have an integer dtype");

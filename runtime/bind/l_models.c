@@ -21,6 +21,15 @@ int tideM_checkrows(lua_State *L, int o, const char *key, int64_t n, tide_Rows *
     return 0;
   }
   tide_Array *ia = tideL_test(L, top);
+  tideL_RowSet *rs = ia ? NULL : tideL_testrowset(L, top);
+  if (rs) {
+    r->n = rs->n;
+    r->span = rs->span;
+    r->nspan = rs->nspan;
+    int rc = tide_rows_check(r, n);
+    if (rc) luaL_error(L, "%s", tide_lasterror());
+    return 1;
+  }
   if (ia) {
     tideL_check(L, top);
     if (ia->ndim != 1 || tide_dtype_isfloat(ia->dtype))
@@ -50,7 +59,7 @@ int tideM_checkrows(lua_State *L, int o, const char *key, int64_t n, tide_Rows *
     r->stride = 1;
     r->n = len;
   } else {
-    luaL_error(L, "option '%s' must be an index array or a table of row numbers, got %s", key,
+    luaL_error(L, "option '%s' must be an index array, a rowset or a table of row numbers, got %s", key,
                luaL_typename(L, top));
   }
   r->base = 1;
@@ -97,12 +106,12 @@ static void check_pair(lua_State *L, const char *fname, Pair *q) {
   int64_t full = ny > np ? ny : np;
   tideM_checkrows(L, 3, "rows", full, &q->rows);
   q->n = q->rows.n;
-  q->ya = q->rows.idx && ny == q->rows.n && ny != full;
-  q->pa = q->rows.idx && np == q->rows.n && np != full;
-  if (!q->rows.idx && ny != np)
+  q->ya = tide_rows_subset(&q->rows) && ny == q->rows.n && ny != full;
+  q->pa = tide_rows_subset(&q->rows) && np == q->rows.n && np != full;
+  if (!tide_rows_subset(&q->rows) && ny != np)
     luaL_error(L, "bad argument #2 to '%s' (%d predictions for %d true values)", fname, (int)np,
                (int)ny);
-  if (q->rows.idx && ((!q->ya && ny != full) || (!q->pa && np != full)))
+  if (tide_rows_subset(&q->rows) && ((!q->ya && ny != full) || (!q->pa && np != full)))
     luaL_error(L, "bad argument #2 to '%s' (lengths %d and %d fit neither the rows nor the data)",
                fname, (int)ny, (int)np);
   if (q->n == 0) luaL_error(L, "%s: no rows", fname);
@@ -185,9 +194,9 @@ static int m_log_loss(lua_State *L) {
   int64_t full = y->shape[0] > P->shape[0] ? y->shape[0] : P->shape[0];
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", full, &r);
-  int ya = r.idx && y->shape[0] == r.n && y->shape[0] != full;
-  int pa = r.idx && P->shape[0] == r.n && P->shape[0] != full;
-  if (!r.idx && y->shape[0] != P->shape[0])
+  int ya = tide_rows_subset(&r) && y->shape[0] == r.n && y->shape[0] != full;
+  int pa = tide_rows_subset(&r) && P->shape[0] == r.n && P->shape[0] != full;
+  if (!tide_rows_subset(&r) && y->shape[0] != P->shape[0])
     luaL_error(L, "bad argument #2 to 'log_loss' (%d rows of probabilities for %d labels)",
                (int)P->shape[0], (int)y->shape[0]);
   double s = 0;

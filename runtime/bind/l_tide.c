@@ -182,6 +182,7 @@ int luaopen_tide(lua_State *L) {
   }
   open_config(L);
   tideB_open_array(L);
+  tideB_open_rowset(L);
   tideB_open_ops(L);
   tideB_open_rng(L);
   tideB_open_io(L);

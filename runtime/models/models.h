@@ -14,18 +14,35 @@
 
 #include "core.h"
 
-/* A subset of rows: NULL idx means all rows 0..n-1 of the data.  Entries
-** are idx[k * stride] - base (folds hold 1-based row numbers: base 1). */
+/* A subset of rows, in one of three forms:
+**   all rows 0..n-1 of the data (idx and span NULL);
+**   an index array: entries idx[k * stride] - base (folds hold 1-based row
+**     numbers: base 1);
+**   ranges (a rowset): nspan pairs span[2j] = first row (0-based),
+**     span[2j + 1] = count, read in order. */
 typedef struct tide_Rows {
   const int64_t *idx;
   int64_t n;      /* number of rows in the subset */
   int64_t stride; /* in elements */
   int64_t base;
+  const int64_t *span;
+  int64_t nspan;
 } tide_Rows;
 
 static inline int64_t tide_rows_at(const tide_Rows *r, int64_t k) {
-  return r->idx ? r->idx[k * r->stride] - r->base : k;
+  if (r->idx) return r->idx[k * r->stride] - r->base;
+  if (r->span) {
+    const int64_t *s = r->span;
+    for (int64_t j = 0; j < r->nspan; j++, s += 2) {
+      if (k < s[1]) return s[0] + k;
+      k -= s[1];
+    }
+  }
+  return k;
 }
+
+/* 1 when r names a subset (an index array or ranges), 0 for all rows. */
+static inline int tide_rows_subset(const tide_Rows *r) { return r->idx || r->span; }
 
 /* All rows of an n-row array. */
 tide_Rows tide_rows_all(int64_t n);

@@ -13,11 +13,20 @@
 #include "models.h"
 
 tide_Rows tide_rows_all(int64_t n) {
-  tide_Rows r = {NULL, n, 1, 0};
+  tide_Rows r = {NULL, n, 1, 0, NULL, 0};
   return r;
 }
 
 int tide_rows_check(const tide_Rows *r, int64_t nrows) {
+  if (r->span) {
+    for (int64_t j = 0; j < r->nspan; j++) {
+      int64_t f = r->span[2 * j], c = r->span[2 * j + 1];
+      if (f < 0 || c < 0 || f + c > nrows)
+        return tide__seterr(TIDE_ERANGE, "rows: range %" PRId64 " is %" PRId64 "..%" PRId64
+                            ", outside 1..%" PRId64, j + 1, f + 1, f + c, nrows);
+    }
+    return TIDE_OK;
+  }
   if (!r->idx) return TIDE_OK;
   for (int64_t k = 0; k < r->n; k++) {
     int64_t i = tide_rows_at(r, k);
@@ -31,7 +40,7 @@ int tide_rows_check(const tide_Rows *r, int64_t nrows) {
 static int64_t ncols(const tide_Array *X) { return X->ndim == 2 ? X->shape[1] : 1; }
 
 static int is_direct(const tide_Array *X, const tide_Rows *rows) {
-  return !rows->idx && X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
+  return !tide_rows_subset(rows) && X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
 }
 
 int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows *rows,
@@ -187,7 +196,7 @@ static int finite_inner(unsigned char **ptr, int64_t n, const int64_t *st, void 
 /* 1 when a (or its subset rows) holds NaN or infinity. */
 static int has_nonfinite(const tide_Array *a, const tide_Rows *rows) {
   if (!tide_dtype_isfloat(a->dtype)) return 0;
-  if (!rows->idx) {
+  if (!tide_rows_subset(rows)) {
     unsigned char *base[1] = {a->data};
     const int64_t *st[1] = {a->strides};
     int dt = a->dtype;

@@ -103,7 +103,7 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
     int64_t m = 0;
     idx = malloc((size_t)n * sizeof *idx);
     for (int64_t i = n - 1; i >= 0; i -= 3) idx[m++] = i + 1;
-    tr = (tide_Rows){idx, m, 1, 1};
+    tr = (tide_Rows){.idx = idx, .n = m, .stride = 1, .base = 1};
   }
   tide_Rows qr = tide_rows_all(nq);
   double *centre = malloc((size_t)p * sizeof *centre), *norms = malloc((size_t)tr.n * 8);
@@ -216,7 +216,7 @@ static void test_scale(void) {
   double v[8] = {1, 5, 2, 5, 3, 5, 10, 5};
   memcpy(X.data, v, sizeof v);
   int64_t idx[3] = {1, 2, 3};
-  tide_Rows r = {idx, 3, 1, 1}, all = tide_rows_all(4);
+  tide_Rows r = {.idx = idx, .n = 3, .stride = 1, .base = 1}, all = tide_rows_all(4);
   double mean[2], var[2], mn[2], mx[2], out[8];
   CHECK_EQ_INT(tide_scale_stats(&X, &r, mean, var, mn, mx), TIDE_OK);
   CHECK_NEAR(mean[0], 2, 1e-15);
@@ -230,7 +230,7 @@ static void test_scale(void) {
   CHECK_EQ_INT(tide_scale_apply(&X, &all, a, b, 0, 1, 0, 10, out), TIDE_OK);
   CHECK_NEAR(out[0], 4, 0);
   CHECK_NEAR(out[6], 10, 0); /* 22 clipped */
-  tide_Rows none = {idx, 0, 1, 1};
+  tide_Rows none = {.idx = idx, .n = 0, .stride = 1, .base = 1};
   CHECK_EQ_INT(tide_scale_stats(&X, &none, mean, var, mn, mx), TIDE_EINVAL);
   tide_array_close(&X);
 }

@@ -280,7 +280,7 @@ static void test_enet(void) {
   CHECK(tide_ridge_fit(&X, &y, NULL, &all, -2, 1, coef, &res.intercept, NULL) == TIDE_EINVAL);
   CHECK_STR_HAS(tide_lasterror(), "alpha");
   int64_t bad[2] = {1, 91};
-  tide_Rows rb = {bad, 2, 1, 1};
+  tide_Rows rb = {.idx = bad, .n = 2, .stride = 1, .base = 1};
   CHECK(tide_ridge_fit(&X, &y, NULL, &rb, 1, 1, coef, &res.intercept, NULL) == TIDE_ERANGE);
   CHECK_STR_HAS(tide_lasterror(), "outside 1..90");
   tide_array_close(&X);
@@ -294,7 +294,7 @@ static void test_enet_panels(void) {
   make_data(&X, &y, 10000, 7, 3.0);
   int64_t idx[9000];
   for (int k = 0; k < 9000; k++) idx[k] = 10000 - k; /* reversed: a real gather */
-  tide_Rows sub = {idx, 9000, 1, 1};
+  tide_Rows sub = {.idx = idx, .n = 9000, .stride = 1, .base = 1};
   for (int random = 0; random < 2; random++) {
     tide_EnetOpts o = {0.02, 0.7, 1e-12, 100000, 1, 0, random, 5, 1};
     double a[7] = {0}, b[7] = {0};
@@ -323,7 +323,7 @@ static void test_gram_one_pass(void) {
   }
   int64_t idx[1000];
   for (int k = 0; k < 1000; k++) idx[k] = 3 * k + 2;
-  tide_Rows sub = {idx, 1000, 1, 1}, all = tide_rows_all(3000);
+  tide_Rows sub = {.idx = idx, .n = 1000, .stride = 1, .base = 1}, all = tide_rows_all(3000);
   for (int c = 0; c < 4; c++) {
     tide_Gram a, b;
     const tide_Rows *r = c & 1 ? &sub : &all;
@@ -393,7 +393,7 @@ static void test_rows_memory(void) {
   int64_t one = m;
   if (tide_array_new(&idx, TIDE_I64, 1, &one, TIDE_WHERE_HEAP)) exit(2);
   for (int64_t k = 0; k < m; k++) ((int64_t *)idx.data)[k] = 2 * k + 1;
-  tide_Rows r = {(const int64_t *)idx.data, m, 1, 1};
+  tide_Rows r = {.idx = (const int64_t *)idx.data, .n = m, .stride = 1, .base = 1};
   double coef[10], b;
   tide_EnetOpts o = {0.01, 0.5, 1e-4, 1000, 1, 0, 0, 0, -1};
   tide_EnetResult res;
@@ -417,6 +417,47 @@ static void test_rows_memory(void) {
   tide_array_close(&idx);
 }
 
+/* Rows as ranges (a rowset) read exactly the rows the equal index array
+** reads: the training rows of a middle k-fold fold, two ranges. */
+static void test_rows_ranges(void) {
+  tide_Array X, y;
+  make_data(&X, &y, 5000, 4, 1.0);
+  int64_t m = 0, idx[5000];
+  for (int64_t i = 0; i < 5000; i++)
+    if (i < 1000 || i >= 3000) idx[m++] = i + 1;
+  int64_t span[4] = {0, 1000, 3000, 2000};
+  tide_Rows byidx = {.idx = idx, .n = m, .stride = 1, .base = 1};
+  tide_Rows byspan = {.n = 3000, .stride = 1, .span = span, .nspan = 2};
+  CHECK(tide_rows_subset(&byspan) && !tide_rows_subset(&(tide_Rows){.n = 5}));
+  for (int64_t k = 0; k < m; k++) CHECK_EQ_INT(tide_rows_at(&byspan, k), tide_rows_at(&byidx, k));
+  CHECK_EQ_INT(tide_rows_check(&byspan, 5000), TIDE_OK);
+  CHECK_EQ_INT(tide_rows_check(&byspan, 4999), TIDE_ERANGE);
+  CHECK_STR_HAS(tide_lasterror(), "range 2 is 3001..5000, outside 1..4999");
+  tide_Gram a, b;
+  CHECK_EQ_INT(tide_gram(&X, &y, NULL, &byidx, 1, &a), TIDE_OK);
+  CHECK_EQ_INT(tide_gram(&X, &y, NULL, &byspan, 1, &b), TIDE_OK);
+  CHECK(a.sw == b.sw && a.ymean == b.ymean && a.yty == b.yty);
+  CHECK(memcmp(a.XtX, b.XtX, 16 * sizeof(double)) == 0);
+  tide_gram_free(&a);
+  tide_gram_free(&b);
+  double ca[4], cb[4], ia, ib;
+  tide_EnetOpts o = {0.01, 0.5, 1e-6, 1000, 1, 0, 0, 0, -1};
+  tide_EnetResult res;
+  memset(ca, 0, sizeof ca);
+  memset(cb, 0, sizeof cb);
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &byidx, &o, ca, &res), TIDE_OK);
+  ia = res.intercept;
+  CHECK_EQ_INT(tide_enet_fit(&X, &y, NULL, &byspan, &o, cb, &res), TIDE_OK);
+  ib = res.intercept;
+  CHECK(memcmp(ca, cb, sizeof ca) == 0 && ia == ib);
+  double pa[3000], pb[3000];
+  CHECK_EQ_INT(tide_linear_predict(&X, &byidx, ca, ia, pa), TIDE_OK);
+  CHECK_EQ_INT(tide_linear_predict(&X, &byspan, ca, ia, pb), TIDE_OK);
+  CHECK(memcmp(pa, pb, sizeof pa) == 0);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 int main(void) {
   printf("seed %" PRIu64 "\n", seed);
   test_rows_memory(); /* first, while the heap holds no freed memory to reuse */
@@ -426,6 +467,7 @@ int main(void) {
   test_wide();
   test_enet();
   test_gram_one_pass();
+  test_rows_ranges();
   test_enet_panels();
   test_nonfinite();
   return check_done();

@@ -217,7 +217,7 @@ static void test_rows(void) {
     idx[i] = (i * 17) % 3000 + 1; /* 1-based, shuffled */
     idx0[i] = idx[i] - 1;
   }
-  tide_Rows r = {idx, 1200, 1, 1}, all = tide_rows_all(1200);
+  tide_Rows r = {.idx = idx, .n = 1200, .stride = 1, .base = 1}, all = tide_rows_all(1200);
   CHECK_EQ_INT(tide_array_take(&X, idx0, 1200, 0, &Xc), TIDE_OK);
   CHECK_EQ_INT(tide_array_take(&y, idx0, 1200, 0, &yc), TIDE_OK);
   tide_LogitOpts o = {1.0, 1e-6, 200, 1, TIDE_LOGIT_AUTO};
@@ -249,7 +249,7 @@ static void test_errors(void) {
   tide_Logit m;
   double *yy = (double *)y.data, *x = (double *)X.data;
   int64_t one[3] = {1, 1, 1};
-  tide_Rows r1 = {one, 3, 1, 1};
+  tide_Rows r1 = {.idx = one, .n = 3, .stride = 1, .base = 1};
   yy[0] = 3;
   CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r1, &o, &m), TIDE_EINVAL);
   CHECK_STR_HAS(tide_lasterror(), "logistic: y has a single class (3); need at least 2");
@@ -268,7 +268,7 @@ static void test_errors(void) {
   CHECK_STR_HAS(tide_lasterror(), "y holds NaN or infinity");
   yy[4] = 1;
   int64_t far[1] = {51};
-  tide_Rows rf = {far, 1, 1, 1};
+  tide_Rows rf = {.idx = far, .n = 1, .stride = 1, .base = 1};
   CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &rf, &o, &m), TIDE_ERANGE);
   CHECK_STR_HAS(tide_lasterror(), "outside 1..50");
   tide_Array X0 = mk(TIDE_F64, 2, 50, 0);
@@ -294,7 +294,7 @@ static void test_memory(void) {
   make(300000, 16, 2, lab, &X, &y);
   int64_t *idx = malloc(240000 * sizeof *idx);
   for (int64_t i = 0; i < 240000; i++) idx[i] = (i * 5) / 4 + 1;
-  tide_Rows r = {idx, 240000, 1, 1};
+  tide_Rows r = {.idx = idx, .n = 240000, .stride = 1, .base = 1};
   for (int solver = TIDE_LOGIT_LBFGS; solver <= TIDE_LOGIT_NEWTON; solver++) {
     tide_LogitOpts o = {1.0, 1e-4, 100, 1, solver};
     tide_Logit m;

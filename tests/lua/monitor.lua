@@ -172,15 +172,28 @@ local parent_cpu = os.clock() - c0
 rep = mon:stop()
 check.eq(res[1].s, (N + 511) // 512, "workers read the array")
 check.eq(rep.peak_nproc, 3, "script and two workers")
-grew_pss = rep.peak_pss - rep.baseline_pss
-grew_rss = rep.peak_rss - rep.baseline_rss
-check.truthy(grew_pss > 90 * MB and grew_pss < 150 * MB,
-             "PSS counts the shared array once: +" .. grew_pss)
-check.truthy(grew_rss > 250 * MB, "RSS counts it in each process: +" .. grew_rss)
-check.truthy(rep.peak_rss > rep.peak_pss + 150 * MB, "RSS > PSS with workers")
-local wm = 0
-for _, mk in ipairs(rep.marks) do if mk.label:find("^worker ") then wm = wm + 1 end end
+local wm, last_mark = 0, 0
+for _, mk in ipairs(rep.marks) do
+  if mk.label:find("^worker ") then wm, last_mark = wm + 1, math.max(last_mark, mk.t) end
+end
 check.eq(wm, 2, "workers can mark")
+-- While workers are still faulting the array's pages in, one sample reads
+-- the processes one after another and a page's share can fall between two
+-- reads (the kernel offers no snapshot of a tree), so the peak may
+-- overcount for a moment.  Once both workers have marked, every page is
+-- mapped three times and stays so for 0.6 s: those samples must count the
+-- array once.
+local steady, steady_rss = 0, 0
+for i = 1, rep.samples do
+  if rep.t[i] > last_mark + 0.06 and rep.t[i] < last_mark + 0.55 then
+    steady = math.max(steady, rep.pss[i] - rep.baseline_pss)
+    steady_rss = math.max(steady_rss, rep.rss[i] - rep.baseline_rss)
+  end
+end
+check.truthy(steady > 90 * MB and steady < 150 * MB,
+             "PSS counts the shared array once: +" .. steady)
+check.truthy(steady_rss > 250 * MB, "RSS counts it in each process: +" .. steady_rss)
+check.truthy(rep.peak_rss > rep.peak_pss + 150 * MB, "RSS > PSS with workers")
 -- CPU: the integral of the CPU curve is the CPU time the tree spent
 local cpu_s = 0
 for i = 2, rep.samples do cpu_s = cpu_s + rep.cpu[i] / 100 * (rep.t[i] - rep.t[i - 1]) end
@@ -235,8 +248,10 @@ check.eq(wres.nproc, 1, "it measures the worker's own tree")
 check.truthy(wres.gone, "the worker's sampler is reaped")
 check.truthy(outer.running, "the script's monitor still runs")
 rep = outer:stop()
-check.truthy(rep.samples >= 1 and rep.peak_nproc <= 3,
-             "outer monitor: script and workers, no sampler")
+-- the script, two workers and the workers' own samplers (descendants,
+-- so counted when a sample catches them); never the outer sampler itself
+check.truthy(rep.samples >= 1 and rep.peak_nproc >= 1 and rep.peak_nproc <= 5,
+             "outer monitor: script, workers, their samplers: " .. rep.peak_nproc)
 
 -- ------------------------------------------------------ sampler lifetime
 -- garbage collection stops it
