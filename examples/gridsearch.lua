@@ -31,17 +31,17 @@ if data_dir then
   knn_n = math.min(knn_n, n)
 else
   X = tide.rand(n, p, {seed = 0})
-  local noise = tide.randn(n, {seed = 1})
   y = tide.zeros(n, {shared = true})
   local blocks = 8
   tide.pfor(blocks, function(b)
     local from, to = (b - 1) * n // blocks + 1, b * n // blocks
+    local noise = tide.rng(1, b) -- block b's own stream: same y for any jobs
     for i = from, to do
       local r = X[i]
-      y[i] = 10 * math.sin(math.pi * r[1] * r[2]) + 20 * (r[3] - 0.5) ^ 2 + 10 * r[4] + 5 * r[5] + noise[i]
+      y[i] = 10 * math.sin(math.pi * r[1] * r[2]) + 20 * (r[3] - 0.5) ^ 2 + 10 * r[4] + 5 * r[5]
+             + noise:normal()
     end
   end, {jobs = jobs})
-  noise:close()
 end
 local data_bytes = X.nbytes + y.nbytes
 print(string.format("Friedman #1: %d x %d in %s memory (%.0f MB), %d workers", n, p, X.storage,

@@ -180,10 +180,10 @@ end
 
 -- Scoring in blocks.  Scoring a fold of 800,000 rows through one
 -- prediction vector would hold 6.4 MB per fit and worker; predicting
--- BLOCK rows at a time and combining per-block sums holds 256 KB, so a
+-- BLOCK rows at a time and combining per-block sums holds 64 KB, so a
 -- search's memory stays the data's.  metric: "r2", "accuracy", "mse",
 -- "mae" or "log_loss" (on predict_proba, with the model's classes).
-local BLOCK = 32768
+local BLOCK = 8192
 local function block_rows(rows, a, b)
   if rows == nil then return tide.rowset(a, b) end
   return rows:slice(1, a, b)

@@ -35,7 +35,7 @@ tide_Array *tideL_check(lua_State *L, int i) {
 ** during a GC step alive until a major collection: arithmetic results
 ** would pile up.)  So every 4096 arrays made we look at the heap, and
 ** when it is 4 times what was live after our last full collection (and
-** over 4 MB), we collect fully, twice (the first runs the finalizers, the
+** over 1 MB), we collect fully, twice (the first runs the finalizers, the
 ** second frees what they released): the heap stays within 4x of live for
 ** the cost of two full collections per 3x live allocated. */
 static const char gc_base_key = 'g';
@@ -44,7 +44,7 @@ static unsigned gc_pushes;
 static void gc_bound(lua_State *L) {
   if ((++gc_pushes & 4095) != 0) return;
   lua_Integer kb = lua_gc(L, LUA_GCCOUNT, 0);
-  if (kb < 4096) return;
+  if (kb < 1024) return;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &gc_base_key);
   lua_Integer base = lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -58,9 +58,11 @@ static void gc_bound(lua_State *L) {
 tide_Array *tideL_push(lua_State *L) {
   gc_bound(L);
   /* Pay the collector for array bytes made since the last push: one step
-  ** per 16 MB keeps dropped big arrays from piling up (their bytes are
-  ** outside Lua's heap, so Lua would not hurry otherwise). */
-  if (tide__unreported_bytes >= ((size_t)16 << 20)) {
+  ** per 2 MB keeps dropped arrays from piling up (their bytes are outside
+  ** Lua's heap, so Lua would not hurry otherwise).  In a worker every
+  ** such megabyte is its own, so the bound is kept small: a k-NN fit's
+  ** 640 KB of row norms, five fits per worker, made 3 MB per worker. */
+  if (tide__unreported_bytes >= ((size_t)2 << 20)) {
     size_t kb = tide__unreported_bytes >> 10;
     tide__unreported_bytes = 0;
     lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);

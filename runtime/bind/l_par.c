@@ -273,6 +273,7 @@ static int worker_main(void *ud, int sock, int id) {
   int base = lua_gettop(L);
   tide_Buf in = TIDE_BUF_INIT;
   memset(&J->out, 0, sizeof J->out); /* the parent's buffers are not ours */
+  size_t made_at_gc = tide__made_bytes;
   for (;;) {
     uint8_t type;
     int rc = tide_msg_recv(sock, &type, &in, MAX_MSG);
@@ -308,8 +309,16 @@ static int worker_main(void *ud, int sock, int id) {
     }
     if (inbuf && send_results(J, sock, inbuf)) return 5;
     /* Result arrays now live in the parent's mappings; collect ours so
-    ** shared segments do not pile up in this worker. */
-    if (shipped_handles) lua_gc(L, LUA_GCCOLLECT);
+    ** shared segments do not pile up in this worker.  Likewise when the
+    ** tasks made more array bytes than Lua's whole heap since the last
+    ** collection: every page a worker keeps is its own, times the
+    ** workers, and the collection costs no more than the bytes made. */
+    size_t made = tide__made_bytes - made_at_gc;
+    if (shipped_handles ||
+        (made >= ((size_t)1 << 20) && made / 1024 >= (size_t)lua_gc(L, LUA_GCCOUNT, 0))) {
+      lua_gc(L, LUA_GCCOLLECT, 0);
+      made_at_gc = tide__made_bytes;
+    }
   }
 }
 

@@ -119,6 +119,8 @@ struct tide_Storage {
 ** (tideL_push does: array bytes live outside Lua's heap, so without this
 ** a loop making big temporaries would pile them up). */
 extern size_t tide__unreported_bytes;
+/* Bytes of storage made by this process, ever (never reset). */
+extern size_t tide__made_bytes;
 
 /* Counts forks of this process (pool.c and the monitor bump it before
 ** fork): a segment made after the last fork is mapped by no other process. */

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -184,6 +185,8 @@ typedef struct Proc {
   int8_t in;      /* 0 unknown, 1 in the tree, 2 not */
   int8_t sampler; /* named TIDE_MON_COMM */
   int8_t zombie;  /* exited, not yet reaped: CPU times but no memory */
+  int8_t measured; /* memory read in this scan's first pass */
+  int64_t rss, pss, uss; /* that first read */
 } Proc;
 
 typedef struct Seen {
@@ -336,9 +339,10 @@ static void add_smaps_line(const char *line, tide_MemUsage *u) {
   }
 }
 
-/* Adds one process's Rss, Pss and Private_* to u.  smaps_rollup is a few
-** hundred bytes; the smaps fallback is streamed through the fixed buffer. */
-static int add_memory(Scan *s, int32_t pid, tide_MemUsage *u) {
+/* Reads one process's Rss, Pss and Private_* into u.  smaps_rollup is a
+** few hundred bytes; the smaps fallback is streamed through the fixed
+** buffer. */
+static int read_memory(Scan *s, int32_t pid, tide_MemUsage *u) {
   mkpath(s->path, sizeof s->path, "/proc/", pid, s->rollup ? "/smaps_rollup" : "/smaps");
   int fd = open(s->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -361,9 +365,7 @@ static int add_memory(Scan *s, int32_t pid, tide_MemUsage *u) {
     memmove(s->buf, line, have);
   }
   close(fd);
-  u->rss += one.rss;
-  u->pss += one.pss;
-  u->uss += one.uss;
+  *u = one;
   return 0;
 }
 
@@ -391,6 +393,14 @@ static void read_meminfo(Scan *s, tide_MemUsage *u) {
   u->sys_used = (total - avail) * 1024;
 }
 
+/* A child made with CLONE_VM and no CLONE_THREAD (vfork and posix_spawn
+** until their exec, LeakSanitizer's tracer) has its parent's memory: its
+** smaps would count that memory twice.  kcmp says whether two processes
+** share one address space; where it cannot tell, they do not. */
+static int shares_parent_mm(const Proc *p) {
+  return p->ppid > 0 && syscall(SYS_kcmp, (pid_t)p->pid, (pid_t)p->ppid, KCMP_VM, 0, 0) == 0;
+}
+
 /* One pass: memory of the tree into u, CPU ticks spent since the previous
 ** pass into *dticks (0 on the first).  Returns -errno if root is gone.
 **
@@ -410,16 +420,48 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
   uint64_t total = 0;
   for (int i = 0; i < s->nprocs; i++) {
     Proc *p = &s->procs[i];
+    p->measured = 0;
     if (!in_tree(s, p, root)) continue;
     if (p->sampler) {
       if (nc < MAXSAMPLERS) cur[nc++] = (Seen){p->pid, p->start, p->ticks};
       continue;
     }
     total += p->ticks;
-    if (p->zombie) continue;
-    if (add_memory(s, p->pid, u) < 0) continue; /* it just exited: skip */
-    u->nproc++;
+    if (p->zombie || shares_parent_mm(p)) continue;
+    tide_MemUsage one;
+    if (read_memory(s, p->pid, &one) < 0) continue; /* it just exited: skip */
+    p->measured = 1;
+    p->rss = one.rss, p->pss = one.pss, p->uss = one.uss;
   }
+  /* The kernel gives no snapshot of a tree: a shared page's share is its
+  ** size over the processes mapping it when each one is read.  While
+  ** workers fault pages in, a process read early counts a bigger share
+  ** than it will keep, and the sum of one pass can overcount the tree (by
+  ** half of a 100 MB array, seen); while workers exit, the other way.  So
+  ** a second pass reads the processes again in reverse order.  When all
+  ** of them are still there, each counts its smaller read (with mappings
+  ** growing, its late one; shrinking, its early one): the sum is close to
+  ** one moment's.  When some exited in between, the pass with the smaller
+  ** sum counts. */
+  tide_MemUsage first = {0}, second = {0}, least = {0};
+  int same = 1;
+  for (int i = s->nprocs - 1; i >= 0; i--) {
+    Proc *p = &s->procs[i];
+    if (!p->measured) continue;
+    first.rss += p->rss, first.pss += p->pss, first.uss += p->uss, first.nproc++;
+    tide_MemUsage two;
+    if (read_memory(s, p->pid, &two) < 0) {
+      same = 0;
+      continue;
+    }
+    second.rss += two.rss, second.pss += two.pss, second.uss += two.uss, second.nproc++;
+    int late = two.pss < p->pss;
+    least.rss += late ? two.rss : p->rss;
+    least.pss += late ? two.pss : p->pss;
+    least.uss += late ? two.uss : p->uss;
+    least.nproc++;
+  }
+  *u = same ? least : second.pss < first.pss ? second : first;
   int64_t d = (int64_t)(total - s->prev_total);
   for (int i = 0; i < np; i++) { /* samplers reaped since the last scan */
     int found = 0;

@@ -35,6 +35,7 @@ static tide_Storage *live;
 
 unsigned long tide__fork_epoch;
 size_t tide__unreported_bytes;
+size_t tide__made_bytes;
 
 /* Freed shared segments kept for reuse.  Creating a segment costs the
 ** kernel a reservation and a page-table walk (about 0.5 s for 800 MB
@@ -288,6 +289,7 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
   if (rc == TIDE_OK) {
     (*out)->wmode = wmode;
     tide__unreported_bytes += nbytes;
+    tide__made_bytes += nbytes;
   }
   return rc;
 }

@@ -17,7 +17,7 @@
 
 #include "knn.h"
 
-#define QBLOCK 1024      /* queries per block */
+#define QBLOCK 512       /* queries per block */
 #define TBLOCK 256       /* training rows per distance tile */
 #define HEAP_CAP (1 << 20) /* entries of a heap block or a row buffer */
 

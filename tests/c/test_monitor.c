@@ -3,7 +3,9 @@
 ** a child's memory counted in the tree, marks from a forked child, stop and
 ** reaping, a full sample array, bad arguments.
 */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,8 +183,44 @@ static void test_full_and_marks(void) {
   CHECK(!proc_exists(sampler));
 }
 
+/* A child sharing its parent's address space (clone with CLONE_VM, as
+** vfork, posix_spawn and LeakSanitizer's tracer make) is not a second copy
+** of the parent's memory. */
+static char vm_stack[64 * 1024];
+static volatile int vm_stop;
+
+static int vm_child(void *arg) {
+  (void)arg;
+  while (!vm_stop) usleep(1000);
+  return 0;
+}
+
+static void test_shared_mm_child(void) {
+  size_t n = 40 * MB;
+  char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    CHECK(0);
+    return;
+  }
+  memset(p, 1, n);
+  tide_MemUsage before, with;
+  CHECK_EQ_INT(tide_memory_tree(0, &before), TIDE_OK);
+  vm_stop = 0;
+  pid_t pid = clone(vm_child, vm_stack + sizeof vm_stack, CLONE_VM | SIGCHLD, NULL);
+  CHECK(pid > 0);
+  if (pid <= 0) return;
+  nap(0.05);
+  CHECK_EQ_INT(tide_memory_tree(0, &with), TIDE_OK);
+  vm_stop = 1;
+  waitpid(pid, NULL, 0);
+  CHECK_EQ_INT(with.nproc, 1);
+  CHECK(with.pss < before.pss + 10 * MB); /* not twice the 40 MB */
+  munmap(p, n);
+}
+
 int main(void) {
   test_memory_tree();
+  test_shared_mm_child();
   test_monitor();
   test_full_and_marks();
   printf("%d passed, %d failed\n", check_pass, check_fail);

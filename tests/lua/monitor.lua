@@ -171,7 +171,9 @@ end, 2, {jobs = 2, chunk = 1})
 local parent_cpu = os.clock() - c0
 rep = mon:stop()
 check.eq(res[1].s, (N + 511) // 512, "workers read the array")
-check.eq(rep.peak_nproc, 3, "script and two workers")
+local series = {}
+for i = 1, rep.samples do series[i] = rep.nproc[i] end
+check.eq(rep.peak_nproc, 3, "script and two workers (" .. table.concat(series, " ") .. ")")
 local wm, last_mark = 0, 0
 for _, mk in ipairs(rep.marks) do
   if mk.label:find("^worker ") then wm, last_mark = wm + 1, math.max(last_mark, mk.t) end
