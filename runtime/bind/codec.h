@@ -52,6 +52,11 @@ void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root
 ** "corrupt message: ..." on any inconsistency, never reads out of bounds. */
 void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner);
 
+/* Appends the value at idx as one encoded value when it is a scalar (nil,
+** boolean, number) and returns 1; returns 0 and writes nothing otherwise,
+** -1 when b cannot grow.  Never raises: the hot path of tiny tasks. */
+int tideC_encode_scalar(lua_State *L, int idx, tide_Buf *b);
+
 /* Pushes the value when p[0..n) encodes a scalar (nil, boolean, number)
 ** and returns 1; returns 0 and pushes nothing otherwise.  Never raises, so
 ** hot paths (task results) need no protected call for the common case. */

@@ -761,6 +761,34 @@ static int dec_main(lua_State *L) {
   return 1;
 }
 
+int tideC_encode_scalar(lua_State *L, int idx, tide_Buf *b) {
+  unsigned char x[10];
+  size_t n = 1;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: x[0] = T_NIL; break;
+    case LUA_TBOOLEAN: x[0] = lua_toboolean(L, idx) ? T_TRUE : T_FALSE; break;
+    case LUA_TNUMBER: {
+      uint64_t u;
+      if (lua_isinteger(L, idx)) {
+        lua_Integer v = lua_tointeger(L, idx);
+        u = (uint64_t)v;
+        if (v >= -128 && v <= 127) x[0] = T_I8, n = 2;
+        else if (v >= INT32_MIN && v <= INT32_MAX) x[0] = T_I32, n = 5;
+        else x[0] = T_I64, n = 9;
+      } else {
+        double d = lua_tonumber(L, idx);
+        memcpy(&u, &d, 8);
+        x[0] = T_F64, n = 9;
+      }
+      for (size_t i = 1; i < n; i++) x[i] = (unsigned char)(u >> (8 * (i - 1)));
+      break;
+    }
+    default: return 0;
+  }
+  if (tide_buf_put_u8(b, TIDE_CODEC_VERSION) || tide_buf_put(b, x, n)) return -1;
+  return 1;
+}
+
 int tideC_decode_scalar(lua_State *L, const unsigned char *p, size_t n) {
   if (n < 2 || p[0] != TIDE_CODEC_VERSION) return 0;
   tide_Cursor c = {p + 2, p + n, 0};

@@ -154,9 +154,16 @@ static int cur_has_seed;
 static int enc_results(lua_State *L) {
   int n = lua_gettop(L);
   tide_buf_put_u32(enc_out, (uint32_t)n);
+  static const char *const roots[] = {"result 1", "result 2", "result 3", "result 4"};
   for (int i = 1; i <= n; i++) {
-    char root[32];
-    snprintf(root, sizeof root, "result %d", i);
+    char buf[32];
+    const char *root = roots[0];
+    if (i <= 4) {
+      root = roots[i - 1]; /* no snprintf per task: tiny tasks feel it */
+    } else {
+      snprintf(buf, sizeof buf, "result %d", i);
+      root = buf;
+    }
     size_t at = enc_out->n;
     tide_buf_put_u32(enc_out, 0);
     tideC_encode(L, i, enc_out, TIDE_CODEC_HANDLES, root);
@@ -182,12 +189,13 @@ static void put_error(tide_Buf *b, const char *msg) {
   tide_buf_put(b, msg, n);
 }
 
-/* Runs one task; appends its entry to J->out.  Stack on entry: base. */
-static void run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
-                     const unsigned char *item, size_t itemlen, tide_Buf *in) {
+/* Runs one task; appends its entry to J->out.  t_begin: when it starts (the
+** previous task's end within a batch: one clock read per task, which on
+** some VMs costs as much as a tiny task).  Returns when it ended. */
+static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
+                       const unsigned char *item, size_t itemlen, tide_Buf *in, double t_begin) {
   size_t mark = J->out.n;
   int markfds = J->out.nfds;
-  double t_begin = tide_now();
   tide_buf_put_u64(&J->out, (uint64_t)idx);
   tide_buf_put_u8(&J->out, 0);
   tide_buf_put_f64(&J->out, t_begin);
@@ -225,7 +233,34 @@ static void run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
     st = lua_pcall(L, 2, LUA_MULTRET, base);
     cur_task = 0;
   }
-  if (st == LUA_OK) {
+  int encoded = 0;
+  if (st == LUA_OK) { /* scalar results need no protected call */
+    int nret = lua_gettop(L) - base, scalars = nret <= 250;
+    for (int i = 1; i <= nret && scalars; i++) {
+      int t = lua_type(L, base + i);
+      scalars = t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER;
+    }
+    if (scalars) {
+      int bad = tide_buf_put_u32(&J->out, (uint32_t)nret);
+      for (int i = 1; i <= nret && !bad; i++) {
+        size_t at = J->out.n;
+        bad = tide_buf_put_u32(&J->out, 0) || tideC_encode_scalar(L, base + i, &J->out) != 1;
+        if (!bad) {
+          size_t len = J->out.n - at - 4;
+          unsigned char *p = J->out.p + at;
+          p[0] = (unsigned char)len; p[1] = (unsigned char)(len >> 8);
+          p[2] = (unsigned char)(len >> 16); p[3] = (unsigned char)(len >> 24);
+        }
+      }
+      if (bad) {
+        lua_settop(L, base);
+        lua_pushliteral(L, "out of memory for a task's results");
+        st = LUA_ERRMEM;
+      }
+      encoded = 1;
+    }
+  }
+  if (st == LUA_OK && !encoded) {
     int nret = lua_gettop(L) - base;
     lua_pushcfunction(L, enc_results);
     lua_insert(L, base + 1);
@@ -249,6 +284,7 @@ static void run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
   memcpy(&u, &t_end, 8);
   for (int i = 0; i < 8; i++) J->out.p[tend_at + i] = (unsigned char)(u >> (8 * i));
   lua_settop(L, base);
+  return t_end;
 }
 
 static int send_results(Job *J, int sock, uint32_t count) {
@@ -289,6 +325,7 @@ static int worker_main(void *ud, int sock, int id) {
     tide_buf_put_u32(&J->out, 0);
     uint32_t inbuf = 0;
     int shipped_handles = 0;
+    double t = tide_now();
     for (uint32_t k = 0; k < count; k++) {
       const unsigned char *item = NULL;
       size_t itemlen = 0;
@@ -298,13 +335,14 @@ static int worker_main(void *ud, int sock, int id) {
         if (c.bad) return 4;
       }
       int nfds = J->out.nfds;
-      run_task(J, L, base, jidx, first + k, item, itemlen, &in);
+      t = run_task(J, L, base, jidx, first + k, item, itemlen, &in, t);
       shipped_handles += J->out.nfds > nfds;
       inbuf++;
       if (J->out.n >= FLUSH_BYTES || J->out.nfds > TIDE_MSG_MAXFDS - 8) {
         if (send_results(J, sock, inbuf)) return 5;
         tide_buf_put_u32(&J->out, 0);
         inbuf = 0;
+        t = tide_now();
       }
     }
     if (inbuf && send_results(J, sock, inbuf)) return 5;
@@ -568,12 +606,12 @@ static void read_results(lua_State *L, int jidx, Job *J, int id) {
   }
   tide_Cursor c = {J->in.p, J->in.p + J->in.n, 0};
   uint32_t count = tide_cur_u32(&c);
+  double now = tide_now(); /* one read per message: results of a batch arrive together */
   for (uint32_t k = 0; k < count && !c.bad; k++) {
     int64_t idx = (int64_t)tide_cur_u64(&c);
     uint8_t status = tide_cur_u8(&c);
     double t0 = tide_cur_f64(&c), t1 = tide_cur_f64(&c);
     if (c.bad) break;
-    double now = tide_now();
     Slot *s = &J->slots[id - 1];
     double sent = s->nb ? s->b[0].sent : t0;
     note_stat(J, idx, t1 - t0, t0 > sent ? t0 - sent : 0, id);
@@ -1130,6 +1168,13 @@ static int run_all(lua_State *L, int jidx, Job *J, double limit) {
 static int l_collect(lua_State *L) {
   Job *J = new_job(L, 1);
   int jidx = lua_gettop(L);
+  /* Results stay in UV_RES, read below: no queue of finished tasks (which
+  ** only handles' take() reads), and the table sized once. */
+  J->retain = 0;
+  if (J->total > 0 && J->total <= ((int64_t)1 << 24)) {
+    lua_createtable(L, (int)J->total, 0);
+    lua_setiuservalue(L, jidx, UV_RES);
+  }
   run_all(L, jidx, J, -1);
   push_uv(L, jidx, UV_RES); /* single results are already where they belong */
   int res = lua_gettop(L);

@@ -29,7 +29,7 @@ void tide_buf_reset(tide_Buf *b) {
   b->n = 0;
 }
 
-int tide_buf_reserve(tide_Buf *b, size_t extra) {
+int tide_buf_grow(tide_Buf *b, size_t extra) {
   if (extra > SIZE_MAX / 2 - b->n) return tide__seterr(TIDE_ENOMEM, "message too large");
   if (b->n + extra <= b->cap) return TIDE_OK;
   size_t cap = b->cap ? b->cap : 256;
@@ -39,34 +39,6 @@ int tide_buf_reserve(tide_Buf *b, size_t extra) {
   b->p = p;
   b->cap = cap;
   return TIDE_OK;
-}
-
-int tide_buf_put(tide_Buf *b, const void *p, size_t n) {
-  int rc = tide_buf_reserve(b, n);
-  if (rc) return rc;
-  if (n) memcpy(b->p + b->n, p, n);
-  b->n += n;
-  return TIDE_OK;
-}
-
-int tide_buf_put_u8(tide_Buf *b, uint8_t v) { return tide_buf_put(b, &v, 1); }
-
-int tide_buf_put_u32(tide_Buf *b, uint32_t v) {
-  unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                        (unsigned char)(v >> 24)};
-  return tide_buf_put(b, x, 4);
-}
-
-int tide_buf_put_u64(tide_Buf *b, uint64_t v) {
-  unsigned char x[8];
-  for (int i = 0; i < 8; i++) x[i] = (unsigned char)(v >> (8 * i));
-  return tide_buf_put(b, x, 8);
-}
-
-int tide_buf_put_f64(tide_Buf *b, double v) {
-  uint64_t u;
-  memcpy(&u, &v, 8);
-  return tide_buf_put_u64(b, u);
 }
 
 /* Appends a descriptor the buffer then owns; its index, or < 0. */
@@ -91,42 +63,6 @@ int tide_buf_put_fd(tide_Buf *b, int fd) {
   int i = fds_append(b, d);
   if (i < 0) close(d);
   return i;
-}
-
-uint8_t tide_cur_u8(tide_Cursor *c) {
-  const unsigned char *p = tide_cur_bytes(c, 1);
-  return p ? p[0] : 0;
-}
-
-uint32_t tide_cur_u32(tide_Cursor *c) {
-  const unsigned char *p = tide_cur_bytes(c, 4);
-  return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
-           : 0;
-}
-
-uint64_t tide_cur_u64(tide_Cursor *c) {
-  const unsigned char *p = tide_cur_bytes(c, 8);
-  uint64_t v = 0;
-  if (p)
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-
-double tide_cur_f64(tide_Cursor *c) {
-  uint64_t u = tide_cur_u64(c);
-  double v;
-  memcpy(&v, &u, 8);
-  return v;
-}
-
-const unsigned char *tide_cur_bytes(tide_Cursor *c, size_t n) {
-  if (c->bad || (size_t)(c->end - c->p) < n) {
-    c->bad = 1;
-    return NULL;
-  }
-  const unsigned char *p = c->p;
-  c->p += n;
-  return p;
 }
 
 /* ------------------------------------------------------------- framing */

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core.h"
 
@@ -23,12 +24,42 @@ typedef struct tide_Buf {
 
 void tide_buf_free(tide_Buf *b);
 void tide_buf_reset(tide_Buf *b);             /* n = 0, fds closed */
-int tide_buf_reserve(tide_Buf *b, size_t extra);
-int tide_buf_put(tide_Buf *b, const void *p, size_t n);
-int tide_buf_put_u8(tide_Buf *b, uint8_t v);
-int tide_buf_put_u32(tide_Buf *b, uint32_t v);
-int tide_buf_put_u64(tide_Buf *b, uint64_t v);  /* little-endian */
-int tide_buf_put_f64(tide_Buf *b, double v);
+/* Grows b to hold extra more bytes (out of line: the puts below inline
+** only the common case, a buffer with room). */
+int tide_buf_grow(tide_Buf *b, size_t extra);
+
+static inline int tide_buf_reserve(tide_Buf *b, size_t extra) {
+  return extra <= b->cap - b->n ? TIDE_OK : tide_buf_grow(b, extra);
+}
+
+static inline int tide_buf_put(tide_Buf *b, const void *p, size_t n) {
+  int rc = tide_buf_reserve(b, n);
+  if (rc) return rc;
+  if (n) memcpy(b->p + b->n, p, n);
+  b->n += n;
+  return TIDE_OK;
+}
+
+static inline int tide_buf_put_u8(tide_Buf *b, uint8_t v) { return tide_buf_put(b, &v, 1); }
+
+static inline int tide_buf_put_u32(tide_Buf *b, uint32_t v) {
+  unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                        (unsigned char)(v >> 24)};
+  return tide_buf_put(b, x, 4);
+}
+
+/* little-endian */
+static inline int tide_buf_put_u64(tide_Buf *b, uint64_t v) {
+  unsigned char x[8];
+  for (int i = 0; i < 8; i++) x[i] = (unsigned char)(v >> (8 * i));
+  return tide_buf_put(b, x, 8);
+}
+
+static inline int tide_buf_put_f64(tide_Buf *b, double v) {
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  return tide_buf_put_u64(b, u);
+}
 /* Adds a descriptor (dup'd, CLOEXEC): returns its index in b->fds or < 0. */
 int tide_buf_put_fd(tide_Buf *b, int fd);
 
@@ -39,12 +70,45 @@ typedef struct tide_Cursor {
   int bad;
 } tide_Cursor;
 
-uint8_t tide_cur_u8(tide_Cursor *c);
-uint32_t tide_cur_u32(tide_Cursor *c);
-uint64_t tide_cur_u64(tide_Cursor *c);
-double tide_cur_f64(tide_Cursor *c);
+/* Inline: the parent reads a few of these per task result, and a call
+** each showed in profiles of tiny tasks. */
+
 /* Returns a pointer to n bytes and advances, or NULL (and bad) past the end. */
-const unsigned char *tide_cur_bytes(tide_Cursor *c, size_t n);
+static inline const unsigned char *tide_cur_bytes(tide_Cursor *c, size_t n) {
+  if (c->bad || (size_t)(c->end - c->p) < n) {
+    c->bad = 1;
+    return NULL;
+  }
+  const unsigned char *p = c->p;
+  c->p += n;
+  return p;
+}
+
+static inline uint8_t tide_cur_u8(tide_Cursor *c) {
+  const unsigned char *p = tide_cur_bytes(c, 1);
+  return p ? p[0] : 0;
+}
+
+static inline uint32_t tide_cur_u32(tide_Cursor *c) {
+  const unsigned char *p = tide_cur_bytes(c, 4);
+  return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+           : 0;
+}
+
+static inline uint64_t tide_cur_u64(tide_Cursor *c) {
+  const unsigned char *p = tide_cur_bytes(c, 8);
+  if (!p) return 0;
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+         (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+         (uint64_t)p[7] << 56;
+}
+
+static inline double tide_cur_f64(tide_Cursor *c) {
+  uint64_t u = tide_cur_u64(c);
+  double v;
+  memcpy(&v, &u, 8);
+  return v;
+}
 
 /* Frames: [u32 payload length][u8 type][payload], fds attached to the
 ** first byte.  Sends retry EINTR and partial writes and never raise

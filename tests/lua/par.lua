@@ -214,4 +214,23 @@ sh:close(); cow:close()
 collectgarbage(); collectgarbage()
 check.eq(children(), 0, "no worker left")
 check.eq(fds(), base_fds, "no descriptor leaked")
+-- scalar results take a fast path (no protected call, no codec state):
+-- every kind of scalar, several per task, nils among them, arrive exactly
+do
+  local vals = {0, -1, 127, 128, -129, 2^31 - 1, math.mininteger, math.maxinteger, 0.5, -0.0,
+                1 / 0, -1 / 0, true, false}
+  local got = {}
+  for i, a, b, c in tide.map(function(i) return vals[i], nil, i end, #vals, {jobs = 2, chunk = 3}) do
+    got[i] = {a, b, c}
+  end
+  for i, v in ipairs(vals) do
+    check.truthy(rawequal(got[i][1], v) or (v ~= v and got[i][1] ~= got[i][1]), "scalar " .. tostring(v))
+    check.eq(math.type(got[i][1]), math.type(v), "number kind of " .. tostring(v))
+    check.eq(got[i][2], nil); check.eq(got[i][3], i)
+  end
+  check.eq(1 / got[10][1], -1 / 0, "-0.0 keeps its sign")
+  local nan = tide.collect(function() return 0 / 0 end, 2, {jobs = 2, chunk = 1})
+  check.truthy(nan[1] ~= nan[1], "NaN")
+end
+
 check.done()
