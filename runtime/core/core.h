@@ -113,6 +113,13 @@ struct tide_Storage {
   int wmode;           /* in workers: TIDE_WMODE_* */
   tide_Storage *lnext, *lprev; /* every live storage (see tide__storage_after_fork) */
   unsigned long epoch; /* tide__fork_epoch when made: a later fork may share it */
+  /* Leases (l_par.c): a result segment a worker lent the parent.  At the
+  ** last unref, after unmapping, on_free(free_ud, free_tag, clean); clean
+  ** when no other process can map it through us (never sent on, no fork
+  ** since), so the lender may write it again. */
+  void (*on_free)(void *ud, uint32_t tag, int clean);
+  void *free_ud;
+  uint32_t free_tag;
 };
 
 /* Bytes of storage made since the bindings last told Lua's collector
@@ -137,6 +144,8 @@ enum {
 #define TIDE_SF_PRIVATE 2u   /* MAP_PRIVATE copy-on-write view of a file */
 #define TIDE_SF_INHERITED 4u /* read-only because a worker inherited it */
 #define TIDE_SF_EXPORTED 8u  /* its descriptor went to another process */
+#define TIDE_SF_SENT 16u     /* this process sent its descriptor (codec) */
+#define TIDE_SF_NOLEASE 32u  /* sent at least once without a lease */
 
 /* Where tide_storage_new puts the bytes (low bits), or'ed with what the
 ** storage becomes in workers (TIDE_WHERE_WORKER_*; default read-only). */

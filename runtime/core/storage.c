@@ -65,13 +65,17 @@ size_t tide_storage_trim(void) {
 
 /* Keeps s's segment for reuse; 0 when it cannot be kept. */
 static int seg_keep(tide_Storage *s) {
-  if (s->kind != TIDE_STORE_SHARED || s->fd < 0 || s->maplen < SEG_CACHE_MIN ||
+  /* A worker keeps fewer, smaller ones: the result segments the parent
+  ** gave back (leases), which it then fills again instead of making new. */
+  int cap = tide__config.in_worker ? 2 : SEG_CACHE;
+  size_t min = tide__config.in_worker ? ((size_t)1 << 20) : SEG_CACHE_MIN;
+  if (s->kind != TIDE_STORE_SHARED || s->fd < 0 || s->maplen < min ||
       (s->flags & TIDE_SF_EXPORTED) ||
       s->epoch != tide__fork_epoch || s->gen != tide__config.gen || s->maplen > SEG_CACHE_BYTES)
     return 0;
   size_t total = s->maplen;
   for (int i = 0; i < seg_n; i++) total += seg_cache[i].len;
-  while (seg_n > 0 && (seg_n == SEG_CACHE || total > SEG_CACHE_BYTES)) {
+  while (seg_n > 0 && (seg_n >= cap || total > SEG_CACHE_BYTES)) {
     total -= seg_cache[0].len; /* the oldest goes */
     seg_drop(0);
   }
@@ -133,6 +137,9 @@ static void storage_free(tide_Storage *s) {
 }
 
 void tide__storage_after_fork(void) {
+  /* The parent's kept segments are the parent's: reusing one here would
+  ** hand this worker memory the parent may hand out again. */
+  while (seg_n > 0) seg_drop(0);
   for (tide_Storage *s = live; s; s = s->lnext) {
     if (s->wmode == TIDE_WMODE_RW) continue;
     if (s->wmode == TIDE_WMODE_COW) {
@@ -394,6 +401,9 @@ void tide_storage_unref(tide_Storage *s) {
       if (seg_keep(s)) break;
       if (s->maplen) munmap(s->base, s->maplen);
       if (s->fd >= 0) close(s->fd);
+      if (s->on_free)
+        s->on_free(s->free_ud, s->free_tag,
+                   !(s->flags & TIDE_SF_SENT) && s->epoch == tide__fork_epoch);
       break;
     case TIDE_STORE_FILE:
       if (s->maplen) munmap(s->base - (s->maplen - s->nbytes), s->maplen);

@@ -93,4 +93,25 @@ check.eq(names("/dev/shm"), shm_before, "no name in /dev/shm after SIGKILL")
 check.eq(names(dir), 0, "no name in the temp folder after SIGKILL")
 os.remove(script); os.remove(dir)
 
+-- A worker never reuses a segment the parent kept for reuse: the parent
+-- frees a 40 MB array (kept, as malloc keeps memory), a worker makes one of
+-- the same size and writes it late; the parent's next 40 MB array must not
+-- see those writes.
+do
+  local n = 5000000
+  local a = tide.zeros(n)
+  a:close()
+  local j = tide.start(function(i)
+    local b = tide.full(n, 7)
+    tide.sleep(0.4)
+    b:fill_(9)
+    return b:sum()
+  end, 2, {jobs = 2, chunk = 1})
+  tide.sleep(0.1)
+  local c = tide.zeros(n)
+  local got = j:wait()
+  check.eq(c:sum(), 0, "the parent's new array is its own")
+  check.eq(c:max(), 0)
+end
+
 check.done()
