@@ -16,7 +16,8 @@
 **   OBJH u8 len, class name, value        registered class with hooks
 **   ARR u8 dtype, u8 ndim, u64 shape[ndim], bytes (C order)
 **   HANDLE u8 dtype, u8 ndim, u64 shape[ndim], i64 strides[ndim],
-**          u32 fd index, u64 segment size, u64 byte offset
+**          u32 fd index, u64 segment size, u64 byte offset, u32 lease
+**          (0: none; see tideC_lease_out)
 **
 ** Integers are little-endian.  Tables, arrays and objects get ids 0, 1, ...
 ** in the order they first appear (a table's id is given before its
@@ -38,6 +39,13 @@ enum {
 };
 
 #define TIDE_CODEC_MAXDEPTH 200 /* nesting levels of tables and objects */
+
+/* Leases of result segments, set by the worker loops (l_par.c).  Encoding
+** a handle to a segment sent for the first time asks tideC_lease_out for
+** a lease id (0: none); decoding a handle that carries one gives the
+** adopted storage to tideC_lease_in.  NULL: no leases. */
+extern uint32_t (*tideC_lease_out)(tide_Storage *s);
+extern void (*tideC_lease_in)(tide_Storage *s, uint32_t lease);
 
 /* Appends the value at idx to b (b->fds gets the descriptors of shared
 ** arrays in HANDLES mode).  Raises a Lua error naming the path to what

@@ -311,7 +311,7 @@ static int l_full(lua_State *L) {
   if (!lua_isboolean(L, next)) luaL_checknumber(L, next);
   int dt = tideL_ctor_opts(L, next + 1, dflt, &where);
   tide_Array *a = tideL_push(L);
-  int rc = tide_array_new(a, dt, ndim, shape, where);
+  int rc = tide_array_new(a, dt, ndim, shape, where | TIDE_WHERE_UNINIT); /* filled below */
   if (rc) return tideL_raise(L, rc);
   double v = lua_isboolean(L, next) ? lua_toboolean(L, next) : lua_tonumber(L, next);
   tide_array_fill(a, v);

@@ -311,6 +311,9 @@ static int pack_run(unsigned char **ptrs, int64_t n, const int64_t *strides, voi
   return 0;
 }
 
+uint32_t (*tideC_lease_out)(tide_Storage *s);
+void (*tideC_lease_in)(tide_Storage *s, uint32_t lease);
+
 static void enc_array(Enc *e, int idx, const tide_Array *a) {
   lua_State *L = e->L;
   lua_Integer id;
@@ -322,14 +325,18 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
   if (e->mode == TIDE_CODEC_HANDLES && s->kind == TIDE_STORE_SHARED && s->fd >= 0) {
     /* One descriptor per segment, whatever the number of views of it. */
     lua_pushlightuserdata(L, s);
-    lua_Integer k;
+    lua_Integer k; /* fd index, and the lease above bit 32 */
     if (lua_rawget(L, e->seen) == LUA_TNUMBER) {
       k = lua_tointeger(L, -1);
     } else {
       int rc = tide_buf_put_fd(e->b, s->fd);
       put_ok(e, rc);
-      s->flags |= TIDE_SF_EXPORTED; /* another process may map it: never reuse it */
-      k = rc;
+      uint32_t lease = 0;
+      if (!(s->flags & TIDE_SF_SENT) && tideC_lease_out) lease = tideC_lease_out(s);
+      if (!lease) s->flags |= TIDE_SF_NOLEASE;
+      /* another process may map it: never reuse it (until a lease returns) */
+      s->flags |= TIDE_SF_EXPORTED | TIDE_SF_SENT;
+      k = (lua_Integer)rc | (lua_Integer)lease << 32;
       e->nfdkeys++;
       lua_pushlightuserdata(L, s);
       lua_pushinteger(L, k);
@@ -341,9 +348,10 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
     put_u8(e, (unsigned)a->ndim);
     for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->shape[d]);
     for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->strides[d]);
-    put_u32(e, (uint32_t)k);
+    put_u32(e, (uint32_t)(k & 0xffffffff));
     put_u64(e, (uint64_t)s->nbytes);
     put_u64(e, (uint64_t)(a->data - s->base));
+    put_u32(e, (uint32_t)(k >> 32));
     return;
   }
   put_u8(e, T_ARR);
@@ -664,6 +672,7 @@ static void dec_handle(Dec *d) {
   for (int i = 0; i < ndim; i++) strides[i] = (int64_t)get_u64(d);
   uint32_t k = get_u32(d);
   uint64_t segsize = get_u64(d), offset = get_u64(d);
+  uint32_t lease = get_u32(d);
   int64_t isz = tide_dtype_size(dtype);
   if (!d->fds || k >= (uint32_t)d->fds->nfds || k >= TIDE_MSG_MAXFDS)
     corrupt(d, "array handle without its descriptor");
@@ -693,6 +702,7 @@ static void dec_handle(Dec *d) {
     if (rc) tideL_raise(L, rc);
     d->fds->fds[k] = -1; /* the storage owns it now */
     d->seg[k] = s;
+    if (lease && tideC_lease_in) tideC_lease_in(s, lease);
     d->segsize[k] = segsize;
   } else if (d->segsize[k] != segsize) {
     corrupt(d, "one segment with two sizes");

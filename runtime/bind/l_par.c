@@ -45,10 +45,20 @@ typedef struct Batch {
   double sent;
 } Batch;
 
+/* Result segments a worker lent (see "leases" below) that the parent has
+** dropped, waiting to ride back on the worker's next TASK message.  A box
+** outlives its job while results the worker lent are still alive. */
+#define LEASE_BACK_MAX 64
+typedef struct LeaseBox {
+  int refs, alive, n;
+  uint32_t ids[LEASE_BACK_MAX];
+} LeaseBox;
+
 typedef struct Slot {
   int nb;
   Batch b[QDEPTH];
   double busy_since; /* when its current task started, as far as we know */
+  LeaseBox *box;     /* leases from the worker now in this slot */
 } Slot;
 
 typedef struct TaskStat {
@@ -112,8 +122,73 @@ static void stop_workers(Job *J) {
   J->noutstanding = 0;
 }
 
+/* ------------------------------------------------------------ leases
+**
+** A big result travels as a shared segment the worker made: making one
+** costs the kernel ~15 ms per 16 MB here (reserve, page tables, free), as
+** much as a short task.  So a worker lends it: the handle carries a lease
+** id and the worker keeps its mapping.  When the parent's last array of it
+** goes (unmapped, never sent on, no fork since), the id rides back on the
+** worker's next TASK message, and the worker keeps the segment for its next
+** result of that size (storage.c's cache, two per worker), filling pages
+** that are already there. */
+
+static void box_retire(LeaseBox **bp) {
+  LeaseBox *b = *bp;
+  *bp = NULL;
+  if (!b) return;
+  b->alive = 0;
+  if (--b->refs == 0) free(b);
+}
+
+static LeaseBox *cur_box; /* the slot whose results are being decoded */
+
+static void lease_freed(void *ud, uint32_t tag, int clean) {
+  LeaseBox *b = ud;
+  if (b->alive && clean && b->n < LEASE_BACK_MAX) b->ids[b->n++] = tag;
+  if (--b->refs == 0) free(b);
+}
+
+static void lease_in(tide_Storage *s, uint32_t id) {
+  if (!cur_box || s->on_free) return;
+  s->on_free = lease_freed;
+  s->free_ud = cur_box;
+  s->free_tag = id;
+  cur_box->refs++;
+}
+
+/* Worker side: the segments lent, each held by one reference. */
+#define LEASE_MAX 8
+static struct { uint32_t id; tide_Storage *s; } leases[LEASE_MAX];
+static int nleases;
+static uint32_t lease_next;
+
+static uint32_t lease_out(tide_Storage *s) {
+  if (s->gen != tide__config.gen || s->maplen < ((size_t)1 << 20) || nleases == LEASE_MAX)
+    return 0;
+  if (++lease_next == 0) lease_next = 1;
+  tide_storage_ref(s);
+  leases[nleases].id = lease_next;
+  leases[nleases].s = s;
+  nleases++;
+  return lease_next;
+}
+
+static void lease_back(uint32_t id) {
+  for (int i = 0; i < nleases; i++) {
+    if (leases[i].id != id) continue;
+    tide_Storage *s = leases[i].s;
+    leases[i] = leases[--nleases];
+    /* sent only under this lease: no other process maps it now */
+    if (!(s->flags & TIDE_SF_NOLEASE)) s->flags &= ~(TIDE_SF_EXPORTED | TIDE_SF_SENT);
+    tide_storage_unref(s);
+    return;
+  }
+}
+
 static void job_free(Job *J) {
   stop_workers(J);
+  for (int i = 0; J->slots && i < J->jobs; i++) box_retire(&J->slots[i].box);
   if (J->ref != LUA_NOREF && J->L) {
     luaL_unref(J->L, LUA_REGISTRYINDEX, J->ref);
     J->ref = LUA_NOREF;
@@ -331,6 +406,8 @@ static int worker_main(void *ud, int sock, int id) {
   Job *J = ud;
   lua_State *L = J->L;
   (void)id;
+  tideC_lease_out = lease_out;
+  nleases = 0; /* the parent's table, if it was a worker once, is not ours */
   cur_has_seed = J->has_seed;
   cur_seed = J->seed;
   lua_rawgeti(L, LUA_REGISTRYINDEX, J->ref);
@@ -350,6 +427,8 @@ static int worker_main(void *ud, int sock, int id) {
     tide_Cursor c = {in.p, in.p + in.n, 0};
     int64_t first = (int64_t)tide_cur_u64(&c);
     uint32_t count = tide_cur_u32(&c);
+    uint32_t nback = tide_cur_u32(&c);
+    for (uint32_t i = 0; i < nback && !c.bad; i++) lease_back(tide_cur_u32(&c));
     if (c.bad) return 4;
     tide_buf_reset(&J->out);
     tide_buf_put_u32(&J->out, 0);
@@ -499,6 +578,10 @@ static int send_batch(lua_State *L, int jidx, Job *J, int id) {
   }
   tide_buf_put_u64(b, (uint64_t)first);
   tide_buf_put_u32(b, (uint32_t)count);
+  LeaseBox *bx = s->box;
+  tide_buf_put_u32(b, bx ? (uint32_t)bx->n : 0);
+  for (int i = 0; bx && i < bx->n; i++) tide_buf_put_u32(b, bx->ids[i]);
+  if (bx) bx->n = 0;
   if (J->kind == IN_ITER) {
     push_uv(L, jidx, UV_ITEMS);
     for (int64_t i = first; i < first + count; i++) {
@@ -632,8 +715,26 @@ static int decode_one(lua_State *L) {
   return 1;
 }
 
-/* Reads one RESULT frame from slot id. */
+static void read_results_in(lua_State *L, int jidx, Job *J, int id);
+
+/* Reads one RESULT frame from slot id; handles it holds that carry leases
+** get the slot's box.  (cur_box holds a reference while set: an error
+** thrown through here leaks a box, never frees one in use.) */
 static void read_results(lua_State *L, int jidx, Job *J, int id) {
+  Slot *slot = &J->slots[id - 1];
+  if (!slot->box && (slot->box = calloc(1, sizeof *slot->box)) != NULL)
+    slot->box->refs = slot->box->alive = 1;
+  LeaseBox *b = slot->box;
+  if (b) b->refs++;
+  cur_box = b;
+  tideC_lease_in = lease_in;
+  read_results_in(L, jidx, J, id);
+  cur_box = NULL;
+  if (b && --b->refs == 0) free(b);
+}
+
+/* Reads one RESULT frame from slot id. */
+static void read_results_in(lua_State *L, int jidx, Job *J, int id) {
   tide_Worker *w = &J->pool.w[id - 1];
   uint8_t type;
   int rc = tide_msg_recv(w->sock, &type, &J->in, MAX_MSG);
@@ -648,6 +749,7 @@ static void read_results(lua_State *L, int jidx, Job *J, int id) {
   tide_Cursor c = {J->in.p, J->in.p + J->in.n, 0};
   uint32_t count = tide_cur_u32(&c);
   double now = tide_now(); /* one read per message: results of a batch arrive together */
+
   for (uint32_t k = 0; k < count && !c.bad; k++) {
     int64_t idx = (int64_t)tide_cur_u64(&c);
     uint8_t status = tide_cur_u8(&c);
@@ -728,6 +830,7 @@ static void slot_lost(lua_State *L, int jidx, Job *J, int id, const char *why) {
     fail_task(L, jidx, J, cur, msg, 0);
   }
   J->L = L; /* the child runs on the state that is running now */
+  box_retire(&s->box); /* the new worker knows nothing of the old one's leases */
   if (J->started && tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
     stop_workers(J);
     luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());
@@ -751,6 +854,7 @@ static void check_timeouts(lua_State *L, int jidx, Job *J) {
              (long long)cur, id, J->timeout, pid);
     fail_task(L, jidx, J, cur, msg, 1);
     J->L = L;
+    box_retire(&s->box);
     if (tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
       stop_workers(J);
       luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());

@@ -100,7 +100,7 @@ static int fill_random(lua_State *L, int normal) {
   tide_Rng r;
   tide_rng_init(&r, seed, stream);
   tide_Array *a = tideL_push(L);
-  int rc = tide_array_new(a, dt, ndim, shape, where);
+  int rc = tide_array_new(a, dt, ndim, shape, where | TIDE_WHERE_UNINIT);
   if (!rc) rc = normal ? tide_rng_fill_normal(&r, a, 0, 1) : tide_rng_fill_uniform(&r, a, 0, 1);
   return rc ? tideL_raise(L, rc) : 1;
 }

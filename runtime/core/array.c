@@ -355,7 +355,7 @@ int tide_array_assign(tide_Array *dst, const tide_Array *src) {
 int tide_array_copy(const tide_Array *src, int dtype, tide_Array *dst) {
   if (!src->storage) return tide__seterr(TIDE_ECLOSED, "array is closed");
   int rc = tide_array_new(dst, dtype < 0 ? src->dtype : dtype, src->ndim, src->shape,
-                          TIDE_WHERE_AUTO);
+                          TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
   if (rc) return rc;
   rc = tide_array_assign(dst, src);
   if (rc) tide_array_close(dst);

@@ -153,6 +153,10 @@ enum { TIDE_WHERE_AUTO = 0, TIDE_WHERE_HEAP, TIDE_WHERE_SHARED };
 #define TIDE_WHERE_MASK 0x0f
 #define TIDE_WHERE_WORKER_RW 0x10
 #define TIDE_WHERE_WORKER_COW 0x20
+/* The caller writes every byte at once: a kept segment it reuses need not
+** be zeroed first (fresh ones are zero anyway).  Fills, copies, results of
+** elementwise operations. */
+#define TIDE_WHERE_UNINIT 0x40
 
 /* New zero-filled storage of nbytes (0 allowed).  AUTO picks shared memory
 ** at or above tide__config.share_bytes.  Shared segments are reserved with

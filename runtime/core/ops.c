@@ -519,7 +519,7 @@ int tide_binop(int op, const tide_Operand *a, const tide_Operand *b, tide_Array 
   if ((rc = check_divisor(op, ct, b))) return rc;
   kfn fn = bin_table[op][ct];
   if (!fn) return tide__seterr(TIDE_EDTYPE, "operator not defined for %s", tide_dtypes[ct].name);
-  if ((rc = tide_array_new(out, ot, ndim, shape, TIDE_WHERE_AUTO))) return rc;
+  if ((rc = tide_array_new(out, ot, ndim, shape, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT))) return rc;
   if ((rc = run(fn, ct, ot, out, a, b))) tide_array_close(out);
   return rc;
 }
@@ -600,7 +600,7 @@ int tide_unop(int op, const tide_Array *a, tide_Array *out) {
     default: ct = a->dtype == TIDE_F32 ? TIDE_F32 : TIDE_F64; break;
   }
   int ot = op == TIDE_ABS && a->dtype == TIDE_BOOL ? TIDE_BOOL : ct;
-  int rc = tide_array_new(out, ot, a->ndim, a->shape, TIDE_WHERE_AUTO);
+  int rc = tide_array_new(out, ot, a->ndim, a->shape, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
   if (rc) return rc;
   tide_Operand ao = tide_op_array(a), zero = tide_op_int(0);
   if ((rc = run(un_table[op][ct], ct, ct, out, &ao, &zero))) tide_array_close(out);

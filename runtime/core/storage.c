@@ -86,15 +86,15 @@ static int seg_keep(tide_Storage *s) {
   return 1;
 }
 
-/* A kept segment of exactly len bytes, zeroed, or 0. */
-static int seg_reuse(tide_Storage *s, size_t len) {
+/* A kept segment of exactly len bytes, zeroed unless !zero, or 0. */
+static int seg_reuse(tide_Storage *s, size_t len, int zero) {
   for (int i = seg_n - 1; i >= 0; i--) {
     if (seg_cache[i].len != len) continue;
     s->base = seg_cache[i].base;
     s->maplen = s->nbytes = len;
     s->fd = seg_cache[i].fd;
     seg_cache[i] = seg_cache[--seg_n];
-    memset(s->base, 0, len);
+    if (zero) memset(s->base, 0, len);
     return 1;
   }
   return 0;
@@ -216,13 +216,13 @@ static int map_fd(tide_Storage *s, int fd, size_t nbytes, int prot, int flags) {
   return TIDE_OK;
 }
 
-static int new_shared(size_t nbytes, tide_Storage **out) {
+static int new_shared(size_t nbytes, int zero, tide_Storage **out) {
   const char *dir = tide__config.temp_dir;
   int fd, rc;
   const char *where;
   if (seg_n > 0) {
     tide_Storage *r = storage_alloc(TIDE_STORE_SHARED);
-    if (r && seg_reuse(r, nbytes)) {
+    if (r && seg_reuse(r, nbytes, zero)) {
       *out = r;
       return TIDE_OK;
     }
@@ -273,11 +273,11 @@ static int new_shared(size_t nbytes, tide_Storage **out) {
   return TIDE_OK;
 }
 
-static int new_shared_or_trim(size_t nbytes, tide_Storage **out) {
-  int rc = new_shared(nbytes, out);
+static int new_shared_or_trim(size_t nbytes, int zero, tide_Storage **out) {
+  int rc = new_shared(nbytes, zero, out);
   if (rc == TIDE_ENOSPC && seg_n > 0) { /* kept segments hold the room */
     tide_storage_trim();
-    rc = new_shared(nbytes, out);
+    rc = new_shared(nbytes, zero, out);
   }
   return rc;
 }
@@ -286,12 +286,13 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
   *out = NULL;
   int wmode = (where & TIDE_WHERE_WORKER_RW) ? TIDE_WMODE_RW
             : (where & TIDE_WHERE_WORKER_COW) ? TIDE_WMODE_COW : TIDE_WMODE_RO;
+  int zero = !(where & TIDE_WHERE_UNINIT);
   where &= TIDE_WHERE_MASK;
   if (where == TIDE_WHERE_AUTO)
     where = nbytes >= tide__config.share_bytes ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
   /* Shared read-write storage must be shared memory even when small. */
   if (wmode == TIDE_WMODE_RW) where = TIDE_WHERE_SHARED;
-  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared_or_trim(nbytes, out)
+  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared_or_trim(nbytes, zero, out)
                                                       : new_heap(nbytes, out);
   if (rc == TIDE_OK) {
     (*out)->wmode = wmode;

@@ -190,8 +190,9 @@ static void bad_handles(void) {
   run(L, "v = nil");
   gc(L);
   /* Layout: version, tag, dtype, ndim, shape u64, stride i64, fd u32,
-  ** segment size u64, offset u64. */
-  CHECK_EQ_INT(b.n, 1 + 1 + 2 + 8 + 8 + 4 + 8 + 8);
+  ** segment size u64, offset u64, lease u32 (0: none). */
+  CHECK_EQ_INT(b.n, 1 + 1 + 2 + 8 + 8 + 4 + 8 + 8 + 4);
+  CHECK(memcmp(b.p + b.n - 4, "\0\0\0\0", 4) == 0);
   unsigned char good[64];
   memcpy(good, b.p, b.n);
   size_t n = b.n;

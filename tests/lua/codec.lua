@@ -324,7 +324,7 @@ check.errors(function() dec("\1\13\0\1" .. string.pack("<I8", 1 << 40)) end,
              "array bytes past the end")
 check.errors(function() dec("\1\13\0\1" .. string.pack("<I8", -1)) end, "bad shape")
 check.errors(function()
-  dec("\1\14\0\1" .. string.pack("<I8i8I4I8I8", 4, 8, 0, 32, 0))
+  dec("\1\14\0\1" .. string.pack("<I8i8I4I8I8I4", 4, 8, 0, 32, 0, 0))
 end, "array handle without its descriptor")
 check.errors(function() dec("\1\9\0\0\0\0\1\0\0\0\0\1") end, "table key is nil")
 check.errors(function() dec("\1\9\0\0\0\0\1\0\0\0\6" .. string.pack("<d", 0 / 0) .. "\0") end,

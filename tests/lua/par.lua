@@ -233,4 +233,26 @@ do
   check.truthy(nan[1] ~= nan[1], "NaN")
 end
 
+-- big results are lent: a dropped one goes back to its worker and holds a
+-- later result; one the script keeps is never written again
+do
+  local n, kept, bad = 300000, {}, 0   -- 2.4 MB each: shared segments
+  for i, a in tide.map(function(i) tide.sleep(0.005); return tide.full(n, i) end, 40,
+                       {jobs = 2, chunk = 1}) do
+    if a[1] ~= i or a[n] ~= i then bad = bad + 1 end
+    if i % 5 == 0 then kept[#kept + 1] = {i, a} else a:close() end
+  end
+  collectgarbage()
+  check.eq(bad, 0, "each result holds its own task's values")
+  for _, k in ipairs(kept) do
+    check.truthy(k[2]:min() == k[1] and k[2]:max() == k[1], "kept result " .. k[1] .. " intact")
+  end
+  -- a result sent on to workers as an item is not given back meanwhile
+  local firsts = tide.collect(function(i) return tide.full(n, i) end, 4, {jobs = 2, chunk = 1})
+  local k = 0
+  local sums = tide.collect(function(a) tide.sleep(0.01); return a:sum() end,
+                            function() k = k + 1; return firsts[k] end, {jobs = 2, chunk = 1})
+  for i = 1, 4 do check.eq(sums[i], i * n, "sent-on result " .. i) end
+end
+
 check.done()
