@@ -73,6 +73,10 @@ typedef struct tideL_RowSet {
   int64_t n, nspan;
   int64_t span[];
 } tideL_RowSet;
+/* Pushes an empty rowset with room for nspan ranges. */
+tideL_RowSet *tideL_newrowset(lua_State *L, int64_t nspan);
+/* Appends rows first..first+count-1 (0-based); merges touching ranges. */
+void tideL_rowset_append(tideL_RowSet *s, int64_t first, int64_t count);
 /* Argument i as a rowset or NULL. */
 tideL_RowSet *tideL_testrowset(lua_State *L, int i);
 /* The row at 0-based position k (k < s->n), 0-based. */

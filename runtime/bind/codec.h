@@ -18,6 +18,7 @@
 **   HANDLE u8 dtype, u8 ndim, u64 shape[ndim], i64 strides[ndim],
 **          u32 fd index, u64 segment size, u64 byte offset, u32 lease
 **          (0: none; see tideC_lease_out)
+**   ROWSET u64 nranges, nranges x (u64 first row 0-based, u64 count)
 **
 ** Integers are little-endian.  Tables, arrays and objects get ids 0, 1, ...
 ** in the order they first appear (a table's id is given before its

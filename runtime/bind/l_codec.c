@@ -10,7 +10,7 @@
 
 enum {
   T_NIL = 0, T_FALSE, T_TRUE, T_I8, T_I32, T_I64, T_F64, T_S8, T_S64,
-  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_NTAGS
+  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_ROWSET, T_NTAGS
 };
 
 /* Registry keys of the class tables: name -> metatable, metatable -> name,
@@ -387,6 +387,13 @@ static void enc_userdata(Enc *e, int idx) {
     enc_array(e, idx, a);
     return;
   }
+  tideL_RowSet *rs = tideL_testrowset(L, idx);
+  if (rs) { /* a value, like a string: no identity to keep */
+    put_u8(e, T_ROWSET);
+    put_u64(e, (uint64_t)rs->nspan);
+    for (int64_t k = 0; k < 2 * rs->nspan; k++) put_u64(e, (uint64_t)rs->span[k]);
+    return;
+  }
   const char *what = "cannot send a userdata";
   if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
     what = lua_pushfstring(L, "cannot send a userdata (%s)", lua_tostring(L, -1));
@@ -746,6 +753,19 @@ static void dec_value(Dec *d) {
     }
     case T_ARR: dec_inline_array(d); return;
     case T_HANDLE: dec_handle(d); return;
+    case T_ROWSET: {
+      uint64_t m = get_u64(d);
+      if (m > (uint64_t)(d->c.end - d->c.p) / 16) corrupt(d, "rowset past the end");
+      tideL_RowSet *rs = tideL_newrowset(L, (int64_t)m);
+      const uint64_t lim = (uint64_t)1 << 53; /* row numbers stay exact in a double */
+      for (uint64_t k = 0; k < m; k++) {
+        uint64_t first = get_u64(d), count = get_u64(d);
+        if (first >= lim || count > lim - first || count > lim - (uint64_t)rs->n)
+          corrupt(d, "bad rowset range");
+        tideL_rowset_append(rs, (int64_t)first, (int64_t)count);
+      }
+      return;
+    }
     case T_TABLE:
     case T_OBJ:
     case T_OBJH:

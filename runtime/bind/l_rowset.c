@@ -20,7 +20,7 @@
 
 #define ROWSET_MT "tide.rowset"
 
-static tideL_RowSet *newset(lua_State *L, int64_t nspan) {
+tideL_RowSet *tideL_newrowset(lua_State *L, int64_t nspan) {
   size_t sz = sizeof(tideL_RowSet) + (size_t)(nspan ? nspan : 1) * 2 * sizeof(int64_t);
   tideL_RowSet *s = lua_newuserdatauv(L, sz, 0);
   s->n = 0;
@@ -31,7 +31,7 @@ static tideL_RowSet *newset(lua_State *L, int64_t nspan) {
 
 /* Appends rows first..first+count-1 (0-based), merging with the last range
 ** when they touch. */
-static void append(tideL_RowSet *s, int64_t first, int64_t count) {
+void tideL_rowset_append(tideL_RowSet *s, int64_t first, int64_t count) {
   if (count <= 0) return;
   int64_t *sp = s->span;
   if (s->nspan > 0 && sp[2 * s->nspan - 2] + sp[2 * s->nspan - 1] == first) {
@@ -73,7 +73,7 @@ static lua_Integer checkrow(lua_State *L, int i, const char *what) {
 static int r_new(lua_State *L) {
   if (lua_istable(L, 1)) {
     int64_t m = (int64_t)luaL_len(L, 1);
-    tideL_RowSet *s = newset(L, m);
+    tideL_RowSet *s = tideL_newrowset(L, m);
     for (int64_t j = 1; j <= m; j++) {
       if (lua_geti(L, 1, j) != LUA_TTABLE)
         return luaL_error(L, "bad argument #1 to 'rowset' (range %I must be a table {first, last})",
@@ -86,15 +86,15 @@ static int r_new(lua_State *L) {
         return luaL_error(L, "bad argument #1 to 'rowset' (range %I: last row must be an integer"
                           " >= first - 1)", (lua_Integer)j);
       lua_pop(L, 3);
-      append(s, a - 1, b - a + 1);
+      tideL_rowset_append(s, a - 1, b - a + 1);
     }
     return 1;
   }
   lua_Integer a = checkrow(L, 1, "first row");
   lua_Integer b = luaL_checkinteger(L, 2);
   luaL_argcheck(L, b >= a - 1, 2, "last row must be >= first - 1");
-  tideL_RowSet *s = newset(L, 1);
-  append(s, a - 1, b - a + 1);
+  tideL_RowSet *s = tideL_newrowset(L, 1);
+  tideL_rowset_append(s, a - 1, b - a + 1);
   return 1;
 }
 
@@ -121,12 +121,12 @@ static int r_slice(lua_State *L) {
     return luaL_error(L, "bad argument to 'slice' (positions %I..%I outside 1..%I)",
                       lua_tointeger(L, a), (lua_Integer)luaL_optinteger(L, a + 1, -1),
                       (lua_Integer)s->n);
-  tideL_RowSet *o = newset(L, s->nspan);
+  tideL_RowSet *o = tideL_newrowset(L, s->nspan);
   int64_t pos = 0; /* 0-based position of the current range's first row */
   for (int64_t k = 0; k < s->nspan; k++) {
     int64_t f = s->span[2 * k], c = s->span[2 * k + 1];
     int64_t lo = i - 1 > pos ? i - 1 : pos, hi = j < pos + c ? j : pos + c; /* [lo, hi) */
-    if (hi > lo) append(o, f + (lo - pos), hi - lo);
+    if (hi > lo) tideL_rowset_append(o, f + (lo - pos), hi - lo);
     pos += c;
   }
   return 1;

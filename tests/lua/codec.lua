@@ -367,4 +367,21 @@ end
 check.truthy(true, "random garbage decoded or refused")
 collectgarbage()
 
+-- rowsets travel as their ranges
+do
+  local r = tide.rowset{{1, 3}, {7, 9}, {20, 19}}
+  local back = tide.decode(tide.encode({a = r, b = r}))
+  check.truthy(tide.is_rowset(back.a) and back.a == r, "a rowset round trip")
+  check.array(back.b:totable(), {1, 2, 3, 7, 8, 9})
+  check.eq(#tide.decode(tide.encode(tide.rowset(1, 0))), 0, "an empty rowset")
+  local folds = tide.collect(function() return tide.cv.kfold(100, 4) end, 2, {jobs = 2, chunk = 1})
+  check.truthy(folds[2][3].test == tide.rowset(51, 75), "folds made in a worker")
+  check.errors(function() tide.decode("\1\15" .. string.pack("<I8", 1 << 40)) end, "rowset past the end")
+  check.errors(function() tide.decode("\1\15" .. string.pack("<I8I8I8", 1, 1 << 53, 1)) end,
+               "bad rowset range")
+  check.errors(function()
+    tide.decode("\1\15" .. string.pack("<I8I8I8I8I8", 2, 0, 1 << 52, 0, (1 << 52) + 1))
+  end, "bad rowset range")
+end
+
 check.done()
