@@ -146,8 +146,26 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
   while (tide_rowblocks_next(&it)) {
     if (y) tide_gather_col(y, rows, it.first, it.nb, 0, yb);
     if (w) tide_gather_col(w, rows, it.first, it.nb, 0, wb);
-    for (int64_t k = 0; k < it.nb; k++) {
-      double wk = w ? wb[k] : 1.0, sq = w ? sqrt(wk) : 1.0;
+    if (!w) { /* unweighted, the common case: no multiplications by 1 */
+      for (int64_t k = 0; k < it.nb; k++) {
+        const double *r = it.buf + k * p;
+        double *c = cb + k * p;
+        for (int64_t j = 0; j < p; j++) {
+          c[j] = r[j] - shift[j];
+          t[j] += c[j];
+        }
+      }
+      if (y)
+        for (int64_t k = 0; k < it.nb; k++) {
+          double yc = yb[k] - ys;
+          yb[k] = yc;
+          ty += yc;
+          yty += yc * yc;
+        }
+      sw += (double)it.nb;
+    }
+    for (int64_t k = 0; w && k < it.nb; k++) {
+      double wk = wb[k], sq = sqrt(wk);
       const double *r = it.buf + k * p;
       double *c = cb + k * p;
       for (int64_t j = 0; j < p; j++) {

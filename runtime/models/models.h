@@ -57,15 +57,18 @@ int tide_rows_check(const tide_Rows *r, int64_t nrows);
 **   while (tide_rowblocks_next(&it)) use it.buf (it.nb x it.p, row-major
 **     f64), rows it.first .. it.first + it.nb - 1 of the subset;
 **   tide_rowblocks_free(&it);
-** When X is C-contiguous f64 and the subset is all rows, buf points into X
-** (no copy).  A 1-D array is treated as n x 1. */
+** When X is C-contiguous f64 and the subset is all rows, or ranges and the
+** block lies in one of them, buf points into X (no copy; it.direct says
+** so).  Blocks are the same whatever the form of the rows, so results do
+** not depend on it.  A 1-D array is treated as n x 1. */
 typedef struct tide_RowBlocks {
   const tide_Array *X;
   tide_Rows rows;
   int64_t p, block, first, nb;
   double *buf;     /* the current block */
   double *own;     /* our gather buffer (block x p), NULL when borrowing */
-  int direct;
+  int direct;      /* buf points into X (read it, never write it) */
+  int mode;        /* 1: all rows of a C-contiguous f64 X; 2: ranges of one; 0 */
 } tide_RowBlocks;
 
 int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows *rows,

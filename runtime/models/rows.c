@@ -39,9 +39,6 @@ int tide_rows_check(const tide_Rows *r, int64_t nrows) {
 
 static int64_t ncols(const tide_Array *X) { return X->ndim == 2 ? X->shape[1] : 1; }
 
-static int is_direct(const tide_Array *X, const tide_Rows *rows) {
-  return !tide_rows_subset(rows) && X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
-}
 
 int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows *rows,
                         int64_t block) {
@@ -52,7 +49,9 @@ int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows
   it->block = block > 0 ? block : TIDE_ROW_BLOCK;
   it->first = 0;
   it->nb = 0;
-  it->direct = is_direct(X, rows);
+  int contig = X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
+  it->mode = !tide_rows_subset(rows) && contig ? 1 : rows->span && contig ? 2 : 0;
+  it->direct = it->mode == 1;
   if (!it->direct) {
     size_t len = (size_t)(it->block * (it->p ? it->p : 1));
     it->own = malloc(len * sizeof *it->own);
@@ -68,18 +67,35 @@ int tide_rowblocks_next(tide_RowBlocks *it) {
   if (nb > it->block) nb = it->block;
   it->nb = nb;
   const tide_Array *X = it->X;
-  if (it->direct) {
-    it->buf = (double *)X->data + it->first * it->p;
+  int64_t p = it->p;
+  if (it->mode == 1) {
+    it->buf = (double *)X->data + it->first * p;
     return 1;
   }
-  int64_t p = it->p;
-  int64_t cs = X->ndim == 2 ? X->strides[1] : 0;
-  for (int64_t k = 0; k < nb; k++) {
-    const unsigned char *row = X->data + tide_rows_at(&it->rows, it->first + k) * X->strides[0];
-    double *out = it->own + k * p;
-    if (X->dtype == TIDE_F64 && cs == 8) {
-      memcpy(out, row, (size_t)p * 8);
-    } else {
+  if (it->mode == 2) { /* the range holding this block's first row */
+    int64_t k = it->first;
+    const int64_t *sp = it->rows.span;
+    for (int64_t j = 0; j + 1 < it->rows.nspan && k >= sp[1]; j++, sp += 2) k -= sp[1];
+    it->direct = nb <= sp[1] - k;
+    if (it->direct) {
+      it->buf = (double *)X->data + (sp[0] + k) * p;
+      return 1;
+    }
+  }
+  int64_t cs = X->ndim == 2 ? X->strides[1] : 0, rs = X->strides[0];
+  if (X->dtype == TIDE_F64 && cs == 8) {
+    /* runs of consecutive rows in one copy each when rows are contiguous */
+    for (int64_t k = 0, len; k < nb; k += len) {
+      int64_t r0 = tide_rows_at(&it->rows, it->first + k);
+      len = 1;
+      if (rs == p * 8)
+        while (k + len < nb && tide_rows_at(&it->rows, it->first + k + len) == r0 + len) len++;
+      memcpy(it->own + k * p, X->data + r0 * rs, (size_t)(len * p) * 8);
+    }
+  } else {
+    for (int64_t k = 0; k < nb; k++) {
+      const unsigned char *row = X->data + tide_rows_at(&it->rows, it->first + k) * rs;
+      double *out = it->own + k * p;
       for (int64_t j = 0; j < p; j++) out[j] = tide_load_f64(X->dtype, row + j * cs);
     }
   }
