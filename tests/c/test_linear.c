@@ -458,6 +458,44 @@ static void test_rows_ranges(void) {
   tide_array_close(&y);
 }
 
+/* Larger: row blocks inside one range point into X, the block across the
+** gap is gathered; the sums are those of the index array, bit for bit, and
+** so are the blocks themselves. */
+static void test_rows_ranges_blocks(void) {
+  enum { N = 20000 };
+  tide_Array X, y;
+  make_data(&X, &y, N, 3, 1.0);
+  static int64_t idx[N];
+  int64_t m = 0;
+  for (int64_t i = 0; i < N; i++)
+    if (i < 9000 || i >= 12000) idx[m++] = i + 1;
+  int64_t span[4] = {0, 9000, 12000, 8000};
+  tide_Rows byidx = {.idx = idx, .n = m, .stride = 1, .base = 1};
+  tide_Rows byspan = {.n = m, .stride = 1, .span = span, .nspan = 2};
+  tide_RowBlocks a, b;
+  CHECK_EQ_INT(tide_rowblocks_init(&a, &X, &byidx, 0), TIDE_OK);
+  CHECK_EQ_INT(tide_rowblocks_init(&b, &X, &byspan, 0), TIDE_OK);
+  int ndirect = 0, nblocks = 0, same = 1;
+  while (tide_rowblocks_next(&a) && tide_rowblocks_next(&b)) {
+    nblocks++;
+    ndirect += b.direct;
+    same &= a.nb == b.nb && memcmp(a.buf, b.buf, (size_t)(a.nb * 3) * sizeof(double)) == 0;
+  }
+  CHECK(same);
+  CHECK_EQ_INT(nblocks, 5);
+  CHECK_EQ_INT(ndirect, 4); /* the third block spans the gap */
+  tide_rowblocks_free(&a);
+  tide_rowblocks_free(&b);
+  tide_Gram ga, gb;
+  CHECK_EQ_INT(tide_gram(&X, &y, NULL, &byidx, 1, &ga), TIDE_OK);
+  CHECK_EQ_INT(tide_gram(&X, &y, NULL, &byspan, 1, &gb), TIDE_OK);
+  CHECK(memcmp(ga.XtX, gb.XtX, 9 * sizeof(double)) == 0 && ga.yty == gb.yty);
+  tide_gram_free(&ga);
+  tide_gram_free(&gb);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 int main(void) {
   printf("seed %" PRIu64 "\n", seed);
   test_rows_memory(); /* first, while the heap holds no freed memory to reuse */
@@ -468,6 +506,7 @@ int main(void) {
   test_enet();
   test_gram_one_pass();
   test_rows_ranges();
+  test_rows_ranges_blocks();
   test_enet_panels();
   test_nonfinite();
   return check_done();
