@@ -77,6 +77,8 @@ typedef struct tideL_RowSet {
 tideL_RowSet *tideL_newrowset(lua_State *L, int64_t nspan);
 /* Appends rows first..first+count-1 (0-based); merges touching ranges. */
 void tideL_rowset_append(tideL_RowSet *s, int64_t first, int64_t count);
+/* Writes s's rows, each plus base (1: row numbers; 0: offsets), to out. */
+void tideL_rowset_expand(const tideL_RowSet *s, int64_t *out, int64_t base);
 /* Argument i as a rowset or NULL. */
 tideL_RowSet *tideL_testrowset(lua_State *L, int i);
 /* The row at 0-based position k (k < s->n), 0-based. */

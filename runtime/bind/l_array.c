@@ -686,8 +686,7 @@ static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
   if (rs) {
     *n = rs->n;
     idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
-    for (int64_t k = 0, m = 0; k < rs->nspan; k++)
-      for (int64_t r = 0; r < rs->span[2 * k + 1]; r++) idx[m++] = rs->span[2 * k] + r;
+    tideL_rowset_expand(rs, idx, 0);
   } else if (ia) {
     tideL_check(L, i);
     luaL_argcheck(L, ia->ndim == 1, i, "index array must be 1-dimensional");

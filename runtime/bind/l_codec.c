@@ -226,8 +226,7 @@ static void enc_table_body(Enc *e, int t) {
     npairs++;
     lua_pop(L, 1);
   }
-  unsigned char *p = e->b->p + at;
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(npairs >> (8 * i));
+  tide_buf_patch_u32(e->b, at, npairs);
 }
 
 static void put_name(Enc *e, const char *s, size_t len) {

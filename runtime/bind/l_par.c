@@ -242,10 +242,7 @@ static int enc_results(lua_State *L) {
     size_t at = enc_out->n;
     tide_buf_put_u32(enc_out, 0);
     tideC_encode(L, i, enc_out, TIDE_CODEC_HANDLES, root);
-    size_t len = enc_out->n - at - 4;
-    unsigned char *p = enc_out->p + at;
-    p[0] = (unsigned char)len; p[1] = (unsigned char)(len >> 8);
-    p[2] = (unsigned char)(len >> 16); p[3] = (unsigned char)(len >> 24);
+    tide_buf_end_len(enc_out, at);
   }
   return 0;
 }
@@ -267,12 +264,6 @@ static void put_error(tide_Buf *b, const char *msg) {
 /* An entry's times: [u64 idx][u8 status][f64 begin][f64 end]... */
 #define ENTRY_BEGIN 9
 #define ENTRY_END 17
-
-static void put_f64_at(tide_Buf *b, size_t at, double v) {
-  uint64_t u;
-  memcpy(&u, &v, 8);
-  for (int i = 0; i < 8; i++) b->p[at + i] = (unsigned char)(u >> (8 * i));
-}
 
 /* Runs one task; appends its entry to J->out.  t_begin: when it starts
 ** (the previous task's end within a batch).  timed: read the clock at its
@@ -333,12 +324,7 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
       for (int i = 1; i <= nret && !bad; i++) {
         size_t at = J->out.n;
         bad = tide_buf_put_u32(&J->out, 0) || tideC_encode_scalar(L, base + i, &J->out) != 1;
-        if (!bad) {
-          size_t len = J->out.n - at - 4;
-          unsigned char *p = J->out.p + at;
-          p[0] = (unsigned char)len; p[1] = (unsigned char)(len >> 8);
-          p[2] = (unsigned char)(len >> 16); p[3] = (unsigned char)(len >> 24);
-        }
+        if (!bad) tide_buf_end_len(&J->out, at);
       }
       if (bad) {
         lua_settop(L, base);
@@ -368,7 +354,7 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
     put_error(&J->out, msg ? msg : "(error object is not a string)");
   }
   double t_end = timed ? tide_now() : t_begin;
-  put_f64_at(&J->out, tend_at, t_end);
+  tide_buf_patch_f64(&J->out, tend_at, t_end);
   lua_settop(L, base);
   return t_end;
 }
@@ -385,17 +371,15 @@ typedef struct Untimed {
 static void settle(Job *J, Untimed *u, double now) {
   double step = u->n ? (now - u->since) / u->n : 0;
   for (int j = 0; j < u->n; j++) {
-    put_f64_at(&J->out, u->at[j] + ENTRY_BEGIN, u->since + j * step);
-    put_f64_at(&J->out, u->at[j] + ENTRY_END, u->since + (j + 1) * step);
+    tide_buf_patch_f64(&J->out, u->at[j] + ENTRY_BEGIN, u->since + j * step);
+    tide_buf_patch_f64(&J->out, u->at[j] + ENTRY_END, u->since + (j + 1) * step);
   }
   u->n = 0;
   u->since = now;
 }
 
 static int send_results(Job *J, int sock, uint32_t count) {
-  unsigned char *p = J->out.p;
-  p[0] = (unsigned char)count; p[1] = (unsigned char)(count >> 8);
-  p[2] = (unsigned char)(count >> 16); p[3] = (unsigned char)(count >> 24);
+  tide_buf_patch_u32(&J->out, 0, count);
   fflush(NULL); /* prints from tasks appear in order with the results */
   int rc = tide_msg_send(sock, MSG_RESULT, &J->out);
   tide_buf_reset(&J->out);
@@ -592,9 +576,7 @@ static int send_batch(lua_State *L, int jidx, Job *J, int id) {
       snprintf(root, sizeof root, "item %lld", (long long)i);
       tideC_encode(L, -1, b, TIDE_CODEC_HANDLES, root);
       lua_pop(L, 1);
-      size_t len = b->n - at - 4;
-      b->p[at] = (unsigned char)len; b->p[at + 1] = (unsigned char)(len >> 8);
-      b->p[at + 2] = (unsigned char)(len >> 16); b->p[at + 3] = (unsigned char)(len >> 24);
+      tide_buf_end_len(b, at);
     }
     lua_pop(L, 1);
   }

@@ -132,15 +132,18 @@ static int r_slice(lua_State *L) {
   return 1;
 }
 
+void tideL_rowset_expand(const tideL_RowSet *s, int64_t *out, int64_t base) {
+  for (int64_t k = 0; k < s->nspan; k++)
+    for (int64_t r = 0; r < s->span[2 * k + 1]; r++) *out++ = s->span[2 * k] + r + base;
+}
+
 static int r_array(lua_State *L) {
   tideL_RowSet *s = check(L, 1);
   int64_t n = s->n;
   tide_Array *a = tideL_push(L);
-  int rc = tide_array_new(a, TIDE_I64, 1, &n, TIDE_WHERE_AUTO);
+  int rc = tide_array_new(a, TIDE_I64, 1, &n, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
   if (rc) return tideL_raise(L, rc);
-  int64_t *out = (int64_t *)a->data;
-  for (int64_t k = 0; k < s->nspan; k++)
-    for (int64_t r = 0; r < s->span[2 * k + 1]; r++) *out++ = s->span[2 * k] + r + 1;
+  tideL_rowset_expand(s, (int64_t *)a->data, 1);
   return 1;
 }
 

@@ -55,6 +55,23 @@ static inline int tide_buf_put_u64(tide_Buf *b, uint64_t v) {
   return tide_buf_put(b, x, 8);
 }
 
+/* Overwrites bytes already put at offset at (little-endian): counts and
+** lengths known only after what they measure. */
+static inline void tide_buf_patch_u32(tide_Buf *b, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; i++) b->p[at + i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void tide_buf_patch_f64(tide_Buf *b, size_t at, double v) {
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  for (int i = 0; i < 8; i++) b->p[at + i] = (unsigned char)(u >> (8 * i));
+}
+
+/* Patches the u32 length put (as 0) at offset at with the bytes put since. */
+static inline void tide_buf_end_len(tide_Buf *b, size_t at) {
+  tide_buf_patch_u32(b, at, (uint32_t)(b->n - at - 4));
+}
+
 static inline int tide_buf_put_f64(tide_Buf *b, double v) {
   uint64_t u;
   memcpy(&u, &v, 8);

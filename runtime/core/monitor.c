@@ -186,7 +186,7 @@ typedef struct Proc {
   int8_t sampler; /* named TIDE_MON_COMM */
   int8_t zombie;  /* exited, not yet reaped: CPU times but no memory */
   int8_t measured; /* memory read in this scan's first pass */
-  int64_t rss, pss, uss; /* that first read */
+  tide_MemUsage mem; /* that first read (rss, pss, uss) */
 } Proc;
 
 typedef struct Seen {
@@ -369,6 +369,14 @@ static int read_memory(Scan *s, int32_t pid, tide_MemUsage *u) {
   return 0;
 }
 
+/* Adds one process's reading to a tree's sum. */
+static void add_usage(tide_MemUsage *sum, const tide_MemUsage *one) {
+  sum->rss += one->rss;
+  sum->pss += one->pss;
+  sum->uss += one->uss;
+  sum->nproc++;
+}
+
 /* MemTotal and MemTotal - MemAvailable, in bytes. */
 static void read_meminfo(Scan *s, tide_MemUsage *u) {
   u->sys_total = u->sys_used = 0;
@@ -428,10 +436,8 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
     }
     total += p->ticks;
     if (p->zombie || shares_parent_mm(p)) continue;
-    tide_MemUsage one;
-    if (read_memory(s, p->pid, &one) < 0) continue; /* it just exited: skip */
+    if (read_memory(s, p->pid, &p->mem) < 0) continue; /* it just exited: skip */
     p->measured = 1;
-    p->rss = one.rss, p->pss = one.pss, p->uss = one.uss;
   }
   /* The kernel gives no snapshot of a tree: a shared page's share is its
   ** size over the processes mapping it when each one is read.  While
@@ -448,18 +454,14 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
   for (int i = s->nprocs - 1; i >= 0; i--) {
     Proc *p = &s->procs[i];
     if (!p->measured) continue;
-    first.rss += p->rss, first.pss += p->pss, first.uss += p->uss, first.nproc++;
+    add_usage(&first, &p->mem);
     tide_MemUsage two;
     if (read_memory(s, p->pid, &two) < 0) {
       same = 0;
       continue;
     }
-    second.rss += two.rss, second.pss += two.pss, second.uss += two.uss, second.nproc++;
-    int late = two.pss < p->pss;
-    least.rss += late ? two.rss : p->rss;
-    least.pss += late ? two.pss : p->pss;
-    least.uss += late ? two.uss : p->uss;
-    least.nproc++;
+    add_usage(&second, &two);
+    add_usage(&least, two.pss < p->mem.pss ? &two : &p->mem);
   }
   *u = same ? least : second.pss < first.pss ? second : first;
   int64_t d = (int64_t)(total - s->prev_total);
