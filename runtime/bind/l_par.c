@@ -6,96 +6,82 @@
 ** moment: f, its upvalues and globals reach them with no serialization.
 ** Only task numbers (and items drawn from an iterator input) go to the
 ** workers, and only results (through the codec, large arrays as shared
-** segments) come back.  The parent never blocks without a timeout, so a
-** dead or late worker is noticed within 100 ms and Ctrl-C is honoured.
+** segments) come back.  The loop's service thread (core/schedule.c) keeps the
+** workers busy while the script does something else; this file is the
+** Lua side: it runs tasks in the workers, and in the parent it turns what
+** the thread received into Lua values, draws iterator items, replaces dead
+** workers, and hands results out.  The parent never waits without a
+** timeout, so Ctrl-C is honoured within 100 ms.
 **
 ** Results come back as the four-value generic `for` (iterator, state,
 ** control, closing value): `break` or an error in the loop body closes the
 ** job, which kills and reaps its workers and drops pending results.
+**
+** Failures: an error in a task, or the death of its worker, fails that
+** task only.  A worker's finished results survive its death (its spill
+** file), the tasks of its batch it had not begun run on another worker,
+** and a task that began is never run twice: one whose worker died after
+** it finished, before its result was committed, fails with the death.  In
+** "raise" mode the loop raises at the failed task: in submitted order once
+** every task before it was delivered (as a serial loop would), in
+** completed order once what finished before it was delivered.
 */
 #include <errno.h>
 #include <math.h>
-#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bind.h"
 #include "codec.h"
 #include "ipc.h"
 #include "pool.h"
+#include "schedule.h"
 
 #define JOB_MT "tide.job"
-#define POOL_MT "tide.pool"
 
-enum { MSG_TASK = 1, MSG_STOP = 2, MSG_RESULT = 3 };
 enum { IN_COUNT, IN_TABLE, IN_ARRAY, IN_ITER };
-/* Job uservalues. */
-enum { UV_F = 1, UV_XS, UV_RES, UV_PACK, UV_ERR, UV_QUEUE, UV_ITEMS, UV_PROG, NUV = UV_PROG };
+/* What the job is for: how results count as consumed, when a failure stops. */
+enum { MODE_MAP, MODE_START, MODE_COLLECT, MODE_PFOR };
+/* Job uservalues.  UV_SOFT: task -> true for failures that do not raise
+** (timeouts).  UV_ITEMS: the serial backend's drawn items. */
+enum { UV_F = 1, UV_XS, UV_RES, UV_PACK, UV_ERR, UV_SOFT, UV_QUEUE, UV_ITEMS, UV_PROG,
+       NUV = UV_PROG };
 
 #define MAX_MSG ((size_t)1 << 31)
-#define QDEPTH 2              /* batches queued per worker: no idle gap */
 #define FLUSH_BYTES (4u << 20) /* a worker sends what it has past this */
-#define TARGET_BATCH 0.1       /* seconds per batch with chunk = "auto" */
-
-typedef struct Batch {
-  int64_t first, count, got;
-  double sent;
-} Batch;
-
-/* Result segments a worker lent (see "leases" below) that the parent has
-** dropped, waiting to ride back on the worker's next TASK message.  A box
-** outlives its job while results the worker lent are still alive. */
-#define LEASE_BACK_MAX 64
-typedef struct LeaseBox {
-  int refs, alive, n;
-  uint32_t ids[LEASE_BACK_MAX];
-} LeaseBox;
-
-typedef struct Slot {
-  int nb;
-  Batch b[QDEPTH];
-  double busy_since; /* when its current task started, as far as we know */
-  LeaseBox *box;     /* leases from the worker now in this slot */
-} Slot;
 
 typedef struct TaskStat {
   double wall, wait;
   int worker;
 } TaskStat;
 
-typedef struct Range {
-  int64_t first, count;
-} Range;
-
 typedef struct Job {
-  tide_Pool pool;
-  Slot *slots;
-  int jobs, started, closed, serial;
+  tide_Sched *S;                /* the fork backend's engine while it runs */
+  int jobs, mode, started, closed, serial;
   int order_completed, on_error_yield, retain;
   double timeout, t0, last_progress;
   int chunk_auto;
-  int64_t chunk, inflight;      /* inflight <= 0: unbounded */
+  int64_t chunk, inflight;      /* inflight 0: the default window */
   int kind;
   int64_t total;                /* -1 while an iterator input is not exhausted */
-  int64_t next_fresh;           /* next task number never dispatched */
+  int64_t next_fresh;           /* serial: next task; fork: next item to draw */
   int64_t next_yield;           /* submitted order: next task to hand out */
-  int64_t ndone, nconsumed, noutstanding;
-  int64_t qhead, qtail;         /* completed order: FIFO of task numbers */
-  int64_t takehead;             /* job:take() reads the same FIFO (handles) */
-  int64_t fail_index;           /* the failed task that raises (raise mode) */
-  int has_seed;
-  lua_Integer seed;
+  int64_t ndone;
+  int64_t qhead, qtail;         /* finished tasks in order of arrival */
+  int64_t takehead;             /* job:take() reads the same queue */
+  int64_t fail_index;           /* the lowest failed task that raises */
+  int has_seed;                 /* seed given: serial loops reseed too */
+  lua_Integer seed;             /* the loop's seed (a fresh one if none given) */
   TaskStat *stats;
   int64_t nstats;
-  Range *retry;
-  int nretry, retrycap;
-  tide_Buf out, in;
+  tide_Event *evq, *cur_ev;     /* events taken from the engine, not handled */
+  tide_Buf out, item;           /* worker: results; parent: an item's encoding */
   lua_State *L;                 /* the running state when a worker was forked */
   int ref;                      /* registry ref to {f, xs}, what workers run */
-  double task_ema;              /* recent mean task time, for queueing */
 } Job;
 
 /* ----------------------------------------------------------- helpers */
@@ -114,12 +100,31 @@ static int msghandler(lua_State *L) {
 
 static void push_uv(lua_State *L, int jidx, int uv) { lua_getiuservalue(L, jidx, uv); }
 
-/* Drops every worker; results already received stay. */
+static void free_events(tide_Event **q) {
+  for (tide_Event *e = *q, *next; e; e = next) {
+    next = e->next;
+    tide_event_free(e);
+  }
+  *q = NULL;
+}
+
+/* Drops every worker; results already handled stay. */
 static void stop_workers(Job *J) {
-  if (J->started && !J->serial) tide_pool_close(&J->pool);
+  if (J->S) tide_sched_close(J->S);
+  J->S = NULL;
   J->started = 0;
-  for (int i = 0; J->slots && i < J->jobs; i++) J->slots[i].nb = 0;
-  J->noutstanding = 0;
+  free_events(&J->evq);
+  free_events(&J->cur_ev);
+}
+
+/* A fresh seed for a loop given none, so that every task still gets its
+** own math.random stream: forked workers would otherwise all continue the
+** parent's, drawing the same numbers (and the parent's next ones). */
+static lua_Integer fresh_seed(void) {
+  uint64_t u = 0;
+  if (getrandom(&u, sizeof u, GRND_NONBLOCK) != (ssize_t)sizeof u)
+    u = (uint64_t)getpid() * 0x9E3779B97F4A7C15u ^ (uint64_t)(tide_now() * 1e9);
+  return (lua_Integer)(u >> 1);
 }
 
 /* ------------------------------------------------------------ leases
@@ -129,24 +134,14 @@ static void stop_workers(Job *J) {
 ** much as a short task.  So a worker lends it: the handle carries a lease
 ** id and the worker keeps its mapping.  When the parent's last array of it
 ** goes (unmapped, never sent on, no fork since), the id rides back on the
-** worker's next TASK message, and the worker keeps the segment for its next
-** result of that size (storage.c's cache, two per worker), filling pages
-** that are already there. */
+** worker's next TASK message (the slot's lease box, schedule.h), and the
+** worker keeps the segment for its next result of that size (storage.c's
+** cache, two per worker), filling pages that are already there. */
 
-static void box_retire(LeaseBox **bp) {
-  LeaseBox *b = *bp;
-  *bp = NULL;
-  if (!b) return;
-  b->alive = 0;
-  if (--b->refs == 0) free(b);
-}
-
-static LeaseBox *cur_box; /* the slot whose results are being decoded */
+static tide_LeaseBox *cur_box; /* the worker whose results are being decoded */
 
 static void lease_freed(void *ud, uint32_t tag, int clean) {
-  LeaseBox *b = ud;
-  if (b->alive && clean && b->n < LEASE_BACK_MAX) b->ids[b->n++] = tag;
-  if (--b->refs == 0) free(b);
+  tide_lease_box_freed(ud, tag, clean);
 }
 
 static void lease_in(tide_Storage *s, uint32_t id) {
@@ -154,7 +149,7 @@ static void lease_in(tide_Storage *s, uint32_t id) {
   s->on_free = lease_freed;
   s->free_ud = cur_box;
   s->free_tag = id;
-  cur_box->refs++;
+  tide_lease_box_ref(cur_box);
 }
 
 /* Worker side: the segments lent, each held by one reference. */
@@ -188,23 +183,19 @@ static void lease_back(uint32_t id) {
 
 static void job_free(Job *J) {
   stop_workers(J);
-  for (int i = 0; J->slots && i < J->jobs; i++) box_retire(&J->slots[i].box);
   if (J->ref != LUA_NOREF && J->L) {
     luaL_unref(J->L, LUA_REGISTRYINDEX, J->ref);
     J->ref = LUA_NOREF;
   }
-  free(J->slots);
-  J->slots = NULL;
   free(J->stats);
   J->stats = NULL;
-  free(J->retry);
-  J->retry = NULL;
   tide_buf_free(&J->out);
-  tide_buf_free(&J->in);
+  tide_buf_free(&J->item);
   J->closed = 1;
 }
 
 static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker) {
+  if (idx < 1) return;
   if (idx > J->nstats) {
     int64_t n = J->nstats ? J->nstats : 64;
     while (n < idx) n *= 2;
@@ -222,7 +213,6 @@ static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker)
 static tide_Buf *enc_out;
 static int64_t cur_task;           /* the task running in this process (0: none) */
 static lua_Integer cur_seed;
-static int cur_has_seed;
 
 /* Encodes the function's arguments (the task's results), each framed by
 ** its length; runs under lua_pcall so an unsendable value is an error. */
@@ -269,10 +259,11 @@ static void put_error(tide_Buf *b, const char *msg) {
 ** (the previous task's end within a batch).  timed: read the clock at its
 ** end and return that; else return t_begin and leave the end for the
 ** caller, who spreads one later reading over untimed tasks (a clock read
-** costs about as much as a tiny task on some VMs). */
-static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
-                       const unsigned char *item, size_t itemlen, tide_Buf *in, double t_begin,
-                       int timed) {
+** costs about as much as a tiny task on some VMs).  rs: the stack index of
+** math.randomseed (or a non-function): each task gets its own stream. */
+static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t idx,
+                       const unsigned char *item, size_t itemlen, tide_Buf *fds,
+                       double t_begin, int timed) {
   size_t mark = J->out.n;
   int markfds = J->out.nfds;
   tide_buf_put_u64(&J->out, (uint64_t)idx);
@@ -289,7 +280,7 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
     case IN_ARRAY: lua_rawgeti(L, jidx, 2); lua_geti(L, -1, idx); lua_remove(L, -2); break;
     default:
       lua_pushcfunction(L, dec_item);
-      lua_pushlightuserdata(L, in);
+      lua_pushlightuserdata(L, fds);
       lua_pushlightuserdata(L, (void *)item);
       lua_pushinteger(L, (lua_Integer)itemlen);
       st = lua_pcall(L, 3, 1, base);
@@ -298,16 +289,11 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int64_t idx,
   if (st == LUA_OK) {
     lua_pushinteger(L, idx);
     cur_task = idx;
-    if (cur_has_seed) { /* math.random gets the task's own stream too */
-      lua_getglobal(L, "math");
-      if (lua_istable(L, -1) && lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION) {
-        lua_pushinteger(L, cur_seed);
-        lua_pushinteger(L, idx);
-        lua_pcall(L, 2, 0, 0);
-        lua_pop(L, 1);
-      } else {
-        lua_pop(L, 2);
-      }
+    if (lua_isfunction(L, rs)) { /* math.random gets the task's own stream */
+      lua_pushvalue(L, rs);
+      lua_pushinteger(L, cur_seed);
+      lua_pushinteger(L, idx);
+      if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
     }
     st = lua_pcall(L, 2, LUA_MULTRET, base);
     cur_task = 0;
@@ -378,11 +364,20 @@ static void settle(Job *J, Untimed *u, double now) {
   u->since = now;
 }
 
+/* The results in J->out are whole up to its end: a parent reading the
+** spill after this worker died takes them (see tide_SlotWord). */
+static void commit(Job *J) {
+  atomic_store_explicit(&tide_worker_word->committed, J->out.n, memory_order_release);
+}
+
+/* Sends the count results in J->out and starts a new message. */
 static int send_results(Job *J, int sock, uint32_t count) {
   tide_buf_patch_u32(&J->out, 0, count);
   fflush(NULL); /* prints from tasks appear in order with the results */
-  int rc = tide_msg_send(sock, MSG_RESULT, &J->out);
+  int rc = tide_msg_send(sock, TIDE_MSG_RESULT, &J->out);
   tide_buf_reset(&J->out);
+  tide_buf_put_u32(&J->out, 0);
+  commit(J);
   return rc;
 }
 
@@ -392,22 +387,29 @@ static int worker_main(void *ud, int sock, int id) {
   (void)id;
   tideC_lease_out = lease_out;
   nleases = 0; /* the parent's table, if it was a worker once, is not ours */
-  cur_has_seed = J->has_seed;
   cur_seed = J->seed;
   lua_rawgeti(L, LUA_REGISTRYINDEX, J->ref);
   int jidx = lua_gettop(L);
+  lua_getglobal(L, "math");
+  if (lua_istable(L, -1)) lua_getfield(L, -1, "randomseed");
+  else lua_pushnil(L);
+  lua_remove(L, -2);
+  int rs = lua_gettop(L);
   lua_pushcfunction(L, msghandler);
   int base = lua_gettop(L);
   tide_Buf in = TIDE_BUF_INIT;
-  memset(&J->out, 0, sizeof J->out); /* the parent's buffers are not ours */
+  J->out = (tide_Buf)TIDE_BUF_INIT; /* the parent's buffers are not ours */
+  J->item = (tide_Buf)TIDE_BUF_INIT;
+  tide_buf_map(&J->out, tide_worker_spill);
+  _Atomic int64_t *running = &tide_worker_word->task;
   size_t made_at_gc = tide__made_bytes;
   for (;;) {
     uint8_t type;
     int rc = tide_msg_recv(sock, &type, &in, MAX_MSG);
     if (rc == TIDE_ECLOSED) return 0; /* the parent closed: we are done */
     if (rc) return 3;
-    if (type == MSG_STOP) return 0;
-    if (type != MSG_TASK) return 4;
+    if (type == TIDE_MSG_STOP) return 0;
+    if (type != TIDE_MSG_TASK) return 4;
     tide_Cursor c = {in.p, in.p + in.n, 0};
     int64_t first = (int64_t)tide_cur_u64(&c);
     uint32_t count = tide_cur_u32(&c);
@@ -415,41 +417,53 @@ static int worker_main(void *ud, int sock, int id) {
     for (uint32_t i = 0; i < nback && !c.bad; i++) lease_back(tide_cur_u32(&c));
     if (c.bad) return 4;
     tide_buf_reset(&J->out);
-    tide_buf_put_u32(&J->out, 0);
+    if (tide_buf_put_u32(&J->out, 0)) return 5;
+    commit(J);
     uint32_t inbuf = 0;
-    int shipped_handles = 0;
+    int fdbase = 0, shipped_handles = 0;
     /* Tasks under 20 us are timed 16 at a time, each getting the mean. */
     Untimed un = {.n = 0, .since = tide_now()};
     double t = un.since, per_task = 1;
     for (uint32_t k = 0; k < count; k++) {
       const unsigned char *item = NULL;
       size_t itemlen = 0;
+      tide_Buf view = in; /* the item's descriptors: its own, numbered from 0 */
       if (J->kind == IN_ITER) {
         itemlen = tide_cur_u32(&c);
+        uint32_t nf = tide_cur_u32(&c);
         item = tide_cur_bytes(&c, itemlen);
-        if (c.bad) return 4;
+        if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return 4;
+        view.fds = in.fds + fdbase;
+        view.nfds = (int)nf;
+        fdbase += (int)nf;
       }
       int nfds = J->out.nfds;
       size_t at = J->out.n;
       int timed = per_task >= 20e-6 || un.n == MAX_UNTIMED - 1 || k + 1 == count;
-      t = run_task(J, L, base, jidx, first + k, item, itemlen, &in, t, timed);
+      atomic_store_explicit(running, first + k, memory_order_relaxed);
+      t = run_task(J, L, base, jidx, rs, first + k, item, itemlen, &view, t, timed);
       un.at[un.n++] = at;
       if (timed) {
         per_task = (t - un.since) / un.n;
         settle(J, &un, t);
       }
-      shipped_handles += J->out.nfds > nfds;
       inbuf++;
-      if (J->out.n >= FLUSH_BYTES || J->out.nfds > TIDE_MSG_MAXFDS - 8) {
+      /* A result with shared segments goes at once: its descriptors die
+      ** with this process, so the spill cannot keep it. */
+      if (J->out.nfds > nfds || J->out.n >= FLUSH_BYTES) {
+        shipped_handles |= J->out.nfds > nfds;
         if (un.n) settle(J, &un, tide_now());
         if (send_results(J, sock, inbuf)) return 5;
-        tide_buf_put_u32(&J->out, 0);
         inbuf = 0;
         t = un.since = tide_now();
+      } else {
+        commit(J);
       }
+      atomic_store_explicit(running, 0, memory_order_release);
     }
     if (un.n) settle(J, &un, tide_now());
     if (inbuf && send_results(J, sock, inbuf)) return 5;
+    if (J->out.cap > ((size_t)16 << 20)) tide_buf_trim(&J->out, (size_t)1 << 20);
     /* Result arrays now live in the parent's mappings; collect ours so
     ** shared segments do not pile up in this worker.  Likewise when the
     ** tasks made more array bytes than Lua's whole heap since the last
@@ -466,147 +480,11 @@ static int worker_main(void *ud, int sock, int id) {
 
 /* ------------------------------------------------------------ parent */
 
-static int64_t task_limit(Job *J) { return J->total; }
-
-/* Ends of the stream: every task known, dispatched and finished. */
-static int all_done(Job *J) {
-  return J->total >= 0 && J->ndone >= J->total;
-}
-
-static int64_t batch_size(Job *J);
-
-/* Tasks that may still be dispatched: inflight bounds tasks dispatched and
-** not yet consumed (explicit, in tasks; by default 2 * jobs batches). */
-static int64_t window_room(Job *J) {
-  if (J->inflight < 0) return INT64_MAX;
-  int64_t limit = J->inflight > 0 ? J->inflight : 2 * (int64_t)J->jobs * batch_size(J);
-  int64_t used = J->noutstanding + (J->ndone - J->nconsumed);
-  return limit - used;
-}
-
-static void push_retry(Job *J, int64_t first, int64_t count) {
-  if (count <= 0) return;
-  if (J->nretry == J->retrycap) {
-    int cap = J->retrycap ? J->retrycap * 2 : 8;
-    Range *r = realloc(J->retry, (size_t)cap * sizeof *r);
-    if (!r) return;
-    J->retry = r;
-    J->retrycap = cap;
-  }
-  J->retry[J->nretry++] = (Range){first, count};
-}
-
-/* One batch per worker at a time: a worker asks for more only when done,
-** so a slow task never holds queued ones hostage (load balance for skewed
-** task times).  The round trip this costs is amortized by chunk = "auto";
-** with chunk = 1 it is the price of one pipe round trip per task. */
-static int slot_depth(Job *J) {
-  (void)J;
-  return 1;
-}
-
-static int64_t batch_size(Job *J) {
-  int64_t b = J->chunk_auto ? J->chunk : J->chunk;
-  if (J->chunk_auto && J->total > 0) {
-    /* keep the tail balanced: no batch above a share of what is left */
-    int64_t left = J->total - J->next_fresh + 1;
-    int64_t cap = left / (2 * J->jobs);
-    if (cap < 1) cap = 1;
-    if (b > cap) b = cap;
-  }
-  return b < 1 ? 1 : b;
-}
-
-static void fail_task(lua_State *L, int jidx, Job *J, int64_t idx, const char *msg, int soft);
-
-/* Called when a slot's worker is gone (EOF, send error) or killed. */
-static void slot_lost(lua_State *L, int jidx, Job *J, int id, const char *why);
-
-/* Sends one batch to slot id.  Returns 0 when nothing was left to send. */
-static int send_batch(lua_State *L, int jidx, Job *J, int id) {
-  Slot *s = &J->slots[id - 1];
-  int64_t first, count;
-  tide_Buf *b = &J->out;
-  tide_buf_reset(b);
-  if (J->nretry > 0) {
-    Range *r = &J->retry[J->nretry - 1];
-    first = r->first;
-    count = r->count > batch_size(J) ? batch_size(J) : r->count;
-    r->first += count;
-    r->count -= count;
-    if (r->count == 0) J->nretry--;
-  } else {
-    if (J->total >= 0 && J->next_fresh > task_limit(J)) return 0;
-    first = J->next_fresh;
-    count = batch_size(J);
-    if (J->total >= 0 && first + count - 1 > J->total) count = J->total - first + 1;
-    if (J->kind == IN_ITER) {
-      /* draw items lazily, only as many as this batch needs */
-      int64_t got = 0;
-      push_uv(L, jidx, UV_ITEMS);
-      for (; got < count; got++) {
-        push_uv(L, jidx, UV_XS);
-        lua_call(L, 0, 1);
-        if (lua_isnil(L, -1)) {
-          lua_pop(L, 1);
-          J->total = first + got - 1;
-          break;
-        }
-        lua_rawseti(L, -2, first + got);
-      }
-      lua_pop(L, 1);
-      count = got;
-      if (count == 0) return 0;
-    }
-    J->next_fresh = first + count;
-  }
-  tide_buf_put_u64(b, (uint64_t)first);
-  tide_buf_put_u32(b, (uint32_t)count);
-  LeaseBox *bx = s->box;
-  tide_buf_put_u32(b, bx ? (uint32_t)bx->n : 0);
-  for (int i = 0; bx && i < bx->n; i++) tide_buf_put_u32(b, bx->ids[i]);
-  if (bx) bx->n = 0;
-  if (J->kind == IN_ITER) {
-    push_uv(L, jidx, UV_ITEMS);
-    for (int64_t i = first; i < first + count; i++) {
-      size_t at = b->n;
-      tide_buf_put_u32(b, 0);
-      lua_rawgeti(L, -1, i);
-      char root[48];
-      snprintf(root, sizeof root, "item %lld", (long long)i);
-      tideC_encode(L, -1, b, TIDE_CODEC_HANDLES, root);
-      lua_pop(L, 1);
-      tide_buf_end_len(b, at);
-    }
-    lua_pop(L, 1);
-  }
-  double now = tide_now();
-  if (s->nb == 0) s->busy_since = now;
-  s->b[s->nb++] = (Batch){first, count, 0, now};
-  J->noutstanding += count;
-  if (tide_msg_send(J->pool.w[id - 1].sock, MSG_TASK, b) != TIDE_OK)
-    slot_lost(L, jidx, J, id, "could not be sent its task");
-  tide_buf_reset(b);
-  return 1;
-}
-
-static void dispatch(lua_State *L, int jidx, Job *J) {
-  if (!J->started) return;
-  for (int round = 0; round < slot_depth(J); round++) {
-    for (int id = 1; id <= J->jobs; id++) {
-      if (!J->started) return;
-      Slot *s = &J->slots[id - 1];
-      if (s->nb > round || s->nb >= slot_depth(J)) continue;
-      if (J->pool.w[id - 1].sock < 0) continue;
-      int64_t room = window_room(J);
-      if (room < batch_size(J) && !(room > 0 && J->noutstanding == 0)) return;
-      if (!send_batch(L, jidx, J, id)) return;
-    }
-  }
-}
+static int all_done(Job *J) { return J->total >= 0 && J->ndone >= J->total; }
 
 /* Stores one task's outcome.  ok: results are on the stack (n values). */
 static void store_result(lua_State *L, int jidx, Job *J, int64_t idx, int n) {
+  (void)J;
   int top = lua_gettop(L);
   if (n == 1 && !lua_isnil(L, -1)) {
     push_uv(L, jidx, UV_RES);
@@ -636,58 +514,32 @@ static void mark_done(lua_State *L, int jidx, Job *J, int64_t idx) {
     lua_rawseti(L, -2, ++J->qtail);
     lua_pop(L, 1);
   }
-  if (J->kind == IN_ITER) { /* its item is no longer needed for a retry */
-    push_uv(L, jidx, UV_ITEMS);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, idx);
-    lua_pop(L, 1);
-  }
 }
 
-/* soft: the stream goes on (timeouts, on_error = "yield"). */
-static void fail_task(lua_State *L, int jidx, Job *J, int64_t idx, const char *msg, int soft) {
+/* hard: an error, which raises in "raise" mode; else a timeout, which is
+** only reported. */
+static void fail_task(lua_State *L, int jidx, Job *J, int64_t idx, const char *msg, int hard) {
   push_uv(L, jidx, UV_ERR);
   lua_pushstring(L, msg);
   lua_rawseti(L, -2, idx);
   lua_pop(L, 1);
+  if (!hard) {
+    push_uv(L, jidx, UV_SOFT);
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, -2, idx);
+    lua_pop(L, 1);
+  }
   mark_done(L, jidx, J, idx);
-  if (!soft && !J->on_error_yield) {
-    if (J->fail_index == 0 || idx < J->fail_index) J->fail_index = idx;
-    stop_workers(J); /* cancel the rest at once; results received are kept */
-  }
-}
-
-/* Pops task accounting for slot id after one result arrived. */
-static void slot_advance(Job *J, int id, double now) {
-  Slot *s = &J->slots[id - 1];
-  if (s->nb == 0) return;
-  Batch *b = &s->b[0];
-  b->got++;
-  J->noutstanding--;
-  s->busy_since = now;
-  if (b->got >= b->count) {
-    if (J->chunk_auto) {
-      double d = now - b->sent;
-      if (d > 0) {
-        double ideal = (double)b->count * TARGET_BATCH / d;
-        double lo = (double)J->chunk / 2, hi = (double)J->chunk * 8;
-        if (ideal < lo) ideal = lo;
-        if (ideal > hi) ideal = hi;
-        J->chunk = ideal < 1 ? 1 : (int64_t)ideal;
-      }
-    }
-    memmove(&s->b[0], &s->b[1], sizeof(Batch) * (size_t)(QDEPTH - 1));
-    s->nb--;
-    if (s->nb > 0 && s->b[0].sent > s->busy_since) s->busy_since = s->b[0].sent;
-  }
+  if (hard && !J->on_error_yield && (J->fail_index == 0 || idx < J->fail_index))
+    J->fail_index = idx;
 }
 
 static int decode_one(lua_State *L) {
-  Job *J = lua_touserdata(L, 1);
+  tide_Buf *fds = lua_touserdata(L, 1);
   const unsigned char *p = lua_touserdata(L, 2);
   size_t n = (size_t)lua_tointeger(L, 3);
   lua_settop(L, 0);
-  tideC_decode(L, p, n, &J->in);
+  tideC_decode(L, p, n, fds);
   /* A result array's bytes live outside Lua's heap: tell the collector,
   ** so dropped results are freed at the pace they arrive. */
   tide_Array *a = tideL_test(L, -1);
@@ -697,151 +549,109 @@ static int decode_one(lua_State *L) {
   return 1;
 }
 
-static void read_results_in(lua_State *L, int jidx, Job *J, int id);
+/* Decodes one entry's results and stores them, or fails the task. */
+static void take_entry(lua_State *L, int jidx, Job *J, tide_Event *ev, const tide_Entry *e) {
+  int top = lua_gettop(L);
+  luaL_checkstack(L, (int)e->n + 8, "too many results");
+  tide_Cursor c = {e->body, e->body + e->len, 0};
+  for (uint32_t i = 0; i < e->n; i++) {
+    uint32_t len = tide_cur_u32(&c);
+    const unsigned char *p = tide_cur_bytes(&c, len);
+    if (p && tideC_decode_scalar(L, p, len)) continue;
+    lua_pushcfunction(L, decode_one);
+    lua_pushlightuserdata(L, &ev->buf);
+    lua_pushlightuserdata(L, (void *)p);
+    lua_pushinteger(L, (lua_Integer)len);
+    if (!p || lua_pcall(L, 3, 1, 0) != LUA_OK) {
+      const char *m = p ? lua_tostring(L, -1) : "truncated";
+      lua_pushfstring(L, "[task %I, worker %d] cannot decode result %d: %s", (lua_Integer)e->task,
+                      ev->slot, (int)i + 1, m ? m : "?");
+      fail_task(L, jidx, J, e->task, lua_tostring(L, -1), 1);
+      if (J->S) tide_sched_fail(J->S, e->task);
+      lua_settop(L, top);
+      return;
+    }
+  }
+  store_result(L, jidx, J, e->task, (int)e->n);
+  mark_done(L, jidx, J, e->task);
+}
 
-/* Reads one RESULT frame from slot id; handles it holds that carry leases
-** get the slot's box.  (cur_box holds a reference while set: an error
-** thrown through here leaks a box, never frees one in use.) */
-static void read_results(lua_State *L, int jidx, Job *J, int id) {
-  Slot *slot = &J->slots[id - 1];
-  if (!slot->box && (slot->box = calloc(1, sizeof *slot->box)) != NULL)
-    slot->box->refs = slot->box->alive = 1;
-  LeaseBox *b = slot->box;
-  if (b) b->refs++;
-  cur_box = b;
+static void take_event(lua_State *L, int jidx, Job *J, tide_Event *ev) {
+  if (ev->kind == TIDE_EV_FAIL) {
+    fail_task(L, jidx, J, ev->task, ev->msg, ev->hard);
+    return;
+  }
+  tide_Cursor c = {ev->buf.p, ev->buf.p + ev->buf.n, 0};
+  tide_cur_u32(&c);
+  tide_Entry e;
+  cur_box = ev->box;
   tideC_lease_in = lease_in;
-  read_results_in(L, jidx, J, id);
-  cur_box = NULL;
-  if (b && --b->refs == 0) free(b);
-}
-
-/* Reads one RESULT frame from slot id. */
-static void read_results_in(lua_State *L, int jidx, Job *J, int id) {
-  tide_Worker *w = &J->pool.w[id - 1];
-  uint8_t type;
-  int rc = tide_msg_recv(w->sock, &type, &J->in, MAX_MSG);
-  if (rc != TIDE_OK) {
-    slot_lost(L, jidx, J, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died");
-    return;
-  }
-  if (type != MSG_RESULT) {
-    slot_lost(L, jidx, J, id, "sent an unexpected message");
-    return;
-  }
-  tide_Cursor c = {J->in.p, J->in.p + J->in.n, 0};
-  uint32_t count = tide_cur_u32(&c);
-  double now = tide_now(); /* one read per message: results of a batch arrive together */
-
-  for (uint32_t k = 0; k < count && !c.bad; k++) {
-    int64_t idx = (int64_t)tide_cur_u64(&c);
-    uint8_t status = tide_cur_u8(&c);
-    double t0 = tide_cur_f64(&c), t1 = tide_cur_f64(&c);
-    if (c.bad) break;
-    Slot *s = &J->slots[id - 1];
-    double sent = s->nb ? s->b[0].sent : t0;
-    note_stat(J, idx, t1 - t0, t0 > sent ? t0 - sent : 0, id);
-    J->task_ema = J->task_ema > 0 ? 0.8 * J->task_ema + 0.2 * (t1 - t0) : t1 - t0;
-    if (status == 0) {
-      uint32_t n = tide_cur_u32(&c);
-      if (n > 250) { c.bad = 1; break; }
-      luaL_checkstack(L, (int)n + 8, "too many results");
-      int top = lua_gettop(L);
-      for (uint32_t i = 0; i < n && !c.bad; i++) {
-        uint32_t len = tide_cur_u32(&c);
-        const unsigned char *p = tide_cur_bytes(&c, len);
-        if (!p) break;
-        if (tideC_decode_scalar(L, p, len)) continue;
-        lua_pushcfunction(L, decode_one);
-        lua_pushlightuserdata(L, J);
-        lua_pushlightuserdata(L, (void *)p);
-        lua_pushinteger(L, (lua_Integer)len);
-        if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
-          const char *m = lua_tostring(L, -1);
-          char buf[512];
-          snprintf(buf, sizeof buf, "[task %lld, worker %d] cannot decode result %u: %s",
-                   (long long)idx, id, i + 1, m ? m : "?");
-          lua_settop(L, top);
-          slot_advance(J, id, now);
-          fail_task(L, jidx, J, idx, buf, 0);
-          return;
-        }
-      }
-      if (c.bad) { lua_settop(L, top); break; }
-      store_result(L, jidx, J, idx, (int)n);
-      slot_advance(J, id, now);
-      mark_done(L, jidx, J, idx);
+  while (tide_entry_next(&c, &e) > 0) { /* the engine checked the frame */
+    note_stat(J, e.task, e.end - e.begin, e.begin > ev->sent ? e.begin - ev->sent : 0, ev->slot);
+    if (e.status == 0) {
+      take_entry(L, jidx, J, ev, &e);
     } else {
-      uint32_t len = tide_cur_u32(&c);
-      const unsigned char *p = tide_cur_bytes(&c, len);
-      if (!p) break;
-      lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)idx, id);
-      lua_pushlstring(L, (const char *)p, len);
+      lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)e.task, ev->slot);
+      lua_pushlstring(L, (const char *)e.body, e.len);
       lua_concat(L, 2);
-      slot_advance(J, id, now);
-      fail_task(L, jidx, J, idx, lua_tostring(L, -1), 0);
+      fail_task(L, jidx, J, e.task, lua_tostring(L, -1), 1);
       lua_pop(L, 1);
-      if (!J->started) return; /* cancelled by that failure */
     }
   }
-  if (c.bad) slot_lost(L, jidx, J, id, "sent a truncated message");
+  cur_box = NULL;
 }
 
-static void slot_lost(lua_State *L, int jidx, Job *J, int id, const char *why) {
-  if (!J->started) return;
-  tide_Worker *w = &J->pool.w[id - 1];
-  Slot *s = &J->slots[id - 1];
-  pid_t pid = w->pid;
-  /* Give a dying worker a moment to be reaped with its real cause. */
-  for (int i = 0; i < 50 && !tide_pool_try_reap(&J->pool, id, 0); i++) usleep(2000);
-  tide_pool_kill(&J->pool, id);
-  char how[96], msg[512];
-  tide_pool_describe(w->status, how, sizeof how);
-  int64_t cur = s->nb ? s->b[0].first + s->b[0].got : 0;
-  /* what it still held goes back to the queue */
-  for (int k = s->nb - 1; k >= 0; k--) {
-    Batch *b = &s->b[k];
-    int64_t from = b->first + b->got + (k == 0 ? 1 : 0);
-    int64_t n = b->first + b->count - from;
-    J->noutstanding -= b->count - b->got;
-    push_retry(J, from, n);
+/* Draws items from an iterator input into the window's room. */
+static void draw_items(lua_State *L, int jidx, Job *J) {
+  if (J->kind != IN_ITER || J->total >= 0 || !J->S) return;
+  for (int64_t room = tide_sched_item_room(J->S); room > 0; room--) {
+    push_uv(L, jidx, UV_XS);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      J->total = J->next_fresh - 1;
+      tide_sched_set_total(J->S, J->total);
+      return;
+    }
+    char root[48];
+    snprintf(root, sizeof root, "item %lld", (long long)J->next_fresh);
+    tide_buf_reset(&J->item);
+    tideC_encode(L, -1, &J->item, TIDE_CODEC_HANDLES, root);
+    lua_pop(L, 1);
+    if (tide_sched_add_item(J->S, J->next_fresh, &J->item) != TIDE_OK)
+      luaL_error(L, "%s", tide_lasterror());
+    J->next_fresh++;
   }
-  s->nb = 0;
-  if (cur) {
-    snprintf(msg, sizeof msg, "[task %lld, worker %d] worker process %d %s (%s) while running task %lld",
-             (long long)cur, id, (int)pid, why, how, (long long)cur);
-    fail_task(L, jidx, J, cur, msg, 0);
+}
+
+/* Takes what the engine received: results, failures; replaces dead
+** workers and draws items.  Never waits. */
+static void sync_job(lua_State *L, int jidx, Job *J) {
+  if (!J->S) return;
+  tide_Event *got = tide_sched_take(J->S);
+  if (got) { /* after what an interrupted sync left */
+    tide_Event **end = &J->evq;
+    while (*end) end = &(*end)->next;
+    *end = got;
   }
-  J->L = L; /* the child runs on the state that is running now */
-  box_retire(&s->box); /* the new worker knows nothing of the old one's leases */
-  if (J->started && tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
+  while (J->evq && J->S) {
+    tide_Event *ev = J->evq;
+    J->evq = ev->next;
+    ev->next = NULL;
+    J->cur_ev = ev; /* freed by job_free if a Lua error unwinds */
+    take_event(L, jidx, J, ev);
+    J->cur_ev = NULL;
+    tide_event_free(ev);
+  }
+  if (!J->S) return;
+  J->L = L; /* a new worker runs on the state that is running now */
+  if (tide_sched_respawn(J->S) != TIDE_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", tide_lasterror());
     stop_workers(J);
-    luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());
+    luaL_error(L, "cannot replace a worker: %s", msg);
   }
-}
-
-static void check_timeouts(lua_State *L, int jidx, Job *J) {
-  if (J->timeout <= 0 || !J->started) return;
-  double now = tide_now();
-  for (int id = 1; id <= J->jobs && J->started; id++) {
-    Slot *s = &J->slots[id - 1];
-    if (s->nb == 0 || now - s->busy_since < J->timeout) continue;
-    int64_t cur = s->b[0].first + s->b[0].got;
-    int pid = (int)J->pool.w[id - 1].pid;
-    tide_pool_kill(&J->pool, id);
-    J->noutstanding -= s->b[0].count - s->b[0].got;
-    push_retry(J, cur + 1, s->b[0].first + s->b[0].count - cur - 1);
-    s->nb = 0;
-    char msg[256];
-    snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (worker process %d killed)",
-             (long long)cur, id, J->timeout, pid);
-    fail_task(L, jidx, J, cur, msg, 1);
-    J->L = L;
-    box_retire(&s->box);
-    if (tide_pool_respawn(&J->pool, id, worker_main, J) != TIDE_OK) {
-      stop_workers(J);
-      luaL_error(L, "cannot replace worker %d: %s", id, tide_lasterror());
-    }
-  }
+  draw_items(L, jidx, J);
 }
 
 static void report_progress(lua_State *L, int jidx, Job *J, int final) {
@@ -860,34 +670,6 @@ static void report_progress(lua_State *L, int jidx, Job *J, int final) {
   lua_call(L, 4, 0);
 }
 
-/* Waits up to ms for results (or deaths); handles what arrives. */
-static void wait_events(lua_State *L, int jidx, Job *J, int ms) {
-  struct pollfd pf[256];
-  int ids[256], n = 0;
-  for (int id = 1; id <= J->jobs && n < 256; id++) {
-    if (J->slots[id - 1].nb == 0 || J->pool.w[id - 1].sock < 0) continue;
-    pf[n].fd = J->pool.w[id - 1].sock;
-    pf[n].events = POLLIN;
-    pf[n].revents = 0;
-    ids[n++] = id;
-  }
-  if (n == 0) return;
-  if (J->timeout > 0 && ms > 0) {
-    double now = tide_now(), soonest = 1e300;
-    for (int i = 0; i < n; i++) {
-      double d = J->slots[ids[i] - 1].busy_since + J->timeout - now;
-      if (d < soonest) soonest = d;
-    }
-    int t = soonest <= 0 ? 0 : (int)(soonest * 1000) + 1;
-    if (t < ms) ms = t;
-  }
-  int r = poll(pf, (nfds_t)n, ms);
-  if (r < 0 && errno != EINTR) luaL_error(L, "poll failed: %s", strerror(errno));
-  for (int i = 0; r > 0 && i < n && J->started; i++)
-    if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) read_results(L, jidx, J, ids[i]);
-  check_timeouts(L, jidx, J);
-}
-
 static void check_interrupt(lua_State *L, Job *J) {
   if (!tide__interrupted) return;
   tide__interrupted = 0;
@@ -895,37 +677,22 @@ static void check_interrupt(lua_State *L, Job *J) {
   luaL_error(L, "interrupted!");
 }
 
-/* Is the next result the consumer asks for already here? */
-static int has_deliverable(lua_State *L, int jidx, Job *J) {
-  if (J->order_completed) return J->qhead < J->qtail;
-  int64_t i = J->next_yield;
-  if (J->total >= 0 && i > J->total) return 0;
-  int have = 0;
-  for (int uv = UV_RES; uv <= UV_ERR && !have; uv++) {
-    push_uv(L, jidx, uv);
-    have = lua_rawgeti(L, -1, i) != LUA_TNIL;
-    lua_pop(L, 2);
-  }
-  return have;
+/* Advances the job: takes what arrived and, when nothing did, waits up to
+** ms for something to. */
+static void pump(lua_State *L, int jidx, Job *J, int ms) {
+  check_interrupt(L, J);
+  int64_t before = J->ndone;
+  sync_job(L, jidx, J);
+  if (ms > 0 && J->S && J->ndone == before && tide_sched_wait(J->S, ms)) sync_job(L, jidx, J);
+  report_progress(L, jidx, J, 0);
+  check_interrupt(L, J);
 }
 
-/* Nothing runs and nothing is left to send. */
-static int drained(Job *J) {
-  return J->noutstanding == 0 && J->nretry == 0 && J->total >= 0 && J->next_fresh > J->total;
-}
-
-/* Advances the job: dispatch, read, reap.  block: wait until something
-** can be delivered, a task failed, or the job is over. */
-static void pump(lua_State *L, int jidx, Job *J, int block) {
-  for (;;) {
-    check_interrupt(L, J);
-    dispatch(L, jidx, J);
-    wait_events(L, jidx, J, 0);
-    dispatch(L, jidx, J);
-    report_progress(L, jidx, J, 0);
-    if (!block || !J->started || J->fail_index || all_done(J)) return;
-    if (has_deliverable(L, jidx, J) || drained(J)) return;
-    wait_events(L, jidx, J, 100);
+/* Task idx can never arrive: a bug, reported rather than waited for. */
+static void check_stuck(lua_State *L, Job *J, int64_t idx) {
+  if (J->S && !J->evq && tide_sched_idle(J->S)) {
+    stop_workers(J);
+    luaL_error(L, "task %I was lost (no worker holds it)", (lua_Integer)idx);
   }
 }
 
@@ -944,10 +711,10 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   }
   lua_pushinteger(L, idx);
   int64_t saved = cur_task;
+  lua_Integer saved_seed = cur_seed;
   cur_task = idx;
-  if (J->has_seed) {
-    cur_has_seed = 1;
-    cur_seed = J->seed;
+  cur_seed = J->seed;
+  if (J->has_seed) { /* unseeded, the script's own stream goes on */
     lua_getglobal(L, "math");
     if (lua_istable(L, -1) && lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION) {
       lua_pushinteger(L, J->seed);
@@ -961,6 +728,7 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   double t0 = tide_now();
   int st = lua_pcall(L, 2, LUA_MULTRET, base + 1);
   cur_task = saved;
+  cur_seed = saved_seed;
   note_stat(J, idx, tide_now() - t0, 0, 0);
   if (st == LUA_OK) {
     int n = lua_gettop(L) - base - 1;
@@ -968,7 +736,7 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
     mark_done(L, jidx, J, idx);
   } else {
     lua_pushfstring(L, "[task %I, serial] %s", (lua_Integer)idx, lua_tostring(L, -1));
-    fail_task(L, jidx, J, idx, lua_tostring(L, -1), 0);
+    fail_task(L, jidx, J, idx, lua_tostring(L, -1), 1);
   }
   lua_settop(L, base);
 }
@@ -998,12 +766,20 @@ static int serial_step(lua_State *L, int jidx, Job *J) {
 
 /* ------------------------------------------------------------ delivery */
 
-/* Pushes "idx, results..." for task idx and forgets it (unless retained). */
+static int is_soft(lua_State *L, int jidx, int64_t idx) {
+  push_uv(L, jidx, UV_SOFT);
+  int soft = lua_rawgeti(L, -1, idx) != LUA_TNIL;
+  lua_pop(L, 2);
+  return soft;
+}
+
+/* Pushes "idx, results..." for task idx and forgets it (unless retained);
+** raises its error in "raise" mode. */
 static int deliver(lua_State *L, int jidx, Job *J, int64_t idx) {
-  J->nconsumed++;
+  if (J->S && J->mode == MODE_MAP) tide_sched_consumed(J->S, 1);
   push_uv(L, jidx, UV_ERR);
   if (lua_rawgeti(L, -1, idx) != LUA_TNIL) {
-    if (!J->on_error_yield && J->fail_index == idx) {
+    if (!J->on_error_yield && !is_soft(L, jidx, idx)) {
       job_free(J);
       return lua_error(L); /* the message already says task and worker */
     }
@@ -1040,6 +816,37 @@ static int deliver(lua_State *L, int jidx, Job *J, int64_t idx) {
   return n + 1;
 }
 
+/* Has task i an outcome (results or an error)? */
+static int has_outcome(lua_State *L, int jidx, int64_t i) {
+  int have = 0;
+  for (int uv = UV_RES; uv <= UV_ERR && !have; uv++) {
+    push_uv(L, jidx, uv);
+    have = lua_rawgeti(L, -1, i) != LUA_TNIL;
+    lua_pop(L, 2);
+  }
+  return have;
+}
+
+/* The next task in order of arrival, or 0. */
+static int64_t queue_pop(lua_State *L, int jidx, Job *J) {
+  if (J->qhead >= J->qtail) return 0;
+  push_uv(L, jidx, UV_QUEUE);
+  lua_rawgeti(L, -1, ++J->qhead);
+  int64_t idx = lua_tointeger(L, -1);
+  if (!J->retain) { /* a handle's take() reads the queue too */
+    lua_pushnil(L);
+    lua_rawseti(L, -3, J->qhead);
+  }
+  lua_pop(L, 2);
+  return idx;
+}
+
+static int finish(lua_State *L, int jidx, Job *J) {
+  report_progress(L, jidx, J, 1);
+  stop_workers(J);
+  return 0;
+}
+
 static int job_iter(lua_State *L) {
   Job *J = check_job(L, 1);
   int jidx = 1;
@@ -1048,13 +855,8 @@ static int job_iter(lua_State *L) {
   if (J->serial) {
     for (;;) {
       if (J->fail_index) return deliver(L, jidx, J, J->fail_index);
-      if (J->order_completed && J->qhead < J->qtail) {
-        push_uv(L, jidx, UV_QUEUE);
-        lua_rawgeti(L, -1, ++J->qhead);
-        int64_t idx = lua_tointeger(L, -1);
-        lua_pop(L, 2);
-        return deliver(L, jidx, J, idx);
-      }
+      int64_t idx;
+      if (J->order_completed && (idx = queue_pop(L, jidx, J)) != 0) return deliver(L, jidx, J, idx);
       if (!J->order_completed && J->next_yield < J->next_fresh)
         return deliver(L, jidx, J, J->next_yield++);
       if (!serial_step(L, jidx, J)) {
@@ -1064,41 +866,24 @@ static int job_iter(lua_State *L) {
     }
   }
   if (J->order_completed) {
-    if (J->fail_index) return deliver(L, jidx, J, J->fail_index);
-    pump(L, jidx, J, 1);
-    if (J->fail_index) return deliver(L, jidx, J, J->fail_index);
-    if (J->qhead >= J->qtail) {
-      report_progress(L, jidx, J, 1);
-      stop_workers(J);
-      return 0;
+    for (;;) {
+      int64_t idx = queue_pop(L, jidx, J);
+      if (idx) return deliver(L, jidx, J, idx);
+      if (all_done(J) || !J->started) return finish(L, jidx, J);
+      pump(L, jidx, J, 100);
+      if (J->qhead >= J->qtail && !all_done(J)) check_stuck(L, J, 0);
     }
-    push_uv(L, jidx, UV_QUEUE);
-    lua_rawgeti(L, -1, ++J->qhead);
-    int64_t idx = lua_tointeger(L, -1);
-    if (!J->retain) { /* a handle's take() reads the queue too */
-      lua_pushnil(L);
-      lua_rawseti(L, -3, J->qhead);
-    }
-    lua_pop(L, 2);
-    return deliver(L, jidx, J, idx);
   }
-  /* submitted order */
-  for (int idle = 0;; idle++) {
+  for (;;) { /* submitted order */
     int64_t i = J->next_yield;
-    if (has_deliverable(L, jidx, J)) {
+    if (has_outcome(L, jidx, i)) {
       J->next_yield++;
       return deliver(L, jidx, J, i);
     }
-    if (J->fail_index) return deliver(L, jidx, J, J->fail_index);
-    if (J->total >= 0 && i > J->total) {
-      report_progress(L, jidx, J, 1);
-      stop_workers(J);
-      return 0;
-    }
-    if (!J->started) return luaL_error(L, "task %d was lost: its loop was cancelled", (int)i);
-    if (idle > 0 && drained(J))
-      return luaL_error(L, "task %d was lost (no worker holds it)", (int)i);
-    pump(L, jidx, J, 1);
+    if (J->total >= 0 && i > J->total) return finish(L, jidx, J);
+    if (!J->started) return luaL_error(L, "task %I was lost: its loop was cancelled", (lua_Integer)i);
+    pump(L, jidx, J, 100);
+    if (!has_outcome(L, jidx, i) && !(J->total >= 0 && i > J->total)) check_stuck(L, J, i);
   }
 }
 
@@ -1112,14 +897,54 @@ static int opt_jobs(lua_State *L, int o) {
   return (int)j;
 }
 
-/* tide.map(f, xs [, opts]) -> job (not started); fills J from options. */
-static Job *new_job(lua_State *L, int retain) {
+/* Starts the fork backend's engine and workers. */
+static void start_engine(lua_State *L, int jidx, Job *J) {
+  int items = J->kind == IN_ITER;
+  tide_SchedConfig c = {
+    .jobs = J->jobs,
+    .total = J->total,
+    .items = items,
+    .chunk_auto = J->chunk_auto,
+    .chunk = J->chunk,
+    /* The window bounds what a consumer has not taken yet; collect, pfor
+    ** and handles take results as they arrive, so for them it bounds only
+    ** the tasks running -- and the items drawn, always. */
+    .window = J->inflight > 0 ? J->inflight : J->mode == MODE_MAP || items ? 0 : -1,
+    .consume_on_arrival = J->mode != MODE_MAP,
+    .raise = !J->on_error_yield,
+    .halt_on_fail = J->order_completed || J->mode == MODE_COLLECT || J->mode == MODE_PFOR,
+    .timeout = J->timeout,
+    .worker = worker_main,
+    .ud = J,
+  };
+  J->L = L;
+  /* Workers find f and xs through the registry, not through the job, so a
+  ** dropped job handle can still be collected (and its workers reaped). */
+  lua_createtable(L, 2, 0);
+  push_uv(L, jidx, UV_F);
+  lua_rawseti(L, -2, 1);
+  push_uv(L, jidx, UV_XS);
+  lua_rawseti(L, -2, 2);
+  J->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (tide_sched_start(&J->S, &c) != TIDE_OK) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tide_lasterror());
+    job_free(J);
+    luaL_error(L, "cannot start workers: %s", msg);
+  }
+  J->started = 1;
+  draw_items(L, jidx, J);
+}
+
+/* tide.map(f, xs [, opts]) -> job (started); fills J from options. */
+static Job *new_job(lua_State *L, int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int o = 3;
   if (!lua_isnoneornil(L, o)) luaL_checktype(L, o, LUA_TTABLE);
   Job *J = lua_newuserdatauv(L, sizeof *J, NUV);
   memset(J, 0, sizeof *J);
   J->ref = LUA_NOREF;
+  J->out = J->item = (tide_Buf)TIDE_BUF_INIT;
   J->closed = 1; /* until fully set up: __gc has nothing to free */
   luaL_setmetatable(L, JOB_MT);
   int jidx = lua_gettop(L);
@@ -1156,6 +981,8 @@ static Job *new_job(lua_State *L, int retain) {
     lua_newtable(L);
     lua_setiuservalue(L, jidx, uv);
   }
+  J->mode = mode;
+  J->retain = mode == MODE_START;
   J->jobs = opt_jobs(L, o);
   const char *order = tideL_optstr(L, o, "order", "submitted");
   if (strcmp(order, "completed") == 0) J->order_completed = 1;
@@ -1188,9 +1015,8 @@ static Job *new_job(lua_State *L, int retain) {
     J->chunk = 1;
   }
   J->inflight = tideL_optint(L, o, "inflight", 0);
-  if (J->inflight < 0) luaL_error(L, "option 'inflight' must be >= 1");
-  if (J->inflight == 0 && retain) J->inflight = -1; /* a handle keeps everything anyway */
-  J->retain = retain;
+  if (J->inflight < 0) luaL_error(L, "option 'inflight' must be a count >= 1");
+  J->seed = fresh_seed();
   if (lua_istable(L, o)) {
     lua_getfield(L, o, "seed");
     if (!lua_isnil(L, -1)) {
@@ -1224,32 +1050,13 @@ static Job *new_job(lua_State *L, int retain) {
   J->t0 = tide_now();
   tide__interrupted = 0; /* an older Ctrl-C was for code that ran before this loop */
   J->closed = 0;
-  if (J->serial) {
-    J->started = 1;
-    return J;
-  }
-  J->slots = calloc((size_t)J->jobs, sizeof *J->slots);
-  if (!J->slots) luaL_error(L, "out of memory");
-  J->L = L;
-  /* Workers find f and xs through the registry, not through the job, so a
-  ** dropped job handle can still be collected (and its workers reaped). */
-  lua_createtable(L, 2, 0);
-  lua_pushvalue(L, 1);
-  lua_rawseti(L, -2, 1);
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, -2, 2);
-  J->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (tide_pool_start(&J->pool, J->jobs, worker_main, J) != TIDE_OK) {
-    job_free(J);
-    luaL_error(L, "cannot start workers: %s", tide_lasterror());
-  }
   J->started = 1;
-  dispatch(L, jidx, J);
+  if (!J->serial) start_engine(L, jidx, J);
   return J;
 }
 
 static int l_map(lua_State *L) {
-  new_job(L, 0);
+  new_job(L, MODE_MAP);
   lua_pushcfunction(L, job_iter);
   lua_insert(L, -2);     /* iter, job */
   lua_pushnil(L);        /* control */
@@ -1258,7 +1065,7 @@ static int l_map(lua_State *L) {
 }
 
 static int l_start(lua_State *L) {
-  new_job(L, 1);
+  new_job(L, MODE_START);
   return 1;
 }
 
@@ -1271,11 +1078,10 @@ static int run_all(lua_State *L, int jidx, Job *J, double limit) {
       if (!serial_step(L, jidx, J)) break;
     } else {
       if (!J->started) break;
-      check_interrupt(L, J);
-      dispatch(L, jidx, J);
-      wait_events(L, jidx, J, 50);
-      report_progress(L, jidx, J, 0);
-      if (drained(J)) break;
+      double left = limit < 0 ? 1 : limit - (tide_now() - t0);
+      int ms = left >= 0.05 ? 50 : left > 0 ? (int)(left * 1000) + 1 : 0;
+      pump(L, jidx, J, ms);
+      if (!all_done(J) && J->fail_index == 0) check_stuck(L, J, J->ndone + 1);
     }
     if (limit >= 0 && tide_now() - t0 >= limit) break;
   }
@@ -1293,11 +1099,10 @@ static int run_all(lua_State *L, int jidx, Job *J, double limit) {
 /* tide.collect(f, xs [, opts]) -> results (first value of each task), and
 ** with on_error = "yield" a table of errors by task when any failed. */
 static int l_collect(lua_State *L) {
-  Job *J = new_job(L, 1);
+  Job *J = new_job(L, MODE_COLLECT);
   int jidx = lua_gettop(L);
   /* Results stay in UV_RES, read below: no queue of finished tasks (which
   ** only handles' take() reads), and the table sized once. */
-  J->retain = 0;
   if (J->total > 0 && J->total <= ((int64_t)1 << 24)) {
     lua_createtable(L, (int)J->total, 0);
     lua_setiuservalue(L, jidx, UV_RES);
@@ -1338,10 +1143,8 @@ static int l_pfor(lua_State *L) {
   lua_replace(L, 3);
   lua_replace(L, 2);
   lua_replace(L, 1);
-  Job *J = new_job(L, 0);
+  Job *J = new_job(L, MODE_PFOR);
   int jidx = lua_gettop(L);
-  J->inflight = -1; /* nothing is kept: results are dropped as they come */
-  J->retain = 0;
   run_all(L, jidx, J, -1);
   job_free(J);
   return 0;
@@ -1357,6 +1160,7 @@ static int j_close(lua_State *L) {
 
 static int j_cancel(lua_State *L) {
   Job *J = check_job(L, 1);
+  if (!J->closed && J->S) sync_job(L, 1, J); /* keep what has arrived */
   int was = J->started && !all_done(J);
   stop_workers(J);
   J->total = J->ndone; /* the stream ends after what has arrived */
@@ -1367,7 +1171,7 @@ static int j_cancel(lua_State *L) {
 
 static int j_progress(lua_State *L) {
   Job *J = check_job(L, 1);
-  if (!J->closed && J->started && !J->serial) pump(L, 1, J, 0);
+  if (!J->closed && J->S) pump(L, 1, J, 0);
   lua_pushinteger(L, J->ndone);
   if (J->total >= 0) lua_pushinteger(L, J->total);
   else lua_pushnil(L);
@@ -1376,7 +1180,7 @@ static int j_progress(lua_State *L) {
 
 static int j_ready(lua_State *L) {
   Job *J = check_job(L, 1);
-  if (!J->closed && J->started && !J->serial) pump(L, 1, J, 0);
+  if (!J->closed && J->S) pump(L, 1, J, 0);
   lua_pushboolean(L, all_done(J) || J->fail_index != 0 || (!J->started && !J->serial));
   return 1;
 }
@@ -1403,7 +1207,7 @@ static int j_results(lua_State *L) {
 
 static int j_done_so_far(lua_State *L) {
   Job *J = check_job(L, 1);
-  if (!J->closed && J->started && !J->serial) pump(L, 1, J, 0);
+  if (!J->closed && J->S) pump(L, 1, J, 0);
   lua_newtable(L);
   push_uv(L, 1, UV_RES);
   lua_pushnil(L);
@@ -1431,7 +1235,7 @@ static int j_done_so_far(lua_State *L) {
 ** For consumers that poll a running handle (an asynchronous search). */
 static int j_take(lua_State *L) {
   Job *J = check_job(L, 1);
-  if (!J->closed && J->started && !J->serial) pump(L, 1, J, 0);
+  if (!J->closed && J->S) pump(L, 1, J, 0);
   if (!J->retain) return luaL_error(L, "take: only handles from tide.start keep results to take");
   lua_newtable(L);
   int res = lua_gettop(L);
@@ -1526,7 +1330,7 @@ static int j_tostring(lua_State *L) {
 static int l_task_rng(lua_State *L) {
   if (!cur_task) return luaL_error(L, "task_rng: not inside a task");
   lua_getfield(L, lua_upvalueindex(1), "rng");
-  lua_pushinteger(L, cur_has_seed ? cur_seed : 0);
+  lua_pushinteger(L, cur_seed);
   lua_pushinteger(L, cur_task);
   lua_call(L, 2, 1);
   return 1;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,9 +20,37 @@ static void close_fds(tide_Buf *b) {
 
 void tide_buf_free(tide_Buf *b) {
   close_fds(b);
-  free(b->p);
+  if (b->mapped) {
+    if (b->p) munmap(b->p, b->cap);
+  } else {
+    free(b->p);
+  }
   free(b->fds);
   memset(b, 0, sizeof *b);
+  b->mfd = -1;
+}
+
+void tide_buf_map(tide_Buf *b, int fd) {
+  tide_buf_free(b);
+  b->mapped = 1;
+  b->mfd = fd;
+}
+
+/* Resizes the file and its mapping to cap bytes. */
+static int remap(tide_Buf *b, size_t cap) {
+  if (ftruncate(b->mfd, (off_t)cap) != 0)
+    return tide__syserr(TIDE_ENOMEM, errno, "cannot grow a result buffer to %zu bytes", cap);
+  void *p = b->p ? mremap(b->p, b->cap, cap, MREMAP_MAYMOVE)
+                 : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, b->mfd, 0);
+  if (p == MAP_FAILED)
+    return tide__syserr(TIDE_ENOMEM, errno, "cannot map a result buffer of %zu bytes", cap);
+  b->p = p;
+  b->cap = cap;
+  return TIDE_OK;
+}
+
+void tide_buf_trim(tide_Buf *b, size_t cap) {
+  if (b->mapped && b->n <= cap && b->cap > cap) (void)remap(b, cap);
 }
 
 void tide_buf_reset(tide_Buf *b) {
@@ -32,8 +61,9 @@ void tide_buf_reset(tide_Buf *b) {
 int tide_buf_grow(tide_Buf *b, size_t extra) {
   if (extra > SIZE_MAX / 2 - b->n) return tide__seterr(TIDE_ENOMEM, "message too large");
   if (b->n + extra <= b->cap) return TIDE_OK;
-  size_t cap = b->cap ? b->cap : 256;
+  size_t cap = b->cap ? b->cap : b->mapped ? 65536 : 256;
   while (cap < b->n + extra) cap *= 2;
+  if (b->mapped) return remap(b, cap);
   unsigned char *p = realloc(b->p, cap);
   if (!p) return tide__seterr(TIDE_ENOMEM, "out of memory growing a message to %zu bytes", cap);
   b->p = p;

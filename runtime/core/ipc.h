@@ -12,16 +12,23 @@
 #include "core.h"
 
 /* A growable buffer plus the descriptors that travel with it.  The fds
-** belong to the buffer: tide_buf_free closes those still held. */
+** belong to the buffer: tide_buf_free closes those still held.  A buffer
+** is on the heap, or (tide_buf_map) over a file that another process can
+** read: a worker's results, which its parent reads if it dies. */
 typedef struct tide_Buf {
   unsigned char *p;
   size_t n, cap;
   int *fds;
   int nfds, fdcap;
+  int mapped, mfd; /* mapped: p maps mfd (MAP_SHARED), which it does not own */
 } tide_Buf;
 
-#define TIDE_BUF_INIT {NULL, 0, 0, NULL, 0, 0}
+#define TIDE_BUF_INIT {NULL, 0, 0, NULL, 0, 0, 0, -1}
 
+/* Makes the empty buffer b grow over the file fd (from its start). */
+void tide_buf_map(tide_Buf *b, int fd);
+/* A mapped buffer larger than cap (and empty) shrinks to cap. */
+void tide_buf_trim(tide_Buf *b, size_t cap);
 void tide_buf_free(tide_Buf *b);
 void tide_buf_reset(tide_Buf *b);             /* n = 0, fds closed */
 /* Grows b to hold extra more bytes (out of line: the puts below inline

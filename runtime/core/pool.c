@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -36,6 +37,9 @@ volatile sig_atomic_t tide__interrupted;
 void tide_interrupt(void) { tide__interrupted = 1; }
 
 static tide_Pool *pools; /* every pool with live slots */
+
+tide_SlotWord *tide_worker_word;
+int tide_worker_spill = -1;
 
 /* While any pool lives, the parent runs OpenBLAS on one thread: a child
 ** inherits that count, so it needs no openblas_set_num_threads(1) -- which,
@@ -77,12 +81,23 @@ static void unlink_pool(tide_Pool *p) {
   p->next = p->prev = NULL;
 }
 
-static void child_setup(int nworkers, int mysock, int othersock, pid_t parent) {
+static void child_setup(tide_Pool *p, int id, int othersock, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1); /* the parent died before the prctl */
-  for (tide_Pool *q = pools; q; q = q->next)
-    for (int i = 0; i < q->n; i++)
+  tide_worker_word = &p->words[id - 1];
+  tide_worker_spill = p->w[id - 1].spill;
+  /* Every pool this process knows is its parent's: forget them all. */
+  for (tide_Pool *q = pools, *next; q; q = next) {
+    next = q->next;
+    for (int i = 0; i < q->n; i++) {
       if (q->w[i].sock >= 0) close(q->w[i].sock);
+      if (q->w[i].spill >= 0 && q->w[i].spill != tide_worker_spill) close(q->w[i].spill);
+      q->w[i].sock = q->w[i].spill = -1;
+    }
+    q->foreign = 1;
+    q->next = q->prev = NULL;
+  }
+  pools = NULL;
   close(othersock);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -94,7 +109,6 @@ static void child_setup(int nworkers, int mysock, int othersock, pid_t parent) {
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
-  (void)mysock;
   tide__config.in_worker = 1;
   tide__config.gen++;
   tide__storage_after_fork();
@@ -102,7 +116,7 @@ static void child_setup(int nworkers, int mysock, int othersock, pid_t parent) {
   ** blas_quiet): asking for one again would start a server thread that
   ** spins in sched_yield beside this worker's own work. */
   int budget = tide__config.blas_threads_per_worker;
-  if (budget <= 0) budget = tide_ncpus() / (nworkers > 0 ? nworkers : 1);
+  if (budget <= 0) budget = tide_ncpus() / (p->n > 0 ? p->n : 1);
   if (budget > 1) openblas_set_num_threads(budget);
 }
 
@@ -111,6 +125,15 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
+  /* a fresh spill for the new worker: nothing of the old one's */
+  if (ftruncate(w->spill, 0) != 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return tide__syserr(TIDE_EIO, e, "cannot reset the spill file of worker %d", id);
+  }
+  atomic_store(&p->words[id - 1].task, 0);
+  atomic_store(&p->words[id - 1].committed, 0);
   pid_t parent = getpid();
   fflush(NULL); /* or the child would own a copy of unflushed output */
   tide__fork_epoch++; /* segments alive now may be mapped by the child */
@@ -119,7 +142,7 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
   if (pid == 0) {
-    child_setup(p->n, sv[1], sv[0], parent);
+    child_setup(p, id, sv[0], parent);
     int rc = fn(ud, sv[1], id);
     fflush(NULL);
     _exit(rc);
@@ -146,9 +169,27 @@ int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
   if (!p->w) return tide__seterr(TIDE_ENOMEM, "out of memory");
   p->n = n;
   for (int i = 0; i < n; i++) {
-    p->w[i].sock = -1;
+    p->w[i].sock = p->w[i].spill = -1;
     p->w[i].id = i + 1;
     p->w[i].reaped = 1;
+  }
+  void *words = mmap(NULL, (size_t)n * sizeof *p->words, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (words == MAP_FAILED) {
+    int e = errno;
+    free(p->w);
+    p->w = NULL;
+    return tide__syserr(TIDE_ENOMEM, e, "cannot map the workers' shared words");
+  }
+  p->words = words;
+  for (int i = 0; i < n; i++) {
+    p->w[i].spill = memfd_create("tide-spill", MFD_CLOEXEC);
+    if (p->w[i].spill < 0) {
+      int e = errno;
+      p->n = i; /* what tide_pool_close frees */
+      tide_pool_close(p);
+      return tide__syserr(tide__errno_code(e), e, "cannot create a spill file for worker %d", i + 1);
+    }
   }
   blas_quiet();
   link_pool(p);
@@ -197,11 +238,18 @@ void tide_pool_kill(tide_Pool *p, int id) {
 
 void tide_pool_close(tide_Pool *p) {
   if (!p->w) return;
-  for (int i = 0; i < p->n; i++)
-    if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
-  for (int i = 1; i <= p->n; i++) tide_pool_kill(p, i);
-  unlink_pool(p);
-  blas_restore();
+  if (!p->foreign) {
+    for (int i = 0; i < p->n; i++)
+      if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
+    for (int i = 1; i <= p->n; i++) {
+      tide_pool_kill(p, i);
+      if (p->w[i - 1].spill >= 0) close(p->w[i - 1].spill);
+    }
+    unlink_pool(p);
+    blas_restore();
+  }
+  if (p->words) munmap(p->words, (size_t)p->n * sizeof *p->words);
+  p->words = NULL;
   free(p->w);
   p->w = NULL;
   p->n = 0;

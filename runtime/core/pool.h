@@ -11,6 +11,7 @@
 #define TIDE_POOL_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,15 +20,29 @@
 typedef struct tide_Worker {
   pid_t pid;     /* 0 once reaped */
   int sock;      /* parent's end of the socketpair; -1 once closed */
+  int spill;     /* the slot's spill file (memfd), kept across respawns */
   int id;        /* 1-based slot number */
   int status;    /* waitpid status once reaped */
   int reaped;
 } tide_Worker;
 
+/* What a slot's worker tells its parent through shared memory, so that
+** its death loses nothing: the task it is running (0: none) and how many
+** bytes at the start of its spill file hold whole, finished results.  A
+** worker writes its results into the spill file (a memfd mapped as its
+** output buffer) and commits each one before it clears `task`; the parent
+** reads both only after the worker died. */
+typedef struct tide_SlotWord {
+  _Atomic int64_t task;
+  _Atomic uint64_t committed;
+} tide_SlotWord;
+
 typedef struct tide_Pool tide_Pool;
 struct tide_Pool {
   int n;               /* slots */
   tide_Worker *w;      /* n slots */
+  tide_SlotWord *words; /* n words, MAP_SHARED: see tide_SlotWord */
+  int foreign;         /* inherited by a worker: not ours to kill */
   tide_Pool *next, *prev; /* every live pool, so children close the others */
 };
 
@@ -35,7 +50,8 @@ struct tide_Pool {
 ** sock is the child's end of its socket. */
 typedef int (*tide_WorkerMain)(void *ud, int sock, int id);
 
-/* Starts n workers (slots 1..n).  On failure nothing is left running. */
+/* Starts n workers (slots 1..n), each with a spill file and a word.  On
+** failure nothing is left running. */
 int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud);
 /* Replaces slot id (after it died or was killed) with a fresh child. */
 int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud);
@@ -43,11 +59,16 @@ int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud);
 void tide_pool_kill(tide_Pool *p, int id);
 /* Reaps slot id if it has exited; returns 1 when reaped (status set). */
 int tide_pool_try_reap(tide_Pool *p, int id, int block);
-/* Kills and reaps every slot, frees the slots.  Idempotent. */
+/* Kills and reaps every slot, frees the slots.  Idempotent.  In a worker,
+** a pool inherited from its parent is only forgotten. */
 void tide_pool_close(tide_Pool *p);
 
 /* "killed by signal 9 (SIGKILL)" / "exited with status 3" into buf. */
 const char *tide_pool_describe(int status, char *buf, size_t len);
+
+/* In a worker: its slot's word and spill descriptor (see tide_SlotWord). */
+extern tide_SlotWord *tide_worker_word;
+extern int tide_worker_spill;
 
 /* Set by tide_interrupt() (async-signal-safe, from a SIGINT handler);
 ** waits in the pool poll it and cancel.  Cleared by the one who acts. */

@@ -1,0 +1,781 @@
+/*
+** schedule.c -- the parent's side of a parallel loop: see schedule.h.
+**
+** Locking: one mutex per loop guards everything below but the pool's
+** worker table, whose live slots belong to the service thread and whose
+** dead slots belong to the script's thread until tide_sched_respawn gives
+** them back.  The service thread blocks in poll() and reads messages
+** without the lock; it sends TASK messages with it (only to idle workers,
+** which are waiting in recv, so a send does not block for long).  Leases
+** have one process-wide lock, taken inside a loop's.
+*/
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "schedule.h"
+
+#define MAX_MSG ((size_t)1 << 31)
+#define TARGET_BATCH 0.1   /* seconds per batch with chunk = "auto" */
+#define ITEM_BATCH_MAX 64  /* tasks per batch when they carry items (auto) */
+
+typedef struct Slot {
+  int dead;                  /* waits for tide_sched_respawn */
+  int64_t first, count, got; /* its batch; count 0: idle */
+  double sent;
+  tide_LeaseBox *box;        /* leases of its worker */
+} Slot;
+
+typedef struct Range {
+  int64_t first, count;
+} Range;
+
+struct tide_Sched {
+  tide_SchedConfig c;
+  tide_Pool pool;
+  Slot *slots;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int thread_on, quit, halted, foreign, ndead, main_waiting, starved;
+  int wakefd;
+  pid_t owner;
+  int64_t total, next_fresh, outstanding, consumed, fail_min, chunk;
+  Range *retry;
+  int nretry, retrycap;
+  tide_Buf **ring;           /* items of tasks item_lo.. (ring from rhead) */
+  int64_t item_lo, next_item;
+  size_t rcap, rhead;
+  tide_Event *head, *tail;
+  tide_Buf out;              /* the thread's TASK messages */
+  tide_Sched *next, *prev;   /* live loops, parked around every fork */
+};
+
+/* ------------------------------------------------------------- entries */
+
+int tide_entry_next(tide_Cursor *c, tide_Entry *e) {
+  if (c->bad) return -1;
+  if (c->p >= c->end) return 0;
+  e->task = (int64_t)tide_cur_u64(c);
+  e->status = tide_cur_u8(c);
+  e->begin = tide_cur_f64(c);
+  e->end = tide_cur_f64(c);
+  if (e->status == 0) {
+    e->n = tide_cur_u32(c);
+    if (e->n > 250) return -1;
+    e->body = c->p;
+    for (uint32_t i = 0; i < e->n && !c->bad; i++) tide_cur_bytes(c, tide_cur_u32(c));
+    e->len = c->bad ? 0 : (size_t)(c->p - e->body);
+  } else if (e->status == 1) {
+    e->n = 0;
+    e->len = tide_cur_u32(c);
+    e->body = tide_cur_bytes(c, e->len);
+  } else {
+    return -1;
+  }
+  return c->bad ? -1 : 1;
+}
+
+/* --------------------------------------------------------------- leases */
+
+static pthread_mutex_t lease_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void tide_lease_box_ref(tide_LeaseBox *b) {
+  pthread_mutex_lock(&lease_mu);
+  b->refs++;
+  pthread_mutex_unlock(&lease_mu);
+}
+
+void tide_lease_box_freed(tide_LeaseBox *b, uint32_t id, int clean) {
+  pthread_mutex_lock(&lease_mu);
+  if (b->alive && clean && b->n < TIDE_LEASE_BACK_MAX) b->ids[b->n++] = id;
+  int gone = --b->refs == 0;
+  pthread_mutex_unlock(&lease_mu);
+  if (gone) free(b);
+}
+
+void tide_lease_box_unref(tide_LeaseBox *b) {
+  if (b) tide_lease_box_freed(b, 0, 0);
+}
+
+static tide_LeaseBox *box_new(void) {
+  tide_LeaseBox *b = calloc(1, sizeof *b);
+  if (b) b->refs = b->alive = 1;
+  return b;
+}
+
+/* The slot's worker is gone: ids it lent can no longer go back. */
+static void box_retire(tide_LeaseBox **bp) {
+  tide_LeaseBox *b = *bp;
+  *bp = NULL;
+  if (!b) return;
+  pthread_mutex_lock(&lease_mu);
+  b->alive = 0;
+  pthread_mutex_unlock(&lease_mu);
+  tide_lease_box_unref(b);
+}
+
+/* ------------------------------------------------------- fork safety */
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static tide_Sched *live;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) {
+  pthread_mutex_lock(&live_mu);
+  for (tide_Sched *S = live; S; S = S->next) pthread_mutex_lock(&S->mu);
+}
+
+static void fork_parent(void) {
+  for (tide_Sched *S = live; S; S = S->next) pthread_mutex_unlock(&S->mu);
+  pthread_mutex_unlock(&live_mu);
+}
+
+/* The child has no service thread: its copies of the loops are not its. */
+static void fork_child(void) {
+  for (tide_Sched *S = live, *next; S; S = next) {
+    next = S->next;
+    pthread_mutex_init(&S->mu, NULL);
+    pthread_cond_init(&S->cv, NULL);
+    S->foreign = 1;
+    S->next = S->prev = NULL;
+  }
+  live = NULL;
+  pthread_mutex_init(&live_mu, NULL);
+  pthread_mutex_init(&lease_mu, NULL);
+}
+
+static void register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+/* --------------------------------------------------------------- events */
+
+void tide_event_free(tide_Event *e) {
+  if (!e) return;
+  tide_buf_free(&e->buf);
+  tide_lease_box_unref(e->box);
+  free(e);
+}
+
+static void push_event(tide_Sched *S, tide_Event *e) {
+  e->next = NULL;
+  if (S->tail) S->tail->next = e;
+  else S->head = e;
+  S->tail = e;
+  if (S->main_waiting) pthread_cond_signal(&S->cv);
+}
+
+static void wake(tide_Sched *S) {
+  uint64_t one = 1;
+  ssize_t w;
+  do w = write(S->wakefd, &one, sizeof one); while (w < 0 && errno == EINTR);
+}
+
+/* ---------------------------------------------------------------- items */
+
+static tide_Buf **item_ref(tide_Sched *S, int64_t task) {
+  if (task < S->item_lo || (uint64_t)(task - S->item_lo) >= S->rcap) return NULL;
+  return &S->ring[(S->rhead + (size_t)(task - S->item_lo)) % S->rcap];
+}
+
+static void drop_item(tide_Sched *S, int64_t task) {
+  tide_Buf **r = item_ref(S, task);
+  if (!r || !*r) return;
+  tide_buf_free(*r);
+  free(*r);
+  *r = NULL;
+  while (S->item_lo < S->next_item && S->ring[S->rhead] == NULL) {
+    S->rhead = (S->rhead + 1) % S->rcap;
+    S->item_lo++;
+  }
+}
+
+/* ------------------------------------------------------------ batching */
+
+static int64_t batch_size(tide_Sched *S) {
+  int64_t b = S->chunk;
+  if (S->c.chunk_auto) {
+    if (S->c.items && b > ITEM_BATCH_MAX) b = ITEM_BATCH_MAX;
+    if (S->total > 0) { /* keep the tail balanced */
+      int64_t cap = (S->total - S->next_fresh + 1) / (2 * S->c.jobs);
+      if (b > cap) b = cap;
+    }
+  }
+  return b < 1 ? 1 : b;
+}
+
+static int64_t window(tide_Sched *S) {
+  if (S->c.window > 0) return S->c.window;
+  if (S->c.window < 0) return INT64_MAX / 4;
+  return 2 * (int64_t)S->c.jobs * batch_size(S);
+}
+
+/* A batch no larger than a worker's share of an explicit window. */
+static int64_t eff_batch(tide_Sched *S) {
+  int64_t b = batch_size(S);
+  if (S->c.window > 0) {
+    int64_t share = S->c.window / S->c.jobs;
+    if (b > share) b = share < 1 ? 1 : share;
+  }
+  return b;
+}
+
+static int64_t fail_cap(tide_Sched *S) { return S->fail_min ? S->fail_min - 1 : INT64_MAX; }
+
+/* The last task that may be sent for the first time, ignoring the window. */
+static int64_t fresh_limit(tide_Sched *S) {
+  int64_t lim = fail_cap(S);
+  if (S->total >= 0 && S->total < lim) lim = S->total;
+  if (S->c.items && S->next_item - 1 < lim) lim = S->next_item - 1;
+  return lim;
+}
+
+static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
+  if (count <= 0) return;
+  if (S->nretry == S->retrycap) {
+    int cap = S->retrycap ? S->retrycap * 2 : 8;
+    Range *r = realloc(S->retry, (size_t)cap * sizeof *r);
+    if (!r) abort(); /* losing tasks silently is worse */
+    S->retry = r;
+    S->retrycap = cap;
+  }
+  S->retry[S->nretry++] = (Range){first, count};
+}
+
+static void note_fail(tide_Sched *S, int64_t task) {
+  if (!S->c.raise) return;
+  if (S->fail_min == 0 || task < S->fail_min) S->fail_min = task;
+  if (S->c.halt_on_fail) S->halted = 1;
+}
+
+/* The next batch to send: tasks given back first, lowest first; then
+** fresh ones, within the window.  0 when there is none now. */
+static int pick(tide_Sched *S, int64_t *first, int64_t *count) {
+  if (S->halted) return 0;
+  int64_t cap = fail_cap(S), eb = eff_batch(S);
+  int best = -1;
+  for (int i = 0; i < S->nretry; i++) {
+    if (S->retry[i].first > cap) { /* after a failure that ends the loop */
+      S->retry[i--] = S->retry[--S->nretry];
+      continue;
+    }
+    if (best < 0 || S->retry[i].first < S->retry[best].first) best = i;
+  }
+  if (best >= 0) {
+    Range *r = &S->retry[best];
+    int64_t n = r->count < eb ? r->count : eb;
+    if (n > cap - r->first + 1) n = cap - r->first + 1;
+    *first = r->first;
+    *count = n;
+    r->first += n;
+    r->count -= n;
+    if (r->count == 0) S->retry[best] = S->retry[--S->nretry];
+    return 1;
+  }
+  int64_t lim = fresh_limit(S);
+  if (S->next_fresh > lim) return 0;
+  int64_t room = window(S) - (S->next_fresh - 1 - S->consumed);
+  if (room < eb && !(room >= 1 && S->outstanding == 0)) return 0;
+  int64_t n = eb < room ? eb : room;
+  if (n > lim - S->next_fresh + 1) n = lim - S->next_fresh + 1;
+  *first = S->next_fresh;
+  *count = n;
+  S->next_fresh += n;
+  return 1;
+}
+
+static void lost(tide_Sched *S, int id, const char *why, int timed_out);
+
+static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
+  Slot *s = &S->slots[id - 1];
+  tide_Buf *b = &S->out;
+  tide_buf_reset(b);
+  int bad = tide_buf_put_u64(b, (uint64_t)first) || tide_buf_put_u32(b, (uint32_t)count);
+  pthread_mutex_lock(&lease_mu);
+  tide_LeaseBox *bx = s->box;
+  int nback = bx ? bx->n : 0;
+  bad = bad || tide_buf_put_u32(b, (uint32_t)nback);
+  for (int i = 0; i < nback && !bad; i++) bad = tide_buf_put_u32(b, bx->ids[i]);
+  if (bx && !bad) bx->n = 0;
+  pthread_mutex_unlock(&lease_mu);
+  if (S->c.items) {
+    for (int64_t t = first; t < first + count && !bad; t++) {
+      tide_Buf *it = *item_ref(S, t);
+      if (b->nfds + it->nfds > TIDE_MSG_MAXFDS && t > first) {
+        push_retry(S, t, first + count - t); /* the rest in the next batch */
+        count = t - first;
+        tide_buf_patch_u32(b, 8, (uint32_t)count);
+        break;
+      }
+      bad = tide_buf_put_u32(b, (uint32_t)it->n) || tide_buf_put_u32(b, (uint32_t)it->nfds) ||
+            tide_buf_put(b, it->p, it->n);
+      for (int k = 0; k < it->nfds && !bad; k++) bad = tide_buf_put_fd(b, it->fds[k]) < 0;
+    }
+  }
+  if (bad) { /* out of memory or descriptors: try again later */
+    push_retry(S, first, count);
+    tide_buf_reset(b);
+    return;
+  }
+  s->first = first;
+  s->count = count;
+  s->got = 0;
+  s->sent = tide_now();
+  S->outstanding += count;
+  if (tide_msg_send(S->pool.w[id - 1].sock, TIDE_MSG_TASK, b) != TIDE_OK)
+    lost(S, id, "could not be sent its task", 0);
+  tide_buf_reset(b);
+}
+
+static void dispatch(tide_Sched *S) {
+  S->starved = 0;
+  for (int id = 1; id <= S->c.jobs; id++) {
+    Slot *s = &S->slots[id - 1];
+    if (s->dead || s->count) continue;
+    int64_t first, count;
+    if (!pick(S, &first, &count)) {
+      S->starved = 1; /* an idle worker waits for the script */
+      return;
+    }
+    send_batch(S, id, first, count);
+  }
+}
+
+/* --------------------------------------------------------------- results */
+
+/* One task of slot s has an outcome. */
+static void arrived(tide_Sched *S, int64_t task, int hard_failure) {
+  S->outstanding--;
+  if (S->c.consume_on_arrival) S->consumed++;
+  if (S->c.items) drop_item(S, task);
+  if (hard_failure) note_fail(S, task);
+}
+
+/* Accounts a RESULT frame from slot id and queues it for the script.
+** Takes fb's contents.  -1 when it does not follow the slot's batch. */
+static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
+  Slot *s = &S->slots[id - 1];
+  tide_Cursor c = {fb->p, fb->p + fb->n, 0};
+  uint32_t count = tide_cur_u32(&c), k = 0;
+  tide_Cursor body = c;
+  tide_Entry e;
+  int r;
+  while ((r = tide_entry_next(&c, &e)) > 0) {
+    if (e.task != s->first + s->got + k || s->got + k >= s->count) return -1;
+    k++;
+  }
+  if (r < 0 || k != count) return -1;
+  tide_Event *ev = calloc(1, sizeof *ev);
+  if (!ev) return -1;
+  while (tide_entry_next(&body, &e) > 0) {
+    s->got++;
+    arrived(S, e.task, e.status == 1);
+  }
+  ev->kind = TIDE_EV_FRAME;
+  ev->slot = id;
+  ev->sent = s->sent;
+  ev->buf = *fb;
+  *fb = (tide_Buf)TIDE_BUF_INIT;
+  ev->box = s->box;
+  if (ev->box) tide_lease_box_ref(ev->box);
+  push_event(S, ev);
+  if (s->got >= s->count) { /* the batch is done: the worker is idle */
+    if (S->c.chunk_auto) {
+      double d = tide_now() - s->sent;
+      if (d > 0) {
+        double ideal = (double)s->count * TARGET_BATCH / d;
+        double lo = (double)S->chunk / 2, hi = (double)S->chunk * 8;
+        ideal = ideal < lo ? lo : ideal > hi ? hi : ideal;
+        S->chunk = ideal < 1 ? 1 : (int64_t)ideal;
+      }
+    }
+    s->count = 0;
+  }
+  return 0;
+}
+
+/* Results a dead worker had finished and not sent: the entries its spill
+** file commits past those already received. */
+static void recover(tide_Sched *S, int id, uint64_t committed) {
+  Slot *s = &S->slots[id - 1];
+  int fd = S->pool.w[id - 1].spill;
+  struct stat st;
+  if (committed <= 4 || fd < 0 || fstat(fd, &st) != 0) return;
+  if (committed > (uint64_t)st.st_size) committed = (uint64_t)st.st_size;
+  if (committed > MAX_MSG) return;
+  tide_Buf b = TIDE_BUF_INIT, f = TIDE_BUF_INIT;
+  if (tide_buf_reserve(&b, committed) != TIDE_OK) return;
+  size_t got = 0;
+  while (got < committed) {
+    ssize_t r = pread(fd, b.p + got, committed - got, (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  b.n = got;
+  tide_Cursor c = {b.p + 4, b.p + b.n, 0};
+  int64_t want = s->first + s->got;
+  const unsigned char *from = NULL;
+  uint32_t n = 0;
+  tide_Entry e;
+  for (;;) {
+    const unsigned char *at = c.p;
+    if (tide_entry_next(&c, &e) <= 0) break;
+    if (e.task < want) continue; /* received already */
+    if (!from) from = at;
+    n++;
+  }
+  if (n && tide_buf_put_u32(&f, n) == TIDE_OK &&
+      tide_buf_put(&f, from, (size_t)(c.p - from)) == TIDE_OK)
+    (void)take_frame(S, id, &f); /* a spill out of order is ignored */
+  tide_buf_free(&f);
+  tide_buf_free(&b);
+}
+
+/* Slot id's worker died, broke the protocol or ran past its timeout: kill
+** and reap it, save what it finished, fail the task it was running, give
+** back the rest of its batch, and leave the slot for tide_sched_respawn. */
+static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
+  Slot *s = &S->slots[id - 1];
+  tide_Worker *w = &S->pool.w[id - 1];
+  tide_SlotWord *word = &S->pool.words[id - 1];
+  pid_t pid = w->pid;
+  /* give a dying worker a moment to be reaped with its real cause */
+  for (int i = 0; !timed_out && i < 50 && !tide_pool_try_reap(&S->pool, id, 0); i++) usleep(2000);
+  tide_pool_kill(&S->pool, id);
+  int64_t cur = atomic_load(&word->task);
+  if (s->count > 0) {
+    recover(S, id, atomic_load(&word->committed));
+  }
+  if (s->count > 0) {
+    int64_t next = s->first + s->got, end = s->first + s->count, victim = 0;
+    if (cur >= next && cur < end) victim = cur;
+    else if (timed_out) victim = next;
+    S->outstanding -= end - next;
+    if (victim) {
+      push_retry(S, next, victim - next); /* none: they would be in the spill */
+      push_retry(S, victim + 1, end - victim - 1);
+      S->outstanding++; /* arrived() counts it out */
+      arrived(S, victim, !timed_out);
+      char how[96], msg[512];
+      if (timed_out)
+        snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (worker process %d killed)",
+                 (long long)victim, id, S->c.timeout, (int)pid);
+      else
+        snprintf(msg, sizeof msg, "[task %lld, worker %d] worker process %d %s (%s) while running task %lld",
+                 (long long)victim, id, (int)pid, why, tide_pool_describe(w->status, how, sizeof how),
+                 (long long)victim);
+      size_t len = strlen(msg) + 1;
+      tide_Event *ev = calloc(1, sizeof *ev + len);
+      if (!ev) abort(); /* a task may not vanish */
+      ev->kind = TIDE_EV_FAIL;
+      ev->slot = id;
+      ev->task = victim;
+      ev->hard = !timed_out;
+      ev->buf = (tide_Buf)TIDE_BUF_INIT;
+      memcpy(ev->msg, msg, len);
+      push_event(S, ev);
+    } else {
+      push_retry(S, next, end - next);
+    }
+    s->count = 0;
+  }
+  atomic_store(&word->task, 0);
+  atomic_store(&word->committed, 0);
+  box_retire(&s->box);
+  s->dead = 1;
+  S->ndead++;
+  if (S->main_waiting) pthread_cond_signal(&S->cv);
+}
+
+/* ----------------------------------------------------------- the thread */
+
+static int check_timeouts(tide_Sched *S) {
+  if (S->c.timeout <= 0) return 1000;
+  double now = tide_now(), soonest = 1.0;
+  for (int id = 1; id <= S->c.jobs; id++) {
+    Slot *s = &S->slots[id - 1];
+    if (s->dead || !s->count) continue;
+    double left = s->sent + S->c.timeout - now;
+    if (left <= 0) lost(S, id, "timed out", 1);
+    else if (left < soonest) soonest = left;
+  }
+  return (int)(soonest * 1000) + 1;
+}
+
+static void *service(void *arg) {
+  tide_Sched *S = arg;
+  struct pollfd pf[257];
+  int ids[257];
+  tide_Buf fb = TIDE_BUF_INIT;
+  pthread_mutex_lock(&S->mu);
+  while (!S->quit) {
+    dispatch(S);
+    int ms = check_timeouts(S);
+    if (S->quit) break;
+    int n = 0;
+    pf[n] = (struct pollfd){S->wakefd, POLLIN, 0};
+    ids[n++] = 0;
+    for (int id = 1; id <= S->c.jobs; id++) {
+      Slot *s = &S->slots[id - 1];
+      if (s->dead || !s->count) continue;
+      pf[n] = (struct pollfd){S->pool.w[id - 1].sock, POLLIN, 0};
+      ids[n++] = id;
+    }
+    pthread_mutex_unlock(&S->mu);
+    int r = poll(pf, (nfds_t)n, ms);
+    pthread_mutex_lock(&S->mu);
+    if (r <= 0) continue;
+    if (pf[0].revents) {
+      uint64_t v;
+      ssize_t rd = read(S->wakefd, &v, sizeof v);
+      (void)rd;
+    }
+    for (int i = 1; i < n && !S->quit; i++) {
+      if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      int id = ids[i];
+      uint8_t type = 0;
+      pthread_mutex_unlock(&S->mu);
+      int rc = tide_msg_recv(S->pool.w[id - 1].sock, &type, &fb, MAX_MSG);
+      pthread_mutex_lock(&S->mu);
+      if (S->quit) break; /* the loop closes: its workers were killed */
+      if (rc != TIDE_OK)
+        lost(S, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died", 0);
+      else if (type != TIDE_MSG_RESULT || take_frame(S, id, &fb) != 0)
+        lost(S, id, "sent a malformed message", 0);
+      tide_buf_reset(&fb);
+    }
+  }
+  pthread_mutex_unlock(&S->mu);
+  tide_buf_free(&fb);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ API */
+
+int tide_sched_jobs(const tide_Sched *S) { return S->c.jobs; }
+
+int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
+  *out = NULL;
+  tide_Sched *S = calloc(1, sizeof *S);
+  Slot *slots = calloc((size_t)c->jobs, sizeof *slots);
+  if (!S || !slots) {
+    free(S);
+    free(slots);
+    return tide__seterr(TIDE_ENOMEM, "out of memory");
+  }
+  S->c = *c;
+  S->slots = slots;
+  S->total = c->total;
+  S->next_fresh = S->item_lo = S->next_item = 1;
+  S->chunk = c->chunk < 1 ? 1 : c->chunk;
+  S->owner = getpid();
+  S->out = (tide_Buf)TIDE_BUF_INIT;
+  pthread_once(&atfork_once, register_atfork);
+  S->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (S->wakefd < 0) {
+    int e = errno;
+    free(slots);
+    free(S);
+    return tide__syserr(TIDE_EIO, e, "cannot create an eventfd");
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&S->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&S->mu, NULL);
+  for (int i = 0; i < c->jobs; i++) slots[i].box = box_new();
+  int rc = tide_pool_start(&S->pool, c->jobs, c->worker, c->ud);
+  if (rc) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tide_lasterror());
+    tide_sched_close(S);
+    return tide__seterr(rc, "%s", msg);
+  }
+  pthread_mutex_lock(&live_mu);
+  S->next = live;
+  if (live) live->prev = S;
+  live = S;
+  pthread_mutex_unlock(&live_mu);
+  /* the thread takes no signal: Ctrl-C goes to the script's thread */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int e = pthread_create(&S->thread, NULL, service, S);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e) {
+    tide_sched_close(S);
+    return tide__syserr(TIDE_EIO, e, "cannot start a loop's service thread");
+  }
+  S->thread_on = 1;
+  *out = S;
+  return TIDE_OK;
+}
+
+void tide_sched_close(tide_Sched *S) {
+  if (!S) return;
+  if (!S->foreign) {
+    if (S->thread_on) {
+      pthread_mutex_lock(&S->mu);
+      S->quit = 1;
+      /* a worker stopped in the middle of a message must not hold the
+      ** thread in recv: kill them all first */
+      for (int i = 0; i < S->pool.n; i++)
+        if (!S->pool.w[i].reaped) kill(S->pool.w[i].pid, SIGKILL);
+      pthread_mutex_unlock(&S->mu);
+      wake(S);
+      pthread_join(S->thread, NULL);
+    }
+    pthread_mutex_lock(&live_mu);
+    if (S->prev) S->prev->next = S->next;
+    else if (live == S) live = S->next;
+    if (S->next) S->next->prev = S->prev;
+    pthread_mutex_unlock(&live_mu);
+  }
+  tide_pool_close(&S->pool); /* in a worker's copy: only forgotten */
+  for (tide_Event *e = S->head, *next; e; e = next) {
+    next = e->next;
+    tide_event_free(e);
+  }
+  for (size_t i = 0; S->ring && i < S->rcap; i++)
+    if (S->ring[i]) {
+      tide_buf_free(S->ring[i]);
+      free(S->ring[i]);
+    }
+  free(S->ring);
+  for (int i = 0; i < S->c.jobs; i++) box_retire(&S->slots[i].box);
+  free(S->slots);
+  free(S->retry);
+  tide_buf_free(&S->out);
+  if (S->wakefd >= 0) close(S->wakefd);
+  pthread_mutex_destroy(&S->mu);
+  pthread_cond_destroy(&S->cv);
+  free(S);
+}
+
+tide_Event *tide_sched_take(tide_Sched *S) {
+  pthread_mutex_lock(&S->mu);
+  tide_Event *e = S->head;
+  S->head = S->tail = NULL;
+  pthread_mutex_unlock(&S->mu);
+  return e;
+}
+
+int tide_sched_wait(tide_Sched *S, int ms) {
+  pthread_mutex_lock(&S->mu);
+  if (!S->head && !S->ndead && ms > 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    S->main_waiting = 1;
+    while (!S->head && !S->ndead && pthread_cond_timedwait(&S->cv, &S->mu, &ts) == 0) {}
+    S->main_waiting = 0;
+  }
+  int r = S->head != NULL || S->ndead > 0;
+  pthread_mutex_unlock(&S->mu);
+  return r;
+}
+
+int tide_sched_respawn(tide_Sched *S) {
+  for (int id = 1; id <= S->c.jobs; id++) {
+    pthread_mutex_lock(&S->mu);
+    int dead = S->slots[id - 1].dead;
+    pthread_mutex_unlock(&S->mu);
+    if (!dead) continue;
+    int rc = tide_pool_respawn(&S->pool, id, S->c.worker, S->c.ud);
+    if (rc) return rc;
+    pthread_mutex_lock(&S->mu);
+    S->slots[id - 1].dead = 0;
+    S->slots[id - 1].box = box_new();
+    S->ndead--;
+    pthread_mutex_unlock(&S->mu);
+    wake(S);
+  }
+  return TIDE_OK;
+}
+
+void tide_sched_consumed(tide_Sched *S, int64_t n) {
+  pthread_mutex_lock(&S->mu);
+  S->consumed += n;
+  int kick = S->starved;
+  S->starved = 0;
+  pthread_mutex_unlock(&S->mu);
+  if (kick) wake(S);
+}
+
+void tide_sched_fail(tide_Sched *S, int64_t task) {
+  pthread_mutex_lock(&S->mu);
+  note_fail(S, task);
+  pthread_mutex_unlock(&S->mu);
+}
+
+int64_t tide_sched_item_room(tide_Sched *S) {
+  pthread_mutex_lock(&S->mu);
+  int64_t room = S->halted || S->fail_min ? 0 : window(S) - (S->next_item - 1 - S->consumed);
+  pthread_mutex_unlock(&S->mu);
+  return room;
+}
+
+int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b) {
+  tide_Buf *it = malloc(sizeof *it);
+  if (!it) return tide__seterr(TIDE_ENOMEM, "out of memory");
+  *it = *b;
+  *b = (tide_Buf)TIDE_BUF_INIT;
+  pthread_mutex_lock(&S->mu);
+  int rc = TIDE_OK;
+  if (task != S->next_item) {
+    rc = tide__seterr(TIDE_EINVAL, "item %lld out of order", (long long)task);
+  } else if ((uint64_t)(task - S->item_lo) >= S->rcap) { /* grow the ring, in order */
+    size_t cap = S->rcap ? S->rcap * 2 : 64, used = (size_t)(task - S->item_lo);
+    tide_Buf **r = calloc(cap, sizeof *r);
+    if (!r) {
+      rc = tide__seterr(TIDE_ENOMEM, "out of memory");
+    } else {
+      for (size_t i = 0; i < used; i++) r[i] = S->ring[(S->rhead + i) % S->rcap];
+      free(S->ring);
+      S->ring = r;
+      S->rcap = cap;
+      S->rhead = 0;
+    }
+  }
+  if (rc == TIDE_OK) {
+    *item_ref(S, task) = it;
+    S->next_item++;
+  }
+  int kick = rc == TIDE_OK && S->starved;
+  if (kick) S->starved = 0;
+  pthread_mutex_unlock(&S->mu);
+  if (rc) {
+    tide_buf_free(it);
+    free(it);
+  }
+  if (kick) wake(S);
+  return rc;
+}
+
+void tide_sched_set_total(tide_Sched *S, int64_t total) {
+  pthread_mutex_lock(&S->mu);
+  S->total = total;
+  pthread_mutex_unlock(&S->mu);
+}
+
+int tide_sched_idle(tide_Sched *S) {
+  pthread_mutex_lock(&S->mu);
+  int idle = !S->head && !S->ndead && S->outstanding == 0 && S->nretry == 0 &&
+             (S->halted || S->next_fresh > fresh_limit(S));
+  pthread_mutex_unlock(&S->mu);
+  return idle;
+}
