@@ -255,6 +255,53 @@ static void put_error(tide_Buf *b, const char *msg) {
 #define ENTRY_BEGIN 9
 #define ENTRY_END 17
 
+/* Each task's math.random stream is that of math.randomseed(seed, task).
+** Calling it through Lua costs about as much as a tiny task, so where Lua's
+** generator is the one we know -- xoshiro256**, its state the upvalue of
+** math.randomseed, as in Lua 5.4, checked once against a real call -- a
+** worker writes the state itself, bit for bit what the call makes. */
+static uint64_t *ran_state;
+
+static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static void ran_seed(uint64_t *s, uint64_t n1, uint64_t n2) {
+  s[0] = n1;
+  s[1] = 0xff; /* never an all-zero state */
+  s[2] = n2;
+  s[3] = 0;
+  for (int i = 0; i < 16; i++) { /* the discarded first values */
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+  }
+}
+
+/* math.random's state, when writing it equals calling math.randomseed
+** (at stack index rs); else NULL. */
+static uint64_t *find_ran_state(lua_State *L, int rs) {
+  if (!lua_iscfunction(L, rs) || !lua_getupvalue(L, rs, 1)) return NULL;
+  uint64_t *st = NULL;
+  if (lua_type(L, -1) == LUA_TUSERDATA && lua_rawlen(L, -1) == 4 * sizeof(uint64_t))
+    st = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!st) return NULL;
+  uint64_t saved[4], mine[4];
+  memcpy(saved, st, sizeof saved);
+  lua_pushvalue(L, rs);
+  lua_pushinteger(L, 12345);
+  lua_pushinteger(L, -678);
+  int ok = lua_pcall(L, 2, 0, 0) == LUA_OK;
+  if (!ok) lua_pop(L, 1);
+  ran_seed(mine, 12345, (uint64_t)-678);
+  ok = ok && memcmp(mine, st, sizeof mine) == 0;
+  memcpy(st, saved, sizeof saved);
+  return ok ? st : NULL;
+}
+
 /* Runs one task; appends its entry to J->out.  t_begin: when it starts
 ** (the previous task's end within a batch).  timed: read the clock at its
 ** end and return that; else return t_begin and leave the end for the
@@ -289,7 +336,9 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t
   if (st == LUA_OK) {
     lua_pushinteger(L, idx);
     cur_task = idx;
-    if (lua_isfunction(L, rs)) { /* math.random gets the task's own stream */
+    if (ran_state) { /* math.random gets the task's own stream */
+      ran_seed(ran_state, (uint64_t)cur_seed, (uint64_t)idx);
+    } else if (lua_isfunction(L, rs)) {
       lua_pushvalue(L, rs);
       lua_pushinteger(L, cur_seed);
       lua_pushinteger(L, idx);
@@ -395,6 +444,7 @@ static int worker_main(void *ud, int sock, int id) {
   else lua_pushnil(L);
   lua_remove(L, -2);
   int rs = lua_gettop(L);
+  ran_state = find_ran_state(L, rs);
   lua_pushcfunction(L, msghandler);
   int base = lua_gettop(L);
   tide_Buf in = TIDE_BUF_INIT;
@@ -688,6 +738,16 @@ static void pump(lua_State *L, int jidx, Job *J, int ms) {
   check_interrupt(L, J);
 }
 
+/* The script goes on while the job runs: the engine must serve alone. */
+static void go_background(lua_State *L, Job *J) {
+  if (J->S && !all_done(J) && tide_sched_background(J->S) != TIDE_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", tide_lasterror());
+    stop_workers(J);
+    luaL_error(L, "%s", msg);
+  }
+}
+
 /* Task idx can never arrive: a bug, reported rather than waited for. */
 static void check_stuck(lua_State *L, Job *J, int64_t idx) {
   if (J->S && !J->evq && tide_sched_idle(J->S)) {
@@ -868,7 +928,10 @@ static int job_iter(lua_State *L) {
   if (J->order_completed) {
     for (;;) {
       int64_t idx = queue_pop(L, jidx, J);
-      if (idx) return deliver(L, jidx, J, idx);
+      if (idx) {
+        go_background(L, J);
+        return deliver(L, jidx, J, idx);
+      }
       if (all_done(J) || !J->started) return finish(L, jidx, J);
       pump(L, jidx, J, 100);
       if (J->qhead >= J->qtail && !all_done(J)) check_stuck(L, J, 0);
@@ -878,6 +941,7 @@ static int job_iter(lua_State *L) {
     int64_t i = J->next_yield;
     if (has_outcome(L, jidx, i)) {
       J->next_yield++;
+      go_background(L, J);
       return deliver(L, jidx, J, i);
     }
     if (J->total >= 0 && i > J->total) return finish(L, jidx, J);
@@ -1065,7 +1129,7 @@ static int l_map(lua_State *L) {
 }
 
 static int l_start(lua_State *L) {
-  new_job(L, MODE_START);
+  go_background(L, new_job(L, MODE_START));
   return 1;
 }
 

@@ -125,13 +125,7 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
-  /* a fresh spill for the new worker: nothing of the old one's */
-  if (ftruncate(w->spill, 0) != 0) {
-    int e = errno;
-    close(sv[0]);
-    close(sv[1]);
-    return tide__syserr(TIDE_EIO, e, "cannot reset the spill file of worker %d", id);
-  }
+  /* the new worker's spill holds nothing yet, whatever its bytes */
   atomic_store(&p->words[id - 1].task, 0);
   atomic_store(&p->words[id - 1].committed, 0);
   pid_t parent = getpid();

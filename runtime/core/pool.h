@@ -33,7 +33,7 @@ typedef struct tide_Worker {
 ** output buffer) and commits each one before it clears `task`; the parent
 ** reads both only after the worker died. */
 typedef struct tide_SlotWord {
-  _Atomic int64_t task;
+  _Alignas(64) _Atomic int64_t task; /* a cache line each: workers write per task */
   _Atomic uint64_t committed;
 } tide_SlotWord;
 

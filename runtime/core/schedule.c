@@ -55,7 +55,9 @@ struct tide_Sched {
   int64_t item_lo, next_item;
   size_t rcap, rhead;
   tide_Event *head, *tail;
-  tide_Buf out;              /* the thread's TASK messages */
+  tide_Buf out, rb;          /* the driver's TASK and RESULT messages */
+  struct pollfd pf[257];
+  int pfid[257];
   tide_Sched *next, *prev;   /* live loops, parked around every fork */
 };
 
@@ -175,6 +177,7 @@ static void push_event(tide_Sched *S, tide_Event *e) {
 static void wake(tide_Sched *S) {
   uint64_t one = 1;
   ssize_t w;
+  if (S->wakefd < 0) return; /* no thread: the script's thread serves */
   do w = write(S->wakefd, &one, sizeof one); while (w < 0 && errno == EINTR);
 }
 
@@ -350,7 +353,7 @@ static void dispatch(tide_Sched *S) {
 
 /* --------------------------------------------------------------- results */
 
-/* One task of slot s has an outcome. */
+/* A task has an outcome. */
 static void arrived(tide_Sched *S, int64_t task, int hard_failure) {
   S->outstanding--;
   if (S->c.consume_on_arrival) S->consumed++;
@@ -364,20 +367,22 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
   Slot *s = &S->slots[id - 1];
   tide_Cursor c = {fb->p, fb->p + fb->n, 0};
   uint32_t count = tide_cur_u32(&c), k = 0;
-  tide_Cursor body = c;
+  int64_t from = s->first + s->got, failed = 0;
   tide_Entry e;
   int r;
   while ((r = tide_entry_next(&c, &e)) > 0) {
-    if (e.task != s->first + s->got + k || s->got + k >= s->count) return -1;
+    if (e.task != from + k || s->got + k >= s->count) return -1;
+    if (e.status == 1 && !failed) failed = e.task;
     k++;
   }
   if (r < 0 || k != count) return -1;
   tide_Event *ev = calloc(1, sizeof *ev);
   if (!ev) return -1;
-  while (tide_entry_next(&body, &e) > 0) {
-    s->got++;
-    arrived(S, e.task, e.status == 1);
-  }
+  s->got += k;
+  S->outstanding -= k;
+  if (S->c.consume_on_arrival) S->consumed += k;
+  for (uint32_t i = 0; S->c.items && i < k; i++) drop_item(S, from + i);
+  if (failed) note_fail(S, failed);
   ev->kind = TIDE_EV_FRAME;
   ev->slot = id;
   ev->sent = s->sent;
@@ -510,51 +515,58 @@ static int check_timeouts(tide_Sched *S) {
   return (int)(soonest * 1000) + 1;
 }
 
-static void *service(void *arg) {
-  tide_Sched *S = arg;
-  struct pollfd pf[257];
-  int ids[257];
-  tide_Buf fb = TIDE_BUF_INIT;
-  pthread_mutex_lock(&S->mu);
-  while (!S->quit) {
-    dispatch(S);
-    int ms = check_timeouts(S);
-    if (S->quit) break;
-    int n = 0;
-    pf[n] = (struct pollfd){S->wakefd, POLLIN, 0};
-    ids[n++] = 0;
-    for (int id = 1; id <= S->c.jobs; id++) {
-      Slot *s = &S->slots[id - 1];
-      if (s->dead || !s->count) continue;
-      pf[n] = (struct pollfd){S->pool.w[id - 1].sock, POLLIN, 0};
-      ids[n++] = id;
-    }
-    pthread_mutex_unlock(&S->mu);
-    int r = poll(pf, (nfds_t)n, ms);
-    pthread_mutex_lock(&S->mu);
-    if (r <= 0) continue;
-    if (pf[0].revents) {
-      uint64_t v;
-      ssize_t rd = read(S->wakefd, &v, sizeof v);
-      (void)rd;
-    }
-    for (int i = 1; i < n && !S->quit; i++) {
-      if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      int id = ids[i];
-      uint8_t type = 0;
-      pthread_mutex_unlock(&S->mu);
-      int rc = tide_msg_recv(S->pool.w[id - 1].sock, &type, &fb, MAX_MSG);
-      pthread_mutex_lock(&S->mu);
-      if (S->quit) break; /* the loop closes: its workers were killed */
-      if (rc != TIDE_OK)
-        lost(S, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died", 0);
-      else if (type != TIDE_MSG_RESULT || take_frame(S, id, &fb) != 0)
-        lost(S, id, "sent a malformed message", 0);
-      tide_buf_reset(&fb);
-    }
+/* One round of service, the lock held: send idle workers their next batch,
+** wait up to ms for messages (without the lock), take them, send again.
+** Run by the service thread, or by the script's thread while it waits and
+** no service thread runs (collect, pfor: the script has nothing else to
+** do, and a second thread would make every copy-on-write fault after the
+** fork a TLB shootdown across CPUs). */
+static void serve(tide_Sched *S, int ms) {
+  dispatch(S);
+  int tms = check_timeouts(S);
+  if (tms < ms) ms = tms;
+  if (S->quit) return;
+  struct pollfd *pf = S->pf;
+  int n = 0;
+  pf[n] = (struct pollfd){S->wakefd, POLLIN, 0};
+  S->pfid[n++] = 0;
+  for (int id = 1; id <= S->c.jobs; id++) {
+    Slot *s = &S->slots[id - 1];
+    if (s->dead || !s->count) continue;
+    pf[n] = (struct pollfd){S->pool.w[id - 1].sock, POLLIN, 0};
+    S->pfid[n++] = id;
   }
   pthread_mutex_unlock(&S->mu);
-  tide_buf_free(&fb);
+  int r = poll(pf, (nfds_t)n, ms);
+  pthread_mutex_lock(&S->mu);
+  if (r <= 0) return;
+  if (pf[0].revents) {
+    uint64_t v;
+    ssize_t rd = read(S->wakefd, &v, sizeof v);
+    (void)rd;
+  }
+  for (int i = 1; i < n && !S->quit; i++) {
+    if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    int id = S->pfid[i];
+    uint8_t type = 0;
+    pthread_mutex_unlock(&S->mu);
+    int rc = tide_msg_recv(S->pool.w[id - 1].sock, &type, &S->rb, MAX_MSG);
+    pthread_mutex_lock(&S->mu);
+    if (S->quit) break; /* the loop closes: its workers were killed */
+    if (rc != TIDE_OK)
+      lost(S, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died", 0);
+    else if (type != TIDE_MSG_RESULT || take_frame(S, id, &S->rb) != 0)
+      lost(S, id, "sent a malformed message", 0);
+    tide_buf_reset(&S->rb);
+  }
+  dispatch(S); /* before the script decodes: workers must not wait for it */
+}
+
+static void *service(void *arg) {
+  tide_Sched *S = arg;
+  pthread_mutex_lock(&S->mu);
+  while (!S->quit) serve(S, 1000);
+  pthread_mutex_unlock(&S->mu);
   return NULL;
 }
 
@@ -577,15 +589,9 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   S->next_fresh = S->item_lo = S->next_item = 1;
   S->chunk = c->chunk < 1 ? 1 : c->chunk;
   S->owner = getpid();
-  S->out = (tide_Buf)TIDE_BUF_INIT;
+  S->out = S->rb = (tide_Buf)TIDE_BUF_INIT;
   pthread_once(&atfork_once, register_atfork);
-  S->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (S->wakefd < 0) {
-    int e = errno;
-    free(slots);
-    free(S);
-    return tide__syserr(TIDE_EIO, e, "cannot create an eventfd");
-  }
+  S->wakefd = -1; /* made with the service thread */
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -605,18 +611,27 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   if (live) live->prev = S;
   live = S;
   pthread_mutex_unlock(&live_mu);
+  *out = S;
+  return TIDE_OK;
+}
+
+int tide_sched_background(tide_Sched *S) {
+  if (S->thread_on) return TIDE_OK;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return tide__syserr(TIDE_EIO, errno, "cannot create an eventfd");
+  pthread_mutex_lock(&S->mu);
+  S->wakefd = fd;
+  pthread_mutex_unlock(&S->mu);
   /* the thread takes no signal: Ctrl-C goes to the script's thread */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int e = pthread_create(&S->thread, NULL, service, S);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (e) {
-    tide_sched_close(S);
-    return tide__syserr(TIDE_EIO, e, "cannot start a loop's service thread");
-  }
+  if (e) return tide__syserr(TIDE_EIO, e, "cannot start a loop's service thread");
+  pthread_mutex_lock(&S->mu);
   S->thread_on = 1;
-  *out = S;
+  pthread_mutex_unlock(&S->mu);
   return TIDE_OK;
 }
 
@@ -655,6 +670,7 @@ void tide_sched_close(tide_Sched *S) {
   free(S->slots);
   free(S->retry);
   tide_buf_free(&S->out);
+  tide_buf_free(&S->rb);
   if (S->wakefd >= 0) close(S->wakefd);
   pthread_mutex_destroy(&S->mu);
   pthread_cond_destroy(&S->cv);
@@ -671,7 +687,7 @@ tide_Event *tide_sched_take(tide_Sched *S) {
 
 int tide_sched_wait(tide_Sched *S, int ms) {
   pthread_mutex_lock(&S->mu);
-  if (!S->head && !S->ndead && ms > 0) {
+  if (!S->head && !S->ndead && (ms > 0 || !S->thread_on)) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
@@ -680,9 +696,21 @@ int tide_sched_wait(tide_Sched *S, int ms) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
     }
-    S->main_waiting = 1;
-    while (!S->head && !S->ndead && pthread_cond_timedwait(&S->cv, &S->mu, &ts) == 0) {}
-    S->main_waiting = 0;
+    if (S->thread_on) {
+      S->main_waiting = 1;
+      while (!S->head && !S->ndead && pthread_cond_timedwait(&S->cv, &S->mu, &ts) == 0) {}
+      S->main_waiting = 0;
+    } else { /* no service thread: this one serves */
+      for (;;) {
+        serve(S, ms);
+        if (S->head || S->ndead || ms <= 0) break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = (long)(ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000L;
+        if (left <= 0) break;
+        ms = (int)left;
+      }
+    }
   }
   int r = S->head != NULL || S->ndead > 0;
   pthread_mutex_unlock(&S->mu);

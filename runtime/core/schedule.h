@@ -97,15 +97,20 @@ typedef struct tide_SchedConfig {
 
 typedef struct tide_Sched tide_Sched;
 
-/* Forks the workers and starts the service thread. */
+/* Forks the workers.  Until tide_sched_background, the loop advances
+** only inside tide_sched_wait. */
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c);
+/* Starts the service thread, if it is not running: the script goes off to
+** do something else while the loop runs. */
+int tide_sched_background(tide_Sched *S);
 /* Stops the thread, kills and reaps the workers, frees everything. */
 void tide_sched_close(tide_Sched *S);
 
 /* The events that arrived, oldest first (the caller frees each); NULL
 ** when none. */
 tide_Event *tide_sched_take(tide_Sched *S);
-/* Waits up to ms for an event; 1 when one is there. */
+/* Waits up to ms for an event (serving the workers itself when no service
+** thread runs); 1 when one is there. */
 int tide_sched_wait(tide_Sched *S, int ms);
 /* Replaces workers that died (forks: the script's thread only). */
 int tide_sched_respawn(tide_Sched *S);

@@ -104,7 +104,9 @@ function check.shm_fds(pid)
   local n = 0
   local p = io.popen("ls -l /proc/" .. (pid or check.pid()) .. "/fd 2>/dev/null")
   for line in p:lines() do
-    if line:find("memfd:tide", 1, true) or line:find("/tide%-") then n = n + 1 end
+    -- array segments; not the loops' spill files ("memfd:tide-spill")
+    if (line:find("memfd:tide", 1, true) and not line:find("memfd:tide-spill", 1, true))
+       or line:find("/tide%-") then n = n + 1 end
   end
   p:close()
   return n
