@@ -1,13 +1,17 @@
 /*
 ** test_memlimit.c -- the memory figure big allocations are checked against
 ** (MemAvailable + SwapFree, cgroup v1 and v2 limits up the tree), read from
-** fake /proc and /sys trees; refusals name both sizes.
+** fake /proc and /sys trees; refusals name both sizes and leave nothing
+** behind; free disk space bounds memmaps and file segments.
 */
+#include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "core.h"
+#include "io.h"
 
 static char top[] = "/tmp/tide-memlimit-XXXXXX";
 
@@ -31,6 +35,33 @@ static void use(const char *sub) {
   char r[1024];
   snprintf(r, sizeof r, "%s/%s", top, sub);
   tide__memlimit_root(r);
+}
+
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.') n++;
+  if (d) closedir(d);
+  return n;
+}
+
+static int count_memfds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  struct dirent *e;
+  char path[300], target[512];
+  while (d && (e = readdir(d))) {
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    if (len > 0) {
+      target[len] = '\0';
+      if (strstr(target, "memfd:tide")) n++;
+    }
+  }
+  if (d) closedir(d);
+  return n;
 }
 
 #define NOLIMIT_V1 "9223372036854771712\n"
@@ -105,7 +136,7 @@ static void test_mount_root(void) {
 }
 
 /* Old kernels without MemAvailable; no cgroup file at all.  Small requests
-** are never checked. */
+** are never checked; big ones are refused before anything is made. */
 static void test_small_machine(void) {
   put("old", "/proc/meminfo",
       "MemTotal: 64000 kB\nMemFree: 1000 kB\nBuffers: 1000 kB\nCached: 2000 kB\nSwapFree: 1000 kB\n");
@@ -114,9 +145,76 @@ static void test_small_machine(void) {
   CHECK_EQ_INT(tide__admit_memory(512 << 10, "x"), TIDE_OK);
   CHECK_EQ_INT(tide__admit_memory(6 << 20, "x"), TIDE_ENOMEM);
   CHECK_STR_HAS(tide_lasterror(), "cannot allocate 6.3 MB for x: 5.1 MB available");
+  tide_storage_trim();
+  int fds = count_memfds();
+  tide_Storage *s = NULL;
+  CHECK_EQ_INT(tide_storage_new(8 << 20, TIDE_WHERE_SHARED, &s), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot allocate 8.4 MB for a shared array: 5.1 MB available");
+  CHECK(s == NULL);
+  CHECK_EQ_INT(count_memfds(), fds);
+  CHECK_EQ_INT(tide_storage_new(8 << 20, TIDE_WHERE_HEAP, &s), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot allocate 8.4 MB for an array: 5.1 MB available");
+  CHECK_EQ_INT(tide_storage_new(4 << 20, TIDE_WHERE_AUTO, &s), TIDE_OK);
+  tide_storage_unref(s);
+  CHECK_EQ_INT(tide_storage_new(64 << 10, TIDE_WHERE_SHARED, &s), TIDE_OK); /* unchecked */
+  tide_storage_unref(s);
+  tide_Array a;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 2, (int64_t[]){1000, 1000}, TIDE_WHERE_AUTO),
+               TIDE_ENOMEM);
   /* Nothing to read: no limit known. */
   use("nothing");
   CHECK(tide_memory_available() == UINT64_MAX);
+}
+
+/* The real machine: sizes past any memory are refused, overflowing
+** shapes are errors, and the process goes on. */
+static void test_real(void) {
+  tide__memlimit_root(NULL);
+  uint64_t avail = tide_memory_available();
+  CHECK(avail > 0 && avail < UINT64_MAX);
+  tide_storage_trim();
+  int fds = count_memfds();
+  tide_Array a;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, (int64_t[]){(int64_t)1 << 53}, TIDE_WHERE_AUTO),
+               TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot allocate 72.1 PB for a shared array: ");
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_U8, 1, (int64_t[]){(int64_t)1 << 45},
+                              TIDE_WHERE_HEAP), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot allocate 35.2 TB for an array: ");
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, (int64_t[]){(int64_t)1 << 62}, TIDE_WHERE_AUTO),
+               TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "overflows");
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 2, (int64_t[]){1000000000, 1000000000},
+                              TIDE_WHERE_AUTO), TIDE_EINVAL);
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 3, (int64_t[]){1 << 30, 1 << 30, 1 << 30},
+                              TIDE_WHERE_AUTO), TIDE_EINVAL);
+  CHECK_EQ_INT(count_memfds(), fds);
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, (int64_t[]){1 << 18}, TIDE_WHERE_AUTO), TIDE_OK);
+  tide_array_close(&a);
+}
+
+/* Files: a memmap past the free disk space is refused before the file
+** exists, and so is a shared segment in a temp folder on a disk. */
+static void test_disk(void) {
+  char dir[512], path[600];
+  snprintf(dir, sizeof dir, "%s/files", top);
+  CHECK(mkdir(dir, 0700) == 0);
+  snprintf(path, sizeof path, "%s/huge.npy", dir);
+  tide_Array a;
+  CHECK_EQ_INT(tide_npy_create(path, TIDE_F64, 1, (int64_t[]){(int64_t)1 << 55}, &a),
+               TIDE_ENOSPC);
+  CHECK_STR_HAS(tide_lasterror(), "no room for a 288.2 PB array in ");
+  CHECK_STR_HAS(tide_lasterror(), "huge.npy: ");
+  CHECK_STR_HAS(tide_lasterror(), " free on its ");
+  CHECK_EQ_INT(count_entries(dir), 0);
+  snprintf(tide__config.temp_dir, sizeof tide__config.temp_dir, "%s", dir);
+  tide_Storage *s = NULL;
+  int rc = tide_storage_new((size_t)1 << 55, TIDE_WHERE_SHARED, &s);
+  CHECK(rc == TIDE_ENOSPC || rc == TIDE_ENOMEM); /* ENOMEM when the folder is a tmpfs */
+  CHECK_STR_HAS(tide_lasterror(), "36.0 PB");
+  CHECK(s == NULL);
+  CHECK_EQ_INT(count_entries(dir), 0);
+  tide__config.temp_dir[0] = '\0';
 }
 
 int main(void) {
@@ -125,6 +223,8 @@ int main(void) {
   test_v2();
   test_mount_root();
   test_small_machine();
+  test_real();
+  test_disk();
   tide__memlimit_root(NULL);
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", top);
