@@ -65,21 +65,42 @@ function Pool:__tostring()
                        self.closed and ", closed" or "")
 end
 
--- tide.timed(f, name): f wrapped so each call logs "name finished in 1.23 s"
--- to stderr (or calls opts.log(name, seconds)).
+-- tide.timed(f, name [, opts]): f wrapped so each call logs "name finished
+-- in 1.23 s" to stderr, or "name failed after 1.23 s: message" when f
+-- raises -- then the same error object is raised again, untouched.
+-- opts.log(name, seconds, err) replaces the line: err is nil on success,
+-- the error object on failure (a nil one is given as a message).
+local function describe(e)
+  if type(e) == "string" or type(e) == "number" then return tostring(e) end
+  local mt = getmetatable(e)
+  if mt and mt.__tostring then return tostring(e) end
+  return "(error object is a " .. type(e) .. " value)"
+end
+
 function par.timed(f, name, opts)
   if type(f) ~= "function" then
     error("bad argument #1 to 'timed' (function expected, got " .. type(f) .. ")", 2)
   end
   name = name or "function"
-  local log = opts and opts.log or function(n, s)
-    io.stderr:write(string.format("%s finished in %.3f s\n", n, s))
+  local log = opts and opts.log or function(n, s, err)
+    if err == nil then
+      io.stderr:write(string.format("%s finished in %.3f s\n", n, s))
+    else
+      io.stderr:write(string.format("%s failed after %.3f s: %s\n", n, s, describe(err)))
+    end
+  end
+  local function finish(t0, ok, ...)
+    local dt = tide.now() - t0
+    if ok then
+      log(name, dt)
+      return ...
+    end
+    local e = ...
+    log(name, dt, e == nil and describe(e) or e)
+    error(e, 0)
   end
   return function(...)
-    local t0 = tide.now()
-    local r = table.pack(f(...))
-    log(name, tide.now() - t0)
-    return table.unpack(r, 1, r.n)
+    return finish(tide.now(), pcall(f, ...))
   end
 end
 

@@ -3,6 +3,7 @@
 ** file's opener, plus tide.config (a live view of the core's settings).
 */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,6 +121,15 @@ static int l_trim(lua_State *L) {
   return 1;
 }
 
+/* tide.memory_available(): bytes this process can still allocate -- the
+** figure big allocations are checked against (math.huge if unknown). */
+static int l_memory_available(lua_State *L) {
+  uint64_t n = tide_memory_available();
+  if (n > (uint64_t)LUA_MAXINTEGER) lua_pushnumber(L, HUGE_VAL);
+  else lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 /* tide.isatty(fd) */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -167,6 +177,8 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_trim);
   lua_setfield(L, -2, "trim");
+  lua_pushcfunction(L, l_memory_available);
+  lua_setfield(L, -2, "memory_available");
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
   static const char *const lazy[][3] = {

@@ -4,6 +4,7 @@
 ** Modules and prefixes:
 **   error.c    tide__seterr, tide_lasterror           errors
 **   storage.c  tide_storage_*                          heap / shared / file bytes
+**   memlimit.c tide_memory_available, tide__admit_*    what the machine can still give
 **   array.c    tide_array_*                            arrays, views, copies
 **   rng.c      tide_rng_*                              counter-based random streams
 **   ops.c, reduce.c, linalg.c, format.c              arithmetic, reductions, BLAS, printing
@@ -187,6 +188,27 @@ size_t tide_storage_trim(void);
 int tide_storage_flush(tide_Storage *s);
 /* Human-readable size, "2.0 GB", into buf. */
 const char *tide_fmt_bytes(double nbytes, char *buf, size_t len);
+
+/* ------------------------------------------------------------- memlimit.c */
+
+/* Bytes this process can still allocate: the smallest of MemAvailable +
+** SwapFree and, for its memory cgroup and each parent, limit - usage
+** (inactive page cache left out).  UINT64_MAX when nothing tells. */
+uint64_t tide_memory_available(void);
+/* Requests under this size are admitted unchecked (reading the figures
+** costs some tens of microseconds). */
+#define TIDE_ADMIT_MIN ((uint64_t)1 << 20)
+/* TIDE_OK when nbytes fit in tide_memory_available() (or are under
+** TIDE_ADMIT_MIN); else TIDE_ENOMEM, "cannot allocate 8.0 GB for <what>:
+** 1.9 GB available". */
+int tide__admit_memory(uint64_t nbytes, const char *what);
+/* Free bytes of the filesystem holding fd for an unprivileged writer
+** (UINT64_MAX when it has no size, as memfd's), and whether its pages are
+** memory (tmpfs, ramfs). */
+int tide__fs_room(int fd, uint64_t *room, int *in_memory);
+/* Tests: read /proc and /sys under root instead of / (NULL or "": /), and
+** find the cgroups again. */
+void tide__memlimit_root(const char *root);
 
 /* ---------------------------------------------------------------- array.c */
 

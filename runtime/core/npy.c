@@ -683,6 +683,20 @@ int tide_npy_create(const char *path, int dtype, int ndim, const int64_t *shape,
   char *tmp;
   if ((rc = tide__atomic_open(path, &fd, &tmp))) return rc;
   rc = tide__write_all(fd, hdr, hl, path);
+  /* A request past the free space is refused before posix_fallocate,
+  ** which would fill the disk for everyone on its way to ENOSPC; on a
+  ** tmpfs the pages are memory, so that must have room too. */
+  if (!rc && nbytes >= TIDE_ADMIT_MIN) {
+    uint64_t room;
+    int in_memory;
+    char b[32], f[32];
+    rc = tide__fs_room(fd, &room, &in_memory);
+    if (!rc && nbytes > room)
+      rc = tide__seterr(TIDE_ENOSPC, "no room for a %s array in %s: %s free on its %s",
+                        tide_fmt_bytes((double)nbytes, b, sizeof b), path,
+                        tide_fmt_bytes((double)room, f, sizeof f), in_memory ? "tmpfs" : "disk");
+    if (!rc && in_memory) rc = tide__admit_memory(nbytes, "a memmap on tmpfs");
+  }
   /* Reserve the blocks now: a full disk is an error here, not SIGBUS on
   ** the first write through the mapping. */
   if (!rc && nbytes) {

@@ -8,6 +8,13 @@
 ** no segment is left behind in /dev/shm even when the process is killed
 ** with SIGKILL.  Space is reserved with posix_fallocate(): a full tmpfs is
 ** an error at creation, never a SIGBUS on first touch.
+**
+** Big requests are admitted first (memlimit.c): a heap array or a segment
+** in memory must fit in what the machine and the memory cgroup still
+** give, and a segment in a file must fit in its filesystem's free space.
+** Reserving past either would not fail: the OOM killer would end this
+** process or another, or the disk would fill for everyone while
+** posix_fallocate crawls to its ENOSPC.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +161,9 @@ void tide__storage_after_fork(void) {
 }
 
 static int new_heap(size_t nbytes, tide_Storage **out) {
+  /* The block is zeroed at once: every page of it becomes real. */
+  int rc = tide__admit_memory(nbytes, "an array");
+  if (rc) return rc;
   tide_Storage *s = storage_alloc(TIDE_STORE_HEAP);
   void *p = NULL;
   /* 64-byte alignment: whole cache lines, and any SIMD width. */
@@ -191,13 +201,25 @@ static int open_unlinked(const char *dir) {
   return -1;
 }
 
-/* Reserves nbytes in fd; on ENOSPC says where there was no room. */
+/* Reserves nbytes in fd; on ENOSPC says where there was no room.  A big
+** request is checked first against the filesystem's free space and, when
+** its pages are memory (memfd, tmpfs), against the memory left. */
 static int reserve(int fd, size_t nbytes, const char *where) {
+  char b[32], f[32];
+  tide_fmt_bytes((double)nbytes, b, sizeof b);
+  if (nbytes >= TIDE_ADMIT_MIN) {
+    uint64_t room;
+    int in_memory;
+    int rc = tide__fs_room(fd, &room, &in_memory);
+    if (rc) return rc;
+    if (nbytes > room)
+      return tide__syserr(TIDE_ENOSPC, ENOSPC, "no room for a %s array in %s (%s free)", b, where,
+                          tide_fmt_bytes((double)room, f, sizeof f));
+    if (in_memory && (rc = tide__admit_memory(nbytes, "a shared array"))) return rc;
+  }
   int err;
   do err = posix_fallocate(fd, 0, (off_t)nbytes); while (err == EINTR);
   if (err == 0) return TIDE_OK;
-  char b[32];
-  tide_fmt_bytes((double)nbytes, b, sizeof b);
   if (err == ENOSPC || err == ENOMEM || err == EFBIG)
     return tide__syserr(TIDE_ENOSPC, ENOSPC, "no room for a %s array in %s", b, where);
   return tide__syserr(tide__errno_code(err), err, "cannot reserve %s in %s", b, where);
@@ -240,10 +262,13 @@ static int new_shared(size_t nbytes, int zero, tide_Storage **out) {
       return tide__syserr(tide__errno_code(errno), errno,
                           "cannot create a shared segment in %s", dir);
     rc = reserve(fd, nbytes, where);
-    /* joblib's rule: /dev/shm when it has room, else the temp folder. */
-    if (rc == TIDE_ENOSPC && strncmp(dir, "/dev/shm", 8) == 0) {
+    /* joblib's rule: /dev/shm when it has room, else the temp folder
+    ** (on a disk, where memory is no limit). */
+    if ((rc == TIDE_ENOSPC || rc == TIDE_ENOMEM) && strncmp(dir, "/dev/shm", 8) == 0) {
       const char *tmp = getenv("TMPDIR");
       if (!tmp || !*tmp) tmp = "/tmp";
+      char first[512]; /* the error to report if the temp folder fails too */
+      snprintf(first, sizeof first, "%s", tide_lasterror());
       int fd2 = open_unlinked(tmp);
       if (fd2 >= 0) {
         int rc2 = reserve(fd2, nbytes, tmp);
@@ -255,6 +280,7 @@ static int new_shared(size_t nbytes, int zero, tide_Storage **out) {
           close(fd2);
         }
       }
+      if (rc != TIDE_OK) tide__seterr(rc, "%s; no room in %s either", first, tmp);
     }
   }
   tide_Storage *s = NULL;
@@ -273,13 +299,8 @@ static int new_shared(size_t nbytes, int zero, tide_Storage **out) {
   return TIDE_OK;
 }
 
-static int new_shared_or_trim(size_t nbytes, int zero, tide_Storage **out) {
-  int rc = new_shared(nbytes, zero, out);
-  if (rc == TIDE_ENOSPC && seg_n > 0) { /* kept segments hold the room */
-    tide_storage_trim();
-    rc = new_shared(nbytes, zero, out);
-  }
-  return rc;
+static int new_any(size_t nbytes, int shared, int zero, tide_Storage **out) {
+  return shared && nbytes > 0 ? new_shared(nbytes, zero, out) : new_heap(nbytes, out);
 }
 
 int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
@@ -292,8 +313,12 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out) {
     where = nbytes >= tide__config.share_bytes ? TIDE_WHERE_SHARED : TIDE_WHERE_HEAP;
   /* Shared read-write storage must be shared memory even when small. */
   if (wmode == TIDE_WMODE_RW) where = TIDE_WHERE_SHARED;
-  int rc = (where == TIDE_WHERE_SHARED && nbytes > 0) ? new_shared_or_trim(nbytes, zero, out)
-                                                      : new_heap(nbytes, out);
+  int shared = where == TIDE_WHERE_SHARED;
+  int rc = new_any(nbytes, shared, zero, out);
+  if ((rc == TIDE_ENOSPC || rc == TIDE_ENOMEM) && seg_n > 0) { /* kept segments hold the room */
+    tide_storage_trim();
+    rc = new_any(nbytes, shared, zero, out);
+  }
   if (rc == TIDE_OK) {
     (*out)->wmode = wmode;
     tide__unreported_bytes += nbytes;
