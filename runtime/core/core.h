@@ -37,6 +37,8 @@ int tide__seterr(int code, const char *fmt, ...) TIDE_PRINTF(2, 3);
 /* Same, appending ": strerror(errnum)". */
 int tide__syserr(int code, int errnum, const char *fmt, ...) TIDE_PRINTF(3, 4);
 /* Maps an errno value to the nearest TIDE_E* code. */
+/* Monotonic seconds (pool.c). */
+double tide_now(void);
 int tide__errno_code(int errnum);
 
 /* ---------------------------------------------------------------- config */

@@ -74,7 +74,5 @@ extern int tide_worker_spill;
 ** waits in the pool poll it and cancel.  Cleared by the one who acts. */
 extern volatile sig_atomic_t tide__interrupted;
 
-/* Monotonic seconds. */
-double tide_now(void);
 
 #endif
