@@ -532,6 +532,7 @@ static int worker_main(void *ud, int sock, int id) {
 
 static int all_done(Job *J) { return J->total >= 0 && J->ndone >= J->total; }
 
+
 /* Stores one task's outcome.  ok: results are on the stack (n values). */
 static void store_result(lua_State *L, int jidx, Job *J, int64_t idx, int n) {
   (void)J;
@@ -694,6 +695,10 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
     tide_event_free(ev);
   }
   if (!J->S) return;
+  if (all_done(J)) { /* every task has its outcome: the workers can go */
+    stop_workers(J);
+    return;
+  }
   J->L = L; /* a new worker runs on the state that is running now */
   if (tide_sched_respawn(J->S) != TIDE_OK) {
     char msg[512];

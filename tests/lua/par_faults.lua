@@ -147,6 +147,12 @@ do
   local done = 0
   for _ in pairs(job:done_so_far()) do done = done + 1 end
   check.eq(done, 40, "a started job ran in the background")
+  local me = pid()
+  local kids = 0
+  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
+  for _ in p:lines() do kids = kids + 1 end
+  p:close()
+  check.eq(kids, 1, "a finished job's workers are gone (the one child is grep's shell)")
   local Xa = tide.rand({200, 4}, {seed = 1})
   local ya = Xa:col(1) * 2 + 1
   local s = tide.search{model = tide.models.ridge{}, grid = {alpha = {0.1, 1, 10}},
