@@ -452,6 +452,7 @@ static int worker_main(void *ud, int sock, int id) {
   J->item = (tide_Buf)TIDE_BUF_INIT;
   tide_buf_map(&J->out, tide_worker_spill);
   _Atomic int64_t *running = &tide_worker_word->task;
+  uint32_t back_tail = 0;
   size_t made_at_gc = tide__made_bytes;
   for (;;) {
     uint8_t type;
@@ -486,6 +487,12 @@ static int worker_main(void *ud, int sock, int id) {
         view.fds = in.fds + fdbase;
         view.nfds = (int)nf;
         fdbase += (int)nf;
+      }
+      uint32_t head = atomic_load_explicit(&tide_worker_word->back_head, memory_order_acquire);
+      if (head != back_tail) { /* segments given back while we ran */
+        for (; back_tail != head; back_tail++)
+          lease_back(tide_worker_word->back[back_tail % TIDE_BACK_RING]);
+        atomic_store_explicit(&tide_worker_word->back_tail, back_tail, memory_order_release);
       }
       int nfds = J->out.nfds;
       size_t at = J->out.n;

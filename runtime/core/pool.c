@@ -128,6 +128,8 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   /* the new worker's spill holds nothing yet, whatever its bytes */
   atomic_store(&p->words[id - 1].task, 0);
   atomic_store(&p->words[id - 1].committed, 0);
+  atomic_store(&p->words[id - 1].back_head, 0);
+  atomic_store(&p->words[id - 1].back_tail, 0);
   pid_t parent = getpid();
   fflush(NULL); /* or the child would own a copy of unflushed output */
   tide__fork_epoch++; /* segments alive now may be mapped by the child */

@@ -31,10 +31,18 @@ typedef struct tide_Worker {
 ** bytes at the start of its spill file hold whole, finished results.  A
 ** worker writes its results into the spill file (a memfd mapped as its
 ** output buffer) and commits each one before it clears `task`; the parent
-** reads both only after the worker died. */
+** reads both only after the worker died.
+**
+** The word also carries small notes from the parent to a busy worker
+** without a message: a ring of 32-bit values (l_par.c: result segments
+** given back), written by the parent up to back_head, read by the worker
+** up to back_tail. */
+#define TIDE_BACK_RING 16
 typedef struct tide_SlotWord {
   _Alignas(64) _Atomic int64_t task; /* a cache line each: workers write per task */
   _Atomic uint64_t committed;
+  _Atomic uint32_t back_head, back_tail;
+  uint32_t back[TIDE_BACK_RING];
 } tide_SlotWord;
 
 typedef struct tide_Pool tide_Pool;

@@ -98,7 +98,16 @@ void tide_lease_box_ref(tide_LeaseBox *b) {
 
 void tide_lease_box_freed(tide_LeaseBox *b, uint32_t id, int clean) {
   pthread_mutex_lock(&lease_mu);
-  if (b->alive && clean && b->n < TIDE_LEASE_BACK_MAX) b->ids[b->n++] = id;
+  if (b->alive && clean) {
+    tide_SlotWord *w = b->word;
+    uint32_t head = atomic_load_explicit(&w->back_head, memory_order_relaxed);
+    if (head - atomic_load_explicit(&w->back_tail, memory_order_acquire) < TIDE_BACK_RING) {
+      w->back[head % TIDE_BACK_RING] = id;
+      atomic_store_explicit(&w->back_head, head + 1, memory_order_release);
+    } else if (b->n < TIDE_LEASE_BACK_MAX) {
+      b->ids[b->n++] = id;
+    }
+  }
   int gone = --b->refs == 0;
   pthread_mutex_unlock(&lease_mu);
   if (gone) free(b);
@@ -108,9 +117,12 @@ void tide_lease_box_unref(tide_LeaseBox *b) {
   if (b) tide_lease_box_freed(b, 0, 0);
 }
 
-static tide_LeaseBox *box_new(void) {
+static tide_LeaseBox *box_new(tide_SlotWord *word) {
   tide_LeaseBox *b = calloc(1, sizeof *b);
-  if (b) b->refs = b->alive = 1;
+  if (b) {
+    b->refs = b->alive = 1;
+    b->word = word;
+  }
   return b;
 }
 
@@ -598,7 +610,6 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   pthread_cond_init(&S->cv, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&S->mu, NULL);
-  for (int i = 0; i < c->jobs; i++) slots[i].box = box_new();
   int rc = tide_pool_start(&S->pool, c->jobs, c->worker, c->ud);
   if (rc) {
     char msg[1024];
@@ -606,6 +617,7 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
     tide_sched_close(S);
     return tide__seterr(rc, "%s", msg);
   }
+  for (int i = 0; i < c->jobs; i++) slots[i].box = box_new(&S->pool.words[i]);
   pthread_mutex_lock(&live_mu);
   S->next = live;
   if (live) live->prev = S;
@@ -655,6 +667,7 @@ void tide_sched_close(tide_Sched *S) {
     if (S->next) S->next->prev = S->prev;
     pthread_mutex_unlock(&live_mu);
   }
+  for (int i = 0; i < S->c.jobs; i++) box_retire(&S->slots[i].box); /* before the words go */
   tide_pool_close(&S->pool); /* in a worker's copy: only forgotten */
   for (tide_Event *e = S->head, *next; e; e = next) {
     next = e->next;
@@ -666,7 +679,6 @@ void tide_sched_close(tide_Sched *S) {
       free(S->ring[i]);
     }
   free(S->ring);
-  for (int i = 0; i < S->c.jobs; i++) box_retire(&S->slots[i].box);
   free(S->slots);
   free(S->retry);
   tide_buf_free(&S->out);
@@ -727,7 +739,7 @@ int tide_sched_respawn(tide_Sched *S) {
     if (rc) return rc;
     pthread_mutex_lock(&S->mu);
     S->slots[id - 1].dead = 0;
-    S->slots[id - 1].box = box_new();
+    S->slots[id - 1].box = box_new(&S->pool.words[id - 1]);
     S->ndead--;
     pthread_mutex_unlock(&S->mu);
     wake(S);

@@ -51,12 +51,15 @@ typedef struct tide_Entry {
 /* Reads the next entry; 0 at the end of c, -1 when malformed. */
 int tide_entry_next(tide_Cursor *c, tide_Entry *e);
 
-/* Result segments a worker lent that the parent dropped, waiting to ride
-** back on the worker's next TASK.  A box outlives its loop while results
-** the worker lent are alive.  Guarded by one process-wide lock. */
+/* Result segments a worker lent that the parent dropped go back to it
+** through its slot word's ring at once, even while it runs a task; when
+** the ring is full they wait here to ride on the worker's next TASK.  A box
+** outlives its loop while results the worker lent are alive.  Guarded by
+** one process-wide lock. */
 #define TIDE_LEASE_BACK_MAX 64
 typedef struct tide_LeaseBox {
   int refs, alive, n;
+  tide_SlotWord *word; /* while alive */
   uint32_t ids[TIDE_LEASE_BACK_MAX];
 } tide_LeaseBox;
 

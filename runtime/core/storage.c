@@ -3,8 +3,9 @@
 ** memory, mapped user files and borrowed host buffers, reference counted.
 **
 ** Shared segments never have a name that outlives this file's functions:
-** they are memfd_create() objects, or files created O_EXCL with mode 0600
-** in tide__config.temp_dir and unlinked before anything else can fail.  So
+** they are memfd_create() objects, or files in tide__config.temp_dir made
+** with O_TMPFILE (or, where a filesystem lacks it, created O_EXCL with
+** mode 0600 and unlinked before anything else can fail).  So
 ** no segment is left behind in /dev/shm even when the process is killed
 ** with SIGKILL.  Space is reserved with posix_fallocate(): a full tmpfs is
 ** an error at creation, never a SIGBUS on first touch.
@@ -181,8 +182,13 @@ static int new_heap(size_t nbytes, tide_Storage **out) {
   return TIDE_OK;
 }
 
-/* An O_EXCL 0600 file with 64 random bits in its name, unlinked at once. */
+/* A file in dir with no name: O_TMPFILE where the filesystem has it (no
+** name ever, so not even a SIGKILL between two calls leaves one behind),
+** else an O_EXCL 0600 file with 64 random bits in its name, unlinked at
+** once. */
 static int open_unlinked(const char *dir) {
+  int tf = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+  if (tf >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return tf;
   char path[1200];
   for (int tries = 0; tries < 16; tries++) {
     uint64_t r;
