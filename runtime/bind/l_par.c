@@ -764,7 +764,8 @@ static void go_background(lua_State *L, Job *J) {
 static void check_stuck(lua_State *L, Job *J, int64_t idx) {
   if (J->S && !J->evq && tide_sched_idle(J->S)) {
     stop_workers(J);
-    luaL_error(L, "task %I was lost (no worker holds it)", (lua_Integer)idx);
+    if (idx > 0) luaL_error(L, "task %I was lost (no worker holds it)", (lua_Integer)idx);
+    luaL_error(L, "tasks were lost (no worker holds them)");
   }
 }
 
@@ -1157,7 +1158,7 @@ static int run_all(lua_State *L, int jidx, Job *J, double limit) {
       double left = limit < 0 ? 1 : limit - (tide_now() - t0);
       int ms = left >= 0.05 ? 50 : left > 0 ? (int)(left * 1000) + 1 : 0;
       pump(L, jidx, J, ms);
-      if (!all_done(J) && J->fail_index == 0) check_stuck(L, J, J->ndone + 1);
+      if (!all_done(J) && J->fail_index == 0) check_stuck(L, J, 0);
     }
     if (limit >= 0 && tide_now() - t0 >= limit) break;
   }
