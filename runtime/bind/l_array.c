@@ -656,6 +656,12 @@ static int a_reshape(lua_State *L) {
   tide_Array *v = tideL_push(L);
   tide_array_view(v, a);
   int rc = tide_array_reshape_view(v, n, shape);
+  if (rc == TIDE_ESHAPE && lua_toboolean(L, lua_upvalueindex(1)) && !tide_array_is_c_contiguous(a)) {
+    lua_pop(L, 1); /* as numpy: a copy when no view has that shape */
+    v = tideL_push(L);
+    rc = tide_array_copy(a, -1, v);
+    if (!rc) rc = tide_array_reshape_view(v, n, shape);
+  }
   return rc ? tideL_raise(L, rc) : 1;
 }
 
@@ -792,7 +798,7 @@ void tideB_open_array(lua_State *L) {
     {NULL, NULL}};
   static const luaL_Reg methods[] = {
     {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
-    {"col", a_col}, {"t", a_t}, {"reshape", a_reshape}, {"view", a_reshape},
+    {"col", a_col}, {"t", a_t}, {"view", a_reshape},
     {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
     {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
     {"close", a_close}, {"totable", a_totable}, {"item", a_item},
@@ -806,6 +812,10 @@ void tideB_open_array(lua_State *L) {
   luaL_newmetatable(L, TIDE_ARRAY_MT);
   luaL_setfuncs(L, meta, 0);
   luaL_newlib(L, methods);
+  lua_pushboolean(L, 1); /* reshape copies when it must; view (the same
+                         ** function, without the upvalue) never does */
+  lua_pushcclosure(L, a_reshape, 1);
+  lua_setfield(L, -2, "reshape");
   lua_setfield(L, -2, "__methods");
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);

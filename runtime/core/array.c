@@ -227,6 +227,37 @@ int tide_array_transpose(tide_Array *a) {
   return TIDE_OK;
 }
 
+/* Strides that view a's elements, in C order, as shape sh (same size, not
+** zero) without moving them, as numpy's reshape finds them: dimensions of
+** size 1 aside, each run of new dimensions must cover a run of old ones
+** that lie in memory as one C-ordered block.  0 when there are none. */
+static int nocopy_strides(const tide_Array *a, int ndim, const int64_t *sh, int64_t *st) {
+  int64_t od[TIDE_MAXDIM], os[TIDE_MAXDIM];
+  int on = 0;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != 1) {
+      od[on] = a->shape[d];
+      os[on++] = a->strides[d];
+    }
+  int oi = 0, ni = 0;
+  while (oi < on && ni < ndim) {
+    int oj = oi + 1, nj = ni + 1;
+    int64_t op = od[oi], np = sh[ni];
+    while (np != op) {
+      if (np < op) np *= sh[nj++];
+      else op *= od[oj++];
+    }
+    for (int k = oi; k < oj - 1; k++)
+      if (os[k] != od[k + 1] * os[k + 1]) return 0;
+    st[nj - 1] = os[oj - 1];
+    for (int k = nj - 1; k > ni; k--) st[k - 1] = st[k] * sh[k];
+    oi = oj;
+    ni = nj;
+  }
+  for (; ni < ndim; ni++) st[ni] = tide_dtype_size(a->dtype); /* trailing 1s */
+  return 1;
+}
+
 int tide_array_reshape_view(tide_Array *a, int ndim, const int64_t *shape) {
   int64_t sh[TIDE_MAXDIM], known = 1, total = tide_array_size(a);
   int infer = -1;
@@ -251,12 +282,16 @@ int tide_array_reshape_view(tide_Array *a, int ndim, const int64_t *shape) {
     known = total;
   }
   if (known != total) goto mismatch;
-  if (!tide_array_is_c_contiguous(a))
-    return tide__seterr(TIDE_ESHAPE, "cannot reshape a non-contiguous view without a copy "
-                                     "(use a:copy():reshape(...))");
+  int64_t st[TIDE_MAXDIM];
+  if (tide_array_is_c_contiguous(a) || total == 0) {
+    c_strides(ndim, sh, tide_dtype_size(a->dtype), st);
+  } else if (!nocopy_strides(a, ndim, sh, st)) {
+    return tide__seterr(TIDE_ESHAPE, "cannot view these elements as that shape without a "
+                                     "copy (a:reshape copies when it must; a:view never)");
+  }
   a->ndim = ndim;
   memcpy(a->shape, sh, (size_t)ndim * sizeof *sh);
-  c_strides(ndim, sh, tide_dtype_size(a->dtype), a->strides);
+  memcpy(a->strides, st, (size_t)ndim * sizeof *st);
   return TIDE_OK;
 mismatch: {
     char b1[128], b2[128];

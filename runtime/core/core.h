@@ -248,8 +248,9 @@ int tide_array_slice(tide_Array *a, int dim, int64_t from, int64_t to,
                      int64_t step);
 int tide_array_select(tide_Array *a, int dim, int64_t i); /* drops dim */
 int tide_array_transpose(tide_Array *a);                  /* reverses dims */
-/* Reshape as a view when the layout allows it (C-contiguous); else
-** TIDE_ESHAPE with a message.  One entry of shape may be -1 (inferred). */
+/* Reshape as a view when the layout allows it (C-contiguous, or strides
+** that numpy's reshape would find); else TIDE_ESHAPE with a message.  One
+** entry of shape may be -1 (inferred). */
 int tide_array_reshape_view(tide_Array *a, int ndim, const int64_t *shape);
 
 /* dst = new C-ordered copy of src converted to dtype (-1: same dtype). */

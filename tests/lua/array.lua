@@ -100,7 +100,7 @@ check.errors(function() a:get(1) end, "1 indices given for a 2-dimensional array
 check.errors(function() m:slice(2, 1, 9) end, "out of range")
 check.errors(function() m:slice(1, 1, 2, 0) end, "step must not be 0")
 check.errors(function() m:slice(3, 1, 1) end, "dimension out of range")
-check.errors(function() m:t():reshape(12) end, "non-contiguous")
+check.errors(function() m:t():view(12) end, "without a copy")
 check.errors(function() m:reshape(5) end, "cannot reshape 3x4 (12 elements) into 5")
 check.errors(function() m:take({4}) end, "index 4 (position 1) out of range")
 check.errors(function() m:take(tide.zeros(2)) end, "integer dtype")
@@ -133,5 +133,24 @@ tide.config.jobs = 3; check.eq(tide.config.jobs, 3)
 
 -- embedded Lua modules are found from any folder
 check.eq(type(require("tide.util").copy), "function")
+
+-- reshape as numpy's: a view when strides allow, else a copy; view() never copies
+do
+  local r = tide.arange(12.0):reshape(3, 4)
+  local c = r:col(2):reshape(3, 1)            -- a strided column, a unit dim added: a view
+  c:set(2, 1, 100)
+  check.eq(r:get(2, 2), 100.0, "a column reshaped to 3x1 is a view")
+  local s = r:slice(1, 1, 2):reshape(8)        -- two whole rows: one block, a view
+  s[8] = -1
+  check.eq(r:get(2, 4), -1.0, "rows reshaped flat are a view")
+  local t = r:t():reshape(12)                  -- transposed: only a copy has that order
+  check.eq(t[2], r:get(2, 1), "a transposed reshape reads in C order of the view")
+  t[1] = 42
+  check.eq(r:get(1, 1), 0.0, "and is a copy")
+  check.errors(function() return r:t():view(12) end, "without a copy", "view never copies")
+  check.errors(function() return r:t():reshape(5) end, "cannot reshape", "a size mismatch is still an error")
+  local z = tide.zeros(0, 3):t():reshape(3, 0)
+  check.eq(z.shape[1], 3, "empty arrays reshape")
+end
 
 check.done()
