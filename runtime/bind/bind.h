@@ -53,7 +53,8 @@ void tideL_pushelem(lua_State *L, int dt, const void *p);
 /* Stores Lua value at stack index i into element p; raises on non-numbers. */
 void tideL_toelem(lua_State *L, int i, int dt, void *p);
 
-/* Raises unless a is writable ("array is read-only ..."). */
+/* Raises unless a is writable ("array is read-only ..."); else marks its
+** storage written (tide_storage_touch), as the caller is about to write. */
 void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname);
 
 /* Adds functions to the array method table (used by __index). */

@@ -241,6 +241,7 @@ void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname) {
                a->storage && a->storage->kind == TIDE_STORE_FILE
                    ? "mapped with mode \"r\"; use mmap = \"r+\" or \"c\" to write"
                    : "a read-only view");
+  tide_storage_touch(a->storage); /* a write follows: cached digests are stale */
 }
 
 void tideL_addmethods(lua_State *L, const luaL_Reg *r) {

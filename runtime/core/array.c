@@ -381,6 +381,7 @@ int tide_array_assign(tide_Array *dst, const tide_Array *src) {
                         tide_shape_str(dst->ndim, dst->shape, b2, sizeof b2));
   }
   if (dst->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  tide_storage_touch(dst->storage);
   int dt[2] = {dst->dtype, src->dtype};
   unsigned char *base[2] = {dst->data, src->data};
   const int64_t *st[2] = {dst->strides, src->strides};
@@ -447,6 +448,7 @@ static int fill_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud)
 
 int tide_array_fill(tide_Array *a, double v) {
   if (a->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  tide_storage_touch(a->storage);
   struct { int dt; double v; } f = {a->dtype, v};
   unsigned char *base[1] = {a->data};
   const int64_t *st[1] = {a->strides};

@@ -108,7 +108,10 @@ struct tide_Storage {
   int fd;              /* shared/file: the descriptor kept for hand-over; else -1 */
   int refs;            /* arrays and views holding this storage */
   unsigned flags;      /* TIDE_SF_* */
-  uint64_t version;    /* bumped by writers that care (memoization keys) */
+  uint64_t version;    /* a write clock reading: changes with every write made
+                          through tide (tide_storage_touch); digests are
+                          cached per version (hash.c) */
+  struct tide__DigestMemo *memo; /* digests of views of it (hash.c); NULL */
   void (*release)(void *ud); /* borrowed: called when refs reaches 0 */
   void *ud;
   char *path;          /* file storage: the file's path (malloc'd) */
@@ -124,6 +127,17 @@ struct tide_Storage {
   void *free_ud;
   uint32_t free_tag;
 };
+
+/* The write clock: every storage gets a fresh reading when it is made and
+** whenever tide writes to it, so (storage, version) never names two
+** contents, even when a freed storage's address is reused. */
+extern uint64_t tide__write_clock;
+/* Marks s as written (NULL is a no-op).  Every writing operation calls it:
+** in-place arithmetic, fills, assignments, element stores, random fills.
+** Code that writes through an array's data pointer itself must too. */
+static inline void tide_storage_touch(tide_Storage *s) {
+  if (s) s->version = ++tide__write_clock;
+}
 
 /* Bytes of storage made since the bindings last told Lua's collector
 ** (tideL_push does: array bytes live outside Lua's heap, so without this
@@ -171,6 +185,12 @@ int tide_storage_new(size_t nbytes, int where, tide_Storage **out);
 ** before the data; nbytes is checked against the file's size. */
 int tide_storage_map_file(const char *path, char mode, size_t offset,
                           size_t nbytes, tide_Storage **out);
+/* Maps nbytes at byte offset `offset` of the open regular file fd (any
+** offset: the mapping starts at the page below it), after checking the
+** file holds them.  mode as above.  fd stays the caller's; path is kept
+** for messages and for the change checks of cached digests. */
+int tide_storage_map_fd(int fd, const char *path, char mode, uint64_t offset,
+                        size_t nbytes, tide_Storage **out);
 /* Wraps a host buffer without copying; release(ud) runs at the last unref. */
 int tide_storage_borrow(void *data, size_t nbytes, void (*release)(void *),
                         void *ud, tide_Storage **out);

@@ -582,7 +582,7 @@ int tide_binop_inplace(int op, tide_Array *a, const tide_Operand *b) {
             : tide__seterr(TIDE_EDTYPE, "operator not defined for %s", tide_dtypes[ct].name);
   }
   tide_array_close(&tmp);
-  if (!rc && a->storage) a->storage->version++;
+  if (!rc) tide_storage_touch(a->storage);
   return rc;
 }
 

@@ -101,6 +101,7 @@ static int fill_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud)
 
 static int fill(tide_Rng *r, tide_Array *a, double x, double y, int normal) {
   if (a->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  tide_storage_touch(a->storage);
   FillCtx c = {r, x, y, normal, a->dtype};
   unsigned char *base[1] = {a->data};
   const int64_t *st[1] = {a->strides};

@@ -42,6 +42,7 @@ tide_Config tide__config = {
 static tide_Storage *live;
 
 unsigned long tide__fork_epoch;
+uint64_t tide__write_clock;
 size_t tide__unreported_bytes;
 size_t tide__made_bytes;
 
@@ -130,6 +131,7 @@ static tide_Storage *storage_alloc(int kind) {
   s->refs = 1;
   s->gen = tide__config.gen;
   s->epoch = tide__fork_epoch;
+  tide_storage_touch(s);
   s->lnext = live;
   if (live) live->lprev = s;
   live = s;
@@ -140,6 +142,7 @@ static void storage_free(tide_Storage *s) {
   if (s->lprev) s->lprev->lnext = s->lnext;
   else live = s->lnext;
   if (s->lnext) s->lnext->lprev = s->lprev;
+  free(s->memo);
   free(s->path);
   free(s);
 }
@@ -360,54 +363,60 @@ int tide_storage_adopt_fd(int fd, size_t nbytes, tide_Storage **out) {
   return TIDE_OK;
 }
 
+int tide_storage_map_fd(int fd, const char *path, char mode, uint64_t offset,
+                        size_t nbytes, tide_Storage **out) {
+  *out = NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return tide__syserr(TIDE_EIO, errno, "cannot stat %s", path);
+  if (!S_ISREG(st.st_mode)) return tide__seterr(TIDE_EINVAL, "%s is not a regular file", path);
+  if (offset > (uint64_t)st.st_size || (uint64_t)st.st_size - offset < nbytes)
+    return tide__seterr(TIDE_EFORMAT, "%s holds %lld bytes but its header describes %llu", path,
+                        (long long)st.st_size, (unsigned long long)(offset + nbytes));
+  tide_Storage *s = storage_alloc(TIDE_STORE_FILE);
+  char *pathcopy = strdup(path);
+  if (!s || !pathcopy) {
+    if (s) storage_free(s);
+    free(pathcopy);
+    return tide__seterr(TIDE_ENOMEM, "out of memory");
+  }
+  s->path = pathcopy;
+  static unsigned char no_bytes[8]; /* an empty array's address: never NULL */
+  s->base = no_bytes;
+  if (nbytes > 0) {
+    /* From the page boundary below offset: unref finds the start again as
+    ** base - (maplen - nbytes). */
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = offset - offset % page;
+    size_t len = (size_t)(offset - start) + nbytes;
+    int prot = PROT_READ | (mode == 'r' ? 0 : PROT_WRITE);
+    int flags = mode == 'c' ? MAP_PRIVATE : MAP_SHARED;
+    void *p = mmap(NULL, len, prot, flags, fd, (off_t)start);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      char b[32];
+      storage_free(s);
+      return tide__syserr(tide__errno_code(e), e, "cannot map %s of %s",
+                          tide_fmt_bytes((double)nbytes, b, sizeof b), path);
+    }
+    s->base = (unsigned char *)p + (offset - start);
+    s->maplen = len;
+  }
+  s->nbytes = nbytes;
+  if (mode == 'r') s->flags |= TIDE_SF_READONLY;
+  if (mode == 'c') s->flags |= TIDE_SF_PRIVATE;
+  *out = s;
+  return TIDE_OK;
+}
+
 int tide_storage_map_file(const char *path, char mode, size_t offset,
                           size_t nbytes, tide_Storage **out) {
   *out = NULL;
   int oflags = (mode == 'w') ? O_RDWR : O_RDONLY;
   int fd = open(path, oflags | O_CLOEXEC);
   if (fd < 0) return tide__syserr(tide__errno_code(errno), errno, "cannot open %s", path);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return tide__syserr(TIDE_EIO, e, "cannot stat %s", path);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return tide__seterr(TIDE_EINVAL, "%s is not a regular file", path);
-  }
-  if ((uint64_t)st.st_size < (uint64_t)offset + nbytes) {
-    close(fd);
-    return tide__seterr(TIDE_EFORMAT,
-                        "%s holds %lld bytes but its header describes %zu", path,
-                        (long long)st.st_size, offset + nbytes);
-  }
-  tide_Storage *s = storage_alloc(TIDE_STORE_FILE);
-  char *pathcopy = strdup(path);
-  if (!s || !pathcopy) {
-    if (s) storage_free(s);
-    free(pathcopy);
-    close(fd);
-    return tide__seterr(TIDE_ENOMEM, "out of memory");
-  }
-  s->path = pathcopy;
-  int rc = TIDE_OK;
-  if (offset + nbytes > 0) {
-    int prot = PROT_READ | (mode == 'r' ? 0 : PROT_WRITE);
-    int flags = mode == 'c' ? MAP_PRIVATE : MAP_SHARED;
-    rc = map_fd(s, fd, offset + nbytes, prot, flags);
-  }
+  int rc = tide_storage_map_fd(fd, path, mode, offset, nbytes, out);
   close(fd); /* the mapping keeps the file alive */
-  if (rc != TIDE_OK) {
-    storage_free(s);
-    return rc;
-  }
-  s->base += offset;
-  s->nbytes = nbytes;
-  if (mode == 'r') s->flags |= TIDE_SF_READONLY;
-  if (mode == 'c') s->flags |= TIDE_SF_PRIVATE;
-  *out = s;
-  return TIDE_OK;
+  return rc;
 }
 
 int tide_storage_borrow(void *data, size_t nbytes, void (*release)(void *),
