@@ -97,5 +97,6 @@ void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
+void tideB_open_dump(lua_State *L);   /* l_dump.c: dump, undump */
 
 #endif /* TIDE_BIND_H */

@@ -19,6 +19,8 @@
 **          u32 fd index, u64 segment size, u64 byte offset, u32 lease
 **          (0: none; see tideC_lease_out)
 **   ROWSET u64 nranges, nranges x (u64 first row 0-based, u64 count)
+**   BLOB u32 k                            a dump's array k (its table entry
+**                                         and page-aligned bytes: dump.h)
 **
 ** Integers are little-endian.  Tables, arrays and objects get ids 0, 1, ...
 ** in the order they first appear (a table's id is given before its
@@ -35,8 +37,9 @@
 
 /* Modes of tideC_encode. */
 enum {
-  TIDE_CODEC_INLINE = 0, /* every array's bytes in the message (dump, cache) */
-  TIDE_CODEC_HANDLES = 1 /* shared-memory arrays travel as descriptors */
+  TIDE_CODEC_INLINE = 0,  /* every array's bytes in the message (tide.encode) */
+  TIDE_CODEC_HANDLES = 1, /* shared-memory arrays travel as descriptors */
+  TIDE_CODEC_BLOBS = 2    /* arrays become BLOB k (tideC_encode_dump) */
 };
 
 #define TIDE_CODEC_MAXDEPTH 200 /* nesting levels of tables and objects */
@@ -54,6 +57,22 @@ extern void (*tideC_lease_in)(tide_Storage *s, uint32_t lease);
 ** root names the value in such messages (NULL: "value").  On error b may
 ** hold a partial value: reset it. */
 void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root);
+
+/* A dump's stream: as tideC_encode, but each array (once, whatever the
+** number of references to it) is appended to the table at stack index
+** list and written as BLOB k, k its 0-based position there; code is
+** refused ("cannot dump a function"), and so are strings holding Lua
+** bytecode (a "\27Lua" prefix). */
+void tideC_encode_dump(lua_State *L, int idx, tide_Buf *b, int list, const char *root);
+
+/* Pushes array k of a dump being decoded, or raises. */
+typedef void (*tideC_BlobFn)(lua_State *L, void *ud, uint32_t k);
+
+/* Decodes a dump's stream: BLOB k calls fn(L, ud, k) (k < nblobs, each
+** exactly once, else the stream is corrupt), and Lua bytecode in a string
+** is refused.  Errors read "<what>: <fault> (at byte N)". */
+void tideC_decode_dump(lua_State *L, const unsigned char *p, size_t n, uint32_t nblobs,
+                       tideC_BlobFn fn, void *ud, const char *what);
 
 /* Decodes one value from p[0..n) and pushes it.  Descriptors of array
 ** handles come from fds_owner (NULL: none allowed); those adopted are set

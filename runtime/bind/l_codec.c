@@ -10,7 +10,7 @@
 
 enum {
   T_NIL = 0, T_FALSE, T_TRUE, T_I8, T_I32, T_I64, T_F64, T_S8, T_S64,
-  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_ROWSET, T_NTAGS
+  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_ROWSET, T_BLOB, T_NTAGS
 };
 
 /* Registry keys of the class tables: name -> metatable, metatable -> name,
@@ -46,6 +46,8 @@ typedef struct Enc {
   int have_seen, have_classes;
   lua_Integer nextid;
   lua_Integer nfdkeys; /* storage -> fd index entries in seen */
+  int blobs;       /* BLOBS mode: stack slot of the list of arrays */
+  uint32_t nblobs;
   int depth;
   int nsteps;
   Step steps[MAXSTEPS];
@@ -101,6 +103,12 @@ static _Noreturn void enc_fail(Enc *e, const char *what) {
   luaL_pushresult(&lb);
   lua_error(L);
   for (;;) {} /* lua_error does not return */
+}
+
+/* Raises "...: cannot send <what>" ("cannot dump" for a dump). */
+static _Noreturn void enc_cannot(Enc *e, const char *what) {
+  enc_fail(e, lua_pushfstring(e->L, "cannot %s %s",
+                              e->mode == TIDE_CODEC_BLOBS ? "dump" : "send", what));
 }
 
 static void put_ok(Enc *e, int rc) {
@@ -184,8 +192,7 @@ static int seen(Enc *e, int idx, int inprogress, lua_Integer *id) {
 }
 
 static void put_ref(Enc *e, lua_Integer id) {
-  if (id < 0) enc_fail(e, "cannot send an object that contains itself through its "
-                          "encode hook");
+  if (id < 0) enc_cannot(e, "an object that contains itself through its encode hook");
   put_u8(e, T_REF);
   put_u32(e, (uint32_t)id);
 }
@@ -246,8 +253,8 @@ static void enc_table(Enc *e, int t) {
       e->have_classes = 1;
     }
     if (!lua_istable(L, e->bymt) || lua_rawget(L, e->bymt) != LUA_TSTRING)
-      enc_fail(e, "cannot send a table with a metatable (register its class with "
-                  "tide.register_class)");
+      enc_cannot(e, "a table with a metatable (register its class with "
+                    "tide.register_class)");
     int name = lua_gettop(L);
     size_t len;
     const char *s = lua_tolstring(L, name, &len);
@@ -320,6 +327,14 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
     put_ref(e, id);
     return;
   }
+  if (e->mode == TIDE_CODEC_BLOBS) { /* the bytes go to the dump's blob k */
+    if (e->nblobs == UINT32_MAX) enc_fail(e, "too many arrays in one dump");
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, e->blobs, (lua_Integer)e->nblobs + 1);
+    put_u8(e, T_BLOB);
+    put_u32(e, e->nblobs++);
+    return;
+  }
   tide_Storage *s = a->storage;
   if (e->mode == TIDE_CODEC_HANDLES && s->kind == TIDE_STORE_SHARED && s->fd >= 0) {
     /* One descriptor per segment, whatever the number of views of it. */
@@ -382,7 +397,7 @@ static void enc_userdata(Enc *e, int idx) {
   lua_State *L = e->L;
   tide_Array *a = tideL_test(L, idx);
   if (a) {
-    if (!a->storage) enc_fail(e, "cannot send a closed array");
+    if (!a->storage) enc_cannot(e, "a closed array");
     enc_array(e, idx, a);
     return;
   }
@@ -393,11 +408,11 @@ static void enc_userdata(Enc *e, int idx) {
     for (int64_t k = 0; k < 2 * rs->nspan; k++) put_u64(e, (uint64_t)rs->span[k]);
     return;
   }
-  const char *what = "cannot send a userdata";
+  const char *what = "a userdata";
   if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
-    what = lua_pushfstring(L, "cannot send a userdata (%s)", lua_tostring(L, -1));
+    what = lua_pushfstring(L, "a userdata (%s)", lua_tostring(L, -1));
   }
-  enc_fail(e, what);
+  enc_cannot(e, what);
 }
 
 static void enc_value(Enc *e, int idx) {
@@ -429,6 +444,8 @@ static void enc_value(Enc *e, int idx) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
+      if (e->mode == TIDE_CODEC_BLOBS && len >= 4 && memcmp(s, LUA_SIGNATURE, 4) == 0)
+        enc_cannot(e, "Lua bytecode (a string that starts with \"\\27Lua\"): dumps are data only");
       if (len < 256) {
         put_u8(e, T_S8);
         put_u8(e, (unsigned)len);
@@ -448,10 +465,10 @@ static void enc_value(Enc *e, int idx) {
       e->depth--;
       return;
     case LUA_TUSERDATA: enc_userdata(e, idx); return;
-    case LUA_TLIGHTUSERDATA: enc_fail(e, "cannot send a light userdata");
-    case LUA_TFUNCTION: enc_fail(e, "cannot send a function");
-    case LUA_TTHREAD: enc_fail(e, "cannot send a thread");
-    default: enc_fail(e, "cannot send this value");
+    case LUA_TLIGHTUSERDATA: enc_cannot(e, "a light userdata");
+    case LUA_TFUNCTION: enc_cannot(e, "a function");
+    case LUA_TTHREAD: enc_cannot(e, "a thread");
+    default: enc_cannot(e, "this value");
   }
 }
 
@@ -461,7 +478,7 @@ static void enc_value(Enc *e, int idx) {
 static const char seen_cache = 0;
 #define SEEN_CACHE_MAX 64 /* entries; bigger tables are left to the collector */
 
-void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
+static void encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root, int blobs) {
   idx = lua_absindex(L, idx);
   luaL_checkstack(L, 16, "encoding a value");
   Enc enc, *e = &enc; /* on the C stack: no allocation per call */
@@ -475,6 +492,8 @@ void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root
   e->nfdkeys = 0;
   e->depth = 0;
   e->nsteps = 0;
+  e->blobs = blobs;
+  e->nblobs = 0;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &seen_cache) == LUA_TTABLE) {
     e->have_seen = 1;
     lua_pushnil(L);
@@ -501,6 +520,14 @@ void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root
   lua_settop(L, base);
 }
 
+void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
+  encode(L, idx, b, mode == TIDE_CODEC_BLOBS ? TIDE_CODEC_INLINE : mode, root, 0);
+}
+
+void tideC_encode_dump(lua_State *L, int idx, tide_Buf *b, int list, const char *root) {
+  encode(L, idx, b, TIDE_CODEC_BLOBS, root, lua_absindex(L, list));
+}
+
 /* ------------------------------------------------------------------ decoder */
 
 typedef struct Dec {
@@ -514,11 +541,16 @@ typedef struct Dec {
   int depth;
   tide_Storage *seg[TIDE_MSG_MAXFDS]; /* adopted segments, by fd index */
   uint64_t segsize[TIDE_MSG_MAXFDS];
+  const char *what;      /* "corrupt message", or a dump's "x.tide: corrupt value" */
+  tideC_BlobFn blob;     /* a dump's arrays (NULL: not a dump) */
+  void *blob_ud;
+  uint32_t nblobs, nused;
+  unsigned char *used;   /* nblobs flags: each array is used once */
 } Dec;
 
 static _Noreturn void corrupt(Dec *d, const char *what) {
   size_t at = (size_t)(d->c.p - d->start);
-  luaL_error(d->L, "corrupt message: %s (at byte %d)", what, (int)at);
+  luaL_error(d->L, "%s: %s (at byte %I)", d->what, what, (lua_Integer)at);
   for (;;) {}
 }
 
@@ -596,13 +628,58 @@ static void dec_name(Dec *d) {
   lua_pushlstring(d->L, (const char *)s, len);
 }
 
+/* A class named tide.x.y belongs to one of tide's embedded modules: the
+** longest tide.x... prefix found in package.preload is required (tide's
+** own code, never anything from the message), so that a fresh process
+** rebuilds fitted models without having touched tide.models first. */
+static void load_tide_class(lua_State *L, const char *name) {
+  char mod[256];
+  if (strncmp(name, "tide.", 5) != 0) return;
+  snprintf(mod, sizeof mod, "%s", name);
+  int top = lua_gettop(L);
+  for (char *dot; (dot = strrchr(mod, '.')) && dot > mod + 4;) {
+    *dot = '\0';
+    if (lua_getglobal(L, "package") == LUA_TTABLE &&
+        lua_getfield(L, -1, "preload") == LUA_TTABLE &&
+        lua_getfield(L, -1, mod) == LUA_TFUNCTION &&
+        lua_getglobal(L, "require") == LUA_TFUNCTION) {
+      lua_pushstring(L, mod);
+      lua_call(L, 1, 0);
+      break;
+    }
+    lua_settop(L, top);
+  }
+  lua_settop(L, top);
+}
+
+/* Pushes registry[reg][name], loading tide's module for the class when
+** it is not known yet; returns its type. */
+static int get_class(lua_State *L, const char *reg, int name) {
+  for (int tries = 0; tries < 2; tries++) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, reg) == LUA_TTABLE) {
+      lua_pushvalue(L, name);
+      int t = lua_rawget(L, -2);
+      lua_remove(L, -2);
+      if (t != LUA_TNIL || tries) return t;
+      lua_pop(L, 1);
+    } else {
+      lua_pop(L, 1);
+      if (tries) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+      }
+    }
+    load_tide_class(L, lua_tostring(L, name));
+  }
+  return LUA_TNIL; /* not reached */
+}
+
 static void dec_object(Dec *d, int hooked) {
   lua_State *L = d->L;
   dec_name(d);
   int name = lua_gettop(L);
   if (!hooked) {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_NAME) != LUA_TTABLE ||
-        (lua_pushvalue(L, name), lua_rawget(L, -2)) != LUA_TTABLE)
+    if (get_class(L, REG_BY_NAME, name) != LUA_TTABLE)
       luaL_error(L, "cannot rebuild an object of unknown class '%s' (register it with "
                     "tide.register_class)", lua_tostring(L, name));
     int mt = lua_gettop(L);
@@ -613,8 +690,7 @@ static void dec_object(Dec *d, int hooked) {
     lua_settop(L, name);
     return;
   }
-  if (lua_getfield(L, LUA_REGISTRYINDEX, REG_HOOKS) != LUA_TTABLE ||
-      (lua_pushvalue(L, name), lua_rawget(L, -2)) != LUA_TTABLE ||
+  if (get_class(L, REG_HOOKS, name) != LUA_TTABLE ||
       lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
     luaL_error(L, "cannot rebuild an object of class '%s': no class with a decode hook "
                   "has that name here (register it with tide.register_class)",
@@ -740,6 +816,8 @@ static void dec_value(Dec *d) {
     case T_S64: {
       uint64_t len = tag == T_S8 ? get_u8(d) : get_u64(d);
       const unsigned char *s = get_bytes(d, len);
+      if (d->blob && len >= 4 && memcmp(s, LUA_SIGNATURE, 4) == 0)
+        corrupt(d, "Lua bytecode in a data-only dump");
       lua_pushlstring(L, (const char *)s, (size_t)len);
       return;
     }
@@ -750,8 +828,23 @@ static void dec_value(Dec *d) {
         corrupt(d, "reference to an object still being rebuilt");
       return;
     }
-    case T_ARR: dec_inline_array(d); return;
+    case T_ARR:
+      if (d->blob) corrupt(d, "an inline array in a dump");
+      dec_inline_array(d);
+      return;
     case T_HANDLE: dec_handle(d); return;
+    case T_BLOB: {
+      uint32_t k = get_u32(d);
+      if (!d->blob) corrupt(d, "a dump's array outside a dump");
+      if (k >= d->nblobs) corrupt(d, "array number past the array table");
+      if (d->used[k]) corrupt(d, "one array used twice");
+      d->used[k] = 1;
+      d->nused++;
+      luaL_checkstack(L, 4, "decoding a value");
+      d->blob(L, d->blob_ud, k);
+      dec_register(d);
+      return;
+    }
     case T_ROWSET: {
       uint64_t m = get_u64(d);
       if (m > (uint64_t)(d->c.end - d->c.p) / 16) corrupt(d, "rowset past the end");
@@ -784,9 +877,15 @@ static int dec_main(lua_State *L) {
   lua_settop(L, 1);
   lua_pushnil(L);
   d->refs = 2;
+  if (d->blob) { /* one flag per array, freed with the state's garbage */
+    d->used = lua_newuserdatauv(L, d->nblobs ? d->nblobs : 1, 0);
+    memset(d->used, 0, d->nblobs);
+    lua_replace(L, 1); /* d stays reachable through the C stack */
+  }
   if (get_u8(d) != TIDE_CODEC_VERSION) corrupt(d, "unknown format version");
   dec_value(d);
   if (d->c.p != d->c.end) corrupt(d, "trailing bytes");
+  if (d->nused != d->nblobs) corrupt(d, "arrays in the table that the value does not use");
   return 1;
 }
 
@@ -842,6 +941,7 @@ void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_
   d.c.p = d.start = p;
   d.c.end = p + n;
   d.fds = fds_owner;
+  d.what = "corrupt message";
   luaL_checkstack(L, 4, "decoding a value");
   lua_pushcfunction(L, dec_main);
   lua_pushlightuserdata(L, &d);
@@ -950,4 +1050,22 @@ void tideB_open_codec(lua_State *L) {
   lua_setfield(L, -2, "decode");
   lua_pushcfunction(L, l_register_class);
   lua_setfield(L, -2, "register_class");
+}
+
+void tideC_decode_dump(lua_State *L, const unsigned char *p, size_t n, uint32_t nblobs,
+                       tideC_BlobFn fn, void *ud, const char *what) {
+  luaL_checkstack(L, 8, "decoding a value");
+  Dec d;
+  memset(&d, 0, sizeof d);
+  d.L = L;
+  d.c.p = d.start = p;
+  d.c.end = p + n;
+  d.what = what;
+  d.blob = fn;
+  d.blob_ud = ud;
+  d.nblobs = nblobs;
+  lua_pushcfunction(L, dec_main);
+  lua_pushlightuserdata(L, &d);
+  int rc = lua_pcall(L, 1, 1, 0);
+  if (rc != LUA_OK) lua_error(L);
 }

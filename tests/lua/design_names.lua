@@ -21,7 +21,7 @@ local pending = {
   ["tide.models.svc"] = 11, ["tide.models.svr"] = 11, ["tide.models.kmeans"] = 11,
   ["tide.models.pca"] = 11,
   -- issue 12: persistence
-  ["tide.memoize"] = 12, ["tide.dump"] = 12, ["tide.undump"] = 12,
+  ["tide.memoize"] = 12,
   ["g:clear"] = 12, ["g:info"] = 12,
   -- issue 13: shared work in a search
   ["s:plan"] = 13,
