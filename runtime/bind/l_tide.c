@@ -201,6 +201,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_csv(L);
   tideB_open_codec(L);
   tideB_open_dump(L);
+  tideB_open_hash(L);
   tideB_open_par(L);
   tideB_open_models(L);
   tideB_open_monitor(L);
