@@ -99,5 +99,6 @@ void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
 void tideB_open_dump(lua_State *L);   /* l_dump.c: dump, undump */
 void tideB_open_hash(lua_State *L);   /* l_hash.c: hash */
+void tideB_open_memo(lua_State *L);   /* l_memo.c: tide._memo (memoize's C half) */
 
 #endif /* TIDE_BIND_H */

@@ -183,6 +183,7 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "isatty");
   static const char *const lazy[][3] = {
     {"pool", "tide.par", "pool"}, {"timed", "tide.par", "timed"},
+    {"memoize", "tide.memoize", "memoize"},
     {"pipeline", "tide.models", "pipeline"},
     {"cross_validate", "tide.search", "cross_validate"},
     {"learning_curve", "tide.search", "learning_curve"}, {NULL, NULL, NULL}};
@@ -202,6 +203,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_codec(L);
   tideB_open_dump(L);
   tideB_open_hash(L);
+  tideB_open_memo(L);
   tideB_open_par(L);
   tideB_open_models(L);
   tideB_open_monitor(L);

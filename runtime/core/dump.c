@@ -164,6 +164,15 @@ int tide_dump_write_fd(int fd, const char *name, const unsigned char *p, size_t 
   return rc;
 }
 
+uint64_t tide_dump_file_size(size_t n, uint32_t narrays, const tide_Array *const *arrays) {
+  uint64_t at = TIDE_DUMP_HEADER + (uint64_t)n;
+  for (uint32_t k = 0; k < narrays; k++) at += TIDE_DUMP_ENTRY + 8 * (uint64_t)arrays[k]->ndim;
+  for (uint32_t k = 0; k < narrays; k++)
+    at = align_up(at) + (uint64_t)tide_array_size(arrays[k]) *
+                            (uint64_t)tide_dtype_size(arrays[k]->dtype);
+  return at;
+}
+
 int tide_dump_write(const char *path, const unsigned char *p, size_t n, uint32_t narrays,
                     const tide_Array *const *arrays) {
   int fd;

@@ -41,6 +41,9 @@
 int tide_dump_write_fd(int fd, const char *name, const unsigned char *p, size_t n,
                        uint32_t narrays, const tide_Array *const *arrays);
 
+/* The size of the file tide_dump_write_fd would write. */
+uint64_t tide_dump_file_size(size_t n, uint32_t narrays, const tide_Array *const *arrays);
+
 /* Same into path, atomically: a temp file in the same folder, fsync,
 ** rename over path, fsync of the folder.  The old file survives any
 ** failure. */
