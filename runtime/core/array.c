@@ -150,6 +150,10 @@ void tide_array_close(tide_Array *a) {
   }
 }
 
+void tide_array_touch(tide_Array *a) {
+  if (a) tide_storage_touch(a->storage);
+}
+
 void tide_array_view(tide_Array *dst, const tide_Array *src) {
   *dst = *src;
   if (dst->storage) tide_storage_ref(dst->storage);

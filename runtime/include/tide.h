@@ -177,6 +177,13 @@ int tide_push_array(lua_State *L, void *data, tide_dtype dt, int ndim,
 ** stack, say). */
 tide_Array *tide_check_array(lua_State *L, int idx);
 
+/* Tells tide that C code wrote a's bytes through its data pointer: the
+** content digests tide.memoize and tide.hash keep per array version are
+** dropped.  Writes made through tide (Lua, core functions) do this
+** themselves, and buffers lent with tide_push_array are never cached, so
+** only writes into other arrays need it.  NULL or closed a: no-op. */
+void tide_array_touch(tide_Array *a);
+
 /* Asks running parallel loops to cancel: their workers are killed and
 ** reaped and the loop raises "interrupted!".  Async-signal-safe: call it
 ** from the host's SIGINT handler (the tide program does). */

@@ -95,6 +95,10 @@ static void test_arrays(void) {
   tide_storage_touch(a.storage);
   CHECK_EQ_INT(tide_array_digest(&a, d2, &cached), TIDE_OK);
   CHECK_EQ_INT(cached, 0);
+  tide_array_touch(&a); /* the public way, for hosts writing through a->data */
+  CHECK_EQ_INT(tide_array_digest(&a, d2, &cached), TIDE_OK);
+  CHECK_EQ_INT(cached, 0);
+  tide_array_touch(NULL);
 
   /* a new storage never inherits a freed one's digests */
   uint64_t v = a.storage->version;
