@@ -45,7 +45,8 @@ end
 local function secs(t)
   if t >= 10 then return string.format("%.0f s", t) end
   if t >= 1 then return string.format("%.1f s", t) end
-  return string.format("%.2g s", t)
+  if t >= 0.01 then return string.format("%.3f s", t) end
+  return string.format("%.4f s", t)
 end
 
 local function log(self, level, fmt, ...)
