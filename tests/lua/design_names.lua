@@ -88,7 +88,8 @@ local objects = {
   s = tide.search{model = tide.models.ridge{}, grid = {alpha = {1, 2}}, X = X, y = y,
                   cv = tide.cv.kfold(40, 2), jobs = 2},
   mon = mon,
-  g = tide.memoize(function(x) return x end, {dir = os.tmpname() .. ".d"}),
+  g = tide.memoize(function(x) return x end, {dir = (function()
+    local t = os.tmpname(); os.remove(t); return t .. ".d" end)()}),
 }
 local methods = {}
 for obj, meth in body:gmatch("([%a_]+):([%a_][%w_]*)%(") do methods[obj .. ":" .. meth] = {obj, meth} end
