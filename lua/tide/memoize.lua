@@ -103,7 +103,7 @@ end
 function Memoized:_load(key, t0, args_text)
   local found, v, bytes, checked = memo.load(self.dir, key, self.mmap)
   if found == nil then return nil end
-  if found and (type(v) ~= "table" or type(v.results) ~= "table") then
+  if found and (type(v) ~= "table" or math.type(v.n) ~= "integer" or v.n < 0) then
     found, v = false, "not a memoize entry"
   end
   if not found then
@@ -119,7 +119,7 @@ function Memoized:_load(key, t0, args_text)
     log(self, 1, "hit %s %s (%s; computing took %s)", args_text(), secs(tide.now() - t0), how,
         secs(tonumber(v.time) or 0))
   end
-  return v.results
+  return v
 end
 
 function Memoized:__call(...)
@@ -154,12 +154,12 @@ function Memoized:__call(...)
     if lock then lock:release() end
     error(res[2], 0)
   end
-  local out = table.move(res, 2, res.n, 1, {n = res.n - 1})
   local dt = tide.now() - t1
+  -- An entry holds the results 1..n, their count and the time they took.
+  local out = table.move(res, 2, res.n, 1, {n = res.n - 1, time = dt})
   self.misses = self.misses + 1
-  local stored, size, nev, bev = pcall(memo.store, self.dir, key,
-                                       {results = out, time = dt, name = self.name},
-                                       self.max_bytes, self.max_age)
+  local stored, size, nev, bev = pcall(memo.store, self.dir, key, out, self.max_bytes,
+                                       self.max_age)
   if lock then lock:release() end
   if not stored then -- never silent: the next call would compute again
     io.stderr:write(string.format("[memoize] %s: result not stored: %s\n", args_text(), size))

@@ -33,6 +33,12 @@
 #define HASHER_MT "tide.hasher"
 #define NCOUNT "\1count"
 
+/* Lua compiles a global read to GETUPVAL _ENV + GETFIELD, instead of
+** GETTABUP, when the name is past the function's 256th constant. */
+#define DYN_ENV "a function that uses _ENV as a value, or whose global names come after " \
+                "its 256th constant: the globals it reads cannot be listed (pass them as " \
+                "arguments or upvalues)"
+
 #define MAXDEPTH 200
 #define MAXSTEPS (2 * MAXDEPTH + 8)
 #define ARROW " \xe2\x86\x92 " /* " → " */
@@ -791,7 +797,7 @@ static void h_function(H *h, int idx) {
   put_u64(h, (uint64_t)nup);
   lua_Integer ng = (lua_Integer)lua_rawlen(L, info);
   if (env && ng > 0) {
-    if (dyn) fail(h, "a function that uses _ENV as a value (its globals cannot be listed)");
+    if (dyn) fail(h, DYN_ENV);
     lua_getupvalue(L, idx, env);
     int envt = lua_gettop(L);
     if (!lua_istable(L, envt)) fail(h, "a function whose _ENV is not a table");
@@ -809,7 +815,7 @@ static void h_function(H *h, int idx) {
     }
     lua_pop(L, 1);
   } else if (dyn && env) {
-    fail(h, "a function that uses _ENV as a value (its globals cannot be listed)");
+    fail(h, DYN_ENV);
   }
   put_u8(h, 'G');
   put_u64(h, (uint64_t)(env ? ng : 0));

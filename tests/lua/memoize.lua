@@ -150,6 +150,24 @@ check.truthy(out1:find("[memoize] miss slow(<f64 1000x100 array>, 2) computed in
 check.truthy(out2:find("[memoize] hit slow(<f64 1000x100 array>, 2) ", 1, true) and
              out2:find("(mapped ", 1, true), "the hit line: " .. out2)
 
+-- the code: a comment or a moved function still hits, an edit misses
+do
+  local body = [[
+local g = tide.memoize(function(n)
+  return tide.arange(n) * 2, tide.now() -- the time tells a computation from a hit
+end, {dir = arg[1]})
+local r, when = g(1000)
+io.write(string.format("%.17g %.17g", r:sum(), when))
+]]
+  local a = run(body, path("ccache"))
+  local b = run("-- a comment and blank lines move the function\n\n\n" ..
+                body:gsub("%-%- the time.-\n", "\n"), path("ccache"))
+  check.eq(b, a, "a comment and moved lines: a hit")
+  local c = run(body:gsub("%* 2", "* 3"), path("ccache"))
+  check.truthy(c ~= a and c:match("^(%S+)") == string.format("%.17g", 3 * 999 * 1000 / 2),
+               "an edited function: a miss")
+end
+
 -- damaged entries are computed again and replaced ----------------------------------------
 local function entry_files(c)
   local list = {}
@@ -313,7 +331,7 @@ for trial = 1, 6 do
   outcomes[#files == 0 and "none" or "whole"] = outcomes[#files == 0 and "none" or "whole"] + 1
   for _, e in ipairs(files) do
     local ok, v = pcall(tide.undump, e, {mmap = "r", verify = true})
-    check.truthy(ok and v.results[1][4000000] == 3.0, "a complete entry: " .. tostring(v))
+    check.truthy(ok and v[1][4000000] == 3.0 and v.n == 1, "a complete entry: " .. tostring(v))
   end
   local p = io.popen("find " .. kcache .. " -name '*.tmp-*' 2>/dev/null")
   local leftovers = p:read("a")
