@@ -544,18 +544,18 @@ static int worker_main(void *ud, int sock, int id) {
     uint8_t type;
     int rc = tide_msg_recv(sock, &type, &in, MAX_MSG);
     if (rc == TIDE_ECLOSED) return 0; /* the parent closed: we are done */
-    if (rc) return 3;
+    if (rc) return TIDE_WORKER_EXIT_READ;
     if (type == TIDE_MSG_STOP) return 0;
-    if (type != TIDE_MSG_TASK) return 4;
+    if (type != TIDE_MSG_TASK) return TIDE_WORKER_EXIT_PROTOCOL;
     tide_Cursor c = {in.p, in.p + in.n, 0};
     int64_t first = (int64_t)tide_cur_u64(&c);
     uint32_t count = tide_cur_u32(&c);
     uint32_t nback = tide_cur_u32(&c);
     for (uint32_t i = 0; i < nback && !c.bad; i++) lease_back(tide_cur_u32(&c));
-    if (c.bad) return 4;
+    if (c.bad) return TIDE_WORKER_EXIT_PROTOCOL;
     if (kp.stage == KP_RECEIVED && kp_hit(KP_RECEIVED, first, count)) kp_act();
     tide_buf_reset(&J->out);
-    if (tide_buf_put_u32(&J->out, 0)) return 5;
+    if (tide_buf_put_u32(&J->out, 0)) return TIDE_WORKER_EXIT_SEND;
     commit(J);
     uint32_t inbuf = 0;
     int fdbase = 0, shipped_handles = 0;
@@ -570,7 +570,7 @@ static int worker_main(void *ud, int sock, int id) {
         itemlen = tide_cur_u32(&c);
         uint32_t nf = tide_cur_u32(&c);
         item = tide_cur_bytes(&c, itemlen);
-        if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return 4;
+        if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return TIDE_WORKER_EXIT_PROTOCOL;
         view.fds = in.fds + fdbase;
         view.nfds = (int)nf;
         fdbase += (int)nf;
@@ -597,7 +597,7 @@ static int worker_main(void *ud, int sock, int id) {
       if (J->out.nfds > nfds || J->out.n >= FLUSH_BYTES) {
         shipped_handles |= J->out.nfds > nfds;
         if (un.n) settle(J, &un, tide_now());
-        if (send_results(J, sock, inbuf)) return 5;
+        if (send_results(J, sock, inbuf)) return TIDE_WORKER_EXIT_SEND;
         inbuf = 0;
         t = un.since = tide_now();
       } else {
@@ -606,7 +606,7 @@ static int worker_main(void *ud, int sock, int id) {
       atomic_store_explicit(running, 0, memory_order_release);
     }
     if (un.n) settle(J, &un, tide_now());
-    if (inbuf && send_results(J, sock, inbuf)) return 5;
+    if (inbuf && send_results(J, sock, inbuf)) return TIDE_WORKER_EXIT_SEND;
     if (J->out.cap > ((size_t)16 << 20)) tide_buf_trim(&J->out, (size_t)1 << 20);
     /* Result arrays now live in the parent's mappings; collect ours so
     ** shared segments do not pile up in this worker.  Likewise when the

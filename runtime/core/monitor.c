@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "monitor.h"
+#include "pool.h"
 
 #define MAXPROC 65536   /* processes listed per scan; more are not seen */
 #define MAXSAMPLERS 64  /* samplers in the tree followed for CPU times */
@@ -523,21 +524,13 @@ static void close_inherited(void) {
   }
 }
 
+/* Runs in the child of tide__fork (pool.c: the one fork discipline). */
 static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(1); /* the parent died before the prctl */
   prctl(PR_SET_NAME, TIDE_MON_COMM);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
   sa.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &sa, NULL);  /* Ctrl-C is for the script */
   sigaction(SIGPIPE, &sa, NULL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   close_inherited();
 
   Scan *s = scan_new();
@@ -652,13 +645,9 @@ int tide_monitor_start(tide_Monitor **out, double interval, int64_t max_samples)
   m->maplen = len;
   m->owner = getpid();
 
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  pid_t pid = tide__fork();
   if (pid == 0) sampler_main(sh, m->owner);
   int err = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
     munmap(p, len);
     free(m);
