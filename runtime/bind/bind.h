@@ -42,6 +42,9 @@ int tideL_argraise(lua_State *L, int arg, int code);
 /* Shape from numbers (first..) or one table at `first`; returns the index
 ** of the first argument after the shape.  Raises on bad shapes. */
 int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape);
+/* The dtype named s (tide_dtype_parse); else raises the parser's message,
+** as "bad argument #arg" when arg > 0. */
+int tideL_dtype(lua_State *L, const char *s, int arg);
 /* dtype from a string argument (or dflt if none/nil); raises if unknown. */
 int tideL_checkdtype(lua_State *L, int i, int dflt);
 /* Reads the trailing "dtype string and/or options table" of constructors.

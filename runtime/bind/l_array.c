@@ -132,13 +132,16 @@ int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape) {
   return i;
 }
 
+int tideL_dtype(lua_State *L, const char *s, int arg) {
+  int dt = tide_dtype_parse(s);
+  if (dt >= 0) return dt;
+  if (arg > 0) luaL_argerror(L, arg, tide_lasterror());
+  return luaL_error(L, "%s", tide_lasterror());
+}
+
 int tideL_checkdtype(lua_State *L, int i, int dflt) {
   if (lua_isnoneornil(L, i)) return dflt;
-  const char *s = luaL_checkstring(L, i);
-  int dt = tide_dtype_parse(s);
-  if (dt < 0)
-    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
-  return dt;
+  return tideL_dtype(L, luaL_checkstring(L, i), i);
 }
 
 lua_Integer tideL_optint(lua_State *L, int i, const char *k, lua_Integer d) {
@@ -189,9 +192,7 @@ int tideL_ctor_opts(lua_State *L, int i, int dflt, int *where) {
   if (lua_istable(L, i)) {
     lua_getfield(L, i, "dtype");
     if (!lua_isnil(L, -1)) {
-      const char *s = luaL_checkstring(L, -1);
-      dt = tide_dtype_parse(s);
-      if (dt < 0) luaL_error(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s);
+      dt = tideL_dtype(L, luaL_checkstring(L, -1), 0);
     }
     lua_pop(L, 1);
     lua_getfield(L, i, "shared");
