@@ -471,6 +471,10 @@ static int a_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     if (!a->storage) return luaL_error(L, "array is closed");
     if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
+    /* one past the end reads nil, as for a table: ipairs(a) stops there */
+    int isint;
+    lua_Integer k = lua_tointegerx(L, 2, &isint);
+    if (isint && k == a->shape[0] + 1) return 0;
     int64_t i = check_index(L, 2, a->shape[0], 0);
     if (a->ndim == 1) {
       tideL_pushelem(L, a->dtype, a->data + i * a->strides[0]);

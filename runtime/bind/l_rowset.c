@@ -203,6 +203,7 @@ static int r_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     int isint;
     lua_Integer k = lua_tointegerx(L, 2, &isint);
+    if (isint && k == s->n + 1) return 0; /* nil, as for a table: ipairs stops */
     if (!isint || k < 1 || k > s->n) {
       return luaL_error(L, "rowset index %s out of range 1..%I", lua_tostring(L, 2),
                         (lua_Integer)s->n);

@@ -25,7 +25,13 @@ check.truthy(tide.rowset(1, 3) == tide.rowset{{1, 2}, {3, 3}}, "equal rows, equa
 check.truthy(tide.rowset(1, 3) ~= tide.rowset(1, 4))
 check.eq(#tide.rowset(5, 4), 0, "empty")
 
-check.errors(function() return t[7] end, "rowset index 7 out of range 1..6")
+local seen = {}
+for i, r in ipairs(t) do seen[i] = r end
+check.array(seen, {1, 2, 10, 11, 12, 20}, nil, "ipairs over a rowset: its row numbers")
+for _ in ipairs(tide.rowset(5, 4)) do check.truthy(false, "ipairs over an empty rowset") end
+check.eq(t[7], nil, "s[#s + 1] is nil, as for a table")
+check.errors(function() return t[8] end, "rowset index 8 out of range 1..6")
+check.errors(function() return t[-1] end, "rowset index -1 out of range 1..6")
 check.errors(function() return t[0] end, "out of range")
 check.errors(function() return t[1.5] end, "out of range")
 check.errors(function() tide.rowset(0, 3) end, "first row 0 is not a row number >= 1")
