@@ -139,8 +139,12 @@ end
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self._class.spec.kind
+  -- a table of labels or targets is an array: integers give i64, so a
+  -- classifier's labels come back as integers
+  if kind ~= "transformer" and type(y) == "table" then y = tide.array(y) end
   if kind ~= "transformer" and not tide.is_array(y) then
-    fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array, got %s)", type(y))
+    fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array or a table, got %s)",
+         type(y))
   end
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
@@ -229,6 +233,7 @@ end
 function Model:score(X, y, opts)
   need_fit(self, "score")
   opts = opts or {}
+  if type(y) == "table" then y = tide.array(y) end
   local kind = self._class.spec.kind
   return models.score_blocks(kind == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
 end

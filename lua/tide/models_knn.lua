@@ -4,7 +4,8 @@
 -- copy of the fold), plus one squared norm per training row.  Neighbours
 -- are ordered by distance, ties by the lower training row (in the order of
 -- `rows` when fitted on a subset).  Changing X or y after fit changes the
--- model: they are referenced, not copied.
+-- model: they are referenced, not copied.  knn_classifier's classes are
+-- the sorted distinct labels in y's dtype, and predict gives that dtype.
 return function(models)
   local K = tide._models
   local check = models.check

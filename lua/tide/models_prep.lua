@@ -169,6 +169,7 @@ return function(models)
       error("pipeline: bad argument #3 to 'fit' (options table expected)", 2)
     end
     opts = opts or {}
+    if type(y) == "table" then y = tide.array(y) end -- as Model:fit
     local n = #self.steps
     local Xt, yt, o = X, y, {rows = opts.rows}
     for i = 1, n - 1 do
@@ -216,6 +217,7 @@ return function(models)
   function Pipe:score(X, y, opts)
     need_fit(self, "score")
     opts = opts or {}
+    if type(y) == "table" then y = tide.array(y) end
     local yhat = self:predict(X, opts)
     if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end
     return tide.metrics.r2(y, yhat, opts)

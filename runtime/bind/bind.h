@@ -23,10 +23,19 @@ typedef struct tideL_Array {
 } tideL_Array;
 
 /* Argument i as an open array, else raises "bad argument #i to 'f'
-** (array expected, got X)". */
+** (array expected, got X)".  A rowset is read as its i64 array
+** (tideL_toarray). */
 tide_Array *tideL_check(lua_State *L, int i);
-/* Argument i as an array or NULL (no error). */
+/* Argument i as an array or NULL (no error); a rowset is not an array. */
 tide_Array *tideL_test(lua_State *L, int i);
+/* Argument i as an array to read: an open array (as tideL_check), or a
+** rowset's rows as a new read-only i64 array that replaces the rowset at
+** i (so it lives as long as the call); NULL for anything else. */
+tide_Array *tideL_toarray(lua_State *L, int i);
+/* In flags of the arrays tideL_toarray makes of rowsets (with
+** TIDE_AF_READONLY): writes say "rowset is read-only".  Bits from 8 up
+** are the bindings'. */
+#define TIDEL_AF_ROWSET 0x100u
 /* Pushes a new closed array userdata and returns its struct; fill it with a
 ** core constructor, then it owns the storage (liolib's newprefile order:
 ** the userdata exists before the resource, so an error leaks nothing). */
@@ -42,6 +51,9 @@ int tideL_argraise(lua_State *L, int arg, int code);
 /* Shape from numbers (first..) or one table at `first`; returns the index
 ** of the first argument after the shape.  Raises on bad shapes. */
 int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape);
+/* The dtype named s (tide_dtype_parse); else raises the parser's message,
+** as "bad argument #arg" when arg > 0. */
+int tideL_dtype(lua_State *L, const char *s, int arg);
 /* dtype from a string argument (or dflt if none/nil); raises if unknown. */
 int tideL_checkdtype(lua_State *L, int i, int dflt);
 /* Reads the trailing "dtype string and/or options table" of constructors.
@@ -81,6 +93,9 @@ void tideL_rowset_append(tideL_RowSet *s, int64_t first, int64_t count);
 void tideL_rowset_expand(const tideL_RowSet *s, int64_t *out, int64_t base);
 /* Argument i as a rowset or NULL. */
 tideL_RowSet *tideL_testrowset(lua_State *L, int i);
+/* Pushes a new array of dtype holding s's row numbers (1-based); where:
+** TIDE_WHERE_*.  Raises when it cannot be made. */
+tide_Array *tideL_rowset_push(lua_State *L, const tideL_RowSet *s, int dtype, int where);
 /* The row at 0-based position k (k < s->n), 0-based. */
 int64_t tideL_rowset_at(const tideL_RowSet *s, int64_t k);
 

@@ -116,9 +116,7 @@ static int l_read_csv(lua_State *L) {
     }
     if (optfield(L, "dtype", LUA_TSTRING, "a string")) {
       const char *s = lua_tostring(L, -1);
-      o.dtype = tide_dtype_parse(s);
-      if (o.dtype < 0)
-        luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
+      o.dtype = tideL_dtype(L, s, 2);
       lua_pop(L, 1);
     }
     if (optfield(L, "columns", LUA_TTABLE, "a table")) {

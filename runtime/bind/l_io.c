@@ -119,9 +119,7 @@ static int l_memmap(lua_State *L) {
   int64_t shape[TIDE_MAXDIM];
   int ndim = opt_shape(L, 2, shape);
   const char *ds = tideL_optstr(L, 2, "dtype", NULL);
-  int dtype = TIDE_F64;
-  if (ds && (dtype = tide_dtype_parse(ds)) < 0)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s'", ds));
+  int dtype = ds ? tideL_dtype(L, ds, 2) : TIDE_F64;
   const char *ms = tideL_optstr(L, 2, "mode", NULL);
   if (!ms) ms = (ndim >= 0 && access(path, F_OK) != 0) ? "w+" : "r+";
   tide_Array *a = tideL_push(L);

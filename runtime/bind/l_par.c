@@ -1132,11 +1132,12 @@ static Job *new_job(lua_State *L, int mode) {
       break;
     default: {
       tide_Array *a = tideL_test(L, 2);
-      if (!a) luaL_typeerror(L, 2, "table, count, array or iterator function");
-      tideL_check(L, 2);
-      luaL_argcheck(L, a->ndim >= 1, 2, "a 0-dimensional array has no rows");
+      tideL_RowSet *rs = a ? NULL : tideL_testrowset(L, 2); /* a 1-D i64 array: row numbers */
+      if (!a && !rs) luaL_typeerror(L, 2, "table, count, array or iterator function");
+      if (a) tideL_check(L, 2);
+      luaL_argcheck(L, rs || a->ndim >= 1, 2, "a 0-dimensional array has no rows");
       J->kind = IN_ARRAY;
-      J->total = a->shape[0];
+      J->total = rs ? rs->n : a->shape[0];
     }
   }
   lua_pushvalue(L, 2);

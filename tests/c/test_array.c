@@ -109,6 +109,18 @@ static void test_conversions(void) {
   CHECK_EQ_INT(tide_dtype_parse("float32"), TIDE_F32);
   CHECK_EQ_INT(tide_dtype_parse("i4"), TIDE_I32);
   CHECK_EQ_INT(tide_dtype_parse("complex"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "numpy's complex128");
+  /* numpy's meanings: float is float64, int numpy's default int64 */
+  CHECK_EQ_INT(tide_dtype_parse("float"), TIDE_F64);
+  CHECK_EQ_INT(tide_dtype_parse("int"), TIDE_I64);
+  CHECK_EQ_INT(tide_dtype_parse("u8"), TIDE_U8);   /* tide's own name */
+  CHECK_EQ_INT(tide_dtype_parse("<u8"), -1);       /* numpy's uint64 */
+  CHECK_EQ_INT(tide_dtype_parse("<f8"), TIDE_F64);
+  CHECK_EQ_INT(tide_dtype_parse(">u1"), TIDE_U8);
+  CHECK_EQ_INT(tide_dtype_parse(">f8"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "byte order");
+  CHECK_EQ_INT(tide_dtype_parse("<"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "unknown dtype '<'");
 }
 
 static int count_runs(unsigned char **p, int64_t n, const int64_t *st, void *ud) {

@@ -46,6 +46,32 @@ a:set(1, 1, 10); check.eq(a:get(1, 1), 10)
 check.eq(a[2][3], 6, "row view then element")
 check.eq(tide.zeros(3, 4, 5)[2].ndim, 2)
 
+-- ipairs: one past the end reads nil, as for a table, so the loop stops
+do
+  local seen = {}
+  for i, x in ipairs(tide.array({10, 20, 30})) do seen[i] = x end
+  check.array(seen, {10, 20, 30}, nil, "ipairs over a 1-D array")
+  check.eq(math.type(seen[1]), "integer", "ipairs gives the elements")
+  local rows = 0
+  for i, row in ipairs(tide.arange(6):reshape(3, 2)) do
+    rows = rows + 1
+    check.array(row:totable(), {2 * i - 2, 2 * i - 1}, nil, "ipairs row view " .. i)
+  end
+  check.eq(rows, 3, "ipairs over a 2-D array: its rows")
+  local n = 0
+  for _ in ipairs(tide.zeros(0)) do n = n + 1 end
+  check.eq(n, 0, "ipairs over an empty array")
+  local w = tide.arange(3)
+  check.eq(w[4], nil, "a[#a + 1] is nil")
+  check.eq(w[4.0], nil, "a[#a + 1.0] is nil")
+  check.eq(tide.zeros(2, 2)[3], nil, "a row past the end is nil")
+  check.errors(function() return w[5] end, "index 5 out of range for dimension 1 of size 3")
+  check.errors(function() return w[0] end, "index 0 out of range for dimension 1 of size 3")
+  check.errors(function() return w[-4] end, "index -4 out of range for dimension 1 of size 3")
+  check.errors(function() w[4] = 1 end, "index 4 out of range for dimension 1 of size 3")
+  check.errors(function() w:get(4) end, "index 4 out of range")
+end
+
 -- views share storage
 local m = tide.arange(12):reshape(3, 4)
 local r = m:row(2); r[1] = -1; check.eq(m:get(2, 1), -1, "row view writes through")
@@ -91,7 +117,8 @@ check.errors(function() tide.zeros(2.5) end, "dimension must be an integer")
 check.errors(function() tide.zeros(0/0) end, "integer")
 check.errors(function() tide.zeros(math.huge) end, "integer")
 check.errors(function() tide.zeros(1 << 40, 1 << 40) end, "overflow")
-check.errors(function() tide.zeros(3, "complex128") end, "unknown dtype 'complex128'")
+check.errors(function() tide.zeros(3, "complex128") end, "dtype 'complex128' is numpy's complex128")
+check.errors(function() tide.zeros(3, "quad") end, "unknown dtype 'quad' (f64 f32 i64 i32 u8 bool)")
 check.errors(function() tide.zeros({3, -2}) end, "shape entry 2")
 check.errors(function() tide.zeros() end, "shape expected")
 check.errors(function() v[11] = 1 end, "index 11 out of range for dimension 1 of size 10")
