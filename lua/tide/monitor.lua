@@ -5,6 +5,7 @@
 -- rep.rss, rep.pss, rep.uss, rep.sys_used (bytes), rep.cpu (% of one CPU),
 -- rep.nproc.  rep.marks = {{t =, label =}, ...} in time order.
 local plot = require "tide.plot"
+local optmod = require "tide.opts"
 
 local M = {}
 local Report = {}
@@ -107,8 +108,9 @@ end
 -- rep:svg([opts]): the chart as SVG text: PSS, RSS, USS in MB on the left
 -- axis, CPU % on the right, marks as labelled vertical lines.  opts: title,
 -- width, height, system = true to add the system's used memory.
+local SVG_OPTS = {"title", "width", "height", "system"}
 function Report:svg(opts)
-  opts = opts or {}
+  opts = optmod.check(opts, "rep:svg", SVG_OPTS) or {}
   local function mb(col)
     local t = {}
     for i = 1, #col do t[i] = col[i] / MB end
@@ -144,6 +146,7 @@ end
 -- rep:plot(path [, opts]): writes the SVG chart.  true, or nil and a message.
 function Report:plot(path, opts)
   if type(path) ~= "string" then error("bad argument #1 to 'plot' (file path expected)", 2) end
+  optmod.check(opts, "rep:plot", SVG_OPTS)
   return plot.save(path, self:svg(opts))
 end
 

@@ -12,6 +12,8 @@
 --
 -- Text is XML-escaped (and invalid UTF-8 or control bytes replaced), so any
 -- label gives a well-formed document.  Axis ticks fall on 1-2-5 steps.
+-- Options tables take only the keys listed above each function.
+local optmod = require "tide.opts"
 local plot = {}
 
 plot.palette = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -267,12 +269,27 @@ end
 -- --------------------------------------------------------------- lines
 
 -- plot.lines(opts) -> SVG text.  opts: width, height, title, xlabel, ylabel,
--- series = {{name, x, y, color, dash}}, y2 = {label, series, min, max},
--- marks = {{x, label}}, bands = {{x, lo, hi, color}}, xmin, xmax, ymin, ymax.
+-- series = {{name, x, y, color, dash, width}}, y2 = {label, series, min, max},
+-- marks = {{x, label}}, bands = {{x, lo, hi, color, series}} (series: the
+-- number of the series whose colour the band takes), xmin, xmax, ymin, ymax.
+local LINES = {"width", "height", "title", "xlabel", "ylabel", "series", "y2", "marks", "bands",
+               "xmin", "xmax", "ymin", "ymax"}
+local SERIES, Y2 = {"name", "x", "y", "color", "dash", "width"}, {"label", "series", "min", "max"}
+local MARK, BAND = {"x", "label"}, {"x", "lo", "hi", "color", "series"}
+local function check_each(list, what, names)
+  for i, v in ipairs(list) do optmod.check(v, what .. " " .. i, names, 3) end
+end
+
 function plot.lines(o)
   if type(o) ~= "table" then
     error("bad argument #1 to 'lines' (options table expected)", 2)
   end
+  optmod.check(o, "plot.lines", LINES)
+  optmod.check(o.y2, "plot.lines y2", Y2)
+  check_each(o.series or {}, "plot.lines series", SERIES)
+  check_each(o.y2 and o.y2.series or {}, "plot.lines y2 series", SERIES)
+  check_each(o.marks or {}, "plot.lines mark", MARK)
+  check_each(o.bands or {}, "plot.lines band", BAND)
   local W, H = o.width or 760, o.height or 420
   local series = o.series or {}
   local y2 = o.y2
@@ -354,7 +371,7 @@ function plot.lines(o)
   local clipped = clip(out, x0, x1, y0, y1) -- before the index below is taken
   out[#out + 1] = '<g' .. clipped .. '>'
   for i, b in ipairs(bands) do
-    local c = b.color or plot.palette[(i - 1) % #plot.palette + 1]
+    local c = b.color or cols1[b.series] or plot.palette[(i - 1) % #plot.palette + 1]
     local pts = {}
     local function add(j, v)
       if finite(b.x[j]) and finite(v) then
@@ -444,12 +461,17 @@ function plot.box_stats(values)
 end
 
 -- plot.boxes(opts) -> SVG text.  opts: width, height, title, xlabel, ylabel,
--- groups = {{name, values, color}} (one box each), points = true to draw
--- every value (jittered), mean = true for a mean marker, ymin, ymax.
+-- groups = {{name, values, color}} (one box each; also called boxes), points
+-- = true to draw every value (jittered), mean = true for a mean marker, ymin,
+-- ymax.
+local BOXES = {"width", "height", "title", "xlabel", "ylabel", "groups", "boxes", "points", "mean",
+               "ymin", "ymax"}
 function plot.boxes(o)
   if type(o) ~= "table" then
     error("bad argument #1 to 'boxes' (options table expected)", 2)
   end
+  optmod.check(o, "plot.boxes", BOXES)
+  check_each(o.groups or o.boxes or {}, "plot.boxes group", {"name", "values", "color"})
   local groups = o.groups or o.boxes or {}
   local W = o.width or math.max(360, 110 + 90 * #groups)
   local stats = {}

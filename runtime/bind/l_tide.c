@@ -54,8 +54,11 @@ static int cfg_newindex(lua_State *L) {
     luaL_argcheck(L, v >= 0, 3, "blas_threads_per_worker must be >= 0");
     tide__config.blas_threads_per_worker = (int)v;
   } else {
+    static const char *const names[] = {"share_bytes", "temp_dir", "jobs",
+                                        "blas_threads_per_worker", NULL};
     return luaL_error(L, "tide.config has no setting '%s' (settings: share_bytes, "
-                         "temp_dir, jobs, blas_threads_per_worker)", k);
+                         "temp_dir, jobs, blas_threads_per_worker)%s", k,
+                      tideL_opthint(L, k, names));
   }
   return 0;
 }
@@ -203,6 +206,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_par(L);
   tideB_open_models(L);
   tideB_open_monitor(L);
+  tideB_open_opts(L);
   tideB_open_lua(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, tide_index);

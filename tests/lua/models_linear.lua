@@ -239,7 +239,7 @@ E(function() M.ridge():fit(X, y, {sample_weight = tide.ones(5)}) end, "sample we
 E(function() M.ridge():fit(X, y, {sample_weight = -wv}) end, "must be >= 0", "negative weights")
 E(function() M.ridge():fit(X, y, {sample_weight = {1, 2}}) end, "must be an array", "weight type")
 E(function() M.lasso():fit(X, y, {sample_weight = wv * 0}) end, "no weight", "zero weights")
-E(function() M.ridge():fit(X, y, {weights = wv}) end, "unknown fit option 'weights'", "opt typo")
+E(function() M.ridge():fit(X, y, {weights = wv}) end, "unknown option 'weights' for ridge:fit (options: rows, sample_weight)", "opt typo")
 -- errors point at the caller's line and name the model once
 E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, "models_linear.lua:", "position")
 E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, ": ridge: y has shape", "named once")

@@ -88,6 +88,11 @@ check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3,
 check.truthy(svg:find('stroke="#ff0000"', 1, true), "explicit colour")
 check.truthy(svg:find(">20<", 1, true) and svg:find(">100<", 1, true), "x tick labels")
 
+-- a band may take the colour of a series (learning curves do)
+svg = plot.lines{series = {{x = xs, y = ys}, {x = xs, y = ys2, color = "#00aa00"}},
+                 bands = {{x = xs, lo = lo, hi = hi, series = 2}}}
+check.truthy(svg:find('<polygon points="[^"]*" fill="#00aa00"'), "band in series 2's colour")
+
 -- gaps: nil or NaN values split a line
 local gx, gy = {1, 2, 3, 4, 5, 6}, {1, 2, 0 / 0, 4, 5, 6}
 svg = plot.lines{series = {{name = "gappy", x = gx, y = gy}}}
