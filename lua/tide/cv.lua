@@ -6,6 +6,7 @@
 -- same way (#f.train, f.train[i], f.train:slice(1, i, j), X:take(f.test))
 -- and both are taken by `rows =`.  Same seed, same folds, on every run
 -- and for any worker count.
+local tide = require "tide"
 local optmod = require "tide.opts"
 local cv = {}
 

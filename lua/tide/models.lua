@@ -4,6 +4,7 @@
 -- defaults), fit / predict / score with `rows =`, params / set / clone,
 -- fitted fields (coef, intercept, n_iter, classes), and a registered class
 -- so a fitted model returned by a parallel task arrives whole.
+local tide = require "tide"
 local optmod = require "tide.opts"
 local K = tide._models
 local metrics = tide.metrics

@@ -5,6 +5,7 @@
 -- are ordered by distance, ties by the lower training row (in the order of
 -- `rows` when fitted on a subset).  Changing X or y after fit changes the
 -- model: they are referenced, not copied.
+local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
   local K = tide._models

@@ -3,6 +3,7 @@
 -- normal equations, SVD fallback) and cd.c (coordinate descent); this file
 -- gives them scikit-learn's parameters and the fitted fields coef (f64
 -- array), intercept (number), n_iter, dual_gap.
+local tide = require "tide"
 return function(models)
   local K = tide._models
   local check = models.check

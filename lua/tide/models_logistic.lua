@@ -12,6 +12,7 @@
 --   intercept  two classes: a number; k > 2: a vector of k (summing to 0)
 --   n_iter     solver iterations; converged: whether tol was reached
 --   solver_used "newton-cholesky" or "lbfgs"
+local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
   local K = tide._models

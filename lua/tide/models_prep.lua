@@ -3,6 +3,7 @@
 -- statistics and maps are C (runtime/models/scale.c) over blocked row
 -- gathers, so fit with `rows =` copies nothing; transform returns a new
 -- array holding the rows asked for.
+local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
   local K = tide._models

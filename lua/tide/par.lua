@@ -1,5 +1,6 @@
 -- tide.par: the Lua side of parallel loops: pools (scopes with defaults)
 -- and timing helpers.  The loops themselves are C (runtime/bind/l_par.c).
+local tide = require "tide"
 local optmod = require "tide.opts"
 local par = {}
 

@@ -3,6 +3,7 @@
 -- draws a bar on stderr when it is a terminal, and writes a log line every
 -- few seconds otherwise.  opts: {stream = io.stderr, tty = bool,
 -- label = "map", every = seconds between log lines}.
+local tide = require "tide"
 local progress = {}
 
 local function fmt_time(s)

@@ -2,6 +2,7 @@
 -- curves.  Every candidate x fold is one task of a parallel loop over the
 -- shared X, y and folds; each fit uses `rows =`, so no fold is ever copied
 -- and memory stays flat in the number of workers and folds.
+local tide = require "tide"
 local optmod = require "tide.opts"
 local gridmod = require "tide.grid"
 local cvmod = require "tide.cv"

@@ -212,5 +212,14 @@ int luaopen_tide(lua_State *L) {
   lua_pushcfunction(L, tide_index);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);
+  /* The Lua-side modules `require "tide"`: when a host opened this table
+  ** without require (a plain call of luaopen_tide), they must find it and
+  ** not load a second copy. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "tide") == LUA_TNIL) {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -3, "tide");
+  }
+  lua_pop(L, 2);
   return 1;
 }
