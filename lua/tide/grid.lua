@@ -121,5 +121,5 @@ function Grid.format(params)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
-return setmetatable({new = new, Grid = Grid, format = Grid.format},
+return setmetatable({Grid = Grid, format = Grid.format},
                     {__call = function(_, spec) return new(spec) end})

@@ -1,12 +1,12 @@
 -- tide.models: model classes.  The numeric work is C (runtime/models,
--- reached through tide._models); this module gives every model the same
--- shape: constructor with checked parameters (scikit-learn's names and
+-- reached through tide._internal.models); this module gives every model the
+-- same shape: constructor with checked parameters (scikit-learn's names and
 -- defaults), fit / predict / score with `rows =`, params / set / clone,
 -- fitted fields (coef, intercept, n_iter, classes), and a registered class
 -- so a fitted model returned by a parallel task arrives whole.
 local tide = require "tide"
 local optmod = require "tide.opts"
-local K = tide._models
+local K = tide._internal.models
 local metrics = tide.metrics
 local models = {}
 
@@ -240,8 +240,6 @@ function Model:score(X, y, opts)
   local kind = self._class.spec.kind
   return models.score_blocks(kind == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
 end
-
-models.linear_predict = K.linear_predict
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.

@@ -8,7 +8,7 @@
 local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
   -- BLAS on one thread around the kernels, like the base methods (when the
   -- runtime has the guard: K.serial)

@@ -5,7 +5,7 @@
 -- array), intercept (number), n_iter, dual_gap.
 local tide = require "tide"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
 
   -- raised from check_opts: the levels are fail, check_opts, spec.fit,

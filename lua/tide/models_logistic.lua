@@ -15,7 +15,7 @@
 local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
 
   local function fail(level, fmt, ...)

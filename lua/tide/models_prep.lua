@@ -6,7 +6,7 @@
 local tide = require "tide"
 local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
   local function serial() return K.serial and K.serial() or nil end -- see models_knn.lua
   local EPS = 2.220446049250313e-16

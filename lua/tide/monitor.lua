@@ -105,6 +105,11 @@ function Report:csv(path)
   return true
 end
 
+-- "peak PSS 812.3 MB, CPU mean 190%": the chart's subtitle.
+local function short(r)
+  return string.format("peak PSS %s, CPU mean %.0f%%", bytes(r.peak_pss), r.cpu_mean)
+end
+
 -- rep:svg([opts]): the chart as SVG text: PSS, RSS, USS in MB on the left
 -- axis, CPU % on the right, marks as labelled vertical lines.  opts: title,
 -- width, height, system = true to add the system's used memory.
@@ -129,18 +134,13 @@ function Report:svg(opts)
   for i, m in ipairs(self.marks) do marks[i] = {x = m.t, label = m.label} end
   return plot.lines{
     width = opts.width or 800, height = opts.height or 440,
-    title = opts.title or ("Memory and CPU (" .. self:short() .. ")"),
+    title = opts.title or ("Memory and CPU (" .. short(self) .. ")"),
     xlabel = "time (s)", ylabel = "memory (MB)", ymin = 0,
     series = series,
     y2 = {label = "CPU (% of one CPU)", min = 0,
           series = {{name = "CPU", x = self.t, y = self.cpu, color = "#d62728", width = 1.2}}},
     marks = marks,
   }
-end
-
--- "peak PSS 812.3 MB, CPU mean 190%": the chart's subtitle.
-function Report:short()
-  return string.format("peak PSS %s, CPU mean %.0f%%", bytes(self.peak_pss), self.cpu_mean)
 end
 
 -- rep:plot(path [, opts]): writes the SVG chart.  true, or nil and a message.

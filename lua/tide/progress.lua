@@ -30,7 +30,7 @@ function progress.new(opts)
   opts = opts or {}
   local out = opts.stream or io.stderr
   local tty = opts.tty
-  if tty == nil then tty = tide.isatty(2) end
+  if tty == nil then tty = tide._internal.isatty(2) end
   local label = opts.label and (opts.label .. " ") or ""
   local every = opts.every or 5
   local width = opts.width or 30

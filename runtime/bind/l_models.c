@@ -1,8 +1,8 @@
 /*
 ** l_models.c -- bindings of the model kernels (runtime/models) as the
-** private table tide._models, used by lua/tide/models.lua, plus
+** private table tide._internal.models, used by lua/tide/models.lua, plus
 ** tide.metrics.  Each model family adds its functions through its opener
-** (tideM_open_<family>), called with tide._models on top of the stack.
+** (tideM_open_<family>), called with that table on top of the stack.
 */
 #include <math.h>
 #include <string.h>
@@ -310,7 +310,9 @@ void tideB_open_models(lua_State *L) {
     {NULL, NULL}};
   luaL_newlib(L, metrics);
   lua_setfield(L, -2, "metrics");
+  tideL_pushinternal(L, -1);
   luaL_newlib(L, kernels);
   for (const tideM_Opener *o = tideM_openers; o->open; o++) o->open(L);
-  lua_setfield(L, -2, "_models");
+  lua_setfield(L, -2, "models");
+  lua_pop(L, 1);
 }

@@ -133,7 +133,7 @@ static int l_memory_available(lua_State *L) {
   return 1;
 }
 
-/* tide.isatty(fd) */
+/* tide._internal.isatty(fd), for progress bars */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -152,11 +152,17 @@ static int lazy_fn(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* tide.X for a Lua-side module lua/tide/X.lua: required on first access
-** (tide.models, tide.cv, tide.plot, ...) and then kept in the table. */
+/* tide.X for a public Lua-side module lua/tide/X.lua: required on first
+** access and then kept in the table.  The others (par, progress, util,
+** opts, models_*) are require-able, not fields of tide. */
 static int tide_index(lua_State *L) {
+  static const char *const public[] = {"models", "cv", "grid", "dist", "search",
+                                       "ensemble", "plot", NULL};
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  lua_pushfstring(L, "tide.%s", lua_tostring(L, 2));
+  int i = 0;
+  while (public[i] && strcmp(public[i], lua_tostring(L, 2)) != 0) i++;
+  if (!public[i]) return 0;
+  lua_pushfstring(L, "tide.%s", public[i]);
   int name = lua_gettop(L);
   if (lua_getglobal(L, "package") != LUA_TTABLE) return 0;
   lua_getfield(L, -1, "preload");
@@ -182,8 +188,10 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "trim");
   lua_pushcfunction(L, l_memory_available);
   lua_setfield(L, -2, "memory_available");
+  tideL_pushinternal(L, -1);
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
+  lua_pop(L, 1);
   static const char *const lazy[][3] = {
     {"pool", "tide.par", "pool"}, {"timed", "tide.par", "timed"},
     {"pipeline", "tide.models", "pipeline"},
