@@ -4,7 +4,8 @@
 -- feeds the next layer and finally the meta learner; the base learners are
 -- then refitted on all rows.  X is read in place by every worker, so memory
 -- stays near one copy of X whatever `jobs` is.
-local models = tide.models
+local tide = require "tide"
+local models = require "tide.models"
 local ensemble = {}
 
 local function is_model(m) return type(m) == "table" and type(m.clone) == "function" end

@@ -1,10 +1,12 @@
 -- tide.models: model classes.  The numeric work is C (runtime/models,
--- reached through tide._models); this module gives every model the same
--- shape: constructor with checked parameters (scikit-learn's names and
+-- reached through tide._internal.models); this module gives every model the
+-- same shape: constructor with checked parameters (scikit-learn's names and
 -- defaults), fit / predict / score with `rows =`, params / set / clone,
 -- fitted fields (coef, intercept, n_iter, classes), and a registered class
 -- so a fitted model returned by a parallel task arrives whole.
-local K = tide._models
+local tide = require "tide"
+local optmod = require "tide.opts"
+local K = tide._internal.models
 local metrics = tide.metrics
 local models = {}
 
@@ -46,6 +48,7 @@ local Model = {}   -- methods every model has
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
 -- "transformer"), spec.params (ordered list of {name, default, check}),
 -- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
+-- spec.fit_options (the keys fit's options table may hold; {"rows"}),
 -- spec.fitted (the fields fit sets; cleared by clone).  Returns the
 -- constructor, also stored as models[name].
 function models.class(name, spec)
@@ -77,8 +80,8 @@ local function validate(self, k, v, level)
   local spec
   for _, p in ipairs(class.spec.params) do if p[1] == k then spec = p end end
   if not spec then
-    fail(class.name, level, "unknown parameter '%s' (parameters: %s)", tostring(k),
-         table.concat(class.order, ", "))
+    fail(class.name, level, "unknown parameter '%s' (parameters: %s)%s", tostring(k),
+         table.concat(class.order, ", "), optmod.hint(k, class.order))
   end
   if spec[3] then
     local msg = spec[3](v, k, self._p)
@@ -136,6 +139,8 @@ local function check_X(self, X, argn, what)
   end
 end
 
+local ROWS = {"rows"}   -- what predict, transform and score take
+
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self._class.spec.kind
@@ -149,6 +154,7 @@ function Model:fit(X, y, opts)
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
+  optmod.check(opts, self._class.name .. ":fit", self._class.spec.fit_options or ROWS)
   local blas <close> = K.serial()
   self._class.spec.fit(self, X, y, opts or {})
   self._fitted = true
@@ -165,6 +171,7 @@ function Model:predict(X, opts)
   end
   local f = self._class.spec.predict
   if not f then fail(self._class.name, 2, "a %s has no predict", self._class.spec.kind) end
+  optmod.check(opts, self._class.name .. ":predict", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
 end
@@ -174,6 +181,7 @@ function Model:transform(X, opts)
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
   if not f then fail(self._class.name, 2, "a %s has no transform", self._class.spec.kind) end
+  optmod.check(opts, self._class.name .. ":transform", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
 end
@@ -232,13 +240,11 @@ end
 -- score: R^2 for regressors, accuracy for classifiers, on the rows given.
 function Model:score(X, y, opts)
   need_fit(self, "score")
-  opts = opts or {}
+  opts = optmod.check(opts, self._class.name .. ":score", ROWS) or {}
   if type(y) == "table" then y = tide.array(y) end
   local kind = self._class.spec.kind
   return models.score_blocks(kind == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
 end
-
-models.linear_predict = K.linear_predict
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.

@@ -3,8 +3,10 @@
 -- statistics and maps are C (runtime/models/scale.c) over blocked row
 -- gathers, so fit with `rows =` copies nothing; transform returns a new
 -- array holding the rows asked for.
+local tide = require "tide"
+local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
   local function serial() return K.serial and K.serial() or nil end -- see models_knn.lua
   local EPS = 2.220446049250313e-16
@@ -54,6 +56,7 @@ return function(models)
       -- x * scale + mean for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("standard_scaler: inverse_transform before fit", 2) end
+        optmod.check(opts, "standard_scaler:inverse_transform", {"rows"})
         local nf = self.n_features
         local a = self._p.with_std and self.scale or tide.ones(nf)
         local b = self._p.with_mean and self.mean or tide.zeros(nf)
@@ -100,6 +103,7 @@ return function(models)
       -- (x - min) / scale for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("minmax_scaler: inverse_transform before fit", 2) end
+        optmod.check(opts, "minmax_scaler:inverse_transform", {"rows"})
         local blas <close> = serial()
         return K.scale_apply(X, self.min, self.scale, {rows = (opts or {}).rows, div = true,
                              fname = "inverse_transform"})
@@ -168,7 +172,7 @@ return function(models)
     if opts ~= nil and type(opts) ~= "table" then
       error("pipeline: bad argument #3 to 'fit' (options table expected)", 2)
     end
-    opts = opts or {}
+    opts = optmod.check(opts, "pipeline:fit", {"rows"}) or {}
     if type(y) == "table" then y = tide.array(y) end -- as Model:fit
     local n = #self.steps
     local Xt, yt, o = X, y, {rows = opts.rows}
@@ -192,12 +196,14 @@ return function(models)
 
   function Pipe:predict(X, opts)
     need_fit(self, "predict")
+    optmod.check(opts, "pipeline:predict", {"rows"})
     local Xt, o = through(self, X, opts or {}, #self.steps - 1)
     return self.steps[#self.steps]:predict(Xt, o)
   end
 
   function Pipe:predict_proba(X, opts)
     need_fit(self, "predict_proba")
+    optmod.check(opts, "pipeline:predict_proba", {"rows"})
     local last = self.steps[#self.steps]
     if type(last.predict_proba) ~= "function" then
       error("pipeline: the last step has no predict_proba", 2)
@@ -208,6 +214,7 @@ return function(models)
 
   function Pipe:transform(X, opts)
     need_fit(self, "transform")
+    optmod.check(opts, "pipeline:transform", {"rows"})
     if kind(self) ~= "transformer" then error("pipeline: the last step is not a transformer", 2) end
     return (through(self, X, opts or {}, #self.steps))
   end
@@ -216,7 +223,7 @@ return function(models)
 
   function Pipe:score(X, y, opts)
     need_fit(self, "score")
-    opts = opts or {}
+    opts = optmod.check(opts, "pipeline:score", {"rows"}) or {}
     if type(y) == "table" then y = tide.array(y) end
     local yhat = self:predict(X, opts)
     if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end

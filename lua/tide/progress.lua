@@ -3,6 +3,7 @@
 -- draws a bar on stderr when it is a terminal, and writes a log line every
 -- few seconds otherwise.  opts: {stream = io.stderr, tty = bool,
 -- label = "map", every = seconds between log lines}.
+local tide = require "tide"
 local progress = {}
 
 local function fmt_time(s)
@@ -29,7 +30,7 @@ function progress.new(opts)
   opts = opts or {}
   local out = opts.stream or io.stderr
   local tty = opts.tty
-  if tty == nil then tty = tide.isatty(2) end
+  if tty == nil then tty = tide._internal.isatty(2) end
   local label = opts.label and (opts.label .. " ") or ""
   local every = opts.every or 5
   local width = opts.width or 30

@@ -2,6 +2,8 @@
 -- curves.  Every candidate x fold is one task of a parallel loop over the
 -- shared X, y and folds; each fit uses `rows =`, so no fold is ever copied
 -- and memory stays flat in the number of workers and folds.
+local tide = require "tide"
+local optmod = require "tide.opts"
 local gridmod = require "tide.grid"
 local cvmod = require "tide.cv"
 local search = {}
@@ -81,6 +83,9 @@ Search.__index = Search
 --   progress = false}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
+  optmod.check(spec, "tide.search", {"model", "grid", "X", "y", "cv", "jobs", "scoring",
+                                     "train_score", "budget", "seed", "async", "refit",
+                                     "progress"})
   local model = spec.model
   if type(model) ~= "table" or type(model.clone) ~= "function" then
     fail("'model' must be a model (for example tide.models.ridge{})")
@@ -297,7 +302,8 @@ end
 -- tide.cross_validate(model, X, y [, {cv = 5, jobs, scoring, train_score}])
 -- -> {test_score = {...}, train_score = {...}, fit_time = {...}, score_time = {...}}
 function search.cross_validate(model, X, y, opts)
-  opts = opts or {}
+  opts = optmod.check(opts, "tide.cross_validate", {"cv", "jobs", "scoring", "train_score",
+                                                    "progress"}) or {}
   if type(model) ~= "table" or type(model.clone) ~= "function" then
     error("bad argument #1 to 'cross_validate' (model expected)", 2)
   end
@@ -322,7 +328,8 @@ Curve.__index = Curve
 -- size.  Sizes are fractions of the training fold (<= 1) or row counts
 -- (> 1); each fit uses the first rows of its training fold.
 function search.learning_curve(model, X, y, opts)
-  opts = opts or {}
+  opts = optmod.check(opts, "tide.learning_curve", {"sizes", "cv", "jobs", "scoring",
+                                                    "progress"}) or {}
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}

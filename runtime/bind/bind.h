@@ -57,8 +57,12 @@ int tideL_dtype(lua_State *L, const char *s, int arg);
 /* dtype from a string argument (or dflt if none/nil); raises if unknown. */
 int tideL_checkdtype(lua_State *L, int i, int dflt);
 /* Reads the trailing "dtype string and/or options table" of constructors.
-** Returns the dtype; *where is TIDE_WHERE_* from {shared = true/false}. */
+** Returns the dtype; *where is TIDE_WHERE_* from {shared = true/false}.
+** The table may hold dtype, shared, worker_mode and the names in extra
+** (NULL-terminated, or NULL); any other key is an error. */
 int tideL_ctor_opts(lua_State *L, int i, int dflt_dtype, int *where);
+int tideL_ctor_optsx(lua_State *L, int i, int dflt_dtype, int *where,
+                     const char *const *extra);
 
 /* Pushes element p of dtype dt as a Lua value (integer, float or boolean). */
 void tideL_pushelem(lua_State *L, int dt, const void *p);
@@ -78,6 +82,19 @@ lua_Integer tideL_optint(lua_State *L, int i, const char *k, lua_Integer d);
 lua_Number tideL_optnum(lua_State *L, int i, const char *k, lua_Number d);
 int tideL_optbool(lua_State *L, int i, const char *k, int d);
 const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d);
+
+/* Options tables (l_opts.c).  Raises unless every key of the table at
+** index i is one of names (NULL-terminated): "unknown option 'job' for
+** tide.collect (options: jobs, chunk, ...); did you mean 'jobs'?".  fname
+** NULL: the running function's name in the tide table.  Does nothing when
+** i holds no table. */
+void tideL_checkopts(lua_State *L, int i, const char *fname, const char *const *names);
+/* Pushes and returns the hint for an unknown key: "; did you mean 'jobs'?
+** ..." (a close name, or tide's name for joblib's and scikit-learn's), or "". */
+const char *tideL_opthint(lua_State *L, const char *key, const char *const *names);
+/* Pushes tide._internal (made on first use), tide being at index t:
+** helpers that the Lua-side modules use and users do not. */
+void tideL_pushinternal(lua_State *L, int t);
 
 /* A rowset (l_rowset.c): n rows as nspan ranges, pairs of (first row,
 ** 0-based; count), the layout tide_Rows reads. */
@@ -111,5 +128,6 @@ void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
+void tideB_open_opts(lua_State *L);   /* l_opts.c: _internal.option_message, option_hint */
 
 #endif /* TIDE_BIND_H */

@@ -200,10 +200,17 @@ const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d) {
 }
 
 int tideL_ctor_opts(lua_State *L, int i, int dflt, int *where) {
+  return tideL_ctor_optsx(L, i, dflt, where, NULL);
+}
+
+int tideL_ctor_optsx(lua_State *L, int i, int dflt, int *where, const char *const *extra) {
   int dt = dflt;
   *where = TIDE_WHERE_AUTO;
   if (lua_type(L, i) == LUA_TSTRING) dt = tideL_checkdtype(L, i++, dflt);
   if (lua_istable(L, i)) {
+    const char *names[8] = {"dtype", "shared", "worker_mode"};
+    for (int k = 0; extra && extra[k] && k < 4; k++) names[3 + k] = extra[k];
+    tideL_checkopts(L, i, NULL, names);
     lua_getfield(L, i, "dtype");
     if (!lua_isnil(L, -1)) {
       dt = tideL_dtype(L, luaL_checkstring(L, -1), 0);

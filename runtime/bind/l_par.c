@@ -1105,6 +1105,10 @@ static Job *new_job(lua_State *L, int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int o = 3;
   if (!lua_isnoneornil(L, o)) luaL_checktype(L, o, LUA_TTABLE);
+  static const char *const names[] = {"jobs", "chunk", "inflight", "order", "on_error",
+                                      "timeout", "seed", "progress", "backend", NULL};
+  static const char *const fnames[] = {"tide.map", "tide.start", "tide.collect", "tide.pfor"};
+  tideL_checkopts(L, o, fnames[mode], names);
   Job *J = lua_newuserdatauv(L, sizeof *J, NUV);
   memset(J, 0, sizeof *J);
   J->ref = LUA_NOREF;
