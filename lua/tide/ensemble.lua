@@ -7,7 +7,7 @@
 local models = tide.models
 local ensemble = {}
 
-local function is_model(m) return type(m) == "table" and type(m.clone) == "function" end
+local is_model = models.is_model   -- a model or a model class
 
 local function check_layers(layers)
   if type(layers) ~= "table" or #layers == 0 then return "must be a non-empty list of layers" end
@@ -15,9 +15,21 @@ local function check_layers(layers)
     if is_model(layer) then return "layer " .. i .. " must be a list of models, not a model" end
     if type(layer) ~= "table" or #layer == 0 then return "layer " .. i .. " must be a non-empty list of models" end
     for j, m in ipairs(layer) do
-      if not is_model(m) then return string.format("layer %d, entry %d is not a model", i, j) end
+      if not is_model(m) then
+        return string.format("layer %d, entry %d is not a model or a model class", i, j)
+      end
     end
   end
+end
+
+-- layers as given, classes made models
+local function layers_of(layers)
+  local out = {}
+  for i, layer in ipairs(layers) do
+    out[i] = {}
+    for j, m in ipairs(layer) do out[i][j] = models.as_model(m) end
+  end
+  return out
 end
 
 -- Out-of-fold predictions of every learner of a layer on input Z (rows:
@@ -58,8 +70,9 @@ end
 models.class("superlearner", {
   kind = "regressor",
   params = {
-    {"layers", nil, check_layers},
-    {"meta", nil, function(v) if not is_model(v) then return "must be a model" end end},
+    {"layers", nil, check_layers, layers_of},
+    {"meta", nil, function(v) if not is_model(v) then return "must be a model or a model class" end end,
+     models.as_model},
     {"folds", 2, models.check.integer(2)},
     {"jobs", nil, function(v) if v ~= nil and math.type(v) ~= "integer" then return "must be an integer" end end},
     {"shuffle", false, models.check.boolean},
@@ -112,6 +125,6 @@ models.class("superlearner", {
 })
 
 -- tide.ensemble.superlearner{layers = {{m1, m2}, ...}, meta = m3, folds = 2, jobs = 2}
-function ensemble.superlearner(params) return models.superlearner(params) end
+ensemble.superlearner = models.superlearner
 
 return ensemble

@@ -11,7 +11,8 @@ local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) en
 -- Scorers: a name (scikit-learn's, "greater is better") or a function
 -- f(model, X, y, rows) -> number.  The named ones predict a block of rows
 -- at a time (tide.models.score_blocks), so no fold-sized vector is made.
-local blocks = tide.models.score_blocks
+local models = tide.models
+local blocks = models.score_blocks
 local scorers = {
   r2 = function(m, X, y, rows) return blocks("r2", m, X, y, rows) end,
   accuracy = function(m, X, y, rows) return blocks("accuracy", m, X, y, rows) end,
@@ -45,7 +46,7 @@ local function folds_of(cv, X, y, model)
     return cv
   end
   local k = cv or 5
-  if model and model._class and model._class.spec.kind == "classifier" and y then
+  if y and type(model.kind) == "function" and model:kind() == "classifier" then
     return cvmod.stratified_kfold(y, k)
   end
   return cvmod.kfold(#X, k)
@@ -81,9 +82,10 @@ Search.__index = Search
 --   progress = false}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
-  local model = spec.model
-  if type(model) ~= "table" or type(model.clone) ~= "function" then
-    fail("'model' must be a model (for example tide.models.ridge{})")
+  local model = models.as_model(spec.model)
+  if not model then
+    fail("'model' must be a model or a model class (for example tide.models.ridge), got %s",
+         type(spec.model))
   end
   if not tide.is_array(spec.X) then fail("'X' must be an array") end
   if not tide.is_array(spec.y) then fail("'y' must be an array") end
@@ -298,9 +300,8 @@ end
 -- -> {test_score = {...}, train_score = {...}, fit_time = {...}, score_time = {...}}
 function search.cross_validate(model, X, y, opts)
   opts = opts or {}
-  if type(model) ~= "table" or type(model.clone) ~= "function" then
-    error("bad argument #1 to 'cross_validate' (model expected)", 2)
-  end
+  model = models.as_model(model) or
+          error("bad argument #1 to 'cross_validate' (model or model class expected)", 2)
   local folds = folds_of(opts.cv, X, y, model)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
@@ -323,6 +324,8 @@ Curve.__index = Curve
 -- (> 1); each fit uses the first rows of its training fold.
 function search.learning_curve(model, X, y, opts)
   opts = opts or {}
+  model = models.as_model(model) or
+          error("bad argument #1 to 'learning_curve' (model or model class expected)", 2)
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}

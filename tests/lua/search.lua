@@ -134,11 +134,24 @@ check.eq(#cvr.test_score, 3); check.eq(#cvr.train_score, 3); check.truthy(cvr.fi
 local lc = tide.learning_curve(models.test_shrunk_mean{}, X, y, {sizes = {0.5, 1.0}, cv = 3})
 check.eq(#lc.sizes, 2); check.eq(lc.sizes[2], 200); check.eq(#lc.test_scores[1], 3)
 
+-- a model class means the model with default parameters, wherever a model is taken
+local byclass = tide.search{model = models.test_shrunk_mean, grid = grid, X = X, y = y,
+                            cv = folds4, jobs = 2, scoring = "neg_mse"}
+check.eq(byclass.best_score, s.best_score, "search over a class")
+check.eq(tostring(byclass.best_model), "test_shrunk_mean{} (fitted)", "refit from a class")
+local cvc = tide.cross_validate(models.test_shrunk_mean, X, y, {cv = folds4, scoring = "neg_mse"})
+check.near(cvc.test_score[2], s:rows()[4].scores[2], 1e-12, "cross_validate of a class")
+local lcc = tide.learning_curve(models.test_shrunk_mean, X, y, {sizes = {0.5, 1.0}, cv = 3})
+check.eq(lcc.test_scores[2][1], lc.test_scores[2][1], "learning_curve of a class")
+check.errors(function() tide.cross_validate(print, X, y) end, "model or model class expected")
+check.errors(function() tide.learning_curve(3, X, y) end, "model or model class expected")
+
 -- bad input
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {nope = {1}}, X = X, y = y} end,
              "unknown parameter 'nope'")
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, X = X, y = y, scoring = "nope"} end,
              "unknown scoring 'nope'")
-check.errors(function() tide.search{model = 3, X = X, y = y} end, "'model' must be a model")
+check.errors(function() tide.search{model = 3, X = X, y = y} end,
+             "'model' must be a model or a model class (for example tide.models.ridge), got number")
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, X = X} end, "'y' must be an array")
 check.done()
