@@ -54,7 +54,7 @@ end
 
 local function mean_std(t)
   local n, s = #t, 0
-  if n == 0 then return 0 / 0, 0 / 0 end
+  if n == 0 then return nil, nil end
   for _, v in ipairs(t) do s = s + v end
   local m, v = s / n, 0
   for _, x in ipairs(t) do v = v + (x - m) ^ 2 end
@@ -96,7 +96,11 @@ function search.search(spec)
   if spec.budget then cands = grid:sample(spec.budget, spec.seed or 0)
   else cands = grid:candidates() end
   if #cands == 0 then fail("the grid has no candidates") end
-  for _, c in ipairs(cands) do model:clone():set(c) end  -- bad parameters fail now, not in workers
+  for i, c in ipairs(cands) do  -- bad parameters fail now, not in workers
+    local m = model:clone()
+    local ok, err = pcall(m.set, m, c)
+    if not ok then fail("candidate %d %s: %s", i, gridmod.format(c), tostring(err)) end
+  end
   local folds = folds_of(spec.cv, spec.X, spec.y, model)
   local score, scoring = scorer_of(spec.scoring)
   local s = setmetatable({
@@ -130,7 +134,10 @@ function Search:_record(t, r, err)
   local c, f = (t - 1) // self.nfolds + 1, (t - 1) % self.nfolds + 1
   self.done = self.done + 1
   if r then self.results[c][f] = r
-  else self.errors[c] = self.errors[c] or err or "failed" end
+  else
+    self.errors[c] = self.errors[c] or {}
+    self.errors[c][f] = err or "failed"
+  end
 end
 
 function Search:_pump()
@@ -168,9 +175,10 @@ function Search:cancel()
   self.cancelled = true
 end
 
--- One row per candidate: params, mean/std test and train scores, fit time,
--- rank (1 = best mean validation score; candidates with an error, or not
--- finished yet, come last with rank nil), error.
+-- One row per candidate: params, mean/std test and train scores (nil
+-- while no fold has a score), fit time, rank (1 = best mean validation
+-- score; candidates with an error, or not finished yet, come last with
+-- rank nil), error (its first failed fold's).
 function Search:rows()
   self:_pump()
   local rows = {}
@@ -185,7 +193,9 @@ function Search:rows()
         complete = false
       end
     end
-    local row = {params = params, index = c, error = self.errors[c], folds_done = #tests}
+    local errs, err = self.errors[c] or {}, nil
+    for f = self.nfolds, 1, -1 do err = errs[f] or err end
+    local row = {params = params, index = c, error = err, folds_done = #tests}
     row.mean_test, row.std_test = mean_std(tests)
     if #trains > 0 then row.mean_train, row.std_train = mean_std(trains) end
     row.fit_time = (mean_std(fits))
@@ -208,8 +218,10 @@ function Search:rows()
   return rows, ranked
 end
 
--- Text of the k best candidates so far (all when k is nil):
+-- Text of the k best candidates so far (all when k is nil), then every
+-- failed candidate with the first line of its error:
 -- Rank 1: validation 0.96533 (±0.00206)  train 0.97179 (±0.00126)  {alpha=0.001, l1_ratio=0.1}
+-- Failed: {alpha=0.5}  [task 6, worker 2] fit.lua:3: half is broken
 function Search:report(k)
   local rows, ranked = self:rows()
   local lines = {}
@@ -224,10 +236,11 @@ function Search:report(k)
     if r.mean_train then line = line .. string.format("  train %.5f (±%.5f)", r.mean_train, r.std_train) end
     lines[#lines + 1] = line .. "  " .. gridmod.format(r.params)
   end
-  local nerr = 0
-  for _, r in ipairs(rows) do if r.error then nerr = nerr + 1 end end
-  if nerr > 0 then
-    lines[#lines + 1] = string.format("%d candidate(s) failed; see s:rows()[i].error", nerr)
+  for _, r in ipairs(rows) do
+    if r.error then
+      lines[#lines + 1] = string.format("Failed: %s  %s", gridmod.format(r.params),
+                                        tostring(r.error):match("[^\n]*"))
+    end
   end
   return table.concat(lines, "\n")
 end

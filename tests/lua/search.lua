@@ -82,6 +82,9 @@ local rows = s:rows()
 check.eq(#rows, 5)
 check.truthy(rows[2].error and rows[2].error:find("half is broken", 1, true), "failing candidate recorded")
 check.eq(rows[2].rank, nil)
+check.eq(rows[2].mean_test, nil, "every fold failed: no mean")
+check.eq(rows[2].std_test, nil, "every fold failed: no std")
+check.truthy(rows[2].error:find("[task 5,", 1, true), "the first fold's error: " .. rows[2].error)
 check.eq(rows[4].rank, 1)
 -- the same numbers as a serial loop over the candidates and folds
 for ci, cand in ipairs(s.candidates) do
@@ -98,6 +101,14 @@ local rep = s:report(2)
 check.truthy(rep:find("Rank 1: validation", 1, true) and rep:find("{shrink=1}", 1, true) and
              rep:find("train", 1, true), rep)
 check.eq(select(2, rep:gsub("\n", "")) , 2, "two ranked lines and the failure line")
+check.truthy(rep:find("\nFailed: {shrink=0.5}  [task 5, worker ", 1, true) and
+             rep:find("half is broken$"), "the failed candidate, first line of its error: " .. rep)
+check.eq(s:report():match("[^\n]*$"), rep:match("[^\n]*$"), "failed candidates come last")
+-- one fold: its std is 0
+local one = tide.search{model = models.test_shrunk_mean{}, grid = {shrink = {1.0}}, X = X, y = y,
+                        cv = {folds4[1]}, train_score = true}
+check.eq(one:rows()[1].std_test, 0, "std_test of one fold")
+check.eq(one:rows()[1].std_train, 0, "std_train of one fold")
 -- jobs = 1 gives the same ranking
 local s1 = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
                        jobs = 1, scoring = "neg_mse"}
@@ -149,6 +160,11 @@ check.errors(function() tide.learning_curve(3, X, y) end, "model or model class 
 -- bad input
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {nope = {1}}, X = X, y = y} end,
              "unknown parameter 'nope'")
+check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {shrink = {1, -1}},
+                                    X = X, y = y} end,
+             "search: candidate 2 {shrink=-1}: test_shrunk_mean: parameter 'shrink' must be >= 0, got -1")
+check.errors(function() tide.search{model = models.lasso, grid = {alpha = {1, -1}}, X = X, y = y} end,
+             "search: candidate 2 {alpha=-1}: lasso: parameter 'alpha' must be >= 0")
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, X = X, y = y, scoring = "nope"} end,
              "unknown scoring 'nope'")
 check.errors(function() tide.search{model = 3, X = X, y = y} end,
