@@ -8,9 +8,11 @@ local search = {}
 
 local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) end
 
--- Scorers: a name (scikit-learn's, "greater is better") or a function
--- f(model, X, y, rows) -> number.  The named ones predict a block of rows
--- at a time (tide.models.score_blocks), so no fold-sized vector is made.
+-- Scorers: a name or a function f(model, X, y, rows) -> number, greater is
+-- better.  The errors "mse", "mae" and "log_loss" are positive and rank
+-- lowest first; scikit-learn's "neg_mean_squared_error" and the like are
+-- their negatives, greater is better.  The named ones predict a block of
+-- rows at a time (tide.models.score_blocks), so no fold-sized vector is made.
 local models = tide.models
 local blocks = models.score_blocks
 local scorers = {
@@ -20,14 +22,18 @@ local scorers = {
   neg_mean_absolute_error = function(m, X, y, rows) return -blocks("mae", m, X, y, rows) end,
   neg_log_loss = function(m, X, y, rows) return -blocks("log_loss", m, X, y, rows) end,
   score = function(m, X, y, rows) return m:score(X, y, {rows = rows}) end,
+  mse = function(m, X, y, rows) return blocks("mse", m, X, y, rows) end,
+  mae = function(m, X, y, rows) return blocks("mae", m, X, y, rows) end,
+  log_loss = function(m, X, y, rows) return blocks("log_loss", m, X, y, rows) end,
 }
-scorers.mse, scorers.neg_mse = scorers.neg_mean_squared_error, scorers.neg_mean_squared_error
-scorers.mae = scorers.neg_mean_absolute_error
+scorers.neg_mse = scorers.neg_mean_squared_error
 search.scorers = scorers
+local lower_is_better = {mse = true, mae = true, log_loss = true}
 
+-- the scorer, its name, and whether lower is better
 local function scorer_of(s)
-  if s == nil then return scorers.score, "score" end
-  if type(s) == "function" then return s, "custom" end
+  if s == nil then return scorers.score, "score", false end
+  if type(s) == "function" then return s, "custom", false end
   local f = scorers[s]
   if not f then
     local names = {}
@@ -35,7 +41,7 @@ local function scorer_of(s)
     table.sort(names)
     fail("unknown scoring '%s' (scorings: %s, or a function)", tostring(s), table.concat(names, ", "))
   end
-  return f, s
+  return f, s, lower_is_better[s] == true
 end
 
 local function folds_of(cv, X, y, model)
@@ -102,10 +108,10 @@ function search.search(spec)
     if not ok then fail("candidate %d %s: %s", i, gridmod.format(c), tostring(err)) end
   end
   local folds = folds_of(spec.cv, spec.X, spec.y, model)
-  local score, scoring = scorer_of(spec.scoring)
+  local score, scoring, lower = scorer_of(spec.scoring)
   local s = setmetatable({
     model = model, X = spec.X, y = spec.y, folds = folds, candidates = cands,
-    scoring = scoring, train_score = spec.train_score or false, refit = spec.refit ~= false,
+    scoring = scoring, lower_is_better = lower, train_score = spec.train_score or false, refit = spec.refit ~= false,
     nfolds = #folds, ntasks = #cands * #folds, done = 0, results = {}, errors = {},
     t0 = tide.now(),
   }, Search)
@@ -177,7 +183,7 @@ end
 
 -- One row per candidate: params, mean/std test and train scores (nil
 -- while no fold has a score), fit time, rank (1 = best mean validation
--- score; candidates with an error, or not finished yet, come last with
+-- score, the highest or for an error the lowest; candidates with an error, or not finished yet, come last with
 -- rank nil), error (its first failed fold's).
 function Search:rows()
   self:_pump()
@@ -207,8 +213,12 @@ function Search:rows()
   for _, r in ipairs(rows) do
     if r.complete and r.mean_test == r.mean_test then ranked[#ranked + 1] = r end
   end
+  local lower = self.lower_is_better
   table.sort(ranked, function(a, b)
-    if a.mean_test ~= b.mean_test then return a.mean_test > b.mean_test end
+    if a.mean_test ~= b.mean_test then
+      if lower then return a.mean_test < b.mean_test end
+      return a.mean_test > b.mean_test
+    end
     return a.index < b.index
   end)
   for i, r in ipairs(ranked) do

@@ -104,6 +104,37 @@ check.eq(select(2, rep:gsub("\n", "")) , 2, "two ranked lines and the failure li
 check.truthy(rep:find("\nFailed: {shrink=0.5}  [task 5, worker ", 1, true) and
              rep:find("half is broken$"), "the failed candidate, first line of its error: " .. rep)
 check.eq(s:report():match("[^\n]*$"), rep:match("[^\n]*$"), "failed candidates come last")
+-- errors are positive and rank lowest first; scikit-learn's neg_ names keep their sign
+local smse = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         jobs = 2, scoring = "mse"}
+local sneg = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         jobs = 2, scoring = "neg_mean_squared_error"}
+for i, r in ipairs(smse:rows()) do
+  if i ~= 2 then
+    check.truthy(r.mean_test > 0, "mse is positive")
+    check.near(r.mean_test, -sneg:rows()[i].mean_test, 1e-12, "mse = -neg_mean_squared_error")
+    check.eq(r.rank, sneg:rows()[i].rank, "the same ranks either way")
+  end
+end
+check.eq(smse.best_params.shrink, 1.0, "lowest mse is best")
+check.near(smse.best_score, -sneg.best_score, 1e-12, "best_score as reported")
+check.truthy(smse:report(1):find(string.format("Rank 1: validation %.5f", smse.best_score), 1, true),
+             smse:report(1))
+local smae = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         scoring = "mae"}
+local _, ranked = smae:rows()
+check.truthy(ranked[1].mean_test > 0 and ranked[1].mean_test < ranked[2].mean_test, "mae ranked lowest first")
+check.eq(smae.best_params.shrink, 1.0)
+local lab = (X:col(1) + X:col(2) * 0.5):gt(0):astype("i64")
+local sll = tide.search{model = models.logistic, grid = {C = {1e-3, 1}}, X = X, y = lab, cv = 3,
+                        scoring = "log_loss"}
+local snl = tide.search{model = models.logistic, grid = {C = {1e-3, 1}}, X = X, y = lab, cv = 3,
+                        scoring = "neg_log_loss"}
+check.eq(sll.best_params.C, 1, "lowest log loss is best")
+check.truthy(sll.best_score > 0, "log_loss is positive")
+check.near(sll.best_score, -snl.best_score, 1e-12, "log_loss = -neg_log_loss")
+check.eq(snl.best_params.C, 1)
+
 -- one fold: its std is 0
 local one = tide.search{model = models.test_shrunk_mean{}, grid = {shrink = {1.0}}, X = X, y = y,
                         cv = {folds4[1]}, train_score = true}
