@@ -319,12 +319,33 @@ function Search:plot(path)
   return path
 end
 
+-- The arguments of cross_validate and learning_curve, given as (model, X,
+-- y [, opts]) or as one table {model =, X =, y =, ...} (tide.search's form):
+-- the model (a class made one), X, y and the options.
+local function arguments(fname, model, X, y, opts)
+  if type(model) == "table" and not models.is_model(model) and X == nil then
+    opts = {}
+    for k, v in pairs(model) do opts[k] = v end
+    model, X, y = opts.model, opts.X, opts.y
+    opts.model, opts.X, opts.y = nil, nil, nil
+  end
+  local function bad(what, v)
+    error(string.format("%s: %s, got %s (call %s(model, X, y [, opts]) or %s{model =, X =, y =, ...})",
+                        fname, what, type(v), fname, fname), 4)
+  end
+  local m = models.as_model(model)
+  if not m then bad("the model must be a model or a model class", model) end
+  if not tide.is_array(X) then bad("X must be an array", X) end
+  if not tide.is_array(y) then bad("y must be an array", y) end
+  if opts ~= nil and type(opts) ~= "table" then bad("the options must be a table", opts) end
+  return m, X, y, opts or {}
+end
+
 -- tide.cross_validate(model, X, y [, {cv = 5, jobs, scoring, train_score}])
+-- or tide.cross_validate{model =, X =, y =, cv =, ...}
 -- -> {test_score = {...}, train_score = {...}, fit_time = {...}, score_time = {...}}
 function search.cross_validate(model, X, y, opts)
-  opts = opts or {}
-  model = models.as_model(model) or
-          error("bad argument #1 to 'cross_validate' (model or model class expected)", 2)
+  model, X, y, opts = arguments("cross_validate", model, X, y, opts)
   local folds = folds_of(opts.cv, X, y, model)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
@@ -342,13 +363,11 @@ local Curve = {}
 Curve.__index = Curve
 
 -- tide.learning_curve(model, X, y [, {sizes = {0.1, 0.325, 0.55, 0.775, 1},
---   cv = 5, jobs, scoring}]): train and validation scores against training
--- size.  Sizes are fractions of the training fold (<= 1) or row counts
+--   cv = 5, jobs, scoring}]) or tide.learning_curve{model =, X =, y =, ...}:
+-- train and validation scores against training size.  Sizes are fractions of the training fold (<= 1) or row counts
 -- (> 1); each fit uses the first rows of its training fold.
 function search.learning_curve(model, X, y, opts)
-  opts = opts or {}
-  model = models.as_model(model) or
-          error("bad argument #1 to 'learning_curve' (model or model class expected)", 2)
+  model, X, y, opts = arguments("learning_curve", model, X, y, opts)
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}

@@ -185,8 +185,24 @@ local cvc = tide.cross_validate(models.test_shrunk_mean, X, y, {cv = folds4, sco
 check.near(cvc.test_score[2], s:rows()[4].scores[2], 1e-12, "cross_validate of a class")
 local lcc = tide.learning_curve(models.test_shrunk_mean, X, y, {sizes = {0.5, 1.0}, cv = 3})
 check.eq(lcc.test_scores[2][1], lc.test_scores[2][1], "learning_curve of a class")
-check.errors(function() tide.cross_validate(print, X, y) end, "model or model class expected")
-check.errors(function() tide.learning_curve(3, X, y) end, "model or model class expected")
+check.errors(function() tide.cross_validate(print, X, y) end,
+             "cross_validate: the model must be a model or a model class, got function")
+check.errors(function() tide.learning_curve(3, X, y) end,
+             "learning_curve: the model must be a model or a model class, got number (call " ..
+             "learning_curve(model, X, y [, opts]) or learning_curve{model =, X =, y =, ...})")
+
+-- cross_validate and learning_curve also take tide.search's one-table form
+local lct = tide.learning_curve{model = models.test_shrunk_mean, X = X, y = y, sizes = {0.5, 1.0}, cv = 3}
+check.eq(lct.test_scores[2][1], lc.test_scores[2][1], "learning_curve{...}")
+check.eq(lct.sizes[1], 100, "learning_curve{...} options")
+local cvt = tide.cross_validate{model = models.test_shrunk_mean, X = X, y = y, cv = folds4,
+                                scoring = "neg_mse", train_score = true}
+check.eq(cvt.test_score[2], cvc.test_score[2], "cross_validate{...}")
+check.eq(#cvt.train_score, 4, "cross_validate{...} options")
+check.errors(function() tide.learning_curve{model = models.test_shrunk_mean, X = X} end,
+             "learning_curve: y must be an array, got nil")
+check.errors(function() tide.cross_validate{models.test_shrunk_mean, X, y} end,
+             "cross_validate: the model must be a model or a model class, got nil (call")
 
 -- bad input
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {nope = {1}}, X = X, y = y} end,
