@@ -262,7 +262,8 @@ end
 function Model:score(X, y, opts)
   need_fit(self, "score")
   opts = opts or {}
-  return models.score_blocks(self:kind() == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
+  local metric = self:kind() == "classifier" and "accuracy" or "r2"
+  return models.score_blocks(metric, self, X, y, opts.rows)
 end
 
 models.linear_predict = K.linear_predict

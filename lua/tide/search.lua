@@ -111,7 +111,8 @@ function search.search(spec)
   local score, scoring, lower = scorer_of(spec.scoring)
   local s = setmetatable({
     model = model, X = spec.X, y = spec.y, folds = folds, candidates = cands,
-    scoring = scoring, lower_is_better = lower, train_score = spec.train_score or false, refit = spec.refit ~= false,
+    scoring = scoring, lower_is_better = lower, train_score = spec.train_score or false,
+    refit = spec.refit ~= false,
     nfolds = #folds, ntasks = #cands * #folds, done = 0, results = {}, errors = {},
     t0 = tide.now(),
   }, Search)
@@ -183,8 +184,9 @@ end
 
 -- One row per candidate: params, mean/std test and train scores (nil
 -- while no fold has a score), fit time, rank (1 = best mean validation
--- score, the highest or for an error the lowest; candidates with an error, or not finished yet, come last with
--- rank nil), error (its first failed fold's).
+-- score: the highest, or for an error the lowest; candidates with an
+-- error, or not finished yet, come last with rank nil), error (its first
+-- failed fold's).
 function Search:rows()
   self:_pump()
   local rows = {}
@@ -364,8 +366,9 @@ Curve.__index = Curve
 
 -- tide.learning_curve(model, X, y [, {sizes = {0.1, 0.325, 0.55, 0.775, 1},
 --   cv = 5, jobs, scoring}]) or tide.learning_curve{model =, X =, y =, ...}:
--- train and validation scores against training size.  Sizes are fractions of the training fold (<= 1) or row counts
--- (> 1); each fit uses the first rows of its training fold.
+-- train and validation scores against training size.  Sizes are fractions
+-- of the training fold (<= 1) or row counts (> 1); each fit uses the first
+-- rows of its training fold.
 function search.learning_curve(model, X, y, opts)
   model, X, y, opts = arguments("learning_curve", model, X, y, opts)
   local folds = folds_of(opts.cv, X, y, model)
