@@ -44,9 +44,30 @@ end
 models.check = check
 
 local Model = {}   -- methods every model has
+local class_of = {}  -- constructor -> class
+
+-- A model is anything with fit and clone (a model, a pipeline, an ensemble).
+local function is_model(v)
+  return type(v) == "table" and type(v.fit) == "function" and type(v.clone) == "function"
+end
+
+-- models.as_model(v): v when it is a model; a new one with default
+-- parameters when v is a model class (tide.models.ridge means
+-- tide.models.ridge{}); nil otherwise.  Everything that takes a model
+-- (search, cross_validate, learning_curve, ensembles, pipeline steps) takes
+-- it through here.
+function models.as_model(v)
+  if is_model(v) then return v end
+  if class_of[v] then return v() end
+end
+
+-- models.is_model(v): v is a model or a model class.
+function models.is_model(v) return is_model(v) or class_of[v] ~= nil end
 
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
--- "transformer"), spec.params (ordered list of {name, default, check}),
+-- "transformer", or a function of the model giving one), spec.params
+-- (ordered list of {name, default, check [, convert]}: convert(v) is
+-- stored in place of a value that passed check),
 -- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
 -- spec.fit_options (the keys fit's options table may hold; {"rows"}),
 -- spec.fitted (the fields fit sets; cleared by clone).  Returns the
@@ -72,6 +93,7 @@ function models.class(name, spec)
     return self
   end
   models[name] = new
+  class_of[new] = class
   return new, class
 end
 
@@ -87,12 +109,17 @@ local function validate(self, k, v, level)
     local msg = spec[3](v, k, self._p)
     if msg then fail(class.name, level, "parameter '%s' %s", k, msg) end
   end
+  return spec
 end
 
 function Model:set(params, level)
   level = level or 2
-  for k, v in pairs(params) do validate(self, k, v, level + 1) end
-  for k, v in pairs(params) do self._p[k] = v end
+  local convert = {}
+  for k, v in pairs(params) do convert[k] = validate(self, k, v, level + 1)[4] end
+  for k, v in pairs(params) do
+    if convert[k] then v = convert[k](v) end
+    self._p[k] = v
+  end
   if self._class.spec.check_all then
     local msg = self._class.spec.check_all(self._p)
     if msg then fail(self._class.name, level, "%s", msg) end
@@ -115,6 +142,13 @@ function Model:clone()
 end
 
 function Model:is_fitted() return self._fitted == true end
+
+-- "regressor", "classifier" or "transformer"
+function Model:kind()
+  local k = self._class.spec.kind
+  if type(k) == "function" then return k(self) end
+  return k
+end
 
 function Model:describe()
   local parts = {}
@@ -143,7 +177,7 @@ local ROWS = {"rows"}   -- what predict, transform and score take
 
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
-  local kind = self._class.spec.kind
+  local kind = self:kind()
   -- a table of labels or targets is an array: integers give i64, so a
   -- classifier's labels come back as integers
   if kind ~= "transformer" and type(y) == "table" then y = tide.array(y) end
@@ -170,7 +204,7 @@ function Model:predict(X, opts)
          self.n_features)
   end
   local f = self._class.spec.predict
-  if not f then fail(self._class.name, 2, "a %s has no predict", self._class.spec.kind) end
+  if not f then fail(self._class.name, 2, "a %s has no predict", self:kind()) end
   optmod.check(opts, self._class.name .. ":predict", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
@@ -180,7 +214,7 @@ function Model:transform(X, opts)
   need_fit(self, "transform")
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
-  if not f then fail(self._class.name, 2, "a %s has no transform", self._class.spec.kind) end
+  if not f then fail(self._class.name, 2, "a %s has no transform", self:kind()) end
   optmod.check(opts, self._class.name .. ":transform", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
@@ -242,8 +276,8 @@ function Model:score(X, y, opts)
   need_fit(self, "score")
   opts = optmod.check(opts, self._class.name .. ":score", ROWS) or {}
   if type(y) == "table" then y = tide.array(y) end
-  local kind = self._class.spec.kind
-  return models.score_blocks(kind == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
+  local metric = self:kind() == "classifier" and "accuracy" or "r2"
+  return models.score_blocks(metric, self, X, y, opts.rows)
 end
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a

@@ -124,12 +124,8 @@ return function(models)
   pmt.__tostring = function(self) return self:describe() end
   tide.register_class("tide.models.pipeline", pmt)
 
-  local function is_model(s)
-    return type(s) == "table" and type(s.fit) == "function" and type(s.clone) == "function"
-  end
   local function kind(s)
-    if getmetatable(s) == pmt then return kind(s.steps[#s.steps]) end
-    return s._class and s._class.spec.kind
+    return type(s.kind) == "function" and s:kind() or nil
   end
 
   function models.pipeline(steps)
@@ -137,9 +133,11 @@ return function(models)
       error("pipeline: expected a list of steps {transformer, ..., model}", 2)
     end
     local self = setmetatable({steps = {}}, pmt)
-    for i, s in ipairs(steps) do
-      if not is_model(s) then
-        error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
+    for i, step in ipairs(steps) do
+      local s = models.as_model(step)
+      if not s then
+        error(string.format("pipeline: step %d is not a model or a model class (got %s)", i,
+                            type(step)), 2)
       end
       if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
@@ -310,6 +308,8 @@ return function(models)
   end
 
   function Pipe:is_fitted() return self._fitted == true end
+
+  function Pipe:kind() return kind(self.steps[#self.steps]) end
 
   function Pipe:describe()
     local parts = {}

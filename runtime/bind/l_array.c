@@ -762,6 +762,21 @@ static int a_take(lua_State *L) {
   return rc ? tideL_argraise(L, 2, rc) : 1;
 }
 
+/* a:put(rows, values [, dim]): a[rows[i]] = values[i] along dim (1 by
+** default) -- take's inverse, filling rows in place; returns a. */
+static int a_put(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1), *v = tideL_check(L, 3);
+  lua_Integer dim = luaL_optinteger(L, 4, 1);
+  luaL_argcheck(L, dim >= 1 && dim <= a->ndim, 4, "dimension out of range");
+  tideL_checkwritable(L, a, "put");
+  int64_t n;
+  int64_t *idx = check_indices(L, 2, &n);
+  int rc = tide_array_put(a, idx, n, (int)dim - 1, v);
+  if (rc) return tideL_argraise(L, rc == TIDE_ESHAPE ? 3 : 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int a_fill_(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
   tideL_checkwritable(L, a, "fill_");
@@ -834,7 +849,7 @@ void tideB_open_array(lua_State *L) {
     {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
     {"col", a_col}, {"t", a_t}, {"view", a_reshape},
     {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
-    {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
+    {"put", a_put}, {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
     {"close", a_close}, {"totable", a_totable}, {"item", a_item},
     {"is_contiguous", a_is_contiguous}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {

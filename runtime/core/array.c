@@ -508,6 +508,57 @@ int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n, int di
   return TIDE_OK;
 }
 
+/* The inverse of take: dst[idx[i]] = src[i] along dim, for 0-based idx;
+** src has dst's shape but n along dim.  A repeated index keeps its last
+** value, as numpy's indexed assignment. */
+int tide_array_put(tide_Array *dst, const int64_t *idx, int64_t n, int dim,
+                   const tide_Array *src) {
+  if (dim < 0 || dim >= dst->ndim)
+    return tide__seterr(TIDE_ERANGE, "dimension %d out of range (array has %d)", dim + 1, dst->ndim);
+  int same = src->ndim == dst->ndim && src->shape[dim] == n;
+  for (int d = 0; same && d < dst->ndim; d++) same = d == dim || src->shape[d] == dst->shape[d];
+  if (!same) {
+    int64_t want[TIDE_MAXDIM];
+    char b1[128], b2[128];
+    memcpy(want, dst->shape, sizeof want);
+    want[dim] = n;
+    return tide__seterr(TIDE_ESHAPE, "values have shape %s; %" PRId64 " index(es) along "
+                        "dimension %d need shape %s", tide_shape_str(src->ndim, src->shape, b1, sizeof b1),
+                        n, dim + 1, tide_shape_str(dst->ndim, want, b2, sizeof b2));
+  }
+  if (dst->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  int64_t len = dst->shape[dim];
+  for (int64_t i = 0; i < n; i++)
+    if (idx[i] < 0 || idx[i] >= len)
+      return tide__seterr(TIDE_ERANGE, "index %" PRId64 " (position %" PRId64
+                          ") out of range for dimension %d of size %" PRId64,
+                          idx[i] + 1, i + 1, dim + 1, len);
+  if (src->dtype != dst->dtype || src->storage == dst->storage) {
+    tide_Array c; /* converted, or apart from dst when they share memory */
+    int rc = tide_array_copy(src, dst->dtype, &c);
+    if (!rc) rc = tide_array_put(dst, idx, n, dim, &c);
+    tide_array_close(&c);
+    return rc;
+  }
+  /* what one index moves: the other dimensions */
+  int nd = 0, dt[2] = {dst->dtype, src->dtype};
+  int64_t sh[TIDE_MAXDIM], dst_st[TIDE_MAXDIM], src_st[TIDE_MAXDIM];
+  for (int d = 0; d < dst->ndim; d++)
+    if (d != dim) sh[nd] = dst->shape[d], dst_st[nd] = dst->strides[d], src_st[nd++] = src->strides[d];
+  size_t isz = (size_t)tide_dtype_size(dst->dtype);
+  for (int64_t i = 0; i < n; i++) {
+    unsigned char *base[2] = {dst->data + idx[i] * dst->strides[dim],
+                              src->data + i * src->strides[dim]};
+    if (nd == 0) {
+      memcpy(base[0], base[1], isz);
+    } else {
+      const int64_t *st[2] = {dst_st, src_st};
+      tide_nditer(2, nd, sh, base, st, assign_inner, dt);
+    }
+  }
+  return TIDE_OK;
+}
+
 static int fill_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
   const struct { int dt; double v; } *f = ud;
   unsigned char elem[8];

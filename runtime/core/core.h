@@ -264,6 +264,10 @@ int tide_array_assign(tide_Array *dst, const tide_Array *src);
 /* dst = src gathered along dim by 0-based indices idx[0..n). */
 int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n,
                     int dim, tide_Array *dst);
+/* dst[idx[i]] along dim = src[i] for 0-based idx[0..n) (src: dst's shape
+** with n along dim); the inverse of take. */
+int tide_array_put(tide_Array *dst, const int64_t *idx, int64_t n, int dim,
+                   const tide_Array *src);
 /* Fills every element with v. */
 int tide_array_fill(tide_Array *a, double v);
 

@@ -94,6 +94,18 @@ local t = m:take(tide.array({3, 1})); check.array(t:totable(), {m[3]:totable(), 
 check.array(m:take({2, 2}, 2):totable(), {{0, 0}, {2, 2}, {9, 9}}, nil, "take columns")
 check.eq(m:t():copy():is_contiguous(), true)
 check.eq(m:t():is_contiguous(), false)
+-- put: take's inverse, in place; rows as a table, an index array or a rowset
+local pm = tide.zeros(5, 2)
+check.eq(pm:put({4, 2}, tide.array({{1, 2}, {3, 4}})), pm, "put returns the array")
+check.array(pm:totable(), {{0, 0}, {3, 4}, {0, 0}, {1, 2}, {0, 0}})
+pm:col(2):put(tide.rowset(1, 2), tide.array({7, 8}))
+check.array(pm:col(2):totable(), {7, 8, 0, 2, 0}, nil, "put into a column view, rows a rowset")
+pm:put(tide.array({5}), tide.array({{9}, {9}}):t(), 1)
+check.array(pm[5]:totable(), {9, 9}, nil, "values of another layout")
+pm:put({1, 1}, tide.array({{6, 1}, {6, 2}, {6, 3}, {6, 4}, {6, 5}}), 2)
+check.array(pm:col(1):totable(), {1, 2, 3, 4, 5}, nil, "put along dimension 2; the last repeat wins")
+check.errors(function() pm:put({6}, tide.zeros(1, 2)) end, "index 6 (position 1) out of range")
+check.errors(function() pm:put({1}, tide.zeros(2)) end, "values have shape 2; 1 index(es)")
 
 -- tostring is numpy-like with a footer
 local str = tostring(tide.array({{1.5, 2}, {3, 4}}))
