@@ -411,7 +411,11 @@ function plot.lines(o)
     if finite(m.x) and m.x >= ax.lo and m.x <= ax.hi then
       local px = ax.px(m.x)
       line(out, px, y0, px, y1, ' stroke="#555" stroke-width="1" stroke-dasharray="3 3"')
-      if m.label then rtext(out, px - 3, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK) end
+      if m.label then -- left of the line, or right of it when the frame is near
+        local lx = px - 3
+        if lx - SMALL_SIZE < x0 then lx = px + SMALL_SIZE + 2 end
+        rtext(out, lx, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK)
+      end
     end
   end
 

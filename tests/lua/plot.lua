@@ -88,6 +88,19 @@ check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3,
 check.truthy(svg:find('stroke="#ff0000"', 1, true), "explicit colour")
 check.truthy(svg:find(">20<", 1, true) and svg:find(">100<", 1, true), "x tick labels")
 
+-- a mark at the left edge has its label right of its line, inside the frame
+svg = plot.lines{series = {{x = {0, 2, 4}, y = {1, 2, 3}}}, marks = {{x = 0, label = "alloc"}, {x = 3, label = "mid"}}}
+local function mark_at(label)
+  local tx = tonumber(svg:match('<text transform="translate%(([%d.%-]+),[^"]*rotate%(%-90%)"[^>]*>' .. label .. '<'))
+  return tx
+end
+local lines_x = {}
+for x in svg:gmatch('<line x1="([%d.%-]+)" y1="[^"]*" x2="[^"]*" y2="[^"]*" stroke="#555"') do
+  lines_x[#lines_x + 1] = tonumber(x)
+end
+check.truthy(mark_at("alloc") and mark_at("alloc") > lines_x[1], "the edge mark's label is right of its line")
+check.truthy(mark_at("mid") and mark_at("mid") < lines_x[2], "another mark's label is left of its line")
+
 -- a band may take the colour of a series (learning curves do)
 svg = plot.lines{series = {{x = xs, y = ys}, {x = xs, y = ys2, color = "#00aa00"}},
                  bands = {{x = xs, lo = lo, hi = hi, series = 2}}}
