@@ -248,20 +248,29 @@ static int build_precomputed(const tide_Array *X, const tide_Rows *rows,
                   Xg + a * p, (int)p, Xg + a * p, (int)p, 0.0, T, (int)m);
     else
       memset(T, 0, (size_t)((b - a) * m) * sizeof *T);
-    for (int64_t i = a; i < b; i++) { /* rows of the tile: columns i..n-1 */
+    /* the tile's rows: kernel values in place (columns i..n-1 of row i),
+    ** then into row i's nodes */
+    for (int64_t i = a; i < b; i++) {
+      double *Ti = T + (i - a) * m; /* Ti[j - a]: column j */
       struct svm_node *row = N + i * w;
-      const double *Ti = T + (i - a) * m;
       for (int64_t j = i; j < n; j++) {
+        double v = kval(k, Ti[j - a], sq[i], sq[j], i == j);
+        Ti[j - a] = v;
         row[j + 1].index = (int)(j + 1);
-        row[j + 1].value = kval(k, Ti[j - a], sq[i], sq[j], i == j);
+        row[j + 1].value = v;
       }
     }
-    for (int64_t j = a + 1; j < n; j++) { /* mirror: row j, columns a..min(b, j)-1 */
-      struct svm_node *row = N + j * w;
-      int64_t e = b < j ? b : j;
-      for (int64_t i = a; i < e; i++) {
-        row[i + 1].index = (int)(i + 1);
-        row[i + 1].value = N[i * w + j + 1].value;
+    /* mirror: rows j > i get columns a..b-1 from the tile, 8 rows at a
+    ** time so that each read of T serves 8 writes */
+    for (int64_t j0 = a + 1; j0 < n; j0 += 8) {
+      int64_t j1 = j0 + 8 < n ? j0 + 8 : n;
+      for (int64_t i = a; i < b && i < j1 - 1; i++) {
+        const double *Ti = T + (i - a) * m;
+        for (int64_t j = j0 > i + 1 ? j0 : i + 1; j < j1; j++) {
+          struct svm_node *e = N + j * w + i + 1;
+          e->index = (int)(i + 1);
+          e->value = Ti[j - a];
+        }
       }
     }
   }
