@@ -282,7 +282,7 @@ end
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.
-for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree"} do
+for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree", "svm"} do
   local name = "tide.models_" .. family
   if package.preload[name] or package.searchpath(name, package.path) then
     require(name)(models)

@@ -210,6 +210,16 @@ return function(models)
     return last:predict_proba(Xt, o)
   end
 
+  function Pipe:decision_function(X, opts)
+    need_fit(self, "decision_function")
+    local last = self.steps[#self.steps]
+    if type(last.decision_function) ~= "function" then
+      error("pipeline: the last step has no decision_function", 2)
+    end
+    local Xt, o = through(self, X, opts or {}, #self.steps - 1)
+    return last:decision_function(Xt, o)
+  end
+
   function Pipe:transform(X, opts)
     need_fit(self, "transform")
     optmod.check(opts, "pipeline:transform", {"rows"})
