@@ -1,12 +1,15 @@
 /*
-** test_cluster.c -- the k-means kernels against plain loops: Lloyd's
-** iterations from given centres (stopping rules, the empty-cluster rule),
-** k-means++ seeds that are rows of X and depend on the stream only, row
-** subsets, f32 and strided data, assignment, distances.
+** test_cluster.c -- the k-means and PCA kernels against plain loops:
+** Lloyd's iterations from given centres (stopping rules, the empty-cluster
+** rule), k-means++ seeds that are rows of X and depend on the stream only,
+** row subsets, f32 and strided data, assignment, distances; PCA's
+** eigenpairs of the covariance, scikit-learn's signs, the wide (SVD) path,
+** the component count for a variance fraction, transform round trips.
 */
 #include "check.h"
 
 #include "../../runtime/models/kmeans.h"
+#include "../../runtime/models/pca.h"
 
 static uint64_t seed = 4242;
 static double urand(void) { /* xorshift: deterministic data */
@@ -287,8 +290,135 @@ static void test_plusplus(void) {
   tide_array_close(&X);
 }
 
+/* ------------------------------------------------------------------ PCA */
+
+static void covariance(const tide_Array *X, const tide_Rows *r, double *S, double *m) {
+  int64_t p = X->shape[1], n = r->n;
+  col_means(X, r, m);
+  for (int64_t a = 0; a < p; a++)
+    for (int64_t b = 0; b < p; b++) {
+      double s = 0;
+      for (int64_t i = 0; i < n; i++) {
+        int64_t row = tide_rows_at(r, i);
+        s += (at(X, row, a) - m[a]) * (at(X, row, b) - m[b]);
+      }
+      S[a * p + b] = s / (double)(n - 1);
+    }
+}
+
+/* Eigenpairs of the covariance, orthonormal rows, descending variances,
+** sv^2 / (n - 1) = variance, scikit-learn's signs (the projection of
+** largest magnitude positive), the total variance. */
+static void check_fit(const tide_Array *X, const tide_Rows *r, tide_Pca *f) {
+  int64_t p = f->p, n = r->n, m = f->r;
+  double *S = malloc((size_t)(p * p) * sizeof *S), *mean = malloc((size_t)p * sizeof *mean);
+  covariance(X, r, S, mean);
+  CHECK(maxdiff(f->mean, mean, p) < 1e-12);
+  double worst = 0, orth = 0, tr = 0;
+  for (int64_t j = 0; j < p; j++) tr += S[j * p + j];
+  CHECK_NEAR(f->total, tr, 1e-12);
+  for (int64_t c = 0; c < m; c++) {
+    const double *v = f->comps + c * p;
+    if (c > 0) CHECK(f->var[c] <= f->var[c - 1]);
+    CHECK_NEAR(f->sv[c] * f->sv[c] / (double)(n - 1), f->var[c], 1e-12);
+    for (int64_t a = 0; a < p; a++) {
+      double s = 0;
+      for (int64_t b = 0; b < p; b++) s += S[a * p + b] * v[b];
+      double e = fabs(s - f->var[c] * v[a]) / (f->var[0]);
+      if (e > worst) worst = e;
+    }
+    for (int64_t c2 = 0; c2 <= c; c2++) {
+      double d = 0;
+      for (int64_t j = 0; j < p; j++) d += v[j] * f->comps[c2 * p + j];
+      d = fabs(d - (c2 == c));
+      if (d > orth) orth = d;
+    }
+    if (f->var[c] > 1e-8 * f->var[0]) { /* the sign rule, on the rows' projections */
+      double best = 0, val = 0;
+      for (int64_t i = 0; i < n; i++) {
+        double u = 0;
+        for (int64_t j = 0; j < p; j++) u += (at(X, tide_rows_at(r, i), j) - mean[j]) * v[j];
+        if (fabs(u) > best) {
+          best = fabs(u);
+          val = u;
+        }
+      }
+      CHECK(val > 0);
+    }
+  }
+  CHECK(worst < 1e-12);
+  CHECK(orth < 1e-12);
+  free(S);
+  free(mean);
+}
+
+static void test_pca(void) {
+  /* tall: 300 x 5, columns of different scales, far from 0 */
+  int64_t n = 300, p = 5, shape[2] = {300, 5};
+  tide_Array X;
+  tide_array_new(&X, TIDE_F64, 2, shape, TIDE_WHERE_HEAP);
+  double *x = (double *)X.data;
+  for (int64_t i = 0; i < n; i++) {
+    double z0 = urand() - 0.5, z1 = urand() - 0.5;
+    for (int64_t j = 0; j < p; j++)
+      x[i * p + j] = 1e4 * (double)j + z0 * (5.0 - (double)j) + z1 * (double)j +
+                     0.1 * (urand() - 0.5);
+  }
+  tide_Rows all = tide_rows_all(n);
+  tide_Pca f;
+  CHECK_EQ_INT(tide_pca_fit(&X, &all, &f), TIDE_OK);
+  CHECK_EQ_INT(f.r, 5);
+  CHECK_EQ_INT(f.signed_all, 0);
+  CHECK_EQ_INT(tide_pca_signs(&X, &all, &f, f.r), TIDE_OK);
+  check_fit(&X, &all, &f);
+  /* two strong directions: 0.5 of the variance needs one component or two */
+  double r1 = f.var[0] / f.total;
+  CHECK_EQ_INT(tide_pca_count(&f, r1 * 0.999), 1);
+  CHECK_EQ_INT(tide_pca_count(&f, r1 * 1.001), 2);
+  CHECK_EQ_INT(tide_pca_count(&f, 0.9999999999), f.r);
+  /* transform then inverse with every component: the rows again */
+  double *T = malloc((size_t)(n * p) * sizeof *T), *B = malloc((size_t)(n * p) * sizeof *B);
+  CHECK_EQ_INT(tide_pca_transform(&X, &all, f.mean, f.comps, p, f.sv, T), TIDE_OK);
+  tide_Array Ta = {0};
+  int64_t ts[2] = {n, p};
+  tide_array_new(&Ta, TIDE_F64, 2, ts, TIDE_WHERE_HEAP);
+  memcpy(Ta.data, T, (size_t)(n * p) * sizeof *T);
+  CHECK_EQ_INT(tide_pca_inverse(&Ta, &all, f.mean, f.comps, p, p, f.sv, B), TIDE_OK);
+  CHECK(maxdiff(B, x, n * p) < 1e-12);
+  tide_pca_free(&f);
+  /* a subset of rows through an index */
+  int64_t idx[100];
+  for (int64_t i = 0; i < 100; i++) idx[i] = 1 + (i * 13) % 300;
+  tide_Rows sub = {.idx = idx, .n = 100, .stride = 1, .base = 1};
+  CHECK_EQ_INT(tide_pca_fit(&X, &sub, &f), TIDE_OK);
+  CHECK_EQ_INT(tide_pca_signs(&X, &sub, &f, f.r), TIDE_OK);
+  check_fit(&X, &sub, &f);
+  tide_pca_free(&f);
+  /* wide: 8 rows of 30 features (the SVD path), signs set by the fit */
+  int64_t wshape[2] = {8, 30};
+  tide_Array W;
+  tide_array_new(&W, TIDE_F64, 2, wshape, TIDE_WHERE_HEAP);
+  for (int64_t i = 0; i < 8 * 30; i++) ((double *)W.data)[i] = urand() * (double)(1 + i % 7);
+  tide_Rows wall = tide_rows_all(8);
+  CHECK_EQ_INT(tide_pca_fit(&W, &wall, &f), TIDE_OK);
+  CHECK_EQ_INT(f.r, 8);
+  CHECK_EQ_INT(f.signed_all, 1);
+  check_fit(&W, &wall, &f);
+  tide_pca_free(&f);
+  /* too few rows */
+  tide_Rows one = tide_rows_all(1);
+  CHECK(tide_pca_fit(&X, &one, &f) == TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "at least 2 rows");
+  free(T);
+  free(B);
+  tide_array_close(&Ta);
+  tide_array_close(&W);
+  tide_array_close(&X);
+}
+
 int main(void) {
   test_lloyd();
   test_plusplus();
+  test_pca();
   return check_done();
 }
