@@ -44,7 +44,7 @@ models.check = check
 local Model = {}   -- methods every model has
 
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
--- "transformer"), spec.params (ordered list of {name, default, check}),
+-- "transformer" | "clusterer": the last two fit without y), spec.params (ordered list of {name, default, check}),
 -- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
 -- spec.fitted (the fields fit sets; cleared by clone).  Returns the
 -- constructor, also stored as models[name].
@@ -118,7 +118,10 @@ function Model:describe()
   for _, k in ipairs(self._class.order) do
     local v = self._p[k]
     if v ~= self._class.defaults[k] then
-      parts[#parts + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+      local shown = type(v) == "string" and string.format("%q", v)
+                    or tide.is_array(v) and ("<" .. table.concat(v.shape, "x") .. " array>")
+                    or tostring(v)
+      parts[#parts + 1] = k .. "=" .. shown
     end
   end
   return string.format("%s{%s}%s", self._class.name, table.concat(parts, ", "),
@@ -139,7 +142,7 @@ end
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self._class.spec.kind
-  if kind ~= "transformer" and not tide.is_array(y) then
+  if (kind == "regressor" or kind == "classifier") and not tide.is_array(y) then
     fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array, got %s)", type(y))
   end
   if opts ~= nil and type(opts) ~= "table" then
@@ -237,7 +240,7 @@ models.linear_predict = K.linear_predict
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.
-for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree"} do
+for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree", "cluster"} do
   local name = "tide.models_" .. family
   if package.preload[name] or package.searchpath(name, package.path) then
     require(name)(models)

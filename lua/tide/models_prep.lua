@@ -137,7 +137,9 @@ return function(models)
       if not is_model(s) then
         error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
       end
-      if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
+      local k = kind(s)
+      if i < #steps and (type(s.transform) ~= "function" or (k ~= "transformer" and
+                                                              k ~= "clusterer")) then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
                             "may be a %s", i, tostring(s), kind(s) or "model"), 2)
       end
@@ -216,6 +218,10 @@ return function(models)
   function Pipe:score(X, y, opts)
     need_fit(self, "score")
     opts = opts or {}
+    if kind(self) == "clusterer" then -- k-means last: its own score (minus the inertia)
+      local Xt, o = through(self, X, opts, #self.steps - 1)
+      return self.steps[#self.steps]:score(Xt, nil, o)
+    end
     local yhat = self:predict(X, opts)
     if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end
     return tide.metrics.r2(y, yhat, opts)
