@@ -44,10 +44,11 @@ models.check = check
 local Model = {}   -- methods every model has
 
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
--- "transformer" | "clusterer": the last two fit without y), spec.params (ordered list of {name, default, check}),
--- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
--- spec.fitted (the fields fit sets; cleared by clone).  Returns the
--- constructor, also stored as models[name].
+-- "transformer" | "clusterer": the last two fit without y), spec.params
+-- (ordered list of {name, default, check}), spec.fit(self, X, y, opts),
+-- spec.predict(self, X, opts) (or transform), spec.fitted (the fields fit
+-- sets; cleared by clone).  Returns the constructor, also stored as
+-- models[name].
 function models.class(name, spec)
   local methods = setmetatable({}, {__index = Model})
   for k, v in pairs(spec.methods or {}) do methods[k] = v end
