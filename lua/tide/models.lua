@@ -65,13 +65,13 @@ end
 function models.is_model(v) return is_model(v) or class_of[v] ~= nil end
 
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
--- "transformer", or a function of the model giving one), spec.params
--- (ordered list of {name, default, check [, convert]}: convert(v) is
--- stored in place of a value that passed check),
--- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
--- spec.fit_options (the keys fit's options table may hold; {"rows"}),
--- spec.fitted (the fields fit sets; cleared by clone).  Returns the
--- constructor, also stored as models[name].
+-- "transformer" | "clusterer": the last two fit without y; or a function
+-- of the model giving one), spec.params (ordered list of {name, default,
+-- check [, convert]}: convert(v) is stored in place of a value that passed
+-- check), spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or
+-- transform), spec.fit_options (the keys fit's options table may hold;
+-- {"rows"}), spec.fitted (the fields fit sets; cleared by clone).  Returns
+-- the constructor, also stored as models[name].
 function models.class(name, spec)
   local methods = setmetatable({}, {__index = Model})
   for k, v in pairs(spec.methods or {}) do methods[k] = v end
@@ -155,7 +155,10 @@ function Model:describe()
   for _, k in ipairs(self._class.order) do
     local v = self._p[k]
     if v ~= self._class.defaults[k] then
-      parts[#parts + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+      local shown = type(v) == "string" and string.format("%q", v)
+                    or tide.is_array(v) and ("<" .. table.concat(v.shape, "x") .. " array>")
+                    or tostring(v)
+      parts[#parts + 1] = k .. "=" .. shown
     end
   end
   return string.format("%s{%s}%s", self._class.name, table.concat(parts, ", "),
@@ -178,10 +181,11 @@ local ROWS = {"rows"}   -- what predict, transform and score take
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self:kind()
+  local needs_y = kind == "regressor" or kind == "classifier"
   -- a table of labels or targets is an array: integers give i64, so a
   -- classifier's labels come back as integers
-  if kind ~= "transformer" and type(y) == "table" then y = tide.array(y) end
-  if kind ~= "transformer" and not tide.is_array(y) then
+  if needs_y and type(y) == "table" then y = tide.array(y) end
+  if needs_y and not tide.is_array(y) then
     fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array or a table, got %s)",
          type(y))
   end
@@ -282,7 +286,7 @@ end
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.
-for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree", "svm"} do
+for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree", "svm", "cluster"} do
   local name = "tide.models_" .. family
   if package.preload[name] or package.searchpath(name, package.path) then
     require(name)(models)

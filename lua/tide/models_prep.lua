@@ -139,7 +139,9 @@ return function(models)
         error(string.format("pipeline: step %d is not a model or a model class (got %s)", i,
                             type(step)), 2)
       end
-      if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
+      local k = kind(s)
+      if i < #steps and (type(s.transform) ~= "function" or (k ~= "transformer" and
+                                                              k ~= "clusterer")) then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
                             "may be a %s", i, tostring(s), kind(s) or "model"), 2)
       end
@@ -233,6 +235,10 @@ return function(models)
     need_fit(self, "score")
     opts = optmod.check(opts, "pipeline:score", {"rows"}) or {}
     if type(y) == "table" then y = tide.array(y) end
+    if kind(self) == "clusterer" then -- k-means last: its own score (minus the inertia)
+      local Xt, o = through(self, X, opts, #self.steps - 1)
+      return self.steps[#self.steps]:score(Xt, nil, o)
+    end
     local yhat = self:predict(X, opts)
     if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end
     return tide.metrics.r2(y, yhat, opts)

@@ -60,6 +60,14 @@ local function folds_of(cv, X, y, model)
   return cvmod.kfold(#X, k)
 end
 
+-- Models that fit without y: k-means and transformers, or pipelines
+-- ending in one.
+local function unsupervised(m)
+  if type(m.steps) == "table" then m = m.steps[#m.steps] end
+  local kind = type(m._class) == "table" and m._class.spec.kind
+  return kind == "clusterer" or kind == "transformer"
+end
+
 local function mean_std(t)
   local n, s = #t, 0
   if n == 0 then return nil, nil end
@@ -85,7 +93,7 @@ end
 local Search = {}
 Search.__index = Search
 
--- tide.search{model =, grid =, X =, y =, cv = 5 | folds, jobs =, scoring =,
+-- tide.search{model =, grid =, X =, y = (nil for k-means), cv = 5 | folds, jobs =, scoring =,
 --   train_score = false, budget = nil, seed = 0, async = false, refit = true,
 --   progress = false}
 function search.search(spec)
@@ -99,7 +107,9 @@ function search.search(spec)
          type(spec.model))
   end
   if not tide.is_array(spec.X) then fail("'X' must be an array") end
-  if not tide.is_array(spec.y) then fail("'y' must be an array") end
+  if not tide.is_array(spec.y) and (spec.y ~= nil or not unsupervised(model)) then
+    fail("'y' must be an array (only k-means, PCA and pipelines ending in them fit without y)")
+  end
   local grid = spec.grid
   if grid == nil then grid = gridmod{} end
   if getmetatable(grid) ~= gridmod.Grid then grid = gridmod(grid) end

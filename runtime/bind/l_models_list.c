@@ -10,6 +10,7 @@ void tideM_open_logistic(lua_State *L);
 void tideM_open_knn(lua_State *L);
 void tideM_open_prep(lua_State *L);
 void tideM_open_svm(lua_State *L);
+void tideM_open_cluster(lua_State *L);
 
 const tideM_Opener tideM_openers[] = {
   {"linear", tideM_open_linear},
@@ -17,5 +18,6 @@ const tideM_Opener tideM_openers[] = {
   {"knn", tideM_open_knn},
   {"prep", tideM_open_prep},
   {"svm", tideM_open_svm},
+  {"cluster", tideM_open_cluster},
   {NULL, NULL}
 };

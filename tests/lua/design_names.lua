@@ -18,7 +18,6 @@ local pending = {
   -- issue 11: more models
   ["tide.models.decision_tree_classifier"] = 11, ["tide.models.decision_tree_regressor"] = 11,
   ["tide.models.random_forest_classifier"] = 11, ["tide.models.random_forest_regressor"] = 11,
-  ["tide.models.kmeans"] = 11, ["tide.models.pca"] = 11,
   -- issue 12: persistence
   ["tide.memoize"] = 12, ["tide.dump"] = 12, ["tide.undump"] = 12,
   ["g:clear"] = 12, ["g:info"] = 12,
