@@ -122,7 +122,7 @@ void tideB_open_ops(lua_State *L);    /* l_ops.c: arithmetic, reductions, matmul
 void tideB_open_io(lua_State *L);     /* l_io.c: load, save, memmap, npz */
 void tideB_open_csv(lua_State *L);    /* l_csv.c: read_csv */
 void tideB_open_rng(lua_State *L);    /* l_rng.c: rng, rand, randn */
-void tideB_open_models(lua_State *L); /* l_models.c: tide._models, tide.metrics */
+void tideB_open_models(lua_State *L); /* l_models.c: tide._internal.models, tide.metrics */
 void tideB_open_par(lua_State *L);    /* l_par.c: map, collect, start, pfor */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
