@@ -6,6 +6,8 @@
 -- same way (#f.train, f.train[i], f.train:slice(1, i, j), X:take(f.test))
 -- and both are taken by `rows =`.  Same seed, same folds, on every run
 -- and for any worker count.
+local tide = require "tide"
+local optmod = require "tide.opts"
 local cv = {}
 
 local function check_n(n, fname)
@@ -56,7 +58,7 @@ function cv.kfold(n, k, opts)
   check_n(n, "kfold")
   k = k or 5
   check_k(k, n, "kfold")
-  opts = opts or {}
+  opts = optmod.check(opts, "tide.cv.kfold", {"shuffle", "seed"}) or {}
   if opts.shuffle then return blocks(order(n, opts), n, k) end
   local folds, start = {}, 1
   for f = 1, k do
@@ -72,7 +74,7 @@ end
 -- test and train may be fractions (< 1) or row counts.
 function cv.shuffle_split(n, opts)
   check_n(n, "shuffle_split")
-  opts = opts or {}
+  opts = optmod.check(opts, "tide.cv.shuffle_split", {"splits", "test", "train", "seed"}) or {}
   local splits = opts.splits or 10
   local function count(v, what)
     if v == nil then return nil end
@@ -107,7 +109,7 @@ function cv.stratified_kfold(y, k, opts)
   local n = #y
   k = k or 5
   check_k(k, n, "stratified_kfold")
-  opts = opts or {}
+  opts = optmod.check(opts, "tide.cv.stratified_kfold", {"shuffle", "seed"}) or {}
   local perm = order(n, opts)
   local byclass, labels = {}, {}
   for i = 1, n do

@@ -4,10 +4,11 @@
 -- feeds the next layer and finally the meta learner; the base learners are
 -- then refitted on all rows.  X is read in place by every worker, so memory
 -- stays near one copy of X whatever `jobs` is.
-local models = tide.models
+local tide = require "tide"
+local models = require "tide.models"
 local ensemble = {}
 
-local function is_model(m) return type(m) == "table" and type(m.clone) == "function" end
+local is_model = models.is_model   -- a model or a model class
 
 local function check_layers(layers)
   if type(layers) ~= "table" or #layers == 0 then return "must be a non-empty list of layers" end
@@ -15,51 +16,118 @@ local function check_layers(layers)
     if is_model(layer) then return "layer " .. i .. " must be a list of models, not a model" end
     if type(layer) ~= "table" or #layer == 0 then return "layer " .. i .. " must be a non-empty list of models" end
     for j, m in ipairs(layer) do
-      if not is_model(m) then return string.format("layer %d, entry %d is not a model", i, j) end
+      if not is_model(m) then
+        return string.format("layer %d, entry %d is not a model or a model class", i, j)
+      end
+    end
+  end
+end
+
+-- layers as given, classes made models
+local function layers_of(layers)
+  local out = {}
+  for i, layer in ipairs(layers) do
+    out[i] = {}
+    for j, m in ipairs(layer) do out[i][j] = models.as_model(m) end
+  end
+  return out
+end
+
+local function kind(m) return type(m.kind) == "function" and m:kind() or nil end
+
+-- The rows of X at positions `pos` of `rows` (nil: all rows, so pos
+-- itself).  Rowsets of rowsets stay rowsets (ranges of ranges), so
+-- unshuffled folds inside unshuffled folds never become index arrays.
+local function compose(rows, pos)
+  if rows == nil then return pos end
+  if tide.is_rowset(rows) and tide.is_rowset(pos) then
+    local ranges = {}
+    for _, r in ipairs(pos:ranges()) do
+      for _, q in ipairs(rows:slice(1, r[1], r[2]):ranges()) do ranges[#ranges + 1] = q end
+    end
+    return tide.rowset(ranges)
+  end
+  if tide.is_rowset(rows) then rows = rows:array() end
+  return rows:take(pos)
+end
+
+-- The columns a layer's learners fill: one prediction each, or, in a stack
+-- of classifiers (classes given), one class probability per class for a
+-- classifier with predict_proba, as ML-Ensemble's proba = True.  Returns
+-- each learner's first column - 1, whether it gives probabilities, and the
+-- number of columns.
+local function columns(layer, classes)
+  local off, proba, total = {}, {}, 0
+  for j, m in ipairs(layer) do
+    proba[j] = classes ~= nil and kind(m) == "classifier" and type(m.predict_proba) == "function"
+    off[j] = total
+    total = total + (proba[j] and #classes or 1)
+  end
+  return off, proba, total
+end
+
+-- Writes fitted learner m's predictions for `rows` of Z into P's columns
+-- from off + 1 at positions `at` (nil: all rows of P, in order).
+-- Probabilities go to their class's column; a class m never saw stays 0.
+local function put_predictions(P, off, proba, m, Z, rows, at, classes)
+  local function place(col, v)
+    if at then P:col(col):put(at, v) else P:col(col):assign_(v) end
+  end
+  if not proba then
+    place(off + 1, m:predict(Z, {rows = rows}))
+    return
+  end
+  local pr, mc = m:predict_proba(Z, {rows = rows}), m.classes
+  for q = 1, #mc do
+    for c = 1, #classes do
+      if classes[c] == mc[q] then place(off + c, pr:col(q)) end
     end
   end
 end
 
 -- Out-of-fold predictions of every learner of a layer on input Z (rows:
 -- the rows used), then the learners refitted on all those rows.
-local function fit_layer(layer, Z, y, rows, folds, jobs)
+local function fit_layer(layer, Z, y, rows, folds, jobs, classes)
   local nrows = rows and #rows or #Z
-  local nl = #layer
-  local P = tide.zeros({nrows, nl}, {shared = true})   -- workers write their columns
-  local nf = #folds
+  local off, proba, total = columns(layer, classes)
+  local P = tide.zeros({nrows, total}, {shared = true})   -- workers write their columns
+  local nl, nf = #layer, #folds
   -- fold positions are positions within `rows`: map them to rows of Z once,
-  -- here, so every worker reads the same index arrays
+  -- here, so every worker reads the same rows
   local trains, tests = {}, {}
   for f, fold in ipairs(folds) do
-    trains[f] = rows and rows:take(fold.train) or fold.train
-    tests[f] = rows and rows:take(fold.test) or fold.test
+    trains[f], tests[f] = compose(rows, fold.train), compose(rows, fold.test)
   end
   tide.pfor(nl * nf, function(t)
     local j, f = (t - 1) // nf + 1, (t - 1) % nf + 1
-    local fold = folds[f]
-    local train, test = trains[f], tests[f]
-    local m = layer[j]:clone():fit(Z, y, {rows = train})
-    local pred = m:predict(Z, {rows = test})
-    local col = P:col(j)
-    for i = 1, #fold.test do col[fold.test[i]] = pred[i] end
+    local m = layer[j]:clone():fit(Z, y, {rows = trains[f]})
+    put_predictions(P, off[j], proba[j], m, Z, tests[f], folds[f].test, classes)
   end, {jobs = jobs, chunk = 1})
   local fitted = tide.collect(function(j) return layer[j]:clone():fit(Z, y, {rows = rows}) end, nl,
                               {jobs = jobs, chunk = 1})
   return P, fitted
 end
 
-local function predict_layer(fitted, Z, rows)
-  local nrows = rows and #rows or #Z
-  local P = tide.zeros(nrows, #fitted)
-  for j, m in ipairs(fitted) do P:col(j):assign_(m:predict(Z, {rows = rows})) end
-  return P
+-- The meta learner's input for `rows` of X: each layer's predictions in turn.
+local function meta_input(self, X, rows)
+  local Z = X
+  for _, fitted in ipairs(self.layers_fitted) do
+    local off, proba, total = columns(fitted, self.classes)
+    local P = tide.zeros(rows and #rows or #Z, total)
+    for j, m in ipairs(fitted) do
+      put_predictions(P, off[j], proba[j], m, Z, rows, nil, self.classes)
+    end
+    Z, rows = P, nil
+  end
+  return Z
 end
 
 models.class("superlearner", {
-  kind = "regressor",
+  kind = function(self) return kind(self._p.meta) or "regressor" end,  -- the meta learner's
   params = {
-    {"layers", nil, check_layers},
-    {"meta", nil, function(v) if not is_model(v) then return "must be a model" end end},
+    {"layers", nil, check_layers, layers_of},
+    {"meta", nil, function(v) if not is_model(v) then return "must be a model or a model class" end end,
+     models.as_model},
     {"folds", 2, models.check.integer(2)},
     {"jobs", nil, function(v) if v ~= nil and math.type(v) ~= "integer" then return "must be an integer" end end},
     {"shuffle", false, models.check.boolean},
@@ -72,14 +140,17 @@ models.class("superlearner", {
   fit = function(self, X, y, opts)
     local p = self._p
     local rows = opts.rows
-    if rows and not tide.is_array(rows) then rows = tide.array(rows, "i64") end
+    if type(rows) == "table" then rows = tide.array(rows, "i64") end
     local n = rows and #rows or #X
     local folds = tide.cv.kfold(n, p.folds, {shuffle = p.shuffle, seed = p.seed})
+    -- a stack of classifiers: the labels, sorted, name the probability columns
+    local classes = self:kind() == "classifier" and tide._internal.models.knn_classes(y, {rows = rows}) or nil
+    self.classes = classes
     local Z, zrows = X, rows
     local ylayer = y
     self.layers_fitted = {}
     for i, layer in ipairs(p.layers) do
-      local P, fitted = fit_layer(layer, Z, ylayer, zrows, folds, p.jobs)
+      local P, fitted = fit_layer(layer, Z, ylayer, zrows, folds, p.jobs, classes)
       self.layers_fitted[i] = fitted
       -- the next layer sees predictions for the used rows only, in order
       if zrows then ylayer = y:take(rows) end
@@ -88,14 +159,17 @@ models.class("superlearner", {
     self.meta_fitted = p.meta:clone():fit(Z, ylayer)
   end,
   predict = function(self, X, opts)
-    local Z, rows = X, opts.rows
-    for _, fitted in ipairs(self.layers_fitted) do
-      Z = predict_layer(fitted, Z, rows)
-      rows = nil
-    end
-    return self.meta_fitted:predict(Z)
+    return self.meta_fitted:predict(meta_input(self, X, opts.rows))
   end,
   methods = {
+    -- the meta learner's class probabilities (columns in the order of m.classes)
+    predict_proba = function(self, X, opts)
+      if not self._fitted then error("superlearner: predict_proba before fit", 2) end
+      if type(self.meta_fitted.predict_proba) ~= "function" then
+        error("superlearner: the meta learner has no predict_proba", 2)
+      end
+      return self.meta_fitted:predict_proba(meta_input(self, X, (opts or {}).rows))
+    end,
     clone = function(self)
       local c = setmetatable({_p = {}}, getmetatable(self))
       for k, v in pairs(self._p) do c._p[k] = v end
@@ -112,6 +186,6 @@ models.class("superlearner", {
 })
 
 -- tide.ensemble.superlearner{layers = {{m1, m2}, ...}, meta = m3, folds = 2, jobs = 2}
-function ensemble.superlearner(params) return models.superlearner(params) end
+ensemble.superlearner = models.superlearner
 
 return ensemble

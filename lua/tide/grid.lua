@@ -3,6 +3,7 @@
 -- ParameterGrid).  Values are Lua lists or tide arrays; an entry may be a
 -- distribution (tide.dist.*) for randomized search.  A list of such tables
 -- is the union of their grids, in order.
+local tide = require "tide"
 local dist = require "tide.dist"
 local Grid = {}
 Grid.__index = Grid
@@ -120,5 +121,5 @@ function Grid.format(params)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
-return setmetatable({new = new, Grid = Grid, format = Grid.format},
+return setmetatable({Grid = Grid, format = Grid.format},
                     {__call = function(_, spec) return new(spec) end})

@@ -2,9 +2,12 @@
 -- by the function's code, its upvalues, the globals it reads and its
 -- arguments, all hashed by content (arrays by their elements, cached per
 -- array version).  Entries are dump files (docs/dump-format.md), reloaded
--- with their arrays mapped.  The C half is tide._memo (runtime/bind/l_memo.c).
-local tide = tide or require "tide"
-local memo = tide._memo
+-- with their arrays mapped.  The C half is tide._internal.memo
+-- (runtime/bind/l_memo.c).
+local tide = require "tide"
+local optmod = require "tide.opts"
+local internal = tide._internal
+local memo = internal.memo
 
 local M = {}
 
@@ -58,6 +61,7 @@ end
 local defaults = {dir = ".tide-cache", verbose = 0, mmap = "c", lock_timeout = 600}
 local known = {dir = "string", max_bytes = "number", max_age = "number", verbose = "number",
                mmap = "string", lock_timeout = "number", name = "string"}
+local names = {"dir", "max_bytes", "max_age", "verbose", "mmap", "lock_timeout", "name"}
 
 -- tide.memoize(f [, {dir, max_bytes, max_age, verbose, mmap, lock_timeout, name}]) -> g
 function M.memoize(f, opts)
@@ -67,12 +71,10 @@ function M.memoize(f, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #2 to 'memoize' (options table expected, got " .. type(opts) .. ")", 2)
   end
+  optmod.check(opts, "tide.memoize", names)
   local self = {f = f, hits = 0, misses = 0}
   for k, v in pairs(opts or {}) do
     local want = known[k]
-    if not want then
-      error("bad argument #2 to 'memoize' (unknown option '" .. tostring(k) .. "')", 2)
-    end
     if k == "verbose" and type(v) == "boolean" then v = v and 1 or 0 end
     if k == "mmap" and v == false then v = false
     elseif type(v) ~= want then
@@ -95,7 +97,7 @@ function M.memoize(f, opts)
   if not ok then error("tide.memoize: " .. tostring(err), 2) end
   memo.init(self.dir)
   local g = setmetatable(self, Memoized)
-  tide._hash_alias(g, f) -- a function that calls g hashes as one that calls f
+  internal.hash_alias(g, f) -- a function that calls g hashes as one that calls f
   return g
 end
 

@@ -1,10 +1,12 @@
 -- tide.models: model classes.  The numeric work is C (runtime/models,
--- reached through tide._models); this module gives every model the same
--- shape: constructor with checked parameters (scikit-learn's names and
+-- reached through tide._internal.models); this module gives every model the
+-- same shape: constructor with checked parameters (scikit-learn's names and
 -- defaults), fit / predict / score with `rows =`, params / set / clone,
 -- fitted fields (coef, intercept, n_iter, classes), and a registered class
 -- so a fitted model returned by a parallel task arrives whole.
-local K = tide._models
+local tide = require "tide"
+local optmod = require "tide.opts"
+local K = tide._internal.models
 local metrics = tide.metrics
 local models = {}
 
@@ -42,12 +44,34 @@ end
 models.check = check
 
 local Model = {}   -- methods every model has
+local class_of = {}  -- constructor -> class
+
+-- A model is anything with fit and clone (a model, a pipeline, an ensemble).
+local function is_model(v)
+  return type(v) == "table" and type(v.fit) == "function" and type(v.clone) == "function"
+end
+
+-- models.as_model(v): v when it is a model; a new one with default
+-- parameters when v is a model class (tide.models.ridge means
+-- tide.models.ridge{}); nil otherwise.  Everything that takes a model
+-- (search, cross_validate, learning_curve, ensembles, pipeline steps) takes
+-- it through here.
+function models.as_model(v)
+  if is_model(v) then return v end
+  if class_of[v] then return v() end
+end
+
+-- models.is_model(v): v is a model or a model class.
+function models.is_model(v) return is_model(v) or class_of[v] ~= nil end
 
 -- models.class(name, spec): spec.kind ("regressor" | "classifier" |
--- "transformer"), spec.params (ordered list of {name, default, check}),
--- spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or transform),
--- spec.fitted (the fields fit sets; cleared by clone).  Returns the
--- constructor, also stored as models[name].
+-- "transformer" | "clusterer": the last two fit without y; or a function
+-- of the model giving one), spec.params (ordered list of {name, default,
+-- check [, convert]}: convert(v) is stored in place of a value that passed
+-- check), spec.fit(self, X, y, opts), spec.predict(self, X, opts) (or
+-- transform), spec.fit_options (the keys fit's options table may hold;
+-- {"rows"}), spec.fitted (the fields fit sets; cleared by clone).  Returns
+-- the constructor, also stored as models[name].
 function models.class(name, spec)
   local methods = setmetatable({}, {__index = Model})
   for k, v in pairs(spec.methods or {}) do methods[k] = v end
@@ -69,6 +93,7 @@ function models.class(name, spec)
     return self
   end
   models[name] = new
+  class_of[new] = class
   return new, class
 end
 
@@ -77,19 +102,24 @@ local function validate(self, k, v, level)
   local spec
   for _, p in ipairs(class.spec.params) do if p[1] == k then spec = p end end
   if not spec then
-    fail(class.name, level, "unknown parameter '%s' (parameters: %s)", tostring(k),
-         table.concat(class.order, ", "))
+    fail(class.name, level, "unknown parameter '%s' (parameters: %s)%s", tostring(k),
+         table.concat(class.order, ", "), optmod.hint(k, class.order))
   end
   if spec[3] then
     local msg = spec[3](v, k, self._p)
     if msg then fail(class.name, level, "parameter '%s' %s", k, msg) end
   end
+  return spec
 end
 
 function Model:set(params, level)
   level = level or 2
-  for k, v in pairs(params) do validate(self, k, v, level + 1) end
-  for k, v in pairs(params) do self._p[k] = v end
+  local convert = {}
+  for k, v in pairs(params) do convert[k] = validate(self, k, v, level + 1)[4] end
+  for k, v in pairs(params) do
+    if convert[k] then v = convert[k](v) end
+    self._p[k] = v
+  end
   if self._class.spec.check_all then
     local msg = self._class.spec.check_all(self._p)
     if msg then fail(self._class.name, level, "%s", msg) end
@@ -113,12 +143,22 @@ end
 
 function Model:is_fitted() return self._fitted == true end
 
+-- "regressor", "classifier" or "transformer"
+function Model:kind()
+  local k = self._class.spec.kind
+  if type(k) == "function" then return k(self) end
+  return k
+end
+
 function Model:describe()
   local parts = {}
   for _, k in ipairs(self._class.order) do
     local v = self._p[k]
     if v ~= self._class.defaults[k] then
-      parts[#parts + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+      local shown = type(v) == "string" and string.format("%q", v)
+                    or tide.is_array(v) and ("<" .. table.concat(v.shape, "x") .. " array>")
+                    or tostring(v)
+      parts[#parts + 1] = k .. "=" .. shown
     end
   end
   return string.format("%s{%s}%s", self._class.name, table.concat(parts, ", "),
@@ -136,15 +176,23 @@ local function check_X(self, X, argn, what)
   end
 end
 
+local ROWS = {"rows"}   -- what predict, transform and score take
+
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
-  local kind = self._class.spec.kind
-  if kind ~= "transformer" and not tide.is_array(y) then
-    fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array, got %s)", type(y))
+  local kind = self:kind()
+  local needs_y = kind == "regressor" or kind == "classifier"
+  -- a table of labels or targets is an array: integers give i64, so a
+  -- classifier's labels come back as integers
+  if needs_y and type(y) == "table" then y = tide.array(y) end
+  if needs_y and not tide.is_array(y) then
+    fail(self._class.name, 2, "bad argument #2 to 'fit' (y must be an array or a table, got %s)",
+         type(y))
   end
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
+  optmod.check(opts, self._class.name .. ":fit", self._class.spec.fit_options or ROWS)
   local blas <close> = K.serial()
   self._class.spec.fit(self, X, y, opts or {})
   self._fitted = true
@@ -160,7 +208,8 @@ function Model:predict(X, opts)
          self.n_features)
   end
   local f = self._class.spec.predict
-  if not f then fail(self._class.name, 2, "a %s has no predict", self._class.spec.kind) end
+  if not f then fail(self._class.name, 2, "a %s has no predict", self:kind()) end
+  optmod.check(opts, self._class.name .. ":predict", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
 end
@@ -169,7 +218,8 @@ function Model:transform(X, opts)
   need_fit(self, "transform")
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
-  if not f then fail(self._class.name, 2, "a %s has no transform", self._class.spec.kind) end
+  if not f then fail(self._class.name, 2, "a %s has no transform", self:kind()) end
+  optmod.check(opts, self._class.name .. ":transform", ROWS)
   local blas <close> = K.serial()
   return f(self, X, opts or {})
 end
@@ -228,16 +278,15 @@ end
 -- score: R^2 for regressors, accuracy for classifiers, on the rows given.
 function Model:score(X, y, opts)
   need_fit(self, "score")
-  opts = opts or {}
-  local kind = self._class.spec.kind
-  return models.score_blocks(kind == "classifier" and "accuracy" or "r2", self, X, y, opts.rows)
+  opts = optmod.check(opts, self._class.name .. ":score", ROWS) or {}
+  if type(y) == "table" then y = tide.array(y) end
+  local metric = self:kind() == "classifier" and "accuracy" or "r2"
+  return models.score_blocks(metric, self, X, y, opts.rows)
 end
-
-models.linear_predict = K.linear_predict
 
 -- Model families live in lua/tide/models_<family>.lua; each returns a
 -- function that installs its classes into this table.
-for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree"} do
+for _, family in ipairs{"linear", "logistic", "knn", "prep", "tree", "svm", "cluster"} do
   local name = "tide.models_" .. family
   if package.preload[name] or package.searchpath(name, package.path) then
     require(name)(models)

@@ -4,9 +4,12 @@
 -- copy of the fold), plus one squared norm per training row.  Neighbours
 -- are ordered by distance, ties by the lower training row (in the order of
 -- `rows` when fitted on a subset).  Changing X or y after fit changes the
--- model: they are referenced, not copied.
+-- model: they are referenced, not copied.  knn_classifier's classes are
+-- the sorted distinct labels in y's dtype, and predict gives that dtype.
+local tide = require "tide"
+local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
   -- BLAS on one thread around the kernels, like the base methods (when the
   -- runtime has the guard: K.serial)
@@ -45,7 +48,7 @@ return function(models)
       error(string.format("%s: bad argument #1 to 'kneighbors' (X must be an array, got %s)",
                           self._class.name, type(X)), 2)
     end
-    opts = opts or {}
+    opts = optmod.check(opts, self._class.name .. ":kneighbors", {"rows", "k"}) or {}
     local k = opts.k or self._p.k
     if math.type(k) ~= "integer" or k < 1 then
       error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
@@ -91,6 +94,7 @@ return function(models)
         if not tide.is_array(X) then
           error("knn_classifier: bad argument #1 to 'predict_proba' (X must be an array)", 2)
         end
+        optmod.check(opts, "knn_classifier:predict_proba", {"rows"})
         local blas <close> = serial()
         local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
                                     X, kopts(self, opts or {}, {proba = true}))

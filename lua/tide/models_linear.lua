@@ -3,8 +3,9 @@
 -- normal equations, SVD fallback) and cd.c (coordinate descent); this file
 -- gives them scikit-learn's parameters and the fitted fields coef (f64
 -- array), intercept (number), n_iter, dual_gap.
+local tide = require "tide"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
 
   -- raised from check_opts: the levels are fail, check_opts, spec.fit,
@@ -13,16 +14,9 @@ return function(models)
     error(name .. ": " .. string.format(fmt, ...), 5)
   end
 
-  -- fit options each class accepts (a misspelt key is an error, not ignored)
-  local function check_opts(name, opts, allowed)
-    for k in pairs(opts) do
-      if not allowed[k] then
-        local names = {}
-        for a in pairs(allowed) do names[#names + 1] = a end
-        table.sort(names)
-        fail(name, "unknown fit option '%s' (options: %s)", tostring(k), table.concat(names, ", "))
-      end
-    end
+  -- the fit options each class accepts are its spec's fit_options (a
+  -- misspelt key is an error, raised by Model:fit); their values:
+  local function check_opts(name, opts)
     local w = opts.sample_weight
     if w ~= nil and not tide.is_array(w) then
       fail(name, "fit option 'sample_weight' must be an array, got %s", type(w))
@@ -49,14 +43,15 @@ return function(models)
   end
 
   -- Least squares and ridge: closed form, no iterations.
-  local ls_opts = {rows = true, sample_weight = true}
+  local ls_opts = {"rows", "sample_weight"}
   local function ls_class(name, params, alpha_of)
     models.class(name, {
       kind = "regressor",
       params = params,
       fitted = {"coef", "intercept", "solver"},
+      fit_options = ls_opts,
       fit = function(self, X, y, opts)
-        check_opts(name, opts, ls_opts)
+        check_opts(name, opts)
         local coef, b, solver = kernel(name, K.ridge_fit, X, y, {
           alpha = alpha_of(self._p), fit_intercept = self._p.fit_intercept,
           rows = opts.rows, sample_weight = opts.sample_weight})
@@ -79,7 +74,7 @@ return function(models)
     end
   end
 
-  local cd_opts = {rows = true, sample_weight = true, warm_start = true}
+  local cd_opts = {"rows", "sample_weight", "warm_start"}
   local function cd_class(name, l1_param)
     local params = {{"alpha", 1.0, check.number(0)}}
     if l1_param then params[#params + 1] = {"l1_ratio", 0.5, check.number(0, 1)} end
@@ -97,8 +92,9 @@ return function(models)
       kind = "regressor",
       params = params,
       fitted = {"coef", "intercept", "n_iter", "dual_gap", "converged"},
+      fit_options = cd_opts,
       fit = function(self, X, y, opts)
-        check_opts(name, opts, cd_opts)
+        check_opts(name, opts)
         local p = self._p
         local warm = opts.warm_start
         if warm == nil then warm = p.warm_start end

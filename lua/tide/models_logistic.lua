@@ -12,8 +12,10 @@
 --   intercept  two classes: a number; k > 2: a vector of k (summing to 0)
 --   n_iter     solver iterations; converged: whether tol was reached
 --   solver_used "newton-cholesky" or "lbfgs"
+local tide = require "tide"
+local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
 
   local function fail(level, fmt, ...)
@@ -30,8 +32,10 @@ return function(models)
     end
   end
 
+  local METHOD = {class = "predict", proba = "predict_proba", decision = "decision_function"}
   local function predict_as(self, X, opts, mode)
     if opts ~= nil and type(opts) ~= "table" then fail(3, "options must be a table") end
+    optmod.check(opts, "logistic:" .. METHOD[mode], {"rows"}, 3)
     return K.logistic_predict(X, self.coef, self.intercept, self.classes, mode, opts)
   end
 
@@ -45,6 +49,7 @@ return function(models)
       {"solver", "auto", check.oneof("auto", "lbfgs", "newton-cholesky")},
     },
     fitted = {"classes", "coef", "intercept", "n_iter", "converged", "solver_used"},
+    fit_options = {"rows", "weights"},
 
     -- opts: rows (fold indices), weights (sample weights, one per row of X)
     fit = function(self, X, y, opts)

@@ -3,8 +3,10 @@
 -- statistics and maps are C (runtime/models/scale.c) over blocked row
 -- gathers, so fit with `rows =` copies nothing; transform returns a new
 -- array holding the rows asked for.
+local tide = require "tide"
+local optmod = require "tide.opts"
 return function(models)
-  local K = tide._models
+  local K = tide._internal.models
   local check = models.check
   local function serial() return K.serial and K.serial() or nil end -- see models_knn.lua
   local EPS = 2.220446049250313e-16
@@ -54,6 +56,7 @@ return function(models)
       -- x * scale + mean for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("standard_scaler: inverse_transform before fit", 2) end
+        optmod.check(opts, "standard_scaler:inverse_transform", {"rows"})
         local nf = self.n_features
         local a = self._p.with_std and self.scale or tide.ones(nf)
         local b = self._p.with_mean and self.mean or tide.zeros(nf)
@@ -100,6 +103,7 @@ return function(models)
       -- (x - min) / scale for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("minmax_scaler: inverse_transform before fit", 2) end
+        optmod.check(opts, "minmax_scaler:inverse_transform", {"rows"})
         local blas <close> = serial()
         return K.scale_apply(X, self.min, self.scale, {rows = (opts or {}).rows, div = true,
                              fname = "inverse_transform"})
@@ -120,12 +124,8 @@ return function(models)
   pmt.__tostring = function(self) return self:describe() end
   tide.register_class("tide.models.pipeline", pmt)
 
-  local function is_model(s)
-    return type(s) == "table" and type(s.fit) == "function" and type(s.clone) == "function"
-  end
   local function kind(s)
-    if getmetatable(s) == pmt then return kind(s.steps[#s.steps]) end
-    return s._class and s._class.spec.kind
+    return type(s.kind) == "function" and s:kind() or nil
   end
 
   function models.pipeline(steps)
@@ -133,11 +133,15 @@ return function(models)
       error("pipeline: expected a list of steps {transformer, ..., model}", 2)
     end
     local self = setmetatable({steps = {}}, pmt)
-    for i, s in ipairs(steps) do
-      if not is_model(s) then
-        error(string.format("pipeline: step %d is not a model (got %s)", i, type(s)), 2)
+    for i, step in ipairs(steps) do
+      local s = models.as_model(step)
+      if not s then
+        error(string.format("pipeline: step %d is not a model or a model class (got %s)", i,
+                            type(step)), 2)
       end
-      if i < #steps and (type(s.transform) ~= "function" or kind(s) ~= "transformer") then
+      local k = kind(s)
+      if i < #steps and (type(s.transform) ~= "function" or (k ~= "transformer" and
+                                                              k ~= "clusterer")) then
         error(string.format("pipeline: step %d (%s) must be a transformer: only the last step " ..
                             "may be a %s", i, tostring(s), kind(s) or "model"), 2)
       end
@@ -168,7 +172,8 @@ return function(models)
     if opts ~= nil and type(opts) ~= "table" then
       error("pipeline: bad argument #3 to 'fit' (options table expected)", 2)
     end
-    opts = opts or {}
+    opts = optmod.check(opts, "pipeline:fit", {"rows"}) or {}
+    if type(y) == "table" then y = tide.array(y) end -- as Model:fit
     local n = #self.steps
     local Xt, yt, o = X, y, {rows = opts.rows}
     for i = 1, n - 1 do
@@ -191,12 +196,14 @@ return function(models)
 
   function Pipe:predict(X, opts)
     need_fit(self, "predict")
+    optmod.check(opts, "pipeline:predict", {"rows"})
     local Xt, o = through(self, X, opts or {}, #self.steps - 1)
     return self.steps[#self.steps]:predict(Xt, o)
   end
 
   function Pipe:predict_proba(X, opts)
     need_fit(self, "predict_proba")
+    optmod.check(opts, "pipeline:predict_proba", {"rows"})
     local last = self.steps[#self.steps]
     if type(last.predict_proba) ~= "function" then
       error("pipeline: the last step has no predict_proba", 2)
@@ -205,8 +212,19 @@ return function(models)
     return last:predict_proba(Xt, o)
   end
 
+  function Pipe:decision_function(X, opts)
+    need_fit(self, "decision_function")
+    local last = self.steps[#self.steps]
+    if type(last.decision_function) ~= "function" then
+      error("pipeline: the last step has no decision_function", 2)
+    end
+    local Xt, o = through(self, X, opts or {}, #self.steps - 1)
+    return last:decision_function(Xt, o)
+  end
+
   function Pipe:transform(X, opts)
     need_fit(self, "transform")
+    optmod.check(opts, "pipeline:transform", {"rows"})
     if kind(self) ~= "transformer" then error("pipeline: the last step is not a transformer", 2) end
     return (through(self, X, opts or {}, #self.steps))
   end
@@ -215,7 +233,12 @@ return function(models)
 
   function Pipe:score(X, y, opts)
     need_fit(self, "score")
-    opts = opts or {}
+    opts = optmod.check(opts, "pipeline:score", {"rows"}) or {}
+    if type(y) == "table" then y = tide.array(y) end
+    if kind(self) == "clusterer" then -- k-means last: its own score (minus the inertia)
+      local Xt, o = through(self, X, opts, #self.steps - 1)
+      return self.steps[#self.steps]:score(Xt, nil, o)
+    end
     local yhat = self:predict(X, opts)
     if kind(self) == "classifier" then return tide.metrics.accuracy(y, yhat, opts) end
     return tide.metrics.r2(y, yhat, opts)
@@ -301,6 +324,8 @@ return function(models)
   end
 
   function Pipe:is_fitted() return self._fitted == true end
+
+  function Pipe:kind() return kind(self.steps[#self.steps]) end
 
   function Pipe:describe()
     local parts = {}

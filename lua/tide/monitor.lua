@@ -5,6 +5,7 @@
 -- rep.rss, rep.pss, rep.uss, rep.sys_used (bytes), rep.cpu (% of one CPU),
 -- rep.nproc.  rep.marks = {{t =, label =}, ...} in time order.
 local plot = require "tide.plot"
+local optmod = require "tide.opts"
 
 local M = {}
 local Report = {}
@@ -104,11 +105,17 @@ function Report:csv(path)
   return true
 end
 
+-- "peak PSS 812.3 MB, CPU mean 190%": the chart's subtitle.
+local function short(r)
+  return string.format("peak PSS %s, CPU mean %.0f%%", bytes(r.peak_pss), r.cpu_mean)
+end
+
 -- rep:svg([opts]): the chart as SVG text: PSS, RSS, USS in MB on the left
 -- axis, CPU % on the right, marks as labelled vertical lines.  opts: title,
 -- width, height, system = true to add the system's used memory.
+local SVG_OPTS = {"title", "width", "height", "system"}
 function Report:svg(opts)
-  opts = opts or {}
+  opts = optmod.check(opts, "rep:svg", SVG_OPTS) or {}
   local function mb(col)
     local t = {}
     for i = 1, #col do t[i] = col[i] / MB end
@@ -127,7 +134,7 @@ function Report:svg(opts)
   for i, m in ipairs(self.marks) do marks[i] = {x = m.t, label = m.label} end
   return plot.lines{
     width = opts.width or 800, height = opts.height or 440,
-    title = opts.title or ("Memory and CPU (" .. self:short() .. ")"),
+    title = opts.title or ("Memory and CPU (" .. short(self) .. ")"),
     xlabel = "time (s)", ylabel = "memory (MB)", ymin = 0,
     series = series,
     y2 = {label = "CPU (% of one CPU)", min = 0,
@@ -136,14 +143,10 @@ function Report:svg(opts)
   }
 end
 
--- "peak PSS 812.3 MB, CPU mean 190%": the chart's subtitle.
-function Report:short()
-  return string.format("peak PSS %s, CPU mean %.0f%%", bytes(self.peak_pss), self.cpu_mean)
-end
-
 -- rep:plot(path [, opts]): writes the SVG chart.  true, or nil and a message.
 function Report:plot(path, opts)
   if type(path) ~= "string" then error("bad argument #1 to 'plot' (file path expected)", 2) end
+  optmod.check(opts, "rep:plot", SVG_OPTS)
   return plot.save(path, self:svg(opts))
 end
 

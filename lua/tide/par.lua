@@ -1,6 +1,13 @@
 -- tide.par: the Lua side of parallel loops: pools (scopes with defaults)
 -- and timing helpers.  The loops themselves are C (runtime/bind/l_par.c).
+local tide = require "tide"
+local optmod = require "tide.opts"
 local par = {}
+
+-- what a loop takes (runtime/bind/l_par.c, new_job); a pool's defaults and
+-- its methods' options are loop options too
+local LOOP = {"jobs", "chunk", "inflight", "order", "on_error", "timeout", "seed", "progress",
+              "backend"}
 
 local function merge(defaults, opts)
   if not opts then return defaults end
@@ -20,6 +27,7 @@ function par.pool(defaults)
   if defaults ~= nil and type(defaults) ~= "table" then
     error("bad argument #1 to 'pool' (options table expected, got " .. type(defaults) .. ")", 2)
   end
+  optmod.check(defaults, "tide.pool", LOOP)
   return setmetatable({defaults = defaults or {}, live = setmetatable({}, {__mode = "k"}),
                        closed = false}, Pool)
 end
@@ -30,6 +38,7 @@ end
 
 function Pool:map(f, xs, opts)
   check_open(self, "map")
+  optmod.check(opts, "pool:map", LOOP)
   local iter, job, ctrl, closing = tide.map(f, xs, merge(self.defaults, opts))
   self.live[job] = true
   return iter, job, ctrl, closing
@@ -37,6 +46,7 @@ end
 
 function Pool:start(f, xs, opts)
   check_open(self, "start")
+  optmod.check(opts, "pool:start", LOOP)
   local job = tide.start(f, xs, merge(self.defaults, opts))
   self.live[job] = true
   return job
@@ -44,11 +54,13 @@ end
 
 function Pool:collect(f, xs, opts)
   check_open(self, "collect")
+  optmod.check(opts, "pool:collect", LOOP)
   return tide.collect(f, xs, merge(self.defaults, opts))
 end
 
 function Pool:pfor(n, f, opts)
   check_open(self, "pfor")
+  optmod.check(opts, "pool:pfor", LOOP)
   return tide.pfor(n, f, merge(self.defaults, opts))
 end
 
@@ -82,6 +94,7 @@ function par.timed(f, name, opts)
     error("bad argument #1 to 'timed' (function expected, got " .. type(f) .. ")", 2)
   end
   name = name or "function"
+  optmod.check(opts, "tide.timed", {"log"})
   local log = opts and opts.log or function(n, s, err)
     if err == nil then
       io.stderr:write(string.format("%s finished in %.3f s\n", n, s))

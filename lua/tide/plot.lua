@@ -12,7 +12,11 @@
 --
 -- Text is XML-escaped (and invalid UTF-8 or control bytes replaced), so any
 -- label gives a well-formed document.  Axis ticks fall on 1-2-5 steps.
+-- Options tables take only the keys listed above each function.
+local optmod = require "tide.opts"
 local plot = {}
+local I = {}           -- helpers, not for users: plot._internal (tests read them)
+plot._internal = I
 
 plot.palette = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
@@ -34,13 +38,13 @@ local function valid_utf8(s)
 end
 
 -- Text safe inside an XML element or a quoted attribute.
-function plot.escape(s)
+function I.escape(s)
   s = valid_utf8(tostring(s))
   s = s:gsub("[%z\1-\8\11\12\14-\31]", "?"):gsub("\xEF\xBF[\xBE\xBF]", "?")
   return (s:gsub("[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
                               ["\""] = "&quot;", ["'"] = "&#39;"}))
 end
-local esc = plot.escape
+local esc = I.escape
 
 -- Rough width of a text in pixels (no font metrics without dependencies).
 local function text_width(s, size)
@@ -60,7 +64,7 @@ end
 
 -- Ticks for the range [lo, hi] on 1-2-5 steps, about n of them.  Returns
 -- the ticks, the step, and the rounded-out range they cover.
-function plot.nice_ticks(lo, hi, n)
+function I.nice_ticks(lo, hi, n)
   n = n or 5
   if not (lo == lo and hi == hi) or lo == math.huge or hi == -math.huge then lo, hi = 0, 1 end
   if lo > hi then lo, hi = hi, lo end
@@ -182,7 +186,7 @@ local function axis(lo, hi, fixed_lo, fixed_hi, p0, p1, n)
   if fixed_lo then lo = fixed_lo end
   if fixed_hi then hi = fixed_hi end
   if lo > hi then lo, hi = 0, 1 end
-  local ticks, step, a, b = plot.nice_ticks(lo, hi, n)
+  local ticks, step, a, b = I.nice_ticks(lo, hi, n)
   if fixed_lo then a = fixed_lo end
   if fixed_hi then b = fixed_hi end
   local kept = {}
@@ -267,12 +271,27 @@ end
 -- --------------------------------------------------------------- lines
 
 -- plot.lines(opts) -> SVG text.  opts: width, height, title, xlabel, ylabel,
--- series = {{name, x, y, color, dash}}, y2 = {label, series, min, max},
--- marks = {{x, label}}, bands = {{x, lo, hi, color}}, xmin, xmax, ymin, ymax.
+-- series = {{name, x, y, color, dash, width}}, y2 = {label, series, min, max},
+-- marks = {{x, label}}, bands = {{x, lo, hi, color, series}} (series: the
+-- number of the series whose colour the band takes), xmin, xmax, ymin, ymax.
+local LINES = {"width", "height", "title", "xlabel", "ylabel", "series", "y2", "marks", "bands",
+               "xmin", "xmax", "ymin", "ymax"}
+local SERIES, Y2 = {"name", "x", "y", "color", "dash", "width"}, {"label", "series", "min", "max"}
+local MARK, BAND = {"x", "label"}, {"x", "lo", "hi", "color", "series"}
+local function check_each(list, what, names)
+  for i, v in ipairs(list) do optmod.check(v, what .. " " .. i, names, 3) end
+end
+
 function plot.lines(o)
   if type(o) ~= "table" then
     error("bad argument #1 to 'lines' (options table expected)", 2)
   end
+  optmod.check(o, "plot.lines", LINES)
+  optmod.check(o.y2, "plot.lines y2", Y2)
+  check_each(o.series or {}, "plot.lines series", SERIES)
+  check_each(o.y2 and o.y2.series or {}, "plot.lines y2 series", SERIES)
+  check_each(o.marks or {}, "plot.lines mark", MARK)
+  check_each(o.bands or {}, "plot.lines band", BAND)
   local W, H = o.width or 760, o.height or 420
   local series = o.series or {}
   local y2 = o.y2
@@ -354,7 +373,7 @@ function plot.lines(o)
   local clipped = clip(out, x0, x1, y0, y1) -- before the index below is taken
   out[#out + 1] = '<g' .. clipped .. '>'
   for i, b in ipairs(bands) do
-    local c = b.color or plot.palette[(i - 1) % #plot.palette + 1]
+    local c = b.color or cols1[b.series] or plot.palette[(i - 1) % #plot.palette + 1]
     local pts = {}
     local function add(j, v)
       if finite(b.x[j]) and finite(v) then
@@ -392,7 +411,11 @@ function plot.lines(o)
     if finite(m.x) and m.x >= ax.lo and m.x <= ax.hi then
       local px = ax.px(m.x)
       line(out, px, y0, px, y1, ' stroke="#555" stroke-width="1" stroke-dasharray="3 3"')
-      if m.label then rtext(out, px - 3, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK) end
+      if m.label then -- left of the line, or right of it when the frame is near
+        local lx = px - 3
+        if lx - SMALL_SIZE < x0 then lx = px + SMALL_SIZE + 2 end
+        rtext(out, lx, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK)
+      end
     end
   end
 
@@ -411,7 +434,7 @@ end
 
 -- Quantile q of a sorted list, linear between order statistics (numpy's
 -- default).
-function plot.quantile(sorted, q)
+function I.quantile(sorted, q)
   local n = #sorted
   if n == 0 then return 0 / 0 end
   local h = (n - 1) * q + 1
@@ -422,11 +445,11 @@ end
 
 -- Box statistics: median, quartiles, whiskers at the furthest values within
 -- 1.5 IQR of the box (Tukey), and the values beyond them.
-function plot.box_stats(values)
+function I.box_stats(values)
   local s = {}
   for _, v in ipairs(values) do if finite(v) then s[#s + 1] = v end end
   table.sort(s)
-  local q1, med, q3 = plot.quantile(s, 0.25), plot.quantile(s, 0.5), plot.quantile(s, 0.75)
+  local q1, med, q3 = I.quantile(s, 0.25), I.quantile(s, 0.5), I.quantile(s, 0.75)
   local iqr = q3 - q1
   local lo_fence, hi_fence = q1 - 1.5 * iqr, q3 + 1.5 * iqr
   local wlo, whi, outliers = q1, q3, {}
@@ -444,18 +467,23 @@ function plot.box_stats(values)
 end
 
 -- plot.boxes(opts) -> SVG text.  opts: width, height, title, xlabel, ylabel,
--- groups = {{name, values, color}} (one box each), points = true to draw
--- every value (jittered), mean = true for a mean marker, ymin, ymax.
+-- groups = {{name, values, color}} (one box each; also called boxes), points
+-- = true to draw every value (jittered), mean = true for a mean marker, ymin,
+-- ymax.
+local BOXES = {"width", "height", "title", "xlabel", "ylabel", "groups", "boxes", "points", "mean",
+               "ymin", "ymax"}
 function plot.boxes(o)
   if type(o) ~= "table" then
     error("bad argument #1 to 'boxes' (options table expected)", 2)
   end
+  optmod.check(o, "plot.boxes", BOXES)
+  check_each(o.groups or o.boxes or {}, "plot.boxes group", {"name", "values", "color"})
   local groups = o.groups or o.boxes or {}
   local W = o.width or math.max(360, 110 + 90 * #groups)
   local stats = {}
   local yl, yh = math.huge, -math.huge
   for i, g in ipairs(groups) do
-    stats[i] = plot.box_stats(check_list(g.values, "group values"))
+    stats[i] = I.box_stats(check_list(g.values, "group values"))
     yl, yh = range_of({stats[i].sorted}, yl, yh)
   end
   if yl > yh then yl, yh = 0, 1 end

@@ -2,16 +2,21 @@
 -- curves.  Every candidate x fold is one task of a parallel loop over the
 -- shared X, y and folds; each fit uses `rows =`, so no fold is ever copied
 -- and memory stays flat in the number of workers and folds.
+local tide = require "tide"
+local optmod = require "tide.opts"
 local gridmod = require "tide.grid"
 local cvmod = require "tide.cv"
 local search = {}
 
 local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) end
 
--- Scorers: a name (scikit-learn's, "greater is better") or a function
--- f(model, X, y, rows) -> number.  The named ones predict a block of rows
--- at a time (tide.models.score_blocks), so no fold-sized vector is made.
-local blocks = tide.models.score_blocks
+-- Scorers: a name or a function f(model, X, y, rows) -> number, greater is
+-- better.  The errors "mse", "mae" and "log_loss" are positive and rank
+-- lowest first; scikit-learn's "neg_mean_squared_error" and the like are
+-- their negatives, greater is better.  The named ones predict a block of
+-- rows at a time (tide.models.score_blocks), so no fold-sized vector is made.
+local models = tide.models
+local blocks = models.score_blocks
 local scorers = {
   r2 = function(m, X, y, rows) return blocks("r2", m, X, y, rows) end,
   accuracy = function(m, X, y, rows) return blocks("accuracy", m, X, y, rows) end,
@@ -19,14 +24,18 @@ local scorers = {
   neg_mean_absolute_error = function(m, X, y, rows) return -blocks("mae", m, X, y, rows) end,
   neg_log_loss = function(m, X, y, rows) return -blocks("log_loss", m, X, y, rows) end,
   score = function(m, X, y, rows) return m:score(X, y, {rows = rows}) end,
+  mse = function(m, X, y, rows) return blocks("mse", m, X, y, rows) end,
+  mae = function(m, X, y, rows) return blocks("mae", m, X, y, rows) end,
+  log_loss = function(m, X, y, rows) return blocks("log_loss", m, X, y, rows) end,
 }
-scorers.mse, scorers.neg_mse = scorers.neg_mean_squared_error, scorers.neg_mean_squared_error
-scorers.mae = scorers.neg_mean_absolute_error
+scorers.neg_mse = scorers.neg_mean_squared_error
 search.scorers = scorers
+local lower_is_better = {mse = true, mae = true, log_loss = true}
 
+-- the scorer, its name, and whether lower is better
 local function scorer_of(s)
-  if s == nil then return scorers.score, "score" end
-  if type(s) == "function" then return s, "custom" end
+  if s == nil then return scorers.score, "score", false end
+  if type(s) == "function" then return s, "custom", false end
   local f = scorers[s]
   if not f then
     local names = {}
@@ -34,7 +43,7 @@ local function scorer_of(s)
     table.sort(names)
     fail("unknown scoring '%s' (scorings: %s, or a function)", tostring(s), table.concat(names, ", "))
   end
-  return f, s
+  return f, s, lower_is_better[s] == true
 end
 
 local function folds_of(cv, X, y, model)
@@ -45,15 +54,23 @@ local function folds_of(cv, X, y, model)
     return cv
   end
   local k = cv or 5
-  if model and model._class and model._class.spec.kind == "classifier" and y then
+  if y and type(model.kind) == "function" and model:kind() == "classifier" then
     return cvmod.stratified_kfold(y, k)
   end
   return cvmod.kfold(#X, k)
 end
 
+-- Models that fit without y: k-means and transformers, or pipelines
+-- ending in one.
+local function unsupervised(m)
+  if type(m.steps) == "table" then m = m.steps[#m.steps] end
+  local kind = type(m._class) == "table" and m._class.spec.kind
+  return kind == "clusterer" or kind == "transformer"
+end
+
 local function mean_std(t)
   local n, s = #t, 0
-  if n == 0 then return 0 / 0, 0 / 0 end
+  if n == 0 then return nil, nil end
   for _, v in ipairs(t) do s = s + v end
   local m, v = s / n, 0
   for _, x in ipairs(t) do v = v + (x - m) ^ 2 end
@@ -76,17 +93,23 @@ end
 local Search = {}
 Search.__index = Search
 
--- tide.search{model =, grid =, X =, y =, cv = 5 | folds, jobs =, scoring =,
+-- tide.search{model =, grid =, X =, y = (nil for k-means), cv = 5 | folds, jobs =, scoring =,
 --   train_score = false, budget = nil, seed = 0, async = false, refit = true,
 --   progress = false}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
-  local model = spec.model
-  if type(model) ~= "table" or type(model.clone) ~= "function" then
-    fail("'model' must be a model (for example tide.models.ridge{})")
+  optmod.check(spec, "tide.search", {"model", "grid", "X", "y", "cv", "jobs", "scoring",
+                                     "train_score", "budget", "seed", "async", "refit",
+                                     "progress"})
+  local model = models.as_model(spec.model)
+  if not model then
+    fail("'model' must be a model or a model class (for example tide.models.ridge), got %s",
+         type(spec.model))
   end
   if not tide.is_array(spec.X) then fail("'X' must be an array") end
-  if not tide.is_array(spec.y) then fail("'y' must be an array") end
+  if not tide.is_array(spec.y) and (spec.y ~= nil or not unsupervised(model)) then
+    fail("'y' must be an array (only k-means, PCA and pipelines ending in them fit without y)")
+  end
   local grid = spec.grid
   if grid == nil then grid = gridmod{} end
   if getmetatable(grid) ~= gridmod.Grid then grid = gridmod(grid) end
@@ -94,12 +117,17 @@ function search.search(spec)
   if spec.budget then cands = grid:sample(spec.budget, spec.seed or 0)
   else cands = grid:candidates() end
   if #cands == 0 then fail("the grid has no candidates") end
-  for _, c in ipairs(cands) do model:clone():set(c) end  -- bad parameters fail now, not in workers
+  for i, c in ipairs(cands) do  -- bad parameters fail now, not in workers
+    local m = model:clone()
+    local ok, err = pcall(m.set, m, c)
+    if not ok then fail("candidate %d %s: %s", i, gridmod.format(c), tostring(err)) end
+  end
   local folds = folds_of(spec.cv, spec.X, spec.y, model)
-  local score, scoring = scorer_of(spec.scoring)
+  local score, scoring, lower = scorer_of(spec.scoring)
   local s = setmetatable({
     model = model, X = spec.X, y = spec.y, folds = folds, candidates = cands,
-    scoring = scoring, train_score = spec.train_score or false, refit = spec.refit ~= false,
+    scoring = scoring, lower_is_better = lower, train_score = spec.train_score or false,
+    refit = spec.refit ~= false,
     nfolds = #folds, ntasks = #cands * #folds, done = 0, results = {}, errors = {},
     t0 = tide.now(),
   }, Search)
@@ -128,7 +156,10 @@ function Search:_record(t, r, err)
   local c, f = (t - 1) // self.nfolds + 1, (t - 1) % self.nfolds + 1
   self.done = self.done + 1
   if r then self.results[c][f] = r
-  else self.errors[c] = self.errors[c] or err or "failed" end
+  else
+    self.errors[c] = self.errors[c] or {}
+    self.errors[c][f] = err or "failed"
+  end
 end
 
 function Search:_pump()
@@ -166,9 +197,11 @@ function Search:cancel()
   self.cancelled = true
 end
 
--- One row per candidate: params, mean/std test and train scores, fit time,
--- rank (1 = best mean validation score; candidates with an error, or not
--- finished yet, come last with rank nil), error.
+-- One row per candidate: params, mean/std test and train scores (nil
+-- while no fold has a score), fit time, rank (1 = best mean validation
+-- score: the highest, or for an error the lowest; candidates with an
+-- error, or not finished yet, come last with rank nil), error (its first
+-- failed fold's).
 function Search:rows()
   self:_pump()
   local rows = {}
@@ -183,7 +216,9 @@ function Search:rows()
         complete = false
       end
     end
-    local row = {params = params, index = c, error = self.errors[c], folds_done = #tests}
+    local errs, err = self.errors[c] or {}, nil
+    for f = self.nfolds, 1, -1 do err = errs[f] or err end
+    local row = {params = params, index = c, error = err, folds_done = #tests}
     row.mean_test, row.std_test = mean_std(tests)
     if #trains > 0 then row.mean_train, row.std_train = mean_std(trains) end
     row.fit_time = (mean_std(fits))
@@ -195,8 +230,12 @@ function Search:rows()
   for _, r in ipairs(rows) do
     if r.complete and r.mean_test == r.mean_test then ranked[#ranked + 1] = r end
   end
+  local lower = self.lower_is_better
   table.sort(ranked, function(a, b)
-    if a.mean_test ~= b.mean_test then return a.mean_test > b.mean_test end
+    if a.mean_test ~= b.mean_test then
+      if lower then return a.mean_test < b.mean_test end
+      return a.mean_test > b.mean_test
+    end
     return a.index < b.index
   end)
   for i, r in ipairs(ranked) do
@@ -206,8 +245,10 @@ function Search:rows()
   return rows, ranked
 end
 
--- Text of the k best candidates so far (all when k is nil):
+-- Text of the k best candidates so far (all when k is nil), then every
+-- failed candidate with the first line of its error:
 -- Rank 1: validation 0.96533 (±0.00206)  train 0.97179 (±0.00126)  {alpha=0.001, l1_ratio=0.1}
+-- Failed: {alpha=0.5}  [task 6, worker 2] fit.lua:3: half is broken
 function Search:report(k)
   local rows, ranked = self:rows()
   local lines = {}
@@ -222,10 +263,11 @@ function Search:report(k)
     if r.mean_train then line = line .. string.format("  train %.5f (±%.5f)", r.mean_train, r.std_train) end
     lines[#lines + 1] = line .. "  " .. gridmod.format(r.params)
   end
-  local nerr = 0
-  for _, r in ipairs(rows) do if r.error then nerr = nerr + 1 end end
-  if nerr > 0 then
-    lines[#lines + 1] = string.format("%d candidate(s) failed; see s:rows()[i].error", nerr)
+  for _, r in ipairs(rows) do
+    if r.error then
+      lines[#lines + 1] = string.format("Failed: %s  %s", gridmod.format(r.params),
+                                        tostring(r.error):match("[^\n]*"))
+    end
   end
   return table.concat(lines, "\n")
 end
@@ -294,13 +336,35 @@ function Search:plot(path)
   return path
 end
 
+-- The arguments of cross_validate and learning_curve, given as (model, X,
+-- y [, opts]) or as one table {model =, X =, y =, ...} (tide.search's form):
+-- the model (a class made one), X, y and the options.
+local function arguments(fname, model, X, y, opts)
+  if type(model) == "table" and not models.is_model(model) and X == nil then
+    opts = {}
+    for k, v in pairs(model) do opts[k] = v end
+    model, X, y = opts.model, opts.X, opts.y
+    opts.model, opts.X, opts.y = nil, nil, nil
+  end
+  local function bad(what, v)
+    error(string.format("%s: %s, got %s (call %s(model, X, y [, opts]) or %s{model =, X =, y =, ...})",
+                        fname, what, type(v), fname, fname), 4)
+  end
+  local m = models.as_model(model)
+  if not m then bad("the model must be a model or a model class", model) end
+  if not tide.is_array(X) then bad("X must be an array", X) end
+  if not tide.is_array(y) then bad("y must be an array", y) end
+  if opts ~= nil and type(opts) ~= "table" then bad("the options must be a table", opts) end
+  return m, X, y, opts or {}
+end
+
 -- tide.cross_validate(model, X, y [, {cv = 5, jobs, scoring, train_score}])
+-- or tide.cross_validate{model =, X =, y =, cv =, ...}
 -- -> {test_score = {...}, train_score = {...}, fit_time = {...}, score_time = {...}}
 function search.cross_validate(model, X, y, opts)
-  opts = opts or {}
-  if type(model) ~= "table" or type(model.clone) ~= "function" then
-    error("bad argument #1 to 'cross_validate' (model expected)", 2)
-  end
+  model, X, y, opts = arguments("cross_validate", model, X, y, opts)
+  opts = optmod.check(opts, "tide.cross_validate", {"cv", "jobs", "scoring", "train_score",
+                                                    "progress"}) or {}
   local folds = folds_of(opts.cv, X, y, model)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
@@ -318,11 +382,14 @@ local Curve = {}
 Curve.__index = Curve
 
 -- tide.learning_curve(model, X, y [, {sizes = {0.1, 0.325, 0.55, 0.775, 1},
---   cv = 5, jobs, scoring}]): train and validation scores against training
--- size.  Sizes are fractions of the training fold (<= 1) or row counts
--- (> 1); each fit uses the first rows of its training fold.
+--   cv = 5, jobs, scoring}]) or tide.learning_curve{model =, X =, y =, ...}:
+-- train and validation scores against training size.  Sizes are fractions
+-- of the training fold (<= 1) or row counts (> 1); each fit uses the first
+-- rows of its training fold.
 function search.learning_curve(model, X, y, opts)
-  opts = opts or {}
+  model, X, y, opts = arguments("learning_curve", model, X, y, opts)
+  opts = optmod.check(opts, "tide.learning_curve", {"sizes", "cv", "jobs", "scoring",
+                                                    "progress"}) or {}
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}

@@ -23,10 +23,19 @@ typedef struct tideL_Array {
 } tideL_Array;
 
 /* Argument i as an open array, else raises "bad argument #i to 'f'
-** (array expected, got X)". */
+** (array expected, got X)".  A rowset is read as its i64 array
+** (tideL_toarray). */
 tide_Array *tideL_check(lua_State *L, int i);
-/* Argument i as an array or NULL (no error). */
+/* Argument i as an array or NULL (no error); a rowset is not an array. */
 tide_Array *tideL_test(lua_State *L, int i);
+/* Argument i as an array to read: an open array (as tideL_check), or a
+** rowset's rows as a new read-only i64 array that replaces the rowset at
+** i (so it lives as long as the call); NULL for anything else. */
+tide_Array *tideL_toarray(lua_State *L, int i);
+/* In flags of the arrays tideL_toarray makes of rowsets (with
+** TIDE_AF_READONLY): writes say "rowset is read-only".  Bits from 8 up
+** are the bindings'. */
+#define TIDEL_AF_ROWSET 0x100u
 /* Pushes a new closed array userdata and returns its struct; fill it with a
 ** core constructor, then it owns the storage (liolib's newprefile order:
 ** the userdata exists before the resource, so an error leaks nothing). */
@@ -42,11 +51,18 @@ int tideL_argraise(lua_State *L, int arg, int code);
 /* Shape from numbers (first..) or one table at `first`; returns the index
 ** of the first argument after the shape.  Raises on bad shapes. */
 int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape);
+/* The dtype named s (tide_dtype_parse); else raises the parser's message,
+** as "bad argument #arg" when arg > 0. */
+int tideL_dtype(lua_State *L, const char *s, int arg);
 /* dtype from a string argument (or dflt if none/nil); raises if unknown. */
 int tideL_checkdtype(lua_State *L, int i, int dflt);
 /* Reads the trailing "dtype string and/or options table" of constructors.
-** Returns the dtype; *where is TIDE_WHERE_* from {shared = true/false}. */
+** Returns the dtype; *where is TIDE_WHERE_* from {shared = true/false}.
+** The table may hold dtype, shared, worker_mode and the names in extra
+** (NULL-terminated, or NULL); any other key is an error. */
 int tideL_ctor_opts(lua_State *L, int i, int dflt_dtype, int *where);
+int tideL_ctor_optsx(lua_State *L, int i, int dflt_dtype, int *where,
+                     const char *const *extra);
 
 /* Pushes element p of dtype dt as a Lua value (integer, float or boolean). */
 void tideL_pushelem(lua_State *L, int dt, const void *p);
@@ -68,6 +84,19 @@ lua_Number tideL_optnum(lua_State *L, int i, const char *k, lua_Number d);
 int tideL_optbool(lua_State *L, int i, const char *k, int d);
 const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d);
 
+/* Options tables (l_opts.c).  Raises unless every key of the table at
+** index i is one of names (NULL-terminated): "unknown option 'job' for
+** tide.collect (options: jobs, chunk, ...); did you mean 'jobs'?".  fname
+** NULL: the running function's name in the tide table.  Does nothing when
+** i holds no table. */
+void tideL_checkopts(lua_State *L, int i, const char *fname, const char *const *names);
+/* Pushes and returns the hint for an unknown key: "; did you mean 'jobs'?
+** ..." (a close name, or tide's name for joblib's and scikit-learn's), or "". */
+const char *tideL_opthint(lua_State *L, const char *key, const char *const *names);
+/* Pushes tide._internal (made on first use), tide being at index t:
+** helpers that the Lua-side modules use and users do not. */
+void tideL_pushinternal(lua_State *L, int t);
+
 /* A rowset (l_rowset.c): n rows as nspan ranges, pairs of (first row,
 ** 0-based; count), the layout tide_Rows reads. */
 typedef struct tideL_RowSet {
@@ -82,6 +111,9 @@ void tideL_rowset_append(tideL_RowSet *s, int64_t first, int64_t count);
 void tideL_rowset_expand(const tideL_RowSet *s, int64_t *out, int64_t base);
 /* Argument i as a rowset or NULL. */
 tideL_RowSet *tideL_testrowset(lua_State *L, int i);
+/* Pushes a new array of dtype holding s's row numbers (1-based); where:
+** TIDE_WHERE_*.  Raises when it cannot be made. */
+tide_Array *tideL_rowset_push(lua_State *L, const tideL_RowSet *s, int dtype, int where);
 /* The row at 0-based position k (k < s->n), 0-based. */
 int64_t tideL_rowset_at(const tideL_RowSet *s, int64_t k);
 
@@ -91,14 +123,15 @@ void tideB_open_ops(lua_State *L);    /* l_ops.c: arithmetic, reductions, matmul
 void tideB_open_io(lua_State *L);     /* l_io.c: load, save, memmap, npz */
 void tideB_open_csv(lua_State *L);    /* l_csv.c: read_csv */
 void tideB_open_rng(lua_State *L);    /* l_rng.c: rng, rand, randn */
-void tideB_open_models(lua_State *L); /* l_models.c: tide._models, tide.metrics */
+void tideB_open_models(lua_State *L); /* l_models.c: tide._internal.models, tide.metrics */
 void tideB_open_par(lua_State *L);    /* l_par.c: map, collect, start, pfor */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
+void tideB_open_opts(lua_State *L);   /* l_opts.c: _internal.option_message, option_hint */
 void tideB_open_dump(lua_State *L);   /* l_dump.c: dump, undump */
 void tideB_open_hash(lua_State *L);   /* l_hash.c: hash */
-void tideB_open_memo(lua_State *L);   /* l_memo.c: tide._memo (memoize's C half) */
+void tideB_open_memo(lua_State *L);   /* l_memo.c: _internal.memo (memoize's C half) */
 
 #endif /* TIDE_BIND_H */

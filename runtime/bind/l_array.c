@@ -16,8 +16,22 @@ tide_Array *tideL_test(lua_State *L, int i) {
 }
 
 tide_Array *tideL_check(lua_State *L, int i) {
+  tide_Array *a = tideL_toarray(L, i);
+  if (!a) luaL_typeerror(L, i, "array");
+  return a;
+}
+
+tide_Array *tideL_toarray(lua_State *L, int i) {
   tideL_Array *u = luaL_testudata(L, i, TIDE_ARRAY_MT);
-  if (!u) luaL_typeerror(L, i, "array");
+  if (!u) {
+    tideL_RowSet *rs = tideL_testrowset(L, i);
+    if (!rs) return NULL;
+    i = lua_absindex(L, i);
+    tide_Array *a = tideL_rowset_push(L, rs, TIDE_I64, TIDE_WHERE_HEAP);
+    a->flags |= TIDE_AF_READONLY | TIDEL_AF_ROWSET;
+    lua_replace(L, i);
+    return a;
+  }
   if (!u->a.storage) luaL_argerror(L, i, "array is closed");
   /* In a worker, inherited storages turned read-only after fork; views
   ** made before the fork learn it here. */
@@ -132,13 +146,16 @@ int tideL_checkshape(lua_State *L, int first, int *ndim, int64_t *shape) {
   return i;
 }
 
+int tideL_dtype(lua_State *L, const char *s, int arg) {
+  int dt = tide_dtype_parse(s);
+  if (dt >= 0) return dt;
+  if (arg > 0) luaL_argerror(L, arg, tide_lasterror());
+  return luaL_error(L, "%s", tide_lasterror());
+}
+
 int tideL_checkdtype(lua_State *L, int i, int dflt) {
   if (lua_isnoneornil(L, i)) return dflt;
-  const char *s = luaL_checkstring(L, i);
-  int dt = tide_dtype_parse(s);
-  if (dt < 0)
-    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
-  return dt;
+  return tideL_dtype(L, luaL_checkstring(L, i), i);
 }
 
 lua_Integer tideL_optint(lua_State *L, int i, const char *k, lua_Integer d) {
@@ -183,15 +200,20 @@ const char *tideL_optstr(lua_State *L, int i, const char *k, const char *d) {
 }
 
 int tideL_ctor_opts(lua_State *L, int i, int dflt, int *where) {
+  return tideL_ctor_optsx(L, i, dflt, where, NULL);
+}
+
+int tideL_ctor_optsx(lua_State *L, int i, int dflt, int *where, const char *const *extra) {
   int dt = dflt;
   *where = TIDE_WHERE_AUTO;
   if (lua_type(L, i) == LUA_TSTRING) dt = tideL_checkdtype(L, i++, dflt);
   if (lua_istable(L, i)) {
+    const char *names[8] = {"dtype", "shared", "worker_mode"};
+    for (int k = 0; extra && extra[k] && k < 4; k++) names[3 + k] = extra[k];
+    tideL_checkopts(L, i, NULL, names);
     lua_getfield(L, i, "dtype");
     if (!lua_isnil(L, -1)) {
-      const char *s = luaL_checkstring(L, -1);
-      dt = tide_dtype_parse(s);
-      if (dt < 0) luaL_error(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s);
+      dt = tideL_dtype(L, luaL_checkstring(L, -1), 0);
     }
     lua_pop(L, 1);
     lua_getfield(L, i, "shared");
@@ -236,6 +258,8 @@ void tideL_checkwritable(lua_State *L, tide_Array *a, const char *fname) {
     luaL_error(L, "%s: array is read-only in workers (inherited from the parent; create it "
                "with {shared = true} to write from workers, or {worker_mode = \"c\"} for a "
                "private copy)", fname);
+  if (a->flags & TIDEL_AF_ROWSET)
+    luaL_error(L, "%s: rowset is read-only (tide.array(s) gives a writable i64 copy)", fname);
   if (a->flags & TIDE_AF_READONLY)
     luaL_error(L, "%s: array is read-only (%s)", fname,
                a->storage && a->storage->kind == TIDE_STORE_FILE
@@ -391,7 +415,7 @@ static void nested_shape(lua_State *L, int t, int *ndim, int64_t *shape, int *ki
   int n = 0;
   lua_pushvalue(L, t);
   for (;;) {
-    if (lua_istable(L, -1) || tideL_test(L, -1)) {
+    if (lua_istable(L, -1) || tideL_test(L, -1) || tideL_testrowset(L, -1)) {
       if (n >= TIDE_MAXDIM) luaL_error(L, "tables nested more than 32 deep");
       shape[n++] = (int64_t)luaL_len(L, -1);
       if (shape[n - 1] == 0) break;
@@ -416,7 +440,7 @@ static void fill_nested(lua_State *L, int depth, int ndim, const int64_t *shape,
     idx[depth] = i;
     lua_geti(L, -1, i + 1);
     if (depth + 1 < ndim) {
-      if (!lua_istable(L, -1) && !tideL_test(L, -1))
+      if (!lua_istable(L, -1) && !tideL_test(L, -1) && !tideL_testrowset(L, -1))
         luaL_error(L, "ragged nested table: a number where a table of length %d belongs",
                    (int)shape[depth + 1]);
       fill_nested(L, depth + 1, ndim, shape, a, idx, kind, scan);
@@ -433,6 +457,12 @@ static void fill_nested(lua_State *L, int depth, int ndim, const int64_t *shape,
 }
 
 static int l_array(lua_State *L) {
+  tideL_RowSet *rs = tideL_testrowset(L, 1);
+  if (rs) { /* tide.array(rowset [, dtype | opts]): its rows, i64 by default */
+    int where, dt = tideL_ctor_opts(L, 2, TIDE_I64, &where);
+    tideL_rowset_push(L, rs, dt, where);
+    return 1;
+  }
   if (tideL_test(L, 1)) { /* tide.array(a [, dtype]) copies */
     tide_Array *src = tideL_check(L, 1);
     int where, dt = tideL_ctor_opts(L, 2, src->dtype, &where);
@@ -471,6 +501,10 @@ static int a_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     if (!a->storage) return luaL_error(L, "array is closed");
     if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
+    /* one past the end reads nil, as for a table: ipairs(a) stops there */
+    int isint;
+    lua_Integer k = lua_tointegerx(L, 2, &isint);
+    if (isint && k == a->shape[0] + 1) return 0;
     int64_t i = check_index(L, 2, a->shape[0], 0);
     if (a->ndim == 1) {
       tideL_pushelem(L, a->dtype, a->data + i * a->strides[0]);
@@ -539,8 +573,8 @@ static int a_newindex(lua_State *L) {
   }
   tide_Array row = *a;
   tide_array_select(&row, 0, i);
-  tide_Array *src = tideL_test(L, 3);
-  int rc = src ? tide_array_assign(&row, tideL_check(L, 3))
+  tide_Array *src = tideL_toarray(L, 3);
+  int rc = src ? tide_array_assign(&row, src)
                : tide_array_fill(&row, lua_isboolean(L, 3) ? lua_toboolean(L, 3)
                                                            : luaL_checknumber(L, 3));
   return rc ? tideL_raise(L, rc) : 0;
@@ -729,6 +763,21 @@ static int a_take(lua_State *L) {
   return rc ? tideL_argraise(L, 2, rc) : 1;
 }
 
+/* a:put(rows, values [, dim]): a[rows[i]] = values[i] along dim (1 by
+** default) -- take's inverse, filling rows in place; returns a. */
+static int a_put(lua_State *L) {
+  tide_Array *a = tideL_check(L, 1), *v = tideL_check(L, 3);
+  lua_Integer dim = luaL_optinteger(L, 4, 1);
+  luaL_argcheck(L, dim >= 1 && dim <= a->ndim, 4, "dimension out of range");
+  tideL_checkwritable(L, a, "put");
+  int64_t n;
+  int64_t *idx = check_indices(L, 2, &n);
+  int rc = tide_array_put(a, idx, n, (int)dim - 1, v);
+  if (rc) return tideL_argraise(L, rc == TIDE_ESHAPE ? 3 : 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int a_fill_(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
   tideL_checkwritable(L, a, "fill_");
@@ -801,7 +850,7 @@ void tideB_open_array(lua_State *L) {
     {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
     {"col", a_col}, {"t", a_t}, {"view", a_reshape},
     {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
-    {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
+    {"put", a_put}, {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
     {"close", a_close}, {"totable", a_totable}, {"item", a_item},
     {"is_contiguous", a_is_contiguous}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {

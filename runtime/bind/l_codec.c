@@ -996,6 +996,8 @@ static int l_register_class(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
+    static const char *const names[] = {"encode", "decode", NULL};
+    tideL_checkopts(L, 3, "tide.register_class", names);
     int ne = lua_getfield(L, 3, "encode"), nd = lua_getfield(L, 3, "decode");
     lua_pop(L, 2);
     luaL_argcheck(L, ne == LUA_TFUNCTION && nd == LUA_TFUNCTION, 3,

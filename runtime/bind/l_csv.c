@@ -45,27 +45,6 @@ static int optfield(lua_State *L, const char *k, int type, const char *want) {
   return 1; /* the value stays on the stack */
 }
 
-/* A misspelt option (delim = ";") would otherwise be ignored silently. */
-static void check_keys(lua_State *L) {
-  static const char *const known[] = {"header", "delimiter", "dtype", "columns", "mmap",
-                                      "shared", NULL};
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    lua_pop(L, 1);
-    int ok = 0;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, -1);
-      for (int i = 0; known[i] && !ok; i++) ok = strcmp(k, known[i]) == 0;
-    }
-    if (!ok) {
-      lua_pushvalue(L, -1);
-      const char *k = luaL_tolstring(L, -1, NULL);
-      luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (options: header, delimiter, "
-                                          "dtype, columns, mmap, shared)", k));
-    }
-  }
-}
-
 /* The `columns` option: names (strings) or 1-based indices (negative
 ** counts from the end), into a userdata-backed array kept on the stack. */
 static tide_CsvColumn *read_columns(lua_State *L, int *n) {
@@ -100,7 +79,10 @@ static int l_read_csv(lua_State *L) {
   tide_csv_options_init(&o);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_keys(L);
+    /* a misspelt option (delim = ";") would otherwise be ignored silently */
+    static const char *const known[] = {"header", "delimiter", "dtype", "columns", "mmap",
+                                        "shared", NULL};
+    tideL_checkopts(L, 2, "tide.read_csv", known);
     if (optfield(L, "header", LUA_TBOOLEAN, "a boolean")) {
       o.header = lua_toboolean(L, -1) ? TIDE_CSV_HEADER_YES : TIDE_CSV_HEADER_NO;
       lua_pop(L, 1);
@@ -116,9 +98,7 @@ static int l_read_csv(lua_State *L) {
     }
     if (optfield(L, "dtype", LUA_TSTRING, "a string")) {
       const char *s = lua_tostring(L, -1);
-      o.dtype = tide_dtype_parse(s);
-      if (o.dtype < 0)
-        luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s));
+      o.dtype = tideL_dtype(L, s, 2);
       lua_pop(L, 1);
     }
     if (optfield(L, "columns", LUA_TTABLE, "a table")) {

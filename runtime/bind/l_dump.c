@@ -96,8 +96,10 @@ static int l_dump(lua_State *L) {
 
 /* tide.undump(path [, {mmap = "r" | "c", verify = false}]) */
 static int l_undump(lua_State *L) {
+  static const char *const names[] = {"mmap", "verify", NULL};
   const char *path = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  tideL_checkopts(L, 2, "tide.undump", names);
   char mode = tideD_checkmmap(L, 2, 2);
   int verify = tideL_optbool(L, 2, "verify", 0);
   lua_settop(L, 2);
@@ -113,7 +115,8 @@ static int l_undump(lua_State *L) {
   return 1;
 }
 
-/* tide._digest(s): the 16 bytes of s's XXH3-128 (tests forge files). */
+/* tide._internal.digest(s): the 16 bytes of s's XXH3-128 (tests forge
+** files with it). */
 static int l_digest(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -124,9 +127,12 @@ static int l_digest(lua_State *L) {
 }
 
 void tideB_open_dump(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"dump", l_dump}, {"undump", l_undump},
-                                   {"_digest", l_digest}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"dump", l_dump}, {"undump", l_undump}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
+  tideL_pushinternal(L, -1);
+  lua_pushcfunction(L, l_digest);
+  lua_setfield(L, -2, "digest");
+  lua_pop(L, 1);
   if (luaL_newmetatable(L, DUMP_MT)) {
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");

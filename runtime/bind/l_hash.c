@@ -965,7 +965,7 @@ static int l_hash(lua_State *L) {
   return 1;
 }
 
-/* tide._hash_alias(wrapper, f): wrapper hashes as f from now on. */
+/* tide._internal.hash_alias(wrapper, f): wrapper hashes as f from now on. */
 static int l_hash_alias(lua_State *L) {
   luaL_checkany(L, 2);
   lua_getfield(L, LUA_REGISTRYINDEX, REG_ALIAS);
@@ -976,9 +976,12 @@ static int l_hash_alias(lua_State *L) {
 }
 
 void tideB_open_hash(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"hash", l_hash}, {"_hash_alias", l_hash_alias},
-                                   {NULL, NULL}};
-  luaL_setfuncs(L, funcs, 0);
+  lua_pushcfunction(L, l_hash);
+  lua_setfield(L, -2, "hash");
+  tideL_pushinternal(L, -1);
+  lua_pushcfunction(L, l_hash_alias);
+  lua_setfield(L, -2, "hash_alias");
+  lua_pop(L, 1);
   luaL_newmetatable(L, HASHER_MT);
   lua_pushcfunction(L, hasher_gc);
   lua_setfield(L, -2, "__gc");

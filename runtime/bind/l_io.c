@@ -24,8 +24,9 @@ static int npz_gc(lua_State *L) {
   return 0;
 }
 
-static void checkopts(lua_State *L, int i) {
+static void checkopts(lua_State *L, int i, const char *fname, const char *const *names) {
   if (!lua_isnoneornil(L, i) && !lua_istable(L, i)) luaL_typeerror(L, i, "options table");
+  tideL_checkopts(L, i, fname, names);
 }
 
 static int load_npz(lua_State *L, const char *path) {
@@ -51,7 +52,8 @@ static int load_npz(lua_State *L, const char *path) {
 /* tide.load(path [, {mmap = "r" | "r+" | "c"}]) */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  checkopts(L, 2);
+  static const char *const names[] = {"mmap", NULL};
+  checkopts(L, 2, "tide.load", names);
   const char *mm = tideL_optstr(L, 2, "mmap", NULL);
   char mode = 0;
   if (mm) {
@@ -76,6 +78,8 @@ static int l_load(lua_State *L) {
 static int l_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   tide_Array *a = tideL_check(L, 2);
+  static const char *const none[] = {NULL};
+  checkopts(L, 3, "tide.save", none);
   int rc = tide_npy_save(path, a);
   if (rc) return tideL_raise(L, rc);
   return 0;
@@ -116,12 +120,12 @@ static int opt_shape(lua_State *L, int i, int64_t *shape) {
 static int l_memmap(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const names[] = {"shape", "dtype", "mode", NULL};
+  tideL_checkopts(L, 2, "tide.memmap", names);
   int64_t shape[TIDE_MAXDIM];
   int ndim = opt_shape(L, 2, shape);
   const char *ds = tideL_optstr(L, 2, "dtype", NULL);
-  int dtype = TIDE_F64;
-  if (ds && (dtype = tide_dtype_parse(ds)) < 0)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype '%s'", ds));
+  int dtype = ds ? tideL_dtype(L, ds, 2) : TIDE_F64;
   const char *ms = tideL_optstr(L, 2, "mode", NULL);
   if (!ms) ms = (ndim >= 0 && access(path, F_OK) != 0) ? "w+" : "r+";
   tide_Array *a = tideL_push(L);
@@ -161,7 +165,8 @@ static int cmp_named(const void *x, const void *y) {
 static int l_savez(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  checkopts(L, 3);
+  static const char *const known[] = {"compress", NULL};
+  checkopts(L, 3, "tide.savez", known);
   int compress = tideL_optbool(L, 3, "compress", 0);
   int n = 0;
   lua_pushnil(L);

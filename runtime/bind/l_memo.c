@@ -1,7 +1,7 @@
 /*
 ** l_memo.c -- the C half of tide.memoize (lua/tide/memoize.lua holds the
 ** rest): keys, entry loads and stores, locks and the folder's index, as
-** tide._memo.*.  The work is in core/cache.c, core/dump.c and l_hash.c.
+** tide._internal.memo.*.  The work is in core/cache.c, core/dump.c and l_hash.c.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +34,7 @@ static const char *check_key(lua_State *L, int i) {
   return k;
 }
 
-/* tide._memo.key(root, f, ...) -> 32 hex digits: f and its arguments. */
+/* memo.key(root, f, ...) -> 32 hex digits: f and its arguments. */
 static int m_key(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -54,14 +54,14 @@ static int m_key(lua_State *L) {
   return 1;
 }
 
-/* tide._memo.init(dir) */
+/* memo.init(dir) */
 static int m_init(lua_State *L) {
   int rc = tide_cache_init(check_dir(L, 1));
   if (rc) return tideL_raise(L, rc);
   return 0;
 }
 
-/* tide._memo.path(dir, key) -> the entry's path */
+/* memo.path(dir, key) -> the entry's path */
 static int m_path(lua_State *L) {
   char p[4096];
   int rc = tide_cache_entry_path(check_dir(L, 1), check_key(L, 2), p, sizeof p);
@@ -85,7 +85,7 @@ static int lock_release(lua_State *L) {
   return 0;
 }
 
-/* tide._memo.lock(entry, timeout) -> a lock (released by :release(),
+/* memo.lock(entry, timeout) -> a lock (released by :release(),
 ** __close or __gc), or nil when the timeout passed first. */
 static int m_lock(lua_State *L) {
   size_t n;
@@ -132,7 +132,7 @@ static int damaged(lua_State *L, const char *msg) {
   return 2;
 }
 
-/* tide._memo.load(dir, key, mmap ("r", "c" or false)) ->
+/* memo.load(dir, key, mmap ("r", "c" or false)) ->
 **   nil                       no entry
 **   false, message            a damaged entry (the caller drops it)
 **   true, value, bytes, checked   a hit; checked: its arrays were read now
@@ -196,7 +196,7 @@ static int m_load(lua_State *L) {
   return 4;
 }
 
-/* tide._memo.store(dir, key, value, max_bytes, max_age) ->
+/* memo.store(dir, key, value, max_bytes, max_age) ->
 **   bytes, evicted entries, evicted bytes     stored
 **   false, "too big"                           larger than max_bytes */
 static int m_store(lua_State *L) {
@@ -227,14 +227,14 @@ static int m_store(lua_State *L) {
   return 3;
 }
 
-/* tide._memo.drop(dir, key): a damaged entry goes. */
+/* memo.drop(dir, key): a damaged entry goes. */
 static int m_drop(lua_State *L) {
   int rc = tide_cache_drop(check_dir(L, 1), check_key(L, 2));
   if (rc) return tideL_raise(L, rc);
   return 0;
 }
 
-/* tide._memo.info(dir) -> entries, bytes */
+/* memo.info(dir) -> entries, bytes */
 static int m_info(lua_State *L) {
   uint64_t n, b;
   int rc = tide_cache_info(check_dir(L, 1), &n, &b);
@@ -244,7 +244,7 @@ static int m_info(lua_State *L) {
   return 2;
 }
 
-/* tide._memo.clear(dir) -> entries removed */
+/* memo.clear(dir) -> entries removed */
 static int m_clear(lua_State *L) {
   uint64_t n;
   int rc = tide_cache_clear(check_dir(L, 1), &n);
@@ -258,8 +258,10 @@ void tideB_open_memo(lua_State *L) {
     {"key", m_key},     {"init", m_init}, {"path", m_path}, {"lock", m_lock},
     {"load", m_load},   {"store", m_store}, {"drop", m_drop}, {"info", m_info},
     {"clear", m_clear}, {NULL, NULL}};
+  tideL_pushinternal(L, -1);
   luaL_newlib(L, funcs);
-  lua_setfield(L, -2, "_memo");
+  lua_setfield(L, -2, "memo");
+  lua_pop(L, 1);
   if (luaL_newmetatable(L, LOCK_MT)) {
     lua_pushcfunction(L, lock_release);
     lua_setfield(L, -2, "__gc");

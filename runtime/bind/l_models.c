@@ -1,8 +1,8 @@
 /*
 ** l_models.c -- bindings of the model kernels (runtime/models) as the
-** private table tide._models, used by lua/tide/models.lua, plus
+** private table tide._internal.models, used by lua/tide/models.lua, plus
 ** tide.metrics.  Each model family adds its functions through its opener
-** (tideM_open_<family>), called with tide._models on top of the stack.
+** (tideM_open_<family>), called with that table on top of the stack.
 */
 #include <math.h>
 #include <string.h>
@@ -94,6 +94,8 @@ typedef struct Pair {
 } Pair;
 
 static void check_pair(lua_State *L, const char *fname, Pair *q) {
+  static const char *const names[] = {"rows", NULL};
+  tideL_checkopts(L, 3, lua_pushfstring(L, "tide.metrics.%s", fname), names);
   q->ys = *tideL_check(L, 1);
   q->ps = *tideL_check(L, 2);
   q->y = &q->ys;
@@ -167,6 +169,8 @@ static int m_accuracy(lua_State *L) {
 ** probabilities (columns in the order of `classes`, default 0..k-1) or, for
 ** two classes, a vector of P(class 2). */
 static int m_log_loss(lua_State *L) {
+  static const char *const names[] = {"rows", "classes", "eps", NULL};
+  tideL_checkopts(L, 3, "tide.metrics.log_loss", names);
   tide_Array *y = tideL_check(L, 1), *P = tideL_check(L, 2);
   luaL_argcheck(L, y->ndim == 1, 1, "y must be a vector");
   luaL_argcheck(L, P->ndim == 1 || P->ndim == 2, 2, "probabilities must be a vector or a matrix");
@@ -306,7 +310,9 @@ void tideB_open_models(lua_State *L) {
     {NULL, NULL}};
   luaL_newlib(L, metrics);
   lua_setfield(L, -2, "metrics");
+  tideL_pushinternal(L, -1);
   luaL_newlib(L, kernels);
   for (const tideM_Opener *o = tideM_openers; o->open; o++) o->open(L);
-  lua_setfield(L, -2, "_models");
+  lua_setfield(L, -2, "models");
+  lua_pop(L, 1);
 }

@@ -34,7 +34,7 @@ static int k_index(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 2;
 }
 
-/* knn_classes(y, {rows}) -> sorted distinct labels */
+/* knn_classes(y, {rows}) -> sorted distinct labels, in y's dtype */
 static int k_classes(lua_State *L) {
   tide_Array *y = tideL_check(L, 1);
   tide_Rows r;
@@ -44,8 +44,9 @@ static int k_classes(lua_State *L) {
   int64_t nc;
   int rc = tide_knn_classes(y, &r, &c, &nc);
   if (rc) return tideL_raise(L, rc);
-  rc = tide_array_new(a, TIDE_F64, 1, &nc, TIDE_WHERE_AUTO);
-  if (!rc) memcpy(a->data, c, (size_t)nc * sizeof *c);
+  rc = tide_array_new(a, y->dtype, 1, &nc, TIDE_WHERE_AUTO);
+  for (int64_t i = 0; !rc && i < nc; i++)
+    tide_store_f64(a->dtype, a->data + i * a->strides[0], c[i]);
   free(c);
   return rc ? tideL_raise(L, rc) : 1;
 }
@@ -122,28 +123,38 @@ static int k_regress(lua_State *L) {
 }
 
 /* knn_classify(X, centre, norms, y, classes, Q, {train_rows, rows, k,
-** distance, proba}) -> labels [, proba (n x classes)] */
+** distance, proba}) -> labels (classes' dtype) [, proba (n x classes)] */
 static int k_classify(lua_State *L) {
   Args a;
   check_args(L, 6, 7, "predict", &a);
   tide_Array *y = check_y(L, 4, a.ix.X->shape[0]);
   tide_Array *ca = tideL_check(L, 5);
-  luaL_argcheck(L, ca->ndim == 1 && ca->dtype == TIDE_F64 && ca->shape[0] > 0 &&
-                (ca->shape[0] == 1 || ca->strides[0] == 8), 5, "classes must be an f64 vector");
+  luaL_argcheck(L, ca->ndim == 1 && ca->shape[0] > 0, 5, "classes must be a vector");
   int64_t nc = ca->shape[0];
-  double *pred = tideM_newvec(L, a.qrows.n, NULL);
+  /* the kernel votes over labels as doubles; the labels go back in
+  ** classes' dtype (y's), so integer labels stay integers */
+  double *cls = lua_newuserdatauv(L, (size_t)nc * sizeof *cls, 0);
+  for (int64_t c = 0; c < nc; c++) cls[c] = tide_load_f64(ca->dtype, ca->data + c * ca->strides[0]);
+  tide_Array *labels = tideL_push(L);
+  int rc = tide_array_new(labels, ca->dtype, 1, &a.qrows.n, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  double *pred = lua_newuserdatauv(L, (size_t)(a.qrows.n ? a.qrows.n : 1) * sizeof *pred, 0);
+  lua_insert(L, -2); /* the labels on top: they are the first result */
   double *proba = NULL;
   int want = tideL_optbool(L, 7, "proba", 0);
   if (want) {
     int64_t shape[2] = {a.qrows.n, nc};
     tide_Array *P = tideL_push(L);
-    int rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO);
+    rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO);
     if (rc) return tideL_raise(L, rc);
     proba = (double *)P->data;
   }
-  int rc = tide_knn_classify(&a.ix, y, (const double *)ca->data, nc, a.Q, &a.qrows, a.k,
-                             tideL_optbool(L, 7, "distance", 0), pred, proba);
-  return rc ? tideL_raise(L, rc) : (want ? 2 : 1);
+  rc = tide_knn_classify(&a.ix, y, cls, nc, a.Q, &a.qrows, a.k,
+                         tideL_optbool(L, 7, "distance", 0), pred, proba);
+  if (rc) return tideL_raise(L, rc);
+  for (int64_t i = 0; i < a.qrows.n; i++)
+    tide_store_f64(labels->dtype, labels->data + i * labels->strides[0], pred[i]);
+  return want ? 2 : 1;
 }
 
 void tideM_open_knn(lua_State *L) {

@@ -1,5 +1,5 @@
 /*
-** l_models_linear.c -- the linear family's kernels in tide._models:
+** l_models_linear.c -- the linear family's kernels in tide._internal.models:
 ** ridge_fit (OLS when alpha = 0) and enet_fit (lasso / elastic net).
 */
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
 ** l_models_logistic.c -- bindings of the logistic regression kernels
-** (runtime/models/logistic.c) into tide._models: logistic_fit and
+** (runtime/models/logistic.c) into tide._internal.models: logistic_fit and
 ** logistic_predict.
 */
 #include <string.h>

@@ -22,28 +22,12 @@ static LMon *check_mon(lua_State *L) {
   return u;
 }
 
-/* Rejects misspelt options instead of ignoring them. */
-static void check_keys(lua_State *L, int i, const char *const *known, const char *fname) {
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    int ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int k = 0; known[k]; k++) ok |= strcmp(lua_tostring(L, -2), known[k]) == 0;
-    if (!ok) {
-      lua_pushvalue(L, -2);
-      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s')", i, fname,
-                 luaL_tolstring(L, -1, NULL));
-    }
-    lua_pop(L, 1);
-  }
-}
-
 /* tide.monitor([{interval = 0.1, max_samples = 1e6}]) */
 static int l_monitor(lua_State *L) {
   static const char *const known[] = {"interval", "max_samples", NULL};
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, known, "monitor");
+    tideL_checkopts(L, 1, "tide.monitor", known);
   }
   double interval = tideL_optnum(L, 1, "interval", DEFAULT_INTERVAL);
   lua_Number maxs = tideL_optnum(L, 1, "max_samples", DEFAULT_MAX_SAMPLES);

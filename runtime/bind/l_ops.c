@@ -63,6 +63,7 @@ static int op_raise(lua_State *L, int arg, const char *fname, int rc) {
 static void check_operand(lua_State *L, int i, tide_Operand *o, bool allow_bool,
                           const char *fname) {
   tide_Array *a = tideL_test(L, i);
+  if (!a && tideL_testrowset(L, i)) a = tideL_toarray(L, i); /* its rows, read-only */
   if (a) {
     if (!a->storage) op_argerror(L, i, fname, "array is closed");
     *o = tide_op_array(a);
@@ -162,6 +163,7 @@ static int unop(lua_State *L, int op, const char *fname) {
     return 1;
   }
   tide_Array *a = tideL_test(L, 1);
+  if (!a && tideL_testrowset(L, 1)) a = tideL_toarray(L, 1); /* its rows, read-only */
   if (!a)
     op_argerror(L, 1, fname, lua_pushfstring(L, "array expected, got %s", luaL_typename(L, 1)));
   if (!a->storage) op_argerror(L, 1, fname, "array is closed");

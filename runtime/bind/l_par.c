@@ -27,7 +27,9 @@
 ** completed order once what finished before it was delivered.
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +210,61 @@ static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker)
   J->stats[idx - 1] = (TaskStat){wall, wait, worker};
 }
 
+/* ------------------------------------------------------------ kill points
+**
+** A test hook, off unless TIDE_KILLPOINT=stage:task:action is set (with
+** TIDE_KILLPOINT_ONCE=path, only the first worker that creates path acts):
+** a worker fails at one stage of one task's life, so that tests can check
+** that the parent loses nothing and names the right task.  Stages:
+** received (its batch arrived), decode (its item), run, encode (its
+** results), half (its RESULT message half written), lease (its big result
+** sent and lent).  Actions: KILL, SEGV, exit (status 3), error (a Lua
+** error where Lua runs), hang. */
+enum { KP_NONE, KP_RECEIVED, KP_DECODE, KP_RUN, KP_ENCODE, KP_HALF, KP_LEASE };
+static struct {
+  int stage, armed;
+  int64_t task;
+  char action[8];
+  const char *once;
+} kp;
+
+static void kp_init(void) {
+  static const char *const stages[] = {"", "received", "decode", "run", "encode", "half", "lease"};
+  const char *v = getenv("TIDE_KILLPOINT");
+  kp.stage = KP_NONE;
+  if (!v) return;
+  char st[16];
+  long long t;
+  if (sscanf(v, "%15[a-z]:%lld:%7s", st, &t, kp.action) != 3) return;
+  for (int i = 1; i <= KP_LEASE; i++)
+    if (strcmp(st, stages[i]) == 0) kp.stage = i;
+  kp.task = t;
+  kp.once = getenv("TIDE_KILLPOINT_ONCE");
+}
+
+/* 1 when this worker is the one to fail at stage for task (once). */
+static int kp_hit(int stage, int64_t first, int64_t count) {
+  if (kp.stage != stage || kp.task < first || kp.task >= first + count) return 0;
+  if (kp.once) {
+    int fd = open(kp.once, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return 0;
+    close(fd);
+  }
+  return 1;
+}
+
+/* Fails as kp.action says; returns only for "error" (the caller raises). */
+static void kp_act(void) {
+  if (strcmp(kp.action, "KILL") == 0) kill(getpid(), SIGKILL);
+  else if (strcmp(kp.action, "SEGV") == 0) raise(SIGSEGV);
+  else if (strcmp(kp.action, "exit") == 0) exit(3);
+  else if (strcmp(kp.action, "hang") == 0) for (;;) pause();
+  else return;
+  for (;;) pause(); /* the signal is on its way */
+}
+
+static int kp_error(lua_State *L) { return luaL_error(L, "killpoint: error"); }
+
 /* ------------------------------------------------------------ worker */
 
 static tide_Buf *enc_out;
@@ -217,6 +274,10 @@ static lua_Integer cur_seed;
 /* Encodes the function's arguments (the task's results), each framed by
 ** its length; runs under lua_pcall so an unsendable value is an error. */
 static int enc_results(lua_State *L) {
+  if (kp_hit(KP_ENCODE, cur_task, 1)) {
+    kp_act();
+    return kp_error(L);
+  }
   int n = lua_gettop(L);
   tide_buf_put_u32(enc_out, (uint32_t)n);
   static const char *const roots[] = {"result 1", "result 2", "result 3", "result 4"};
@@ -238,6 +299,10 @@ static int enc_results(lua_State *L) {
 }
 
 static int dec_item(lua_State *L) {
+  if (kp_hit(KP_DECODE, cur_task, 1)) {
+    kp_act();
+    return kp_error(L);
+  }
   tide_Buf *b = lua_touserdata(L, 1);
   const unsigned char *p = lua_touserdata(L, 2);
   size_t n = (size_t)lua_tointeger(L, 3);
@@ -321,6 +386,7 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t
   lua_settop(L, base);
   lua_rawgeti(L, jidx, 1); /* f */
   int st = LUA_OK;
+  cur_task = idx;
   switch (J->kind) {
     case IN_COUNT: lua_pushinteger(L, idx); break;
     case IN_TABLE:
@@ -335,7 +401,11 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t
   }
   if (st == LUA_OK) {
     lua_pushinteger(L, idx);
-    cur_task = idx;
+    if (kp.stage == KP_RUN && kp_hit(KP_RUN, idx, 1)) {
+      kp_act();
+      lua_pushcfunction(L, kp_error); /* the task raises instead */
+      lua_replace(L, -4);
+    }
     if (ran_state) { /* math.random gets the task's own stream */
       ran_seed(ran_state, (uint64_t)cur_seed, (uint64_t)idx);
     } else if (lua_isfunction(L, rs)) {
@@ -345,11 +415,10 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t
       if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
     }
     st = lua_pcall(L, 2, LUA_MULTRET, base);
-    cur_task = 0;
   }
   int encoded = 0;
   if (st == LUA_OK) { /* scalar results need no protected call */
-    int nret = lua_gettop(L) - base, scalars = nret <= 250;
+    int nret = lua_gettop(L) - base, scalars = nret <= 250 && kp.stage != KP_ENCODE;
     for (int i = 1; i <= nret && scalars; i++) {
       int t = lua_type(L, base + i);
       scalars = t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER;
@@ -388,6 +457,7 @@ static double run_task(Job *J, lua_State *L, int base, int jidx, int rs, int64_t
     const char *msg = lua_tostring(L, -1);
     put_error(&J->out, msg ? msg : "(error object is not a string)");
   }
+  cur_task = 0;
   double t_end = timed ? tide_now() : t_begin;
   tide_buf_patch_f64(&J->out, tend_at, t_end);
   lua_settop(L, base);
@@ -423,6 +493,21 @@ static void commit(Job *J) {
 static int send_results(Job *J, int sock, uint32_t count) {
   tide_buf_patch_u32(&J->out, 0, count);
   fflush(NULL); /* prints from tasks appear in order with the results */
+  if (kp.stage == KP_HALF || kp.stage == KP_LEASE) { /* the message's first task */
+    int64_t first = count ? (int64_t)tide_cur_u64(&(tide_Cursor){J->out.p + 4, J->out.p + 12, 0}) : 0;
+    if (kp.stage == KP_HALF && kp_hit(KP_HALF, first, count)) {
+      size_t n = J->out.n;
+      unsigned char hdr[5] = {(unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16),
+                              (unsigned char)(n >> 24), TIDE_MSG_RESULT};
+      if (write(sock, hdr, 5) == 5 && write(sock, J->out.p, n / 2) >= 0) kp_act();
+      kp_act();
+    }
+    if (kp.stage == KP_LEASE && count && kp_hit(KP_LEASE, first, count)) {
+      int rc = tide_msg_send(sock, TIDE_MSG_RESULT, &J->out);
+      (void)rc;
+      kp_act();
+    }
+  }
   int rc = tide_msg_send(sock, TIDE_MSG_RESULT, &J->out);
   tide_buf_reset(&J->out);
   tide_buf_put_u32(&J->out, 0);
@@ -445,6 +530,7 @@ static int worker_main(void *ud, int sock, int id) {
   lua_remove(L, -2);
   int rs = lua_gettop(L);
   ran_state = find_ran_state(L, rs);
+  kp_init();
   lua_pushcfunction(L, msghandler);
   int base = lua_gettop(L);
   tide_Buf in = TIDE_BUF_INIT;
@@ -458,17 +544,18 @@ static int worker_main(void *ud, int sock, int id) {
     uint8_t type;
     int rc = tide_msg_recv(sock, &type, &in, MAX_MSG);
     if (rc == TIDE_ECLOSED) return 0; /* the parent closed: we are done */
-    if (rc) return 3;
+    if (rc) return TIDE_WORKER_EXIT_READ;
     if (type == TIDE_MSG_STOP) return 0;
-    if (type != TIDE_MSG_TASK) return 4;
+    if (type != TIDE_MSG_TASK) return TIDE_WORKER_EXIT_PROTOCOL;
     tide_Cursor c = {in.p, in.p + in.n, 0};
     int64_t first = (int64_t)tide_cur_u64(&c);
     uint32_t count = tide_cur_u32(&c);
     uint32_t nback = tide_cur_u32(&c);
     for (uint32_t i = 0; i < nback && !c.bad; i++) lease_back(tide_cur_u32(&c));
-    if (c.bad) return 4;
+    if (c.bad) return TIDE_WORKER_EXIT_PROTOCOL;
+    if (kp.stage == KP_RECEIVED && kp_hit(KP_RECEIVED, first, count)) kp_act();
     tide_buf_reset(&J->out);
-    if (tide_buf_put_u32(&J->out, 0)) return 5;
+    if (tide_buf_put_u32(&J->out, 0)) return TIDE_WORKER_EXIT_SEND;
     commit(J);
     uint32_t inbuf = 0;
     int fdbase = 0, shipped_handles = 0;
@@ -483,7 +570,7 @@ static int worker_main(void *ud, int sock, int id) {
         itemlen = tide_cur_u32(&c);
         uint32_t nf = tide_cur_u32(&c);
         item = tide_cur_bytes(&c, itemlen);
-        if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return 4;
+        if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return TIDE_WORKER_EXIT_PROTOCOL;
         view.fds = in.fds + fdbase;
         view.nfds = (int)nf;
         fdbase += (int)nf;
@@ -510,7 +597,7 @@ static int worker_main(void *ud, int sock, int id) {
       if (J->out.nfds > nfds || J->out.n >= FLUSH_BYTES) {
         shipped_handles |= J->out.nfds > nfds;
         if (un.n) settle(J, &un, tide_now());
-        if (send_results(J, sock, inbuf)) return 5;
+        if (send_results(J, sock, inbuf)) return TIDE_WORKER_EXIT_SEND;
         inbuf = 0;
         t = un.since = tide_now();
       } else {
@@ -519,7 +606,7 @@ static int worker_main(void *ud, int sock, int id) {
       atomic_store_explicit(running, 0, memory_order_release);
     }
     if (un.n) settle(J, &un, tide_now());
-    if (inbuf && send_results(J, sock, inbuf)) return 5;
+    if (inbuf && send_results(J, sock, inbuf)) return TIDE_WORKER_EXIT_SEND;
     if (J->out.cap > ((size_t)16 << 20)) tide_buf_trim(&J->out, (size_t)1 << 20);
     /* Result arrays now live in the parent's mappings; collect ours so
     ** shared segments do not pile up in this worker.  Likewise when the
@@ -1018,6 +1105,10 @@ static Job *new_job(lua_State *L, int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int o = 3;
   if (!lua_isnoneornil(L, o)) luaL_checktype(L, o, LUA_TTABLE);
+  static const char *const names[] = {"jobs", "chunk", "inflight", "order", "on_error",
+                                      "timeout", "seed", "progress", "backend", NULL};
+  static const char *const fnames[] = {"tide.map", "tide.start", "tide.collect", "tide.pfor"};
+  tideL_checkopts(L, o, fnames[mode], names);
   Job *J = lua_newuserdatauv(L, sizeof *J, NUV);
   memset(J, 0, sizeof *J);
   J->ref = LUA_NOREF;
@@ -1045,11 +1136,12 @@ static Job *new_job(lua_State *L, int mode) {
       break;
     default: {
       tide_Array *a = tideL_test(L, 2);
-      if (!a) luaL_typeerror(L, 2, "table, count, array or iterator function");
-      tideL_check(L, 2);
-      luaL_argcheck(L, a->ndim >= 1, 2, "a 0-dimensional array has no rows");
+      tideL_RowSet *rs = a ? NULL : tideL_testrowset(L, 2); /* a 1-D i64 array: row numbers */
+      if (!a && !rs) luaL_typeerror(L, 2, "table, count, array or iterator function");
+      if (a) tideL_check(L, 2);
+      luaL_argcheck(L, rs || a->ndim >= 1, 2, "a 0-dimensional array has no rows");
       J->kind = IN_ARRAY;
-      J->total = a->shape[0];
+      J->total = rs ? rs->n : a->shape[0];
     }
   }
   lua_pushvalue(L, 2);

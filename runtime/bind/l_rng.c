@@ -86,7 +86,8 @@ static int fill_random(lua_State *L, int normal) {
   int64_t shape[TIDE_MAXDIM];
   int ndim, where;
   int next = tideL_checkshape(L, 1, &ndim, shape);
-  int dt = tideL_ctor_opts(L, next, TIDE_F64, &where);
+  static const char *const extra[] = {"seed", "stream", NULL};
+  int dt = tideL_ctor_optsx(L, next, TIDE_F64, &where, extra);
   int opts = lua_istable(L, next) ? next : lua_istable(L, next + 1) ? next + 1 : 0;
   uint64_t seed, stream = 0;
   if (opts) {

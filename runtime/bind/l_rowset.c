@@ -4,16 +4,21 @@
 ** A k-fold split of a million rows without shuffling needs no index
 ** arrays: a test fold is one range, its training rows two.  A rowset says
 ** so in a few bytes, where i64 index arrays would take 8 bytes per row and
-** fold (40 MB for 5 folds of 1e6 rows).  It reads like a 1-D index array
-** (#s, s[i], s:slice(1, i, j), s:totable()) and is taken wherever row numbers
-** are: `rows =` of the models and metrics, X:take(s), the cv splitters.
-** s:array() materializes it as an i64 array.
+** fold (40 MB for 5 folds of 1e6 rows).  It is a read-only 1-D i64 array
+** wherever one is read: `rows =` of the models and metrics and X:take(s)
+** read the ranges; s.dtype, s.shape and the other fields, #s, s[i],
+** ipairs, s:slice(1, i, j), s:totable() and s:sum() / min() / max() are
+** computed from them; every other array method, arithmetic, tostring and
+** any binding's tideL_check() materialize the rows into a read-only i64
+** array for the call (tideL_toarray), and writes raise "rowset is
+** read-only".  s:array() / tide.array(s) give a writable i64 copy.
 **
 ** The userdata holds n, the number of ranges and the ranges as pairs
 ** (first row 0-based, count), the layout tide_Rows reads directly.
 */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bind.h"
@@ -100,6 +105,19 @@ static int r_new(lua_State *L) {
 
 static tideL_RowSet *check(lua_State *L, int i) { return luaL_checkudata(L, i, ROWSET_MT); }
 
+/* Calls the array method `name` with the arguments (self materialized by
+** its tideL_check): everything a rowset does not compute itself. */
+static int forward(lua_State *L, const char *name) {
+  luaL_getmetatable(L, TIDE_ARRAY_MT);
+  lua_getfield(L, -1, "__methods");
+  lua_getfield(L, -1, name);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 static int r_len(lua_State *L) {
   lua_pushinteger(L, check(L, 1)->n);
   return 1;
@@ -109,6 +127,7 @@ static int r_len(lua_State *L) {
 ** positions first..last, 1-based, negative counting from the end. */
 static int r_slice(lua_State *L) {
   tideL_RowSet *s = check(L, 1);
+  if (!lua_isnoneornil(L, 5)) return forward(L, "slice"); /* a step: a view of the rows */
   int a = 2;
   if (lua_gettop(L) >= 4) {
     luaL_argcheck(L, luaL_checkinteger(L, 2) == 1, 2, "a rowset has one dimension");
@@ -137,14 +156,63 @@ void tideL_rowset_expand(const tideL_RowSet *s, int64_t *out, int64_t base) {
     for (int64_t r = 0; r < s->span[2 * k + 1]; r++) *out++ = s->span[2 * k] + r + base;
 }
 
-static int r_array(lua_State *L) {
-  tideL_RowSet *s = check(L, 1);
+tide_Array *tideL_rowset_push(lua_State *L, const tideL_RowSet *s, int dtype, int where) {
   int64_t n = s->n;
   tide_Array *a = tideL_push(L);
-  int rc = tide_array_new(a, TIDE_I64, 1, &n, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
-  if (rc) return tideL_raise(L, rc);
-  tideL_rowset_expand(s, (int64_t *)a->data, 1);
+  int rc = tide_array_new(a, dtype, 1, &n, where | TIDE_WHERE_UNINIT);
+  if (rc) tideL_raise(L, rc);
+  if (dtype == TIDE_I64) {
+    tideL_rowset_expand(s, (int64_t *)a->data, 1);
+  } else {
+    unsigned char *p = a->data;
+    for (int64_t k = 0; k < s->nspan; k++)
+      for (int64_t r = 0; r < s->span[2 * k + 1]; r++, p += a->strides[0])
+        tide_store_i64(dtype, p, s->span[2 * k] + r + 1);
+  }
+  return a;
+}
+
+/* s:array([dtype | opts]), s:copy(...): a writable copy, as tide.array(s). */
+static int r_array(lua_State *L) {
+  tideL_RowSet *s = check(L, 1);
+  int where, dt = tideL_ctor_opts(L, 2, TIDE_I64, &where);
+  tideL_rowset_push(L, s, dt, where);
   return 1;
+}
+
+/* s:sum(), s:min(), s:max() from the ranges, as the i64 array would give
+** them; with a dimension (or empty, for min and max) as the array. */
+static int r_sum(lua_State *L) {
+  tideL_RowSet *s = check(L, 1);
+  if (!lua_isnoneornil(L, 2)) return forward(L, "sum");
+  lua_Unsigned t = 0; /* wraps as the array's int64 sum would */
+  for (int64_t k = 0; k < s->nspan; k++) {
+    lua_Unsigned f = (lua_Unsigned)s->span[2 * k], c = (lua_Unsigned)s->span[2 * k + 1];
+    /* rows f+1 .. f+c */
+    t += c * f + (c % 2 ? c * ((c + 1) / 2) : (c / 2) * (c + 1));
+  }
+  lua_pushinteger(L, (lua_Integer)t);
+  return 1;
+}
+
+static int extreme(lua_State *L, int max) {
+  tideL_RowSet *s = check(L, 1);
+  if (!lua_isnoneornil(L, 2) || s->n == 0) return forward(L, max ? "max" : "min");
+  int64_t best = 0;
+  for (int64_t k = 0, seen = 0; k < s->nspan; k++) {
+    int64_t c = s->span[2 * k + 1], v = s->span[2 * k] + (max ? c : 1);
+    if (c == 0) continue;
+    if (!seen++ || (max ? v > best : v < best)) best = v;
+  }
+  lua_pushinteger(L, best);
+  return 1;
+}
+static int r_min(lua_State *L) { return extreme(L, 0); }
+static int r_max(lua_State *L) { return extreme(L, 1); }
+
+static int r_close(lua_State *L) {
+  check(L, 1);
+  return 0; /* nothing to free: a rowset's ranges live in its userdata */
 }
 
 static int r_totable(lua_State *L) {
@@ -173,20 +241,29 @@ static int r_ranges(lua_State *L) {
   return 1;
 }
 
+/* Printed as its i64 array is, then a line with the count and ranges:
+** "[tide.rowset 6 i64 read-only: 1..2, 10..12, 20..20]". */
 static int r_tostring(lua_State *L) {
   tideL_RowSet *s = check(L, 1);
+  tide_Array *a = tideL_rowset_push(L, s, TIDE_I64, TIDE_WHERE_HEAP);
+  char *text = tide_array_format(a, NULL);
+  if (!text) return luaL_error(L, "out of memory formatting a rowset");
+  char *foot = strstr(text, "\n[tide.array "); /* the array's last line goes */
+  lua_pushlstring(L, text, foot ? (size_t)(foot - text) : strlen(text));
+  free(text);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  luaL_addstring(&b, "rowset(");
+  lua_pushvalue(L, -2);
+  luaL_addvalue(&b);
+  lua_pushfstring(L, "\n[tide.rowset %I i64 read-only", (lua_Integer)s->n);
+  luaL_addvalue(&b);
   for (int64_t k = 0; k < s->nspan && k < 6; k++) {
-    if (k) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, k ? ", " : ": ");
     lua_pushfstring(L, "%I..%I", (lua_Integer)(s->span[2 * k] + 1),
                     (lua_Integer)(s->span[2 * k] + s->span[2 * k + 1]));
     luaL_addvalue(&b);
   }
-  if (s->nspan > 6) luaL_addstring(&b, ", ...");
-  lua_pushfstring(L, "): %I rows", (lua_Integer)s->n);
-  luaL_addvalue(&b);
+  luaL_addstring(&b, s->nspan > 6 ? ", ...]" : "]");
   luaL_pushresult(&b);
   return 1;
 }
@@ -203,6 +280,7 @@ static int r_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     int isint;
     lua_Integer k = lua_tointegerx(L, 2, &isint);
+    if (isint && k == s->n + 1) return 0; /* nil, as for a table: ipairs stops */
     if (!isint || k < 1 || k > s->n) {
       return luaL_error(L, "rowset index %s out of range 1..%I", lua_tostring(L, 2),
                         (lua_Integer)s->n);
@@ -211,13 +289,55 @@ static int r_index(lua_State *L) {
     return 1;
   }
   lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
+  lua_getfield(L, -1, "__methods");
   lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  if (lua_isnil(L, -1) && lua_type(L, 2) == LUA_TSTRING) {
-    const char *k = lua_tostring(L, 2);
-    if (strcmp(k, "n") == 0) lua_pushinteger(L, s->n);
+  if (lua_rawget(L, -2) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+  /* the fields of the i64 array it stands for */
+  const char *k = lua_tostring(L, 2);
+  if (strcmp(k, "shape") == 0 || strcmp(k, "strides") == 0) {
+    lua_createtable(L, 1, 0);
+    lua_pushinteger(L, k[1] == 'h' ? s->n : 1);
+    lua_rawseti(L, -2, 1);
+  } else if (strcmp(k, "n") == 0 || strcmp(k, "size") == 0) {
+    lua_pushinteger(L, s->n);
+  } else if (strcmp(k, "nbytes") == 0) {
+    lua_pushinteger(L, s->n * 8);
+  } else if (strcmp(k, "ndim") == 0) {
+    lua_pushinteger(L, 1);
+  } else if (strcmp(k, "itemsize") == 0) {
+    lua_pushinteger(L, 8);
+  } else if (strcmp(k, "dtype") == 0) {
+    lua_pushliteral(L, "i64");
+  } else if (strcmp(k, "storage") == 0) {
+    lua_pushliteral(L, "rowset");
+  } else if (strcmp(k, "readonly") == 0) {
+    lua_pushboolean(L, 1);
+  } else if (strcmp(k, "closed") == 0) {
+    lua_pushboolean(L, 0);
+  } else { /* an array method: it materializes the rows (tideL_check) */
+    luaL_getmetatable(L, TIDE_ARRAY_MT);
+    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, k);
   }
+  return 1;
+}
+
+/* Writes: a rowset is read-only. */
+static int r_newindex(lua_State *L) {
+  check(L, 1);
+  if (lua_type(L, 2) == LUA_TNUMBER)
+    return luaL_error(L, "rowset is read-only (tide.array(s) gives a writable i64 copy)");
+  return luaL_error(L, "cannot set field '%s' of a rowset", luaL_tolstring(L, 2, NULL));
+}
+
+/* Arithmetic: the array's metamethod (upvalue: its name), which reads a
+** rowset operand as its i64 array. */
+static int r_arith(lua_State *L) {
+  luaL_getmetatable(L, TIDE_ARRAY_MT);
+  lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+  lua_replace(L, -2);
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
   return 1;
 }
 
@@ -227,17 +347,27 @@ static int r_is(lua_State *L) {
 }
 
 void tideB_open_rowset(lua_State *L) {
-  static const luaL_Reg meta[] = {{"__len", r_len},     {"__index", r_index},
-                                  {"__tostring", r_tostring}, {"__eq", r_eq},
+  static const luaL_Reg meta[] = {{"__len", r_len},       {"__index", r_index},
+                                  {"__newindex", r_newindex}, {"__tostring", r_tostring},
+                                  {"__eq", r_eq},         {"__close", r_close},
                                   {NULL, NULL}};
   static const luaL_Reg methods[] = {{"slice", r_slice}, {"array", r_array},
-                                     {"copy", r_array},  {"ranges", r_ranges},
-                                     {"totable", r_totable},
+                                     {"copy", r_array},  {"clone", r_array},
+                                     {"ranges", r_ranges}, {"totable", r_totable},
+                                     {"sum", r_sum},     {"min", r_min},
+                                     {"max", r_max},     {"close", r_close},
                                      {NULL, NULL}};
+  static const char *const arith[] = {"__add", "__sub", "__mul", "__div", "__idiv",
+                                      "__mod", "__pow", "__unm", NULL};
   luaL_newmetatable(L, ROWSET_MT);
   luaL_setfuncs(L, meta, 0);
+  for (int i = 0; arith[i]; i++) {
+    lua_pushstring(L, arith[i]);
+    lua_pushcclosure(L, r_arith, 1);
+    lua_setfield(L, -2, arith[i]);
+  }
   luaL_newlib(L, methods);
-  lua_setfield(L, -2, "methods");
+  lua_setfield(L, -2, "__methods");
   lua_pop(L, 1);
   lua_pushcfunction(L, r_new);
   lua_setfield(L, -2, "rowset");

@@ -54,8 +54,11 @@ static int cfg_newindex(lua_State *L) {
     luaL_argcheck(L, v >= 0, 3, "blas_threads_per_worker must be >= 0");
     tide__config.blas_threads_per_worker = (int)v;
   } else {
+    static const char *const names[] = {"share_bytes", "temp_dir", "jobs",
+                                        "blas_threads_per_worker", NULL};
     return luaL_error(L, "tide.config has no setting '%s' (settings: share_bytes, "
-                         "temp_dir, jobs, blas_threads_per_worker)", k);
+                         "temp_dir, jobs, blas_threads_per_worker)%s", k,
+                      tideL_opthint(L, k, names));
   }
   return 0;
 }
@@ -130,7 +133,7 @@ static int l_memory_available(lua_State *L) {
   return 1;
 }
 
-/* tide.isatty(fd) */
+/* tide._internal.isatty(fd), for progress bars */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -149,11 +152,17 @@ static int lazy_fn(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* tide.X for a Lua-side module lua/tide/X.lua: required on first access
-** (tide.models, tide.cv, tide.plot, ...) and then kept in the table. */
+/* tide.X for a public Lua-side module lua/tide/X.lua: required on first
+** access and then kept in the table.  The others (par, progress, util,
+** opts, models_*) are require-able, not fields of tide. */
 static int tide_index(lua_State *L) {
+  static const char *const public[] = {"models", "cv", "grid", "dist", "search",
+                                       "ensemble", "plot", NULL};
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  lua_pushfstring(L, "tide.%s", lua_tostring(L, 2));
+  int i = 0;
+  while (public[i] && strcmp(public[i], lua_tostring(L, 2)) != 0) i++;
+  if (!public[i]) return 0;
+  lua_pushfstring(L, "tide.%s", public[i]);
   int name = lua_gettop(L);
   if (lua_getglobal(L, "package") != LUA_TTABLE) return 0;
   lua_getfield(L, -1, "preload");
@@ -179,8 +188,10 @@ int luaopen_tide(lua_State *L) {
   lua_setfield(L, -2, "trim");
   lua_pushcfunction(L, l_memory_available);
   lua_setfield(L, -2, "memory_available");
+  tideL_pushinternal(L, -1);
   lua_pushcfunction(L, l_isatty);
   lua_setfield(L, -2, "isatty");
+  lua_pop(L, 1);
   static const char *const lazy[][3] = {
     {"pool", "tide.par", "pool"}, {"timed", "tide.par", "timed"},
     {"memoize", "tide.memoize", "memoize"},
@@ -207,10 +218,20 @@ int luaopen_tide(lua_State *L) {
   tideB_open_par(L);
   tideB_open_models(L);
   tideB_open_monitor(L);
+  tideB_open_opts(L);
   tideB_open_lua(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, tide_index);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);
+  /* The Lua-side modules `require "tide"`: when a host opened this table
+  ** without require (a plain call of luaopen_tide), they must find it and
+  ** not load a second copy. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "tide") == LUA_TNIL) {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -3, "tide");
+  }
+  lua_pop(L, 2);
   return 1;
 }

@@ -17,7 +17,7 @@ int tideM_checkrows(lua_State *L, int o, const char *key, int64_t n, tide_Rows *
 double *tideM_newvec(lua_State *L, int64_t n, tide_Array **out);
 
 /* Each model family's binding file has an opener that adds its kernels to
-** the table on top of the stack (tide._models); the list is in
+** the table on top of the stack (tide._internal.models); the list is in
 ** l_models_list.c, one line per family. */
 typedef struct tideM_Opener {
   const char *name;

@@ -28,9 +28,10 @@ static int p_tostring(lua_State *L) {
   return 1;
 }
 
-/* The message handler: any error object becomes "message + traceback".
-** nil, tables and userdata get a description of their type; a __tostring
-** metamethod is honoured when it returns a string. */
+/* The message handler, as lua.c's: a string error becomes "message +
+** traceback"; an error object with __tostring becomes that string alone
+** (an object that describes itself chose its message); nil, tables and
+** userdata without one get a description of their type and a traceback. */
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
@@ -39,7 +40,7 @@ static int msghandler(lua_State *L) {
       lua_pushcfunction(L, p_tostring);
       lua_pushvalue(L, 1);
       if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
-        msg = lua_tostring(L, -1);
+        return 1;
       else
         msg = lua_pushfstring(L, "(error object is a %s value whose __tostring failed)",
                               luaL_typename(L, 1));

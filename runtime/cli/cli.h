@@ -11,9 +11,11 @@
 
 #include "tide.h"
 
-#define CLI_PROGNAME "tide"
+/* The program's name as invoked (argv[0], as lua.c's progname); NULL at
+** the prompt, whose messages have no prefix. */
+extern const char *cli_progname;
 
-/* Prints "tide: msg" on stderr (msg may be NULL). */
+/* Prints "progname: msg" on stderr (msg may be NULL). */
 void cli_message(const char *msg);
 
 /* Calls the function below the top nargs values with tide_pcall while a
@@ -28,8 +30,8 @@ int cli_report(tide_State *T, int rc);
 void cli_print_version(void);
 
 /* The interactive prompt, until end of input.  With a terminal on stdin it
-** uses libedit (history, completion, Ctrl-C); otherwise it reads plain
-** lines and prints no prompts, so `echo '1+1' | tide -i` prints 2.
+** uses libedit (history, completion, Ctrl-C); otherwise it prints the
+** prompts and reads plain lines, echoing each as Debian's lua5.4 does.
 ** Runs inside the program's protected main function. */
 void cli_repl(tide_State *T);
 

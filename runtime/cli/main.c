@@ -4,6 +4,7 @@
 ** the public API (tide.h plus Lua's headers): it is the first embedder.
 */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,11 @@ char *openblas_get_config(void);
 
 /* ---- messages ----------------------------------------------------------- */
 
+const char *cli_progname = "tide";
+
 void cli_message(const char *msg) {
-  fprintf(stderr, "%s: %s\n", CLI_PROGNAME, msg ? msg : "(no message)");
+  if (cli_progname) fprintf(stderr, "%s: ", cli_progname);
+  fprintf(stderr, "%s\n", msg ? msg : "(no message)");
   fflush(stderr);
 }
 
@@ -36,7 +40,8 @@ void cli_print_version(void) {
   const char *cfg = openblas_get_config();
   int n = 0, words = 0;
   while (cfg && cfg[n] && !(cfg[n] == ' ' && ++words == 2)) n++;
-  printf("tide %s (%s, %.*s)\n", TIDE_VERSION, LUA_RELEASE, n, cfg ? cfg : "");
+  printf("tide %s (%s, %.*s)\n%s\n", TIDE_VERSION, LUA_RELEASE, n, cfg ? cfg : "",
+         LUA_COPYRIGHT); /* Lua's own line last, where tools look for it */
   fflush(stdout);
 }
 
@@ -45,6 +50,7 @@ static void print_usage(FILE *f) {
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
+          "  -E        ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
           "  -i        enter interactive mode after executing 'script'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -l g=mod  require library 'mod' into global 'g'\n"
@@ -53,7 +59,7 @@ static void print_usage(FILE *f) {
           "  -W        turn warnings on\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n",
-          CLI_PROGNAME);
+          cli_progname);
   fflush(f);
 }
 
@@ -102,7 +108,7 @@ typedef struct Args {
   int argc;
   char **argv;
   int script;        /* index of the script in argv; 0: none */
-  int has_i, has_v, has_e, has_W;
+  int has_i, has_v, has_e, has_W, has_E;
   const char *jobs;  /* last -j value, NULL if none */
   tide_State *T;
   int status;        /* exit status */
@@ -110,8 +116,8 @@ typedef struct Args {
 
 /* A bad command line: the reason, then the usage. */
 static int bad_option(const char *opt, int needs_arg) {
-  if (needs_arg) fprintf(stderr, "%s: '%s' needs argument\n", CLI_PROGNAME, opt);
-  else fprintf(stderr, "%s: unrecognized option '%s'\n", CLI_PROGNAME, opt);
+  if (needs_arg) fprintf(stderr, "%s: '%s' needs argument\n", cli_progname, opt);
+  else fprintf(stderr, "%s: unrecognized option '%s'\n", cli_progname, opt);
   print_usage(stderr);
   return -1;
 }
@@ -137,10 +143,11 @@ static int collect(Args *a) {
         if (o[2] != '\0') return bad_option(o, 0);
         print_usage(stdout);
         return 1;
-      case 'i': case 'v': case 'W':
+      case 'i': case 'v': case 'W': case 'E':
         if (o[2] != '\0') return bad_option(o, 0);
-        if (o[1] == 'i') a->has_i = 1;
+        if (o[1] == 'i') a->has_i = a->has_v = 1; /* -i implies -v, as in lua.c */
         else if (o[1] == 'v') a->has_v = 1;
+        else if (o[1] == 'E') a->has_E = 1;
         else a->has_W = 1;
         break;
       case 'e': case 'l':
@@ -215,7 +222,7 @@ static int set_jobs(tide_State *T, const char *value, const char *what) {
   int rc = tide_pcall(T, 2, 0);
   if (rc != TIDE_OK) { /* a usage error: the message without a traceback */
     const char *m = tide_errmsg(T), *tb = strstr(m, "\nstack traceback:");
-    fprintf(stderr, "%s: %.*s\n", CLI_PROGNAME, tb ? (int)(tb - m) : (int)strlen(m), m);
+    fprintf(stderr, "%s: %.*s\n", cli_progname, tb ? (int)(tb - m) : (int)strlen(m), m);
   }
   return rc;
 }
@@ -289,10 +296,36 @@ static int run_script(Args *a) {
   if (strcmp(fname, "-") == 0 && strcmp(a->argv[a->script - 1], "--") != 0) fname = NULL;
   int st = luaL_loadfilex(L, fname, "t");
   if (st != LUA_OK) return run_loaded(a->T, st);
-  int n = a->argc - a->script - 1; /* the script's arguments, also as ... */
-  luaL_checkstack(L, n + 3, "too many arguments to script");
-  for (int i = 1; i <= n; i++) lua_pushstring(L, a->argv[a->script + i]);
-  return cli_report(a->T, cli_docall(a->T, n, 0));
+  /* The script's arguments, also as ...: read from `arg` now, after -e
+  ** and -l ran, as lua.c does (they may have changed it). */
+  if (lua_getglobal(L, "arg") != LUA_TTABLE) {
+    lua_pop(L, 2);
+    cli_message("'arg' is not a table");
+    return TIDE_ELUA;
+  }
+  lua_Integer n = luaL_len(L, -1);
+  if (n < 0 || n > INT_MAX - 8 || !lua_checkstack(L, (int)n + 3)) {
+    lua_pop(L, 2);
+    cli_message("too many arguments to script");
+    return TIDE_ELUA;
+  }
+  for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, -1 - (int)(i - 1), i);
+  lua_remove(L, -1 - (int)n);
+  return cli_report(a->T, cli_docall(a->T, (int)n, 0));
+}
+
+/* -E: package.path and package.cpath as an empty environment gives them,
+** and LUA_INIT not run (lua.c's LUA_NOENV). */
+static void ignore_env(lua_State *L) {
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  if (lua_getglobal(L, "package") == LUA_TTABLE) {
+    lua_pushliteral(L, LUA_PATH_DEFAULT);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, LUA_CPATH_DEFAULT);
+    lua_setfield(L, -2, "cpath");
+  }
+  lua_pop(L, 1);
 }
 
 /* LUA_INIT_5_4, else LUA_INIT: "@file" runs a file, anything else code. */
@@ -317,13 +350,14 @@ static int pmain(lua_State *L) {
   a->status = 1;
   int tty = isatty(STDIN_FILENO);
   int repl = a->has_i || (a->script == 0 && !a->has_e && !a->has_v && tty);
+  if (a->has_E) ignore_env(L);
   if (a->has_W) lua_warning(L, "@on", 0);
   if (a->has_v || (repl && tty)) cli_print_version();
   create_arg(L, a);
   const char *env_jobs = getenv("TIDE_JOBS");
   if (env_jobs && env_jobs[0] && set_jobs(T, env_jobs, "TIDE_JOBS") != TIDE_OK) return 0;
   if (a->jobs && set_jobs(T, a->jobs, "-j") != TIDE_OK) return 0;
-  if (run_init(T) != TIDE_OK) return 0;
+  if (!a->has_E && run_init(T) != TIDE_OK) return 0;
   if (run_options(a) != TIDE_OK) return 0;
   if (a->script > 0 && run_script(a) != TIDE_OK) return 0;
   if (repl) {
@@ -336,6 +370,7 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 0 && argv[0] && argv[0][0]) cli_progname = argv[0];
   Args a;
   memset(&a, 0, sizeof a);
   a.argc = argc;

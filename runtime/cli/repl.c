@@ -85,14 +85,25 @@ static int edit_getc(FILE *f) {
   }
 }
 
-/* The prompt: _PROMPT / _PROMPT2 when they are strings (or numbers). */
+static int p_tolstring(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+/* The prompt: _PROMPT / _PROMPT2 converted as tostring would (a value
+** with __tostring too), at each prompt; "> " and ">> " when nil. */
 static char *get_prompt(lua_State *L, int first) {
   /* Raw: a raising __index on _G must not end the session. */
   lua_pushglobaltable(L);
   lua_pushstring(L, first ? "_PROMPT" : "_PROMPT2");
   lua_rawget(L, -2);
   lua_remove(L, -2);
-  const char *p = lua_tostring(L, -1);
+  const char *p = NULL;
+  if (!lua_isnil(L, -1)) { /* protected: a raising __tostring keeps the session */
+    lua_pushcfunction(L, p_tolstring);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) p = lua_tostring(L, -1);
+  }
   char *s = strdup(p ? p : first ? "> " : ">> ");
   lua_pop(L, 1);
   return s;
@@ -102,7 +113,13 @@ static char *get_prompt(lua_State *L, int first) {
 ** when Ctrl-C cut the line (the text is then meaningless). */
 static char *read_line(lua_State *L, int tty, int first, int *cancel) {
   *cancel = 0;
-  if (!tty) { /* pipes: plain lines, no prompts, no history */
+  char *prompt = get_prompt(L, first);
+  if (!prompt) return NULL;
+  if (!tty) { /* plain lines, no history; the prompt, and the line echoed
+              ** after it, where Debian's lua5.4 (readline) prints them */
+    fputs(prompt, stdout);
+    fflush(stdout);
+    free(prompt);
     char *buf = NULL;
     size_t cap = 0;
     ssize_t n = getline(&buf, &cap, stdin);
@@ -111,10 +128,11 @@ static char *read_line(lua_State *L, int tty, int first, int *cancel) {
       return NULL;
     }
     if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
+    fputs(buf, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
     return buf;
   }
-  char *prompt = get_prompt(L, first);
-  if (!prompt) return NULL;
   line_cancelled = 0;
   queued_char = 0;
   prompt_intr = 0; /* a Ctrl-C while results printed does not cut this line */
@@ -440,7 +458,9 @@ static int read_entry(tide_State *T, int tty) {
     free(line);
     return ENTRY_NONE;
   }
-  lua_pushstring(L, line); /* 1: the text so far */
+  /* "=expr" means "return expr" (lua.c keeps it from Lua 5.2) */
+  if (line[0] == '=') lua_pushfstring(L, "return %s", line + 1);
+  else lua_pushstring(L, line); /* 1: the text so far */
   free(line);
   const char *ret = lua_pushfstring(L, "return %s;", lua_tostring(L, 1));
   if (luaL_loadbufferx(L, ret, strlen(ret), "=stdin", "t") == LUA_OK) {
@@ -494,6 +514,8 @@ static int p_print(lua_State *L) {
 void cli_repl(tide_State *T) {
   lua_State *L = tide_lua(T);
   int tty = isatty(STDIN_FILENO);
+  const char *progname = cli_progname;
+  cli_progname = NULL; /* messages at the prompt have no prefix, as in lua.c */
   if (tty) {
     edit_init(L);
     set_handler(SIGINT, on_prompt_sigint);
@@ -512,17 +534,19 @@ void cli_repl(tide_State *T) {
       lua_pushcfunction(L, p_print);
       lua_insert(L, 1);
       if (cli_docall(T, n, 0) != TIDE_OK) {
-        fprintf(stderr, "%s: error calling 'print' (%s)\n", CLI_PROGNAME, tide_errmsg(T));
-        fflush(stderr);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "error calling 'print' (%s)", tide_errmsg(T));
+        cli_message(msg);
       }
     }
   }
   lua_settop(L, 0);
+  cli_progname = progname;
+  fputc('\n', stdout);
+  fflush(stdout);
   if (tty) {
     set_handler(SIGINT, SIG_DFL);
     set_handler(SIGWINCH, SIG_DFL);
-    fputc('\n', stdout);
-    fflush(stdout);
     comp_clear();
     free(hist_last);
     free(hist_path);

@@ -18,20 +18,93 @@ const tide_DtypeInfo tide_dtypes[TIDE_NDTYPES] = {
   {"u8", "uint8", 'u', 1},    {"bool", "bool", 'b', 1},
 };
 
+/* The names np.dtype() (numpy 1.24, 64-bit Linux) maps to tide's dtypes,
+** and numpy's names of dtypes tide does not have (dt -1), refused with
+** numpy's meaning in the message.  tide's own names come first: "u8" is
+** tide's uint8 (numpy's "u8" is uint64, as "<u8" still is here).  code:
+** a typestring or one-character code, which may follow a byte-order mark
+** ("<f8", "|b1", "=i"). */
+static const struct {
+  const char *name;
+  int dt;
+  const char *numpy; /* the numpy dtype it names, for dt -1 */
+  bool code;
+} dtype_names[] = {
+  {"f64", TIDE_F64, 0, 0}, {"f32", TIDE_F32, 0, 0}, {"i64", TIDE_I64, 0, 0},
+  {"i32", TIDE_I32, 0, 0}, {"u8", TIDE_U8, 0, 0}, {"bool", TIDE_BOOL, 0, 0},
+  /* float64 */
+  {"float64", TIDE_F64, 0, 0}, {"double", TIDE_F64, 0, 0}, {"float", TIDE_F64, 0, 0},
+  {"float_", TIDE_F64, 0, 0}, {"f8", TIDE_F64, 0, 1}, {"d", TIDE_F64, 0, 1},
+  /* float32 */
+  {"float32", TIDE_F32, 0, 0}, {"single", TIDE_F32, 0, 0}, {"f4", TIDE_F32, 0, 1},
+  {"f", TIDE_F32, 0, 1},
+  /* int64: numpy's default integer on Linux (C long) */
+  {"int64", TIDE_I64, 0, 0}, {"int", TIDE_I64, 0, 0}, {"int_", TIDE_I64, 0, 0},
+  {"long", TIDE_I64, 0, 0}, {"longlong", TIDE_I64, 0, 0}, {"intp", TIDE_I64, 0, 0},
+  {"int0", TIDE_I64, 0, 0}, {"i8", TIDE_I64, 0, 1}, {"l", TIDE_I64, 0, 1},
+  {"q", TIDE_I64, 0, 1}, {"p", TIDE_I64, 0, 1},
+  /* int32 */
+  {"int32", TIDE_I32, 0, 0}, {"intc", TIDE_I32, 0, 0}, {"i4", TIDE_I32, 0, 1},
+  {"i", TIDE_I32, 0, 1},
+  /* uint8 */
+  {"uint8", TIDE_U8, 0, 0}, {"ubyte", TIDE_U8, 0, 0}, {"u1", TIDE_U8, 0, 1},
+  {"B", TIDE_U8, 0, 1},
+  /* bool */
+  {"bool_", TIDE_BOOL, 0, 0}, {"bool8", TIDE_BOOL, 0, 0}, {"b1", TIDE_BOOL, 0, 1},
+  {"?", TIDE_BOOL, 0, 1},
+  /* numpy dtypes tide does not have */
+  {"float16", -1, "float16", 0}, {"half", -1, "float16", 0}, {"f2", -1, "float16", 1},
+  {"e", -1, "float16", 1},
+  {"float128", -1, "float128", 0}, {"longdouble", -1, "float128", 0},
+  {"longfloat", -1, "float128", 0}, {"f16", -1, "float128", 1}, {"g", -1, "float128", 1},
+  {"int8", -1, "int8", 0}, {"byte", -1, "int8", 0}, {"i1", -1, "int8", 1},
+  {"b", -1, "int8", 1},
+  {"int16", -1, "int16", 0}, {"short", -1, "int16", 0}, {"i2", -1, "int16", 1},
+  {"h", -1, "int16", 1},
+  {"uint16", -1, "uint16", 0}, {"ushort", -1, "uint16", 0}, {"u2", -1, "uint16", 1},
+  {"H", -1, "uint16", 1},
+  {"uint32", -1, "uint32", 0}, {"uintc", -1, "uint32", 0}, {"u4", -1, "uint32", 1},
+  {"I", -1, "uint32", 1},
+  {"uint64", -1, "uint64", 0}, {"uint", -1, "uint64", 0}, {"ulonglong", -1, "uint64", 0},
+  {"uintp", -1, "uint64", 0}, {"uint0", -1, "uint64", 0}, {"u8", -1, "uint64", 1},
+  {"L", -1, "uint64", 1}, {"Q", -1, "uint64", 1}, {"P", -1, "uint64", 1},
+  {"complex64", -1, "complex64", 0}, {"csingle", -1, "complex64", 0},
+  {"c8", -1, "complex64", 1}, {"F", -1, "complex64", 1},
+  {"complex128", -1, "complex128", 0}, {"complex", -1, "complex128", 0},
+  {"cfloat", -1, "complex128", 0}, {"cdouble", -1, "complex128", 0},
+  {"c16", -1, "complex128", 1}, {"D", -1, "complex128", 1},
+  {"complex256", -1, "complex256", 0}, {"clongdouble", -1, "complex256", 0},
+  {"c32", -1, "complex256", 1}, {"G", -1, "complex256", 1},
+};
+
 int tide_dtype_parse(const char *s) {
-  static const struct { const char *name; int dt; } alias[] = {
-    {"double", TIDE_F64}, {"float", TIDE_F32}, {"int", TIDE_I64},
-    {"long", TIDE_I64},   {"int", TIDE_I64},   {"byte", TIDE_U8},
-    {"bool_", TIDE_BOOL}, {"b1", TIDE_BOOL},   {"f8", TIDE_F64},
-    {"f4", TIDE_F32},     {"i8", TIDE_I64},    {"i4", TIDE_I32},
-    {"u1", TIDE_U8},
-  };
-  if (!s) return -1;
-  for (int i = 0; i < TIDE_NDTYPES; i++)
-    if (strcmp(s, tide_dtypes[i].name) == 0 || strcmp(s, tide_dtypes[i].numpy) == 0)
-      return i;
-  for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
-    if (strcmp(s, alias[i].name) == 0) return alias[i].dt;
+  if (!s) {
+    tide__seterr(TIDE_EDTYPE, "dtype expected");
+    return -1;
+  }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  const char foreign = '<';
+#else
+  const char foreign = '>';
+#endif
+  char order = (s[0] && strchr("<>=|", s[0])) ? s[0] : 0;
+  const char *name = order ? s + 1 : s;
+  for (size_t i = 0; i < sizeof dtype_names / sizeof dtype_names[0]; i++) {
+    if (strcmp(name, dtype_names[i].name) != 0 || (order && !dtype_names[i].code)) continue;
+    int dt = dtype_names[i].dt;
+    if (dt < 0) {
+      tide__seterr(TIDE_EDTYPE, "dtype '%s' is numpy's %s, which tide does not have "
+                   "(f64 f32 i64 i32 u8 bool)", s, dtype_names[i].numpy);
+      return -1;
+    }
+    if (order == foreign && tide_dtype_size(dt) > 1) {
+      tide__seterr(TIDE_EDTYPE, "dtype '%s' is not in this machine's byte order (tide.load "
+                   "converts .npy files of either order)", s);
+      return -1;
+    }
+    return dt;
+  }
+  tide__seterr(TIDE_EDTYPE, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s);
   return -1;
 }
 
@@ -435,6 +508,57 @@ int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n, int di
     if (rc) {
       tide_array_close(dst);
       return rc;
+    }
+  }
+  return TIDE_OK;
+}
+
+/* The inverse of take: dst[idx[i]] = src[i] along dim, for 0-based idx;
+** src has dst's shape but n along dim.  A repeated index keeps its last
+** value, as numpy's indexed assignment. */
+int tide_array_put(tide_Array *dst, const int64_t *idx, int64_t n, int dim,
+                   const tide_Array *src) {
+  if (dim < 0 || dim >= dst->ndim)
+    return tide__seterr(TIDE_ERANGE, "dimension %d out of range (array has %d)", dim + 1, dst->ndim);
+  int same = src->ndim == dst->ndim && src->shape[dim] == n;
+  for (int d = 0; same && d < dst->ndim; d++) same = d == dim || src->shape[d] == dst->shape[d];
+  if (!same) {
+    int64_t want[TIDE_MAXDIM];
+    char b1[128], b2[128];
+    memcpy(want, dst->shape, sizeof want);
+    want[dim] = n;
+    return tide__seterr(TIDE_ESHAPE, "values have shape %s; %" PRId64 " index(es) along "
+                        "dimension %d need shape %s", tide_shape_str(src->ndim, src->shape, b1, sizeof b1),
+                        n, dim + 1, tide_shape_str(dst->ndim, want, b2, sizeof b2));
+  }
+  if (dst->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");
+  int64_t len = dst->shape[dim];
+  for (int64_t i = 0; i < n; i++)
+    if (idx[i] < 0 || idx[i] >= len)
+      return tide__seterr(TIDE_ERANGE, "index %" PRId64 " (position %" PRId64
+                          ") out of range for dimension %d of size %" PRId64,
+                          idx[i] + 1, i + 1, dim + 1, len);
+  if (src->dtype != dst->dtype || src->storage == dst->storage) {
+    tide_Array c; /* converted, or apart from dst when they share memory */
+    int rc = tide_array_copy(src, dst->dtype, &c);
+    if (!rc) rc = tide_array_put(dst, idx, n, dim, &c);
+    tide_array_close(&c);
+    return rc;
+  }
+  /* what one index moves: the other dimensions */
+  int nd = 0, dt[2] = {dst->dtype, src->dtype};
+  int64_t sh[TIDE_MAXDIM], dst_st[TIDE_MAXDIM], src_st[TIDE_MAXDIM];
+  for (int d = 0; d < dst->ndim; d++)
+    if (d != dim) sh[nd] = dst->shape[d], dst_st[nd] = dst->strides[d], src_st[nd++] = src->strides[d];
+  size_t isz = (size_t)tide_dtype_size(dst->dtype);
+  for (int64_t i = 0; i < n; i++) {
+    unsigned char *base[2] = {dst->data + idx[i] * dst->strides[dim],
+                              src->data + i * src->strides[dim]};
+    if (nd == 0) {
+      memcpy(base[0], base[1], isz);
+    } else {
+      const int64_t *st[2] = {dst_st, src_st};
+      tide_nditer(2, nd, sh, base, st, assign_inner, dt);
     }
   }
   return TIDE_OK;

@@ -71,7 +71,11 @@ extern const tide_DtypeInfo tide_dtypes[TIDE_NDTYPES];
 #define tide_dtype_size(dt) (tide_dtypes[(dt)].size)
 #define tide_dtype_isfloat(dt) ((dt) == TIDE_F64 || (dt) == TIDE_F32)
 
-/* Parses "f64", "float64", "double", "int32", "bool", ...; -1 if unknown. */
+/* Parses tide's names ("f64") and numpy's for the same dtypes, with numpy's
+** meaning ("float" and "double" are f64, "int" and "long" i64, "single"
+** f32, "<f8", "i4", "?"); -1 with a message naming what was wrong for
+** anything else ("dtype 'half' is numpy's float16, which tide does not
+** have ..."). */
 int tide_dtype_parse(const char *s);
 
 /* Loads one element as double / int64, and stores one, converting. */
@@ -280,6 +284,10 @@ int tide_array_assign(tide_Array *dst, const tide_Array *src);
 /* dst = src gathered along dim by 0-based indices idx[0..n). */
 int tide_array_take(const tide_Array *src, const int64_t *idx, int64_t n,
                     int dim, tide_Array *dst);
+/* dst[idx[i]] along dim = src[i] for 0-based idx[0..n) (src: dst's shape
+** with n along dim); the inverse of take. */
+int tide_array_put(tide_Array *dst, const int64_t *idx, int64_t n, int dim,
+                   const tide_Array *src);
 /* Fills every element with v. */
 int tide_array_fill(tide_Array *a, double v);
 

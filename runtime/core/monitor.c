@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "monitor.h"
+#include "pool.h"
 
 #define MAXPROC 65536   /* processes listed per scan; more are not seen */
 #define MAXSAMPLERS 64  /* samplers in the tree followed for CPU times */
@@ -366,7 +367,10 @@ static int read_memory(Scan *s, int32_t pid, tide_MemUsage *u) {
   }
   close(fd);
   *u = one;
-  return 0;
+  /* Nothing at all: the process has no memory any more -- it is exiting,
+  ** in the middle of unmapping (the pages it still maps are counted in
+  ** the others' shares, but its own can no longer be read). */
+  return one.rss == 0 && one.pss == 0 && one.uss == 0 ? -ESRCH : 0;
 }
 
 /* Adds one process's reading to a tree's sum. */
@@ -426,6 +430,7 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
   Seen *prev = s->samplers[s->cur], *cur = s->samplers[!s->cur];
   int np = s->nsamplers[s->cur], nc = 0;
   uint64_t total = 0;
+  int unsettled = 0;
   for (int i = 0; i < s->nprocs; i++) {
     Proc *p = &s->procs[i];
     p->measured = 0;
@@ -436,34 +441,42 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
     }
     total += p->ticks;
     if (p->zombie || shares_parent_mm(p)) continue;
-    if (read_memory(s, p->pid, &p->mem) < 0) continue; /* it just exited: skip */
+    if (read_memory(s, p->pid, &p->mem) < 0) { /* exiting: its share is lost */
+      unsettled = 1;
+      continue;
+    }
     p->measured = 1;
   }
   /* The kernel gives no snapshot of a tree: a shared page's share is its
   ** size over the processes mapping it when each one is read.  While
-  ** workers fault pages in, a process read early counts a bigger share
-  ** than it will keep, and the sum of one pass can overcount the tree (by
-  ** half of a 100 MB array, seen); while workers exit, the other way.  So
-  ** a second pass reads the processes again in reverse order.  When all
-  ** of them are still there, each counts its smaller read (with mappings
-  ** growing, its late one; shrinking, its early one): the sum is close to
-  ** one moment's.  When some exited in between, the pass with the smaller
-  ** sum counts. */
-  tide_MemUsage first = {0}, second = {0}, least = {0};
-  int same = 1;
+  ** workers fault pages in, the parent's share shrinks as theirs grows,
+  ** and one pass over the tree can read the parent before and a worker
+  ** after (overcounting, by half of a 100 MB array, seen) or the other way
+  ** (undercounting: 68 MB for a 200 MB array, seen); while a worker exits
+  ** its pages still divide the others' shares but its own can no longer be
+  ** read.  So a second pass reads the processes again in reverse order, and
+  ** the tree counts as settled only when both passes read every process
+  ** and agree within 2% (or 2 MB): then their mean is the sample.
+  ** Otherwise the caller reads again a moment later. */
+  tide_MemUsage first = {0}, second = {0};
   for (int i = s->nprocs - 1; i >= 0; i--) {
     Proc *p = &s->procs[i];
     if (!p->measured) continue;
     add_usage(&first, &p->mem);
     tide_MemUsage two;
     if (read_memory(s, p->pid, &two) < 0) {
-      same = 0;
+      unsettled = 1;
       continue;
     }
     add_usage(&second, &two);
-    add_usage(&least, two.pss < p->mem.pss ? &two : &p->mem);
   }
-  *u = same ? least : second.pss < first.pss ? second : first;
+  int64_t hi = first.pss > second.pss ? first.pss : second.pss;
+  int64_t lo = first.pss > second.pss ? second.pss : first.pss;
+  if (hi - lo > hi / 50 && hi - lo > ((int64_t)2 << 20)) unsettled = 1;
+  u->rss = (first.rss + second.rss) / 2;
+  u->pss = (first.pss + second.pss) / 2;
+  u->uss = (first.uss + second.uss) / 2;
+  u->nproc = second.nproc;
   int64_t d = (int64_t)(total - s->prev_total);
   for (int i = 0; i < np; i++) { /* samplers reaped since the last scan */
     int found = 0;
@@ -479,7 +492,27 @@ static int scan_tree(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks) 
   s->cur = !s->cur;
   s->have_prev = 1;
   read_meminfo(s, u);
-  return 0;
+  /* A process of the tree was exiting: the pages it still mapped were
+  ** counted in the others' shares while its own share could not be read,
+  ** so the sum is short (seen: 354 MB for a 400 MB array).  The caller
+  ** reads again a moment later. */
+  return unsettled ? -EAGAIN : 0;
+}
+
+/* scan_tree, read again while a process of the tree is exiting (up to
+** about 50 ms); then the last reading, whatever it is (*settled = 0). */
+static int scan_settled(Scan *s, int32_t root, tide_MemUsage *u, uint64_t *dticks, int *settled) {
+  uint64_t d = 0;
+  int rc = -EAGAIN;
+  for (int tries = 0; tries < 25 && rc == -EAGAIN; tries++) {
+    if (tries) usleep(2000);
+    uint64_t dt = 0;
+    rc = scan_tree(s, root, u, &dt);
+    d += dt; /* the ticks of every pass belong to this sample */
+  }
+  *dticks = d;
+  *settled = rc != -EAGAIN;
+  return rc == -EAGAIN ? 0 : rc;
 }
 
 int tide_memory_tree(pid_t root, tide_MemUsage *out) {
@@ -488,7 +521,8 @@ int tide_memory_tree(pid_t root, tide_MemUsage *out) {
   Scan *s = scan_new();
   if (!s) return tide__syserr(TIDE_ENOMEM, errno, "memory: cannot map scan memory");
   uint64_t dt;
-  int rc = scan_tree(s, (int32_t)root, out, &dt);
+  int settled;
+  int rc = scan_settled(s, (int32_t)root, out, &dt, &settled);
   scan_free(s);
   if (rc == -ESRCH) return tide__seterr(TIDE_EINVAL, "memory: no process %ld", (long)root);
   if (rc < 0) return tide__syserr(TIDE_EIO, -rc, "memory: cannot read /proc");
@@ -523,27 +557,19 @@ static void close_inherited(void) {
   }
 }
 
+/* Runs in the child of tide__fork (pool.c: the one fork discipline). */
 static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(1); /* the parent died before the prctl */
   prctl(PR_SET_NAME, TIDE_MON_COMM);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
   sa.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &sa, NULL);  /* Ctrl-C is for the script */
   sigaction(SIGPIPE, &sa, NULL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   close_inherited();
 
   Scan *s = scan_new();
   if (!s) sampler_fail(sh, errno, "scan memory");
   double next = mono();
-  uint64_t last_dticks = 0;
+  uint64_t last_dticks = 0, carry = 0;
   for (;;) {
     if (getppid() != parent) _exit(0);
     /* Read before the scan: the sample taken after a stop request starts
@@ -552,11 +578,20 @@ static _Noreturn void sampler_main(Shared *sh, pid_t parent) {
     tide_MemUsage u;
     uint64_t dticks;
     double before = mono();
-    int rc = scan_tree(s, sh->root, &u, &dticks);
+    int settled;
+    int rc = scan_settled(s, sh->root, &u, &dticks, &settled);
     double now = mono();
     uint32_t n = atomic_load_explicit(&sh->count, memory_order_relaxed);
     if (rc < 0 && n == 0) sampler_fail(sh, -rc, "/proc");
+    /* a tree still exiting after the retries: no sample rather than a
+    ** short one (the baseline and the final sample are always taken) */
+    if (rc == 0 && !settled && n > 0 && !stopping) {
+      carry += dticks; /* its CPU time goes to the next sample */
+      rc = 1;
+    }
     if (rc == 0) {
+      dticks += carry;
+      carry = 0;
       if ((int64_t)n >= sh->cap) {
         atomic_store(&sh->full, 1);
       } else {
@@ -652,13 +687,9 @@ int tide_monitor_start(tide_Monitor **out, double interval, int64_t max_samples)
   m->maplen = len;
   m->owner = getpid();
 
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  pid_t pid = tide__fork();
   if (pid == 0) sampler_main(sh, m->owner);
   int err = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
     munmap(p, len);
     free(m);

@@ -81,34 +81,57 @@ static void unlink_pool(tide_Pool *p) {
   p->next = p->prev = NULL;
 }
 
-static void child_setup(tide_Pool *p, int id, int othersock, pid_t parent) {
+pid_t tide__fork(void) {
+  pid_t parent = getpid();
+  fflush(NULL); /* or the child would own a copy of unflushed output */
+  tide__fork_epoch++; /* segments alive now may be mapped by the child */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid != 0) {
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return pid;
+  }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1); /* the parent died before the prctl */
-  tide_worker_word = &p->words[id - 1];
-  tide_worker_spill = p->w[id - 1].spill;
-  /* Every pool this process knows is its parent's: forget them all. */
-  for (tide_Pool *q = pools, *next; q; q = next) {
-    next = q->next;
+  /* Every pool this process knows is its parent's: forget them all (their
+  ** links stay, for worker_setup's walk). */
+  for (tide_Pool *q = pools; q; q = q->next) {
     for (int i = 0; i < q->n; i++) {
       if (q->w[i].sock >= 0) close(q->w[i].sock);
-      if (q->w[i].spill >= 0 && q->w[i].spill != tide_worker_spill) close(q->w[i].spill);
-      q->w[i].sock = q->w[i].spill = -1;
+      q->w[i].sock = -1;
     }
     q->foreign = 1;
-    q->next = q->prev = NULL;
   }
   pools = NULL;
-  close(othersock);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
   sa.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL); /* the parent owns Ctrl-C */
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
+  return 0;
+}
+
+/* A worker's own setup, after tide__fork: its slot's word and spill (the
+** other spill files of its parent's pools closed), read-only inherited
+** arrays, its BLAS budget. */
+static void worker_setup(tide_Pool *p, int id, tide_Pool *all, int othersock) {
+  tide_worker_word = &p->words[id - 1];
+  tide_worker_spill = p->w[id - 1].spill;
+  for (tide_Pool *q = all; q; q = q->next)
+    for (int i = 0; i < q->n; i++) {
+      if (q->w[i].spill >= 0 && q->w[i].spill != tide_worker_spill) close(q->w[i].spill);
+      q->w[i].spill = -1;
+    }
+  close(othersock);
   tide__config.in_worker = 1;
   tide__config.gen++;
   tide__storage_after_fork();
@@ -130,21 +153,15 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   atomic_store(&p->words[id - 1].committed, 0);
   atomic_store(&p->words[id - 1].back_head, 0);
   atomic_store(&p->words[id - 1].back_tail, 0);
-  pid_t parent = getpid();
-  fflush(NULL); /* or the child would own a copy of unflushed output */
-  tide__fork_epoch++; /* segments alive now may be mapped by the child */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  tide_Pool *all = pools; /* tide__fork forgets the list in the child */
+  pid_t pid = tide__fork();
   if (pid == 0) {
-    child_setup(p, id, sv[0], parent);
+    worker_setup(p, id, all, sv[0]);
     int rc = fn(ud, sv[1], id);
     fflush(NULL);
     _exit(rc);
   }
   int err = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(sv[1]);
   if (pid < 0) {
     close(sv[0]);
@@ -257,7 +274,14 @@ const char *tide_pool_describe(int status, char *buf, size_t len) {
     const char *name = sigabbrev_np(sig);
     snprintf(buf, len, "killed by signal %d (SIG%s)", sig, name ? name : "?");
   } else if (WIFEXITED(status)) {
-    snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    static const char *const why[] = {"could not read from its parent",
+                                      "was sent a malformed message",
+                                      "could not send its results"};
+    int code = WEXITSTATUS(status);
+    if (code >= TIDE_WORKER_EXIT_READ && code <= TIDE_WORKER_EXIT_SEND)
+      snprintf(buf, len, "exited with status %d: it %s", code, why[code - TIDE_WORKER_EXIT_READ]);
+    else
+      snprintf(buf, len, "exited with status %d", code);
   } else {
     snprintf(buf, len, "stopped (status 0x%x)", status);
   }

@@ -55,8 +55,24 @@ struct tide_Pool {
 };
 
 /* The function a child runs; its return value is the child's exit code.
-** sock is the child's end of its socket. */
+** sock is the child's end of its socket.  Exit codes of tide's own
+** (tide_pool_describe names them), far from the small ones scripts use: */
+enum {
+  TIDE_WORKER_EXIT_READ = 121,     /* could not read from its parent */
+  TIDE_WORKER_EXIT_PROTOCOL = 122, /* its parent sent a malformed message */
+  TIDE_WORKER_EXIT_SEND = 123      /* could not send its results */
+};
 typedef int (*tide_WorkerMain)(void *ud, int sock, int id);
+
+/* fork() with tide's discipline, for every child it makes (workers, the
+** monitor's sampler): output flushed and every signal blocked around it,
+** the fork epoch advanced (segments alive now may be mapped by the child).
+** In the child, before it returns 0: it dies with its parent
+** (PR_SET_PDEATHSIG, and a parent gone before that is noticed), every
+** pool's sockets are closed and the pools forgotten, signals are at their
+** defaults with SIGINT ignored (the parent owns Ctrl-C) and none blocked.
+** Returns as fork(). */
+pid_t tide__fork(void);
 
 /* Starts n workers (slots 1..n), each with a spill file and a word.  On
 ** failure nothing is left running. */

@@ -149,8 +149,10 @@ int tide_dostring(tide_State *T, const char *code);
 ** top nargs values of tide_lua(T).  On TIDE_OK the nresults results are
 ** left as lua_pcall leaves them.  On failure returns TIDE_ELUA, pops the
 ** function and its arguments and leaves the message (plus traceback) in
-** tide_errmsg(T).  Error objects that are not strings are described
-** ("(error object is a table value)"); a raising __tostring is caught. */
+** tide_errmsg(T).  As lua.c's handler: an error object with __tostring
+** gives that string alone (no traceback); others that are not strings are
+** described ("(error object is a table value)"); a raising __tostring is
+** caught. */
 int tide_pcall(tide_State *T, int nargs, int nresults);
 
 /* The last error of T (message plus traceback); "" when none or for NULL

@@ -94,6 +94,41 @@ static void test_copy_take(void) {
   tide_array_close(&a);
 }
 
+static void test_put(void) {
+  tide_Array a = iota(2, (int64_t[]){4, 3}), v, c, t;
+  int64_t two[2] = {2, 3}, shape[2] = {2, 3};
+  CHECK_EQ_INT(tide_array_new(&v, TIDE_I32, 2, shape, TIDE_WHERE_HEAP), TIDE_OK);
+  for (int k = 0; k < 6; k++) ((int32_t *)v.data)[k] = -k;
+  CHECK_EQ_INT(tide_array_put(&a, two, 2, 0, &v), TIDE_OK); /* rows 3, 4; i32 converted */
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){2, 1})), -1, 0);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){3, 2})), -5, 0);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){1, 2})), 5, 0);
+  tide_array_view(&c, &a);
+  tide_array_select(&c, 1, 2); /* column 3, a strided vector */
+  int64_t one[1] = {0}, sh1[1] = {1};
+  tide_array_close(&v);
+  CHECK_EQ_INT(tide_array_new(&v, TIDE_F64, 1, sh1, TIDE_WHERE_HEAP), TIDE_OK);
+  ((double *)v.data)[0] = 42;
+  CHECK_EQ_INT(tide_array_put(&c, one, 1, 0, &v), TIDE_OK);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){0, 2})), 42, 0);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){0, 1})), 1, 0);
+  one[0] = 4;
+  CHECK_EQ_INT(tide_array_put(&c, one, 1, 0, &v), TIDE_ERANGE);
+  CHECK_STR_HAS(tide_lasterror(), "index 5 (position 1) out of range");
+  CHECK_EQ_INT(tide_array_put(&a, one, 1, 0, &v), TIDE_ESHAPE);
+  CHECK_STR_HAS(tide_lasterror(), "values have shape 1; 1 index(es) along dimension 1 need shape 1x3");
+  tide_array_view(&t, &a); /* overlapping: rows 1, 2 := rows 2, 1 of the same storage */
+  CHECK_EQ_INT(tide_array_slice(&t, 0, 0, 2, 1), TIDE_OK);
+  int64_t swap[2] = {1, 0};
+  CHECK_EQ_INT(tide_array_put(&a, swap, 2, 0, &t), TIDE_OK);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){0, 0})), 3, 0);
+  CHECK_NEAR(tide_load_f64(a.dtype, tide_array_at(&a, (int64_t[]){1, 2})), 42, 0);
+  tide_array_close(&t);
+  tide_array_close(&c);
+  tide_array_close(&v);
+  tide_array_close(&a);
+}
+
 static void test_conversions(void) {
   unsigned char b[8];
   tide_store_f64(TIDE_I32, b, 1e20);
@@ -109,6 +144,18 @@ static void test_conversions(void) {
   CHECK_EQ_INT(tide_dtype_parse("float32"), TIDE_F32);
   CHECK_EQ_INT(tide_dtype_parse("i4"), TIDE_I32);
   CHECK_EQ_INT(tide_dtype_parse("complex"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "numpy's complex128");
+  /* numpy's meanings: float is float64, int numpy's default int64 */
+  CHECK_EQ_INT(tide_dtype_parse("float"), TIDE_F64);
+  CHECK_EQ_INT(tide_dtype_parse("int"), TIDE_I64);
+  CHECK_EQ_INT(tide_dtype_parse("u8"), TIDE_U8);   /* tide's own name */
+  CHECK_EQ_INT(tide_dtype_parse("<u8"), -1);       /* numpy's uint64 */
+  CHECK_EQ_INT(tide_dtype_parse("<f8"), TIDE_F64);
+  CHECK_EQ_INT(tide_dtype_parse(">u1"), TIDE_U8);
+  CHECK_EQ_INT(tide_dtype_parse(">f8"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "byte order");
+  CHECK_EQ_INT(tide_dtype_parse("<"), -1);
+  CHECK_STR_HAS(tide_lasterror(), "unknown dtype '<'");
 }
 
 static int count_runs(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
@@ -192,6 +239,7 @@ int main(void) {
   test_shape_size();
   test_views();
   test_copy_take();
+  test_put();
   test_conversions();
   test_nditer();
   test_rng();

@@ -298,11 +298,28 @@ static void test_stock_state(void) {
   CHECK_EQ_INT(releases, 1);
 }
 
+/* A host that calls luaopen_tide itself (no require): the Lua-side modules,
+** which `require "tide"`, find this table and reach the C functions. */
+static void test_plain_open(void) {
+  lua_State *L = luaL_newstate();
+  if (!L) return;
+  luaL_openlibs(L);
+  lua_pushcfunction(L, luaopen_tide);
+  CHECK_EQ_INT(lua_pcall(L, 0, 1, 0), LUA_OK);
+  lua_setglobal(L, "t");
+  CHECK_EQ_INT(luaL_dostring(L, "assert(require('tide') == t); "
+                                "assert(#t.cv.kfold(10, 2) == 2); "
+                                "assert(t.models.ridge{}:fit(t.rand(8, 2, {seed = 1}), "
+                                "t.rand(8, {seed = 2})).coef)"), LUA_OK);
+  lua_close(L);
+}
+
 int main(void) {
   test_open_close();
   test_errors();
   test_dofile();
   test_push_array();
   test_stock_state();
+  test_plain_open();
   return check_done();
 }

@@ -46,6 +46,32 @@ a:set(1, 1, 10); check.eq(a:get(1, 1), 10)
 check.eq(a[2][3], 6, "row view then element")
 check.eq(tide.zeros(3, 4, 5)[2].ndim, 2)
 
+-- ipairs: one past the end reads nil, as for a table, so the loop stops
+do
+  local seen = {}
+  for i, x in ipairs(tide.array({10, 20, 30})) do seen[i] = x end
+  check.array(seen, {10, 20, 30}, nil, "ipairs over a 1-D array")
+  check.eq(math.type(seen[1]), "integer", "ipairs gives the elements")
+  local rows = 0
+  for i, row in ipairs(tide.arange(6):reshape(3, 2)) do
+    rows = rows + 1
+    check.array(row:totable(), {2 * i - 2, 2 * i - 1}, nil, "ipairs row view " .. i)
+  end
+  check.eq(rows, 3, "ipairs over a 2-D array: its rows")
+  local n = 0
+  for _ in ipairs(tide.zeros(0)) do n = n + 1 end
+  check.eq(n, 0, "ipairs over an empty array")
+  local w = tide.arange(3)
+  check.eq(w[4], nil, "a[#a + 1] is nil")
+  check.eq(w[4.0], nil, "a[#a + 1.0] is nil")
+  check.eq(tide.zeros(2, 2)[3], nil, "a row past the end is nil")
+  check.errors(function() return w[5] end, "index 5 out of range for dimension 1 of size 3")
+  check.errors(function() return w[0] end, "index 0 out of range for dimension 1 of size 3")
+  check.errors(function() return w[-4] end, "index -4 out of range for dimension 1 of size 3")
+  check.errors(function() w[4] = 1 end, "index 4 out of range for dimension 1 of size 3")
+  check.errors(function() w:get(4) end, "index 4 out of range")
+end
+
 -- views share storage
 local m = tide.arange(12):reshape(3, 4)
 local r = m:row(2); r[1] = -1; check.eq(m:get(2, 1), -1, "row view writes through")
@@ -68,6 +94,18 @@ local t = m:take(tide.array({3, 1})); check.array(t:totable(), {m[3]:totable(), 
 check.array(m:take({2, 2}, 2):totable(), {{0, 0}, {2, 2}, {9, 9}}, nil, "take columns")
 check.eq(m:t():copy():is_contiguous(), true)
 check.eq(m:t():is_contiguous(), false)
+-- put: take's inverse, in place; rows as a table, an index array or a rowset
+local pm = tide.zeros(5, 2)
+check.eq(pm:put({4, 2}, tide.array({{1, 2}, {3, 4}})), pm, "put returns the array")
+check.array(pm:totable(), {{0, 0}, {3, 4}, {0, 0}, {1, 2}, {0, 0}})
+pm:col(2):put(tide.rowset(1, 2), tide.array({7, 8}))
+check.array(pm:col(2):totable(), {7, 8, 0, 2, 0}, nil, "put into a column view, rows a rowset")
+pm:put(tide.array({5}), tide.array({{9}, {9}}):t(), 1)
+check.array(pm[5]:totable(), {9, 9}, nil, "values of another layout")
+pm:put({1, 1}, tide.array({{6, 1}, {6, 2}, {6, 3}, {6, 4}, {6, 5}}), 2)
+check.array(pm:col(1):totable(), {1, 2, 3, 4, 5}, nil, "put along dimension 2; the last repeat wins")
+check.errors(function() pm:put({6}, tide.zeros(1, 2)) end, "index 6 (position 1) out of range")
+check.errors(function() pm:put({1}, tide.zeros(2)) end, "values have shape 2; 1 index(es)")
 
 -- tostring is numpy-like with a footer
 local str = tostring(tide.array({{1.5, 2}, {3, 4}}))
@@ -91,7 +129,8 @@ check.errors(function() tide.zeros(2.5) end, "dimension must be an integer")
 check.errors(function() tide.zeros(0/0) end, "integer")
 check.errors(function() tide.zeros(math.huge) end, "integer")
 check.errors(function() tide.zeros(1 << 40, 1 << 40) end, "overflow")
-check.errors(function() tide.zeros(3, "complex128") end, "unknown dtype 'complex128'")
+check.errors(function() tide.zeros(3, "complex128") end, "dtype 'complex128' is numpy's complex128")
+check.errors(function() tide.zeros(3, "quad") end, "unknown dtype 'quad' (f64 f32 i64 i32 u8 bool)")
 check.errors(function() tide.zeros({3, -2}) end, "shape entry 2")
 check.errors(function() tide.zeros() end, "shape expected")
 check.errors(function() v[11] = 1 end, "index 11 out of range for dimension 1 of size 10")

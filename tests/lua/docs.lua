@@ -32,6 +32,12 @@ local p = io.popen("ls " .. root .. "/docs/*.md 2>/dev/null")
 for path in p:lines() do files[#files + 1] = path end
 p:close()
 
+-- Stock lua5.4 runs them too, with tide.so and `local tide = require "tide"`
+-- first (not in a sanitizer build: its tide.so cannot load there).
+local build = os.getenv("TIDE_BUILD")
+local stock = build and os.getenv("TIDE_SANITIZE") ~= "ON" and
+              os.execute("command -v lua5.4 >/dev/null 2>&1") == true
+
 local scratch = os.tmpname()
 os.remove(scratch)
 assert(os.execute("mkdir -m 700 " .. scratch))
@@ -54,6 +60,15 @@ for _, path in ipairs(files) do
       local ok = os.execute(cmd)
       local out = io.open(dir .. "/out.txt"):read("a")
       check.truthy(ok, where .. " runs as a script:\n" .. out)
+      if stock then
+        f = assert(io.open(dir .. "/stock.lua", "w"))
+        f:write('local tide = require "tide"\n', b.text)
+        f:close()
+        ok = os.execute(string.format("cd %s && LUA_CPATH='%s/?.so' lua5.4 stock.lua > out.txt 2>&1",
+                                      dir, build))
+        out = io.open(dir .. "/out.txt"):read("a")
+        check.truthy(ok, where .. " runs in stock lua5.4:\n" .. out)
+      end
     end
   end
 end

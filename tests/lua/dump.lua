@@ -190,8 +190,8 @@ do
   -- forger would: only tide's refusal stands in the way
   local forged = bytes:sub(1, at - 1) .. code .. bytes:sub(at + #code)
   local ssize, soff = string.unpack("<I8", forged, 65), string.unpack("<I8", forged, 57)
-  forged = forged:sub(1, 96) .. tide._digest(forged:sub(soff + 1, soff + ssize)) .. forged:sub(113)
-  forged = forged:sub(1, 112) .. tide._digest(forged:sub(1, 112)) .. forged:sub(129)
+  forged = forged:sub(1, 96) .. tide._internal.digest(forged:sub(soff + 1, soff + ssize)) .. forged:sub(113)
+  forged = forged:sub(1, 112) .. tide._internal.digest(forged:sub(1, 112)) .. forged:sub(129)
   io.open(path("bc.tide"), "wb"):write(forged):close()
   check.errors(function() tide.undump(path("bc.tide")) end, "Lua bytecode in a data-only dump")
   os.remove(path("bc.tide"))

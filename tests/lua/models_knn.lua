@@ -57,6 +57,51 @@ local c = M.knn_classifier{}:fit(X, yc)
 check.array(c.classes, {-1, 2, 7}, nil, "classes")
 check.near(c:score(Q, c:predict(Q)), 1.0, 0, "score on its own predictions")
 
+-- labels come back as given: integer y (any integer dtype, or a table of
+-- integers) gives integer predictions and classes of y's dtype; float y
+-- float labels.  predict_proba's columns follow m.classes, sorted (yc's
+-- labels first appear as -1, 7, 2).
+do
+  local map = {[-1] = 0, [2] = 3, [7] = 9} -- same order, so the same vote ties
+  local yd = {}
+  for i = 1, #yc do yd[i] = map[math.tointeger(yc[i])] end
+  local ref = M.knn_classifier{k = 5}:fit(X, yc)
+  local want, P0 = ref:predict(Q), ref:predict_proba(Q)
+  for _, dt in ipairs{"i64", "i32", "u8", "table"} do
+    local y = dt == "table" and yd or tide.array(yd, dt)
+    local m = M.knn_classifier{k = 5}:fit(X, y)
+    local p = m:predict(Q)
+    local pdt = dt == "table" and "i64" or dt
+    check.eq(p.dtype, pdt, dt .. " labels: predictions of y's dtype")
+    check.eq(m.classes.dtype, pdt, dt .. " labels: classes of y's dtype")
+    check.eq(math.type(p[1]), "integer", dt .. " labels: integers back")
+    check.eq(math.type(m.classes[1]), "integer", dt .. " labels: integer classes")
+    check.array(m.classes:totable(), {0, 3, 9}, nil, dt .. " classes sorted")
+    local ok = true
+    for i = 1, #p do ok = ok and p[i] == map[math.tointeger(want[i])] end
+    check.truthy(ok, dt .. " labels: the given values")
+    check.truthy(same(m:predict_proba(Q), P0), dt .. " predict_proba columns follow classes")
+    check.near(m:score(Q, p), 1.0, 0, dt .. " score on its own labels")
+  end
+  check.truthy(same(P0, L"proba5_uniform"), "columns in sorted order, as scikit-learn's")
+  check.eq(want.dtype, "f64", "float labels stay float")
+  check.eq(math.type(want[1]), "float", "float labels: floats back")
+  check.eq(M.knn_classifier{}:fit(X, yc:astype("f32")):predict(Q).dtype, "f32", "f32 labels")
+  local yb = tide.zeros(#yc, "bool")
+  for i = 1, #yc do yb[i] = yc[i] == 7 end
+  local mb = M.knn_classifier{}:fit(X, yb)
+  check.eq(mb:predict(Q).dtype, "bool", "bool labels: bool predictions")
+  check.eq(type(mb.classes[1]), "boolean", "bool classes")
+  -- through a parallel task and the codec
+  local got = tide.collect(function()
+    return M.knn_classifier{k = 5}:fit(X, tide.array(yd, "u8"))
+  end, 1, {jobs = 1})[1]
+  check.eq(got.classes.dtype, "u8", "classes from a task keep y's dtype")
+  local pg = got:predict(Q)
+  check.eq(pg.dtype, "u8", "a model from a task predicts y's dtype")
+  check.eq(math.type(pg[1]), "integer", "integers from a model from a task")
+end
+
 -- rows =: equal to a fit on X:take(idx), indices are rows of the full X
 local idx = L"idx"
 local ms = M.knn_regressor{weights = "distance"}:fit(X, y, {rows = idx})

@@ -108,7 +108,7 @@ check.eq(M.ridge():fit(data.rankdef.X, data.rankdef.y).solver, "cholesky", "ridg
 local X = tide.rand(3000, 7, {seed = SEED})
 local noise = tide.randn(3000, {seed = SEED + 1})
 local beta = tide.array({2, -1, 0, 0, 0.5, 3, 0}, "f64")
-local y = M.linear_predict(X, beta, 0.7) + noise * 0.3
+local y = tide._internal.models.linear_predict(X, beta, 0.7) + noise * 0.3
 local perm = tide.rng(SEED):permutation(3000)
 local train = tide.array((function()
   local t = {}
@@ -239,7 +239,7 @@ E(function() M.ridge():fit(X, y, {sample_weight = tide.ones(5)}) end, "sample we
 E(function() M.ridge():fit(X, y, {sample_weight = -wv}) end, "must be >= 0", "negative weights")
 E(function() M.ridge():fit(X, y, {sample_weight = {1, 2}}) end, "must be an array", "weight type")
 E(function() M.lasso():fit(X, y, {sample_weight = wv * 0}) end, "no weight", "zero weights")
-E(function() M.ridge():fit(X, y, {weights = wv}) end, "unknown fit option 'weights'", "opt typo")
+E(function() M.ridge():fit(X, y, {weights = wv}) end, "unknown option 'weights' for ridge:fit (options: rows, sample_weight)", "opt typo")
 -- errors point at the caller's line and name the model once
 E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, "models_linear.lua:", "position")
 E(function() M.ridge{alpha = 0}:fit(X, y:take({1, 2})) end, ": ridge: y has shape", "named once")
@@ -297,7 +297,7 @@ end
 if have_sklearn() then
   local base = os.tmpname()
   local Xl = tide.randn(500, 12, {seed = SEED + 7}) * 2 + 1
-  local yl = M.linear_predict(Xl, tide.array({1, 0, 0, -2, 0, 0.3, 0, 0, 4, 0, 0, -1}, "f64"), 3)
+  local yl = tide._internal.models.linear_predict(Xl, tide.array({1, 0, 0, -2, 0, 0.3, 0, 0, 4, 0, 0, -1}, "f64"), 3)
       + tide.randn(500, {seed = SEED + 8})
   local wl = tide.rand(500, {seed = SEED + 9}) + 0.1
   tide.save(base .. "-X.npy", Xl)

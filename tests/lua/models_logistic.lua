@@ -157,6 +157,52 @@ do
   check.errors(function() models.logistic{}:fit(X, y, {rows = {1}}) end, "single class")
 end
 
+-- 3a. digits 0-9 come back as given: a table of integers or an integer
+-- array gives integer predictions and classes of y's dtype; predict_proba's
+-- columns follow m.classes (sorted, whatever order the labels came in)
+do
+  local n = 600
+  local X = tide.randn({n, 4}, {seed = 31})
+  local B = tide.randn({4, 10}, {seed = 32})
+  local Z = tide.matmul(X, B)
+  local digits = {}
+  for i = 1, n do
+    local best = 1
+    for c = 2, 10 do if Z:get(i, c) > Z:get(i, best) then best = c end end
+    digits[i] = (best * 7) % 10
+  end
+  for i = 1, 10 do digits[i] = (i * 3) % 10 end -- every digit, first seen as 3, 6, 9, 2, ...
+  local ref = models.logistic{}:fit(X, tide.array(digits, "f64"))
+  local want = ref:predict(X)
+  for _, dt in ipairs{"table", "i64", "i32", "u8"} do
+    local y = dt == "table" and digits or tide.array(digits, dt)
+    local m = models.logistic{}:fit(X, y)
+    local pdt = dt == "table" and "i64" or dt
+    local p = m:predict(X)
+    check.eq(p.dtype, pdt, dt .. " digits: predictions of y's dtype")
+    check.eq(math.type(p[1]), "integer", dt .. " digits: integers back")
+    check.eq(m.classes.dtype, pdt, dt .. " digits: classes of y's dtype")
+    check.array(m.classes:totable(), {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, nil, dt .. " classes sorted")
+    local ok = true
+    for i = 1, n do ok = ok and p[i] == want[i] end
+    check.truthy(ok, dt .. " digits: the float fit's labels")
+    local P = m:predict_proba(X)
+    local cols = true
+    for i = 1, n do cols = cols and m.classes[P[i]:argmax()] == p[i] end
+    check.truthy(cols, dt .. " digits: the most probable column is the predicted class")
+    check.eq(absdiff(P, ref:predict_proba(X)), 0, dt .. " digits: the float fit's probabilities")
+    check.near(m:score(X, y), ref:score(X, tide.array(digits, "f64")), 0, dt .. " score")
+  end
+  check.eq(want.dtype, "f64", "float labels stay float")
+  check.eq(math.type(want[1]), "float", "float labels: floats back")
+  local got = tide.collect(function()
+    return models.logistic{}:fit(X, tide.array(digits, "u8"))
+  end, 1, {jobs = 1})[1]
+  check.eq(got.classes.dtype, "u8", "classes from a task keep y's dtype")
+  check.eq(got:predict(X).dtype, "u8", "a model from a task predicts y's dtype")
+  check.eq(math.type(got:predict(X)[1]), "integer", "integers from a model from a task")
+end
+
 -- 3b. many classes (smaller row blocks): rows = fold copy, probabilities sum to 1
 do
   local n, k = 3000, 150

@@ -75,6 +75,12 @@ check.truthy(type(sc) == "number" and sc <= 1, "pipeline score on rows")
 check.near(sc, tide.metrics.r2(yp, psub:predict(Xp, {rows = {1, 2, 3, 4, 5, 6, 7, 8}}),
                                {rows = {1, 2, 3, 4, 5, 6, 7, 8}}), 1e-15, "score")
 
+-- a model class is that model with default parameters
+local pcls = tide.pipeline{M.standard_scaler, M.knn_regressor}:fit(Xp, yp)
+close(pcls:predict(Qp), L"pipe_reg", "pipeline of classes")
+check.eq(tostring(pcls.steps[2]), "knn_regressor{} (fitted)", "a class step is a default model")
+check.eq(pc:kind(), "classifier", "a pipeline's kind is its last step's")
+
 -- params, set, clone
 local pp = tide.pipeline{M.standard_scaler{}, M.knn_regressor{k = 3}}
 local prm = pp:params()

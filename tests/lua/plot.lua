@@ -27,7 +27,7 @@ end
 
 -- ------------------------------------------------------------------ ticks
 local function ticks_str(lo, hi, n)
-  local t = plot.nice_ticks(lo, hi, n)
+  local t = plot._internal.nice_ticks(lo, hi, n)
   local s = {}
   for i, v in ipairs(t) do s[i] = string.format("%g", v) end
   return table.concat(s, " ")
@@ -37,25 +37,25 @@ check.eq(ticks_str(0, 97), "0 20 40 60 80 100", "ticks 0..97")
 check.eq(ticks_str(3, 47, 4), "0 10 20 30 40 50", "ticks 3..47")
 check.eq(ticks_str(-3, 3), "-3 -2 -1 0 1 2 3", "ticks around zero")
 check.eq(ticks_str(0.0013, 0.0091), "0 0.002 0.004 0.006 0.008 0.01", "small ticks")
-local t, step, a, b = plot.nice_ticks(812.3, 812.3)
+local t, step, a, b = plot._internal.nice_ticks(812.3, 812.3)
 check.truthy(#t >= 2 and a < 812.3 and b > 812.3, "a flat range is widened")
 for _, v in ipairs({1e-7, 0.003, 7, 55, 1234, 9.9e8}) do
-  local _, st = plot.nice_ticks(0, v)
+  local _, st = plot._internal.nice_ticks(0, v)
   local m = st / 10 ^ math.floor(math.log(st, 10) + 1e-9)
   check.truthy(math.abs(m - 1) < 1e-9 or math.abs(m - 2) < 1e-9 or math.abs(m - 5) < 1e-9,
                "step on 1-2-5 for 0.." .. v .. ": " .. st)
 end
-t = plot.nice_ticks(0 / 0, 0 / 0)
+t = plot._internal.nice_ticks(0 / 0, 0 / 0)
 check.truthy(#t >= 2, "NaN range still gives ticks")
-t, step = plot.nice_ticks(5, 1)
+t, step = plot._internal.nice_ticks(5, 1)
 check.truthy(t[1] <= 1 and t[#t] >= 5, "reversed range")
 
 -- ----------------------------------------------------------------- escape
-check.eq(plot.escape([[<a & 'b' "c">]]), "&lt;a &amp; &#39;b&#39; &quot;c&quot;&gt;", "escape")
-check.eq(plot.escape("caf\xc3\xa9"), "caf\xc3\xa9", "UTF-8 kept")
-check.eq(plot.escape("bad\xff\xfe byte"), "bad?? byte", "invalid UTF-8 replaced")
-check.eq(plot.escape("bell\7tab\tnl\n"), "bell?tab\tnl\n", "control bytes replaced")
-check.eq(plot.escape(42), "42", "numbers")
+check.eq(plot._internal.escape([[<a & 'b' "c">]]), "&lt;a &amp; &#39;b&#39; &quot;c&quot;&gt;", "escape")
+check.eq(plot._internal.escape("caf\xc3\xa9"), "caf\xc3\xa9", "UTF-8 kept")
+check.eq(plot._internal.escape("bad\xff\xfe byte"), "bad?? byte", "invalid UTF-8 replaced")
+check.eq(plot._internal.escape("bell\7tab\tnl\n"), "bell?tab\tnl\n", "control bytes replaced")
+check.eq(plot._internal.escape(42), "42", "numbers")
 
 -- ------------------------------------------------------------------ lines
 local xs, ys, ys2, lo, hi = {}, {}, {}, {}, {}
@@ -88,6 +88,24 @@ check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3,
 check.truthy(svg:find('stroke="#ff0000"', 1, true), "explicit colour")
 check.truthy(svg:find(">20<", 1, true) and svg:find(">100<", 1, true), "x tick labels")
 
+-- a mark at the left edge has its label right of its line, inside the frame
+svg = plot.lines{series = {{x = {0, 2, 4}, y = {1, 2, 3}}}, marks = {{x = 0, label = "alloc"}, {x = 3, label = "mid"}}}
+local function mark_at(label)
+  local tx = tonumber(svg:match('<text transform="translate%(([%d.%-]+),[^"]*rotate%(%-90%)"[^>]*>' .. label .. '<'))
+  return tx
+end
+local lines_x = {}
+for x in svg:gmatch('<line x1="([%d.%-]+)" y1="[^"]*" x2="[^"]*" y2="[^"]*" stroke="#555"') do
+  lines_x[#lines_x + 1] = tonumber(x)
+end
+check.truthy(mark_at("alloc") and mark_at("alloc") > lines_x[1], "the edge mark's label is right of its line")
+check.truthy(mark_at("mid") and mark_at("mid") < lines_x[2], "another mark's label is left of its line")
+
+-- a band may take the colour of a series (learning curves do)
+svg = plot.lines{series = {{x = xs, y = ys}, {x = xs, y = ys2, color = "#00aa00"}},
+                 bands = {{x = xs, lo = lo, hi = hi, series = 2}}}
+check.truthy(svg:find('<polygon points="[^"]*" fill="#00aa00"'), "band in series 2's colour")
+
 -- gaps: nil or NaN values split a line
 local gx, gy = {1, 2, 3, 4, 5, 6}, {1, 2, 0 / 0, 4, 5, 6}
 svg = plot.lines{series = {{name = "gappy", x = gx, y = gy}}}
@@ -117,7 +135,7 @@ check.errors(function() plot.lines("x") end, "options table expected")
 check.errors(function() plot.lines{series = {{x = xs, y = 3}}} end, "series y must be a table")
 
 -- ------------------------------------------------------------------ boxes
-local st = plot.box_stats({1, 2, 3, 4, 5, 6, 7, 8, 9, 100})
+local st = plot._internal.box_stats({1, 2, 3, 4, 5, 6, 7, 8, 9, 100})
 check.near(st.median, 5.5, 1e-12, "median")
 check.near(st.q1, 3.25, 1e-12, "first quartile (numpy's linear rule)")
 check.near(st.q3, 7.75, 1e-12, "third quartile")
@@ -125,8 +143,8 @@ check.eq(st.lo, 1, "low whisker")
 check.eq(st.hi, 9, "high whisker stops inside 1.5 IQR")
 check.eq(#st.outliers, 1, "one outlier")
 check.eq(st.outliers[1], 100)
-check.near(plot.quantile({7}, 0.5), 7, 0, "quantile of one value")
-st = plot.box_stats({3, 0 / 0, 1, 2})
+check.near(plot._internal.quantile({7}, 0.5), 7, 0, "quantile of one value")
+st = plot._internal.box_stats({3, 0 / 0, 1, 2})
 check.eq(st.n, 3, "NaN values ignored")
 
 local groups = {}

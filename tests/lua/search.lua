@@ -82,6 +82,9 @@ local rows = s:rows()
 check.eq(#rows, 5)
 check.truthy(rows[2].error and rows[2].error:find("half is broken", 1, true), "failing candidate recorded")
 check.eq(rows[2].rank, nil)
+check.eq(rows[2].mean_test, nil, "every fold failed: no mean")
+check.eq(rows[2].std_test, nil, "every fold failed: no std")
+check.truthy(rows[2].error:find("[task 5,", 1, true), "the first fold's error: " .. rows[2].error)
 check.eq(rows[4].rank, 1)
 -- the same numbers as a serial loop over the candidates and folds
 for ci, cand in ipairs(s.candidates) do
@@ -98,6 +101,45 @@ local rep = s:report(2)
 check.truthy(rep:find("Rank 1: validation", 1, true) and rep:find("{shrink=1}", 1, true) and
              rep:find("train", 1, true), rep)
 check.eq(select(2, rep:gsub("\n", "")) , 2, "two ranked lines and the failure line")
+check.truthy(rep:find("\nFailed: {shrink=0.5}  [task 5, worker ", 1, true) and
+             rep:find("half is broken$"), "the failed candidate, first line of its error: " .. rep)
+check.eq(s:report():match("[^\n]*$"), rep:match("[^\n]*$"), "failed candidates come last")
+-- errors are positive and rank lowest first; scikit-learn's neg_ names keep their sign
+local smse = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         jobs = 2, scoring = "mse"}
+local sneg = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         jobs = 2, scoring = "neg_mean_squared_error"}
+for i, r in ipairs(smse:rows()) do
+  if i ~= 2 then
+    check.truthy(r.mean_test > 0, "mse is positive")
+    check.near(r.mean_test, -sneg:rows()[i].mean_test, 1e-12, "mse = -neg_mean_squared_error")
+    check.eq(r.rank, sneg:rows()[i].rank, "the same ranks either way")
+  end
+end
+check.eq(smse.best_params.shrink, 1.0, "lowest mse is best")
+check.near(smse.best_score, -sneg.best_score, 1e-12, "best_score as reported")
+check.truthy(smse:report(1):find(string.format("Rank 1: validation %.5f", smse.best_score), 1, true),
+             smse:report(1))
+local smae = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
+                         scoring = "mae"}
+local _, ranked = smae:rows()
+check.truthy(ranked[1].mean_test > 0 and ranked[1].mean_test < ranked[2].mean_test, "mae ranked lowest first")
+check.eq(smae.best_params.shrink, 1.0)
+local lab = (X:col(1) + X:col(2) * 0.5):gt(0):astype("i64")
+local sll = tide.search{model = models.logistic, grid = {C = {1e-3, 1}}, X = X, y = lab, cv = 3,
+                        scoring = "log_loss"}
+local snl = tide.search{model = models.logistic, grid = {C = {1e-3, 1}}, X = X, y = lab, cv = 3,
+                        scoring = "neg_log_loss"}
+check.eq(sll.best_params.C, 1, "lowest log loss is best")
+check.truthy(sll.best_score > 0, "log_loss is positive")
+check.near(sll.best_score, -snl.best_score, 1e-12, "log_loss = -neg_log_loss")
+check.eq(snl.best_params.C, 1)
+
+-- one fold: its std is 0
+local one = tide.search{model = models.test_shrunk_mean{}, grid = {shrink = {1.0}}, X = X, y = y,
+                        cv = {folds4[1]}, train_score = true}
+check.eq(one:rows()[1].std_test, 0, "std_test of one fold")
+check.eq(one:rows()[1].std_train, 0, "std_train of one fold")
 -- jobs = 1 gives the same ranking
 local s1 = tide.search{model = models.test_shrunk_mean{}, grid = grid, X = X, y = y, cv = folds4,
                        jobs = 1, scoring = "neg_mse"}
@@ -134,11 +176,45 @@ check.eq(#cvr.test_score, 3); check.eq(#cvr.train_score, 3); check.truthy(cvr.fi
 local lc = tide.learning_curve(models.test_shrunk_mean{}, X, y, {sizes = {0.5, 1.0}, cv = 3})
 check.eq(#lc.sizes, 2); check.eq(lc.sizes[2], 200); check.eq(#lc.test_scores[1], 3)
 
+-- a model class means the model with default parameters, wherever a model is taken
+local byclass = tide.search{model = models.test_shrunk_mean, grid = grid, X = X, y = y,
+                            cv = folds4, jobs = 2, scoring = "neg_mse"}
+check.eq(byclass.best_score, s.best_score, "search over a class")
+check.eq(tostring(byclass.best_model), "test_shrunk_mean{} (fitted)", "refit from a class")
+local cvc = tide.cross_validate(models.test_shrunk_mean, X, y, {cv = folds4, scoring = "neg_mse"})
+check.near(cvc.test_score[2], s:rows()[4].scores[2], 1e-12, "cross_validate of a class")
+local lcc = tide.learning_curve(models.test_shrunk_mean, X, y, {sizes = {0.5, 1.0}, cv = 3})
+check.eq(lcc.test_scores[2][1], lc.test_scores[2][1], "learning_curve of a class")
+check.errors(function() tide.cross_validate(print, X, y) end,
+             "cross_validate: the model must be a model or a model class, got function")
+check.errors(function() tide.learning_curve(3, X, y) end,
+             "learning_curve: the model must be a model or a model class, got number (call " ..
+             "learning_curve(model, X, y [, opts]) or learning_curve{model =, X =, y =, ...})")
+
+-- cross_validate and learning_curve also take tide.search's one-table form
+local lct = tide.learning_curve{model = models.test_shrunk_mean, X = X, y = y, sizes = {0.5, 1.0}, cv = 3}
+check.eq(lct.test_scores[2][1], lc.test_scores[2][1], "learning_curve{...}")
+check.eq(lct.sizes[1], 100, "learning_curve{...} options")
+local cvt = tide.cross_validate{model = models.test_shrunk_mean, X = X, y = y, cv = folds4,
+                                scoring = "neg_mse", train_score = true}
+check.eq(cvt.test_score[2], cvc.test_score[2], "cross_validate{...}")
+check.eq(#cvt.train_score, 4, "cross_validate{...} options")
+check.errors(function() tide.learning_curve{model = models.test_shrunk_mean, X = X} end,
+             "learning_curve: y must be an array, got nil")
+check.errors(function() tide.cross_validate{models.test_shrunk_mean, X, y} end,
+             "cross_validate: the model must be a model or a model class, got nil (call")
+
 -- bad input
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {nope = {1}}, X = X, y = y} end,
              "unknown parameter 'nope'")
+check.errors(function() tide.search{model = models.test_shrunk_mean{}, grid = {shrink = {1, -1}},
+                                    X = X, y = y} end,
+             "search: candidate 2 {shrink=-1}: test_shrunk_mean: parameter 'shrink' must be >= 0, got -1")
+check.errors(function() tide.search{model = models.lasso, grid = {alpha = {1, -1}}, X = X, y = y} end,
+             "search: candidate 2 {alpha=-1}: lasso: parameter 'alpha' must be >= 0")
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, X = X, y = y, scoring = "nope"} end,
              "unknown scoring 'nope'")
-check.errors(function() tide.search{model = 3, X = X, y = y} end, "'model' must be a model")
+check.errors(function() tide.search{model = 3, X = X, y = y} end,
+             "'model' must be a model or a model class (for example tide.models.ridge), got number")
 check.errors(function() tide.search{model = models.test_shrunk_mean{}, X = X} end, "'y' must be an array")
 check.done()

@@ -1,8 +1,8 @@
 -- search_sklearn.lua: tide.search agrees with scikit-learn's GridSearchCV on
 -- the same folds (committed fixtures made by tests/fixtures/make_search.py),
 -- the stacking ensemble matches a serial reconstruction, the SVG plots are
--- well-formed, and, when Debian's scikit-learn is installed, a live check on
--- fresh data.
+-- well-formed, and, when Debian's scikit-learn is installed, live checks on
+-- fresh data (GridSearchCV, StackingClassifier).
 local check = require "check"
 local xml = require "xmlcheck"
 local dir = assert(os.getenv("TIDE_FIXTURES")) .. "/search/"
@@ -105,7 +105,43 @@ print(" ".join("%%.12g" %% v for v in gs.cv_results_["mean_test_score"]))
     check.near(ls:rows()[i].mean_test, tonumber(v), 1e-9, "live GridSearchCV score " .. i)
   end
   check.eq(i, 5, "live comparison ran")
-  for _, suffix in ipairs{"X.npy", "y.npy", ".py", ""} do os.remove(base_path .. suffix) end
+
+  -- a stack of classifiers against StackingClassifier on the same 2 folds:
+  -- with three classes both feed the meta learner every class probability
+  -- (the logistic fits stop at their solver tolerance, hence 5e-3)
+  local v = Xl:col(1) * 2 + Xl:col(2) + tide.randn(300, {seed = 13}) * 0.2
+  local y3 = v:gt(1):astype("i64") + v:gt(2):astype("i64")
+  tide.save(base_path .. "y3.npy", y3)
+  local sk = io.open(base_path .. "-stack.py", "w")
+  sk:write(string.format([[
+import numpy as np
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.neighbors import KNeighborsClassifier
+X, y = np.load("%sX.npy"), np.load("%sy3.npy")
+st = StackingClassifier([("lr", LogisticRegression()), ("knn", KNeighborsClassifier())],
+                        final_estimator=LogisticRegression(), cv=KFold(2),
+                        stack_method="predict_proba").fit(X[:200], y[:200])
+np.save("%sproba.npy", st.predict_proba(X[200:]))
+print("%%.12g" %% st.score(X[200:], y[200:]))
+]], base_path, base_path, base_path))
+  sk:close()
+  p = io.popen("/usr/bin/python3 " .. base_path .. "-stack.py")
+  local skacc = tonumber(p:read("l")); p:close()
+  local stack = tide.ensemble.superlearner{layers = {{tide.models.logistic, tide.models.knn_classifier}},
+                                           meta = tide.models.logistic, folds = 2, jobs = 2}
+  stack:fit(Xl, y3, {rows = tide.rowset(1, 200)})
+  local test = tide.rowset(201, 300)
+  local acc = stack:score(Xl, y3, {rows = test})
+  check.truthy(skacc and math.abs(acc - skacc) <= 0.02,
+               string.format("stacked accuracy %s, scikit-learn's %s", acc, skacc))
+  local skp = tide.load(base_path .. "proba.npy")
+  local d = (stack:predict_proba(Xl, {rows = test}) - skp):abs():max()
+  check.truthy(d < 5e-3, "stacked probabilities agree with StackingClassifier's (max diff " .. d .. ")")
+  for _, suffix in ipairs{"X.npy", "y.npy", "y3.npy", "proba.npy", ".py", "-stack.py", ""} do
+    os.remove(base_path .. suffix)
+  end
 else
   print("scikit-learn not installed: live comparison skipped")
 end
