@@ -366,7 +366,9 @@ int tide_outer(const tide_Array *u, const tide_Array *v, tide_Array *out) {
   fv.shape[0] = 1;
   fv.strides[0] = 0;
   tide_Operand a = tide_op_array(&fu), b = tide_op_array(&fv);
-  rc = tide_binop(TIDE_MUL, &a, &b, out);
+  /* bool x bool is numpy's logical and (tide's arithmetic would give i64) */
+  bool logic = u->dtype == TIDE_BOOL && v->dtype == TIDE_BOOL;
+  rc = tide_binop(logic ? TIDE_LAND : TIDE_MUL, &a, &b, out);
   tide_array_close(&cu);
   tide_array_close(&cv);
   return rc;

@@ -43,7 +43,8 @@ int tide_array_diagonal(tide_Array *a, int64_t k);
 ** above (below) diagonal k of its last two dimensions set to 0; a 1-D a is
 ** taken as the square matrix with a in every row. */
 int tide_tri(const tide_Array *a, int64_t k, int upper, tide_Array *out);
-/* out[i][j] = u[i] * v[j] of the flattened u and v (dtype of u * v). */
+/* out[i][j] = u[i] * v[j] of the flattened u and v (dtype of u * v; two
+** bool vectors give their logical and, as numpy's). */
 int tide_outer(const tide_Array *u, const tide_Array *v, tide_Array *out);
 
 /* In-place view edits (apply them to a fresh tide_array_view). */

@@ -8,6 +8,9 @@ local check = require "check"
 local M = {}
 
 local function label(k, c)
+  if c.fn == "expr" then
+    return string.format("case %d %s with X = %s%s", k, c.a, c.x, c.v ~= "" and ":" .. c.v or "")
+  end
   return string.format("case %d %s(%s%s%s%s)", k, c.fn, c.x, c.v ~= "" and ":" .. c.v or "",
                        c.a ~= "" and ", " or "", c.a)
 end
@@ -67,9 +70,15 @@ function M.run(dir, group)
         x = x:copy({shared = true})
         assert(x.storage == "shared")
       end
-      local args = table.pack(assert(load("return " .. c.a, "=" .. what, "t", env))())
-      local fn = c.fn:match("^tide%.") and tide[c.fn:sub(6)] or x[c.fn]
-      local r = table.pack(pcall(fn, x, table.unpack(args, 1, args.n)))
+      local r
+      env.X = x
+      if c.fn == "expr" then -- a Lua expression of X, the input
+        r = table.pack(pcall(assert(load("return " .. c.a, "=" .. what, "t", env))))
+      else
+        local args = table.pack(assert(load("return " .. c.a, "=" .. what, "t", env))())
+        local fn = c.fn:match("^tide%.") and tide[c.fn:sub(6)] or x[c.fn]
+        r = table.pack(pcall(fn, x, table.unpack(args, 1, args.n)))
+      end
       if c.err then
         check.truthy(not r[1], what .. " raises, as numpy does")
       elseif check.truthy(r[1], what .. " runs: " .. tostring(r[2])) then
