@@ -305,4 +305,5 @@ void tideB_open_ops(lua_State *L) {
   tideL_addmethods(L, methods);
   luaL_setfuncs(L, funcs, 0);
   tideB_open_stats(L);
+  tideB_open_sort(L);
 }

@@ -25,6 +25,20 @@ tide_Array *tideL_checklike(lua_State *L, int i) {
   if (a) return tideL_check(L, i);
   if (!lua_istable(L, i)) luaL_typeerror(L, i, "array or table of numbers");
   i = lua_absindex(L, i);
+  if (lua_geti(L, i, 1) == LUA_TTABLE) { /* nested: tide.array makes it */
+    lua_pop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "tide");
+    lua_getfield(L, -1, "array");
+    lua_pushvalue(L, i);
+    lua_call(L, 1, 1);
+    a = tideL_test(L, -1);
+    if (!a) luaL_argerror(L, i, "a table of numbers or of rows expected");
+    lua_replace(L, i);
+    lua_pop(L, 2);
+    return a;
+  }
+  lua_pop(L, 1);
   int64_t n = (int64_t)luaL_len(L, i);
   int dt = TIDE_I64;
   for (int64_t k = 1; k <= n; k++) {
@@ -76,7 +90,7 @@ void tideL_redargs(lua_State *L, int first, const tide_Array *a, const char *fna
   r->dim = -1;
   int top = lua_gettop(L), i = first;
   bool ddof_set = false;
-  if (i <= top && !lua_istable(L, i)) r->dim = tideL_optdim(L, i++, a);
+  if (i <= top && !lua_istable(L, i) && !lua_isboolean(L, i)) r->dim = tideL_optdim(L, i++, a);
   for (; i <= top; i++) {
     int t = lua_type(L, i);
     if (t == LUA_TNIL) continue;
