@@ -9,8 +9,8 @@
 **   a:quantile(q [, dim] [, {method =, skipnan =, keepdims =}])
 **
 ** Dimensions default to the last (numpy's axis=-1); positions are 1-based.
-** A big 1-D array in shared memory is sorted by the workers of a parallel
-** loop (a sample sort, psort.c) when jobs allows more than one: see
+** A big 1-D array is sorted by the workers of parallel loops over shared
+** memory (a sample sort, psort.c) when jobs allows more than one: see
 ** psort_run below.
 */
 #include <string.h>
@@ -190,11 +190,103 @@ static int s_quantile(lua_State *L) {
 
 /* ------------------------------------------------------------ parallel */
 
-static int psort_run(lua_State *L, const tide_Array *a, bool desc, bool arg, int jobs) {
-  (void)jobs;
-  tide_Array *out = tideL_push(L);
-  int rc = arg ? tide_argsort(a, 0, desc, 1, out) : tide_sort(a, 0, desc, out);
+/* A parallel sort in progress: read by the tasks (workers inherit it at
+** fork, at the same address); what they write is in shared memory. */
+typedef struct PSortJob {
+  tide_PSort ps;
+  const tide_Array *a;
+  tide_Array *out;
+  uint64_t *keys, *pos;
+  int64_t *offs;   /* nchunks x nb: counts, then offsets */
+  int64_t *bstart; /* nb + 1 bucket starts (parent) */
+} PSortJob;
+
+enum { ST_COUNT = 1, ST_SCATTER, ST_BUCKET };
+
+/* The task of every stage: f(i), the job and the stage its upvalues. */
+static int psort_task(lua_State *L) {
+  PSortJob *j = lua_touserdata(L, lua_upvalueindex(1));
+  int stage = (int)lua_tointeger(L, lua_upvalueindex(2));
+  int i = (int)luaL_checkinteger(L, 1) - 1;
+  switch (stage) {
+    case ST_COUNT:
+      tide__psort_count(&j->ps, j->a, i, j->offs + (int64_t)i * j->ps.nb);
+      break;
+    case ST_SCATTER:
+      tide__psort_scatter(&j->ps, j->a, i, j->offs, j->keys, j->pos);
+      break;
+    default: {
+      int rc = tide__psort_bucket(&j->ps, j->bstart[i], j->bstart[i + 1], j->keys, j->pos,
+                                  j->out);
+      if (rc) return tideL_raise(L, rc);
+    }
+  }
+  return 0;
+}
+
+/* tide.pfor(count, task for stage, {jobs = jobs, chunk = 1}) */
+static void psort_stage(lua_State *L, PSortJob *j, int stage, int count, int jobs) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tide_key);
+  lua_getfield(L, -1, "pfor");
+  lua_remove(L, -2);
+  lua_pushinteger(L, count);
+  lua_pushlightuserdata(L, j);
+  lua_pushinteger(L, stage);
+  lua_pushcclosure(L, psort_task, 2);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, jobs);
+  lua_setfield(L, -2, "jobs");
+  lua_pushinteger(L, 1);
+  lua_setfield(L, -2, "chunk");
+  lua_call(L, 3, 0);
+}
+
+/* A shared array of n 8-byte words that workers may write, on the stack. */
+static void *shared_words(lua_State *L, int64_t n) {
+  tide_Array *t = tideL_push(L);
+  int rc = tide_array_new(t, TIDE_I64, 1, &n, TIDE_WHERE_SHARED | TIDE_WHERE_WORKER_RW |
+                                                  TIDE_WHERE_UNINIT);
   if (rc) tideL_raise(L, rc);
+  return t->data;
+}
+
+/* A sample sort of the 1-D a by `jobs` workers over shared memory (see
+** psort.c): the splitters, then three parallel loops -- count each
+** chunk's keys per bucket, scatter them into their buckets, sort each
+** bucket into the result.  The result equals tide_sort's / tide_argsort's. */
+static int psort_run(lua_State *L, const tide_Array *a, bool desc, bool arg, int jobs) {
+  int base = lua_gettop(L);
+  PSortJob j;
+  memset(&j, 0, sizeof j);
+  j.ps.desc = desc;
+  j.ps.arg = arg;
+  j.ps.base = 1;
+  j.a = a;
+  int nb = 4 * jobs > TIDE_PSORT_MAXB ? TIDE_PSORT_MAXB : 4 * jobs, nchunks = 4 * jobs;
+  int64_t n = a->shape[0];
+  /* the result first (it stays), then the scratch */
+  j.out = tideL_push(L);
+  int rc = tide_array_new(j.out, arg ? TIDE_I64 : a->dtype, 1, &n,
+                          TIDE_WHERE_SHARED | TIDE_WHERE_WORKER_RW | TIDE_WHERE_UNINIT);
+  if (rc) return tideL_raise(L, rc);
+  int outi = lua_gettop(L);
+  /* the keys in the result's memory when they fit; positions there too */
+  bool keys_in_out = !arg && tide_dtype_size(a->dtype) == 8;
+  j.keys = keys_in_out ? (uint64_t *)j.out->data : shared_words(L, n);
+  if (arg) j.pos = (uint64_t *)j.out->data;
+  j.offs = shared_words(L, (int64_t)nchunks * nb);
+  j.bstart = lua_newuserdatauv(L, (size_t)(nb + 1) * sizeof *j.bstart, 0);
+  uint64_t *split = lua_newuserdatauv(L, (size_t)nb * sizeof *split, 0);
+  if ((rc = tide__psort_plan(&j.ps, a, nb, nchunks, split))) return tideL_raise(L, rc);
+  psort_stage(L, &j, ST_COUNT, nchunks, jobs);
+  tide__psort_offsets(&j.ps, j.offs, j.bstart);
+  psort_stage(L, &j, ST_SCATTER, nchunks, jobs);
+  psort_stage(L, &j, ST_BUCKET, j.ps.nb, jobs);
+  /* from now on an ordinary result: read-only in later loops' workers */
+  j.out->storage->wmode = TIDE_WMODE_RO;
+  lua_pushvalue(L, outi);
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
   return 1;
 }
 

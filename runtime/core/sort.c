@@ -262,6 +262,21 @@ SORTERS(k, uint32_t, 0)
 SORTERS(p32, uint32_t, 1)
 SORTERS(p64, uint64_t, 1)
 
+/* For psort.c: the keys and the sorters, without statics. */
+void tide__sort_encode(int dt, const unsigned char *p, int64_t n, int64_t st, bool canon,
+                       bool desc, uint64_t *k) {
+  encode(dt, p, n, st, canon, desc, k);
+}
+
+void tide__sort_decode(int dt, bool desc, const uint64_t *k, int64_t n, unsigned char *o,
+                       int64_t so) {
+  decode(dt, desc, k, n, o, so);
+}
+
+bool tide__sort_keys(uint64_t *k, uint64_t *kt, uint64_t *p, uint64_t *pt, int64_t n) {
+  return p ? sort_p64(k, kt, p, pt, n) : sort_k(k, kt, NULL, NULL, n);
+}
+
 /* Sorts keys with positions 0..n-1 as payload (p32 when n fits in 32
 ** bits, else p64); *kres / *pres get where the results ended. */
 typedef struct Bufs {

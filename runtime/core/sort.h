@@ -72,17 +72,20 @@ int tide_median(const tide_Array *a, int dim, bool skipnan, tide_Array *out);
 **   bucket   (per bucket) sorts its range and writes it into the result.
 ** Every stage keeps the input order of equal keys, and equal keys fall in
 ** one bucket, so the result is exactly the one-process sort's. */
+#define TIDE_PSORT_MAXB 256 /* buckets at most */
+
 typedef struct tide_PSort {
   int dt;               /* the input's dtype */
   bool desc, arg;       /* descending; argsort (positions) rather than values */
   int64_t n, base;      /* elements; index base for argsort */
   int nb, nchunks;      /* buckets, input chunks */
-  uint64_t *split;      /* nb - 1 splitters (malloc'd by the plan) */
+  uint64_t *split;      /* nb - 1 splitters (the caller's memory) */
 } tide_PSort;
 
-/* Draws the splitters (deterministic: a fixed sample of a); TIDE_ENOMEM. */
-int tide__psort_plan(tide_PSort *ps, const tide_Array *a, int nb, int nchunks);
-void tide__psort_free(tide_PSort *ps);
+/* Fills ps and draws the splitters into split (nb entries): a fixed
+** sample of a, so the same ones every time; TIDE_ENOMEM.  nb is rounded
+** down to a power of two (at most TIDE_PSORT_MAXB). */
+int tide__psort_plan(tide_PSort *ps, const tide_Array *a, int nb, int nchunks, uint64_t *split);
 /* Chunk c's input range [lo, hi). */
 void tide__psort_chunk(const tide_PSort *ps, int c, int64_t *lo, int64_t *hi);
 /* counts[b] = keys of chunk c in bucket b (nb entries). */
@@ -94,10 +97,21 @@ void tide__psort_offsets(const tide_PSort *ps, int64_t *counts, int64_t *bstart)
 /* Writes chunk c's keys (and positions, arg) at its offsets. */
 void tide__psort_scatter(const tide_PSort *ps, const tide_Array *a, int c, const int64_t *offs,
                          uint64_t *keys, uint64_t *pos);
-/* Sorts bucket b (keys[lo, hi), with pos for arg) using scratch of the
-** same range, and writes the result's range: a's values or positions +
-** base, into out (a 1-D array of n). */
+/* Sorts a bucket (keys[lo, hi), with pos for arg) in the calling
+** process's own memory and writes the result's range: a's values or
+** positions + base, into out (a 1-D array of n; keys and pos may be
+** out's memory). */
 int tide__psort_bucket(const tide_PSort *ps, int64_t lo, int64_t hi, uint64_t *keys,
-                       uint64_t *pos, uint64_t *kscratch, uint64_t *pscratch, tide_Array *out);
+                       uint64_t *pos, tide_Array *out);
+
+/* Shared with psort.c (sort.c): an element run's keys (canon: -0.0 as
+** 0.0, for positions) and back; a stable sort of n keys with 64-bit
+** payloads p (or none), kt and pt scratch of n: true when the result ended
+** in kt / pt. */
+void tide__sort_encode(int dt, const unsigned char *p, int64_t n, int64_t st, bool canon,
+                       bool desc, uint64_t *k);
+void tide__sort_decode(int dt, bool desc, const uint64_t *k, int64_t n, unsigned char *o,
+                       int64_t so);
+bool tide__sort_keys(uint64_t *k, uint64_t *kt, uint64_t *p, uint64_t *pt, int64_t n);
 
 #endif /* TIDE_SORT_H */

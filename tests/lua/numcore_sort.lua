@@ -100,6 +100,39 @@ check.eq(big:sort().storage, "shared", "a big sort's result is shared")
 check.eq(big:argsort({jobs = 1}).storage, "shared", "argsort's too")
 check.eq(tide.array({true, false, true}):quantile(0.5), 1.0, "bools count as 0 and 1")
 
+-- the parallel sort (workers over shared memory) gives the one-process result -----------------
+local old_min = tide._internal.sort_parallel_min(1000)
+for _, dt in ipairs{"f64", "f32", "i64", "i32", "u8", "bool"} do
+  local x = (tide.randn(30011, {seed = 21}) * 40):astype(dt)
+  if dt == "f64" then
+    x[3], x[10], x[11], x[500] = 0 / 0, -0.0, 0.0, 0 / 0
+  end
+  local views = {plain = x, shared = x:copy({shared = true}), strided = x:slice(1, 2, -1, 3)}
+  for vname, v in pairs(views) do
+    for _, desc in ipairs{false, true} do
+      local what = string.format("%s %s%s", dt, vname, desc and " descending" or "")
+      local s1, s2 = v:sort({jobs = 1, descending = desc}), v:sort({jobs = 2, descending = desc})
+      local a1, a2 = v:argsort({jobs = 1, descending = desc}), v:argsort({jobs = 2, descending = desc})
+      check.truthy(a1:eq(a2):all(), what .. ": parallel argsort equals the serial one")
+      check.truthy(s1:eq(s2):lor(s1:ne(s1):land(s2:ne(s2))):all(),
+        what .. ": parallel sort equals the serial one")
+      check.eq(s2.dtype, v.dtype, what .. ": dtype kept")
+    end
+  end
+end
+local many = tide.rand(50000, {seed = 22})
+local sorted = many:sort({jobs = 2})
+check.eq(sorted.storage, "shared", "the parallel result is shared")
+sorted[1] = -1
+check.eq(sorted[1], -1.0, "and writable")
+local seen = tide.collect(function(i)
+  return (pcall(function() sorted[i] = 0 end))
+end, 2, {jobs = 2})
+check.eq(seen[1], false, "read-only in later loops' workers, like any result")
+check.errors(function() return many:sort({jobs = 0}) end, "option 'jobs' must be a positive count",
+  "jobs = 0")
+tide._internal.sort_parallel_min(old_min)
+
 -- errors ------------------------------------------------------------------------------
 local A = tide.array({3.0, 1, 2})
 check.errors(function() return A:topk(4) end, "k = 4 is outside 0..3 (the size of dimension 1)",
