@@ -27,7 +27,6 @@ local pending = {
   ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core
   ["tide.convolve"] = 19, ["tide.correlate"] = 19,
-  ["rng:choice"] = 19, ["rng:integers"] = 19, ["rng:shuffle"] = 19,
 }
 local pending_prefix = {["tide.fft."] = 19, ["tide.linalg."] = 19, ["tide.optimize."] = 19,
                         ["tide.fft"] = 19, ["tide.linalg"] = 19, ["tide.optimize"] = 19}
