@@ -111,7 +111,8 @@ static int s_searchsorted(lua_State *L) {
   if (scalar) {
     v = tideL_push(L);
     int dt = lua_isinteger(L, 2) ? TIDE_I64 : TIDE_F64;
-    int rc = tide_array_new(v, dt, 0, NULL, TIDE_WHERE_HEAP);
+    int64_t none = 0;
+    int rc = tide_array_new(v, dt, 0, &none, TIDE_WHERE_HEAP);
     if (rc) tideL_raise(L, rc);
     tideL_toelem(L, 2, dt, v->data);
   } else {

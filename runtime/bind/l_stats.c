@@ -150,7 +150,6 @@ int tideL_reduce(lua_State *L, int op) {
   tideL_redargs(L, 2, a, red_fnames[op], NULL, &r);
   int ddof = r.ddof;
   if (op == TIDE_RARGMIN || op == TIDE_RARGMAX) ddof = 1; /* 1-based indices */
-  int top = lua_gettop(L);
   tide_Array *out = tideL_push(L);
   int rc = tide_reduce_ex(op, a, r.dim, ddof, r.skipnan, out);
   if (rc == TIDE_ENOMEM || rc == TIDE_ENOSPC) {
@@ -161,7 +160,6 @@ int tideL_reduce(lua_State *L, int op) {
     if (rc == TIDE_ERANGE) tideL_argraise(L, 2, rc);
     tideL_raise(L, rc);
   }
-  (void)top;
   return tideL_pushreduced(L, out, a, r.dim, r.keepdims);
 }
 
@@ -170,7 +168,6 @@ static int r_prod(lua_State *L) { return tideL_reduce(L, TIDE_RPROD); }
 /* ------------------------------------------------------------ math */
 
 static int mathfn(lua_State *L, int op) {
-  const char *name = tide_mathop_name(op);
   if (lua_type(L, 1) == LUA_TNUMBER) {
     if (op == TIDE_SIGN && lua_isinteger(L, 1)) {
       lua_Integer v = lua_tointeger(L, 1);
@@ -188,7 +185,6 @@ static int mathfn(lua_State *L, int op) {
   tide_Array *out = tideL_push(L);
   int rc = tide_math(op, a, out);
   if (rc) tideL_argraise(L, 1, rc);
-  (void)name;
   return 1;
 }
 
