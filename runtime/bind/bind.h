@@ -117,6 +117,27 @@ tide_Array *tideL_rowset_push(lua_State *L, const tideL_RowSet *s, int dtype, in
 /* The row at 0-based position k (k < s->n), 0-based. */
 int64_t tideL_rowset_at(const tideL_RowSet *s, int64_t k);
 
+/* Reductions (l_stats.c): arguments [dim] [, ddof] [, keepdims] [, opts]
+** from `first` on; opts may hold keepdims, skipnan, ddof (var and std) and
+** the names in extra.  dim is 0-based, -1 for the whole array. */
+typedef struct tideL_RedArgs {
+  int dim, ddof, opts; /* opts: the options table's index, or 0 */
+  bool keepdims, skipnan;
+} tideL_RedArgs;
+void tideL_redargs(lua_State *L, int first, const tide_Array *a, const char *fname,
+                   const char *const *extra, tideL_RedArgs *r);
+/* Leaves the pushed result out as the call's value: a number for a full
+** reduction, or with keepdims a's shape with dim (every dim for -1) 1. */
+int tideL_pushreduced(lua_State *L, tide_Array *out, const tide_Array *a, int dim,
+                      bool keepdims);
+/* a:sum(...) and the other reductions of ops.h, plus prod (TIDE_NREDOPS). */
+int tideL_reduce(lua_State *L, int op);
+/* Argument i as an array to read, or a flat table of numbers (or
+** booleans) made into a 1-D i64, f64 or bool array in its place. */
+tide_Array *tideL_checklike(lua_State *L, int i);
+/* Optional 1-based dimension at arg i (negative from the end); -1 if none. */
+int tideL_optdim(lua_State *L, int i, const tide_Array *a);
+
 /* Openers, one per binding file. */
 void tideB_open_array(lua_State *L);  /* l_array.c: constructors, views */
 void tideB_open_ops(lua_State *L);    /* l_ops.c: arithmetic, reductions, matmul */
@@ -133,5 +154,13 @@ void tideB_open_opts(lua_State *L);   /* l_opts.c: _internal.option_message, opt
 void tideB_open_dump(lua_State *L);   /* l_dump.c: dump, undump */
 void tideB_open_hash(lua_State *L);   /* l_hash.c: hash */
 void tideB_open_memo(lua_State *L);   /* l_memo.c: _internal.memo (memoize's C half) */
+void tideB_open_stats(lua_State *L);  /* l_stats.c: prod, math, cumsum, histogram, cov (from ops) */
+void tideB_open_shape(lua_State *L);  /* l_shape.c: concat, stack, split, masks (from array) */
+void tideB_open_sort(lua_State *L);   /* l_sort.c: sort, argsort, unique, quantile (from ops) */
+void tideB_open_random(lua_State *L); /* l_random.c: rng:choice, shuffle, integers (from rng) */
+/* Mask indexing (l_shape.c): a[mask] and a[mask] = v for __index and
+** __newindex, the array at 1 and the mask at 2. */
+int tideL_mask_index(lua_State *L);
+int tideL_mask_newindex(lua_State *L);
 
 #endif /* TIDE_BIND_H */

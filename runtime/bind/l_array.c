@@ -515,6 +515,7 @@ static int a_index(lua_State *L) {
     tide_array_select(v, 0, i);
     return 1;
   }
+  if (lua_type(L, 2) == LUA_TUSERDATA) return tideL_mask_index(L); /* a[mask] (l_shape.c) */
   const char *k = lua_tostring(L, 2);
   if (k) {
     if (strcmp(k, "shape") == 0) {
@@ -562,6 +563,7 @@ static int a_index(lua_State *L) {
 
 static int a_newindex(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
+  if (lua_type(L, 2) == LUA_TUSERDATA) return tideL_mask_newindex(L); /* a[mask] = v */
   if (lua_type(L, 2) != LUA_TNUMBER)
     return luaL_error(L, "cannot set field '%s' of an array", luaL_tolstring(L, 2, NULL));
   if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
@@ -869,6 +871,7 @@ void tideB_open_array(lua_State *L) {
   lua_setfield(L, -2, "__methods");
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
+  tideB_open_shape(L);
 }
 
 /* ------------------------------------------------------------ printing */

@@ -7,7 +7,7 @@
 **   a:add_(b) sub_ mul_ div_ idiv_ mod_ pow_                  in place, return a
 **   a:neg() abs sqrt exp log floor ceil round, a:clamp(lo, hi), a:clamp_(lo, hi)
 **   a:lt(b) le gt ge eq ne, a:land(b) lor lxor, a:logical_not()   bool masks
-**   a:sum([dim]) mean var([dim [, ddof]]) std min max argmin argmax norm
+**   a:sum([dim] [, opts]) mean var([dim [, ddof]]) std min max argmin argmax norm
 **   a:count([dim]) any all                                    (also tide.sum(a) ...)
 **   tide.where(mask, x, y), tide.where(mask) -> 1-based flat indices
 **   tide.matmul(a, b), a:dot(b), a:matmul(b)
@@ -240,49 +240,10 @@ static int f_where(lua_State *L) {
 
 /* ------------------------------------------------------------ reductions */
 
-/* Optional 1-based dimension at arg i (negative counts from the end);
-** returns the 0-based dimension or -1 for none. */
-static int opt_dim(lua_State *L, int i, const tide_Array *a) {
-  if (lua_isnoneornil(L, i)) return -1;
-  int isnum;
-  lua_Integer d = lua_tointegerx(L, i, &isnum);
-  if (!isnum) luaL_typeerror(L, i, "integer dimension");
-  lua_Integer orig = d;
-  if (d < 0) d += a->ndim + 1;
-  if (d < 1 || d > a->ndim)
-    luaL_argerror(L, i, lua_pushfstring(L, "dimension %I out of range for a %d-dimensional array",
-                                        orig, a->ndim));
-  return (int)d - 1;
-}
-
-static int reduce(lua_State *L, int op) {
-  tide_Array *a = tideL_check(L, 1);
-  int dim = opt_dim(L, 2, a);
-  int ddof = 0;
-  if (op == TIDE_RVAR || op == TIDE_RSTD) {
-    lua_Integer v = luaL_optinteger(L, 3, 0);
-    luaL_argcheck(L, v >= 0 && v <= 1 << 30, 3, "ddof must be a small non-negative integer");
-    ddof = (int)v;
-  }
-  if (op == TIDE_RARGMIN || op == TIDE_RARGMAX) ddof = 1; /* 1-based indices */
-  tide_Array *out = tideL_push(L);
-  int rc;
-  RETRY(rc, tide_reduce(op, a, dim, ddof, out));
-  if (rc) {
-    if (rc == TIDE_ERANGE) tideL_argraise(L, 2, rc);
-    tideL_raise(L, rc);
-  }
-  if (out->ndim == 0) { /* whole array, or the only dimension of a vector */
-    tideL_pushelem(L, out->dtype, out->data);
-    tide_array_close(out); /* the number is all the caller gets */
-  } else {
-    gc_hint(L, out);
-  }
-  return 1;
-}
-
+/* Reductions parse their dimension and options, ddof, keepdims and
+** skipnan, in l_stats.c (tideL_reduce). */
 #define REDFN(NAME, OP) \
-  static int r_##NAME(lua_State *L) { return reduce(L, OP); }
+  static int r_##NAME(lua_State *L) { return tideL_reduce(L, OP); }
 REDFN(sum, TIDE_RSUM)
 REDFN(mean, TIDE_RMEAN)
 REDFN(var, TIDE_RVAR)
@@ -343,4 +304,6 @@ void tideB_open_ops(lua_State *L) {
   tideL_addmeta(L, meta);
   tideL_addmethods(L, methods);
   luaL_setfuncs(L, funcs, 0);
+  tideB_open_stats(L);
+  tideB_open_sort(L);
 }

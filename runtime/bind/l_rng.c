@@ -121,4 +121,5 @@ void tideB_open_rng(lua_State *L) {
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
+  tideB_open_random(L);
 }

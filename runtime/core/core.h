@@ -8,6 +8,8 @@
 **   array.c    tide_array_*                            arrays, views, copies
 **   rng.c      tide_rng_*                              counter-based random streams
 **   ops.c, reduce.c, linalg.c, format.c              arithmetic, reductions, BLAS, printing
+**   shape.c select.c (shape.h), sort.c psort.c (sort.h), stats.c elem.c
+**   (stats.h), draw.c (draw.h)      joins, masks, sorting, statistics, math, draws
 **   npy.c, npz.c, csv.c                              files
 **
 ** Every function that can fail returns TIDE_OK or a negative TIDE_E* code

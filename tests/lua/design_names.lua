@@ -21,16 +21,7 @@ local pending = {
   -- issue 13: shared work in a search
   ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core
-  ["tide.atan2"] = 19, ["tide.bincount"] = 19, ["tide.concat"] = 19, ["tide.convolve"] = 19,
-  ["tide.corrcoef"] = 19, ["tide.correlate"] = 19, ["tide.cov"] = 19, ["tide.diag"] = 19,
-  ["tide.histogram"] = 19, ["tide.outer"] = 19, ["tide.stack"] = 19, ["tide.tril"] = 19,
-  ["tide.triu"] = 19, ["tide.unique"] = 19, ["tide.zeros_like"] = 19,
-  ["a:argsort"] = 19, ["a:cumprod"] = 19, ["a:cumsum"] = 19, ["a:diff"] = 19,
-  ["a:flatten"] = 19, ["a:flip"] = 19, ["a:median"] = 19, ["a:prod"] = 19,
-  ["a:quantile"] = 19, ["a:repeat_each"] = 19, ["a:roll"] = 19, ["a:searchsorted"] = 19,
-  ["a:sort"] = 19, ["a:split"] = 19, ["a:squeeze"] = 19, ["a:tile"] = 19, ["a:topk"] = 19,
-  ["a:trace"] = 19, ["a:unsqueeze"] = 19,
-  ["rng:choice"] = 19, ["rng:integers"] = 19, ["rng:shuffle"] = 19,
+  ["tide.convolve"] = 19, ["tide.correlate"] = 19,
 }
 local pending_prefix = {["tide.fft."] = 19, ["tide.linalg."] = 19, ["tide.optimize."] = 19,
                         ["tide.fft"] = 19, ["tide.linalg"] = 19, ["tide.optimize"] = 19}
