@@ -8,11 +8,13 @@ void tideM_open_linear(lua_State *L);
 void tideM_open_logistic(lua_State *L);
 void tideM_open_knn(lua_State *L);
 void tideM_open_prep(lua_State *L);
+void tideM_open_tree(lua_State *L);
 
 const tideM_Opener tideM_openers[] = {
   {"linear", tideM_open_linear},
   {"logistic", tideM_open_logistic},
   {"knn", tideM_open_knn},
   {"prep", tideM_open_prep},
+  {"tree", tideM_open_tree},
   {NULL, NULL}
 };

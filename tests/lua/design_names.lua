@@ -16,8 +16,6 @@ assert(body, "DESIGN.md has sections 2 to 7")
 
 local pending = {
   -- issue 11: more models
-  ["tide.models.decision_tree_classifier"] = 11, ["tide.models.decision_tree_regressor"] = 11,
-  ["tide.models.random_forest_classifier"] = 11, ["tide.models.random_forest_regressor"] = 11,
   ["tide.models.svc"] = 11, ["tide.models.svr"] = 11, ["tide.models.kmeans"] = 11,
   ["tide.models.pca"] = 11,
   -- issue 12: persistence
