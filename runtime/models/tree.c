@@ -447,13 +447,13 @@ static int eval_edges(Ctx *c, const double *h, int64_t f, int64_t rank, const St
 }
 
 /* An upper bound of the proxy over the thresholds inside bin hb, whose
-** left neighbours weigh w0 (targets s0, or class weights c->pre).  The
-** node's range of targets stands for the bin's: a looser bound, but one
-** the histogram pass need not track. */
-static double bin_bound(Ctx *c, const double *hb, double w0, double s0, const Stat *st) {
+** left neighbours weigh w0 (targets s0, or class weights c->pre); for
+** regression, the bin's targets lie in [ylo, yhi]. */
+static double bin_bound(Ctx *c, const double *hb, double w0, double s0, const Stat *st,
+                        double ylo, double yhi) {
   double wb = hb[0], best = -INFINITY;
   if (!c->K) {
-    double us[2] = {1.0, wb - 1.0}, ys[2] = {st->ylo, st->yhi};
+    double us[2] = {1.0, wb - 1.0}, ys[2] = {ylo, yhi};
     for (int i = 0; i < 2; i++)
       for (int j = 0; j < 2; j++) {
         double wl = w0 + us[i], v;
@@ -503,7 +503,10 @@ static int refine(Ctx *c, int64_t start, int64_t end, int64_t f, int64_t rank, c
     off[b] = (int64_t)m;
     flag[b] = 0;
     if (ne > 0) nonempty++;
-    if (ne >= 2 && (all || !best->found || bin_bound(c, hb, w0, s0, st) >= thr - tol)) {
+    /* regression: first against the node's range of targets (the histogram
+    ** pass does not track the bins'), then below against the bin's own */
+    if (ne >= 2 && (all || !best->found ||
+                    bin_bound(c, hb, w0, s0, st, st->ylo, st->yhi) >= thr - tol)) {
       flag[b] = 1;
       any = 1;
       m += ne;
@@ -521,12 +524,40 @@ static int refine(Ctx *c, int64_t start, int64_t end, int64_t f, int64_t rank, c
   int64_t fill[NB];
   memcpy(fill, off, (size_t)nb * sizeof *fill);
   const uint8_t *col = c->codes + f * c->n;
-  for (int64_t k = start; k < end; k++) {
-    int b = col[c->ent[k].pos];
-    if (!flag[b]) continue;
-    Pair *pr = &c->pairs[fill[b]++];
-    pr->x = xval(&c->xr, c->ent[k].pos, f);
-    pr->k = (uint32_t)(k - start);
+  if (c->K || all || !best->found) {
+    for (int64_t k = start; k < end; k++) {
+      int b = col[c->ent[k].pos];
+      if (!flag[b]) continue;
+      Pair *pr = &c->pairs[fill[b]++];
+      pr->x = xval(&c->xr, c->ent[k].pos, f);
+      pr->k = (uint32_t)(k - start);
+    }
+  } else {
+    /* the flagged bins' entries and ranges of targets, without X; then X is
+    ** read only for the bins that still pass against their own range */
+    double ylo[NB], yhi[NB];
+    for (int b = 0; b < nb; b++) {
+      ylo[b] = INFINITY;
+      yhi[b] = -INFINITY;
+    }
+    for (int64_t k = start; k < end; k++) {
+      int b = col[c->ent[k].pos];
+      if (!flag[b]) continue;
+      double y = c->ent[k].y;
+      ylo[b] = y < ylo[b] ? y : ylo[b];
+      yhi[b] = y > yhi[b] ? y : yhi[b];
+      c->pairs[fill[b]++].k = (uint32_t)(k - start);
+    }
+    w0 = s0 = 0;
+    for (int b = 0; b < nb; b++) {
+      const double *hb = h + b * hw;
+      if (flag[b] && bin_bound(c, hb, w0, s0, st, ylo[b], yhi[b]) < thr - tol) flag[b] = 0;
+      if (flag[b])
+        for (int64_t q = off[b]; q < off[b + 1]; q++)
+          c->pairs[q].x = xval(&c->xr, c->ent[start + c->pairs[q].k].pos, f);
+      w0 += hb[0];
+      s0 += hb[1];
+    }
   }
   double msl = (double)c->o->min_samples_leaf, wl = 0, sl = 0, ul = 0, el = 0;
   int gini = c->o->criterion == TIDE_TREE_GINI;
