@@ -235,8 +235,9 @@ return function(models)
     end
   end
 
-  -- Predictions are parallel over blocks of rows past this many tree x row visits.
-  local PAR_WORK, PAR_ROWS = 2000000, 4096
+  -- A forest predicts over blocks of rows in parallel (tide.pfor) from
+  -- this many rows and rows x trees (tuning knobs; tests lower them).
+  models.forest_parallel_rows, models.forest_parallel_work = 4096, 2000000
 
   local function block_rows(rows, a, b)
     if rows == nil then return tide.rowset(a, b) end
@@ -253,7 +254,8 @@ return function(models)
     local trees = self.estimators
     local n = nrows(X, rows)
     local jobs = self._p.jobs or tide.config.jobs
-    if X.ndim ~= 2 or n < PAR_ROWS or n * #trees < PAR_WORK or jobs == 1 or tide.in_worker() then
+    if X.ndim ~= 2 or n < models.forest_parallel_rows or n * #trees < models.forest_parallel_work
+       or jobs == 1 or tide.in_worker() then
       kopts.rows = rows
       return K.tree_predict(trees, X, kopts)
     end
@@ -267,7 +269,7 @@ return function(models)
     else
       out = tide.zeros(n, {shared = true})
     end
-    local nb = math.max(2, math.min(64, n // PAR_ROWS))
+    local nb = math.max(2, math.min(64, n // models.forest_parallel_rows))
     local size = (n + nb - 1) // nb
     tide.pfor(nb, function(i)
       local a, b = (i - 1) * size + 1, math.min(i * size, n)
@@ -294,7 +296,8 @@ return function(models)
                                             streams = streams, n_draw = n_draw}))
     end
     local parts
-    if n * T >= PAR_WORK and (self._p.jobs or tide.config.jobs) ~= 1 and not tide.in_worker() then
+    if n * T >= models.forest_parallel_work and (self._p.jobs or tide.config.jobs) ~= 1
+       and not tide.in_worker() then
       parts = tide.collect(group, G, {jobs = self._p.jobs})
     else
       parts = {}

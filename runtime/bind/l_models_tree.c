@@ -9,6 +9,7 @@
 ** after them, one block that crosses the codec as it is.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,9 +72,10 @@ static int k_classes(lua_State *L) {
   if (rc) return tideL_raise(L, rc);
   for (int64_t k = 0; k < nc; k++)
     if (!isfinite(c[k]) || c[k] != floor(c[k])) {
-      double v = c[k];
+      char v[32];
+      snprintf(v, sizeof v, "%.17g", c[k]);
       free(c);
-      return luaL_error(L, "%s: unknown label type: continuous (y holds %g; classifiers take "
+      return luaL_error(L, "%s: unknown label type: continuous (y holds %s; classifiers take "
                         "whole-number labels)", name, v);
     }
   if (nc == 0) {
