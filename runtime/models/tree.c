@@ -10,8 +10,10 @@
 ** range of the entry array, partitioned in place when it splits.
 **
 ** Split search at a node, for each visited feature:
-**   - small nodes (at most SMALL entries): the node's values are sorted
-**     and every position between two distinct values is a candidate;
+**   - small subtrees (from a node of at most SMALL entries down): the
+**     node's rows are gathered once and sorted once per feature; a split
+**     divides every feature's sorted list in two, keeping its order, and
+**     every position between two distinct values is a candidate;
 **   - larger ones: a histogram over the feature's bins (weight, targets or
 **     class weights, and the range of targets) gives every candidate at a
 **     bin boundary.  A threshold inside a bin can only win if the bin's
@@ -43,8 +45,7 @@ static int64_t ncols(const tide_Array *X) { return X->ndim == 2 ? X->shape[1] : 
 
 typedef struct Pair {
   double x;
-  uint32_t k;    /* entry index, relative to the node's start */
-  uint32_t code; /* the entry's bin (histogram trees' small nodes) */
+  uint32_t k; /* entry index, relative to the node's start (or row of M) */
 } Pair;
 
 static void insertion_sort(Pair *a, int64_t n) {
