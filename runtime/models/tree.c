@@ -345,6 +345,41 @@ static inline void consider(Best *b, double proxy, int64_t rank, uint64_t key, i
   b->nl = nl;
 }
 
+/* A scan's class sums, updated one entry at a time: gini keeps the sums
+** of squared left and right class weights, entropy the sums of c log c;
+** both in O(1) per entry (c->wk holds the left class weights). */
+typedef struct ClassScan {
+  double l, r;
+  int gini;
+} ClassScan;
+
+static void cs_init(const Ctx *c, ClassScan *s) {
+  s->gini = c->o->criterion == TIDE_TREE_GINI;
+  s->l = s->r = 0;
+  for (int64_t k = 0; k < c->K; k++) {
+    double a = c->wk[k], b = c->tot[k] - a;
+    s->l += s->gini ? a * a : xlogx(a);
+    s->r += s->gini ? b * b : xlogx(b);
+  }
+}
+
+static inline void cs_add(const Ctx *c, ClassScan *s, int64_t k, double w) {
+  double a = c->wk[k], b = c->tot[k] - a;
+  if (s->gini) {
+    s->l += 2 * a * w + w * w;
+    s->r += -2 * b * w + w * w;
+  } else {
+    s->l += xlogx(a + w) - xlogx(a);
+    s->r += xlogx(b - w) - xlogx(b);
+  }
+  c->wk[k] = a + w;
+}
+
+static inline double cs_proxy(const ClassScan *s, double wl, double w) {
+  if (s->gini) return s->l / wl + s->r / (w - wl);
+  return s->l + s->r - xlogx(wl) - xlogx(w - wl);
+}
+
 /* Small node, one feature: its rows in the feature's sorted list of the
 ** subtree; every position between two distinct values (bins, for a
 ** histogram tree) is a candidate. */
@@ -356,35 +391,25 @@ static int eval_sorted(Ctx *c, int64_t start, int64_t end, int64_t f, int64_t ra
   if (M[ls[0] * p + f] == M[ls[m - 1] * p + f]) return FEAT_CONSTANT;
   if (!c->exact && c->C[ls[0] * p + f] == c->C[ls[m - 1] * p + f]) return FEAT_CONSTANT;
   double msl = (double)c->o->min_samples_leaf, wl = 0, sl = 0, ul = 0;
-  if (c->K) memset(c->wk, 0, (size_t)c->K * sizeof *c->wk);
-  double sq_l = 0, sq_r = 0;
-  int gini = c->o->criterion == TIDE_TREE_GINI;
-  if (c->K && gini)
-    for (int64_t k = 0; k < c->K; k++) sq_r += c->tot[k] * c->tot[k];
+  ClassScan cs;
+  if (c->K) {
+    memset(c->wk, 0, (size_t)c->K * sizeof *c->wk);
+    cs_init(c, &cs);
+  }
   double x = M[ls[0] * p + f];
   for (int64_t j = 0; j + 1 < m; j++) {
     int64_t id = ls[j];
     double ew = c->lw[id], xn = M[ls[j + 1] * p + f];
     wl += ew;
     ul += c->count_rows ? 1.0 : ew;
-    if (c->K) {
-      int64_t k = (int64_t)c->ly[id];
-      double r = c->tot[k] - c->wk[k];
-      sq_l += 2 * c->wk[k] * ew + ew * ew;
-      sq_r += -2 * r * ew + ew * ew;
-      c->wk[k] += ew;
-    } else {
-      sl += ew * c->ly[id];
-    }
+    if (c->K) cs_add(c, &cs, (int64_t)c->ly[id], ew);
+    else sl += ew * c->ly[id];
     double xj = x;
     x = xn;
     if (!(xj < xn)) continue;
     if (!c->exact && c->C[id * p + f] == c->C[ls[j + 1] * p + f]) continue;
     if (ul < msl || st->units - ul < msl) continue;
-    double v;
-    if (!c->K) v = proxy_reg(wl, sl, st->w, st->s);
-    else if (gini) v = sq_l / wl + sq_r / (st->w - wl);
-    else v = proxy_cls(c, c->wk, wl, c->tot, st->w);
+    double v = c->K ? cs_proxy(&cs, wl, st->w) : proxy_reg(wl, sl, st->w, st->s);
     consider(best, v, rank, (uint64_t)j, f, SPLIT_SORTED, 0, 0, xj, xn, j + 1);
   }
   return FEAT_SPLITTABLE;
@@ -447,6 +472,33 @@ static int eval_edges(Ctx *c, const double *h, int64_t f, int64_t rank, const St
   return nonempty;
 }
 
+/* A looser bound for bins holding many classes, in O(classes): the class
+** terms are separable and convex in each class's left weight a_k in
+** [0, b_k], so each is at most its larger end; the weights' terms are
+** bounded apart (gini: the smallest left and right weights; entropy: the
+** concave -W_L log W_L - W_R log W_R at its largest over the bin). */
+static double class_bound(const Ctx *c, const double *hb, double w0, const Stat *st) {
+  double wb = hb[0], W = st->w, v = 0;
+  if (c->o->criterion == TIDE_TREE_GINI) {
+    double dl = w0 + 1, dr = W - w0 - wb + 1;
+    for (int64_t k = 0; k < c->K; k++) {
+      double lo = c->pre[k], hi = lo + hb[2 + k], t = c->tot[k];
+      double a = lo * lo / dl + (t - lo) * (t - lo) / dr, b = hi * hi / dl + (t - hi) * (t - hi) / dr;
+      v += a > b ? a : b;
+    }
+    return v;
+  }
+  for (int64_t k = 0; k < c->K; k++) {
+    double lo = c->pre[k], hi = lo + hb[2 + k], t = c->tot[k];
+    double a = xlogx(lo) + xlogx(t - lo), b = xlogx(hi) + xlogx(t - hi);
+    v += a > b ? a : b;
+  }
+  double u = W / 2 - w0;
+  if (u > wb - 1) u = wb - 1;
+  if (u < 1) u = 1;
+  return v - xlogx(w0 + u) - xlogx(W - w0 - u);
+}
+
 /* An upper bound of the proxy over the thresholds inside bin hb, whose
 ** left neighbours weigh w0 (targets s0, or class weights c->pre); for
 ** regression, the bin's targets lie in [ylo, yhi]. */
@@ -467,7 +519,7 @@ static double bin_bound(Ctx *c, const double *hb, double w0, double s0, const St
   int64_t present[MAX_VERTEX_CLASSES], np = 0;
   for (int64_t k = 0; k < c->K; k++) {
     if (hb[2 + k] > 0) {
-      if (np == MAX_VERTEX_CLASSES) return INFINITY;
+      if (np == MAX_VERTEX_CLASSES) return class_bound(c, hb, w0, st);
       present[np++] = k;
     }
   }
@@ -561,7 +613,6 @@ static int refine(Ctx *c, int64_t start, int64_t end, int64_t f, int64_t rank, c
     }
   }
   double msl = (double)c->o->min_samples_leaf, wl = 0, sl = 0, ul = 0, el = 0;
-  int gini = c->o->criterion == TIDE_TREE_GINI;
   if (c->K) memset(c->pre, 0, (size_t)c->K * sizeof *c->pre);
   for (int b = 0; b < nb; b++) {
     const double *hb = h + b * hw;
@@ -570,36 +621,22 @@ static int refine(Ctx *c, int64_t start, int64_t end, int64_t f, int64_t rank, c
       int64_t mb = off[b + 1] - off[b];
       sort_pairs(pr, mb);
       if (nonempty == 1 && pr[0].x == pr[mb - 1].x) return FEAT_CONSTANT;
-      double wj = wl, sj = sl, uj = ul, sq_l = 0, sq_r = 0;
-      if (c->K) {
+      double wj = wl, sj = sl, uj = ul;
+      ClassScan cs;
+      if (c->K) { /* from the exact prefix at each bin: no drift across bins */
         memcpy(c->wk, c->pre, (size_t)c->K * sizeof *c->wk);
-        if (gini)
-          for (int64_t k = 0; k < c->K; k++) {
-            double r = c->tot[k] - c->wk[k];
-            sq_l += c->wk[k] * c->wk[k];
-            sq_r += r * r;
-          }
+        cs_init(c, &cs);
       }
       for (int64_t j = 0; j + 1 < mb; j++) {
         const Ent *e = &c->ent[start + pr[j].k];
         double ew = e->w;
         wj += ew;
         uj += c->count_rows ? 1.0 : ew;
-        if (c->K) {
-          int64_t k = (int64_t)e->y;
-          double r = c->tot[k] - c->wk[k];
-          sq_l += 2 * c->wk[k] * ew + ew * ew;
-          sq_r += -2 * r * ew + ew * ew;
-          c->wk[k] += ew;
-        } else {
-          sj += ew * e->y;
-        }
+        if (c->K) cs_add(c, &cs, (int64_t)e->y, ew);
+        else sj += ew * e->y;
         if (!(pr[j].x < pr[j + 1].x)) continue;
         if (uj < msl || st->units - uj < msl) continue;
-        double v;
-        if (!c->K) v = proxy_reg(wj, sj, st->w, st->s);
-        else if (gini) v = sq_l / wj + sq_r / (st->w - wj);
-        else v = proxy_cls(c, c->wk, wj, c->tot, st->w);
+        double v = c->K ? cs_proxy(&cs, wj, st->w) : proxy_reg(wj, sj, st->w, st->s);
         consider(best, v, rank, ((uint64_t)b << 32) | (uint64_t)j, f, SPLIT_INNER, b, 0, pr[j].x,
                  pr[j + 1].x, (int64_t)el + j + 1);
       }
