@@ -255,6 +255,18 @@ if os.getenv("TIDE_SANITIZE") ~= "ON" then
   end
 end
 
+-- examples/forest.lua runs (small sizes): forests back from tasks, scored
+do
+  local root = os.getenv("TIDE_FIXTURES"):gsub("/tests/fixtures$", "")
+  local bin = os.getenv("TIDE_BIN") or "tide"
+  local p = io.popen(bin .. " " .. root .. "/examples/forest.lua 2000 2,3 2 2>&1")
+  local out = p:read("a")
+  p:close()
+  check.truthy(out:find("returned from the task: true", 1, true), "examples/forest.lua: " .. out)
+  check.truthy(out:find("fitted here: false", 1, true), "the side-effect trap shown")
+  check.truthy(out:find("forest of 3 trees finished in", 1, true), "tide.timed lines")
+end
+
 -- live: fresh data against scikit-learn when it is there
 local py = "/usr/bin/python3"
 if os.execute(py .. " -c 'import sklearn' 2>/dev/null") then
