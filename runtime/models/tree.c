@@ -7,22 +7,25 @@
 ** target}: the positions of a bootstrap sample once each with their count
 ** as weight (as scikit-learn's forests pass bootstrap counts as sample
 ** weights), or every position of the rows with weight 1.  A node is a
-** range of the entry array, partitioned in place when it splits.
+** range of the entry array; a split partitions it stably (entries stay in
+** the order of their positions, so a node's passes read X and the bins in
+** increasing order), through a buffer for the smaller side.
 **
 ** Split search at a node, for each visited feature:
 **   - small subtrees (from a node of at most SMALL entries down): the
 **     node's rows are gathered once and sorted once per feature; a split
 **     divides every feature's sorted list in two, keeping its order, and
 **     every position between two distinct values is a candidate;
-**   - larger ones: a histogram over the feature's bins (weight, targets or
-**     class weights, and the range of targets) gives every candidate at a
-**     bin boundary.  A threshold inside a bin can only win if the bin's
-**     upper bound reaches the best candidate: the criterion's proxy is
+**   - larger ones: a histogram over the feature's bins (weights, targets or
+**     class weights) gives every candidate at a bin boundary, for every
+**     visited feature first.  A threshold inside a bin can only win if the
+**     bin's upper bound reaches the best of those: the criterion's proxy is
 **     convex in the left side's sums, so over a bin it is at most its value
-**     at the corners of the box those sums can reach (left weight between 1
-**     and the bin's weight minus 1, left targets between those times the
-**     bin's lowest and highest target; for classes, each class's weight
-**     in the bin on or off).  Those bins are sorted and scanned.
+**     at the corners of the region those sums can reach (left weight
+**     between 1 and the bin's weight minus 1, left targets between those
+**     times the lowest and highest target -- the node's, then the bin's;
+**     for up to three classes, each class's weight in the bin on or off,
+**     for more a separable bound).  Those bins alone are sorted and scanned.
 ** Ties between candidates go to the first feature visited, then the lowest
 ** threshold, as scikit-learn's strict comparison in its visiting order.
 */

@@ -40,9 +40,10 @@ typedef struct tide_TreeNode {
 
 /* Bins of the rows of X used by a fit: codes (p x rows->n, column-major,
 ** one byte per value) with every value of bin b of a feature below every
-** value of its bin b + 1.  At most max_bins (2..256) bins per feature, at
-** quantiles of up to 65536 evenly spaced rows; a feature with fewer
-** distinct values there has one bin per value.  X: 2-D, rows checked. */
+** value of its bin b + 1.  At most max_bins (2..256) bins per feature, cut
+** at quantiles of the distinct values among up to 65536 evenly spaced rows;
+** a feature with fewer distinct values there has one bin per value.  X:
+** 2-D, rows checked. */
 int tide_tree_bins(const tide_Array *X, const tide_Rows *rows, int max_bins, uint8_t *codes);
 
 typedef struct tide_TreeOpts {
