@@ -11,6 +11,7 @@ void tideM_open_knn(lua_State *L);
 void tideM_open_prep(lua_State *L);
 void tideM_open_svm(lua_State *L);
 void tideM_open_cluster(lua_State *L);
+void tideM_open_tree(lua_State *L);
 
 const tideM_Opener tideM_openers[] = {
   {"linear", tideM_open_linear},
@@ -19,5 +20,6 @@ const tideM_Opener tideM_openers[] = {
   {"prep", tideM_open_prep},
   {"svm", tideM_open_svm},
   {"cluster", tideM_open_cluster},
+  {"tree", tideM_open_tree},
   {NULL, NULL}
 };

@@ -189,8 +189,6 @@ static void job_free(Job *J) {
     luaL_unref(J->L, LUA_REGISTRYINDEX, J->ref);
     J->ref = LUA_NOREF;
   }
-  free(J->stats);
-  J->stats = NULL;
   tide_buf_free(&J->out);
   tide_buf_free(&J->item);
   J->closed = 1;
@@ -1327,6 +1325,17 @@ static int j_close(lua_State *L) {
   return 0;
 }
 
+/* The task times outlive the workers: job:stats() works on a finished or
+** closed job; they go with the handle. */
+static int j_gc(lua_State *L) {
+  Job *J = check_job(L, 1);
+  if (!J->closed) job_free(J);
+  free(J->stats);
+  J->stats = NULL;
+  J->nstats = 0;
+  return 0;
+}
+
 static int j_cancel(lua_State *L) {
   Job *J = check_job(L, 1);
   if (!J->closed && J->S) sync_job(L, 1, J); /* keep what has arrived */
@@ -1518,7 +1527,7 @@ static int l_in_worker(lua_State *L) {
 
 void tideB_open_par(lua_State *L) {
   static const luaL_Reg meta[] = {
-    {"__gc", j_close}, {"__close", j_close}, {"__tostring", j_tostring}, {NULL, NULL}};
+    {"__gc", j_gc}, {"__close", j_close}, {"__tostring", j_tostring}, {NULL, NULL}};
   static const luaL_Reg methods[] = {
     {"progress", j_progress}, {"ready", j_ready}, {"wait", j_wait},
     {"results", j_results}, {"cancel", j_cancel}, {"stats", j_stats},

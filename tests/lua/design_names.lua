@@ -16,8 +16,6 @@ assert(body, "DESIGN.md has sections 2 to 7")
 
 local pending = {
   -- issue 11: more models
-  ["tide.models.decision_tree_classifier"] = 11, ["tide.models.decision_tree_regressor"] = 11,
-  ["tide.models.random_forest_classifier"] = 11, ["tide.models.random_forest_regressor"] = 11,
   -- issue 13: shared work in a search
   ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core

@@ -255,4 +255,15 @@ do
   for i = 1, 4 do check.eq(sums[i], i * n, "sent-on result " .. i) end
 end
 
+-- the task times outlive the loop: stats after the results were drained and
+-- after close (a drained handle freed them while keeping their count: a crash)
+do
+  local j = tide.start(function(i) return i end, 3, {jobs = 2})
+  j:wait()
+  for _ in j:results() do end
+  check.eq(#j:stats().tasks, 3, "stats after the results were drained")
+  j:close()
+  check.eq(j:stats().count, 3, "stats after close")
+end
+
 check.done()
