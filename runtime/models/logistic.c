@@ -70,6 +70,7 @@ typedef struct Prob {
   int64_t *code;
   tide_RowBlocks it;       /* one gather buffer for the whole fit */
   int has_it;
+  double gmax;             /* max |gradient| where the solver stopped */
 } Prob;
 
 /* Rows per block: fewer with many classes or wide rows, so that a block's
@@ -364,6 +365,7 @@ static int newton(Prob *P, double *th, const tide_LogitOpts *o, int64_t *n_iter,
     flat = tiny_decrease(fold, f);
   }
 done:
+  if (g) P->gmax = amax(g, d);
   free(H);
   free(Hn);
   free(Hc);
@@ -469,6 +471,7 @@ static int lbfgs(Prob *P, double *th, const tide_LogitOpts *o, int64_t *n_iter, 
     }
   }
 done:
+  if (g) P->gmax = amax(g, d);
   free(S);
   free(Y);
   free(g);
@@ -593,6 +596,7 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
   m->nw = P.nw;
   m->classes = cl;
   m->solver = solver;
+  m->grad_max = P.gmax;
   return TIDE_OK;
 }
 

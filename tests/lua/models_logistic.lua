@@ -130,15 +130,17 @@ do
   local X = fix("bin", "X")
   local y = fix("bin", "y")
   local y2 = tide.zeros(y.size)
-  for i = 1, y.size do y2[i] = y[i] == 7 and -0.25 or 1.5 end -- order flips
+  -- (whole floats: a fraction would be a continuous target, refused)
+  for i = 1, y.size do y2[i] = y[i] == 7 and -2 or 1 end -- order flips
   local a = models.logistic{tol = 1e-8}:fit(X, y)
   local b = models.logistic{tol = 1e-8}:fit(X, y2)
-  check.array(b.classes:totable(), {-0.25, 1.5}, nil, "float labels sorted")
+  check.array(b.classes:totable(), {-2, 1}, nil, "float labels sorted")
+  check.eq(b.classes.dtype, "f64", "float classes")
   check.truthy(absdiff(a.coef, -b.coef) <= 1e-9, "swapped classes negate coef")
   local pa, pb = a:predict(X), b:predict(X)
   local agree = true
   for i = 1, pa.size do
-    if (pa[i] == 7) ~= (pb[i] == -0.25) then agree = false end
+    if (pa[i] == 7) ~= (pb[i] == -2) then agree = false end
   end
   check.truthy(agree, "relabelled predictions")
   local yb = tide.zeros(y.size, "bool")
@@ -237,7 +239,8 @@ do
   check.errors(function() models.logistic{}:fit(Xn, y) end, "X holds NaN or infinity")
   local yi = y:copy()
   yi[3] = math.huge
-  check.errors(function() models.logistic{}:fit(X, yi) end, "y holds NaN or infinity")
+  check.errors(function() models.logistic{}:fit(X, yi) end,
+               "Unknown label type: continuous (y[3] = inf")
   check.errors(function() models.logistic{}:fit(X, y:slice(1, 1, 10)) end, "y has shape 10")
   check.errors(function() models.logistic{}:fit(X, y, {rows = {1, 2, 301}}) end, "outside 1..300")
   check.errors(function() models.logistic{}:fit(X, y, {rows = {0}}) end, "outside 1..300")
@@ -257,7 +260,9 @@ do
                "handles two classes only")
   local cont = tide.rand(5000, {seed = 3})
   check.errors(function() models.logistic{}:fit(tide.rand({5000, 2}, {seed = 4}), cont) end,
-               "distinct labels")
+               "Unknown label type: continuous")
+  check.errors(function() models.logistic{}:fit(tide.rand({5000, 2}, {seed = 4}),
+                                                tide.arange(5000.0)) end, "distinct labels")
   local m = models.logistic{}
   check.errors(function() m:predict(X) end, "predict before fit")
   check.errors(function() m:predict_proba(X) end, "predict_proba before fit")
