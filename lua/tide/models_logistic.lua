@@ -1,8 +1,9 @@
 -- tide.models.logistic: L2-regularized logistic regression, binary and
 -- multinomial (softmax), scikit-learn's LogisticRegression with penalty
 -- "l2" and multi_class "auto".  The fit is C (runtime/models/logistic.c):
--- Newton-Cholesky for two classes and few features, L-BFGS otherwise, each
--- iteration a blocked pass over the rows (no copy of a `rows =` fold).
+-- Newton-Cholesky for two classes and up to 511 features, L-BFGS
+-- otherwise, each iteration a blocked pass over the rows (no copy of a
+-- `rows =` fold).
 --
 -- Fitted fields:
 --   classes    the sorted distinct labels of y (an array of y's dtype)

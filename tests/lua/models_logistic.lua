@@ -284,6 +284,37 @@ do
   check.eq(cl:params().C, 0.25, "clone params")
 end
 
+-- 4b. the auto solver by width: Newton (5-10 passes whatever the scaling)
+-- up to 511 features, where L-BFGS needs dozens of iterations (at 250
+-- features on Friedman #1, 41: three times Newton's time, and slower than
+-- scikit-learn's); L-BFGS beyond.  Both reach the same optimum.
+do
+  local function data(n, p, scale)
+    local X = tide.rand({n, p}, {seed = p}) * scale
+    local y = tide.zeros(n, "i64")
+    for i = 1, n do
+      local v = X:get(i, 1) - X:get(i, 2) + 0.5 * X:get(i, 3) - 0.25 * scale
+      y[i] = v + (math.sin(i) * 0.3 * scale) > 0 and 1 or 0
+    end
+    return X, y
+  end
+  for _, case in ipairs{{200, 1}, {250, 1000}, {511, 1}} do -- (features, scale of X)
+    local p, scale = case[1], case[2]
+    local X, y = data(10 * p, p, scale)
+    local a = models.logistic{}:fit(X, y)
+    check.eq(a.solver_used, "newton-cholesky", p .. " features: auto is Newton")
+    check.truthy(a.converged and a.n_iter <= 10, p .. " features: Newton's steps " .. a.n_iter)
+    -- the optimum: Newton to tol 1e-12; L-BFGS gets near it too
+    local c = models.logistic{solver = "newton-cholesky", tol = 1e-12, max_iter = 100}:fit(X, y)
+    check.truthy(rel(a.coef, c.coef) < 1e-4 and math.abs(a.intercept - c.intercept) < 1e-4,
+                 p .. " features: at the optimum: " .. rel(a.coef, c.coef))
+    local b = models.logistic{solver = "lbfgs", tol = 1e-10, max_iter = 20000}:fit(X, y)
+    check.truthy(rel(b.coef, c.coef) < 1e-4, p .. " features: L-BFGS agrees")
+  end
+  local X, y = data(1200, 512, 1)
+  check.eq(models.logistic{max_iter = 5}:fit(X, y).solver_used, "lbfgs", "512 features: L-BFGS")
+end
+
 -- 5. separable data with a huge C: finite coefficients, exact predictions
 do
   local X = tide.array({{0}, {1}, {2}, {3}, {4}, {5}})
