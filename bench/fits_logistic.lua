@@ -1,10 +1,14 @@
 -- fits_logistic.lua: tide.models.logistic (default parameters) on Friedman #1
--- with y > median as the binary target, 800,000 training rows x 10 and x 50,
+-- with y > median as the binary target, 800,000 training rows x 10 and x 50
+-- (or the rows and widths given),
 -- accuracy on 200,000 held-out rows.  Run with OPENBLAS_NUM_THREADS=1 to
 -- compare with bench/fits_logistic_sklearn.py (one BLAS thread both sides).
 -- usage: OPENBLAS_NUM_THREADS=1 tide bench/fits_logistic.lua [n_train=800000] [json-out]
+--          [widths=10,50]   (json-out "-": none)
 local ntr = tonumber(arg[1]) or 800000
-local out = arg[2]
+local out = arg[2] ~= "-" and arg[2] or nil
+local widths = {}
+for w in (arg[3] or "10,50"):gmatch("%d+") do widths[#widths + 1] = tonumber(w) end
 local nte = ntr // 4
 local n = ntr + nte
 
@@ -41,7 +45,7 @@ local function best(f, reps)
 end
 
 local f = out and io.open(out, "a")
-for _, p in ipairs{10, 50} do
+for _, p in ipairs(widths) do
   local X, y = friedman(p, 7 * p)
   local Xtr, ytr = X:slice(1, 1, ntr), y:slice(1, 1, ntr)
   local test = tide.range(ntr + 1, n)

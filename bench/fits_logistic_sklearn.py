@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """scikit-learn's side of bench/fits_logistic.lua: LogisticRegression() with its
-defaults on Friedman #1 (y > median), 800,000 training rows x 10 and x 50,
+defaults on Friedman #1 (y > median), 800,000 training rows x 10 and x 50 (or the
+rows and widths given),
 accuracy on 200,000 held-out rows, one BLAS thread.
-usage: fits_logistic_sklearn.py [n_train=800000] [json-out]"""
+usage: fits_logistic_sklearn.py [n_train=800000] [json-out] [widths=10,50]
+(json-out "-": none)"""
 import os
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy loads OpenBLAS
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -14,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 ntr = int(sys.argv[1]) if len(sys.argv) > 1 else 800000
-out = sys.argv[2] if len(sys.argv) > 2 else None
+out = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
+widths = [int(w) for w in (sys.argv[3] if len(sys.argv) > 3 else "10,50").split(",")]
 n = ntr + ntr // 4
 
 
@@ -28,7 +31,7 @@ def best(f, reps=3):
 
 
 with open(out, "a") if out else open(os.devnull, "w") as fo:
-    for p in (10, 50):
+    for p in widths:
         X, y = make_friedman1(n_samples=n, n_features=p, noise=1.0, random_state=p)
         lab = (y > np.median(y)).astype(np.int64)
         Xtr, ytr, Xte, yte = X[:ntr], lab[:ntr], X[ntr:], lab[ntr:]

@@ -178,6 +178,20 @@ end
 
 local ROWS = {"rows"}   -- what predict, transform and score take
 
+-- A classifier's target must be class labels: a float y holding a value
+-- that is not a whole number is a regression target, which scikit-learn
+-- refuses ("Unknown label type: continuous") instead of making a class of
+-- every distinct value.  Only the rows fitted are read.
+local function check_target(self, y, opts)
+  if y.dtype ~= "f64" and y.dtype ~= "f32" then return end
+  local row, v = K.first_nonwhole(y, opts)
+  if row then
+    fail(self._class.name, 3, "Unknown label type: continuous (y[%d] = %s is not a whole " ..
+         "number: a classifier takes class labels; fit a regressor to a continuous target)",
+         row, v ~= v and "nan" or string.format("%.14g", v))
+  end
+end
+
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self:kind()
@@ -193,6 +207,7 @@ function Model:fit(X, y, opts)
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
   optmod.check(opts, self._class.name .. ":fit", self._class.spec.fit_options or ROWS)
+  if kind == "classifier" then check_target(self, y, opts) end
   local blas <close> = K.serial()
   self._class.spec.fit(self, X, y, opts or {})
   self._fitted = true

@@ -1,8 +1,9 @@
 -- tide.models.logistic: L2-regularized logistic regression, binary and
 -- multinomial (softmax), scikit-learn's LogisticRegression with penalty
 -- "l2" and multi_class "auto".  The fit is C (runtime/models/logistic.c):
--- Newton-Cholesky for two classes and few features, L-BFGS otherwise, each
--- iteration a blocked pass over the rows (no copy of a `rows =` fold).
+-- Newton-Cholesky for two classes and up to 511 features, L-BFGS
+-- otherwise, each iteration a blocked pass over the rows (no copy of a
+-- `rows =` fold).
 --
 -- Fitted fields:
 --   classes    the sorted distinct labels of y (an array of y's dtype)
@@ -10,7 +11,8 @@
 --              row, i.e. coef_ of shape (1, p) flattened: the log-odds of
 --              classes[2]); k > 2 classes: a k x p matrix, one row per class
 --   intercept  two classes: a number; k > 2: a vector of k (summing to 0)
---   n_iter     solver iterations; converged: whether tol was reached
+--   n_iter     solver iterations; converged: whether tol was reached (when
+--              not, one line on stderr says so, as for lasso)
 --   solver_used "newton-cholesky" or "lbfgs"
 local tide = require "tide"
 local optmod = require "tide.opts"
@@ -60,6 +62,12 @@ return function(models)
       })
       self.classes, self.coef, self.intercept = r.classes, r.coef, r.intercept
       self.n_iter, self.converged, self.solver_used = r.n_iter, r.converged, r.solver
+      if not r.converged then
+        -- one line per fit, as lasso's (scikit-learn's ConvergenceWarning)
+        io.stderr:write(string.format(
+          "tide: logistic did not converge after %d iterations (%s; max |gradient| %.6g > tol " ..
+          "%.6g): scale X or raise max_iter\n", r.n_iter, r.solver, r.grad_max, p.tol))
+      end
     end,
 
     predict = function(self, X, opts)

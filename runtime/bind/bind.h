@@ -40,6 +40,9 @@ tide_Array *tideL_toarray(lua_State *L, int i);
 ** core constructor, then it owns the storage (liolib's newprefile order:
 ** the userdata exists before the resource, so an error leaks nothing). */
 tide_Array *tideL_push(lua_State *L);
+/* The collector's pacing tideL_push does before it makes an array (for
+** code that makes the userdata itself). */
+void tideL_pace(lua_State *L);
 /* Raises a Lua error from a core code with the core's last message. */
 int tideL_raise(lua_State *L, int code);
 /* Environmental failure, luv-style: pushes nil, the core's message and the

@@ -69,7 +69,7 @@ static void gc_bound(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &gc_base_key);
 }
 
-tide_Array *tideL_push(lua_State *L) {
+void tideL_pace(lua_State *L) {
   gc_bound(L);
   /* Pay the collector for array bytes made since the last push: one step
   ** per 2 MB keeps dropped arrays from piling up (their bytes are outside
@@ -81,6 +81,10 @@ tide_Array *tideL_push(lua_State *L) {
     tide__unreported_bytes = 0;
     lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
   }
+}
+
+tide_Array *tideL_push(lua_State *L) {
+  tideL_pace(L);
   tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u); /* closed: storage NULL */
   luaL_setmetatable(L, TIDE_ARRAY_MT);
@@ -291,6 +295,60 @@ static int64_t check_index(lua_State *L, int i, int64_t len, int dim) {
   return (int64_t)(v - 1);
 }
 
+/* ------------------------------------------------------------ fast paths */
+
+/* The element-access functions (__index, __newindex, __len, __gc, get,
+** set) are closures holding the array metatable as upvalue 1 (and __index
+** the method table as upvalue 2): an argument is an array when its
+** metatable is that table, a pointer comparison instead of
+** luaL_checkudata's registry lookup by name.  A loop of v[i] spends most
+** of its time in these checks otherwise (a C call costs ~30 ns here, each
+** API call a few), so the metatable pushed for the comparison is left on
+** the stack: callers index arguments absolutely and return the values
+** they push last. */
+static tideL_Array *upv_array(lua_State *L, int i) {
+  if (!lua_getmetatable(L, i) || !lua_rawequal(L, -1, lua_upvalueindex(1))) return NULL;
+  return lua_touserdata(L, i);
+}
+
+/* tideL_check by way of upv_array: an open array at i, else whatever
+** tideL_check makes of the argument (a rowset's array) or says about it.
+** The stack may hold one more value on return (see upv_array). */
+static tide_Array *check_fast(lua_State *L, int i) {
+  tideL_Array *u = upv_array(L, i);
+  if (!u || !u->a.storage) return tideL_check(L, i);
+  if (u->a.storage->flags & TIDE_SF_READONLY) u->a.flags |= TIDE_AF_READONLY; /* as tideL_toarray */
+  return &u->a;
+}
+
+/* Index k of a dimension of size len, 0-based, when it is in range (1..len
+** or -len..-1); -1 otherwise (check_index then raises). */
+static inline int64_t fast_index(lua_Integer k, int64_t len) {
+  if (k < 0) k += len + 1;
+  return k >= 1 && k <= len ? (int64_t)(k - 1) : -1;
+}
+
+/* Pushes the view of row i of a (ndim >= 2): tideL_push's collector pacing,
+** then the struct filled in one pass (shape and strides shifted left, as
+** tide_array_view + tide_array_select give them) before the metatable from
+** upvalue 1 is set, so the userdata is never seen half made. */
+static void push_row_view(lua_State *L, const tide_Array *a, int64_t i) {
+  tideL_pace(L);
+  tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
+  tide_Array *v = &u->a;
+  v->data = a->data + i * a->strides[0];
+  v->storage = a->storage;
+  v->dtype = a->dtype;
+  v->ndim = a->ndim - 1;
+  v->flags = a->flags;
+  memcpy(v->shape, a->shape + 1, (TIDE_MAXDIM - 1) * sizeof *v->shape);
+  memcpy(v->strides, a->strides + 1, (TIDE_MAXDIM - 1) * sizeof *v->strides);
+  v->shape[TIDE_MAXDIM - 1] = v->strides[TIDE_MAXDIM - 1] = 0;
+  tide_storage_ref(v->storage);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, -2);
+}
+
 /* ------------------------------------------------------------ constructors */
 
 static int new_filled(lua_State *L, double v, int fill) {
@@ -496,23 +554,29 @@ static int l_is_array(lua_State *L) {
 /* ------------------------------------------------------------ access */
 
 static int a_index(lua_State *L) {
-  tideL_Array *u = luaL_checkudata(L, 1, TIDE_ARRAY_MT);
+  int kt = lua_type(L, 2);
+  if (kt == LUA_TSTRING) { /* methods first (a:get, a:sum): one lookup */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+  }
+  tideL_Array *u = upv_array(L, 1);
+  if (!u) u = luaL_checkudata(L, 1, TIDE_ARRAY_MT); /* raises */
   tide_Array *a = &u->a;
-  if (lua_type(L, 2) == LUA_TNUMBER) {
+  if (kt == LUA_TNUMBER) {
     if (!a->storage) return luaL_error(L, "array is closed");
     if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
     /* one past the end reads nil, as for a table: ipairs(a) stops there */
     int isint;
     lua_Integer k = lua_tointegerx(L, 2, &isint);
     if (isint && k == a->shape[0] + 1) return 0;
-    int64_t i = check_index(L, 2, a->shape[0], 0);
+    int64_t i = isint ? fast_index(k, a->shape[0]) : -1;
+    if (i < 0) i = check_index(L, 2, a->shape[0], 0); /* raises */
     if (a->ndim == 1) {
       tideL_pushelem(L, a->dtype, a->data + i * a->strides[0]);
       return 1;
     }
-    tide_Array *v = tideL_push(L);
-    tide_array_view(v, a);
-    tide_array_select(v, 0, i);
+    push_row_view(L, a, i);
     return 1;
   }
   if (lua_type(L, 2) == LUA_TUSERDATA) return tideL_mask_index(L); /* a[mask] (l_shape.c) */
@@ -562,13 +626,16 @@ static int a_index(lua_State *L) {
 }
 
 static int a_newindex(lua_State *L) {
-  tide_Array *a = tideL_check(L, 1);
+  tide_Array *a = check_fast(L, 1);
   if (lua_type(L, 2) == LUA_TUSERDATA) return tideL_mask_newindex(L); /* a[mask] = v */
   if (lua_type(L, 2) != LUA_TNUMBER)
     return luaL_error(L, "cannot set field '%s' of an array", luaL_tolstring(L, 2, NULL));
   if (a->ndim == 0) return luaL_error(L, "cannot index a 0-dimensional array");
   tideL_checkwritable(L, a, "__newindex");
-  int64_t i = check_index(L, 2, a->shape[0], 0);
+  int isint;
+  lua_Integer k = lua_tointegerx(L, 2, &isint);
+  int64_t i = isint ? fast_index(k, a->shape[0]) : -1;
+  if (i < 0) i = check_index(L, 2, a->shape[0], 0); /* raises */
   if (a->ndim == 1) {
     tideL_toelem(L, 3, a->dtype, a->data + i * a->strides[0]);
     return 0;
@@ -583,23 +650,46 @@ static int a_newindex(lua_State *L) {
 }
 
 static int a_len(lua_State *L) {
-  tide_Array *a = tideL_check(L, 1);
+  tide_Array *a = check_fast(L, 1);
   lua_pushinteger(L, a->ndim ? a->shape[0] : 1);
   return 1;
 }
 
 static int a_gc(lua_State *L) {
-  tideL_Array *u = luaL_checkudata(L, 1, TIDE_ARRAY_MT);
+  tideL_Array *u = upv_array(L, 1);
+  if (!u) u = luaL_checkudata(L, 1, TIDE_ARRAY_MT); /* raises */
   tide_array_close(&u->a);
   return 0;
 }
 
 static int a_close(lua_State *L) { return a_gc(L); }
 
+/* The element of a at the indices at stack positions 2..ndim+1 when a has
+** one or two dimensions and they are integers in range; NULL otherwise
+** (the general path then checks them and raises). */
+static unsigned char *fast_elem(lua_State *L, const tide_Array *a) {
+  int isint;
+  lua_Integer k = lua_tointegerx(L, 2, &isint);
+  int64_t i = isint ? fast_index(k, a->shape[0]) : -1;
+  if (i < 0) return NULL;
+  if (a->ndim == 1) return a->data + i * a->strides[0];
+  k = lua_tointegerx(L, 3, &isint);
+  int64_t j = isint ? fast_index(k, a->shape[1]) : -1;
+  if (j < 0) return NULL;
+  return a->data + i * a->strides[0] + j * a->strides[1];
+}
+
 static int a_get(lua_State *L) {
-  tide_Array *a = tideL_check(L, 1);
-  int64_t idx[TIDE_MAXDIM];
   int n = lua_gettop(L) - 1;
+  tide_Array *a = check_fast(L, 1);
+  int64_t idx[TIDE_MAXDIM];
+  if (n == a->ndim && (n == 1 || n == 2)) {
+    unsigned char *p = fast_elem(L, a);
+    if (p) {
+      tideL_pushelem(L, a->dtype, p);
+      return 1;
+    }
+  }
   if (n != a->ndim)
     return luaL_error(L, "get: %d indices given for a %d-dimensional array", n, a->ndim);
   for (int d = 0; d < n; d++) idx[d] = check_index(L, d + 2, a->shape[d], d);
@@ -608,12 +698,20 @@ static int a_get(lua_State *L) {
 }
 
 static int a_set(lua_State *L) {
-  tide_Array *a = tideL_check(L, 1);
-  int64_t idx[TIDE_MAXDIM];
   int n = lua_gettop(L) - 2;
+  tide_Array *a = check_fast(L, 1);
+  int64_t idx[TIDE_MAXDIM];
   if (n != a->ndim)
     return luaL_error(L, "set: %d indices given for a %d-dimensional array", n, a->ndim);
   tideL_checkwritable(L, a, "set");
+  if (n == 1 || n == 2) {
+    unsigned char *p = fast_elem(L, a);
+    if (p) {
+      tideL_toelem(L, n + 2, a->dtype, p);
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
   for (int d = 0; d < n; d++) idx[d] = check_index(L, d + 2, a->shape[d], d);
   tideL_toelem(L, n + 2, a->dtype, tide_array_at(a, idx));
   lua_settop(L, 1);
@@ -844,12 +942,14 @@ static int a_is_contiguous(lua_State *L) {
 static int a_tostring(lua_State *L);
 
 void tideB_open_array(lua_State *L) {
+  /* element access: closures over the metatable and the method table (see
+  ** upv_array) */
   static const luaL_Reg meta[] = {
     {"__index", a_index}, {"__newindex", a_newindex}, {"__len", a_len},
-    {"__gc", a_gc}, {"__close", a_close}, {"__tostring", a_tostring},
-    {NULL, NULL}};
+    {"__gc", a_gc}, {"__close", a_close}, {NULL, NULL}};
+  static const luaL_Reg fast_methods[] = {{"get", a_get}, {"set", a_set}, {NULL, NULL}};
   static const luaL_Reg methods[] = {
-    {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
+    {"slice", a_slice}, {"row", a_row},
     {"col", a_col}, {"t", a_t}, {"view", a_reshape},
     {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
     {"put", a_put}, {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
@@ -862,13 +962,21 @@ void tideB_open_array(lua_State *L) {
     {"is_array", l_is_array}, {NULL, NULL}};
   /* stack: tide */
   luaL_newmetatable(L, TIDE_ARRAY_MT);
-  luaL_setfuncs(L, meta, 0);
+  lua_pushcfunction(L, a_tostring);
+  lua_setfield(L, -2, "__tostring");
   luaL_newlib(L, methods);
   lua_pushboolean(L, 1); /* reshape copies when it must; view (the same
                          ** function, without the upvalue) never does */
   lua_pushcclosure(L, a_reshape, 1);
   lua_setfield(L, -2, "reshape");
-  lua_setfield(L, -2, "__methods");
+  lua_pushvalue(L, -2); /* stack: tide, mt, methods, mt */
+  luaL_setfuncs(L, fast_methods, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");
+  /* stack: tide, mt, methods */
+  lua_pushvalue(L, -2);
+  lua_insert(L, -2); /* stack: tide, mt, mt, methods */
+  luaL_setfuncs(L, meta, 2);
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
   tideB_open_shape(L);

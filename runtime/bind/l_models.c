@@ -275,6 +275,22 @@ static int k_gram(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
+/* first_nonwhole(y [, {rows =}]) -> nil, or the 1-based row of y and the
+** value of the first of the rows whose label is not a whole number (the
+** classifiers' check of their target, in models.lua). */
+static int k_first_nonwhole(lua_State *L) {
+  tide_Array *y = tideL_check(L, 1);
+  luaL_argcheck(L, y->ndim == 1 || (y->ndim == 2 && y->shape[1] == 1), 1, "y must be a vector");
+  tide_Rows r;
+  tideM_checkrows(L, 2, "rows", y->shape[0], &r);
+  double v = 0;
+  int64_t i = tide_first_nonwhole(y, &r, &v);
+  if (i < 0) return 0;
+  lua_pushinteger(L, i + 1);
+  lua_pushnumber(L, v);
+  return 2;
+}
+
 /* local guard <close> = serial(): OpenBLAS on one thread (see
 ** runtime/core/blas.c) until the guard is closed, on error too.  A
 ** to-be-closed value keeps error levels and positions as they were. */
@@ -307,7 +323,7 @@ void tideB_open_models(lua_State *L) {
     {"log_loss", m_log_loss}, {NULL, NULL}};
   static const luaL_Reg kernels[] = {
     {"linear_predict", k_linear_predict}, {"gram", k_gram}, {"serial", k_serial},
-    {NULL, NULL}};
+    {"first_nonwhole", k_first_nonwhole}, {NULL, NULL}};
   luaL_newlib(L, metrics);
   lua_setfield(L, -2, "metrics");
   tideL_pushinternal(L, -1);

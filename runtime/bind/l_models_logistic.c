@@ -29,7 +29,7 @@ static int m_gc(lua_State *L) {
 /* logistic_fit(X, y, {rows =, weights =, C =, tol =, max_iter =,
 **   fit_intercept =, solver = "auto" | "lbfgs" | "newton-cholesky"})
 ** -> {classes (y's dtype), coef (p vector for two classes, else k x p),
-**     intercept (number, or k vector), n_iter, converged, solver} */
+**     intercept (number, or k vector), n_iter, converged, grad_max, solver} */
 static int k_logistic_fit(lua_State *L) {
   tide_Array *X = tideL_check(L, 1), *y = tideL_check(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -83,6 +83,8 @@ static int k_logistic_fit(lua_State *L) {
   lua_setfield(L, -2, "n_iter");
   lua_pushboolean(L, m->converged);
   lua_setfield(L, -2, "converged");
+  lua_pushnumber(L, m->grad_max);
+  lua_setfield(L, -2, "grad_max");
   lua_pushstring(L, m->solver == TIDE_LOGIT_NEWTON ? "newton-cholesky" : "lbfgs");
   lua_setfield(L, -2, "solver");
   tide_logistic_free(m);

@@ -48,6 +48,8 @@ static const struct Foreign {
   {"estimator", {"model"}, "scikit-learn's estimator", NULL},
   {"return_train_score", {"train_score"}, "scikit-learn's return_train_score", NULL},
   {"sample_weight", {"weights"}, "scikit-learn's sample_weight", NULL},
+  {"sep", {"delimiter"}, "pandas' sep", NULL},
+  {"usecols", {"columns"}, "pandas' usecols", NULL},
   {NULL, {NULL}, NULL, NULL}};
 
 static int listed(const char *const *names, const char *k) {

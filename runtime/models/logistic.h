@@ -29,6 +29,7 @@ typedef struct tide_Logit {
   double *intercept; /* nw */
   int64_t n_iter;
   int converged;
+  double grad_max;   /* max |gradient| of the mean objective where it stopped */
   int solver;        /* the solver used: TIDE_LOGIT_LBFGS or _NEWTON */
 } tide_Logit;
 

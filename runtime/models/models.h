@@ -108,6 +108,11 @@ int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const 
                  double **classes, int64_t *nclass);
 /* Position of label v in sorted classes c[0..n), or -1. */
 int64_t tide_class_index(const double *c, int64_t n, double v);
+/* The first of the rows where y is not a whole number (a fraction, NaN or
+** an infinity: scikit-learn's "continuous" target): its row of y, 0-based,
+** with the value in *v; -1 when there is none (always for integer and
+** bool dtypes). */
+int64_t tide_first_nonwhole(const tide_Array *y, const tide_Rows *rows, double *v);
 
 /* yhat[k] = X[row k] . coef + intercept for the subset, blocked (dgemv). */
 int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double *coef,

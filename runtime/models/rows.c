@@ -367,3 +367,16 @@ int tide_linear_predict(const tide_Array *X, const tide_Rows *rows, const double
   tide_rowblocks_free(&it);
   return TIDE_OK;
 }
+
+int64_t tide_first_nonwhole(const tide_Array *y, const tide_Rows *rows, double *v) {
+  if (!tide_dtype_isfloat(y->dtype)) return -1;
+  for (int64_t k = 0; k < rows->n; k++) {
+    int64_t i = tide_rows_at(rows, k);
+    double x = tide_load_f64(y->dtype, y->data + i * y->strides[0]);
+    if (!(x == floor(x)) || isinf(x)) { /* NaN compares false */
+      *v = x;
+      return i;
+    }
+  }
+  return -1;
+}

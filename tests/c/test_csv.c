@@ -16,8 +16,7 @@ static tide_CsvInfo I;
 /* Parses len bytes with options (NULL: defaults); returns the code. */
 static int parse_n(const char *s, size_t len, const tide_CsvOptions *o) {
   tide_array_close(&A);
-  free(I.names);
-  I.names = NULL;
+  tide_csv_info_free(&I);
   return tide_csv_parse(s, len, o, &A, &I);
 }
 static int parse(const char *s, const tide_CsvOptions *o) { return parse_n(s, strlen(s), o); }
@@ -36,6 +35,14 @@ static tide_CsvOptions opts(int dtype, int header, char delim) {
   o.dtype = dtype;
   o.header = header;
   o.delimiter = delim;
+  return o;
+}
+
+/* Options where text is an error (categorical ERROR), as it was before
+** text columns were read. */
+static tide_CsvOptions strict(int dtype, int header, char delim) {
+  tide_CsvOptions o = opts(dtype, header, delim);
+  o.categorical = TIDE_CSV_ERROR;
   return o;
 }
 
@@ -83,7 +90,9 @@ static void test_dialect(void) {
   tide_CsvOptions sc = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ';');
   CHECK_EQ_INT(parse("1;2\n3;4\n", &sc), TIDE_OK);
   CHECK(at(1, 1) == 4);
-  CHECK_FAILS("1;1,5\n", &sc, "row 1, column 2: cannot parse '1,5' as a number");
+  sc.categorical = TIDE_CSV_ERROR;
+  CHECK_FAILS("1;1,5\n", &sc, "row 1, column 2: cannot parse '1,5' as a number (decimal = ',' "
+              "reads it as a number)");
   /* With ',' as the delimiter, 1,5 is two fields: a ragged row. */
   CHECK_FAILS("a,b,c\n1,5\n", NULL, "row 2 has 2 fields, expected 3");
   /* Spaces around numbers and after a closing quote are allowed. */
@@ -172,17 +181,18 @@ static void test_floats(void) {
   CHECK(isinf(at(0, 1)));
   CHECK(isnan(at(0, 2)));
   /* Bad numbers name row, column and header name. */
-  tide_CsvOptions nh = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
-  CHECK_FAILS("id,price\n1,2\n3,abc\n", NULL,
+  tide_CsvOptions nh = strict(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  tide_CsvOptions st = strict(TIDE_F64, TIDE_CSV_HEADER_AUTO, ',');
+  CHECK_FAILS("id,price\n1,2\n3,abc\n", &st,
               "row 3, column 2 ('price'): cannot parse 'abc' as a number");
-  CHECK_FAILS("1,2\n3,1e\n", NULL, "row 2, column 2: cannot parse '1e' as a number");
+  CHECK_FAILS("1,2\n3,1e\n", &st, "row 2, column 2: cannot parse '1e' as a number");
   CHECK_FAILS("1,0x10\n", &nh, "cannot parse '0x10' as a number");
   CHECK_FAILS("1,1_000\n", &nh, "cannot parse '1_000' as a number");
   CHECK_FAILS("1,.\n", &nh, "cannot parse '.' as a number");
   CHECK_FAILS("1,\"1\"\"2\"\n", &nh, "row 1, column 2: cannot parse '1\"\"2' as a number");
   CHECK_FAILS("a,b\n1,2\n", &nh, "row 1, column 1: cannot parse 'a' as a number");
   /* Binary junk in a message is escaped. */
-  CHECK_FAILS("1,2\n3,\x01\xff\n", NULL, "cannot parse '\\x01\\xff' as a number");
+  CHECK_FAILS("1,2\n3,\x01\xff\n", &st, "cannot parse '\\x01\\xff' as a number");
 }
 
 static void test_integers(void) {
@@ -199,7 +209,10 @@ static void test_integers(void) {
   CHECK_FAILS("a,b\n1,99999999999999999999999\n", &o, "is out of range for i64");
   CHECK_FAILS("a,b\n1,\n", &o, "row 2, column 2 ('b'): empty field where an integer (i64)");
   CHECK_FAILS("a,b\n1,1.5\n", &o, "cannot parse '1.5' as an integer (i64)");
-  CHECK_FAILS("a,b\n1,nan\n", &o, "cannot parse 'nan' as an integer (i64)");
+  CHECK_FAILS("a,b\n1,nan\n", &o, "row 2, column 2 ('b'): missing value 'nan' where an "
+              "integer (i64) is expected: i64 has no NaN (dtype = \"f64\" reads missing values "
+              "as NaN)");
+  CHECK_FAILS("a,b\n1,inf\n", &o, "cannot parse 'inf' as an integer (i64)");
   tide_CsvOptions i32 = opts(TIDE_I32, TIDE_CSV_HEADER_NO, ',');
   CHECK_EQ_INT(parse("2147483647,-2147483648\n", &i32), TIDE_OK);
   CHECK(at_i(0, 0) == INT32_MAX && at_i(0, 1) == INT32_MIN);
@@ -240,6 +253,7 @@ static void test_errors(void) {
   tide_CsvOptions o;
   tide_csv_options_init(&o);
   o.source = "data.csv";
+  o.categorical = TIDE_CSV_ERROR;
   CHECK_FAILS("1\nz\n", &o, "data.csv: row 2, column 1: cannot parse 'z'");
   /* Bad options. */
   tide_CsvOptions q = opts(TIDE_F64, TIDE_CSV_HEADER_AUTO, '"');
@@ -341,6 +355,254 @@ static void test_columns(void) {
   o.header = TIDE_CSV_HEADER_NO;
   CHECK_EQ_INT(parse("1,2\n3,4\n", &o), TIDE_OK);
   CHECK(at(1, 0) == 4 && strcmp(I.names[0], "2") == 0);
+}
+
+/* Checks that result column j holds the codes want (0: NaN), row by row. */
+static int codes_are(int64_t j, const double *want, int64_t n) {
+  if (A.shape[0] != n) return 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = at(i, j);
+    if (want[i] == 0 ? !isnan(v) : v != want[i]) {
+      fprintf(stderr, "  row %lld: %g, want %g\n", (long long)i + 1, v, want[i]);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The levels of result column j, joined by '|'. */
+static const char *levels_of(int64_t j) {
+  static char buf[512];
+  buf[0] = 0;
+  if (!I.levels || !I.levels[j]) return "(numeric)";
+  for (int64_t k = 0; k < I.nlevels[j]; k++) {
+    if (k) strcat(buf, "|");
+    strncat(buf, I.levels[j][k], sizeof buf - strlen(buf) - 2);
+  }
+  return buf;
+}
+
+static void test_text(void) {
+  /* A text column becomes codes of its sorted strings; others stay numbers. */
+  CHECK_EQ_INT(parse("id,city,price\n1,Paris,2.5\n2,Lyon,3\n3,Paris,\n4,\"Nice, France\",1\n"
+                     "5,NA,2\n6, Lyon ,7\n", NULL), TIDE_OK);
+  CHECK_EQ_INT(A.shape[0], 6);
+  CHECK_EQ_INT(A.shape[1], 3);
+  CHECK_EQ_INT(I.ntext, 1);
+  CHECK(I.levels && !I.levels[0] && !I.levels[2] && I.nlevels[0] == 0);
+  CHECK_EQ_INT(I.nlevels[1], 3);
+  CHECK_STR_HAS(levels_of(1), "Lyon|Nice, France|Paris");
+  static const double city[] = {3, 1, 3, 2, 0, 1};
+  CHECK(codes_are(1, city, 6));
+  CHECK(at(1, 2) == 3 && isnan(at(2, 2)) && at(5, 0) == 6);
+  /* Byte order (Python's sorted), a prefix first; quoted strings are kept
+  ** as written, "" undone, delimiters and line ends included. */
+  CHECK_EQ_INT(parse("k\nb\na\nB\nba\n\xc3\xa9\nab\n\" a\"\n\"say \"\"hi\"\"\"\n\"x\ny\"\na\n", NULL),
+               TIDE_OK);
+  CHECK_STR_HAS(levels_of(0), " a|B|a|ab|b|ba|say \"hi\"|x\ny|\xc3\xa9");
+  static const double k[] = {5, 3, 2, 6, 9, 4, 1, 7, 8, 3};
+  CHECK(codes_are(0, k, 10));
+  /* Text met late: the numbers before it are strings of the column too. */
+  {
+    size_t cap = 20000, n = 0;
+    char *t = malloc(cap);
+    n += (size_t)snprintf(t + n, cap - n, "v,w\n");
+    for (int i = 1; i <= 999; i++) n += (size_t)snprintf(t + n, cap - n, "%d,%d\n", i % 3 + 1, i);
+    n += (size_t)snprintf(t + n, cap - n, "zz,5\n");
+    CHECK_EQ_INT(parse(t, NULL), TIDE_OK);
+    CHECK_STR_HAS(levels_of(0), "1|2|3|zz");
+    CHECK(at(0, 0) == 2 && at(1, 0) == 3 && at(2, 0) == 1 && at(999, 0) == 4);
+    CHECK(at(998, 1) == 999 && at(999, 1) == 5);
+    CHECK_STR_HAS(levels_of(1), "(numeric)");
+    free(t);
+  }
+  /* Two columns meeting text on different rows, missing values before it. */
+  CHECK_EQ_INT(parse("a,b\n1,NA\nNA,x\ny,3\n2,\n", NULL), TIDE_OK);
+  CHECK_STR_HAS(levels_of(0), "1|2|y");
+  CHECK_STR_HAS(levels_of(1), "3|x");
+  static const double ca[] = {1, 0, 3, 2}, cb[] = {0, 2, 1, 0};
+  CHECK(codes_are(0, ca, 4) && codes_are(1, cb, 4));
+  /* skip: text columns are left out, names too. */
+  tide_CsvOptions sk;
+  tide_csv_options_init(&sk);
+  sk.categorical = TIDE_CSV_SKIP;
+  CHECK_EQ_INT(parse("a,b,c,d\n1,x,2,y\n3,z,4,5\n", &sk), TIDE_OK);
+  CHECK_EQ_INT(A.shape[1], 2);
+  CHECK_EQ_INT(I.ncols, 2);
+  CHECK_EQ_INT(I.ntext, 2);
+  CHECK(I.levels == NULL);
+  CHECK(strcmp(I.names[0], "a") == 0 && strcmp(I.names[1], "c") == 0);
+  CHECK(at(0, 0) == 1 && at(0, 1) == 2 && at(1, 0) == 3 && at(1, 1) == 4);
+  CHECK_EQ_INT(parse("a\nx\n", &sk), TIDE_OK); /* every column text: n x 0 */
+  CHECK_EQ_INT(A.shape[0], 1);
+  CHECK_EQ_INT(A.shape[1], 0);
+  /* error: the first text field is an error naming its cell. */
+  tide_CsvOptions er = strict(TIDE_F64, TIDE_CSV_HEADER_AUTO, ',');
+  CHECK_FAILS("id,city\n1,Paris\n", &er, "row 2, column 2 ('city'): cannot parse 'Paris' as a "
+              "number");
+  /* Integer dtypes hold codes as integers; numbers with a fraction stay errors. */
+  tide_CsvOptions i64 = opts(TIDE_I64, TIDE_CSV_HEADER_AUTO, ',');
+  CHECK_EQ_INT(parse("n,s\n1,b\n2,a\n", &i64), TIDE_OK);
+  CHECK(at_i(0, 1) == 2 && at_i(1, 1) == 1 && at_i(1, 0) == 2);
+  CHECK_FAILS("n,s\n1,b\n2.5,a\n", &i64, "row 3, column 1 ('n'): cannot parse '2.5' as an "
+              "integer (i64)");
+  CHECK_FAILS("n,s\n1,b\n2,NA\n", &i64, "row 3, column 2 ('s'): missing value 'NA' where an "
+              "integer (i64) is expected: i64 has no NaN (dtype = \"f64\" reads missing values "
+              "as NaN)");
+  /* Codes must fit the dtype: 256 strings are too many for u8. */
+  {
+    char *t = malloc(256 * 8 + 8);
+    size_t n = 0;
+    for (int i = 0; i < 256; i++) n += (size_t)sprintf(t + n, "s%d\n", i);
+    tide_CsvOptions u8 = opts(TIDE_U8, TIDE_CSV_HEADER_NO, ',');
+    CHECK_FAILS(t, &u8, "row 256, column 1: more than 255 distinct strings in a text column: "
+                "their codes do not fit u8");
+    t[n - 5] = 0; /* 255 strings */
+    CHECK_EQ_INT(parse(t, &u8), TIDE_OK);
+    CHECK_EQ_INT(I.nlevels[0], 255);
+    CHECK(at_i(0, 0) == 1 && strcmp(I.levels[0][254], "s99") == 0);
+    free(t);
+  }
+  /* bool: text is an error, unless skipped. */
+  tide_CsvOptions b = opts(TIDE_BOOL, TIDE_CSV_HEADER_NO, ',');
+  CHECK_FAILS("true,x\n", &b, "row 1, column 2: cannot parse 'x' as a boolean");
+  b.categorical = TIDE_CSV_SKIP;
+  CHECK_EQ_INT(parse("true,x\n", &b), TIDE_OK);
+  CHECK_EQ_INT(A.shape[1], 1);
+  /* Selected columns only: the same text column twice, an unselected one unread. */
+  tide_CsvColumn sel[3] = {{"c", 0}, {"a", 0}, {"c", 0}};
+  tide_CsvOptions so;
+  tide_csv_options_init(&so);
+  so.columns = sel;
+  so.ncolumns = 3;
+  CHECK_EQ_INT(parse("a,b,c\n1,x,q\n2,y,p\n", &so), TIDE_OK);
+  CHECK_STR_HAS(levels_of(0), "p|q");
+  CHECK_STR_HAS(levels_of(2), "p|q");
+  CHECK_STR_HAS(levels_of(1), "(numeric)");
+  CHECK(at(0, 0) == 2 && at(1, 2) == 1 && at(1, 1) == 2);
+  CHECK_EQ_INT(I.ntext, 2);
+}
+
+static void test_missing(void) {
+  /* Every pandas default marker is NaN, in every position of a record. */
+  static const char *const na[] = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN",
+                                   "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+                                   "NULL", "NaN", "None", "n/a", "nan", "null"};
+  int nna = (int)(sizeof na / sizeof na[0]);
+  for (int k = 0; k < nna; k++) {
+    char t[256];
+    snprintf(t, sizeof t, "a,b,c\n%s,1,2\n3,%s,4\n5,6,%s\n\"%s\",7,8\n%s,%s,%s", na[k], na[k],
+             na[k], na[k], na[k], na[k], na[k]);
+    int rc = parse(t, NULL);
+    CHECK_EQ_INT(rc, TIDE_OK);
+    if (rc) {
+      fprintf(stderr, "  marker '%s': %s\n", na[k], tide_lasterror());
+      continue;
+    }
+    int ok = A.shape[0] == 5 && I.ntext == 0 && isnan(at(0, 0)) && isnan(at(1, 1)) &&
+             isnan(at(2, 2)) && isnan(at(3, 0)) && at(3, 1) == 7;
+    for (int j = 0; j < 3; j++) ok = ok && isnan(at(4, j));
+    if (!ok) fprintf(stderr, "  marker '%s' not missing everywhere\n", na[k]);
+    CHECK(ok);
+  }
+  /* A missing first row is data for the header detection, not a header. */
+  CHECK_EQ_INT(parse("NA,1\n2,N/A\n", NULL), TIDE_OK);
+  CHECK_EQ_INT(I.has_header, 0);
+  CHECK(isnan(at(0, 0)) && at(1, 0) == 2 && isnan(at(1, 1)));
+  /* Missing values in a text column stay NaN. */
+  CHECK_EQ_INT(parse("s\nNA\nb\n\na\nnull\n", NULL), TIDE_OK);
+  static const double s[] = {0, 2, 1, 0};
+  CHECK(codes_are(0, s, 4));
+  /* na_values add markers; one that reads as a number is seen before parsing. */
+  static const char *const more[] = {"-999", "?"};
+  tide_CsvOptions o;
+  tide_csv_options_init(&o);
+  o.na_values = more;
+  o.n_na_values = 2;
+  CHECK_EQ_INT(parse("a,b\n-999,?\n1,NA\n -999 ,-9990\n", &o), TIDE_OK);
+  CHECK(isnan(at(0, 0)) && isnan(at(0, 1)) && at(1, 0) == 1 && isnan(at(1, 1)));
+  CHECK(isnan(at(2, 0)) && at(2, 1) == -9990);
+  CHECK_EQ_INT(I.ntext, 0);
+  /* keep_default_na = 0: only na_values are missing; NA is a string. */
+  o.keep_default_na = 0;
+  CHECK_EQ_INT(parse("a,b\n-999,NA\n1,x\n", &o), TIDE_OK);
+  CHECK(isnan(at(0, 0)) && at(0, 1) == 1 && at(1, 1) == 2);
+  CHECK_STR_HAS(levels_of(1), "NA|x");
+  o.n_na_values = 0;
+  CHECK_EQ_INT(parse("a,b\n,1\n2,3\n", &o), TIDE_OK); /* '' is a string too */
+  CHECK_STR_HAS(levels_of(0), "|2");
+  /* Integers and booleans have no NaN: the error names the cell and the dtype to use. */
+  tide_CsvOptions i32 = opts(TIDE_I32, TIDE_CSV_HEADER_AUTO, ',');
+  CHECK_FAILS("a,b\n1,2\n3,NA\n", &i32, "row 3, column 2 ('b'): missing value 'NA' where an "
+              "integer (i32) is expected: i32 has no NaN (dtype = \"f64\"");
+  CHECK_FAILS("a,b\n1,\n", &i32, "row 2, column 2 ('b'): empty field where an integer (i32) is "
+              "expected");
+  i32.na_values = more;
+  i32.n_na_values = 1;
+  CHECK_FAILS("a,b\n1,-999\n", &i32, "row 2, column 2 ('b'): missing value '-999' where an "
+              "integer (i32)");
+  tide_CsvOptions b = opts(TIDE_BOOL, TIDE_CSV_HEADER_NO, ',');
+  CHECK_FAILS("true\nnull\n", &b, "row 2, column 1: missing value 'null' where a boolean "
+              "(true/false/1/0) is expected: bool has no NaN");
+  /* f32 too. */
+  tide_CsvOptions f = opts(TIDE_F32, TIDE_CSV_HEADER_NO, ',');
+  CHECK_EQ_INT(parse("1,NA\n", &f), TIDE_OK);
+  CHECK(at(0, 0) == 1 && isnan(at(0, 1)));
+}
+
+static void test_comments(void) {
+  tide_CsvOptions o;
+  tide_csv_options_init(&o);
+  o.comment = '#';
+  CHECK_EQ_INT(parse("# made by hand\r\nx,y\n1,2 # the first\n# between\n  \t# indented\n"
+                     "3,4\n5,\"a#b\"  # after a quote\n6,#\n#", &o), TIDE_OK);
+  CHECK_EQ_INT(I.has_header, 1);
+  CHECK(strcmp(I.names[0], "x") == 0 && strcmp(I.names[1], "y") == 0);
+  CHECK_EQ_INT(A.shape[0], 4);
+  /* "a#b" in quotes is text: y is a text column */
+  CHECK_STR_HAS(levels_of(1), "2|4|a#b");
+  CHECK(at(0, 0) == 1 && at(0, 1) == 1 && at(1, 0) == 3 && at(1, 1) == 2 && at(2, 1) == 3);
+  CHECK(at(3, 0) == 6 && isnan(at(3, 1))); /* a field cut short: empty */
+  /* Rows are still the file's lines. */
+  CHECK_FAILS("#c\nx,y\n1,2\n#c\n3\n", &o, "row 5 has 1 field, expected 2");
+  /* The fields before a comment count. */
+  CHECK_FAILS("x,y\n1,2,# three fields\n", &o, "row 2 has 3 fields, expected 2");
+  /* Without the option '#' is an ordinary byte. */
+  CHECK_FAILS("x\n# note, with a comma\n", NULL, "row 2 has 2 fields, expected 1");
+  /* A NUL byte inside a comment is still an error. */
+  static const char nul[] = "x\n1 # a\0b\n";
+  CHECK(parse_n(nul, sizeof nul - 1, &o) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "row 2: embedded NUL byte in a comment");
+  static const char nul2[] = "x\n# a\0b\n";
+  CHECK(parse_n(nul2, sizeof nul2 - 1, &o) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "row 2, column 1: embedded NUL byte");
+  /* The comment byte cannot be the delimiter or a quote. */
+  o.comment = ',';
+  CHECK_FAILS("1\n", &o, "the comment byte cannot be");
+  o.comment = '"';
+  CHECK_FAILS("1\n", &o, "the comment byte cannot be");
+}
+
+static void test_decimal(void) {
+  tide_CsvOptions o = opts(TIDE_F64, TIDE_CSV_HEADER_AUTO, ';');
+  o.decimal = ',';
+  CHECK_EQ_INT(parse("a;b\n1,5;2\n-0,25;1e3\n3,;,5\n\"7,75\";-1,5E-2\n", &o), TIDE_OK);
+  CHECK(at(0, 0) == 1.5 && at(0, 1) == 2 && at(1, 0) == -0.25 && at(1, 1) == 1000);
+  CHECK(at(2, 0) == 3 && at(2, 1) == 0.5 && at(3, 0) == 7.75 && at(3, 1) == -1.5e-2);
+  /* Past the fast paths (strtod_l) the value is still exact. */
+  CHECK_EQ_INT(parse("x\n0,12345678901234567890123\n1,7976931348623157e308\n", &o), TIDE_OK);
+  CHECK(same_bits(at(0, 0), strtod("0.12345678901234567890123", NULL)));
+  CHECK(same_bits(at(1, 0), strtod("1.7976931348623157e308", NULL)));
+  /* A point is then text (or an error). */
+  CHECK_EQ_INT(parse("x\n1.5\n2,5\n", &o), TIDE_OK);
+  CHECK_STR_HAS(levels_of(0), "1.5|2,5");
+  o.categorical = TIDE_CSV_ERROR;
+  CHECK_FAILS("x\n2,5\n1.5\n", &o, "row 3, column 1 ('x'): cannot parse '1.5' as a number");
+  /* The decimal byte must differ from the delimiter and cannot be a digit. */
+  o.decimal = ';';
+  CHECK_FAILS("1\n", &o, "the decimal point cannot be");
+  o.decimal = '5';
+  CHECK_FAILS("1\n", &o, "the decimal point cannot be");
 }
 
 /* Random numeric tables: every value round-trips through "%.17g" exactly. */
@@ -458,10 +720,20 @@ static void test_read_file(void) {
   const char *text = "p,q\n1,2\n3,x\n";
   CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
   close(fd);
-  CHECK(tide_csv_read(path, NULL, &a, &info) < 0);
+  tide_CsvOptions st = strict(TIDE_F64, TIDE_CSV_HEADER_AUTO, ',');
+  CHECK(tide_csv_read(path, &st, &a, &info) < 0);
   char want[4200];
   snprintf(want, sizeof want, "%s: row 3, column 2 ('q'): cannot parse 'x'", path);
   CHECK_STR_HAS(tide_lasterror(), want);
+  /* By default q is a text column: "2" is one of its strings. */
+  CHECK_EQ_INT(tide_csv_read(path, NULL, &a, &info), TIDE_OK);
+  CHECK(info.levels && !info.levels[0] && info.nlevels[1] == 2);
+  CHECK(strcmp(info.levels[1][0], "2") == 0 && strcmp(info.levels[1][1], "x") == 0);
+  CHECK(tide_load_f64(a.dtype, a.data + a.strides[1]) == 1);
+  CHECK(tide_load_f64(a.dtype, a.data + a.strides[0] + a.strides[1]) == 2);
+  tide_array_close(&a);
+  tide_csv_info_free(&info);
+  tide_csv_info_free(&info); /* twice is harmless */
   unlink(path);
 }
 
@@ -473,11 +745,15 @@ int main(void) {
   test_errors();
   test_caps();
   test_columns();
+  test_text();
+  test_missing();
+  test_comments();
+  test_decimal();
   test_random_roundtrip();
   test_random_decimals();
   test_locale();
   test_read_file();
   tide_array_close(&A);
-  free(I.names);
+  tide_csv_info_free(&I);
   return check_done();
 }

@@ -192,4 +192,58 @@ do
   check.eq(z.shape[1], 3, "empty arrays reshape")
 end
 
+-- Element access's fast paths keep the slow paths' edges: keys that are
+-- not integers, negative and out-of-range indices, wrong index counts,
+-- closed and read-only arrays, rowsets, views of views, and methods.
+do
+  local v = tide.array({10, 20, 30})
+  local M = tide.array({{1, 2, 3}, {4, 5, 6}})
+  check.eq(v[2.0], 20, "a float key with an integer value")
+  check.errors(function() return v[2.5] end, "number has no integer representation")
+  check.eq(v["2"], nil, "a numeric string is a field name, not an index")
+  check.eq(v[4], nil, "one past the end reads nil")
+  check.eq(v[-3], 10, "-n is the first")
+  check.errors(function() return v[-4] end, "index -4 out of range")
+  check.eq(M:get(-1, -1), 6, "get: negative indices")
+  check.eq(M:get(2.0, 1), 4, "get: float indices with integer values")
+  check.errors(function() return M:get(3, 1) end, "index 3 out of range for dimension 1 of size 2")
+  check.errors(function() return M:get(1, 4) end, "index 4 out of range for dimension 2 of size 3")
+  check.errors(function() return M:get(1, "x") end, "number expected, got string")
+  check.errors(function() return M:get(1, 1, 1) end, "3 indices given for a 2-dimensional array")
+  check.eq(tide.zeros(2, 2, 2):get(2, 2, 2), 0, "get: three dimensions")
+  check.errors(function() M:set(1, 5, 0) end, "index 5 out of range")
+  check.eq(M:set(-1, 1, 9):get(2, 1), 9, "set returns the array")
+  local row = M[-1]
+  check.array(row, {9, 5, 6}, nil, "a row view by a negative index")
+  check.eq(row.ndim, 1, "a row view has one dimension fewer")
+  check.eq(row.storage, M.storage, "a row view shares the storage")
+  row[2] = 50
+  check.eq(M:get(2, 2), 50, "writes through a row view")
+  local T = tide.zeros(2, 3, 4)
+  T:set(2, 3, 4, 7)
+  check.eq(T[2][3][4], 7, "a view of a view")
+  check.eq(#T[2], 3, "#view")
+  check.array(T[2].shape, {3, 4}, nil, "a view's shape")
+  check.array(M:t()[3], {3, 6}, nil, "a row of a transposed view")
+  local seen = 0
+  for i, r in ipairs(M) do seen = seen + 1; check.eq(#r, 3, "ipairs row " .. i) end
+  check.eq(seen, 2, "ipairs over rows stops one past the end")
+  check.eq(M.get, tide.zeros(1).get, "methods are shared")
+  check.eq(v.shape[1], 3, "fields after the method lookup")
+  check.eq(v.nonesuch, nil, "an unknown field is nil")
+  local cl = tide.array({1, 2})
+  cl:close()
+  check.errors(function() return cl[1] end, "array is closed")
+  check.errors(function() return cl:get(1) end, "array is closed")
+  check.errors(function() cl[1] = 2 end, "array is closed")
+  check.errors(function() return #cl end, "array is closed")
+  local rs = tide.rowset(5, 7)
+  check.eq(rs:get(2), 6, "a rowset through get")
+  check.errors(function() rs:set(1, 1) end, "rowset is read-only")
+  local mt = getmetatable(v)
+  check.errors(function() return mt.__index(rs, 1) end, "tide.array expected")
+  check.errors(function() return mt.__index({}, 1) end, "tide.array expected")
+  check.errors(function() return mt.__len("x") end, "array expected")
+end
+
 check.done()

@@ -41,9 +41,13 @@ do
   check.truthy(v ~= v, "nan")
   local w = a:get(3, 3)
   check.truthy(w ~= w, "empty field is nan")
-  -- header = false makes the first row data (and fail on 'id').
+  -- header = false makes the first row data: its text makes text columns
+  -- (codes), or fails with categorical = "error".
   fails("row 1, column 1: cannot parse 'id' as a number",
-        "header=false parses row 1", p, {header = false})
+        "header=false parses row 1", p, {header = false, categorical = "error"})
+  local t, _, tl = tide.read_csv(p, {header = false})
+  check.eq(table.concat(tl["1"], "|"), "1|4|7|id", "header=false: column 1 is text")
+  check.eq(t:get(1, 1), 4, "header=false: 'id' is code 4")
   -- header = true on an all-numeric file drops the first row.
   local q = file("1,2\n3,4\n")
   local b, nb = tide.read_csv(q, {header = true})
@@ -78,8 +82,9 @@ do
   check.eq(n[2], "y", "tab names")
   check.eq(a:get(1, 1), 1.5, "tab value")
   local s = file("a;b\n1,5;2\n")
-  fails("row 2, column 1 ('a'): cannot parse '1,5' as a number",
-        "1,5 with ';'", s, {delimiter = ";"})
+  fails("row 2, column 1 ('a'): cannot parse '1,5' as a number (decimal = ',' reads it as " ..
+        "a number)", "1,5 with ';'", s, {delimiter = ";", categorical = "error"})
+  check.eq(tide.read_csv(s, {delimiter = ";", decimal = ","}):get(1, 1), 1.5, "decimal = ','")
   fails("row 2 has 2 fields, expected 1",
         "1,5 with ','", s)
   local q, qn = tide.read_csv(file('"a,b","multi\nline","q ""x"""\n"1",2,3\n'))
@@ -138,7 +143,8 @@ do
   local m = errmsg(p)
   check.truthy(m:find("row 17 has 4 fields, expected 5", 1, true), "ragged row 17: " .. m)
   check.truthy(m:find(p, 1, true), "message names the file")
-  m = errmsg(file("id,name,price\n1,x,2\n2,y,3\n3,z,4\n4,w,abc\n"), {columns = {"id", "price"}})
+  m = errmsg(file("id,name,price\n1,x,2\n2,y,3\n3,z,4\n4,w,abc\n"), {columns = {"id", "price"},
+                                                                    categorical = "error"})
   check.truthy(m:find("row 5, column 3 ('price'): cannot parse 'abc' as a number", 1, true), m)
   m = errmsg(file("a,b\n1,2\n3,\"4\n5,6\n"))
   check.truthy(m:find("row 3, column 2: unterminated quoted field", 1, true), m)
@@ -172,7 +178,12 @@ do
   -- unknown keys: the message of every options table (tests/lua/options.lua)
   local m1 = errmsg(p, {delim = ";"})
   check.truthy(m1:find("unknown option 'delim' for tide.read_csv (options: header, delimiter, " ..
-                       "dtype, columns, mmap, shared); did you mean 'delimiter'?", 1, true), m1)
+                       "dtype, columns, mmap, shared, categorical, na_values, keep_default_na, " ..
+                       "comment, decimal); did you mean 'delimiter'?", 1, true), m1)
+  local m3 = errmsg(p, {sep = ";"})
+  check.truthy(m3:find("did you mean 'delimiter'? (tide's name for pandas' sep)", 1, true), m3)
+  local m4 = errmsg(p, {usecols = {1}})
+  check.truthy(m4:find("did you mean 'columns'? (tide's name for pandas' usecols)", 1, true), m4)
   local m2 = errmsg(p, {[1] = true})
   check.truthy(m2:find("unknown option '1' for tide.read_csv", 1, true), m2)
   local m = errmsg(nil)
@@ -238,10 +249,212 @@ do
     check.array(a, {{1, 2}, {3, 4}}, nil, "mmap values")
     check.eq(n[2], "b", "mmap names")
     check.truthy(io.open(out, "rb"), "npy file exists")
-    local bad = pcall(tide.read_csv, file("a,b\n1,x\n"), {mmap = out .. "2"})
+    local bad = pcall(tide.read_csv, file("a,b\n1,x\n"), {mmap = out .. "2",
+                                                            categorical = "error"})
     check.truthy(not bad and not io.open(out .. "2", "rb"), "failed parse removes the npy file")
   else
     check.truthy(tostring(a):find("mmap option needs the npy module", 1, true), tostring(a))
+  end
+end
+
+-- Data as it comes: text columns, missing markers, comments, decimal commas.
+do
+  local p = file("id,city,temp\n1,Paris,12.5\n2,Lyon,NA\n3,Paris,\n4,\"Nice, France\",9\n" ..
+                 "5,N/A,null\n6,Lyon,-1.5\n")
+  local X, names, levels = tide.read_csv(p)
+  check.eq(table.concat(names, ","), "id,city,temp", "names")
+  check.eq(table.concat(levels.city, "|"), "Lyon|Nice, France|Paris", "levels: sorted strings")
+  check.eq(levels.id, nil, "no levels for a numeric column")
+  check.array(X:col(2):slice(1, 1, 4), {3, 1, 3, 2}, nil, "codes: 1-based positions in levels")
+  local c5, t2, t3, t5 = X:get(5, 2), X:get(2, 3), X:get(3, 3), X:get(5, 3)
+  check.truthy(c5 ~= c5 and t2 ~= t2 and t3 ~= t3 and t5 ~= t5, "NA, '', null, N/A are NaN")
+  check.eq(X:get(6, 3), -1.5, "numbers around them")
+  check.eq(levels.city[X:get(4, 2)], "Nice, France", "a code reads back as its string")
+  -- a numeric file gives an empty levels table
+  local _, _, none = tide.read_csv(file("a,b\n1,2\n"))
+  check.eq(next(none), nil, "levels of a numeric file: {}")
+  -- skip and error modes
+  local S, sn, sl = tide.read_csv(p, {categorical = "skip"})
+  check.eq(table.concat(sn, ","), "id,temp", "skip: names")
+  check.eq(S.shape[2], 2, "skip: columns")
+  check.eq(next(sl), nil, "skip: no levels")
+  check.eq(S:get(6, 2), -1.5, "skip: values")
+  fails("row 2, column 2 ('city'): cannot parse 'Paris' as a number", "categorical = error",
+        p, {categorical = "error"})
+  -- integer dtype: codes as integers; a missing value is an error naming the way out
+  local ip = file("id,city\n1,b\n2,a\n")
+  local I, _, il = tide.read_csv(ip, {dtype = "i64"})
+  check.eq(math.type(I:get(1, 2)), "integer", "i64 codes are integers")
+  check.array(I, {{1, 2}, {2, 1}}, nil, "i64 codes")
+  check.eq(table.concat(il.city, ","), "a,b", "i64 levels")
+  fails("row 3, column 3 ('temp'): missing value 'NA' where an integer (i64) is expected: i64 " ..
+        "has no NaN (dtype = \"f64\" reads missing values as NaN)", "i64 + NA",
+        file("id,city,temp\n1,a,1\n2,b,NA\n"), {dtype = "i64"})
+  fails("row 4, column 3 ('temp'): empty field where an integer (i32) is expected",
+        "i32 + empty", file("id,city,temp\n1,a,1\n2,b,2\n3,c,\n"), {dtype = "i32"})
+end
+
+do -- every default marker, in every position of a record
+  local markers = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                   "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                   "nan", "null"}
+  local bad = {}
+  for _, m in ipairs(markers) do
+    local text = string.format("a,b,c\n%s,1,2\n3,%s,4\n5,6,%s\n\"%s\",7,8\n%s,%s,%s",
+                               m, m, m, m, m, m, m)
+    local ok, X, _, lv = pcall(tide.read_csv, file(text))
+    local function nan(i, j) local v = X:get(i, j) return v ~= v end
+    if not (ok and next(lv) == nil and nan(1, 1) and nan(2, 2) and nan(3, 3) and nan(4, 1)
+            and nan(5, 1) and nan(5, 2) and nan(5, 3) and X:get(4, 2) == 7) then
+      bad[#bad + 1] = "'" .. m .. "'" .. (ok and "" or ": " .. tostring(X))
+    end
+  end
+  check.eq(table.concat(bad, ", "), "", "markers not read as NaN everywhere")
+  -- na_values adds markers (a string or a table); keep_default_na = false keeps only them
+  local p = file("a,b\n-999,NA\n1,?\n2,3\n")
+  local X, _, lv = tide.read_csv(p, {na_values = {"-999", "?"}})
+  local v1, v2, v3 = X:get(1, 1), X:get(1, 2), X:get(2, 2)
+  check.truthy(v1 ~= v1 and v2 ~= v2 and v3 ~= v3 and next(lv) == nil, "na_values add markers")
+  local Y, _, ly = tide.read_csv(p, {na_values = "-999", keep_default_na = false})
+  local y1 = Y:get(1, 1)
+  check.truthy(y1 ~= y1, "keep_default_na = false: na_values still missing")
+  check.eq(table.concat(ly.b, "|"), "3|?|NA", "keep_default_na = false: NA is a string")
+end
+
+do -- levels order, quoted text, text met late, selections
+  local p = file("k,v\nb,1\na,2\nB,3\nba,4\n\"say \"\"hi\"\"\",5\n\"x,y\",6\n\"two\nlines\",7\n" ..
+                 "\195\169t\195\169,8\nab,9\na,10\n")
+  local X, _, lv = tide.read_csv(p)
+  check.eq(table.concat(lv.k, "|"), "B|a|ab|b|ba|say \"hi\"|two\nlines|x,y|\195\169t\195\169",
+           "byte order, as Python's sorted()")
+  check.array(X:col(1), {4, 2, 1, 5, 6, 8, 7, 9, 3, 2}, nil, "codes in that order")
+  local rows = {"v,w"}
+  for i = 1, 3000 do rows[#rows + 1] = (i % 7) .. "," .. i end
+  rows[#rows + 1] = "seven,0"
+  local L, _, ll = tide.read_csv(file(table.concat(rows, "\n")))
+  check.eq(table.concat(ll.v, "|"), "0|1|2|3|4|5|6|seven", "numbers before the text are strings")
+  check.eq(L:get(3001, 1), 8, "the late text's code")
+  check.eq(L:get(7, 1), 1, "'0' is code 1")
+  local S, sn, sl = tide.read_csv(p, {columns = {"v", "k"}})
+  check.eq(table.concat(sn, ","), "v,k", "selected names")
+  check.eq(#sl.k, 9, "selected text column")
+  check.eq(S:get(2, 2), 2, "selected codes")
+end
+
+do -- comments and decimal commas
+  local p = file("# exported 2024-05-01\nx,y\n1,2 # first\n# a note\n3,4\n")
+  fails("row 2 has 2 fields, expected 1", "a comment line without the option", p)
+  local X, n = tide.read_csv(p, {comment = "#"})
+  check.eq(table.concat(n, ","), "x,y", "comment: header after a comment line")
+  check.array(X, {{1, 2}, {3, 4}}, nil, "comment: values")
+  fails("row 6 has 1 field, expected 2", "rows count the comment lines",
+        file("# c\nx,y\n1,2\n# c\n\n5\n"), {comment = "#"})
+  local q = file("a;b\n1,5;-2,25e1\n\"3,75\";NA\n")
+  local D = tide.read_csv(q, {delimiter = ";", decimal = ","})
+  check.eq(D:get(1, 1), 1.5, "decimal comma")
+  check.eq(D:get(1, 2), -22.5, "decimal comma with an exponent")
+  check.eq(D:get(2, 1), 3.75, "quoted decimal comma")
+  local e = D:get(2, 2)
+  check.truthy(e ~= e, "NA beside decimal commas")
+end
+
+do -- mmap with codes, and with skip (the file holds the kept columns only)
+  local out = base .. "-codes.npy"
+  made[#made + 1] = out
+  local p = file("a,b,c\n1,x,2\n3,y,4\n")
+  local ok, X, _, lv = pcall(tide.read_csv, p, {mmap = out})
+  if ok then
+    check.array(X, {{1, 1, 2}, {3, 2, 4}}, nil, "mmap: codes")
+    check.eq(table.concat(lv.b, ","), "x,y", "mmap: levels")
+    local S = tide.read_csv(p, {mmap = out, categorical = "skip"})
+    check.eq(S.storage, "file", "mmap + skip: a file")
+    check.array(S, {{1, 2}, {3, 4}}, nil, "mmap + skip: values")
+    check.array(tide.load(out), {{1, 2}, {3, 4}}, nil, "mmap + skip: the file's shape")
+  end
+end
+
+do -- bad options for these
+  local p = file("1\n")
+  local function bad(opts, text, what)
+    local m = errmsg(p, opts)
+    check.truthy(m:find(text, 1, true), what .. ": " .. m)
+  end
+  bad({categorical = "drop"}, "option 'categorical' must be \"codes\", \"skip\" or \"error\", got 'drop'",
+      "categorical value")
+  bad({categorical = true}, "option 'categorical' must be a string", "categorical type")
+  bad({na_values = {1}}, "option 'na_values' entry 1 must be a string, got number", "na_values entry")
+  bad({na_values = 1}, "option 'na_values' must be a string or a table of strings", "na_values type")
+  bad({keep_default_na = 0}, "option 'keep_default_na' must be a boolean", "keep_default_na")
+  bad({comment = "//"}, "option 'comment' must be one character", "comment length")
+  bad({comment = ","}, "options 'comment' and 'delimiter' must differ", "comment = delimiter")
+  bad({decimal = ","}, "option 'decimal' must differ from the delimiter", "decimal = delimiter")
+  bad({decimal = "5", delimiter = ";"}, "the decimal point cannot be a digit", "decimal digit")
+end
+
+-- Live check against pandas.read_csv when pandas is installed: the same
+-- missing markers (passed to pandas, whose 1.5 lacks 'None'), text columns
+-- as pandas.factorize(sort = True) codes + 1, numbers as pandas reads them.
+do
+  local py = "/usr/bin/python3"
+  if not os.execute(py .. " -c 'import pandas' 2>/dev/null") then
+    print("pandas not available: skipping the live pandas check")
+  else
+    local seed = 11
+    print("pandas check seed " .. seed)
+    math.randomseed(seed)
+    local cities = {"Paris", "Lyon", "\"Nice, France\"", "\"say \"\"hi\"\"\"", "75001",
+                    "\195\137vry", "z", "Z", "a b", "NA", "", "null", "None", "nan"}
+    local lines = {"id,city,temp,tag"}
+    for i = 1, 400 do
+      local t = math.random() < 0.1 and ({"NA", "", "N/A", "-nan", "#N/A"})[math.random(5)]
+                or string.format("%.3f", (math.random() - 0.5) * 100)
+      local tag = i == 250 and "late" or tostring(math.random(1, 20))
+      lines[#lines + 1] = table.concat({i, cities[math.random(#cities)], t, tag}, ",")
+    end
+    local p = file(table.concat(lines, "\n") .. "\n")
+    local X, names, levels = tide.read_csv(p)
+    local f = io.popen(py .. [[ -c "
+import sys, numpy as np, pandas as pd
+na = ['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
+      '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']
+df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values=na)
+for j, c in enumerate(df.columns):
+    s = df[c]
+    if s.dtype == object:
+        codes, lev = pd.factorize(s, sort=True)
+        for l in lev: print('L', j + 1, l, sep='\t')
+        v = np.where(codes >= 0, codes + 1, np.nan)
+    else:
+        v = s.to_numpy(float)
+    print('V', j + 1, ' '.join(repr(float(x)) for x in v), sep='\t')
+" ]] .. p)
+    local want_levels, bad = {}, 0
+    for line in f:lines() do
+      local kind, j, rest = line:match("^(%u)\t(%d+)\t(.*)$")
+      j = tonumber(j)
+      if kind == "L" then
+        want_levels[j] = want_levels[j] or {}
+        table.insert(want_levels[j], rest)
+      elseif kind == "V" then
+        local i = 0
+        for w in rest:gmatch("%S+") do
+          i = i + 1
+          local v, want = X:get(i, j), tonumber(w) or 0 / 0
+          if not (v == want or (v ~= v and want ~= want)) then
+            bad = bad + 1
+            if bad < 5 then io.stderr:write(("pandas differs at %d,%d: %s vs %s\n"):format(i, j, v, w)) end
+          end
+        end
+        check.eq(i, 400, "pandas printed column " .. j)
+      end
+    end
+    f:close()
+    check.eq(bad, 0, "values and codes equal pandas'")
+    for j = 1, 4 do
+      local got = levels[names[j]] and table.concat(levels[names[j]], "|") or "(numeric)"
+      local want = want_levels[j] and table.concat(want_levels[j], "|") or "(numeric)"
+      check.eq(got, want, "levels of column " .. names[j] .. " equal pandas'")
+    end
   end
 end
 

@@ -130,15 +130,17 @@ do
   local X = fix("bin", "X")
   local y = fix("bin", "y")
   local y2 = tide.zeros(y.size)
-  for i = 1, y.size do y2[i] = y[i] == 7 and -0.25 or 1.5 end -- order flips
+  -- (whole floats: a fraction would be a continuous target, refused)
+  for i = 1, y.size do y2[i] = y[i] == 7 and -2 or 1 end -- order flips
   local a = models.logistic{tol = 1e-8}:fit(X, y)
   local b = models.logistic{tol = 1e-8}:fit(X, y2)
-  check.array(b.classes:totable(), {-0.25, 1.5}, nil, "float labels sorted")
+  check.array(b.classes:totable(), {-2, 1}, nil, "float labels sorted")
+  check.eq(b.classes.dtype, "f64", "float classes")
   check.truthy(absdiff(a.coef, -b.coef) <= 1e-9, "swapped classes negate coef")
   local pa, pb = a:predict(X), b:predict(X)
   local agree = true
   for i = 1, pa.size do
-    if (pa[i] == 7) ~= (pb[i] == -0.25) then agree = false end
+    if (pa[i] == 7) ~= (pb[i] == -2) then agree = false end
   end
   check.truthy(agree, "relabelled predictions")
   local yb = tide.zeros(y.size, "bool")
@@ -237,7 +239,8 @@ do
   check.errors(function() models.logistic{}:fit(Xn, y) end, "X holds NaN or infinity")
   local yi = y:copy()
   yi[3] = math.huge
-  check.errors(function() models.logistic{}:fit(X, yi) end, "y holds NaN or infinity")
+  check.errors(function() models.logistic{}:fit(X, yi) end,
+               "Unknown label type: continuous (y[3] = inf")
   check.errors(function() models.logistic{}:fit(X, y:slice(1, 1, 10)) end, "y has shape 10")
   check.errors(function() models.logistic{}:fit(X, y, {rows = {1, 2, 301}}) end, "outside 1..300")
   check.errors(function() models.logistic{}:fit(X, y, {rows = {0}}) end, "outside 1..300")
@@ -257,7 +260,9 @@ do
                "handles two classes only")
   local cont = tide.rand(5000, {seed = 3})
   check.errors(function() models.logistic{}:fit(tide.rand({5000, 2}, {seed = 4}), cont) end,
-               "distinct labels")
+               "Unknown label type: continuous")
+  check.errors(function() models.logistic{}:fit(tide.rand({5000, 2}, {seed = 4}),
+                                                tide.arange(5000.0)) end, "distinct labels")
   local m = models.logistic{}
   check.errors(function() m:predict(X) end, "predict before fit")
   check.errors(function() m:predict_proba(X) end, "predict_proba before fit")
@@ -277,6 +282,37 @@ do
   local cl = models.logistic{C = 0.25}:fit(X, y):clone()
   check.eq(cl:is_fitted(), false, "clone unfitted")
   check.eq(cl:params().C, 0.25, "clone params")
+end
+
+-- 4b. the auto solver by width: Newton (5-10 passes whatever the scaling)
+-- up to 511 features, where L-BFGS needs dozens of iterations (at 250
+-- features on Friedman #1, 41: three times Newton's time, and slower than
+-- scikit-learn's); L-BFGS beyond.  Both reach the same optimum.
+do
+  local function data(n, p, scale)
+    local X = tide.rand({n, p}, {seed = p}) * scale
+    local y = tide.zeros(n, "i64")
+    for i = 1, n do
+      local v = X:get(i, 1) - X:get(i, 2) + 0.5 * X:get(i, 3) - 0.25 * scale
+      y[i] = v + (math.sin(i) * 0.3 * scale) > 0 and 1 or 0
+    end
+    return X, y
+  end
+  for _, case in ipairs{{200, 1}, {250, 1000}, {511, 1}} do -- (features, scale of X)
+    local p, scale = case[1], case[2]
+    local X, y = data(10 * p, p, scale)
+    local a = models.logistic{}:fit(X, y)
+    check.eq(a.solver_used, "newton-cholesky", p .. " features: auto is Newton")
+    check.truthy(a.converged and a.n_iter <= 10, p .. " features: Newton's steps " .. a.n_iter)
+    -- the optimum: Newton to tol 1e-12; L-BFGS gets near it too
+    local c = models.logistic{solver = "newton-cholesky", tol = 1e-12, max_iter = 100}:fit(X, y)
+    check.truthy(rel(a.coef, c.coef) < 1e-4 and math.abs(a.intercept - c.intercept) < 1e-4,
+                 p .. " features: at the optimum: " .. rel(a.coef, c.coef))
+    local b = models.logistic{solver = "lbfgs", tol = 1e-10, max_iter = 20000}:fit(X, y)
+    check.truthy(rel(b.coef, c.coef) < 1e-4, p .. " features: L-BFGS agrees")
+  end
+  local X, y = data(1200, 512, 1)
+  check.eq(models.logistic{max_iter = 5}:fit(X, y).solver_used, "lbfgs", "512 features: L-BFGS")
 end
 
 -- 5. separable data with a huge C: finite coefficients, exact predictions

@@ -151,10 +151,11 @@ end
 do
   local X, y = fix("bin_X"), fix("bin_y")
   local yf = tide.zeros(y.size)
-  for i = 1, y.size do yf[i] = y[i] == 7 and -0.5 or 2.25 end -- order flips
+  -- (whole floats: a fraction would be a continuous target, refused)
+  for i = 1, y.size do yf[i] = y[i] == 7 and -1 or 2 end -- order flips
   local a = models.svc{}:fit(X, y)
   local b = models.svc{}:fit(X, yf)
-  check.array(b.classes:totable(), {-0.5, 2.25}, nil, "float labels sorted")
+  check.array(b.classes:totable(), {-1, 2}, nil, "float labels sorted")
   check.eq(b.classes.dtype, "f64", "float classes")
   local da, db = a:decision_function(X), b:decision_function(X)
   -- (libsvm then sees the classes in the other order: equal to its tolerance)
@@ -222,7 +223,10 @@ do
                "sample weights are not supported")
   check.errors(function() models.svc{}:fit(X, y, {rows = {0}}) end, "outside")
   check.errors(function() models.svc{}:fit(tide.rand({2000, 2}, {seed = 4}),
-                                          tide.rand(2000, {seed = 1})) end, "distinct labels")
+                                          tide.rand(2000, {seed = 1})) end,
+               "Unknown label type: continuous")
+  check.errors(function() models.svc{}:fit(tide.rand({2000, 2}, {seed = 4}),
+                                          tide.arange(2000)) end, "distinct labels")
   check.errors(function() m:predict(X) end, "predict before fit")
   check.errors(function() m:decision_function(X) end, "decision_function before fit")
   m:fit(X, y)

@@ -222,7 +222,7 @@ check.errors(function() M.decision_tree_regressor{max_features = 9}:fit(X, y) en
              "max_features = 9 is more than the 5 features")
 check.errors(function() M.random_forest_regressor{max_samples = 301}:fit(X, y) end,
              "max_samples = 301 is more than the 300 rows")
-check.errors(function() M.decision_tree_classifier{}:fit(X, y) end, "unknown label type: continuous")
+check.errors(function() M.decision_tree_classifier{}:fit(X, y) end, "Unknown label type: continuous")
 check.errors(function() M.decision_tree_regressor{}:predict(Q) end, "predict before fit")
 check.errors(function() M.decision_tree_classifier{}:predict_proba(Q) end, "predict_proba before fit")
 check.errors(function() mr:predict(tide.zeros(3, 4)) end, "X has 4 features")
