@@ -77,8 +77,8 @@ function numref.have_python(...)
 end
 
 -- Runs Python code with I, a dict of the given arrays (saved as .npy), and
--- returns what the code put in the dict O (numbers and arrays), through an
--- .npz.  Raises when Python fails.
+-- returns what the code put in the dict O (numbers and arrays, complex ones
+-- as ... x 2 real arrays), through an .npz.  Raises when Python fails.
 function numref.live(inputs, code)
   local dir = os.tmpname()
   os.remove(dir)
@@ -92,7 +92,12 @@ function numref.live(inputs, code)
   f:write("import sys, warnings\nimport numpy as np\nwarnings.simplefilter('ignore')\n",
           "d = sys.argv[1]\nI = {}\n")
   for _, k in ipairs(names) do f:write(string.format("I[%q] = np.load(d + '/%s.npy')\n", k, k)) end
-  f:write("O = {}\n", code, "\nnp.savez(d + '/out.npz', **{k: np.asarray(v) for k, v in O.items()})\n")
+  -- complex results arrive as tide's m x 2 layout
+  f:write("O = {}\n", code, "\n",
+          "def c2(v):\n    v = np.asarray(v)\n",
+          "    return np.ascontiguousarray(v).view(np.float64).reshape(v.shape + (2,)) ",
+          "if np.iscomplexobj(v) else v\n",
+          "np.savez(d + '/out.npz', **{k: c2(v) for k, v in O.items()})\n")
   f:close()
   local ok = os.execute("/usr/bin/python3 " .. dir .. "/run.py " .. dir)
   local z = ok and tide.load(dir .. "/out.npz")
