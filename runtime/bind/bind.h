@@ -131,5 +131,6 @@ void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */
 void tideB_open_opts(lua_State *L);   /* l_opts.c: _internal.option_message, option_hint */
 void tideB_open_linalg(lua_State *L); /* l_linalg.c: tide.linalg */
 void tideB_open_fft(lua_State *L);    /* l_fft.c: tide.fft */
+void tideB_open_convolve(lua_State *L); /* l_convolve.c: convolve, correlate */
 
 #endif /* TIDE_BIND_H */
