@@ -132,5 +132,6 @@ void tideB_open_opts(lua_State *L);   /* l_opts.c: _internal.option_message, opt
 void tideB_open_linalg(lua_State *L); /* l_linalg.c: tide.linalg */
 void tideB_open_fft(lua_State *L);    /* l_fft.c: tide.fft */
 void tideB_open_convolve(lua_State *L); /* l_convolve.c: convolve, correlate */
+void tideB_open_optimize(lua_State *L); /* l_optimize.c: tide.optimize */
 
 #endif /* TIDE_BIND_H */

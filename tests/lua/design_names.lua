@@ -37,7 +37,7 @@ local pending = {
   ["a:trace"] = 19, ["a:unsqueeze"] = 19,
   ["rng:choice"] = 19, ["rng:integers"] = 19, ["rng:shuffle"] = 19,
 }
-local pending_prefix = {["tide.optimize."] = 19, ["tide.optimize"] = 19}
+local pending_prefix = {}
 local function is_pending(name)
   if pending[name] then return pending[name] end
   for p, n in pairs(pending_prefix) do
