@@ -97,10 +97,10 @@ static void direct_int(const uint64_t *u, int64_t p, const uint64_t *w, int64_t 
 static int fft_f64(const double *u, int64_t p, const double *w, int64_t q, int64_t start,
                    int64_t len, double *out) {
   int64_t nf = tide_fft_good_size(p + q - 1, true), m = nf / 2 + 1;
-  double *x = calloc((size_t)nf, sizeof(double)), *U = malloc((size_t)m * 2 * sizeof(double));
-  double *W = malloc((size_t)m * 2 * sizeof(double));
-  int rc = TIDE_OK;
-  if (!x || !U || !W) rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT convolution");
+  double *x = tide__fft_alloc((size_t)nf, sizeof(double), true), *U = NULL, *W = NULL;
+  if (x) U = tide__fft_alloc((size_t)m * 2, sizeof(double), false);
+  if (U) W = tide__fft_alloc((size_t)m * 2, sizeof(double), false);
+  int rc = W ? TIDE_OK : TIDE_ENOMEM;
   if (!rc) {
     memcpy(x, u, (size_t)p * sizeof(double));
     rc = tide_fft_rfft(x, nf, U);
@@ -233,10 +233,11 @@ int tide_convolve(const tide_Array *a, const tide_Array *v, int mode, int method
   /* an f64 input read in order is used where it is */
   bool u_as_is = in_f64 && !rev_u && U->dtype == TIDE_F64 && (U->strides[0] == 8 || P == 1);
   bool w_as_is = in_f64 && !rev_w && W->dtype == TIDE_F64 && (W->strides[0] == 8 || Q == 1);
-  void *ub = u_as_is ? (void *)U->data : malloc((size_t)P * 8);
-  void *wb = w_as_is ? (void *)W->data : malloc((size_t)Q * 8);
-  void *ob = dt == sum_dt ? (void *)out->data : malloc((size_t)len * 8);
-  if (!ub || !wb || !ob) rc = tide__seterr(TIDE_ENOMEM, "out of memory for a convolution");
+  void *ub = u_as_is ? (void *)U->data : tide__fft_alloc((size_t)P, 8, false), *wb = NULL;
+  void *ob = NULL;
+  if (ub) wb = w_as_is ? (void *)W->data : tide__fft_alloc((size_t)Q, 8, false);
+  if (wb) ob = dt == sum_dt ? (void *)out->data : tide__fft_alloc((size_t)len, 8, false);
+  if (!ob) rc = TIDE_ENOMEM;
   if (!rc && in_f64) {
     if (!u_as_is) load_f64(U, rev_u, ub);
     if (!w_as_is) load_f64(W, rev_w, wb);

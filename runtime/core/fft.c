@@ -43,6 +43,23 @@ typedef struct cpx {
 
 enum { MAXSTAGES = 64, GENERIC_MAX = 127 };
 
+void *tide__fft_alloc(size_t count, size_t size, bool zero) {
+  if (count == 0) count = 1;
+  if (count > SIZE_MAX / size) {
+    tide__seterr(TIDE_ENOMEM, "an FFT buffer of %zu values is too large", count);
+    return NULL;
+  }
+  size_t bytes = count * size;
+  if (tide__admit_memory(bytes, "an FFT buffer")) return NULL;
+  void *p = zero ? calloc(count, size) : malloc(bytes);
+  if (!p) {
+    char b[32];
+    tide__seterr(TIDE_ENOMEM, "cannot allocate %s for an FFT buffer",
+                 tide_fmt_bytes((double)bytes, b, sizeof b));
+  }
+  return p;
+}
+
 /* ------------------------------------------------------------ roots */
 
 /* cos and sin of 2 pi num/den for 0 <= num/den <= 1/4. */
@@ -86,12 +103,11 @@ static int roots_init(Roots *R, int64_t n) {
   int64_t B = (int64_t)sqrt((double)n) + 1;
   R->n = n;
   R->B = B;
-  R->lo = malloc((size_t)B * sizeof(cpx));
-  R->hi = malloc((size_t)(n / B + 1) * sizeof(cpx));
+  R->lo = tide__fft_alloc((size_t)B, sizeof(cpx), false);
+  R->hi = R->lo ? tide__fft_alloc((size_t)(n / B + 1), sizeof(cpx), false) : NULL;
   if (!R->lo || !R->hi) {
     free(R->lo);
-    free(R->hi);
-    return tide__seterr(TIDE_ENOMEM, "out of memory for FFT twiddles");
+    return TIDE_ENOMEM;
   }
   for (int64_t t = 0; t < B; t++) R->lo[t] = unit_root(n, t);
   for (int64_t u = 0; u <= n / B; u++) R->hi[u] = unit_root(n, u * B);
@@ -209,13 +225,10 @@ static int bluestein_init(CPlan *P) {
   int64_t n = P->n, n2 = tide_fft_good_size(2 * n - 1, false);
   int rc = TIDE_OK;
   P->n2 = n2;
-  P->chirp = malloc((size_t)n * sizeof(cpx));
-  P->kf = calloc((size_t)n2, sizeof(cpx));
-  cpx *scratch = malloc((size_t)n2 * sizeof(cpx));
-  if (!P->chirp || !P->kf || !scratch) {
-    free(scratch);
-    return tide__seterr(TIDE_ENOMEM, "out of memory for an FFT plan of %" PRId64, n);
-  }
+  P->chirp = tide__fft_alloc((size_t)n, sizeof(cpx), false);
+  P->kf = P->chirp ? tide__fft_alloc((size_t)n2, sizeof(cpx), true) : NULL;
+  cpx *scratch = P->kf ? tide__fft_alloc((size_t)n2, sizeof(cpx), false) : NULL;
+  if (!scratch) return TIDE_ENOMEM;
   if (!(P->sub = cplan_new(n2, &rc))) {
     free(scratch);
     return rc;
@@ -272,10 +285,10 @@ static CPlan *cplan_new(int64_t n, int *rc) {
     count += (size_t)(f[s] - 1) * (size_t)(ido - 1) + (f[s] > 5 ? (size_t)f[s] : 0);
     l1 *= f[s];
   }
-  P->mem = malloc((count ? count : 1) * sizeof(cpx));
+  P->mem = tide__fft_alloc(count, sizeof(cpx), false);
   Roots R = {0};
   if (!P->mem || (n > 1 && roots_init(&R, n))) {
-    *rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT plan of %" PRId64, n);
+    *rc = TIDE_ENOMEM;
     cplan_free(P);
     return NULL;
   }
@@ -540,8 +553,8 @@ static void run_stage(const Stage *S, const cpx *a, cpx *b, int fwd) {
 ** conjugates backward; the sum is a cyclic convolution of length n2. */
 static int bluestein(const CPlan *P, const cpx *in, cpx *out, int fwd) {
   int64_t n = P->n, n2 = P->n2;
-  cpx *A = malloc((size_t)n2 * 2 * sizeof(cpx));
-  if (!A) return tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+  cpx *A = tide__fft_alloc((size_t)n2 * 2, sizeof(cpx), false);
+  if (!A) return TIDE_ENOMEM;
   cpx *scr = A + n2;
   for (int64_t j = 0; j < n; j++) {
     cpx c = P->chirp[j];
@@ -636,9 +649,9 @@ static RPlan *rplan_new(int64_t n, int *rc) {
   P->bytes = sizeof *P + P->c->bytes;
   if (n % 2 == 0) {
     int64_t q = n / 4;
-    P->rtw = malloc((size_t)(q + 1) * sizeof(cpx));
+    P->rtw = tide__fft_alloc((size_t)(q + 1), sizeof(cpx), false);
     if (!P->rtw) {
-      *rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT plan of %" PRId64, n);
+      *rc = TIDE_ENOMEM;
       rplan_free(P);
       return NULL;
     }
@@ -734,8 +747,8 @@ int tide_fft_rfft(const double *x, int64_t n, double *out) {
   cpx *X = (cpx *)out;
   if (n % 2 == 0) {
     int64_t h = n / 2;
-    cpx *scr = malloc((size_t)h * sizeof(cpx));
-    if (!scr) rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+    cpx *scr = tide__fft_alloc((size_t)h, sizeof(cpx), false);
+    if (!scr) rc = TIDE_ENOMEM;
     if (!rc) rc = cplan_run(P->c, (const cpx *)x, X, scr, 1);
     free(scr);
     if (!rc) {
@@ -757,8 +770,8 @@ int tide_fft_rfft(const double *x, int64_t n, double *out) {
       }
     }
   } else {
-    cpx *buf = malloc((size_t)n * 2 * sizeof(cpx));
-    if (!buf) rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+    cpx *buf = tide__fft_alloc((size_t)n * 2, sizeof(cpx), false);
+    if (!buf) rc = TIDE_ENOMEM;
     if (!rc) {
       for (int64_t j = 0; j < n; j++) {
         buf[j].r = x[j];
@@ -782,8 +795,8 @@ int tide_fft_irfft(const double *in, int64_t n, double *x) {
   double inv = 1.0 / (double)n;
   if (n % 2 == 0) {
     int64_t h = n / 2;
-    cpx *Z = (cpx *)x, *scr = malloc((size_t)h * sizeof(cpx));
-    if (!scr) rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+    cpx *Z = (cpx *)x, *scr = tide__fft_alloc((size_t)h, sizeof(cpx), false);
+    if (!scr) rc = TIDE_ENOMEM;
     if (!rc) {
       double a0 = X[0].r, ah = X[h].r;
       Z[0].r = (a0 + ah) * inv;
@@ -802,8 +815,8 @@ int tide_fft_irfft(const double *in, int64_t n, double *x) {
     }
     free(scr);
   } else {
-    cpx *buf = malloc((size_t)n * 2 * sizeof(cpx));
-    if (!buf) rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+    cpx *buf = tide__fft_alloc((size_t)n * 2, sizeof(cpx), false);
+    if (!buf) rc = TIDE_ENOMEM;
     if (!rc) {
       buf[0].r = X[0].r;
       buf[0].i = 0;
@@ -840,8 +853,7 @@ int tide_rfft(const tide_Array *a, int64_t n, tide_Array *out) {
   int64_t st = a->strides[a->ndim - 1], rs = a->ndim == 2 ? a->strides[0] : 0;
   bool direct = a->dtype == TIDE_F64 && (st == 8 || len <= 1) && n == len;
   double *buf = NULL;
-  if (!direct && !(buf = malloc((size_t)n * sizeof(double))))
-    rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+  if (!direct && !(buf = tide__fft_alloc((size_t)n, sizeof(double), false))) rc = TIDE_ENOMEM;
   for (int64_t r = 0; !rc && r < rows; r++) {
     const unsigned char *row = a->data + r * rs;
     const double *x = (const double *)row;
@@ -877,8 +889,8 @@ int tide_irfft(const tide_Array *F, int64_t n, tide_Array *out) {
   int64_t rs = F->ndim == 3 ? F->strides[0] : 0;
   bool direct = F->dtype == TIDE_F64 && s2 == 8 && (s1 == 16 || m <= 1) && m >= hm;
   double *buf = NULL;
-  if (!direct && !(buf = malloc((size_t)hm * 2 * sizeof(double))))
-    rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT of %" PRId64, n);
+  if (!direct && !(buf = tide__fft_alloc((size_t)hm * 2, sizeof(double), false)))
+    rc = TIDE_ENOMEM;
   for (int64_t r = 0; !rc && r < rows; r++) {
     const unsigned char *row = F->data + r * rs;
     const double *X = (const double *)row;

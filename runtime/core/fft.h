@@ -35,6 +35,11 @@ int tide_rfft(const tide_Array *a, int64_t n, tide_Array *out);
 ** n/2 + 1 (n <= 0: 2 (m - 1)); out: n (or rows x n) f64. */
 int tide_irfft(const tide_Array *F, int64_t n, tide_Array *out);
 
+/* malloc of count * size bytes for an FFT's buffers, zeroed when zero is
+** true: checked for overflow and, from 1 MiB, against the memory the
+** machine has left (tide__admit_memory); NULL with a message otherwise. */
+void *tide__fft_alloc(size_t count, size_t size, bool zero);
+
 /* Plans cached now and their bytes (tests). */
 void tide__fft_cache_stats(int *plans, size_t *bytes);
 /* Frees every cached plan not in use. */

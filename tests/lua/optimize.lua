@@ -90,6 +90,21 @@ local rall = minimize(quad, {1, 1, 1}, {bounds = {{1, 1}, {2, 2}, {3, 3}}})
 check.eq(rall.message, "All independent variables were fixed by bounds.", "all fixed")
 check.eq(rall.nfev .. " " .. rall.nit .. " " .. tostring(rall.success), "1 0 true", "all fixed counts")
 check.eq(rall.fun, quad({1, 2, 3}), "all fixed: f at the bounds")
+-- x0 of any dtype, and views, read as f64
+local ref = minimize(rosen2, {-1.2, 1}, {grad = rosen2_grad})
+local rv = minimize(rosen2, tide.array({{-1.2, 7}, {1, 8}}):col(1), {grad = rosen2_grad})
+check.eq(rv.nit .. " " .. rv.nfev, ref.nit .. " " .. ref.nfev, "x0 a column view")
+numref.close(rv.x, ref.x, 0, "x0 a column view: the same x")
+local ri = minimize(rosen2, tide.array({-1, 1}), {grad = rosen2_grad})
+local rf = minimize(rosen2, {-1.0, 1.0}, {grad = rosen2_grad})
+numref.close(ri.x, rf.x, 0, "x0 of i64")
+check.eq(ri.x.dtype, "f64", "x of an i64 x0 is f64")
+local r32 = minimize(rosen2, tide.array({-1.2, 1}, "f32"), {method = "nelder-mead"})
+local r64 = minimize(rosen2, tide.array({-1.2, 1}, "f32"):astype("f64"), {method = "nelder-mead"})
+numref.close(r32.x, r64.x, 0, "x0 of f32")
+check.eq(minimize(function(x) return (x[1] - 2) ^ 2 end, tide.array({5}, "u8")).x.size, 1,
+         "one variable, u8 x0")
+
 -- f sees a fresh copy each call; x0 outside the bounds is moved in
 local seen = {}
 minimize(function(x) seen[#seen + 1] = x; x[1] = 99; return rosen2(x) end, {-1.2, 1},
