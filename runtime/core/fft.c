@@ -616,6 +616,9 @@ typedef struct RPlan {
   int64_t n;
   CPlan *c;   /* length n/2 (n even) or n (n odd) */
   cpx *rtw;   /* n even: rtw[k] = e^{2 pi i k/n}, k <= n/4 */
+  void *spare; /* a transform's work buffer, kept between calls (its pages
+               ** stay mapped: a fresh 8 MB buffer costs 2048 page faults) */
+  bool bytes_spare_counted;
   size_t bytes;
   int refs;
   struct RPlan *next;
@@ -631,7 +634,38 @@ static void rplan_free(RPlan *P) {
   if (!P) return;
   cplan_free(P->c);
   free(P->rtw);
+  free(P->spare);
   free(P);
+}
+
+/* The work buffer of a transform with plan P: n values (n even: n/2
+** complex; n odd: 2n complex).  The plan's spare one when no other call
+** holds it, else a new one. */
+static size_t work_bytes(int64_t n) {
+  return (size_t)(n % 2 == 0 ? n / 2 : 2 * n) * sizeof(cpx);
+}
+
+static cpx *work_take(RPlan *P) {
+  pthread_mutex_lock(&cache_lock);
+  void *w = P->spare;
+  P->spare = NULL;
+  pthread_mutex_unlock(&cache_lock);
+  return w ? w : tide__fft_alloc(work_bytes(P->n), 1, false);
+}
+
+static void work_give(RPlan *P, cpx *w) {
+  if (!w) return;
+  pthread_mutex_lock(&cache_lock);
+  if (!P->spare) {
+    if (!P->bytes_spare_counted) {
+      P->bytes += work_bytes(P->n);
+      P->bytes_spare_counted = true;
+    }
+    P->spare = w;
+    w = NULL;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  free(w);
 }
 
 static RPlan *rplan_new(int64_t n, int *rc) {
@@ -747,10 +781,10 @@ int tide_fft_rfft(const double *x, int64_t n, double *out) {
   cpx *X = (cpx *)out;
   if (n % 2 == 0) {
     int64_t h = n / 2;
-    cpx *scr = tide__fft_alloc((size_t)h, sizeof(cpx), false);
+    cpx *scr = work_take(P);
     if (!scr) rc = TIDE_ENOMEM;
     if (!rc) rc = cplan_run(P->c, (const cpx *)x, X, scr, 1);
-    free(scr);
+    work_give(P, scr);
     if (!rc) {
       cpx z0 = X[0];
       X[0].r = z0.r + z0.i;
@@ -770,7 +804,7 @@ int tide_fft_rfft(const double *x, int64_t n, double *out) {
       }
     }
   } else {
-    cpx *buf = tide__fft_alloc((size_t)n * 2, sizeof(cpx), false);
+    cpx *buf = work_take(P);
     if (!buf) rc = TIDE_ENOMEM;
     if (!rc) {
       for (int64_t j = 0; j < n; j++) {
@@ -780,7 +814,7 @@ int tide_fft_rfft(const double *x, int64_t n, double *out) {
       rc = cplan_run(P->c, buf, buf, buf + n, 1);
       if (!rc) memcpy(X, buf, (size_t)(n / 2 + 1) * sizeof(cpx));
     }
-    free(buf);
+    work_give(P, buf);
   }
   rplan_put(P);
   return rc;
@@ -795,7 +829,7 @@ int tide_fft_irfft(const double *in, int64_t n, double *x) {
   double inv = 1.0 / (double)n;
   if (n % 2 == 0) {
     int64_t h = n / 2;
-    cpx *Z = (cpx *)x, *scr = tide__fft_alloc((size_t)h, sizeof(cpx), false);
+    cpx *Z = (cpx *)x, *scr = work_take(P);
     if (!scr) rc = TIDE_ENOMEM;
     if (!rc) {
       double a0 = X[0].r, ah = X[h].r;
@@ -813,9 +847,9 @@ int tide_fft_irfft(const double *in, int64_t n, double *x) {
       }
       rc = cplan_run(P->c, Z, Z, scr, 0);
     }
-    free(scr);
+    work_give(P, scr);
   } else {
-    cpx *buf = tide__fft_alloc((size_t)n * 2, sizeof(cpx), false);
+    cpx *buf = work_take(P);
     if (!buf) rc = TIDE_ENOMEM;
     if (!rc) {
       buf[0].r = X[0].r;
@@ -829,7 +863,7 @@ int tide_fft_irfft(const double *in, int64_t n, double *x) {
       if (!rc)
         for (int64_t j = 0; j < n; j++) x[j] = buf[j].r * inv;
     }
-    free(buf);
+    work_give(P, buf);
   }
   rplan_put(P);
   return rc;
