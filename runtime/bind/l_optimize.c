@@ -124,7 +124,7 @@ static int64_t opt_count(lua_State *L, const char *key) {
     else if (d >= 0 && d == floor(d) && d < 9e18) v = (int64_t)d;
     else
       luaL_argerror(L, OPTS, lua_pushfstring(L, "option '%s' must be a count >= 0 or math.huge, "
-                                             "got %s", key, lua_typename(L, lua_type(L, -1))));
+                                             "got %s", key, luaL_tolstring(L, -1, NULL)));
   }
   lua_pop(L, 1);
   return v;

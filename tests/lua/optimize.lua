@@ -166,7 +166,9 @@ check.errors(function() minimize(rosen2, {1, 2}, {adaptive = true}) end,
 check.errors(function() minimize(rosen2, {1, 2}, {tol = -1}) end, "option 'tol' must be a number >= 0",
              "tol")
 check.errors(function() minimize(rosen2, {1, 2}, {max_iter = 2.5}) end,
-             "option 'max_iter' must be a count >= 0 or math.huge", "max_iter")
+             "option 'max_iter' must be a count >= 0 or math.huge, got 2.5", "max_iter")
+check.errors(function() minimize(rosen2, {1, 2}, {max_fev = "many"}) end,
+             "option 'max_fev' must be a count >= 0 or math.huge, got many", "max_fev")
 check.errors(function() minimize(rosen2, {1, 2}, {bounds = {{0, 1}, {0, 1}, {0, 1}}}) end,
              "bounds has 3 entries for 2 variables", "bounds count")
 check.errors(function() minimize(rosen2, {1, 2}, {bounds = {{2, 1}}}) end,
