@@ -165,5 +165,9 @@ void tideB_open_random(lua_State *L); /* l_random.c: rng:choice, shuffle, intege
 ** __newindex, the array at 1 and the mask at 2. */
 int tideL_mask_index(lua_State *L);
 int tideL_mask_newindex(lua_State *L);
+void tideB_open_linalg(lua_State *L); /* l_linalg.c: tide.linalg */
+void tideB_open_fft(lua_State *L);    /* l_fft.c: tide.fft */
+void tideB_open_convolve(lua_State *L); /* l_convolve.c: convolve, correlate */
+void tideB_open_optimize(lua_State *L); /* l_optimize.c: tide.optimize */
 
 #endif /* TIDE_BIND_H */

@@ -219,6 +219,10 @@ int luaopen_tide(lua_State *L) {
   tideB_open_models(L);
   tideB_open_monitor(L);
   tideB_open_opts(L);
+  tideB_open_linalg(L);
+  tideB_open_fft(L);
+  tideB_open_convolve(L);
+  tideB_open_optimize(L);
   tideB_open_lua(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, tide_index);

@@ -19,10 +19,8 @@ local pending = {
   -- issue 13: shared work in a search
   ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core
-  ["tide.convolve"] = 19, ["tide.correlate"] = 19,
 }
-local pending_prefix = {["tide.fft."] = 19, ["tide.linalg."] = 19, ["tide.optimize."] = 19,
-                        ["tide.fft"] = 19, ["tide.linalg"] = 19, ["tide.optimize"] = 19}
+local pending_prefix = {}
 local function is_pending(name)
   if pending[name] then return pending[name] end
   for p, n in pairs(pending_prefix) do
