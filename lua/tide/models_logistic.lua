@@ -49,14 +49,18 @@ return function(models)
       {"solver", "auto", check.oneof("auto", "lbfgs", "newton-cholesky")},
     },
     fitted = {"classes", "coef", "intercept", "n_iter", "converged", "solver_used"},
-    fit_options = {"rows", "weights"},
+    fit_options = {"rows", "weights", "warm_start"},
 
-    -- opts: rows (fold indices), weights (sample weights, one per row of X)
+    -- opts: rows (fold indices), weights (sample weights, one per row of X),
+    -- warm_start (start from this model's last answer, when it has one of
+    -- the same shape: a search's candidates along C)
     fit = function(self, X, y, opts)
       local p = self._p
+      local init
+      if opts.warm_start and self.coef then init = {coef = self.coef, intercept = self.intercept} end
       local r = K.logistic_fit(X, y, {
         rows = opts.rows, weights = opts.weights, C = p.C, tol = p.tol,
-        max_iter = p.max_iter, fit_intercept = p.fit_intercept, solver = p.solver,
+        max_iter = p.max_iter, fit_intercept = p.fit_intercept, solver = p.solver, init = init,
       })
       self.classes, self.coef, self.intercept = r.classes, r.coef, r.intercept
       self.n_iter, self.converged, self.solver_used = r.n_iter, r.converged, r.solver

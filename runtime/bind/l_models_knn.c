@@ -157,9 +157,58 @@ static int k_classify(lua_State *L) {
   return want ? 2 : 1;
 }
 
+/* knn_reduce(dist, idx, y, {k, distance, classes, proba}): predictions from
+** neighbour lists (dist and 1-based idx, n x kk, from knn_kneighbors at
+** kk >= k) -> yhat, or labels (classes' dtype) [, proba] with classes */
+static int k_reduce(lua_State *L) {
+  tide_Array *D = tideL_check(L, 1), *I = tideL_check(L, 2), *y = tideL_check(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_argcheck(L, D->ndim == 2 && D->dtype == TIDE_F64 && tide_array_is_c_contiguous(D), 1,
+                "distances must be a contiguous f64 matrix");
+  luaL_argcheck(L, I->ndim == 2 && I->dtype == TIDE_I64 && tide_array_is_c_contiguous(I) &&
+                I->shape[0] == D->shape[0] && I->shape[1] == D->shape[1], 2,
+                "indices must be a contiguous i64 matrix like the distances");
+  int64_t nq = D->shape[0], kk = D->shape[1], n = y->shape[0];
+  int64_t k = tideL_optint(L, 4, "k", kk);
+  int64_t *row = lua_newuserdatauv(L, (size_t)(nq * kk > 0 ? nq * kk : 1) * sizeof *row, 0);
+  for (int64_t m = 0; m < nq * kk; m++) {
+    row[m] = ((const int64_t *)I->data)[m] - 1;
+    if (row[m] < 0 || row[m] >= n) return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m] + 1);
+  }
+  int weighted = tideL_optbool(L, 4, "distance", 0);
+  lua_getfield(L, 4, "classes");
+  tide_Array *ca = lua_isnil(L, -1) ? NULL : tideL_check(L, lua_gettop(L));
+  if (!ca) {
+    double *out = tideM_newvec(L, nq, NULL);
+    int rc = tide_knn_reduce(y, (const double *)D->data, row, nq, kk, k, weighted, NULL, 0, out,
+                             NULL);
+    return rc ? tideL_raise(L, rc) : 1;
+  }
+  int64_t nc = ca->shape[0];
+  double *cls = lua_newuserdatauv(L, (size_t)(nc ? nc : 1) * sizeof *cls, 0);
+  for (int64_t c = 0; c < nc; c++) cls[c] = tide_load_f64(ca->dtype, ca->data + c * ca->strides[0]);
+  double *pred = lua_newuserdatauv(L, (size_t)(nq ? nq : 1) * sizeof *pred, 0);
+  tide_Array *labels = tideL_push(L);
+  int rc = tide_array_new(labels, ca->dtype, 1, &nq, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  double *proba = NULL;
+  int want = tideL_optbool(L, 4, "proba", 0);
+  if (want) {
+    int64_t shape[2] = {nq, nc};
+    tide_Array *P = tideL_push(L);
+    if ((rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+    proba = (double *)P->data;
+  }
+  rc = tide_knn_reduce(y, (const double *)D->data, row, nq, kk, k, weighted, cls, nc, pred, proba);
+  if (rc) return tideL_raise(L, rc);
+  for (int64_t i = 0; i < nq; i++)
+    tide_store_f64(labels->dtype, labels->data + i * labels->strides[0], pred[i]);
+  return want ? 2 : 1;
+}
+
 void tideM_open_knn(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"knn_index", k_index}, {"knn_classes", k_classes}, {"knn_kneighbors", k_kneighbors},
-    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {NULL, NULL}};
+    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -428,7 +428,7 @@ typedef struct KnnOut {
   const double *classes;
   int64_t nclass;
   int weighted;
-  double *dist, *pred, *proba, *votes;
+  double *dist, *pred, *proba, *votes, *yv;
   int64_t *idx;
 } KnnOut;
 
@@ -459,33 +459,73 @@ static int zero_rule(const double *dist, int64_t k) {
   return 0;
 }
 
+/* One query's prediction from its k neighbours' distances d and targets yv. */
+static double regress_one(const double *d, const double *yv, int64_t k, int weighted) {
+  double num = 0, den = 0;
+  if (!weighted) {
+    for (int64_t m = 0; m < k; m++) num += yv[m];
+    den = (double)k;
+  } else {
+    int zero = zero_rule(d, k);
+    for (int64_t m = 0; m < k; m++) {
+      double w = zero ? (d[m] == 0) : 1.0 / d[m];
+      num += w * yv[m];
+      den += w;
+    }
+  }
+  return num / den;
+}
+
+/* One query's votes (v: nclass entries) from its k neighbours' distances
+** and labels; *pred gets the winner, proba (if not NULL) the normalized votes. */
+static int classify_one(const double *d, const double *yv, int64_t k, int weighted,
+                        const double *classes, int64_t nclass, double *v, double *pred,
+                        double *proba) {
+  for (int64_t c = 0; c < nclass; c++) v[c] = 0;
+  int zero = weighted && zero_rule(d, k);
+  double tot = 0;
+  for (int64_t m = 0; m < k; m++) {
+    int64_t c = tide_class_index(classes, nclass, yv[m]);
+    if (c < 0)
+      return tide__seterr(TIDE_EINVAL, "y changed after fit: label %g is not a class", yv[m]);
+    double w = !weighted ? 1.0 : zero ? (d[m] == 0) : 1.0 / d[m];
+    v[c] += w;
+    tot += w;
+  }
+  int64_t best = 0; /* strict > keeps the lowest label among ties */
+  for (int64_t c = 1; c < nclass; c++)
+    if (v[c] > v[best]) best = c;
+  *pred = classes[best];
+  if (proba) {
+    if (tot == 0) tot = 1;
+    for (int64_t c = 0; c < nclass; c++) proba[c] = v[c] / tot;
+  }
+  return TIDE_OK;
+}
+
+/* The targets of neighbours at positions ps (k of them) into yv. */
+static void targets(const KnnOut *o, const int64_t *ps, int64_t k, double *yv) {
+  for (int64_t m = 0; m < k; m++) yv[m] = y_at(o, ps[m]);
+}
+
 static int visit_regress(void *ud, int64_t first, int64_t nq, int64_t k, const double *dist,
                          const int64_t *pos) {
   KnnOut *o = ud;
   for (int64_t i = 0; i < nq; i++) {
-    const double *d = dist + i * k;
-    const int64_t *ps = pos + i * k;
-    double num = 0, den = 0;
-    if (!o->weighted) {
-      for (int64_t m = 0; m < k; m++) num += y_at(o, ps[m]);
-      den = (double)k;
-    } else {
-      int zero = zero_rule(d, k);
-      for (int64_t m = 0; m < k; m++) {
-        double w = zero ? (d[m] == 0) : 1.0 / d[m];
-        num += w * y_at(o, ps[m]);
-        den += w;
-      }
-    }
-    o->pred[first + i] = num / den;
+    targets(o, pos + i * k, k, o->yv);
+    o->pred[first + i] = regress_one(dist + i * k, o->yv, k, o->weighted);
   }
   return TIDE_OK;
 }
 
 int tide_knn_regress(const tide_KnnIndex *ix, const tide_Array *y, const tide_Array *Q,
                      const tide_Rows *qrows, int64_t k, int weighted, double *out) {
-  KnnOut o = {.ix = ix, .y = y, .weighted = weighted, .pred = out};
-  return tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
+  double *yv = malloc((size_t)k * sizeof *yv);
+  if (!yv) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbours");
+  KnnOut o = {.ix = ix, .y = y, .weighted = weighted, .pred = out, .yv = yv};
+  int rc = tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
+  free(yv);
+  return rc;
 }
 
 int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classes,
@@ -496,31 +536,11 @@ int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classe
 static int visit_classify(void *ud, int64_t first, int64_t nq, int64_t k, const double *dist,
                           const int64_t *pos) {
   KnnOut *o = ud;
-  double *v = o->votes;
   for (int64_t i = 0; i < nq; i++) {
-    const double *d = dist + i * k;
-    const int64_t *ps = pos + i * k;
-    for (int64_t c = 0; c < o->nclass; c++) v[c] = 0;
-    int zero = o->weighted && zero_rule(d, k);
-    double tot = 0;
-    for (int64_t m = 0; m < k; m++) {
-      int64_t c = tide_class_index(o->classes, o->nclass, y_at(o, ps[m]));
-      if (c < 0)
-        return tide__seterr(TIDE_EINVAL, "y changed after fit: label %g is not a class",
-                            y_at(o, ps[m]));
-      double w = !o->weighted ? 1.0 : zero ? (d[m] == 0) : 1.0 / d[m];
-      v[c] += w;
-      tot += w;
-    }
-    int64_t best = 0; /* strict > keeps the lowest label among ties */
-    for (int64_t c = 1; c < o->nclass; c++)
-      if (v[c] > v[best]) best = c;
-    o->pred[first + i] = o->classes[best];
-    if (o->proba) {
-      double *pr = o->proba + (first + i) * o->nclass;
-      if (tot == 0) tot = 1;
-      for (int64_t c = 0; c < o->nclass; c++) pr[c] = v[c] / tot;
-    }
+    targets(o, pos + i * k, k, o->yv);
+    int rc = classify_one(dist + i * k, o->yv, k, o->weighted, o->classes, o->nclass, o->votes,
+                          o->pred + first + i, o->proba ? o->proba + (first + i) * o->nclass : NULL);
+    if (rc) return rc;
   }
   return TIDE_OK;
 }
@@ -529,11 +549,33 @@ int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double
                       int64_t nclass, const tide_Array *Q, const tide_Rows *qrows, int64_t k,
                       int weighted, double *pred, double *proba) {
   if (nclass < 1) return tide__seterr(TIDE_EINVAL, "no classes");
-  double *votes = malloc((size_t)nclass * sizeof *votes);
-  if (!votes) return tide__seterr(TIDE_ENOMEM, "out of memory for the votes");
+  double *votes = malloc((size_t)nclass * sizeof *votes), *yv = malloc((size_t)k * sizeof *yv);
   KnnOut o = {.ix = ix, .y = y, .classes = classes, .nclass = nclass, .weighted = weighted,
-              .pred = pred, .proba = proba, .votes = votes};
-  int rc = tide_knn_search(ix, Q, qrows, k, visit_classify, &o);
+              .pred = pred, .proba = proba, .votes = votes, .yv = yv};
+  int rc = !votes || !yv ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes")
+                         : tide_knn_search(ix, Q, qrows, k, visit_classify, &o);
+  free(votes);
+  free(yv);
+  return rc;
+}
+
+int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t nq,
+                    int64_t kk, int64_t k, int weighted, const double *classes, int64_t nclass,
+                    double *pred, double *proba) {
+  if (k < 1 || k > kk) return tide__seterr(TIDE_EINVAL, "k = %lld of %lld neighbours", (long long)k,
+                                          (long long)kk);
+  double *yv = malloc((size_t)k * sizeof *yv);
+  double *votes = malloc((size_t)(nclass ? nclass : 1) * sizeof *votes);
+  int rc = !yv || !votes ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes") : TIDE_OK;
+  for (int64_t i = 0; i < nq && !rc; i++) {
+    const double *d = dist + i * kk;
+    for (int64_t m = 0; m < k; m++)
+      yv[m] = tide_load_f64(y->dtype, y->data + row[i * kk + m] * y->strides[0]);
+    if (!classes) pred[i] = regress_one(d, yv, k, weighted);
+    else rc = classify_one(d, yv, k, weighted, classes, nclass, votes, pred + i,
+                           proba ? proba + i * nclass : NULL);
+  }
+  free(yv);
   free(votes);
   return rc;
 }

@@ -432,3 +432,11 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
   if (solver) *solver = used;
   return err;
 }
+
+int tide_ridge_gram(const tide_Gram *g, int64_t n, double alpha, int fit_intercept, double *coef,
+                    double *intercept, int *refused) {
+  int err;
+  *refused = solve_normal(g, alpha, fit_intercept, n, coef, &err);
+  if (!err && !*refused) *intercept = intercept_of(g->xmean, g->ymean, coef, g->p, fit_intercept);
+  return err;
+}

@@ -23,8 +23,6 @@ local pending = {
   -- issue 12: persistence
   ["tide.memoize"] = 12, ["tide.dump"] = 12, ["tide.undump"] = 12,
   ["g:clear"] = 12, ["g:info"] = 12,
-  -- issue 13: shared work in a search
-  ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core
   ["tide.atan2"] = 19, ["tide.bincount"] = 19, ["tide.concat"] = 19, ["tide.convolve"] = 19,
   ["tide.corrcoef"] = 19, ["tide.correlate"] = 19, ["tide.cov"] = 19, ["tide.diag"] = 19,
