@@ -309,7 +309,9 @@ function Search:_finish()
   local best = ranked[1]
   self.best_params, self.best_score, self.best_index = best.params, best.mean_test, best.index
   if self.refit and not self.cancelled then
-    self.best_model = self.model:clone():set(best.params):fit(self.X, self.y)
+    -- from the moments the search already holds when it can (linear models)
+    self.best_model = planmod.refit(self.ctx, best.index) or
+                      self.model:clone():set(best.params):fit(self.X, self.y)
   end
 end
 

@@ -108,24 +108,57 @@ end
 -- test fold, and all rows (when every training fold is the rest of the
 -- rows; not needed when the test folds also cover the rows once), or
 -- else each training fold.
-local function moment_sets(X, folds)
-  local n = #X
-  local complement, cover, total = true, tide.zeros(n, "u8"), 0
+-- Whether the ranges of rowsets (lists of {first, last}) tile 1..n once.
+local function tile(lists, n)
+  local all = {}
+  for _, l in ipairs(lists) do for _, r in ipairs(l) do all[#all + 1] = r end end
+  table.sort(all, function(a, b) return a[1] < b[1] end)
+  local next_row = 1
+  for _, r in ipairs(all) do
+    if r[1] ~= next_row then return false end
+    next_row = r[2] + 1
+  end
+  return next_row == n + 1
+end
+
+-- complement: every training fold is the other rows; partition: the test
+-- folds also cover the rows once.  From the ranges when the folds are
+-- rowsets, else by marking rows.
+local function fold_cover(n, folds)
+  local rowsets = true
   for _, f in ipairs(folds) do
-    if #f.train + #f.test ~= n then complement = false break end
+    rowsets = rowsets and tide.is_rowset(f.train) and tide.is_rowset(f.test)
+  end
+  if rowsets then
+    local tests = {}
+    for i, f in ipairs(folds) do
+      if not tile({f.train:ranges(), f.test:ranges()}, n) then return false, false end
+      tests[i] = f.test:ranges()
+    end
+    return true, tile(tests, n)
+  end
+  local cover, total = tide.zeros(n, "u8"), 0
+  for _, f in ipairs(folds) do
+    if #f.train + #f.test ~= n then return false, false end
     local mark = tide.zeros(n, "u8")
     mark:put(f.train, tide.ones(#f.train, "u8"))
-    if mark:take(f.test):sum() ~= 0 then complement = false break end
+    if mark:take(f.test):sum() ~= 0 then return false, false end
     cover:put(f.test, tide.ones(#f.test, "u8"))
     total = total + #f.test
   end
+  return true, total == n and cover:sum() == n
+end
+
+local function moment_sets(X, folds)
+  local n = #X
+  local complement, partition = fold_cover(n, folds)
   local sets = {}
   for i, f in ipairs(folds) do sets[#sets + 1] = {rows = f.test, test = i} end
   if not complement then
     for i, f in ipairs(folds) do sets[#sets + 1] = {rows = f.train, train = i} end
     return sets, "each fold's training and test rows"
   end
-  if total == n and cover:sum() == n then
+  if partition then
     return sets, "each fold's test rows: one pass over the data (training folds = the other test folds)"
   end
   sets[#sets + 1] = {rows = nil, all = true}
@@ -141,6 +174,12 @@ local function shift_of(X, y)
   for q = 1, K_ do idx[q] = (q - 1) * n // K_ + 1 end
   local s = X:take(idx):astype("f64"):mean(1):copy()
   return s, y:take(idx):astype("f64"):mean()
+end
+
+local function warn_enet(name, n_iter, gap, tol)
+  io.stderr:write(string.format(
+    "tide: %s did not converge after %d iterations (duality gap %.6g > tol %.6g)\n",
+    name, n_iter, gap, tol))
 end
 
 -- Fills ctx.mom = {train = {[f] = m}, test = {[f] = m}, time = {[f] = s}}
@@ -171,8 +210,38 @@ local function combine_moments(ctx, res)
       end
     end
   end
+  mom.all = all
   ctx.mom = mom
   return all_time
+end
+
+-- The best candidate c refitted on all rows from their moments (the sum
+-- of the folds'), as its fit alone would give it; nil when c's group did
+-- not use moments or the model is a pipeline (then it is fitted anew).
+function plan.refit(ctx, c)
+  if not (ctx.mom and ctx.mom.all and ctx.linear_cands and ctx.linear_cands[c]) then return nil end
+  local m = ctx.model:clone():set(ctx.cands[c])
+  if is_pipeline(m) then return nil end
+  local p = m:params()
+  local o = {shift = ctx.shift, yshift = ctx.yshift, fit_intercept = p.fit_intercept,
+             alphas = {p.alpha or 0}}
+  local name = class_name(m)
+  if LINEAR[name] == "ridge" then
+    local C, B, refused = K.ridge_moments(ctx.mom.all, ctx.p, o)
+    if refused[1] then return nil end
+    m.coef, m.intercept, m.solver = C[1]:copy(), B[1], "cholesky"
+  else
+    for _, k in ipairs{"l1_ratio", "tol", "max_iter", "positive", "selection", "random_state"} do
+      o[k] = p[k]
+    end
+    if name == "lasso" then o.l1_ratio = 1.0 end
+    local C, B, info = K.enet_moments(ctx.mom.all, ctx.p, o)
+    m.coef, m.intercept, m.n_iter = C[1]:copy(), B[1], info.n_iter[1]
+    m.dual_gap, m.converged = info.gap[1] / ctx.mom.all[1], info.converged[1]
+    if not m.converged then warn_enet(name, info.n_iter[1], info.gap[1], info.tol[1]) end
+  end
+  m._fitted, m.n_features = true, ctx.p
+  return m
 end
 
 -- The standard scaler's statistics from a training fold's moments: its
@@ -204,7 +273,7 @@ local function linear_scores(ctx, f, cs, C, B, which)
   local mom = which == "test" and ctx.mom.test[f] or ctx.mom.train[f]
   local how = MOMENT_SCORES[ctx.scoring]
   if how and not (ctx.scoring == "score" and ctx.kind ~= "regressor") then
-    local sse = K.moments_sse(mom, ctx.p, C, B, {shift = ctx.shift, yshift = ctx.yshift})
+    local sse = K.moments_sse(mom, ctx.p, {shift = ctx.shift, yshift = ctx.yshift}, C, B)
     local n, ty, yy = mom[1], mom[2], mom[3]
     local sst = yy - ty * ty / n
     local out = {}
@@ -223,12 +292,6 @@ local function linear_scores(ctx, f, cs, C, B, which)
     out[i] = ctx.score(m, ctx.X, ctx.y, rows)
   end
   return out
-end
-
-local function warn_enet(name, n_iter, gap, tol)
-  io.stderr:write(string.format(
-    "tide: %s did not converge after %d iterations (duality gap %.6g > tol %.6g)\n",
-    name, n_iter, gap, tol))
 end
 
 -- One fold's linear group: cs (candidates), final (a model with the
@@ -282,7 +345,7 @@ local function linear_unit(ctx, f, cs, fam, final, scaler)
     local t2 = tide.now()
     local share = ctx.mom.time[f] / ctx.linear_per_fold[f]
     for i, c in ipairs(ok_c) do
-      out[c] = {test = test[i], train = train and train[i] or nil,
+      out[c] = {test = test[i], train = train and train[i] or nil, shared = true,
                 fit_time = share + (t1 - t0) / #order, score_time = (t2 - t1) / #ok_c}
     end
   end
@@ -341,7 +404,7 @@ local function knn_unit(ctx, f, cs)
   local train = ctx.train_score and run(fold.train) or nil
   local t3 = tide.now()
   for i, c in ipairs(usable) do
-    out[c] = {test = test[i], train = train and train[i] or nil,
+    out[c] = {test = test[i], train = train and train[i] or nil, shared = true,
               fit_time = (t1 - t0) / #usable, score_time = (t3 - t1) / #usable}
   end
   return out
@@ -364,7 +427,7 @@ local function logistic_unit(ctx, f, cs)
       local t0 = tide.now()
       m:fit(ctx.X, ctx.y, {rows = fold.train, warm_start = true})
       local t1 = tide.now()
-      local res = {fit_time = t1 - t0, test = ctx.score(m, ctx.X, ctx.y, fold.test)}
+      local res = {fit_time = t1 - t0, test = ctx.score(m, ctx.X, ctx.y, fold.test), shared = true}
       res.score_time = tide.now() - t1
       if ctx.train_score then res.train = ctx.score(m, ctx.X, ctx.y, fold.train) end
       return res
@@ -438,7 +501,7 @@ function plan.make(ctx)
     local g = groups[key]
     if g.fam == "ridge" or g.fam == "enet" then linear = true end
   end
-  ctx.linear_per_fold = {}
+  ctx.linear_per_fold, ctx.linear_cands = {}, {}
   for f = 1, nf do ctx.linear_per_fold[f] = 0 end
   if linear then
     ctx.sets, ctx.sets_text = moment_sets(X, folds)
@@ -453,6 +516,7 @@ function plan.make(ctx)
     for _, c in ipairs(g.cands) do names[#names + 1] = gridmod.format(cands[c]) end
     if g.fam == "ridge" or g.fam == "enet" then
       for f = 1, nf do ctx.linear_per_fold[f] = ctx.linear_per_fold[f] + #g.cands end
+      for _, c in ipairs(g.cands) do ctx.linear_cands[c] = true end
       what = string.format("%s%s: %d candidates per fold %s, scored %s", g.scaler and "standard_scaler + " or "",
                            class_name(g.final), #g.cands,
                            g.fam == "ridge" and "solved from the fold's Gram matrix"

@@ -11,6 +11,15 @@ local lab3 = (X:col(1) * 3):floor():astype("i64")
 
 local function same(what, spec, tol)
   local a = tide.search(spec)
+  -- the groups really share (a group that fails falls back to fits alone)
+  for _, u in ipairs(a.ctx.units) do
+    if not u.single and (a.ctx.mom or not a.ctx.sets) then
+      local r = u.run()
+      for _, c in ipairs(u.cands) do
+        check.truthy(r[c].shared or r[c].error, what .. ": candidate " .. c .. " shared its work")
+      end
+    end
+  end
   spec.share = false
   local b = tide.search(spec)
   local ra, rb = a:rows(), b:rows()
@@ -69,6 +78,16 @@ for _, c in ipairs(classifiers) do
     same(c[1] .. ", " .. scoring, {model = c[2], grid = c[3], X = X, y = c[4], cv = kf, jobs = 2,
                                    scoring = scoring, train_score = true}, c[5])
   end
+end
+
+-- the best model, refitted from the moments the search holds, is the fit alone
+for _, c in ipairs{{models.ridge, {alpha = {0.1, 10}}, 1e-10}, {models.linear, {}, 1e-10},
+                   {models.elasticnet{tol = 1e-10}, {alpha = {1e-3, 0.1}}, 1e-7}} do
+  local s = tide.search{model = c[1], grid = c[2], X = X, y = y, cv = kf}
+  local alone = models.as_model(c[1]):clone():set(s.best_params):fit(X, y)
+  check.array(s.best_model.coef:totable(), alone.coef:totable(), c[3], "refit coef")
+  check.near(s.best_model.intercept, alone.intercept, c[3], "refit intercept")
+  check.near(s.best_model:score(X, y), alone:score(X, y), 1e-9, "refit score")
 end
 
 -- the plan says what is shared; share = false shares nothing
