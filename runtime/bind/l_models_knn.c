@@ -34,6 +34,33 @@ static int k_index(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 2;
 }
 
+/* knn_tree(X, centre, {rows}) -> {perm =, nodes =, bounds =}: a KD-tree
+** over the training rows (positions, never coordinates) */
+static int k_tree(lua_State *L) {
+  tide_Array *X = tideL_check(L, 1);
+  luaL_argcheck(L, X->ndim == 2, 1, "X must be 2-dimensional");
+  tide_KnnIndex ix;
+  memset(&ix, 0, sizeof ix);
+  ix.X = X;
+  tideM_checkrows(L, 3, "rows", X->shape[0], &ix.rows);
+  ix.centre = checkvec(L, 2, X->shape[1], "the centre");
+  int64_t n = ix.rows.n, nn = tide_knn_tree_nodes(n), p = X->shape[1];
+  int64_t ns[2] = {nn, 3}, bs[2] = {nn, 2 * p};
+  lua_createtable(L, 0, 3);
+  tide_Array *pa = tideL_push(L);
+  int rc = tide_array_new(pa, TIDE_I64, 1, &n, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "perm");
+  tide_Array *na = tideL_push(L);
+  if ((rc = tide_array_new(na, TIDE_I64, 2, ns, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "nodes");
+  tide_Array *ba = tideL_push(L);
+  if ((rc = tide_array_new(ba, TIDE_F64, 2, bs, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "bounds");
+  rc = tide_knn_tree_build(&ix, (int64_t *)pa->data, (int64_t *)na->data, (double *)ba->data);
+  return rc ? tideL_raise(L, rc) : 1;
+}
+
 /* knn_classes(y, {rows}) -> sorted distinct labels, in y's dtype */
 static int k_classes(lua_State *L) {
   tide_Array *y = tideL_check(L, 1);
@@ -55,6 +82,7 @@ static int k_classes(lua_State *L) {
 ** at qi and the options table at oi ({train_rows =, rows =, k =}). */
 typedef struct Args {
   tide_KnnIndex ix;
+  tide_KnnTree tree;
   tide_Array *Q;
   tide_Rows qrows;
   int64_t k;
@@ -69,6 +97,26 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
   tideM_checkrows(L, oi, "train_rows", X->shape[0], &a->ix.rows);
   a->ix.centre = checkvec(L, 2, X->shape[1], "the centre");
   a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
+  lua_getfield(L, oi, "tree"); /* {perm, nodes, bounds} from knn_tree, or nil */
+  if (lua_istable(L, -1)) {
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "perm");
+    lua_getfield(L, t, "nodes");
+    lua_getfield(L, t, "bounds");
+    tide_Array *pa = tideL_check(L, t + 1), *na = tideL_check(L, t + 2), *ba = tideL_check(L, t + 3);
+    int64_t nn = na->ndim == 2 ? na->shape[0] : -1;
+    if (pa->dtype != TIDE_I64 || pa->ndim != 1 || pa->shape[0] != a->ix.rows.n ||
+        !tide_array_is_c_contiguous(pa) || na->dtype != TIDE_I64 || nn != tide_knn_tree_nodes(a->ix.rows.n) ||
+        na->shape[1] != 3 || !tide_array_is_c_contiguous(na) || ba->dtype != TIDE_F64 ||
+        ba->ndim != 2 || ba->shape[0] != nn || ba->shape[1] != 2 * X->shape[1] ||
+        !tide_array_is_c_contiguous(ba))
+      luaL_error(L, "knn: the tree does not match the training rows (was the model changed?)");
+    a->tree.nnodes = nn;
+    a->tree.perm = (const int64_t *)pa->data;
+    a->tree.node = (const int64_t *)na->data;
+    a->tree.bound = (const double *)ba->data;
+    a->ix.tree = &a->tree; /* the arrays stay on the stack */
+  }
   a->Q = tideL_check(L, qi);
   if (a->Q->ndim != 2)
     luaL_error(L, "bad argument #1 to '%s' (X must be 2-dimensional (rows x features), got %d "
@@ -209,6 +257,6 @@ static int k_reduce(lua_State *L) {
 void tideM_open_knn(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"knn_index", k_index}, {"knn_classes", k_classes}, {"knn_kneighbors", k_kneighbors},
-    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce}, {NULL, NULL}};
+    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce}, {"knn_tree", k_tree}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

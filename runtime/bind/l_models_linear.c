@@ -262,7 +262,7 @@ static int k_enet_moments(lua_State *L) {
   return 3;
 }
 
-/* moments_sse(m, p, coefs (q x p), intercepts (q), {shift, yshift}) -> sse (q) */
+/* moments_sse(m, p, {shift, yshift}, coefs (q x p), intercepts (q)) -> sse (q) */
 static int k_moments_sse(lua_State *L) {
   const double *m;
   int64_t p;

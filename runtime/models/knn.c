@@ -136,6 +136,11 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 /* Exact squared distance of a centred query to training position pos. */
+static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t pos);
+double tide__knn_d2(const tide_KnnIndex *ix, const double *qc, int64_t pos) {
+  return exact_d2(ix, qc, ncols(ix->X), pos);
+}
+
 static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t pos) {
   const tide_Array *X = ix->X;
   int64_t cs1 = X->ndim == 2 ? X->strides[1] : 0;
@@ -372,7 +377,7 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   w.xmax2 = 0;
   for (int64_t r = 0; r < n; r++)
     if (ix->norms[r] > w.xmax2) w.xmax2 = ix->norms[r];
-  w.use32 = p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
+  w.use32 = !ix->tree && p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
   int64_t qb = w.qb, tb = w.tb, cap = w.cap;
   w.qc = malloc((size_t)(qb * pp) * sizeof *w.qc);
   w.tc = malloc((size_t)(tb * pp) * sizeof *w.tc);
@@ -398,7 +403,8 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   while (!rc && tide_rowblocks_next(&qit)) {
     int64_t nq = qit.nb;
     centre_rows(qit.buf, w.qc, nq, p, ix->centre);
-    rc = w.use32 ? block_f32(&w, nq) : 1;
+    if (ix->tree) rc = tide__knn_tree_query(ix, w.qc, nq, k, w.hd, w.hp);
+    else rc = w.use32 ? block_f32(&w, nq) : 1;
     if (rc == 1) rc = block_f64(&w, nq);
     if (!rc) rc = visit(ud, qit.first, nq, k, w.hd, w.hp);
   }

@@ -18,12 +18,40 @@
 
 #include "models.h"
 
+/* A KD-tree over the training positions (knn_tree.c): nodes split at the
+** median of their widest coordinate down to leaves of at most
+** TIDE_KNN_LEAF positions; each node keeps the bounding box of its rows
+** (centred coordinates).  It holds positions, never coordinates: the rows
+** are read from X. */
+#define TIDE_KNN_LEAF 32
+typedef struct tide_KnnTree {
+  int64_t nnodes;
+  const int64_t *perm;  /* the n training positions in tree order */
+  const int64_t *node;  /* nnodes x 3: first, end (into perm), first child (-1: a leaf;
+                        ** the second child follows it) */
+  const double *bound;  /* nnodes x 2p: the box's lower corner, then its upper one */
+} tide_KnnTree;
+
 typedef struct tide_KnnIndex {
   const tide_Array *X; /* training data, n x p (not owned) */
   tide_Rows rows;      /* training rows: positions 0 .. rows.n - 1 */
   const double *centre; /* p numbers subtracted from training rows and queries */
   const double *norms;  /* rows.n squared norms of the centred training rows */
+  const tide_KnnTree *tree; /* NULL: brute force */
 } tide_KnnIndex;
+
+/* The number of nodes of a tree over n positions. */
+int64_t tide_knn_tree_nodes(int64_t n);
+/* Builds the tree of ix (its centre set) into perm (n), node (nnodes x 3)
+** and bound (nnodes x 2p), sized by tide_knn_tree_nodes. */
+int tide_knn_tree_build(const tide_KnnIndex *ix, int64_t *perm, int64_t *node, double *bound);
+/* The k nearest training positions of nq centred queries qc (nq x p) by
+** the tree: dist (ascending, euclidean) and pos, nq x k; the same
+** neighbours, order and distances as the brute-force search. */
+int tide__knn_tree_query(const tide_KnnIndex *ix, const double *qc, int64_t nq, int64_t k,
+                         double *dist, int64_t *pos);
+/* Exact squared distance of a centred query to training position pos (knn.c). */
+double tide__knn_d2(const tide_KnnIndex *ix, const double *qc, int64_t pos);
 
 /* Fills centre[p] and norms[rows->n] for the rows of X (checked by the
 ** caller with tide_check_xy).  Fails if a squared norm overflows. */

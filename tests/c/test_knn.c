@@ -108,7 +108,7 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
   tide_Rows qr = tide_rows_all(nq);
   double *centre = malloc((size_t)p * sizeof *centre), *norms = malloc((size_t)tr.n * 8);
   CHECK_EQ_INT(tide_knn_index(Xu, &tr, centre, norms), TIDE_OK);
-  tide_KnnIndex ix = {Xu, tr, centre, norms};
+  tide_KnnIndex ix = {Xu, tr, centre, norms, NULL};
   Seen s = {Xu, &Q, &tr, &qr, 0, 0, 0};
   if (k > tr.n) k = tr.n;
   CHECK_EQ_INT(tide_knn_search(&ix, &Q, &qr, k, visit, &s), TIDE_OK);
@@ -160,7 +160,7 @@ static void test_users(void) {
   double centre[1], norms[10], out[2], dist[6];
   int64_t idx[6];
   tide_knn_index(&X, &all, centre, norms);
-  tide_KnnIndex ix = {&X, all, centre, norms};
+  tide_KnnIndex ix = {&X, all, centre, norms, NULL};
   CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qa, 3, dist, idx), TIDE_OK);
   CHECK_EQ_INT(idx[0], 2);
   CHECK_EQ_INT(idx[1], 3);
