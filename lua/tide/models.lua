@@ -175,6 +175,27 @@ end
 
 local ROWS = {"rows"}   -- what predict, transform and score take
 
+-- A pipeline passes its transformers' column maps to the next step as the
+-- private option _xmap (see tide.pipeline): the step reads X through them
+-- instead of a transformed copy.  Only classes whose spec says mapped =
+-- true take it (their kernels get opts.xmap).  Returns the options
+-- without it, and the map.
+local function split_map(self, opts)
+  if type(opts) ~= "table" or opts._xmap == nil then return opts, nil end
+  if not self._class.spec.mapped then
+    fail(self._class.name, 3, "cannot read X through a column map")
+  end
+  local o = {}
+  for k, v in pairs(opts) do if k ~= "_xmap" then o[k] = v end end
+  return o, opts._xmap
+end
+local function with_map(opts, xmap)
+  if not xmap then return opts or {} end
+  local o = {xmap = xmap}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return o
+end
+
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self:kind()
@@ -188,9 +209,11 @@ function Model:fit(X, y, opts)
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":fit", self._class.spec.fit_options or ROWS)
   local blas <close> = K.serial()
-  self._class.spec.fit(self, X, y, opts or {})
+  self._class.spec.fit(self, X, y, with_map(opts, xmap))
   self._fitted = true
   self.n_features = X.shape[2]
   return self
@@ -205,9 +228,11 @@ function Model:predict(X, opts)
   end
   local f = self._class.spec.predict
   if not f then fail(self._class.name, 2, "a %s has no predict", self:kind()) end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":predict", ROWS)
   local blas <close> = K.serial()
-  return f(self, X, opts or {})
+  return f(self, X, with_map(opts, xmap))
 end
 
 function Model:transform(X, opts)
@@ -215,9 +240,11 @@ function Model:transform(X, opts)
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
   if not f then fail(self._class.name, 2, "a %s has no transform", self:kind()) end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":transform", ROWS)
   local blas <close> = K.serial()
-  return f(self, X, opts or {})
+  return f(self, X, with_map(opts, xmap))
 end
 
 function Model:fit_transform(X, y, opts)

@@ -25,6 +25,7 @@ static int k_index(lua_State *L) {
   tide_Array *X = tideL_check(L, 1), *y = lua_isnoneornil(L, 2) ? NULL : tideL_check(L, 2);
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->ndim ? X->shape[0] : 0, &r);
+  if (X->ndim == 2) tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   int rc = tide_check_xy(X, y, NULL, &r, "fit");
   if (rc) return tideL_raise(L, rc);
   if (X->shape[1] == 0) return luaL_error(L, "fit: X has no features");
@@ -43,6 +44,7 @@ static int k_tree(lua_State *L) {
   memset(&ix, 0, sizeof ix);
   ix.X = X;
   tideM_checkrows(L, 3, "rows", X->shape[0], &ix.rows);
+  tideM_checkmap(L, 3, "xmap", X->shape[1], &ix.rows);
   ix.centre = checkvec(L, 2, X->shape[1], "the centre");
   int64_t n = ix.rows.n, nn = tide_knn_tree_nodes(n), p = X->shape[1];
   int64_t ns[2] = {nn, 3}, bs[2] = {nn, 2 * p};
@@ -95,6 +97,7 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
   memset(a, 0, sizeof *a);
   a->ix.X = X;
   tideM_checkrows(L, oi, "train_rows", X->shape[0], &a->ix.rows);
+  tideM_checkmap(L, oi, "train_xmap", X->shape[1], &a->ix.rows);
   a->ix.centre = checkvec(L, 2, X->shape[1], "the centre");
   a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
   lua_getfield(L, oi, "tree"); /* {perm, nodes, bounds} from knn_tree, or nil */
@@ -125,6 +128,7 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
     luaL_error(L, "bad argument #1 to '%s' (X has %d features, but the model was fitted on %d)",
                fname, (int)a->Q->shape[1], (int)X->shape[1]);
   tideM_checkrows(L, oi, "rows", a->Q->shape[0], &a->qrows);
+  tideM_checkmap(L, oi, "xmap", a->Q->shape[1], &a->qrows);
   if (a->qrows.n > 0) {
     int rc = tide_check_xy(a->Q, NULL, NULL, &a->qrows, fname);
     if (rc) tideL_raise(L, rc);

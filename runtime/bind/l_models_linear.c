@@ -33,6 +33,7 @@ static int k_ridge_fit(lua_State *L) {
   luaL_argcheck(L, X->ndim == 2, 1, "X must be 2-dimensional (rows x features)");
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   tide_Array *w = opt_weights(L, 3);
   double alpha = tideL_optnum(L, 3, "alpha", 0);
   int icpt = tideL_optbool(L, 3, "fit_intercept", 1);
@@ -56,6 +57,7 @@ static int k_enet_fit(lua_State *L) {
   int64_t p = X->shape[1];
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   tide_Array *w = opt_weights(L, 3);
   tide_EnetOpts o;
   o.alpha = tideL_optnum(L, 3, "alpha", 1.0);
@@ -119,6 +121,7 @@ static int k_moments(lua_State *L) {
   int64_t p = X->shape[1];
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   const double *s = optvec(L, 3, "shift", p);
   if (!s) return luaL_error(L, "moments: option 'shift' is required");
   double *m = tideM_newvec(L, tide_moments_len(p), NULL);

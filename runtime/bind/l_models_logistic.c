@@ -35,6 +35,7 @@ static int k_logistic_fit(lua_State *L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->ndim >= 1 ? X->shape[0] : 0, &r);
+  if (X->ndim == 2) tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   tide_Array *w = NULL;
   lua_getfield(L, 3, "weights");
   if (!lua_isnil(L, -1)) {
@@ -146,6 +147,7 @@ static int k_logistic_predict(lua_State *L) {
     luaL_argerror(L, 3, "intercept must be a vector of k entries for k > 2 classes");
   tide_Rows r;
   tideM_checkrows(L, 6, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 6, "xmap", X->shape[1], &r);
   int rc;
   if (strcmp(mode, "class") == 0) {
     int64_t *idx = lua_newuserdatauv(L, (size_t)(r.n ? r.n : 1) * sizeof *idx, 0);

@@ -184,6 +184,7 @@ static void panel_fill(const Naive *d, int64_t j0, int64_t nb, double *P) {
     for (int64_t jj = 0; jj < nb; jj++) {
       double v = X->dtype == TIDE_F64 ? *(const double *)(row + jj * cs)
                                       : tide_load_f64(X->dtype, row + jj * cs);
+      if (d->rows->map) v = tide_colmap_apply(d->rows->map, j0 + jj, v);
       P[jj * n + i] = s * (v - (d->xmean ? d->xmean[j0 + jj] : 0));
     }
   }

@@ -147,7 +147,9 @@ static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int
   const unsigned char *row = X->data + tide_rows_at(&ix->rows, pos) * X->strides[0];
   double s = 0;
   for (int64_t j = 0; j < p; j++) {
-    double x = tide_load_f64(X->dtype, row + j * cs1) - ix->centre[j], d = qc[j] - x;
+    double v = tide_load_f64(X->dtype, row + j * cs1);
+    if (ix->rows.map) v = tide_colmap_apply(ix->rows.map, j, v);
+    double x = v - ix->centre[j], d = qc[j] - x;
     s += d * d;
   }
   return s;

@@ -32,7 +32,9 @@ static double coord(const tide_KnnIndex *ix, int64_t pos, int64_t j) {
   const tide_Array *X = ix->X;
   int64_t cs = X->ndim == 2 ? X->strides[1] : 0;
   const unsigned char *row = X->data + tide_rows_at(&ix->rows, pos) * X->strides[0];
-  return tide_load_f64(X->dtype, row + j * cs) - ix->centre[j];
+  double v = tide_load_f64(X->dtype, row + j * cs);
+  if (ix->rows.map) v = tide_colmap_apply(ix->rows.map, j, v);
+  return v - ix->centre[j];
 }
 
 typedef struct Build {
@@ -210,7 +212,8 @@ int tide__knn_tree_query(const tide_KnnIndex *ix, const double *qc, int64_t nq, 
       hp[m] = INT64_MAX;
     }
     Query Q = {ix, ix->tree, qc + i * p, p, k, hd, hp,
-               ix->X->dtype == TIDE_F64 && (ix->X->ndim == 1 || ix->X->strides[1] == 8)};
+               ix->X->dtype == TIDE_F64 && (ix->X->ndim == 1 || ix->X->strides[1] == 8) &&
+                   !ix->rows.map};
     walk(&Q, 0, box_d2(&Q, 0));
     for (int64_t m = 0; m < k; m++) {
       if (hp[m] == INT64_MAX || !isfinite(hd[m])) {

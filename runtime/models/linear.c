@@ -132,11 +132,9 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
   double ys = 0;
   if (center && n > 0) {
     int64_t K = n < 1024 ? n : 1024;
-    int64_t cs = X->strides[1];
     for (int64_t q = 0; q < K; q++) {
       int64_t r = tide_rows_at(rows, q * n / K);
-      const unsigned char *row = X->data + r * X->strides[0];
-      for (int64_t j = 0; j < p; j++) shift[j] += tide_load_f64(X->dtype, row + j * cs);
+      for (int64_t j = 0; j < p; j++) shift[j] += tide_rows_load(X, rows, r, j);
       if (y) ys += tide_load_f64(y->dtype, y->data + r * y->strides[0]);
     }
     for (int64_t j = 0; j < p; j++) shift[j] /= (double)K;
