@@ -117,10 +117,11 @@ function search.search(spec)
   -- stage 2 runs the groups and the candidates alone
   s.ctx = planmod.make{model = model, cands = cands, folds = folds, X = spec.X, y = spec.y,
                        score = score, scoring = scoring, kind = model:kind(),
-                       train_score = s.train_score, share = spec.share ~= false}
+                       train_score = s.train_score, share = spec.share ~= false,
+                       async = spec.async}
   s.opts = {jobs = spec.jobs, on_error = "yield", progress = spec.progress, chunk = 1}
-  if spec.async then
-    s:_stage(s.ctx.sets and 1 or 2)
+  if spec.async then   -- one loop, in the background: each linear group
+    s:_stage()           -- takes its fold's moments itself (no stage 1)
     return s
   end
   local ctx = s.ctx
@@ -138,17 +139,11 @@ function search.search(spec)
   return s
 end
 
--- Starts stage 1 (the moment tasks) or 2 (the units) of an async search.
-function Search:_stage(k)
+-- Starts the units of an async search.
+function Search:_stage()
   local ctx = self.ctx
-  self.stage = k
-  if k == 1 then
-    self.mres, self.mdone, self.mfail = {}, 0, false
-    self.job = tide.start(function(i) return planmod.moment_task(ctx, i) end, #ctx.sets, self.opts)
-  else
-    self.udone = 0
-    self.job = tide.start(function(t) return ctx.units[t].run() end, #ctx.units, self.opts)
-  end
+  self.udone = 0
+  self.job = tide.start(function(t) return ctx.units[t].run() end, #ctx.units, self.opts)
 end
 
 -- s:plan(): the search's plan as text: which candidates share what, in
@@ -177,21 +172,6 @@ end
 function Search:_pump()
   if not self.job then return end
   local res, errs = self.job:take()
-  if self.stage == 1 then
-    for t, r in pairs(res) do self.mres[t] = r; self.mdone = self.mdone + 1 end
-    for _ in pairs(errs) do self.mfail = true; self.mdone = self.mdone + 1 end
-    if self.mdone >= #self.ctx.sets then
-      self.job:close()
-      self.job = nil
-      if not self.mfail then planmod.combine_moments(self.ctx, self.mres) end
-      if not self.cancelled then
-        self:_stage(2)
-        return self:_pump()
-      end
-      self:_finish()
-    end
-    return
-  end
   for t, r in pairs(res) do self:_record(t, r); self.udone = self.udone + 1 end
   for t, e in pairs(errs) do self:_record(t, nil, e); self.udone = self.udone + 1 end
   if self.udone >= #self.ctx.units then

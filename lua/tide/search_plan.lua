@@ -269,8 +269,7 @@ local function linear_model(ctx, params, coef, b)
 end
 
 -- Scores of a fold's candidates from moments (r2 / mse) or the scorer.
-local function linear_scores(ctx, f, cs, C, B, which)
-  local mom = which == "test" and ctx.mom.test[f] or ctx.mom.train[f]
+local function linear_scores(ctx, f, cs, C, B, which, mom)
   local how = MOMENT_SCORES[ctx.scoring]
   if how and not (ctx.scoring == "score" and ctx.kind ~= "regressor") then
     local sse = K.moments_sse(mom, ctx.p, {shift = ctx.shift, yshift = ctx.yshift}, C, B)
@@ -296,10 +295,28 @@ end
 
 -- One fold's linear group: cs (candidates), final (a model with the
 -- group's shared parameters), scaler or nil.
+-- Fold f's training and test moments, and the time they cost this unit:
+-- from stage 1, or (an async search, which has no stage 1) taken here,
+-- once per fold and worker.
+local function fold_moments(ctx, f)
+  if ctx.mom then return ctx.mom.train[f], ctx.mom.test[f], ctx.mom.time[f] / ctx.linear_per_fold[f] end
+  ctx.own = ctx.own or {}
+  local own = ctx.own[f]
+  if own then return own.train, own.test, 0 end
+  local t0 = tide.now()
+  local o = {shift = ctx.shift, yshift = ctx.yshift}
+  o.rows = ctx.folds[f].train
+  local tr = K.moments(ctx.X, ctx.y, o)
+  o.rows = ctx.folds[f].test
+  own = {train = tr, test = K.moments(ctx.X, ctx.y, o)}
+  ctx.own[f] = own
+  return own.train, own.test, tide.now() - t0
+end
+
 local function linear_unit(ctx, f, cs, fam, final, scaler)
   local out = {}
+  local mom, mom_te, share = fold_moments(ctx, f)
   local t0 = tide.now()
-  local mom = ctx.mom.train[f]
   local a, b
   if scaler then a, b = scaler_of(ctx, scaler, mom) end
   local fp = final:params()
@@ -340,10 +357,9 @@ local function linear_unit(ctx, f, cs, fam, final, scaler)
   if #ok_c > 0 then
     local Cs, Bs = C, B
     if #ok_c < #order then Cs, Bs = C:take(ok_i), B:take(ok_i) end
-    local test = linear_scores(ctx, f, ok_c, Cs, Bs, "test")
-    local train = ctx.train_score and linear_scores(ctx, f, ok_c, Cs, Bs, "train") or nil
+    local test = linear_scores(ctx, f, ok_c, Cs, Bs, "test", mom_te)
+    local train = ctx.train_score and linear_scores(ctx, f, ok_c, Cs, Bs, "train", mom) or nil
     local t2 = tide.now()
-    local share = ctx.mom.time[f] / ctx.linear_per_fold[f]
     for i, c in ipairs(ok_c) do
       out[c] = {test = test[i], train = train and train[i] or nil, shared = true,
                 fit_time = share + (t1 - t0) / #order, score_time = (t2 - t1) / #ok_c}
@@ -444,7 +460,7 @@ end
 -- ---------------------------------------------------------------- plan
 
 -- plan.make(ctx): ctx holds model, cands, folds, X, y, score (function),
--- scoring (name), kind, train_score, share.  Returns the plan: ctx.sets
+-- scoring (name), kind, train_score, share, async.  Returns the plan: ctx.sets
 -- (stage 1: moment tasks, or nil), ctx.units (stage 2), ctx.lines (text).
 function plan.make(ctx)
   local cands, folds, nf = ctx.cands, ctx.folds, #ctx.folds
@@ -504,10 +520,15 @@ function plan.make(ctx)
   ctx.linear_per_fold, ctx.linear_cands = {}, {}
   for f = 1, nf do ctx.linear_per_fold[f] = 0 end
   if linear then
-    ctx.sets, ctx.sets_text = moment_sets(X, folds)
     ctx.shift, ctx.yshift = shift_of(X, ctx.y)
-    ctx.lines[#ctx.lines + 1] = string.format("  moments (stage 1): %d tasks over %s", #ctx.sets,
-                                              ctx.sets_text)
+    if ctx.async then   -- one loop: each fold's first group takes its moments
+      ctx.lines[#ctx.lines + 1] = "  moments: each fold's training and test rows, taken by the " ..
+                                  "fold's first group (async: no stage 1)"
+    else
+      ctx.sets, ctx.sets_text = moment_sets(X, folds)
+      ctx.lines[#ctx.lines + 1] = string.format("  moments (stage 1): %d tasks over %s",
+                                                #ctx.sets, ctx.sets_text)
+    end
   end
   for _, key in ipairs(order) do
     local g = groups[key]

@@ -11,6 +11,7 @@ local lab3 = (X:col(1) * 3):floor():astype("i64")
 
 local function same(what, spec, tol)
   local a = tide.search(spec)
+  if spec.async then a:wait() end
   -- the groups really share (a group that fails falls back to fits alone)
   for _, u in ipairs(a.ctx.units) do
     if not u.single and (a.ctx.mom or not a.ctx.sets) then
@@ -22,6 +23,7 @@ local function same(what, spec, tol)
   end
   spec.share = false
   local b = tide.search(spec)
+  if spec.async then b:wait() end
   local ra, rb = a:rows(), b:rows()
   check.eq(#ra, #rb, what)
   for i = 1, #ra do
@@ -108,6 +110,9 @@ check.truthy(sa:wait(60), "async search finished")
 local done, total = sa:progress()
 check.eq(done, 8); check.eq(total, 8)
 check.eq(sa.best_params.alpha, 1e-3)
+check.truthy(sa:plan():find("async: no stage 1", 1, true), sa:plan())
+same("async", {model = models.ridge, grid = {alpha = {0.1, 10}}, X = X, y = y, cv = kf, jobs = 2,
+               async = true, train_score = true}, 1e-9)
 
 -- a bad row (NaN) fails each candidate as a fit alone does
 local Xn = X:copy()
