@@ -8,8 +8,10 @@
 --                                     [--no-train-score]   (as GridSearchCV's default)
 --                                     [--data DIR]   (DIR/X.npy and DIR/y.npy instead)
 --                                     [--no-share]   (every candidate x fold alone)
-local no_train, data_dir, share = false, nil, true
+--                                     [--csv PATH]   (the memory profile's samples)
+local no_train, data_dir, share, csv = false, nil, true, nil
 for i = #arg, 1, -1 do
+  if arg[i] == "--csv" then csv = table.remove(arg, i + 1); table.remove(arg, i) end
   if arg[i] == "--no-train-score" then no_train = true; table.remove(arg, i) end
   if arg[i] == "--no-share" then share = false; table.remove(arg, i) end
   if arg[i] == "--data" then data_dir = table.remove(arg, i + 1); table.remove(arg, i) end
@@ -89,5 +91,6 @@ print(rep:summary())
 print(string.format("peak PSS: %.2f x data with %d workers (%.2f x data above the start)",
                     rep.peak_pss / data_bytes, jobs, (rep.peak_pss - rep.baseline_pss) / data_bytes))
 rep:plot("gridsearch-memory.svg")
+if csv then rep:csv(csv) end
 results[2].search:plot("gridsearch-search.svg")
 print("plots: gridsearch-memory.svg gridsearch-search.svg")

@@ -14,6 +14,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KNN_AVX2 1
+#endif
 
 #include "knn.h"
 
@@ -256,6 +260,36 @@ static inline int any_below8f(const float *t, float thr) {
 }
 #endif
 
+/* The first j' >= j below n with t[j'] < thr, or n: the screening's hot
+** loop (most values are rejected), 8 or 16 at a time. */
+static int64_t first_below_any(const float *t, int64_t j, int64_t n, float thr) {
+  for (; j + 8 <= n; j += 8)
+    if (any_below8f(t + j, thr)) break;
+  for (; j < n; j++)
+    if (t[j] < thr) return j;
+  return n;
+}
+
+#if KNN_AVX2
+__attribute__((target("avx2"))) static int64_t first_below_avx2(const float *t, int64_t j,
+                                                                int64_t n, float thr) {
+  __m256 th = _mm256_set1_ps(thr);
+  for (; j + 16 <= n; j += 16) {
+    __m256 m = _mm256_min_ps(_mm256_loadu_ps(t + j), _mm256_loadu_ps(t + j + 8));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(m, th, _CMP_LT_OQ))) break;
+  }
+  return first_below_any(t, j, n, thr);
+}
+#endif
+
+typedef int64_t (*FirstBelow)(const float *, int64_t, int64_t, float);
+static FirstBelow first_below_fn(void) {
+#if KNN_AVX2
+  if (__builtin_cpu_supports("avx2")) return first_below_avx2;
+#endif
+  return first_below_any;
+}
+
 /* Max-heap of the k smallest screening values (no positions needed). */
 static void heap32_replace(float *h, int64_t k, float v) {
   int64_t i = 0;
@@ -283,13 +317,16 @@ static int block_f32(Work *w, int64_t nq) {
   /* error of sgemm + the rounding of the inputs, with a factor 4 to spare */
   double u = ldexp(1.0, -24) * 4.0 * (double)(p + 4), xm = sqrt(w->xmax2);
   float *thr2 = w->h32 + nq * k; /* 2e per query */
+  int64_t p1 = p + 1;
+  FirstBelow below = first_below_fn();
   for (int64_t i = 0; i < nq; i++) {
     double qn = 0;
     for (int64_t j = 0; j < p; j++) {
       double v = w->qc[i * p + j];
       qn += v * v;
-      w->q32[i * p + j] = (float)v;
+      w->q32[i * p1 + j] = (float)v;
     }
+    w->q32[i * p1 + p] = -0.5f;
     if (!(qn <= 1e30)) return 1;
     thr2[i] = (float)(2 * u * (w->xmax2 + 2 * sqrt(qn) * xm));
     w->cn[i] = 0;
@@ -300,26 +337,22 @@ static int block_f32(Work *w, int64_t nq) {
   if (rc) return rc;
   while (!over && tide_rowblocks_next(&tit)) {
     int64_t nb = tit.nb;
-    for (int64_t r = 0; r < nb; r++)
+    /* rows [x - centre, |x - centre|^2] against queries [q, -1/2]: the
+    ** product times -2 is |x|^2 - 2 q.x, with no pass to set the tile */
+    for (int64_t r = 0; r < nb; r++) {
       for (int64_t j = 0; j < p; j++)
-        w->t32[r * p + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-    for (int64_t r = 0; r < nb; r++) w->tile32[r] = (float)ix->norms[tit.first + r];
-    for (int64_t i = 1; i < nq; i++)
-      memcpy(w->tile32 + i * nb, w->tile32, (size_t)nb * sizeof *w->tile32);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0f, w->q32,
-                (int)p, w->t32, (int)p, 1.0f, w->tile32, (int)nb);
+        w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+      w->t32[r * p1 + p] = (float)ix->norms[tit.first + r];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f, w->q32,
+                (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);
     for (int64_t i = 0; i < nq && !over; i++) {
       const float *t = w->tile32 + i * nb;
       float *h = w->h32 + i * k, *cv = w->c32 + i * cap;
       int64_t *cp = w->cp + i * cap, cn = w->cn[i];
       float thr = h[0] + thr2[i];
-      for (int64_t j = 0; j < nb; j++) {
-        if ((j & 7) == 0 && j + 8 <= nb && !any_below8f(t + j, thr)) {
-          j += 7;
-          continue;
-        }
+      for (int64_t j = 0; (j = below(t, j, nb, thr)) < nb; j++) {
         float v = t[j];
-        if (!(v < thr)) continue;
         if (v < h[0]) {
           heap32_replace(h, k, v);
           thr = h[0] + thr2[i];
@@ -391,8 +424,8 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   w.cs = malloc((size_t)cap * sizeof *w.cs);
   int ok = w.qc && w.tc && w.tile && w.hd && w.hp && w.cp && w.cn && w.cs;
   if (ok && w.use32) {
-    w.q32 = malloc((size_t)(qb * pp) * sizeof *w.q32);
-    w.t32 = malloc((size_t)(tb * pp) * sizeof *w.t32);
+    w.q32 = malloc((size_t)(qb * (p + 1)) * sizeof *w.q32);
+    w.t32 = malloc((size_t)(tb * (p + 1)) * sizeof *w.t32);
     w.tile32 = malloc((size_t)(qb * tb) * sizeof *w.tile32);
     w.h32 = malloc((size_t)(qb * k + qb) * sizeof *w.h32);
     w.c32 = malloc((size_t)(qb * cap) * sizeof *w.c32);

@@ -283,6 +283,11 @@ do
   same("tied", Xi, Qi, 10)
   same("tied, a rowset", Xi, Qi, 25, tide.rowset{{1, 700}, {1500, 2900}})
   same("tied, queries in the data", Xi, Xi:slice(1, 1, 100), 40)
+  -- past 4096 rows brute force screens in single precision: still the tree's
+  local Xl = tide.rand(20000, 5, {seed = 18})
+  same("single-precision screening", Xl, tide.rand(300, 5, {seed = 19}), 10)
+  local Xt = (tide.rand(20000, 4, {seed = 20}) * 3):floor()
+  same("single-precision screening, tied", Xt, Xt:slice(1, 1, 200), 12)
   local Xs = tide.rand(500, 2, {seed = 15}):astype("f32")     -- another dtype
   same("f32", Xs, tide.rand(50, 2, {seed = 16}), 3)
   local lab = (Xi:col(1) + Xi:col(2)):astype("i64")
