@@ -370,6 +370,8 @@ end
 
 -- ---------------------------------------------------------------- k-NN
 
+local SUB = 1024   -- queries per neighbour search in a k-NN group
+
 local function knn_unit(ctx, f, cs)
   local how = KNN_SCORES[ctx.scoring]
   if ctx.scoring == "score" then
@@ -402,13 +404,35 @@ local function knn_unit(ctx, f, cs)
     for i in ipairs(usable) do
       accs[i] = models._internal.score_acc(how[1], ctx.y, n, proba and classes or nil)
     end
+    -- each scoring block's neighbours are found SUB rows at a time: the
+    -- lists of a whole block would hold more than its predictions
     models._internal.blocks(rows, n, function(r)
-      local D, I = base:kneighbors(ctx.X, {rows = r, k = kmax})
-      for i, c in ipairs(usable) do
-        local o = {k = ks[c].k, distance = ks[c].weights == "distance", classes = classes,
-                   proba = proba}
-        local lab, P = K.knn_reduce(D, I, ctx.y, o)
-        accs[i]:add(r, proba and P or lab)
+      local nb = r and #r or n
+      local out = {}
+      for a = 1, nb, SUB do
+        local b = math.min(a + SUB - 1, nb)
+        local sub = r and (b - a + 1 < nb and r:slice(1, a, b) or r) or tide.rowset(a, b)
+        local D, I = base:kneighbors(ctx.X, {rows = sub, k = kmax})
+        for i, c in ipairs(usable) do
+          local o = {k = ks[c].k, distance = ks[c].weights == "distance", classes = classes,
+                     proba = proba}
+          local lab, P = K.knn_reduce(D, I, ctx.y, o)
+          local v = proba and P or lab
+          if nb <= SUB then out[i] = v
+          else
+            out[i] = out[i] or (proba and tide.zeros({nb, #classes}) or tide.zeros(nb, v.dtype))
+            out[i]:slice(1, a, b):assign_(v)
+            v:close()
+          end
+          if proba then lab:close() end
+        end
+        -- closed at once: garbage arrays would grow the worker's heap
+        D:close()
+        I:close()
+      end
+      for i in ipairs(usable) do
+        accs[i]:add(r, out[i])
+        out[i]:close()
       end
     end)
     local v = {}
@@ -419,6 +443,7 @@ local function knn_unit(ctx, f, cs)
   local t2 = tide.now()
   local train = ctx.train_score and run(fold.train) or nil
   local t3 = tide.now()
+  base._norms:close()
   for i, c in ipairs(usable) do
     out[c] = {test = test[i], train = train and train[i] or nil, shared = true,
               fit_time = (t1 - t0) / #usable, score_time = (t3 - t1) / #usable}

@@ -21,7 +21,7 @@
 
 #include "knn.h"
 
-#define QBLOCK 512       /* queries per block */
+#define QBLOCK 128       /* queries per block */
 #define TBLOCK 256       /* training rows per distance tile */
 #define HEAP_CAP (1 << 20) /* entries of a heap block or a row buffer */
 
@@ -304,6 +304,62 @@ static void heap32_replace(float *h, int64_t k, float v) {
   h[i] = v;
 }
 
+/* Few features: one query's screening values against a tile, computed
+** in registers from the tile's columns (t: p columns of tb floats, then
+** the norms) instead of a GEMM into a tile per query block -- less memory
+** (one row, no BLAS buffers) and no pass over a stored tile.  qm is -2 q.
+** Values past nb (up to a multiple of 8) are computed and ignored. */
+#define FUSED_MAX 32
+static void dist_row_any(const float *qm, const float *t, int64_t p, int64_t tb, int64_t nb,
+                         float *out) {
+  const float *nrm = t + p * tb;
+  for (int64_t r = 0; r < nb; r++) out[r] = nrm[r];
+  for (int64_t j = 0; j < p; j++) {
+    const float *c = t + j * tb;
+    float q = qm[j];
+    for (int64_t r = 0; r < nb; r++) out[r] += q * c[r];
+  }
+}
+
+#if KNN_AVX2
+__attribute__((target("avx2,fma"))) static void dist_row_avx2(const float *qm, const float *t,
+                                                              int64_t p, int64_t tb, int64_t nb,
+                                                              float *out) {
+  const float *nrm = t + p * tb;
+  int64_t r = 0;
+  for (; r + 32 <= nb; r += 32) { /* four chains: one broadcast feeds four FMAs */
+    __m256 a0 = _mm256_loadu_ps(nrm + r), a1 = _mm256_loadu_ps(nrm + r + 8);
+    __m256 a2 = _mm256_loadu_ps(nrm + r + 16), a3 = _mm256_loadu_ps(nrm + r + 24);
+    for (int64_t j = 0; j < p; j++) {
+      __m256 q = _mm256_set1_ps(qm[j]);
+      const float *c = t + j * tb + r;
+      a0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c), a0);
+      a1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 8), a1);
+      a2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 16), a2);
+      a3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 24), a3);
+    }
+    _mm256_storeu_ps(out + r, a0);
+    _mm256_storeu_ps(out + r + 8, a1);
+    _mm256_storeu_ps(out + r + 16, a2);
+    _mm256_storeu_ps(out + r + 24, a3);
+  }
+  for (; r < nb; r += 8) {
+    __m256 acc = _mm256_loadu_ps(nrm + r);
+    for (int64_t j = 0; j < p; j++)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(qm[j]), _mm256_loadu_ps(t + j * tb + r), acc);
+    _mm256_storeu_ps(out + r, acc);
+  }
+}
+#endif
+
+typedef void (*DistRow)(const float *, const float *, int64_t, int64_t, int64_t, float *);
+static DistRow dist_row_fn(void) {
+#if KNN_AVX2
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dist_row_avx2;
+#endif
+  return dist_row_any;
+}
+
 /* Single-precision screening, then exact distances for the survivors.
 ** With e a bound on the error of a screening value, the true k-th value
 ** is at most (k-th screening value) + e, so every row whose screening
@@ -317,14 +373,16 @@ static int block_f32(Work *w, int64_t nq) {
   /* error of sgemm + the rounding of the inputs, with a factor 4 to spare */
   double u = ldexp(1.0, -24) * 4.0 * (double)(p + 4), xm = sqrt(w->xmax2);
   float *thr2 = w->h32 + nq * k; /* 2e per query */
-  int64_t p1 = p + 1;
+  int64_t p1 = p + 1, tb = w->tb;
+  int fused = p <= FUSED_MAX;
   FirstBelow below = first_below_fn();
+  DistRow dist_row = dist_row_fn();
   for (int64_t i = 0; i < nq; i++) {
     double qn = 0;
     for (int64_t j = 0; j < p; j++) {
       double v = w->qc[i * p + j];
       qn += v * v;
-      w->q32[i * p1 + j] = (float)v;
+      w->q32[i * p1 + j] = fused ? (float)v * -2.0f : (float)v;
     }
     w->q32[i * p1 + p] = -0.5f;
     if (!(qn <= 1e30)) return 1;
@@ -339,15 +397,29 @@ static int block_f32(Work *w, int64_t nq) {
     int64_t nb = tit.nb;
     /* rows [x - centre, |x - centre|^2] against queries [q, -1/2]: the
     ** product times -2 is |x|^2 - 2 q.x, with no pass to set the tile */
-    for (int64_t r = 0; r < nb; r++) {
-      for (int64_t j = 0; j < p; j++)
-        w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-      w->t32[r * p1 + p] = (float)ix->norms[tit.first + r];
+    if (fused) { /* columns: t32[j * tb + r], the norms last */
+      for (int64_t r = 0; r < nb; r++) {
+        for (int64_t j = 0; j < p; j++)
+          w->t32[j * tb + r] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+        w->t32[p * tb + r] = (float)ix->norms[tit.first + r];
+      }
+    } else {
+      for (int64_t r = 0; r < nb; r++) {
+        for (int64_t j = 0; j < p; j++)
+          w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+        w->t32[r * p1 + p] = (float)ix->norms[tit.first + r];
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f,
+                  w->q32, (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f, w->q32,
-                (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);
     for (int64_t i = 0; i < nq && !over; i++) {
-      const float *t = w->tile32 + i * nb;
+      const float *t;
+      if (fused) {
+        dist_row(w->q32 + i * p1, w->t32, p, tb, nb, w->tile32);
+        t = w->tile32;
+      } else {
+        t = w->tile32 + i * nb;
+      }
       float *h = w->h32 + i * k, *cv = w->c32 + i * cap;
       int64_t *cp = w->cp + i * cap, cn = w->cn[i];
       float thr = h[0] + thr2[i];
@@ -424,9 +496,12 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   w.cs = malloc((size_t)cap * sizeof *w.cs);
   int ok = w.qc && w.tc && w.tile && w.hd && w.hp && w.cp && w.cn && w.cs;
   if (ok && w.use32) {
+    /* fused (few features): one row of screening values, and tile columns
+    ** padded to a multiple of 8 rows, zeroed so the padding is defined */
+    int fused = p <= FUSED_MAX;
     w.q32 = malloc((size_t)(qb * (p + 1)) * sizeof *w.q32);
-    w.t32 = malloc((size_t)(tb * (p + 1)) * sizeof *w.t32);
-    w.tile32 = malloc((size_t)(qb * tb) * sizeof *w.tile32);
+    w.t32 = calloc((size_t)((tb + 8) * (p + 1)), sizeof *w.t32);
+    w.tile32 = malloc((size_t)((fused ? 1 : qb) * (tb + 8)) * sizeof *w.tile32);
     w.h32 = malloc((size_t)(qb * k + qb) * sizeof *w.h32);
     w.c32 = malloc((size_t)(qb * cap) * sizeof *w.c32);
     ok = w.q32 && w.t32 && w.tile32 && w.h32 && w.c32;
