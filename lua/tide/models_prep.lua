@@ -362,6 +362,9 @@ return function(models)
 
   function Pipe:kind() return kind(self.steps[#self.steps]) end
 
+  -- (for a search's shared groups) whether the steps read X through maps
+  function Pipe:_lazy() return lazy(self) end
+
   function Pipe:describe()
     local parts = {}
     for i, s in ipairs(self.steps) do

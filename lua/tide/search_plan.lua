@@ -79,27 +79,35 @@ local function key_of(params, skip)
   return table.concat(parts, ",")
 end
 
--- What a candidate shares: family ("ridge", "enet", "knn", "logistic")
--- or nil, the final estimator (a model with the candidate's parameters),
--- the scaler in front of it (pipeline{standard_scaler, final}) and the key.
+-- What a candidate shares: family ("ridge", "enet", "knn", "logistic",
+-- or "pipe": a pipeline's transformers fitted once per fold, the final
+-- step alone on them) or nil, the final estimator (a model with the
+-- candidate's parameters), the scaler in front of it when moments can
+-- serve the group (pipeline{standard_scaler, linear}), whether it is a
+-- pipeline, and the key of the group.
 local function family_of(ctx, params)
   local m = ctx.model:clone()
   m:set(params)
-  local final, scaler = m, nil
-  if is_pipeline(m) then
-    if #m.steps ~= 2 or class_name(m.steps[1]) ~= "standard_scaler" then return nil end
-    scaler, final = m.steps[1], m.steps[2]
+  local final, scaler, pipe = m, nil, is_pipeline(m)
+  local prefix = ""
+  if pipe then
+    if not m:_lazy() then return nil end   -- steps that copy: nothing to share
+    final = m.steps[#m.steps]
+    for i = 1, #m.steps - 1 do
+      prefix = prefix .. "|" .. class_name(m.steps[i]) .. " " .. key_of(m.steps[i]:params())
+    end
+    if #m.steps == 2 and class_name(m.steps[1]) == "standard_scaler" then scaler = m.steps[1] end
   end
   local name = class_name(final)
   if not name then return nil end
   local fam = LINEAR[name] or (KNN[name] and "knn") or (name == "logistic" and "logistic") or nil
-  if fam == nil or (scaler and fam ~= "ridge" and fam ~= "enet") then return nil end
+  if pipe and (fam == nil or ((fam == "ridge" or fam == "enet") and not scaler)) then fam = "pipe" end
+  if fam == nil then return nil end
   local p = final:params()
   local skip = (fam == "ridge" or fam == "enet") and "alpha" or fam == "logistic" and "C" or nil
   local key = name .. "|" .. key_of(p, skip)
-  if fam == "knn" then key = name end        -- k and weights both come from one search
-  if scaler then key = key .. "|scaler " .. key_of(scaler:params()) end
-  return fam, final, scaler, key
+  if fam == "knn" or fam == "pipe" then key = name end  -- one search / the prefix is shared
+  return fam, final, scaler, pipe, key .. prefix
 end
 
 -- ------------------------------------------------------------- moments
@@ -368,6 +376,61 @@ local function linear_unit(ctx, f, cs, fam, final, scaler)
   return alone(ctx, f, again, out)
 end
 
+-- ------------------------------------------------- pipelines' prefixes
+
+-- A pipeline group's transformers fitted once on fold f's training rows,
+-- each reading X through the maps of those before it: {steps, maps, time},
+-- or nil for a plain model.
+local function prefix_fit(ctx, f, c)
+  local m = ctx.model:clone():set(ctx.cands[c])
+  if not is_pipeline(m) then return nil end
+  local t0, maps = tide.now(), {}
+  for i = 1, #m.steps - 1 do
+    local chain = nil
+    if #maps > 0 then chain = {table.unpack(maps)} end
+    m.steps[i]:fit(ctx.X, ctx.y, {rows = ctx.folds[f].train, _xmap = chain})
+    maps[i] = m.steps[i]:_colmap()
+  end
+  return {steps = m.steps, maps = maps, time = tide.now() - t0}
+end
+
+-- Candidate c's final estimator (unfitted), and the model to score once it
+-- is fitted: itself, or its pipeline around the group's fitted prefix.
+local function final_of(ctx, c)
+  local m = ctx.model:clone():set(ctx.cands[c])
+  return is_pipeline(m) and m.steps[#m.steps] or m
+end
+local function scored(ctx, c, pre, fitted)
+  if not pre then return fitted end
+  local m = ctx.model:clone():set(ctx.cands[c])
+  for i = 1, #pre.steps do m.steps[i] = pre.steps[i] end
+  m.steps[#m.steps] = fitted
+  m._fitted, m.n_features, m.classes = true, ctx.p, fitted.classes
+  return m
+end
+
+-- A pipeline group whose final steps share nothing but the prefix: each
+-- fitted alone on the fold's rows through the prefix's maps.
+local function pipe_unit(ctx, f, cs)
+  local fold, out = ctx.folds[f], {}
+  local pre = prefix_fit(ctx, f, cs[1])
+  for _, c in ipairs(cs) do
+    local ok, r = pcall(function()
+      local t0 = tide.now()
+      local fin = final_of(ctx, c):fit(ctx.X, ctx.y, {rows = fold.train, _xmap = pre.maps})
+      local m = scored(ctx, c, pre, fin)
+      local t1 = tide.now()
+      local res = {fit_time = t1 - t0 + pre.time / #cs, test = ctx.score(m, ctx.X, ctx.y, fold.test),
+                   shared = true}
+      res.score_time = tide.now() - t1
+      if ctx.train_score then res.train = ctx.score(m, ctx.X, ctx.y, fold.train) end
+      return res
+    end)
+    out[c] = ok and r or {error = tostring(r)}
+  end
+  return out
+end
+
 -- ---------------------------------------------------------------- k-NN
 
 local SUB = 1024   -- queries per neighbour search in a k-NN group
@@ -382,8 +445,7 @@ local function knn_unit(ctx, f, cs)
   local ks, usable, out = {}, {}, {}
   local kmax = 0
   for _, c in ipairs(cs) do
-    local m = ctx.model:clone():set(ctx.cands[c])
-    ks[c] = m:params()
+    ks[c] = final_of(ctx, c):params()
     if ks[c].k <= ntrain then
       usable[#usable + 1] = c
       kmax = math.max(kmax, ks[c].k)
@@ -393,8 +455,10 @@ local function knn_unit(ctx, f, cs)
   end
   if #usable == 0 then return out end
   local t0 = tide.now()
-  local base = ctx.model:clone():set(ctx.cands[usable[1]]):set{k = kmax}
-  base:fit(ctx.X, ctx.y, {rows = fold.train})
+  local pre = prefix_fit(ctx, f, usable[1])
+  local maps = pre and pre.maps or nil
+  local base = final_of(ctx, usable[1]):set{k = kmax}
+  base:fit(ctx.X, ctx.y, {rows = fold.train, _xmap = maps})
   local t1 = tide.now()
   local proba = how[1] == "log_loss"
   local classes = base.classes
@@ -412,7 +476,7 @@ local function knn_unit(ctx, f, cs)
       for a = 1, nb, SUB do
         local b = math.min(a + SUB - 1, nb)
         local sub = r and (b - a + 1 < nb and r:slice(1, a, b) or r) or tide.rowset(a, b)
-        local D, I = base:kneighbors(ctx.X, {rows = sub, k = kmax})
+        local D, I = base:kneighbors(ctx.X, {rows = sub, k = kmax, _xmap = maps})
         for i, c in ipairs(usable) do
           local o = {k = ks[c].k, distance = ks[c].weights == "distance", classes = classes,
                      proba = proba}
@@ -455,28 +519,33 @@ end
 
 local function logistic_unit(ctx, f, cs)
   local fold, out = ctx.folds[f], {}
-  local order, C = {}, {}
+  local order, C, fp = {}, {}, {}
   for i, c in ipairs(cs) do
     order[i] = c
-    C[c] = ctx.model:clone():set(ctx.cands[c]):params().C
+    fp[c] = final_of(ctx, c):params()
+    C[c] = fp[c].C
   end
   table.sort(order, function(x, y) return C[x] < C[y] or C[x] == C[y] and x < y end)
-  local m = ctx.model:clone()
+  local pre = prefix_fit(ctx, f, cs[1])
+  local maps = pre and pre.maps or nil
+  local m = final_of(ctx, order[1])
   for _, c in ipairs(order) do
     local ok, r = pcall(function()
-      m:set(ctx.cands[c])
+      m:set(fp[c])
       local t0 = tide.now()
-      m:fit(ctx.X, ctx.y, {rows = fold.train, warm_start = true})
+      m:fit(ctx.X, ctx.y, {rows = fold.train, warm_start = true, _xmap = maps})
+      local sm = scored(ctx, c, pre, m)
       local t1 = tide.now()
-      local res = {fit_time = t1 - t0, test = ctx.score(m, ctx.X, ctx.y, fold.test), shared = true}
+      local res = {fit_time = t1 - t0 + (pre and pre.time / #cs or 0), shared = true,
+                   test = ctx.score(sm, ctx.X, ctx.y, fold.test)}
       res.score_time = tide.now() - t1
-      if ctx.train_score then res.train = ctx.score(m, ctx.X, ctx.y, fold.train) end
+      if ctx.train_score then res.train = ctx.score(sm, ctx.X, ctx.y, fold.train) end
       return res
     end)
     if ok then out[c] = r
     else
       out[c] = {error = tostring(r)}
-      m = ctx.model:clone()   -- no warm start from a failed fit
+      m = final_of(ctx, c)   -- no warm start from a failed fit
     end
   end
   return out
@@ -500,20 +569,24 @@ function plan.make(ctx)
     for _, f in ipairs(folds) do min_train = math.min(min_train, #f.train) end
     local y1 = ctx.y.ndim == 1 or (ctx.y.ndim == 2 and ctx.y.shape[2] == 1)
     for c, params in ipairs(cands) do
-      local fam, final, scaler, key = family_of(ctx, params)
+      local fam, final, scaler, pipe, key = family_of(ctx, params)
       if fam == "ridge" or fam == "enet" then
         -- the Gram path of a single fit, a scorer the moments or models serve
         if not (X.ndim == 2 and y1 and p >= 1 and p <= math.min(min_train, 2048) and
-                (MOMENT_SCORES[ctx.scoring] or not scaler) and
+                (MOMENT_SCORES[ctx.scoring] or not pipe) and
                 not (ctx.scoring == "score" and ctx.kind ~= "regressor")) then
-          fam = nil
+          fam, scaler = pipe and "pipe" or nil, nil
+          key = class_name(final) .. "|pipe" .. key
         end
       elseif fam == "knn" then
-        if not KNN_SCORES[ctx.scoring] and ctx.scoring ~= "score" then fam = nil end
+        if not KNN_SCORES[ctx.scoring] and ctx.scoring ~= "score" then
+          fam = pipe and "pipe" or nil
+          key = "pipe|" .. key
+        end
       end
       if fam then
         if not groups[key] then
-          groups[key] = {fam = fam, final = final, scaler = scaler, cands = {}}
+          groups[key] = {fam = fam, final = final, scaler = scaler, pipe = pipe, cands = {}}
           order[#order + 1] = key
         end
         table.insert(groups[key].cands, c)
@@ -526,7 +599,7 @@ function plan.make(ctx)
     local kept = {}
     for _, key in ipairs(order) do
       local g = groups[key]
-      if #g.cands == 1 and g.fam ~= "ridge" and g.fam ~= "enet" then
+      if #g.cands == 1 and g.fam ~= "ridge" and g.fam ~= "enet" and not g.pipe then
         singles[#singles + 1] = g.cands[1]
       else
         kept[#kept + 1] = key
@@ -571,14 +644,20 @@ function plan.make(ctx)
     elseif g.fam == "knn" then
       what = string.format("%s: %d candidates per fold from one neighbour search at the largest k",
                            class_name(g.final), #g.cands)
-    else
+    elseif g.fam == "logistic" then
       what = string.format("logistic: %d candidates per fold along C (smallest first, warm starts)",
                            #g.cands)
+    else
+      what = string.format("%s: %d candidates per fold, each alone", class_name(g.final), #g.cands)
+    end
+    if g.pipe and not g.scaler then
+      what = "pipeline, its transformers fitted once per fold and read through, then " .. what
     end
     for f = 1, nf do
       ctx.units[#ctx.units + 1] = {fold = f, cands = g.cands, run = function()
         if g.fam == "knn" then return knn_unit(ctx, f, g.cands) end
         if g.fam == "logistic" then return logistic_unit(ctx, f, g.cands) end
+        if g.fam == "pipe" then return pipe_unit(ctx, f, g.cands) end
         local ok, r = pcall(linear_unit, ctx, f, g.cands, g.fam, g.final, g.scaler)
         if ok then return r end
         return alone(ctx, f, g.cands)   -- e.g. NaN in X: each fit names it

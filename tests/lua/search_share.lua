@@ -59,6 +59,11 @@ local cases = {
    {["elasticnet.alpha"] = {1e-3, 0.1}}, y, 1e-6},
   {"knn_regressor", models.knn_regressor, {k = {1, 4, 9}, weights = {"uniform", "distance"}}, y,
    1e-12},
+  -- pipelines: the transformers fitted once per fold, the final steps on them
+  {"minmax + ridge", tide.pipeline{models.minmax_scaler, models.ridge}, {["ridge.alpha"] = {0.1, 10}},
+   y, 1e-9},
+  {"scaler + knn", tide.pipeline{models.standard_scaler, models.knn_regressor}, {["2.k"] = {2, 5}},
+   y, 1e-12},
 }
 for _, c in ipairs(cases) do
   for _, scoring in ipairs{"r2", "neg_mse", "mae"} do
@@ -74,6 +79,10 @@ local classifiers = {
   {"logistic, 3 classes", models.logistic{tol = 1e-6, max_iter = 500}, {C = {0.1, 10}}, lab3, 1e-4},
   {"knn_classifier", models.knn_classifier, {k = {1, 4, 9}, weights = {"uniform", "distance"}},
    lab3, 1e-12},
+  {"scaler + logistic", tide.pipeline{models.standard_scaler, models.logistic{tol = 1e-8}},
+   {["logistic.C"] = {0.01, 1}}, lab2, 1e-6},
+  {"minmax + knn_classifier", tide.pipeline{models.minmax_scaler, models.knn_classifier},
+   {["2.k"] = {3, 7}}, lab3, 1e-12},
 }
 for _, c in ipairs(classifiers) do
   for _, scoring in ipairs{"score", "log_loss"} do
@@ -102,6 +111,9 @@ local s0 = tide.search{model = models.ridge, grid = {alpha = {0.1, 1}}, X = X, y
 check.truthy(s0:plan():find("8 fits in 8 tasks", 1, true), s0:plan())
 local sk = tide.search{model = models.knn_regressor, grid = {k = {3, 5}}, X = X, y = y, cv = kf}
 check.truthy(sk:plan():find("one neighbour search at the largest k", 1, true), sk:plan())
+local sp = tide.search{model = tide.pipeline{models.minmax_scaler, models.knn_regressor},
+                       grid = {["2.k"] = {3, 5}}, X = X, y = y, cv = kf}
+check.truthy(sp:plan():find("transformers fitted once per fold", 1, true), sp:plan())
 
 -- async: the moment tasks, then the groups
 local sa = tide.search{model = models.elasticnet, grid = {alpha = {1e-3, 0.1}}, X = X, y = y,
