@@ -175,11 +175,14 @@ end
 
 -- The shift the moments are taken about: the mean of up to 1024 rows
 -- spread over the data.
-local function shift_of(X, y)
-  local n = #X
+local function shift_of(X, y, rows)
+  local n = rows and #rows or #X
   local K_ = math.min(n, 1024)
   local idx = {}
-  for q = 1, K_ do idx[q] = (q - 1) * n // K_ + 1 end
+  for q = 1, K_ do
+    idx[q] = (q - 1) * n // K_ + 1
+    if rows then idx[q] = rows[idx[q]] end
+  end
   local s = X:take(idx):astype("f64"):mean(1):copy()
   return s, y:take(idx):astype("f64"):mean()
 end
@@ -223,33 +226,41 @@ local function combine_moments(ctx, res)
   return all_time
 end
 
+-- A plain linear model m (ridge, linear, lasso, elasticnet; unfitted)
+-- fitted from the moments mom (about shift, yshift) of its rows, as its
+-- fit alone would give it; nil when that fit would not take the Cholesky
+-- path (the caller fits from the rows).
+function plan.linear_from_moments(m, mom, p, shift, yshift)
+  local name = class_name(m)
+  if is_pipeline(m) or not LINEAR[name] then return nil end
+  local pp = m:params()
+  local o = {shift = shift, yshift = yshift, fit_intercept = pp.fit_intercept,
+             alphas = {pp.alpha or 0}}
+  if LINEAR[name] == "ridge" then
+    local C, B, refused = K.ridge_moments(mom, p, o)
+    if refused[1] then return nil end
+    m.coef, m.intercept, m.solver = C[1]:copy(), B[1], "cholesky"
+  else
+    for _, k in ipairs{"l1_ratio", "tol", "max_iter", "positive", "selection", "random_state"} do
+      o[k] = pp[k]
+    end
+    if name == "lasso" then o.l1_ratio = 1.0 end
+    local C, B, info = K.enet_moments(mom, p, o)
+    m.coef, m.intercept, m.n_iter = C[1]:copy(), B[1], info.n_iter[1]
+    m.dual_gap, m.converged = info.gap[1] / mom[1], info.converged[1]
+    if not m.converged then warn_enet(name, info.n_iter[1], info.gap[1], info.tol[1]) end
+  end
+  m._fitted, m.n_features = true, p
+  return m
+end
+
 -- The best candidate c refitted on all rows from their moments (the sum
 -- of the folds'), as its fit alone would give it; nil when c's group did
 -- not use moments or the model is a pipeline (then it is fitted anew).
 function plan.refit(ctx, c)
   if not (ctx.mom and ctx.mom.all and ctx.linear_cands and ctx.linear_cands[c]) then return nil end
-  local m = ctx.model:clone():set(ctx.cands[c])
-  if is_pipeline(m) then return nil end
-  local p = m:params()
-  local o = {shift = ctx.shift, yshift = ctx.yshift, fit_intercept = p.fit_intercept,
-             alphas = {p.alpha or 0}}
-  local name = class_name(m)
-  if LINEAR[name] == "ridge" then
-    local C, B, refused = K.ridge_moments(ctx.mom.all, ctx.p, o)
-    if refused[1] then return nil end
-    m.coef, m.intercept, m.solver = C[1]:copy(), B[1], "cholesky"
-  else
-    for _, k in ipairs{"l1_ratio", "tol", "max_iter", "positive", "selection", "random_state"} do
-      o[k] = p[k]
-    end
-    if name == "lasso" then o.l1_ratio = 1.0 end
-    local C, B, info = K.enet_moments(ctx.mom.all, ctx.p, o)
-    m.coef, m.intercept, m.n_iter = C[1]:copy(), B[1], info.n_iter[1]
-    m.dual_gap, m.converged = info.gap[1] / ctx.mom.all[1], info.converged[1]
-    if not m.converged then warn_enet(name, info.n_iter[1], info.gap[1], info.tol[1]) end
-  end
-  m._fitted, m.n_features = true, ctx.p
-  return m
+  return plan.linear_from_moments(ctx.model:clone():set(ctx.cands[c]), ctx.mom.all, ctx.p,
+                                  ctx.shift, ctx.yshift)
 end
 
 -- The standard scaler's statistics from a training fold's moments: its
@@ -695,4 +706,5 @@ function plan.moment_task(ctx, i)
 end
 
 plan.combine_moments = combine_moments
+plan.shift_of = shift_of
 return plan

@@ -27,9 +27,12 @@ int64_t tide_knn_tree_nodes(int64_t n) {
   return 1 + tide_knn_tree_nodes(n / 2) + tide_knn_tree_nodes(n - n / 2);
 }
 
-/* Centred coordinate j of training position pos. */
+/* Centred coordinate j of training position pos, as exact_d2 computes it. */
 static double coord(const tide_KnnIndex *ix, int64_t pos, int64_t j) {
   const tide_Array *X = ix->X;
+  if (X->dtype == TIDE_F64 && !ix->rows.map && (X->ndim == 1 || X->strides[1] == 8))
+    return ((const double *)(X->data + tide_rows_at(&ix->rows, pos) * X->strides[0]))[j] -
+           ix->centre[j];
   int64_t cs = X->ndim == 2 ? X->strides[1] : 0;
   const unsigned char *row = X->data + tide_rows_at(&ix->rows, pos) * X->strides[0];
   double v = tide_load_f64(X->dtype, row + j * cs);
@@ -71,6 +74,10 @@ static void select_nth(double *key, int64_t *perm, int64_t n, int64_t m) {
   }
 }
 
+/* Node id over perm[first, end): a leaf's box from its rows; a split node
+** cuts at the median of the coordinate that spreads most over a sample of
+** its rows (any cut is correct: boxes come from the rows), and its box is
+** the union of its children's. */
 static void build(Build *b, int64_t id, int64_t first, int64_t end) {
   int64_t p = b->p, n = end - first;
   double *lo = b->bound + id * 2 * p, *hi = lo + p;
@@ -78,16 +85,17 @@ static void build(Build *b, int64_t id, int64_t first, int64_t end) {
     lo[j] = INFINITY;
     hi[j] = -INFINITY;
   }
-  for (int64_t i = first; i < end; i++)
+  int64_t *nd = b->node + id * 3;
+  nd[0] = first;
+  nd[1] = end;
+  nd[2] = -1;
+  int64_t step = n <= TIDE_KNN_LEAF ? 1 : n / 256 + 1;
+  for (int64_t i = first; i < end; i += step)
     for (int64_t j = 0; j < p; j++) {
       double v = coord(b->ix, b->perm[i], j);
       if (v < lo[j]) lo[j] = v;
       if (v > hi[j]) hi[j] = v;
     }
-  int64_t *nd = b->node + id * 3;
-  nd[0] = first;
-  nd[1] = end;
-  nd[2] = -1;
   if (n <= TIDE_KNN_LEAF) return;
   int64_t dim = 0;
   for (int64_t j = 1; j < p; j++)
@@ -99,6 +107,11 @@ static void build(Build *b, int64_t id, int64_t first, int64_t end) {
   nd[2] = child;
   build(b, child, first, first + n / 2);
   build(b, child + 1, first + n / 2, end);
+  const double *l0 = b->bound + child * 2 * p, *l1 = b->bound + (child + 1) * 2 * p;
+  for (int64_t j = 0; j < p; j++) {
+    lo[j] = l0[j] < l1[j] ? l0[j] : l1[j];
+    hi[j] = l0[p + j] > l1[p + j] ? l0[p + j] : l1[p + j];
+  }
 }
 
 int tide_knn_tree_build(const tide_KnnIndex *ix, int64_t *perm, int64_t *node, double *bound) {
