@@ -51,6 +51,15 @@ local function compose(rows, pos)
   return rows:take(pos)
 end
 
+-- y at the rows used, in order: a view when they are one range, else a copy.
+local function y_of(y, rows)
+  if tide.is_rowset(rows) then
+    local r = rows:ranges()
+    if #r == 1 then return y:slice(1, r[1][1], r[1][2]) end
+  end
+  return y:take(rows)
+end
+
 -- The columns a layer's learners fill: one prediction each, or, in a stack
 -- of classifiers (classes given), one class probability per class for a
 -- classifier with predict_proba, as ML-Ensemble's proba = True.  Returns
@@ -205,7 +214,7 @@ models.class("superlearner", {
       local P, fitted = fit_layer(layer, Z, ylayer, zrows, folds, p.jobs, classes)
       self.layers_fitted[i] = fitted
       -- the next layer sees predictions for the used rows only, in order
-      if zrows then ylayer = y:take(rows) end
+      if zrows then ylayer = y_of(y, rows) end
       Z, zrows = P, nil
     end
     self.meta_fitted = p.meta:clone():fit(Z, ylayer)

@@ -44,29 +44,36 @@ typedef struct Build {
   const tide_KnnIndex *ix;
   int64_t p, next; /* next free node */
   int64_t *perm, *node;
-  double *bound, *key;
+  double *bound;
+  float *xs; /* the coordinates in single precision, rows in perm's order:
+             ** they only choose the cuts, read in place as the rows move */
 } Build;
 
-/* Moves the m-th smallest key of key[0..n) (with its perm entry) to
-** position m, smaller ones before it (Hoare's selection). */
-static void select_nth(double *key, int64_t *perm, int64_t n, int64_t m) {
-  int64_t lo = 0, hi = n - 1;
+static void swap_rows(Build *b, int64_t i, int64_t j) {
+  int64_t tp = b->perm[i];
+  b->perm[i] = b->perm[j];
+  b->perm[j] = tp;
+  float *x = b->xs + i * b->p, *y = b->xs + j * b->p;
+  for (int64_t d = 0; d < b->p; d++) {
+    float t = x[d];
+    x[d] = y[d];
+    y[d] = t;
+  }
+}
+
+/* Moves the rows of [first, end) so that the m-th smallest coordinate dim
+** is at first + m, smaller ones before it (Hoare's selection). */
+static void select_nth(Build *b, int64_t first, int64_t end, int64_t m, int64_t dim) {
+  int64_t lo = first, hi = end - 1, p = b->p;
+  const float *xs = b->xs;
+  m += first;
   while (lo < hi) {
-    double pivot = key[lo + (hi - lo) / 2];
+    float pivot = xs[(lo + (hi - lo) / 2) * p + dim];
     int64_t i = lo, j = hi;
     while (i <= j) {
-      while (key[i] < pivot) i++;
-      while (key[j] > pivot) j--;
-      if (i <= j) {
-        double tk = key[i];
-        key[i] = key[j];
-        key[j] = tk;
-        int64_t tp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tp;
-        i++;
-        j--;
-      }
+      while (xs[i * p + dim] < pivot) i++;
+      while (xs[j * p + dim] > pivot) j--;
+      if (i <= j) swap_rows(b, i++, j--);
     }
     if (m <= j) hi = j;
     else if (m >= i) lo = i;
@@ -74,34 +81,42 @@ static void select_nth(double *key, int64_t *perm, int64_t n, int64_t m) {
   }
 }
 
-/* Node id over perm[first, end): a leaf's box from its rows; a split node
-** cuts at the median of the coordinate that spreads most over a sample of
-** its rows (any cut is correct: boxes come from the rows), and its box is
-** the union of its children's. */
+/* Node id over perm[first, end): a split node cuts at the median of the
+** coordinate that spreads most over a sample of its rows (any cut is
+** correct: the boxes come from the rows) and its box is the union of its
+** children's; a leaf's box holds its rows' coordinates, computed as the
+** distances compute them. */
 static void build(Build *b, int64_t id, int64_t first, int64_t end) {
   int64_t p = b->p, n = end - first;
   double *lo = b->bound + id * 2 * p, *hi = lo + p;
-  for (int64_t j = 0; j < p; j++) {
-    lo[j] = INFINITY;
-    hi[j] = -INFINITY;
-  }
   int64_t *nd = b->node + id * 3;
   nd[0] = first;
   nd[1] = end;
   nd[2] = -1;
-  int64_t step = n <= TIDE_KNN_LEAF ? 1 : n / 256 + 1;
+  for (int64_t j = 0; j < p; j++) {
+    lo[j] = INFINITY;
+    hi[j] = -INFINITY;
+  }
+  if (n <= TIDE_KNN_LEAF) {
+    for (int64_t i = first; i < end; i++)
+      for (int64_t j = 0; j < p; j++) {
+        double v = coord(b->ix, b->perm[i], j);
+        if (v < lo[j]) lo[j] = v;
+        if (v > hi[j]) hi[j] = v;
+      }
+    return;
+  }
+  int64_t step = n / 256 + 1;
   for (int64_t i = first; i < end; i += step)
     for (int64_t j = 0; j < p; j++) {
-      double v = coord(b->ix, b->perm[i], j);
+      double v = b->xs[i * p + j];
       if (v < lo[j]) lo[j] = v;
       if (v > hi[j]) hi[j] = v;
     }
-  if (n <= TIDE_KNN_LEAF) return;
   int64_t dim = 0;
   for (int64_t j = 1; j < p; j++)
     if (hi[j] - lo[j] > hi[dim] - lo[dim]) dim = j;
-  for (int64_t i = first; i < end; i++) b->key[i - first] = coord(b->ix, b->perm[i], dim);
-  select_nth(b->key, b->perm + first, n, n / 2);
+  select_nth(b, first, end, n / 2, dim);
   int64_t child = b->next;
   b->next += 2;
   nd[2] = child;
@@ -115,12 +130,15 @@ static void build(Build *b, int64_t id, int64_t first, int64_t end) {
 }
 
 int tide_knn_tree_build(const tide_KnnIndex *ix, int64_t *perm, int64_t *node, double *bound) {
-  int64_t n = ix->rows.n;
-  Build b = {ix, ncols(ix->X), 1, perm, node, bound, malloc((size_t)(n ? n : 1) * sizeof(double))};
-  if (!b.key) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour tree");
-  for (int64_t i = 0; i < n; i++) perm[i] = i;
+  int64_t n = ix->rows.n, p = ncols(ix->X);
+  Build b = {ix, p, 1, perm, node, bound, malloc((size_t)(n * p > 0 ? n * p : 1) * sizeof(float))};
+  if (!b.xs) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour tree");
+  for (int64_t i = 0; i < n; i++) {
+    perm[i] = i;
+    for (int64_t j = 0; j < p; j++) b.xs[i * p + j] = (float)coord(ix, i, j);
+  }
   build(&b, 0, 0, n);
-  free(b.key);
+  free(b.xs);
   return TIDE_OK;
 }
 
