@@ -76,20 +76,31 @@ local function columns(layer, classes)
 end
 
 -- Writes fitted learner m's predictions for `rows` of Z into P's columns
--- from off + 1 at positions `at` (nil: all rows of P, in order).
--- Probabilities go to their class's column; a class m never saw stays 0.
+-- from off + 1 at positions `at` (nil: all rows of P, in order), BLOCK
+-- rows at a time (a fold's predictions would be a fold-sized vector per
+-- worker).  Probabilities go to their class's column; a class m never saw
+-- stays 0.
+local BLOCK = 65536
 local function put_predictions(P, off, proba, m, Z, rows, at, classes)
-  local function place(col, v)
-    if at then P:col(col):put(at, v) else P:col(col):assign_(v) end
-  end
-  if not proba then
-    place(off + 1, m:predict(Z, {rows = rows}))
-    return
-  end
-  local pr, mc = m:predict_proba(Z, {rows = rows}), m.classes
-  for q = 1, #mc do
-    for c = 1, #classes do
-      if classes[c] == mc[q] then place(off + c, pr:col(q)) end
+  local n = rows and #rows or #Z
+  for a = 1, n, BLOCK do
+    local b = math.min(a + BLOCK - 1, n)
+    local whole = a == 1 and b == n
+    local r = whole and rows or rows and rows:slice(1, a, b) or tide.rowset(a, b)
+    local pos = at and (whole and at or at:slice(1, a, b))
+    local function place(col, v)
+      if pos then P:col(col):put(pos, v)
+      else P:col(col):slice(1, a, b):assign_(v) end
+    end
+    if not proba then
+      place(off + 1, m:predict(Z, {rows = r}))
+    else
+      local pr, mc = m:predict_proba(Z, {rows = r}), m.classes
+      for q = 1, #mc do
+        for c = 1, #classes do
+          if classes[c] == mc[q] then place(off + c, pr:col(q)) end
+        end
+      end
     end
   end
 end
@@ -161,8 +172,9 @@ local function fit_layer(layer, Z, y, rows, folds, jobs, classes)
   for j = 1, nl do if not shared[j] then left[#left + 1] = j end end
   local fitted = {}
   if #left > 0 then
-    local refits = tide.collect(function(i) return layer[left[i]]:clone():fit(Z, y, {rows = rows}) end,
-                                #left, {jobs = jobs, chunk = 1})
+    local refits = tide.collect(function(i)
+      return layer[left[i]]:clone():fit(Z, y, {rows = rows})
+    end, #left, {jobs = jobs, chunk = 1})
     for i, j in ipairs(left) do fitted[j] = refits[i] end
   end
   for j, r in pairs(shared) do fitted[j] = r.all end

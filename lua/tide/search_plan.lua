@@ -13,7 +13,11 @@
 --     largest k; every k and weighting is scored from its lists;
 --   logistic: per fold, the Cs from the smallest up, each fit starting
 --     from the previous answer;
+--   pipelines that copy nothing: their transformers fitted once per fold
+--     and group, the final steps (grouped as above, or each alone) reading
+--     X through them;
 --   anything else: one task per candidate x fold.
+-- The superlearner (tide.ensemble) uses the moments the same way.
 -- A unit returns {[candidate] = {test, train, fit_time, score_time} or
 -- {error = message}}.  In a shared group a candidate's fit_time is the
 -- group's shared work (moment passes, the neighbour search's index)
@@ -74,7 +78,7 @@ local function key_of(params, skip)
   local parts = {}
   for i, k in ipairs(names) do
     local v = params[k]
-    parts[i] = k .. "=" .. (type(v) == "table" and tostring(v) or tostring(v))
+    parts[i] = k .. "=" .. tostring(v)   -- a table: by identity (never wrongly grouped)
   end
   return table.concat(parts, ",")
 end
@@ -312,13 +316,12 @@ local function linear_scores(ctx, f, cs, C, B, which, mom)
   return out
 end
 
--- One fold's linear group: cs (candidates), final (a model with the
--- group's shared parameters), scaler or nil.
--- Fold f's training and test moments, and the time they cost this unit:
--- from stage 1, or (an async search, which has no stage 1) taken here,
--- once per fold and worker.
+-- Fold f's training and test moments, and their time per candidate that
+-- uses them: from stage 1, or (an async search, which has no stage 1)
+-- taken here, once per fold and worker.
 local function fold_moments(ctx, f)
-  if ctx.mom then return ctx.mom.train[f], ctx.mom.test[f], ctx.mom.time[f] / ctx.linear_per_fold[f] end
+  local per = ctx.linear_per_fold[f]
+  if ctx.mom then return ctx.mom.train[f], ctx.mom.test[f], ctx.mom.time[f] / per end
   ctx.own = ctx.own or {}
   local own = ctx.own[f]
   if own then return own.train, own.test, 0 end
@@ -329,9 +332,11 @@ local function fold_moments(ctx, f)
   o.rows = ctx.folds[f].test
   own = {train = tr, test = K.moments(ctx.X, ctx.y, o)}
   ctx.own[f] = own
-  return own.train, own.test, tide.now() - t0
+  return own.train, own.test, (tide.now() - t0) / per
 end
 
+-- One fold's linear group: cs (candidates), final (a model with the
+-- group's shared parameters), scaler or nil.
 local function linear_unit(ctx, f, cs, fam, final, scaler)
   local out = {}
   local mom, mom_te, share = fold_moments(ctx, f)
@@ -647,11 +652,12 @@ function plan.make(ctx)
     if g.fam == "ridge" or g.fam == "enet" then
       for f = 1, nf do ctx.linear_per_fold[f] = ctx.linear_per_fold[f] + #g.cands end
       for _, c in ipairs(g.cands) do ctx.linear_cands[c] = true end
-      what = string.format("%s%s: %d candidates per fold %s, scored %s", g.scaler and "standard_scaler + " or "",
-                           class_name(g.final), #g.cands,
-                           g.fam == "ridge" and "solved from the fold's Gram matrix"
-                             or "as a path (largest alpha first, warm starts, the fold's Gram matrix)",
-                           MOMENT_SCORES[ctx.scoring] and "from the fold's moments" or "by the scorer")
+      local how = g.fam == "ridge" and "solved from the fold's Gram matrix"
+                  or "as a path (largest alpha first, warm starts, the fold's Gram matrix)"
+      what = string.format("%s%s: %d candidates per fold %s, scored %s",
+                           g.scaler and "standard_scaler + " or "", class_name(g.final),
+                           #g.cands, how, MOMENT_SCORES[ctx.scoring] and "from the fold's moments"
+                                            or "by the scorer")
     elseif g.fam == "knn" then
       what = string.format("%s: %d candidates per fold from one neighbour search at the largest k",
                            class_name(g.final), #g.cands)
@@ -691,9 +697,9 @@ function plan.make(ctx)
                                               #singles, nf, #singles * nf,
                                               ctx.share and "" or " (share = false)")
   end
-  table.insert(ctx.lines, 1, string.format("search plan: %d candidates x %d folds = %d fits in %d tasks%s",
-                                           #cands, nf, #cands * nf, #ctx.units,
-                                           ctx.sets and string.format(" after %d moment tasks", #ctx.sets) or ""))
+  local after = ctx.sets and string.format(" after %d moment tasks", #ctx.sets) or ""
+  table.insert(ctx.lines, 1, string.format("search plan: %d candidates x %d folds = %d fits in " ..
+                                           "%d tasks%s", #cands, nf, #cands * nf, #ctx.units, after))
   return ctx
 end
 

@@ -109,7 +109,8 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
     tide_Array *pa = tideL_check(L, t + 1), *na = tideL_check(L, t + 2), *ba = tideL_check(L, t + 3);
     int64_t nn = na->ndim == 2 ? na->shape[0] : -1;
     if (pa->dtype != TIDE_I64 || pa->ndim != 1 || pa->shape[0] != a->ix.rows.n ||
-        !tide_array_is_c_contiguous(pa) || na->dtype != TIDE_I64 || nn != tide_knn_tree_nodes(a->ix.rows.n) ||
+        !tide_array_is_c_contiguous(pa) || na->dtype != TIDE_I64 ||
+        nn != tide_knn_tree_nodes(a->ix.rows.n) ||
         na->shape[1] != 3 || !tide_array_is_c_contiguous(na) || ba->dtype != TIDE_F64 ||
         ba->ndim != 2 || ba->shape[0] != nn || ba->shape[1] != 2 * X->shape[1] ||
         !tide_array_is_c_contiguous(ba))
@@ -225,7 +226,8 @@ static int k_reduce(lua_State *L) {
   int64_t *row = lua_newuserdatauv(L, (size_t)(nq * kk > 0 ? nq * kk : 1) * sizeof *row, 0);
   for (int64_t m = 0; m < nq * kk; m++) {
     row[m] = ((const int64_t *)I->data)[m] - 1;
-    if (row[m] < 0 || row[m] >= n) return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m] + 1);
+    if (row[m] < 0 || row[m] >= n)
+      return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m] + 1);
   }
   int weighted = tideL_optbool(L, 4, "distance", 0);
   lua_getfield(L, 4, "classes");
@@ -261,6 +263,7 @@ static int k_reduce(lua_State *L) {
 void tideM_open_knn(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"knn_index", k_index}, {"knn_classes", k_classes}, {"knn_kneighbors", k_kneighbors},
-    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce}, {"knn_tree", k_tree}, {NULL, NULL}};
+    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce},
+    {"knn_tree", k_tree}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -216,6 +216,12 @@ typedef struct Work {
 static int block_f64(Work *w, int64_t nq) {
   const tide_KnnIndex *ix = w->ix;
   int64_t p = w->p, k = w->k;
+  if (!w->tile) { /* first use: most searches screen in single precision */
+    w->tc = malloc((size_t)(w->tb * (p ? p : 1)) * sizeof *w->tc);
+    w->tile = malloc((size_t)(w->qb * w->tb) * sizeof *w->tile);
+    if (!w->tc || !w->tile)
+      return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search");
+  }
   for (int64_t m = 0; m < nq * k; m++) {
     w->hd[m] = INFINITY;
     w->hp[m] = INT64_MAX;
@@ -487,14 +493,13 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   w.use32 = !ix->tree && p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
   int64_t qb = w.qb, tb = w.tb, cap = w.cap;
   w.qc = malloc((size_t)(qb * pp) * sizeof *w.qc);
-  w.tc = malloc((size_t)(tb * pp) * sizeof *w.tc);
-  w.tile = malloc((size_t)(qb * tb) * sizeof *w.tile);
+
   w.hd = malloc((size_t)(qb * k) * sizeof *w.hd);
   w.hp = malloc((size_t)(qb * k) * sizeof *w.hp);
   w.cp = malloc((size_t)(qb * cap) * sizeof *w.cp);
   w.cn = malloc((size_t)qb * sizeof *w.cn);
   w.cs = malloc((size_t)cap * sizeof *w.cs);
-  int ok = w.qc && w.tc && w.tile && w.hd && w.hp && w.cp && w.cn && w.cs;
+  int ok = w.qc && w.hd && w.hp && w.cp && w.cn && w.cs;
   if (ok && w.use32) {
     /* fused (few features): one row of screening values, and tile columns
     ** padded to a multiple of 8 rows, zeroed so the padding is defined */

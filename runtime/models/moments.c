@@ -17,6 +17,8 @@
 
 #include "linear.h"
 
+#define SMALL_P 16 /* columns up to which the cross products are summed by hand */
+
 int tide_moments(const tide_Array *X, const tide_Array *y, const tide_Rows *rows,
                  const double *s, double ys, double *m) {
   int64_t p = X->shape[1];
@@ -45,7 +47,19 @@ int tide_moments(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
       m[2] += yc * yc;
     }
     m[0] += (double)it.nb;
-    if (p > 0) {
+    if (p > 0 && p <= SMALL_P) {
+      /* few columns: the cross products by hand, a row at a time; dsyrk
+      ** would touch megabytes of BLAS buffers in every worker for this */
+      for (int64_t k = 0; k < it.nb; k++) {
+        const double *c = cb + k * p;
+        for (int64_t i = 0; i < p; i++) {
+          double ci = c[i], *Mi = M + i * p;
+          for (int64_t j = i; j < p; j++) Mi[j] += ci * c[j];
+        }
+      }
+      cblas_dgemv(CblasRowMajor, CblasTrans, (int)it.nb, (int)p, 1.0, cb, (int)p, yb, 1, 1.0,
+                  Mxy, 1);
+    } else if (p > 0) {
       cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)it.nb, 1.0, cb, (int)p,
                   1.0, M, (int)p);
       cblas_dgemv(CblasRowMajor, CblasTrans, (int)it.nb, (int)p, 1.0, cb, (int)p, yb, 1, 1.0,
