@@ -20,6 +20,8 @@ local function data(rows, seed)
   local X = tide.rand(rows, 10, {seed = seed})
   local y = (X:col(1) * 3 + X:col(2) * 10 + X:col(5)):copy()
   y:add_(tide.randn(rows, {seed = seed + 1}))
+  collectgarbage()
+  tide.trim()   -- the temporaries' segments, kept for reuse, are not the data's
   return X, y
 end
 

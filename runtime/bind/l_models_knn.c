@@ -223,18 +223,15 @@ static int k_reduce(lua_State *L) {
                 "indices must be a contiguous i64 matrix like the distances");
   int64_t nq = D->shape[0], kk = D->shape[1], n = y->shape[0];
   int64_t k = tideL_optint(L, 4, "k", kk);
-  int64_t *row = lua_newuserdatauv(L, (size_t)(nq * kk > 0 ? nq * kk : 1) * sizeof *row, 0);
-  for (int64_t m = 0; m < nq * kk; m++) {
-    row[m] = ((const int64_t *)I->data)[m] - 1;
-    if (row[m] < 0 || row[m] >= n)
-      return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m] + 1);
-  }
+  const int64_t *row = (const int64_t *)I->data; /* 1-based: read in place */
+  for (int64_t m = 0; m < nq * kk; m++)
+    if (row[m] < 1 || row[m] > n) return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m]);
   int weighted = tideL_optbool(L, 4, "distance", 0);
   lua_getfield(L, 4, "classes");
   tide_Array *ca = lua_isnil(L, -1) ? NULL : tideL_check(L, lua_gettop(L));
   if (!ca) {
     double *out = tideM_newvec(L, nq, NULL);
-    int rc = tide_knn_reduce(y, (const double *)D->data, row, nq, kk, k, weighted, NULL, 0, out,
+    int rc = tide_knn_reduce(y, (const double *)D->data, row, 1, nq, kk, k, weighted, NULL, 0, out,
                              NULL);
     return rc ? tideL_raise(L, rc) : 1;
   }
@@ -253,7 +250,8 @@ static int k_reduce(lua_State *L) {
     if ((rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
     proba = (double *)P->data;
   }
-  rc = tide_knn_reduce(y, (const double *)D->data, row, nq, kk, k, weighted, cls, nc, pred, proba);
+  rc = tide_knn_reduce(y, (const double *)D->data, row, 1, nq, kk, k, weighted, cls, nc, pred,
+                       proba);
   if (rc) return tideL_raise(L, rc);
   for (int64_t i = 0; i < nq; i++)
     tide_store_f64(labels->dtype, labels->data + i * labels->strides[0], pred[i]);

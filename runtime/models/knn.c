@@ -680,9 +680,9 @@ int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double
   return rc;
 }
 
-int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t nq,
-                    int64_t kk, int64_t k, int weighted, const double *classes, int64_t nclass,
-                    double *pred, double *proba) {
+int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t base,
+                    int64_t nq, int64_t kk, int64_t k, int weighted, const double *classes,
+                    int64_t nclass, double *pred, double *proba) {
   if (k < 1 || k > kk) return tide__seterr(TIDE_EINVAL, "k = %lld of %lld neighbours", (long long)k,
                                           (long long)kk);
   double *yv = malloc((size_t)k * sizeof *yv);
@@ -691,7 +691,7 @@ int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row,
   for (int64_t i = 0; i < nq && !rc; i++) {
     const double *d = dist + i * kk;
     for (int64_t m = 0; m < k; m++)
-      yv[m] = tide_load_f64(y->dtype, y->data + row[i * kk + m] * y->strides[0]);
+      yv[m] = tide_load_f64(y->dtype, y->data + (row[i * kk + m] - base) * y->strides[0]);
     if (!classes) pred[i] = regress_one(d, yv, k, weighted);
     else rc = classify_one(d, yv, k, weighted, classes, nclass, votes, pred + i,
                            proba ? proba + i * nclass : NULL);

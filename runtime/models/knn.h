@@ -92,12 +92,12 @@ int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double
                       int weighted, double *pred, double *proba);
 
 /* Predictions from neighbour lists found for a larger k: dist and row
-** (nq x kk, row-major, as tide_knn_kneighbors gives them, rows 0-based
-** into y) of which the first k count (the k nearest: ties are already in
-** order).  classes NULL: regression into pred; else votes as
+** (nq x kk, row-major, as tide_knn_kneighbors gives them: rows of y,
+** counted from base) of which the first k count (the k nearest: ties are
+** already in order).  classes NULL: regression into pred; else votes as
 ** tide_knn_classify.  The same numbers as a search at k. */
-int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t nq,
-                    int64_t kk, int64_t k, int weighted, const double *classes, int64_t nclass,
-                    double *pred, double *proba);
+int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t base,
+                    int64_t nq, int64_t kk, int64_t k, int weighted, const double *classes,
+                    int64_t nclass, double *pred, double *proba);
 
 #endif
