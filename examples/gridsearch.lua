@@ -1,14 +1,19 @@
 -- gridsearch.lua: the main example.  Friedman #1 data in shared memory,
--- 5-fold grid search over ridge, elastic net and k-NN: every candidate x
--- fold is a task over the same X, y and folds (fits use `rows =`, so no
--- fold is copied), with a progress bar, the ranked report, the memory
--- profile and two SVG plots.
+-- 5-fold grid search over ridge, elastic net and k-NN over the same X, y
+-- and folds (fits use `rows =`, so no fold is copied); candidates of a fold
+-- share their work (one pass of moments for the linear models, one
+-- neighbour search for k-NN: see s:plan()), with a progress bar, the
+-- ranked report, the memory profile and two SVG plots.
 -- usage: tide examples/gridsearch.lua [rows=1000000] [features=10] [jobs=2] [knn_rows=100000]
 --                                     [--no-train-score]   (as GridSearchCV's default)
 --                                     [--data DIR]   (DIR/X.npy and DIR/y.npy instead)
-local no_train, data_dir = false, nil
+--                                     [--no-share]   (every candidate x fold alone)
+--                                     [--csv PATH]   (the memory profile's samples)
+local no_train, data_dir, share, csv = false, nil, true, nil
 for i = #arg, 1, -1 do
+  if arg[i] == "--csv" then csv = table.remove(arg, i + 1); table.remove(arg, i) end
   if arg[i] == "--no-train-score" then no_train = true; table.remove(arg, i) end
+  if arg[i] == "--no-share" then share = false; table.remove(arg, i) end
   if arg[i] == "--data" then data_dir = table.remove(arg, i + 1); table.remove(arg, i) end
 end
 local n = tonumber(arg[1]) or 1000000
@@ -71,10 +76,11 @@ for _, s in ipairs(searches) do
   local t0 = tide.now()
   local res = tide.search{model = s.model, grid = s.grid, X = Xs, y = ys, cv = cv, jobs = jobs,
                           scoring = "r2", train_score = not no_train and s.train_score ~= false,
-                          progress = true}
+                          progress = true, share = share}
   local wall = tide.now() - t0
   print(string.format("\n%s: %d candidates x 5 folds in %.2f s%s", s.name, #res.candidates, wall,
                       s.rows and string.format(" (first %d rows)", s.rows) or ""))
+  print(res:plan())
   print(res:report(5))
   results[#results + 1] = {name = s.name, search = res, wall = wall}
 end
@@ -85,5 +91,6 @@ print(rep:summary())
 print(string.format("peak PSS: %.2f x data with %d workers (%.2f x data above the start)",
                     rep.peak_pss / data_bytes, jobs, (rep.peak_pss - rep.baseline_pss) / data_bytes))
 rep:plot("gridsearch-memory.svg")
+if csv then rep:csv(csv) end
 results[2].search:plot("gridsearch-search.svg")
 print("plots: gridsearch-memory.svg gridsearch-search.svg")

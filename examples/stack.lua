@@ -20,7 +20,7 @@ tide.pfor(8, function(b)
   end
 end, {jobs = jobs})
 noise:close()
-local train, test = tide.range(1, n), tide.range(n + 1, N)
+local train, test = tide.rowset(1, n), tide.rowset(n + 1, N)   -- ranges: no index arrays
 local data_bytes = X.nbytes + y.nbytes
 print(string.format("Friedman #1 with %d noise columns: %d x %d (%.0f MB) in %s memory, %d workers",
                     p - 10, N, p, data_bytes / 1e6, X.storage, jobs))

@@ -1,7 +1,8 @@
 -- stream.lua: joblib's generator example.  150 tasks each return a 16 MB
 -- array after 0.1 s.  Consumed as they come (submitted or completed order),
 -- memory stays at (inflight + jobs) results, not 150; large results come
--- back through shared memory with no copy.  Then every 60th task is slow.
+-- back through shared memory with no copy.  Then every 60th task is slow
+-- (taking 1 s): submitted order then needs a wider window (inflight).
 -- usage: tide examples/stream.lua [tasks=150] [MB=16] [jobs=2] [--svg PATH]
 local ntasks = tonumber(arg[1]) or 150
 local mb = tonumber(arg[2]) or 16
@@ -19,15 +20,21 @@ end
 
 local ideal = ntasks * 0.1 / jobs
 local rep
-for _, case in ipairs{{"submitted", false}, {"completed", false}, {"submitted", true},
+-- In submitted order a slow task holds back every later result; the
+-- window (inflight) must let the other workers run on for as long as the
+-- slow task takes: 1 s / 0.1 s = 10 tasks per worker, so it is widened to
+-- 6 x jobs for that case (memory stays within (inflight + jobs) results).
+for _, case in ipairs{{"submitted", false}, {"completed", false}, {"submitted", true, 6 * jobs},
                       {"completed", true}} do
-  local order, slow = case[1], case[2]
-  local label = order .. (slow and " (slow tasks)" or "")
+  local order, slow, inflight = case[1], case[2], case[3]
+  local label = order .. (slow and " (slow tasks)" or "") ..
+                (inflight and string.format(", inflight %d", inflight) or "")
   collectgarbage()
   local mon = tide.monitor{interval = 0.05}
   mon:mark(label)
   local t0, total = tide.now(), 0
-  for i, a in tide.map(task(slow), ntasks, {jobs = jobs, order = order, chunk = 1}) do
+  for i, a in tide.map(task(slow), ntasks, {jobs = jobs, order = order, chunk = 1,
+                                           inflight = inflight}) do
     total = total + a[1]                    -- consume: read it, then drop it
     a:close()                               -- (or let the collector free it)
   end

@@ -51,6 +51,15 @@ local function compose(rows, pos)
   return rows:take(pos)
 end
 
+-- y at the rows used, in order: a view when they are one range, else a copy.
+local function y_of(y, rows)
+  if tide.is_rowset(rows) then
+    local r = rows:ranges()
+    if #r == 1 then return y:slice(1, r[1][1], r[1][2]) end
+  end
+  return y:take(rows)
+end
+
 -- The columns a layer's learners fill: one prediction each, or, in a stack
 -- of classifiers (classes given), one class probability per class for a
 -- classifier with predict_proba, as ML-Ensemble's proba = True.  Returns
@@ -67,22 +76,77 @@ local function columns(layer, classes)
 end
 
 -- Writes fitted learner m's predictions for `rows` of Z into P's columns
--- from off + 1 at positions `at` (nil: all rows of P, in order).
--- Probabilities go to their class's column; a class m never saw stays 0.
+-- from off + 1 at positions `at` (nil: all rows of P, in order), BLOCK
+-- rows at a time (a fold's predictions would be a fold-sized vector per
+-- worker).  Probabilities go to their class's column; a class m never saw
+-- stays 0.
+local BLOCK = 65536
 local function put_predictions(P, off, proba, m, Z, rows, at, classes)
-  local function place(col, v)
-    if at then P:col(col):put(at, v) else P:col(col):assign_(v) end
-  end
-  if not proba then
-    place(off + 1, m:predict(Z, {rows = rows}))
-    return
-  end
-  local pr, mc = m:predict_proba(Z, {rows = rows}), m.classes
-  for q = 1, #mc do
-    for c = 1, #classes do
-      if classes[c] == mc[q] then place(off + c, pr:col(q)) end
+  local n = rows and #rows or #Z
+  for a = 1, n, BLOCK do
+    local b = math.min(a + BLOCK - 1, n)
+    local whole = a == 1 and b == n
+    local r = whole and rows or rows and rows:slice(1, a, b) or tide.rowset(a, b)
+    local pos = at and (whole and at or at:slice(1, a, b))
+    local function place(col, v)
+      if pos then P:col(col):put(pos, v)
+      else P:col(col):slice(1, a, b):assign_(v) end
+    end
+    if not proba then
+      place(off + 1, m:predict(Z, {rows = r}))
+    else
+      local pr, mc = m:predict_proba(Z, {rows = r}), m.classes
+      for q = 1, #mc do
+        for c = 1, #classes do
+          if classes[c] == mc[q] then place(off + c, pr:col(q)) end
+        end
+      end
     end
   end
+end
+
+-- Plain linear learners of a layer share the moments of its folds: each
+-- fold's training rows are the other folds, so one pass over the rows
+-- (the moments of each fold, in parallel) gives every learner's fit on
+-- every fold and its refit on all rows, each as the fit alone would give it
+-- (tide.search_plan).  Returns {[j] = {fold = {fitted model per fold},
+-- all = refitted model}} for the learners it served.
+local LINEAR = {ridge = true, linear = true, lasso = true, elasticnet = true}
+local function shared_linear(layer, Z, y, rows, folds, trains, tests, jobs)
+  local plan = require "tide.search_plan"
+  local nrows = rows and #rows or #Z
+  local p = Z.ndim == 2 and Z.shape[2] or 0
+  local want = {}
+  local min_train = math.huge
+  for _, f in ipairs(folds) do min_train = math.min(min_train, #f.train) end
+  if not (tide.is_array(y) and (y.ndim == 1 or y.ndim == 2 and y.shape[2] == 1) and
+          p >= 1 and p <= math.min(min_train, 2048)) then
+    return {}
+  end
+  for j, m in ipairs(layer) do
+    if m._class and LINEAR[m._class.name] then want[#want + 1] = j end
+  end
+  if #want == 0 then return {} end
+  local shift, yshift = plan.shift_of(Z, y, rows)
+  local ok, moms = pcall(tide.collect, function(f)
+    return tide._internal.models.moments(Z, y, {rows = tests[f], shift = shift, yshift = yshift})
+  end, #folds, {jobs = jobs, chunk = 1})
+  if not ok then return {} end   -- (bad values: the learners' own fits name them)
+  local all = moms[1]:copy()
+  for f = 2, #folds do all:add_(moms[f]) end
+  if all[1] ~= nrows then return {} end
+  local out = {}
+  for _, j in ipairs(want) do
+    local r = {fold = {}}
+    for f = 1, #folds do
+      r.fold[f] = plan.linear_from_moments(layer[j]:clone(), all - moms[f], p, shift, yshift)
+    end
+    r.all = plan.linear_from_moments(layer[j]:clone(), all, p, shift, yshift)
+    local complete = r.all ~= nil
+    for f = 1, #folds do complete = complete and r.fold[f] ~= nil end
+    if complete then out[j] = r end
+  end
+  return out
 end
 
 -- Out-of-fold predictions of every learner of a layer on input Z (rows:
@@ -98,13 +162,22 @@ local function fit_layer(layer, Z, y, rows, folds, jobs, classes)
   for f, fold in ipairs(folds) do
     trains[f], tests[f] = compose(rows, fold.train), compose(rows, fold.test)
   end
+  local shared = classes and {} or shared_linear(layer, Z, y, rows, folds, trains, tests, jobs)
   tide.pfor(nl * nf, function(t)
     local j, f = (t - 1) // nf + 1, (t - 1) % nf + 1
-    local m = layer[j]:clone():fit(Z, y, {rows = trains[f]})
+    local m = shared[j] and shared[j].fold[f] or layer[j]:clone():fit(Z, y, {rows = trains[f]})
     put_predictions(P, off[j], proba[j], m, Z, tests[f], folds[f].test, classes)
   end, {jobs = jobs, chunk = 1})
-  local fitted = tide.collect(function(j) return layer[j]:clone():fit(Z, y, {rows = rows}) end, nl,
-                              {jobs = jobs, chunk = 1})
+  local left = {}
+  for j = 1, nl do if not shared[j] then left[#left + 1] = j end end
+  local fitted = {}
+  if #left > 0 then
+    local refits = tide.collect(function(i)
+      return layer[left[i]]:clone():fit(Z, y, {rows = rows})
+    end, #left, {jobs = jobs, chunk = 1})
+    for i, j in ipairs(left) do fitted[j] = refits[i] end
+  end
+  for j, r in pairs(shared) do fitted[j] = r.all end
   return P, fitted
 end
 
@@ -153,7 +226,7 @@ models.class("superlearner", {
       local P, fitted = fit_layer(layer, Z, ylayer, zrows, folds, p.jobs, classes)
       self.layers_fitted[i] = fitted
       -- the next layer sees predictions for the used rows only, in order
-      if zrows then ylayer = y:take(rows) end
+      if zrows then ylayer = y_of(y, rows) end
       Z, zrows = P, nil
     end
     self.meta_fitted = p.meta:clone():fit(Z, ylayer)

@@ -192,6 +192,27 @@ local function check_target(self, y, opts)
   end
 end
 
+-- A pipeline passes its transformers' column maps to the next step as the
+-- private option _xmap (see tide.pipeline): the step reads X through them
+-- instead of a transformed copy.  Only classes whose spec says mapped =
+-- true take it (their kernels get opts.xmap).  Returns the options
+-- without it, and the map.
+local function split_map(self, opts)
+  if type(opts) ~= "table" or opts._xmap == nil then return opts, nil end
+  if not self._class.spec.mapped then
+    fail(self._class.name, 3, "cannot read X through a column map")
+  end
+  local o = {}
+  for k, v in pairs(opts) do if k ~= "_xmap" then o[k] = v end end
+  return o, opts._xmap
+end
+local function with_map(opts, xmap)
+  if not xmap then return opts or {} end
+  local o = {xmap = xmap}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return o
+end
+
 function Model:fit(X, y, opts)
   check_X(self, X, 1, "fit")
   local kind = self:kind()
@@ -206,10 +227,12 @@ function Model:fit(X, y, opts)
   if opts ~= nil and type(opts) ~= "table" then
     fail(self._class.name, 2, "bad argument #3 to 'fit' (options table expected)")
   end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":fit", self._class.spec.fit_options or ROWS)
   if kind == "classifier" then check_target(self, y, opts) end
   local blas <close> = K.serial()
-  self._class.spec.fit(self, X, y, opts or {})
+  self._class.spec.fit(self, X, y, with_map(opts, xmap))
   self._fitted = true
   self.n_features = X.shape[2]
   return self
@@ -224,9 +247,11 @@ function Model:predict(X, opts)
   end
   local f = self._class.spec.predict
   if not f then fail(self._class.name, 2, "a %s has no predict", self:kind()) end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":predict", ROWS)
   local blas <close> = K.serial()
-  return f(self, X, opts or {})
+  return f(self, X, with_map(opts, xmap))
 end
 
 function Model:transform(X, opts)
@@ -234,9 +259,11 @@ function Model:transform(X, opts)
   check_X(self, X, 1, "transform")
   local f = self._class.spec.transform
   if not f then fail(self._class.name, 2, "a %s has no transform", self:kind()) end
+  local xmap
+  opts, xmap = split_map(self, opts)
   optmod.check(opts, self._class.name .. ":transform", ROWS)
   local blas <close> = K.serial()
-  return f(self, X, opts or {})
+  return f(self, X, with_map(opts, xmap))
 end
 
 function Model:fit_transform(X, y, opts)
@@ -254,40 +281,67 @@ local function block_rows(rows, a, b)
   return rows:slice(1, a, b)
 end
 
+-- Helpers for tide's own modules (the search's shared groups).
+models._internal = {}
+
+-- _internal.blocks(rows, n, f): calls f(r) for the rows in blocks of BLOCK
+-- (r: a slice of rows, or a rowset when rows is nil: all n rows); one call
+-- with rows itself when n <= BLOCK.
+function models._internal.blocks(rows, n, f)
+  if n <= BLOCK then return f(rows) end
+  for a = 1, n, BLOCK do f(block_rows(rows, a, math.min(a + BLOCK - 1, n))) end
+end
+
+-- _internal.score_acc(metric, y, n [, classes]): a metric accumulated over
+-- the blocks of _internal.blocks: acc:add(r, v) with v the predictions (class
+-- probabilities for log_loss) of block r, in order; acc:value() at the end.
+local Acc = {}
+Acc.__index = Acc
+function models._internal.score_acc(metric, y, n, classes)
+  return setmetatable({metric = metric, f = metrics[metric], y = y, n = n, classes = classes,
+                       sum = 0, cnt = 0, ymean = 0, ym2 = 0}, Acc)
+end
+
+function Acc:add(r, v)
+  local metric, y = self.metric, self.y
+  if self.n <= BLOCK then
+    self.result = self.f(y, v, {rows = r, classes = self.classes})
+    return
+  end
+  -- per block: its size and metric; r2 also the mean and squared
+  -- deviations of its y, merged pairwise (Chan et al.)
+  local nb = #r
+  if metric == "r2" then
+    self.sum = self.sum + metrics.mse(y, v, {rows = r}) * nb
+    local yb = y:take(r)
+    local mb, m2b = yb:mean(), yb:var() * nb
+    local delta, tot = mb - self.ymean, self.cnt + nb
+    self.ymean = self.ymean + delta * nb / tot
+    self.ym2 = self.ym2 + m2b + delta * delta * self.cnt * nb / tot
+  else
+    local x = self.f(y, v, {rows = r, classes = self.classes}) * nb
+    if metric == "accuracy" then x = math.floor(x + 0.5) end -- a count of hits
+    self.sum = self.sum + x
+  end
+  self.cnt = self.cnt + nb
+end
+
+function Acc:value()
+  if self.n <= BLOCK then return self.result end
+  if self.metric ~= "r2" then return self.sum / self.n end
+  if self.ym2 > 0 then return 1 - self.sum / self.ym2 end
+  return self.sum == 0 and 1.0 or 0.0
+end
+
 function models.score_blocks(metric, m, X, y, rows)
   if type(rows) == "table" then rows = tide.array(rows, "i64") end
   local n = rows and #rows or X.shape[1]
   local proba = metric == "log_loss"
-  local f = metrics[metric]
-  local function one(r)
-    local o = {rows = r, classes = proba and m.classes or nil}
-    return f(y, proba and m:predict_proba(X, {rows = r}) or m:predict(X, {rows = r}), o)
-  end
-  if n <= BLOCK then return one(rows) end
-  -- per block: its size and metric; r2 also the mean and squared
-  -- deviations of its y, merged pairwise (Chan et al.)
-  local sum, cnt, ymean, ym2 = 0, 0, 0, 0
-  for a = 1, n, BLOCK do
-    local b = math.min(a + BLOCK - 1, n)
-    local r, nb = block_rows(rows, a, b), b - a + 1
-    if metric == "r2" then
-      local p = m:predict(X, {rows = r})
-      sum = sum + metrics.mse(y, p, {rows = r}) * nb
-      local yb = y:take(r)
-      local mb, m2b = yb:mean(), yb:var() * nb
-      local delta, tot = mb - ymean, cnt + nb
-      ymean = ymean + delta * nb / tot
-      ym2 = ym2 + m2b + delta * delta * cnt * nb / tot
-    else
-      local v = one(r) * nb
-      if metric == "accuracy" then v = math.floor(v + 0.5) end -- a count of hits
-      sum = sum + v
-    end
-    cnt = cnt + nb
-  end
-  if metric ~= "r2" then return sum / n end
-  if ym2 > 0 then return 1 - sum / ym2 end
-  return sum == 0 and 1.0 or 0.0
+  local acc = models._internal.score_acc(metric, y, n, proba and m.classes or nil)
+  models._internal.blocks(rows, n, function(r)
+    acc:add(r, proba and m:predict_proba(X, {rows = r}) or m:predict(X, {rows = r}))
+  end)
+  return acc:value()
 end
 
 -- score: R^2 for regressors, accuracy for classifiers, on the rows given.

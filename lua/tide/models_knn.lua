@@ -1,5 +1,6 @@
 -- tide.models: k nearest neighbours (knn_regressor, knn_classifier), brute
--- force over GEMM distance tiles in C (runtime/models/knn.c).  A fitted
+-- force over GEMM distance tiles or a KD-tree in C (runtime/models/knn.c,
+-- knn_tree.c).  A fitted
 -- model keeps a reference to the training X and y and the rows used (no
 -- copy of the fold), plus one squared norm per training row.  Neighbours
 -- are ordered by distance, ties by the lower training row (in the order of
@@ -18,14 +19,29 @@ return function(models)
   local params = {
     {"k", 5, check.integer(1)},
     {"weights", "uniform", check.oneof("uniform", "distance")},
+    {"algorithm", "auto", check.oneof("auto", "brute", "kd_tree")},
   }
 
+  -- "auto": a KD-tree for few features, where it prunes well; brute force
+  -- (GEMM tiles) above, where the tree visits most leaves anyway
+  -- (measured here on uniform data: the tree wins up to 6 features, GEMM
+  -- brute force with single-precision screening from about 7; scikit-learn,
+  -- whose brute force is slower, draws the line at 15)
+  local TREE_MAX_FEATURES = 6
+
   local function fit_common(self, X, y, opts, level)
-    local centre, norms = K.knn_index(X, y, {rows = opts.rows})
+    local centre, norms = K.knn_index(X, y, {rows = opts.rows, xmap = opts.xmap})
+    self._xmap = opts.xmap   -- a pipeline's column map: training rows are read through it
     local rows = opts.rows
     if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
     self._X, self._y, self._rows = X, y, rows
     self._centre, self._norms = centre, norms
+    local algo = self._p.algorithm
+    if algo == "auto" then
+      algo = (X.shape[2] <= TREE_MAX_FEATURES and self._p.k < #norms / 2) and "kd_tree" or "brute"
+    end
+    self.algorithm_used = algo
+    self._tree = algo == "kd_tree" and K.knn_tree(X, centre, {rows = rows, xmap = opts.xmap}) or nil
     self.n_samples_fit = #norms
     if self._p.k > #norms then
       error(string.format("%s: k = %d is more than the %d training rows", self._class.name,
@@ -35,7 +51,8 @@ return function(models)
 
   local function kopts(self, opts, extra)
     local t = {train_rows = self._rows, rows = opts.rows, k = self._p.k,
-               distance = self._p.weights == "distance"}
+               distance = self._p.weights == "distance", tree = self._tree,
+               train_xmap = self._xmap, xmap = opts.xmap or opts._xmap}
     for key, v in pairs(extra or {}) do t[key] = v end
     return t
   end
@@ -48,20 +65,22 @@ return function(models)
       error(string.format("%s: bad argument #1 to 'kneighbors' (X must be an array, got %s)",
                           self._class.name, type(X)), 2)
     end
-    opts = optmod.check(opts, self._class.name .. ":kneighbors", {"rows", "k"}) or {}
+    opts = optmod.check(opts, self._class.name .. ":kneighbors", {"rows", "k", "_xmap"}) or {}
     local k = opts.k or self._p.k
     if math.type(k) ~= "integer" or k < 1 then
       error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
     end
     local blas <close> = serial()
     return K.knn_kneighbors(self._X, self._centre, self._norms, X,
-                            {train_rows = self._rows, rows = opts.rows, k = k})
+                            {train_rows = self._rows, rows = opts.rows, k = k, tree = self._tree,
+                             train_xmap = self._xmap, xmap = opts._xmap})
   end
 
   models.class("knn_regressor", {
     kind = "regressor",
     params = params,
-    fitted = {"n_samples_fit"},
+    fitted = {"n_samples_fit", "algorithm_used"},
+    mapped = true,
     fit = fit_common,
     predict = function(self, X, opts)
       return K.knn_regress(self._X, self._centre, self._norms, self._y, X, kopts(self, opts))
@@ -72,7 +91,8 @@ return function(models)
   models.class("knn_classifier", {
     kind = "classifier",
     params = params,
-    fitted = {"n_samples_fit", "classes"},
+    fitted = {"n_samples_fit", "classes", "algorithm_used"},
+    mapped = true,
     fit = function(self, X, y, opts)
       fit_common(self, X, y, opts, 4)
       local classes = K.knn_classes(y, {rows = opts.rows})
@@ -94,7 +114,7 @@ return function(models)
         if not tide.is_array(X) then
           error("knn_classifier: bad argument #1 to 'predict_proba' (X must be an array)", 2)
         end
-        optmod.check(opts, "knn_classifier:predict_proba", {"rows"})
+        optmod.check(opts, "knn_classifier:predict_proba", {"rows", "_xmap"})
         local blas <close> = serial()
         local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
                                     X, kopts(self, opts or {}, {proba = true}))

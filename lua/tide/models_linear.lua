@@ -39,7 +39,7 @@ return function(models)
   end
 
   local function predict(self, X, opts)
-    return K.linear_predict(X, self.coef, self.intercept, {rows = opts.rows})
+    return K.linear_predict(X, self.coef, self.intercept, {rows = opts.rows, xmap = opts.xmap})
   end
 
   -- Least squares and ridge: closed form, no iterations.
@@ -50,11 +50,12 @@ return function(models)
       params = params,
       fitted = {"coef", "intercept", "solver"},
       fit_options = ls_opts,
+      mapped = true,
       fit = function(self, X, y, opts)
         check_opts(name, opts)
         local coef, b, solver = kernel(name, K.ridge_fit, X, y, {
           alpha = alpha_of(self._p), fit_intercept = self._p.fit_intercept,
-          rows = opts.rows, sample_weight = opts.sample_weight})
+          rows = opts.rows, sample_weight = opts.sample_weight, xmap = opts.xmap})
         self.coef, self.intercept, self.solver = coef, b, solver
       end,
       predict = predict,
@@ -93,6 +94,7 @@ return function(models)
       params = params,
       fitted = {"coef", "intercept", "n_iter", "dual_gap", "converged"},
       fit_options = cd_opts,
+      mapped = true,
       fit = function(self, X, y, opts)
         check_opts(name, opts)
         local p = self._p
@@ -107,7 +109,7 @@ return function(models)
           max_iter = p.max_iter, fit_intercept = p.fit_intercept, positive = p.positive,
           selection = p.selection, random_state = p.random_state,
           precompute = p.precompute, coef = coef0, rows = opts.rows,
-          sample_weight = opts.sample_weight})
+          sample_weight = opts.sample_weight, xmap = opts.xmap})
         self.coef, self.intercept, self.n_iter = coef, b, n_iter
         local nrows = opts.rows and #opts.rows or X.shape[1]
         self.dual_gap, self.converged = gap / nrows, converged

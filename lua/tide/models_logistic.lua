@@ -37,8 +37,14 @@ return function(models)
   local METHOD = {class = "predict", proba = "predict_proba", decision = "decision_function"}
   local function predict_as(self, X, opts, mode)
     if opts ~= nil and type(opts) ~= "table" then fail(3, "options must be a table") end
-    optmod.check(opts, "logistic:" .. METHOD[mode], {"rows"}, 3)
-    return K.logistic_predict(X, self.coef, self.intercept, self.classes, mode, opts)
+    -- a pipeline's column map: _xmap from the methods, xmap through Model:predict
+    local o, xmap = {}, nil
+    for k, v in pairs(opts or {}) do
+      if k == "_xmap" or k == "xmap" then xmap = v else o[k] = v end
+    end
+    optmod.check(o, "logistic:" .. METHOD[mode], {"rows"}, 3)
+    return K.logistic_predict(X, self.coef, self.intercept, self.classes, mode,
+                              {rows = o.rows, xmap = xmap})
   end
 
   models.class("logistic", {
@@ -51,14 +57,20 @@ return function(models)
       {"solver", "auto", check.oneof("auto", "lbfgs", "newton-cholesky")},
     },
     fitted = {"classes", "coef", "intercept", "n_iter", "converged", "solver_used"},
-    fit_options = {"rows", "weights"},
+    fit_options = {"rows", "weights", "warm_start"},
+    mapped = true,
 
-    -- opts: rows (fold indices), weights (sample weights, one per row of X)
+    -- opts: rows (fold indices), weights (sample weights, one per row of X),
+    -- warm_start (start from this model's last answer, when it has one of
+    -- the same shape: a search's candidates along C)
     fit = function(self, X, y, opts)
       local p = self._p
+      local init
+      if opts.warm_start and self.coef then init = {coef = self.coef, intercept = self.intercept} end
       local r = K.logistic_fit(X, y, {
         rows = opts.rows, weights = opts.weights, C = p.C, tol = p.tol,
-        max_iter = p.max_iter, fit_intercept = p.fit_intercept, solver = p.solver,
+        max_iter = p.max_iter, fit_intercept = p.fit_intercept, solver = p.solver, init = init,
+        xmap = opts.xmap,
       })
       self.classes, self.coef, self.intercept = r.classes, r.coef, r.intercept
       self.n_iter, self.converged, self.solver_used = r.n_iter, r.converged, r.solver

@@ -26,7 +26,7 @@ return function(models)
     params = {{"with_mean", true, check.boolean}, {"with_std", true, check.boolean}},
     fitted = {"mean", "var", "scale", "n_samples_seen"},
     fit = function(self, X, _, opts)
-      local mean, var, _, _, n = K.scale_stats(X, {rows = opts.rows})
+      local mean, var, _, _, n = K.scale_stats(X, {rows = opts.rows, xmap = opts.xmap})
       local p = self._p
       self.n_samples_seen = n
       self.mean = (p.with_mean or p.with_std) and mean or nil
@@ -50,9 +50,15 @@ return function(models)
         error(string.format("standard_scaler: X has %d features, but the scaler was fitted on %d",
                             p, nf), 3)
       end
-      return K.scale_apply(X, a, b, {rows = opts.rows, div = true})
+      return K.scale_apply(X, a, b, {rows = opts.rows, div = true, xmap = opts.xmap})
     end,
+    mapped = true,
     methods = {
+      -- the column map of transform, for the next step of a pipeline
+      _colmap = function(self)
+        return {sub = self._p.with_mean and self.mean or nil,
+                div = self._p.with_std and self.scale or nil}
+      end,
       -- x * scale + mean for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("standard_scaler: inverse_transform before fit", 2) end
@@ -83,7 +89,7 @@ return function(models)
     params = {{"feature_range", {0, 1}, check_range}, {"clip", false, check.boolean}},
     fitted = {"data_min", "data_max", "data_range", "scale", "min", "n_samples_seen"},
     fit = function(self, X, _, opts)
-      local _, _, mn, mx, n = K.scale_stats(X, {rows = opts.rows})
+      local _, _, mn, mx, n = K.scale_stats(X, {rows = opts.rows, xmap = opts.xmap})
       local lo, hi = self._p.feature_range[1], self._p.feature_range[2]
       self.n_samples_seen = n
       self.data_min, self.data_max = mn, mx
@@ -96,10 +102,15 @@ return function(models)
     end,
     transform = function(self, X, opts)
       local fr = self._p.feature_range
-      return K.scale_apply(X, self.scale, self.min, {rows = opts.rows,
+      return K.scale_apply(X, self.scale, self.min, {rows = opts.rows, xmap = opts.xmap,
                            clip = self._p.clip and {fr[1], fr[2]} or nil})
     end,
+    mapped = true,
     methods = {
+      _colmap = function(self)
+        local fr = self._p.feature_range
+        return {mul = self.scale, add = self.min, clip = self._p.clip and {fr[1], fr[2]} or nil}
+      end,
       -- (x - min) / scale for the rows given
       inverse_transform = function(self, X, opts)
         if not self._fitted then error("minmax_scaler: inverse_transform before fit", 2) end
@@ -114,9 +125,13 @@ return function(models)
   ---------------------------------------------------------------- pipeline
 
   -- tide.pipeline{step1, ..., final}: every step but the last is a
-  -- transformer.  fit(X, y, {rows}) fits step 1 on the rows (no copy), then
-  -- each later step on a transformed copy of those rows only; predict /
-  -- transform / score pass the query rows the same way.  Parameters are
+  -- transformer.  When every step can read X through column maps (the
+  -- scalers, then linear models, logistic, k-NN or scalers), fit(X, y,
+  -- {rows}) fits each step on the rows of X read through the maps of the
+  -- steps before it, and predict / transform / score read the query rows
+  -- the same way: nothing is copied, each kernel maps the row blocks it
+  -- gathers.  Otherwise each later step is fitted on a transformed copy of
+  -- the rows.  Parameters are
   -- flat: "2.k" (step number), "knn_regressor.k" (class name, when one step
   -- has that class) or plain "k" (when exactly one step has the parameter).
   local Pipe = {}
@@ -157,9 +172,36 @@ return function(models)
     return a
   end
 
+  -- A step that reads X through column maps, and (a transformer) gives its own.
+  local function mapped(step, transformer)
+    return step._class ~= nil and step._class.spec.mapped and
+           (not transformer or type(step._colmap) == "function")
+  end
+
+  -- Whether the pipeline runs without copies: every step reads X through
+  -- the maps of the transformers before it (scalers in front of linear
+  -- models, logistic, k-NN or scalers), so no step makes a transformed
+  -- copy of the rows; a fold of a 160 MB X costs a row block, not 160 MB.
+  local function lazy(self)
+    local n = #self.steps
+    for i = 1, n do
+      if not mapped(self.steps[i], i < n) then return false end
+    end
+    return true
+  end
+
+  -- The column maps of steps 1..upto (fitted), as one chain.
+  local function chain(self, upto)
+    local maps = {}
+    for i = 1, upto do maps[i] = self.steps[i]:_colmap() end
+    return #maps > 0 and maps or nil
+  end
+
   -- Runs X through the transformers; returns the last step's input and
-  -- the options for it (rows consumed by the first transform).
+  -- the options for it (rows consumed by the first transform), or X and
+  -- the maps to read it through.
   local function through(self, X, opts, upto)
+    if lazy(self) then return X, {rows = opts.rows, _xmap = chain(self, upto)} end
     local Xt, o = X, {rows = opts.rows}
     for i = 1, upto do
       Xt = self.steps[i]:transform(Xt, o)
@@ -176,6 +218,12 @@ return function(models)
     if type(y) == "table" then y = tide.array(y) end -- as Model:fit
     local n = #self.steps
     local Xt, yt, o = X, y, {rows = opts.rows}
+    if lazy(self) then   -- each step reads X through the maps of those before it
+      for i = 1, n do
+        self.steps[i]:fit(X, y, {rows = opts.rows, _xmap = chain(self, i - 1)})
+      end
+      n, o = 0, nil
+    end
     for i = 1, n - 1 do
       local s = self.steps[i]
       s:fit(Xt, yt, o)
@@ -183,7 +231,8 @@ return function(models)
       if o.rows ~= nil and yt ~= nil then yt = yt:take(rows_array(o.rows)) end
       o = {}
     end
-    self.steps[n]:fit(Xt, yt, o)
+    if n > 0 then self.steps[n]:fit(Xt, yt, o) end
+    n = #self.steps
     self._fitted = true
     self.n_features = X.shape[2]
     self.classes = self.steps[n].classes
@@ -226,7 +275,9 @@ return function(models)
     need_fit(self, "transform")
     optmod.check(opts, "pipeline:transform", {"rows"})
     if kind(self) ~= "transformer" then error("pipeline: the last step is not a transformer", 2) end
-    return (through(self, X, opts or {}, #self.steps))
+    local n = #self.steps
+    local Xt, o = through(self, X, opts or {}, n - 1)
+    return self.steps[n]:transform(Xt, o)
   end
 
   function Pipe:fit_transform(X, y, opts) return self:fit(X, y, opts):transform(X, opts) end
@@ -326,6 +377,9 @@ return function(models)
   function Pipe:is_fitted() return self._fitted == true end
 
   function Pipe:kind() return kind(self.steps[#self.steps]) end
+
+  -- (for a search's shared groups) whether the steps read X through maps
+  function Pipe:_lazy() return lazy(self) end
 
   function Pipe:describe()
     local parts = {}

@@ -6,6 +6,7 @@ local tide = require "tide"
 local optmod = require "tide.opts"
 local gridmod = require "tide.grid"
 local cvmod = require "tide.cv"
+local planmod = require "tide.search_plan"
 local search = {}
 
 local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) end
@@ -77,30 +78,19 @@ local function mean_std(t)
   return m, math.sqrt(v / n)   -- population std, as scikit-learn reports
 end
 
--- One fit and its scores: runs in a worker (or in-process with jobs = 1).
-local function evaluate(model, params, X, y, fold, score, train_score)
-  local m = model:clone()
-  if params then m:set(params) end
-  local t0 = tide.now()
-  m:fit(X, y, {rows = fold.train})
-  local t1 = tide.now()
-  local r = {fit_time = t1 - t0, test = score(m, X, y, fold.test)}
-  r.score_time = tide.now() - t1
-  if train_score then r.train = score(m, X, y, fold.train) end
-  return r
-end
+local evaluate = planmod.evaluate   -- one fit and its scores, in a worker
 
 local Search = {}
 Search.__index = Search
 
 -- tide.search{model =, grid =, X =, y = (nil for k-means), cv = 5 | folds, jobs =, scoring =,
 --   train_score = false, budget = nil, seed = 0, async = false, refit = true,
---   progress = false}
+--   progress = false, share = true}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
   optmod.check(spec, "tide.search", {"model", "grid", "X", "y", "cv", "jobs", "scoring",
                                      "train_score", "budget", "seed", "async", "refit",
-                                     "progress"})
+                                     "progress", "share"})
   local model = models.as_model(spec.model)
   if not model then
     fail("'model' must be a model or a model class (for example tide.models.ridge), got %s",
@@ -132,69 +122,99 @@ function search.search(spec)
     t0 = tide.now(),
   }, Search)
   for c = 1, #cands do s.results[c] = {} end
-  local X, y, nf, ts = spec.X, spec.y, #folds, s.train_score
-  -- candidate-outer order: task t is candidate (t-1)//nf + 1, fold (t-1)%nf + 1
-  local function task(t)
-    local c, f = (t - 1) // nf + 1, (t - 1) % nf + 1
-    return evaluate(model, cands[c], X, y, folds[f], score, ts)
-  end
-  local opts = {jobs = spec.jobs, on_error = "yield", progress = spec.progress, chunk = 1}
-  if spec.async then
-    s.job = tide.start(task, s.ntasks, opts)
+  -- the plan: candidates grouped by fold and by what they share (see
+  -- tide.search_plan); stage 1 takes the moments the linear groups need,
+  -- stage 2 runs the groups and the candidates alone
+  s.ctx = planmod.make{model = model, cands = cands, folds = folds, X = spec.X, y = spec.y,
+                       score = score, scoring = scoring, kind = model:kind(),
+                       train_score = s.train_score, share = spec.share ~= false,
+                       async = spec.async}
+  s.opts = {jobs = spec.jobs, on_error = "yield", progress = spec.progress, chunk = 1}
+  if spec.async then   -- one loop, in the background: each linear group
+    s:_stage()           -- takes its fold's moments itself (no stage 1)
     return s
   end
-  for t, r, err in tide.map(task, s.ntasks, {jobs = spec.jobs, on_error = "yield",
-                                             progress = spec.progress, order = "completed",
-                                             chunk = 1}) do
+  local ctx = s.ctx
+  if ctx.sets then
+    local res, errs = tide.collect(function(i) return planmod.moment_task(ctx, i) end, #ctx.sets,
+                                   s.opts)
+    if next(errs or {}) == nil then planmod.combine_moments(ctx, res) end
+  end
+  local o = {order = "completed"}
+  for k, v in pairs(s.opts) do o[k] = v end
+  for t, r, err in tide.map(function(t) return ctx.units[t].run() end, #ctx.units, o) do
     s:_record(t, r, err)
   end
   s:_finish()
   return s
 end
 
+-- Starts the units of an async search.
+function Search:_stage()
+  local ctx = self.ctx
+  self.udone = 0
+  self.job = tide.start(function(t) return ctx.units[t].run() end, #ctx.units, self.opts)
+end
+
+-- s:plan(): the search's plan as text: which candidates share what, in
+-- how many tasks.
+function Search:plan()
+  return table.concat(self.ctx.lines, "\n")
+end
+
+-- Unit t's results (or its error) for each of its candidates.
 function Search:_record(t, r, err)
-  local c, f = (t - 1) // self.nfolds + 1, (t - 1) % self.nfolds + 1
-  self.done = self.done + 1
-  if r then self.results[c][f] = r
-  else
-    self.errors[c] = self.errors[c] or {}
-    self.errors[c][f] = err or "failed"
+  local u = self.ctx.units[t]
+  local f = u.fold
+  for _, c in ipairs(u.cands) do
+    self.done = self.done + 1
+    local rc = r and r[c]
+    local e = err or (rc == nil and "failed") or rc.error
+    if e then
+      self.errors[c] = self.errors[c] or {}
+      self.errors[c][f] = e
+    else
+      self.results[c][f] = rc
+    end
   end
 end
 
 function Search:_pump()
   if not self.job then return end
   local res, errs = self.job:take()
-  for t, r in pairs(res) do self:_record(t, r) end
-  for t, e in pairs(errs) do self:_record(t, nil, e) end
-  if self.done >= self.ntasks then
+  for t, r in pairs(res) do self:_record(t, r); self.udone = self.udone + 1 end
+  for t, e in pairs(errs) do self:_record(t, nil, e); self.udone = self.udone + 1 end
+  if self.udone >= #self.ctx.units then
     self.job:close()
     self.job = nil
     self:_finish()
   end
 end
 
--- done, total: tasks (candidates x folds) finished so far.
+-- done, total: fits (candidates x folds) finished so far.
 function Search:progress()
   self:_pump()
   return self.done, self.ntasks
 end
 
 function Search:wait(timeout)
-  if self.job then
-    self.job:wait(timeout)
+  local deadline = timeout and tide.now() + timeout
+  while self.job do
+    local left = deadline and deadline - tide.now()
+    if left and left <= 0 then break end
+    self.job:wait(left)
     self:_pump()
   end
   return self.job == nil
 end
 
 function Search:cancel()
+  self.cancelled = true
   if self.job then
     self.job:cancel()
     self:_pump()
     if self.job then self.job:close(); self.job = nil end
   end
-  self.cancelled = true
 end
 
 -- One row per candidate: params, mean/std test and train scores (nil
@@ -279,7 +299,9 @@ function Search:_finish()
   local best = ranked[1]
   self.best_params, self.best_score, self.best_index = best.params, best.mean_test, best.index
   if self.refit and not self.cancelled then
-    self.best_model = self.model:clone():set(best.params):fit(self.X, self.y)
+    -- from the moments the search already holds when it can (linear models)
+    self.best_model = planmod.refit(self.ctx, best.index) or
+                      self.model:clone():set(best.params):fit(self.X, self.y)
   end
 end
 

@@ -68,6 +68,58 @@ int tideM_checkrows(lua_State *L, int o, const char *key, int64_t n, tide_Rows *
   return 1; /* the row array (and any temporary) stays on the stack */
 }
 
+void tideM_checkmap(lua_State *L, int o, const char *key, int64_t p, tide_Rows *r) {
+  r->map = NULL;
+  if (!lua_istable(L, o)) return;
+  lua_getfield(L, o, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_istable(L, -1)) luaL_error(L, "option '%s' must be a list of column maps", key);
+  int t = lua_gettop(L);
+  int64_t n = (int64_t)luaL_len(L, t);
+  if (n < 1) {
+    lua_pop(L, 1);
+    return;
+  }
+  tide_ColMap *m = lua_newuserdatauv(L, (size_t)n * sizeof *m, 1);
+  lua_pushvalue(L, t); /* the maps' arrays stay reachable through the userdata */
+  lua_setiuservalue(L, -2, 1);
+  static const char *const fields[] = {"sub", "div", "mul", "add"};
+  for (int64_t i = 0; i < n; i++) {
+    memset(&m[i], 0, sizeof m[i]);
+    lua_geti(L, t, i + 1);
+    if (!lua_istable(L, -1)) luaL_error(L, "option '%s': map %d must be a table", key, (int)i + 1);
+    const double **slot[4] = {&m[i].sub, &m[i].div, &m[i].mul, &m[i].add};
+    for (int f = 0; f < 4; f++) {
+      lua_getfield(L, -1, fields[f]);
+      if (!lua_isnil(L, -1)) {
+        tide_Array *a = tideL_check(L, lua_gettop(L));
+        if (a->ndim != 1 || a->dtype != TIDE_F64 || a->shape[0] != p ||
+            (p > 1 && a->strides[0] != 8))
+          luaL_error(L, "option '%s': %s must be an f64 vector of %d entries", key, fields[f],
+                     (int)p);
+        *slot[f] = (const double *)a->data;
+      }
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, -1, "clip");
+    if (lua_istable(L, -1)) {
+      m[i].clip = 1;
+      lua_geti(L, -1, 1);
+      m[i].lo = lua_tonumber(L, -1);
+      lua_geti(L, -2, 2);
+      m[i].hi = lua_tonumber(L, -1);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+    m[i].next = i + 1 < n ? &m[i + 1] : NULL;
+  }
+  lua_remove(L, t);
+  r->map = m;
+}
+
 double *tideM_newvec(lua_State *L, int64_t n, tide_Array **out) {
   tide_Array *a = tideL_push(L);
   int rc = tide_array_new(a, TIDE_F64, 1, &n, TIDE_WHERE_AUTO);
@@ -233,6 +285,7 @@ static int k_linear_predict(lua_State *L) {
                 coef->strides[0] == 8, 2, "coef must be a contiguous f64 vector, one per feature");
   tide_Rows r;
   tideM_checkrows(L, 4, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 4, "xmap", X->shape[1], &r);
   double *out = tideM_newvec(L, r.n, NULL);
   int rc = tide_linear_predict(X, &r, (const double *)coef->data, intercept, out);
   return rc ? tideL_raise(L, rc) : 1;

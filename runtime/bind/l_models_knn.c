@@ -25,6 +25,7 @@ static int k_index(lua_State *L) {
   tide_Array *X = tideL_check(L, 1), *y = lua_isnoneornil(L, 2) ? NULL : tideL_check(L, 2);
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->ndim ? X->shape[0] : 0, &r);
+  if (X->ndim == 2) tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   int rc = tide_check_xy(X, y, NULL, &r, "fit");
   if (rc) return tideL_raise(L, rc);
   if (X->shape[1] == 0) return luaL_error(L, "fit: X has no features");
@@ -32,6 +33,34 @@ static int k_index(lua_State *L) {
   double *nrm = tideM_newvec(L, r.n, NULL);
   rc = tide_knn_index(X, &r, c, nrm);
   return rc ? tideL_raise(L, rc) : 2;
+}
+
+/* knn_tree(X, centre, {rows}) -> {perm =, nodes =, bounds =}: a KD-tree
+** over the training rows (positions, never coordinates) */
+static int k_tree(lua_State *L) {
+  tide_Array *X = tideL_check(L, 1);
+  luaL_argcheck(L, X->ndim == 2, 1, "X must be 2-dimensional");
+  tide_KnnIndex ix;
+  memset(&ix, 0, sizeof ix);
+  ix.X = X;
+  tideM_checkrows(L, 3, "rows", X->shape[0], &ix.rows);
+  tideM_checkmap(L, 3, "xmap", X->shape[1], &ix.rows);
+  ix.centre = checkvec(L, 2, X->shape[1], "the centre");
+  int64_t n = ix.rows.n, nn = tide_knn_tree_nodes(n), p = X->shape[1];
+  int64_t ns[2] = {nn, 3}, bs[2] = {nn, 2 * p};
+  lua_createtable(L, 0, 3);
+  tide_Array *pa = tideL_push(L);
+  int rc = tide_array_new(pa, TIDE_I64, 1, &n, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "perm");
+  tide_Array *na = tideL_push(L);
+  if ((rc = tide_array_new(na, TIDE_I64, 2, ns, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "nodes");
+  tide_Array *ba = tideL_push(L);
+  if ((rc = tide_array_new(ba, TIDE_F64, 2, bs, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+  lua_setfield(L, -2, "bounds");
+  rc = tide_knn_tree_build(&ix, (int64_t *)pa->data, (int64_t *)na->data, (double *)ba->data);
+  return rc ? tideL_raise(L, rc) : 1;
 }
 
 /* knn_classes(y, {rows}) -> sorted distinct labels, in y's dtype */
@@ -55,6 +84,7 @@ static int k_classes(lua_State *L) {
 ** at qi and the options table at oi ({train_rows =, rows =, k =}). */
 typedef struct Args {
   tide_KnnIndex ix;
+  tide_KnnTree tree;
   tide_Array *Q;
   tide_Rows qrows;
   int64_t k;
@@ -67,8 +97,30 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
   memset(a, 0, sizeof *a);
   a->ix.X = X;
   tideM_checkrows(L, oi, "train_rows", X->shape[0], &a->ix.rows);
+  tideM_checkmap(L, oi, "train_xmap", X->shape[1], &a->ix.rows);
   a->ix.centre = checkvec(L, 2, X->shape[1], "the centre");
   a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
+  lua_getfield(L, oi, "tree"); /* {perm, nodes, bounds} from knn_tree, or nil */
+  if (lua_istable(L, -1)) {
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "perm");
+    lua_getfield(L, t, "nodes");
+    lua_getfield(L, t, "bounds");
+    tide_Array *pa = tideL_check(L, t + 1), *na = tideL_check(L, t + 2), *ba = tideL_check(L, t + 3);
+    int64_t nn = na->ndim == 2 ? na->shape[0] : -1;
+    if (pa->dtype != TIDE_I64 || pa->ndim != 1 || pa->shape[0] != a->ix.rows.n ||
+        !tide_array_is_c_contiguous(pa) || na->dtype != TIDE_I64 ||
+        nn != tide_knn_tree_nodes(a->ix.rows.n) ||
+        na->shape[1] != 3 || !tide_array_is_c_contiguous(na) || ba->dtype != TIDE_F64 ||
+        ba->ndim != 2 || ba->shape[0] != nn || ba->shape[1] != 2 * X->shape[1] ||
+        !tide_array_is_c_contiguous(ba))
+      luaL_error(L, "knn: the tree does not match the training rows (was the model changed?)");
+    a->tree.nnodes = nn;
+    a->tree.perm = (const int64_t *)pa->data;
+    a->tree.node = (const int64_t *)na->data;
+    a->tree.bound = (const double *)ba->data;
+    a->ix.tree = &a->tree; /* the arrays stay on the stack */
+  }
   a->Q = tideL_check(L, qi);
   if (a->Q->ndim != 2)
     luaL_error(L, "bad argument #1 to '%s' (X must be 2-dimensional (rows x features), got %d "
@@ -77,6 +129,7 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
     luaL_error(L, "bad argument #1 to '%s' (X has %d features, but the model was fitted on %d)",
                fname, (int)a->Q->shape[1], (int)X->shape[1]);
   tideM_checkrows(L, oi, "rows", a->Q->shape[0], &a->qrows);
+  tideM_checkmap(L, oi, "xmap", a->Q->shape[1], &a->qrows);
   if (a->qrows.n > 0) {
     int rc = tide_check_xy(a->Q, NULL, NULL, &a->qrows, fname);
     if (rc) tideL_raise(L, rc);
@@ -157,9 +210,58 @@ static int k_classify(lua_State *L) {
   return want ? 2 : 1;
 }
 
+/* knn_reduce(dist, idx, y, {k, distance, classes, proba}): predictions from
+** neighbour lists (dist and 1-based idx, n x kk, from knn_kneighbors at
+** kk >= k) -> yhat, or labels (classes' dtype) [, proba] with classes */
+static int k_reduce(lua_State *L) {
+  tide_Array *D = tideL_check(L, 1), *I = tideL_check(L, 2), *y = tideL_check(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_argcheck(L, D->ndim == 2 && D->dtype == TIDE_F64 && tide_array_is_c_contiguous(D), 1,
+                "distances must be a contiguous f64 matrix");
+  luaL_argcheck(L, I->ndim == 2 && I->dtype == TIDE_I64 && tide_array_is_c_contiguous(I) &&
+                I->shape[0] == D->shape[0] && I->shape[1] == D->shape[1], 2,
+                "indices must be a contiguous i64 matrix like the distances");
+  int64_t nq = D->shape[0], kk = D->shape[1], n = y->shape[0];
+  int64_t k = tideL_optint(L, 4, "k", kk);
+  const int64_t *row = (const int64_t *)I->data; /* 1-based: read in place */
+  for (int64_t m = 0; m < nq * kk; m++)
+    if (row[m] < 1 || row[m] > n) return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m]);
+  int weighted = tideL_optbool(L, 4, "distance", 0);
+  lua_getfield(L, 4, "classes");
+  tide_Array *ca = lua_isnil(L, -1) ? NULL : tideL_check(L, lua_gettop(L));
+  if (!ca) {
+    double *out = tideM_newvec(L, nq, NULL);
+    int rc = tide_knn_reduce(y, (const double *)D->data, row, 1, nq, kk, k, weighted, NULL, 0, out,
+                             NULL);
+    return rc ? tideL_raise(L, rc) : 1;
+  }
+  int64_t nc = ca->shape[0];
+  double *cls = lua_newuserdatauv(L, (size_t)(nc ? nc : 1) * sizeof *cls, 0);
+  for (int64_t c = 0; c < nc; c++) cls[c] = tide_load_f64(ca->dtype, ca->data + c * ca->strides[0]);
+  double *pred = lua_newuserdatauv(L, (size_t)(nq ? nq : 1) * sizeof *pred, 0);
+  tide_Array *labels = tideL_push(L);
+  int rc = tide_array_new(labels, ca->dtype, 1, &nq, TIDE_WHERE_AUTO);
+  if (rc) return tideL_raise(L, rc);
+  double *proba = NULL;
+  int want = tideL_optbool(L, 4, "proba", 0);
+  if (want) {
+    int64_t shape[2] = {nq, nc};
+    tide_Array *P = tideL_push(L);
+    if ((rc = tide_array_new(P, TIDE_F64, 2, shape, TIDE_WHERE_AUTO))) return tideL_raise(L, rc);
+    proba = (double *)P->data;
+  }
+  rc = tide_knn_reduce(y, (const double *)D->data, row, 1, nq, kk, k, weighted, cls, nc, pred,
+                       proba);
+  if (rc) return tideL_raise(L, rc);
+  for (int64_t i = 0; i < nq; i++)
+    tide_store_f64(labels->dtype, labels->data + i * labels->strides[0], pred[i]);
+  return want ? 2 : 1;
+}
+
 void tideM_open_knn(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"knn_index", k_index}, {"knn_classes", k_classes}, {"knn_kneighbors", k_kneighbors},
-    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {NULL, NULL}};
+    {"knn_regress", k_regress}, {"knn_classify", k_classify}, {"knn_reduce", k_reduce},
+    {"knn_tree", k_tree}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

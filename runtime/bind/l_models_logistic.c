@@ -35,6 +35,7 @@ static int k_logistic_fit(lua_State *L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   tide_Rows r;
   tideM_checkrows(L, 3, "rows", X->ndim >= 1 ? X->shape[0] : 0, &r);
+  if (X->ndim == 2) tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   tide_Array *w = NULL;
   lua_getfield(L, 3, "weights");
   if (!lua_isnil(L, -1)) {
@@ -54,6 +55,28 @@ static int k_logistic_fit(lua_State *L) {
   else if (strcmp(s, "newton-cholesky") == 0) o.solver = TIDE_LOGIT_NEWTON;
   else return luaL_error(L, "logistic: solver must be \"auto\", \"lbfgs\" or \"newton-cholesky\", "
                          "got \"%s\"", s);
+  /* init = {coef =, intercept =}: a fitted model's, as a warm start */
+  o.init = NULL;
+  o.init_len = 0;
+  lua_getfield(L, 3, "init");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "coef");
+    tide_Array *c = tideL_test(L, -1);
+    lua_getfield(L, -2, "intercept");
+    if (c && c->dtype == TIDE_F64 && tide_array_is_c_contiguous(c)) {
+      int64_t nc = c->ndim == 1 ? c->shape[0] : c->shape[0] * c->shape[1];
+      int64_t nb = lua_isnumber(L, -1) ? 1 : 0;
+      tide_Array *ba = nb ? NULL : tideL_test(L, -1);
+      if (ba && ba->ndim == 1) nb = ba->shape[0];
+      double *init = lua_newuserdatauv(L, (size_t)(nc + nb + 1) * sizeof *init, 0);
+      memcpy(init, c->data, (size_t)nc * sizeof *init);
+      for (int64_t j = 0; j < nb; j++)
+        init[nc + j] = ba ? tide_load_f64(ba->dtype, ba->data + j * ba->strides[0])
+                          : lua_tonumber(L, -2);
+      o.init = init;
+      o.init_len = nc + (o.fit_intercept ? nb : 0);
+    }
+  }
   /* the fitted model lives in a userdata with __gc until copied out */
   tide_Logit *m = lua_newuserdatauv(L, sizeof *m, 0);
   memset(m, 0, sizeof *m);
@@ -126,6 +149,7 @@ static int k_logistic_predict(lua_State *L) {
     luaL_argerror(L, 3, "intercept must be a vector of k entries for k > 2 classes");
   tide_Rows r;
   tideM_checkrows(L, 6, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 6, "xmap", X->shape[1], &r);
   int rc;
   if (strcmp(mode, "class") == 0) {
     int64_t *idx = lua_newuserdatauv(L, (size_t)(r.n ? r.n : 1) * sizeof *idx, 0);

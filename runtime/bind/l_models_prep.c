@@ -12,6 +12,7 @@ static int k_stats(lua_State *L) {
   tide_Array *X = tideL_check(L, 1);
   tide_Rows r;
   tideM_checkrows(L, 2, "rows", X->ndim ? X->shape[0] : 0, &r);
+  if (X->ndim == 2) tideM_checkmap(L, 2, "xmap", X->shape[1], &r);
   int rc = tide_check_xy(X, NULL, NULL, &r, "fit");
   if (rc) return tideL_raise(L, rc);
   int64_t p = X->shape[1];
@@ -45,6 +46,7 @@ static int k_apply(lua_State *L) {
   const double *a = checkvec(L, 2, p), *b = checkvec(L, 3, p);
   tide_Rows r;
   tideM_checkrows(L, 4, "rows", X->shape[0], &r);
+  tideM_checkmap(L, 4, "xmap", p, &r);
   if (r.n > 0) {
     int rc = tide_check_xy(X, NULL, NULL, &r, fname);
     if (rc) return tideL_raise(L, rc);

@@ -13,6 +13,12 @@
 ** pushed (the caller leaves it on the stack while r is in use). */
 int tideM_checkrows(lua_State *L, int o, const char *key, int64_t n, tide_Rows *r);
 
+/* Reads opts[key] at stack index o, nil or a list of column maps
+** {{sub =, div =, mul =, add =, clip = {lo, hi}}, ...} (f64 vectors of p
+** entries), into a chain attached to r (r->map).  Pushes what holds the
+** chain (leave it on the stack while r is in use). */
+void tideM_checkmap(lua_State *L, int o, const char *key, int64_t p, tide_Rows *r);
+
 /* Pushes a new f64 vector of n entries and returns its data. */
 double *tideM_newvec(lua_State *L, int64_t n, tide_Array **out);
 

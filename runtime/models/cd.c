@@ -87,22 +87,22 @@ static int64_t pick(Sel *s, int64_t f, int64_t p) {
 
 /* -------------------------------------------------- covariance updates */
 
-static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
-                    const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
-                    tide_EnetResult *res) {
-  tide_Gram g;
-  int rc = tide__linear_gram(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
-                             o->fit_intercept, &g);
-  if (rc) return rc;
-  int64_t p = g.p;
-  const double *Q = g.XtX, *q = g.Xty;
+/* Coordinate descent on the statistics g of the rows (n of them): the
+** iteration of fit_gram, also used by the search's shared paths, whose
+** statistics come from moments (see moments.c). */
+int tide_enet_gram(const tide_Gram *g, int64_t n, const tide_EnetOpts *o, double *coef,
+                   tide_EnetResult *res) {
+  memset(res, 0, sizeof *res);
+  int64_t p = g->p;
+  const double *Q = g->XtX, *q = g->Xty;
   double *H = calloc((size_t)(p ? p : 1), sizeof *H), *XtA = malloc((size_t)(p ? p : 1) * 8);
+  int rc = TIDE_OK;
   if (!H || !XtA) {
     rc = tide__seterr(TIDE_ENOMEM, "elastic net: out of memory for %" PRId64 " features", p);
     goto done;
   }
-  double l1 = o->alpha * o->l1_ratio * g.sw, l2 = o->alpha * (1 - o->l1_ratio) * g.sw;
-  double tol = o->tol * g.yty, gap = 0;
+  double l1 = o->alpha * o->l1_ratio * g->sw, l2 = o->alpha * (1 - o->l1_ratio) * g->sw;
+  double tol = o->tol * g->yty, gap = 0;
   Sel sel;
   memset(&sel, 0, sizeof sel);
   sel.random = o->random;
@@ -134,20 +134,30 @@ static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *
         q_w += q[j] * coef[j];
         wHw += coef[j] * H[j];
       }
-      double R_norm2 = g.yty + wHw - 2 * q_w;
+      double R_norm2 = g->yty + wHw - 2 * q_w;
       /* R'y = y'y - q'w */
-      gap = dual_gap(XtA, coef, p, R_norm2, g.yty - q_w, l1, l2, o->positive);
+      gap = dual_gap(XtA, coef, p, R_norm2, g->yty - q_w, l1, l2, o->positive);
       if (gap <= tol) { /* <=: a constant y has gap = tol = 0 */
         converged = 1;
         break;
       }
     }
   }
-  finish(res, o, gap, tol, (double)rows->n / g.sw, it, converged, 1, g.ymean, g.xmean,
-         coef, p);
+  finish(res, o, gap, tol, (double)n / g->sw, it, converged, 1, g->ymean, g->xmean, coef, p);
 done:
   free(H);
   free(XtA);
+  return rc;
+}
+
+static int fit_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                    const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
+                    tide_EnetResult *res) {
+  tide_Gram g;
+  int rc = tide__linear_gram(X, y, w, rows, o->l1_ratio == 1 ? "lasso" : "elasticnet",
+                             o->fit_intercept, &g);
+  if (rc) return rc;
+  rc = tide_enet_gram(&g, rows->n, o, coef, res);
   tide_gram_free(&g);
   return rc;
 }
@@ -174,6 +184,7 @@ static void panel_fill(const Naive *d, int64_t j0, int64_t nb, double *P) {
     for (int64_t jj = 0; jj < nb; jj++) {
       double v = X->dtype == TIDE_F64 ? *(const double *)(row + jj * cs)
                                       : tide_load_f64(X->dtype, row + jj * cs);
+      if (d->rows->map) v = tide_colmap_apply(d->rows->map, j0 + jj, v);
       P[jj * n + i] = s * (v - (d->xmean ? d->xmean[j0 + jj] : 0));
     }
   }

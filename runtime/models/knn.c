@@ -14,10 +14,14 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KNN_AVX2 1
+#endif
 
 #include "knn.h"
 
-#define QBLOCK 512       /* queries per block */
+#define QBLOCK 128       /* queries per block */
 #define TBLOCK 256       /* training rows per distance tile */
 #define HEAP_CAP (1 << 20) /* entries of a heap block or a row buffer */
 
@@ -136,13 +140,20 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 /* Exact squared distance of a centred query to training position pos. */
+static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t pos);
+double tide__knn_d2(const tide_KnnIndex *ix, const double *qc, int64_t pos) {
+  return exact_d2(ix, qc, ncols(ix->X), pos);
+}
+
 static double exact_d2(const tide_KnnIndex *ix, const double *qc, int64_t p, int64_t pos) {
   const tide_Array *X = ix->X;
   int64_t cs1 = X->ndim == 2 ? X->strides[1] : 0;
   const unsigned char *row = X->data + tide_rows_at(&ix->rows, pos) * X->strides[0];
   double s = 0;
   for (int64_t j = 0; j < p; j++) {
-    double x = tide_load_f64(X->dtype, row + j * cs1) - ix->centre[j], d = qc[j] - x;
+    double v = tide_load_f64(X->dtype, row + j * cs1);
+    if (ix->rows.map) v = tide_colmap_apply(ix->rows.map, j, v);
+    double x = v - ix->centre[j], d = qc[j] - x;
     s += d * d;
   }
   return s;
@@ -205,6 +216,12 @@ typedef struct Work {
 static int block_f64(Work *w, int64_t nq) {
   const tide_KnnIndex *ix = w->ix;
   int64_t p = w->p, k = w->k;
+  if (!w->tile) { /* first use: most searches screen in single precision */
+    w->tc = malloc((size_t)(w->tb * (p ? p : 1)) * sizeof *w->tc);
+    w->tile = malloc((size_t)(w->qb * w->tb) * sizeof *w->tile);
+    if (!w->tc || !w->tile)
+      return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search");
+  }
   for (int64_t m = 0; m < nq * k; m++) {
     w->hd[m] = INFINITY;
     w->hp[m] = INT64_MAX;
@@ -249,6 +266,36 @@ static inline int any_below8f(const float *t, float thr) {
 }
 #endif
 
+/* The first j' >= j below n with t[j'] < thr, or n: the screening's hot
+** loop (most values are rejected), 8 or 16 at a time. */
+static int64_t first_below_any(const float *t, int64_t j, int64_t n, float thr) {
+  for (; j + 8 <= n; j += 8)
+    if (any_below8f(t + j, thr)) break;
+  for (; j < n; j++)
+    if (t[j] < thr) return j;
+  return n;
+}
+
+#if KNN_AVX2
+__attribute__((target("avx2"))) static int64_t first_below_avx2(const float *t, int64_t j,
+                                                                int64_t n, float thr) {
+  __m256 th = _mm256_set1_ps(thr);
+  for (; j + 16 <= n; j += 16) {
+    __m256 m = _mm256_min_ps(_mm256_loadu_ps(t + j), _mm256_loadu_ps(t + j + 8));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(m, th, _CMP_LT_OQ))) break;
+  }
+  return first_below_any(t, j, n, thr);
+}
+#endif
+
+typedef int64_t (*FirstBelow)(const float *, int64_t, int64_t, float);
+static FirstBelow first_below_fn(void) {
+#if KNN_AVX2
+  if (__builtin_cpu_supports("avx2")) return first_below_avx2;
+#endif
+  return first_below_any;
+}
+
 /* Max-heap of the k smallest screening values (no positions needed). */
 static void heap32_replace(float *h, int64_t k, float v) {
   int64_t i = 0;
@@ -261,6 +308,62 @@ static void heap32_replace(float *h, int64_t k, float v) {
     i = c;
   }
   h[i] = v;
+}
+
+/* Few features: one query's screening values against a tile, computed
+** in registers from the tile's columns (t: p columns of tb floats, then
+** the norms) instead of a GEMM into a tile per query block -- less memory
+** (one row, no BLAS buffers) and no pass over a stored tile.  qm is -2 q.
+** Values past nb (up to a multiple of 8) are computed and ignored. */
+#define FUSED_MAX 32
+static void dist_row_any(const float *qm, const float *t, int64_t p, int64_t tb, int64_t nb,
+                         float *out) {
+  const float *nrm = t + p * tb;
+  for (int64_t r = 0; r < nb; r++) out[r] = nrm[r];
+  for (int64_t j = 0; j < p; j++) {
+    const float *c = t + j * tb;
+    float q = qm[j];
+    for (int64_t r = 0; r < nb; r++) out[r] += q * c[r];
+  }
+}
+
+#if KNN_AVX2
+__attribute__((target("avx2,fma"))) static void dist_row_avx2(const float *qm, const float *t,
+                                                              int64_t p, int64_t tb, int64_t nb,
+                                                              float *out) {
+  const float *nrm = t + p * tb;
+  int64_t r = 0;
+  for (; r + 32 <= nb; r += 32) { /* four chains: one broadcast feeds four FMAs */
+    __m256 a0 = _mm256_loadu_ps(nrm + r), a1 = _mm256_loadu_ps(nrm + r + 8);
+    __m256 a2 = _mm256_loadu_ps(nrm + r + 16), a3 = _mm256_loadu_ps(nrm + r + 24);
+    for (int64_t j = 0; j < p; j++) {
+      __m256 q = _mm256_set1_ps(qm[j]);
+      const float *c = t + j * tb + r;
+      a0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c), a0);
+      a1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 8), a1);
+      a2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 16), a2);
+      a3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(c + 24), a3);
+    }
+    _mm256_storeu_ps(out + r, a0);
+    _mm256_storeu_ps(out + r + 8, a1);
+    _mm256_storeu_ps(out + r + 16, a2);
+    _mm256_storeu_ps(out + r + 24, a3);
+  }
+  for (; r < nb; r += 8) {
+    __m256 acc = _mm256_loadu_ps(nrm + r);
+    for (int64_t j = 0; j < p; j++)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(qm[j]), _mm256_loadu_ps(t + j * tb + r), acc);
+    _mm256_storeu_ps(out + r, acc);
+  }
+}
+#endif
+
+typedef void (*DistRow)(const float *, const float *, int64_t, int64_t, int64_t, float *);
+static DistRow dist_row_fn(void) {
+#if KNN_AVX2
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dist_row_avx2;
+#endif
+  return dist_row_any;
 }
 
 /* Single-precision screening, then exact distances for the survivors.
@@ -276,13 +379,18 @@ static int block_f32(Work *w, int64_t nq) {
   /* error of sgemm + the rounding of the inputs, with a factor 4 to spare */
   double u = ldexp(1.0, -24) * 4.0 * (double)(p + 4), xm = sqrt(w->xmax2);
   float *thr2 = w->h32 + nq * k; /* 2e per query */
+  int64_t p1 = p + 1, tb = w->tb;
+  int fused = p <= FUSED_MAX;
+  FirstBelow below = first_below_fn();
+  DistRow dist_row = dist_row_fn();
   for (int64_t i = 0; i < nq; i++) {
     double qn = 0;
     for (int64_t j = 0; j < p; j++) {
       double v = w->qc[i * p + j];
       qn += v * v;
-      w->q32[i * p + j] = (float)v;
+      w->q32[i * p1 + j] = fused ? (float)v * -2.0f : (float)v;
     }
+    w->q32[i * p1 + p] = -0.5f;
     if (!(qn <= 1e30)) return 1;
     thr2[i] = (float)(2 * u * (w->xmax2 + 2 * sqrt(qn) * xm));
     w->cn[i] = 0;
@@ -293,26 +401,36 @@ static int block_f32(Work *w, int64_t nq) {
   if (rc) return rc;
   while (!over && tide_rowblocks_next(&tit)) {
     int64_t nb = tit.nb;
-    for (int64_t r = 0; r < nb; r++)
-      for (int64_t j = 0; j < p; j++)
-        w->t32[r * p + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-    for (int64_t r = 0; r < nb; r++) w->tile32[r] = (float)ix->norms[tit.first + r];
-    for (int64_t i = 1; i < nq; i++)
-      memcpy(w->tile32 + i * nb, w->tile32, (size_t)nb * sizeof *w->tile32);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0f, w->q32,
-                (int)p, w->t32, (int)p, 1.0f, w->tile32, (int)nb);
+    /* rows [x - centre, |x - centre|^2] against queries [q, -1/2]: the
+    ** product times -2 is |x|^2 - 2 q.x, with no pass to set the tile */
+    if (fused) { /* columns: t32[j * tb + r], the norms last */
+      for (int64_t r = 0; r < nb; r++) {
+        for (int64_t j = 0; j < p; j++)
+          w->t32[j * tb + r] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+        w->t32[p * tb + r] = (float)ix->norms[tit.first + r];
+      }
+    } else {
+      for (int64_t r = 0; r < nb; r++) {
+        for (int64_t j = 0; j < p; j++)
+          w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
+        w->t32[r * p1 + p] = (float)ix->norms[tit.first + r];
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f,
+                  w->q32, (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);
+    }
     for (int64_t i = 0; i < nq && !over; i++) {
-      const float *t = w->tile32 + i * nb;
+      const float *t;
+      if (fused) {
+        dist_row(w->q32 + i * p1, w->t32, p, tb, nb, w->tile32);
+        t = w->tile32;
+      } else {
+        t = w->tile32 + i * nb;
+      }
       float *h = w->h32 + i * k, *cv = w->c32 + i * cap;
       int64_t *cp = w->cp + i * cap, cn = w->cn[i];
       float thr = h[0] + thr2[i];
-      for (int64_t j = 0; j < nb; j++) {
-        if ((j & 7) == 0 && j + 8 <= nb && !any_below8f(t + j, thr)) {
-          j += 7;
-          continue;
-        }
+      for (int64_t j = 0; (j = below(t, j, nb, thr)) < nb; j++) {
         float v = t[j];
-        if (!(v < thr)) continue;
         if (v < h[0]) {
           heap32_replace(h, k, v);
           thr = h[0] + thr2[i];
@@ -372,21 +490,23 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   w.xmax2 = 0;
   for (int64_t r = 0; r < n; r++)
     if (ix->norms[r] > w.xmax2) w.xmax2 = ix->norms[r];
-  w.use32 = p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
+  w.use32 = !ix->tree && p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
   int64_t qb = w.qb, tb = w.tb, cap = w.cap;
   w.qc = malloc((size_t)(qb * pp) * sizeof *w.qc);
-  w.tc = malloc((size_t)(tb * pp) * sizeof *w.tc);
-  w.tile = malloc((size_t)(qb * tb) * sizeof *w.tile);
+
   w.hd = malloc((size_t)(qb * k) * sizeof *w.hd);
   w.hp = malloc((size_t)(qb * k) * sizeof *w.hp);
   w.cp = malloc((size_t)(qb * cap) * sizeof *w.cp);
   w.cn = malloc((size_t)qb * sizeof *w.cn);
   w.cs = malloc((size_t)cap * sizeof *w.cs);
-  int ok = w.qc && w.tc && w.tile && w.hd && w.hp && w.cp && w.cn && w.cs;
+  int ok = w.qc && w.hd && w.hp && w.cp && w.cn && w.cs;
   if (ok && w.use32) {
-    w.q32 = malloc((size_t)(qb * pp) * sizeof *w.q32);
-    w.t32 = malloc((size_t)(tb * pp) * sizeof *w.t32);
-    w.tile32 = malloc((size_t)(qb * tb) * sizeof *w.tile32);
+    /* fused (few features): one row of screening values, and tile columns
+    ** padded to a multiple of 8 rows, zeroed so the padding is defined */
+    int fused = p <= FUSED_MAX;
+    w.q32 = malloc((size_t)(qb * (p + 1)) * sizeof *w.q32);
+    w.t32 = calloc((size_t)((tb + 8) * (p + 1)), sizeof *w.t32);
+    w.tile32 = malloc((size_t)((fused ? 1 : qb) * (tb + 8)) * sizeof *w.tile32);
     w.h32 = malloc((size_t)(qb * k + qb) * sizeof *w.h32);
     w.c32 = malloc((size_t)(qb * cap) * sizeof *w.c32);
     ok = w.q32 && w.t32 && w.tile32 && w.h32 && w.c32;
@@ -398,7 +518,8 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   while (!rc && tide_rowblocks_next(&qit)) {
     int64_t nq = qit.nb;
     centre_rows(qit.buf, w.qc, nq, p, ix->centre);
-    rc = w.use32 ? block_f32(&w, nq) : 1;
+    if (ix->tree) rc = tide__knn_tree_query(ix, w.qc, nq, k, w.hd, w.hp);
+    else rc = w.use32 ? block_f32(&w, nq) : 1;
     if (rc == 1) rc = block_f64(&w, nq);
     if (!rc) rc = visit(ud, qit.first, nq, k, w.hd, w.hp);
   }
@@ -428,7 +549,7 @@ typedef struct KnnOut {
   const double *classes;
   int64_t nclass;
   int weighted;
-  double *dist, *pred, *proba, *votes;
+  double *dist, *pred, *proba, *votes, *yv;
   int64_t *idx;
 } KnnOut;
 
@@ -459,33 +580,73 @@ static int zero_rule(const double *dist, int64_t k) {
   return 0;
 }
 
+/* One query's prediction from its k neighbours' distances d and targets yv. */
+static double regress_one(const double *d, const double *yv, int64_t k, int weighted) {
+  double num = 0, den = 0;
+  if (!weighted) {
+    for (int64_t m = 0; m < k; m++) num += yv[m];
+    den = (double)k;
+  } else {
+    int zero = zero_rule(d, k);
+    for (int64_t m = 0; m < k; m++) {
+      double w = zero ? (d[m] == 0) : 1.0 / d[m];
+      num += w * yv[m];
+      den += w;
+    }
+  }
+  return num / den;
+}
+
+/* One query's votes (v: nclass entries) from its k neighbours' distances
+** and labels; *pred gets the winner, proba (if not NULL) the normalized votes. */
+static int classify_one(const double *d, const double *yv, int64_t k, int weighted,
+                        const double *classes, int64_t nclass, double *v, double *pred,
+                        double *proba) {
+  for (int64_t c = 0; c < nclass; c++) v[c] = 0;
+  int zero = weighted && zero_rule(d, k);
+  double tot = 0;
+  for (int64_t m = 0; m < k; m++) {
+    int64_t c = tide_class_index(classes, nclass, yv[m]);
+    if (c < 0)
+      return tide__seterr(TIDE_EINVAL, "y changed after fit: label %g is not a class", yv[m]);
+    double w = !weighted ? 1.0 : zero ? (d[m] == 0) : 1.0 / d[m];
+    v[c] += w;
+    tot += w;
+  }
+  int64_t best = 0; /* strict > keeps the lowest label among ties */
+  for (int64_t c = 1; c < nclass; c++)
+    if (v[c] > v[best]) best = c;
+  *pred = classes[best];
+  if (proba) {
+    if (tot == 0) tot = 1;
+    for (int64_t c = 0; c < nclass; c++) proba[c] = v[c] / tot;
+  }
+  return TIDE_OK;
+}
+
+/* The targets of neighbours at positions ps (k of them) into yv. */
+static void targets(const KnnOut *o, const int64_t *ps, int64_t k, double *yv) {
+  for (int64_t m = 0; m < k; m++) yv[m] = y_at(o, ps[m]);
+}
+
 static int visit_regress(void *ud, int64_t first, int64_t nq, int64_t k, const double *dist,
                          const int64_t *pos) {
   KnnOut *o = ud;
   for (int64_t i = 0; i < nq; i++) {
-    const double *d = dist + i * k;
-    const int64_t *ps = pos + i * k;
-    double num = 0, den = 0;
-    if (!o->weighted) {
-      for (int64_t m = 0; m < k; m++) num += y_at(o, ps[m]);
-      den = (double)k;
-    } else {
-      int zero = zero_rule(d, k);
-      for (int64_t m = 0; m < k; m++) {
-        double w = zero ? (d[m] == 0) : 1.0 / d[m];
-        num += w * y_at(o, ps[m]);
-        den += w;
-      }
-    }
-    o->pred[first + i] = num / den;
+    targets(o, pos + i * k, k, o->yv);
+    o->pred[first + i] = regress_one(dist + i * k, o->yv, k, o->weighted);
   }
   return TIDE_OK;
 }
 
 int tide_knn_regress(const tide_KnnIndex *ix, const tide_Array *y, const tide_Array *Q,
                      const tide_Rows *qrows, int64_t k, int weighted, double *out) {
-  KnnOut o = {.ix = ix, .y = y, .weighted = weighted, .pred = out};
-  return tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
+  double *yv = malloc((size_t)k * sizeof *yv);
+  if (!yv) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbours");
+  KnnOut o = {.ix = ix, .y = y, .weighted = weighted, .pred = out, .yv = yv};
+  int rc = tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
+  free(yv);
+  return rc;
 }
 
 int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classes,
@@ -496,31 +657,11 @@ int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classe
 static int visit_classify(void *ud, int64_t first, int64_t nq, int64_t k, const double *dist,
                           const int64_t *pos) {
   KnnOut *o = ud;
-  double *v = o->votes;
   for (int64_t i = 0; i < nq; i++) {
-    const double *d = dist + i * k;
-    const int64_t *ps = pos + i * k;
-    for (int64_t c = 0; c < o->nclass; c++) v[c] = 0;
-    int zero = o->weighted && zero_rule(d, k);
-    double tot = 0;
-    for (int64_t m = 0; m < k; m++) {
-      int64_t c = tide_class_index(o->classes, o->nclass, y_at(o, ps[m]));
-      if (c < 0)
-        return tide__seterr(TIDE_EINVAL, "y changed after fit: label %g is not a class",
-                            y_at(o, ps[m]));
-      double w = !o->weighted ? 1.0 : zero ? (d[m] == 0) : 1.0 / d[m];
-      v[c] += w;
-      tot += w;
-    }
-    int64_t best = 0; /* strict > keeps the lowest label among ties */
-    for (int64_t c = 1; c < o->nclass; c++)
-      if (v[c] > v[best]) best = c;
-    o->pred[first + i] = o->classes[best];
-    if (o->proba) {
-      double *pr = o->proba + (first + i) * o->nclass;
-      if (tot == 0) tot = 1;
-      for (int64_t c = 0; c < o->nclass; c++) pr[c] = v[c] / tot;
-    }
+    targets(o, pos + i * k, k, o->yv);
+    int rc = classify_one(dist + i * k, o->yv, k, o->weighted, o->classes, o->nclass, o->votes,
+                          o->pred + first + i, o->proba ? o->proba + (first + i) * o->nclass : NULL);
+    if (rc) return rc;
   }
   return TIDE_OK;
 }
@@ -529,11 +670,33 @@ int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double
                       int64_t nclass, const tide_Array *Q, const tide_Rows *qrows, int64_t k,
                       int weighted, double *pred, double *proba) {
   if (nclass < 1) return tide__seterr(TIDE_EINVAL, "no classes");
-  double *votes = malloc((size_t)nclass * sizeof *votes);
-  if (!votes) return tide__seterr(TIDE_ENOMEM, "out of memory for the votes");
+  double *votes = malloc((size_t)nclass * sizeof *votes), *yv = malloc((size_t)k * sizeof *yv);
   KnnOut o = {.ix = ix, .y = y, .classes = classes, .nclass = nclass, .weighted = weighted,
-              .pred = pred, .proba = proba, .votes = votes};
-  int rc = tide_knn_search(ix, Q, qrows, k, visit_classify, &o);
+              .pred = pred, .proba = proba, .votes = votes, .yv = yv};
+  int rc = !votes || !yv ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes")
+                         : tide_knn_search(ix, Q, qrows, k, visit_classify, &o);
+  free(votes);
+  free(yv);
+  return rc;
+}
+
+int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t base,
+                    int64_t nq, int64_t kk, int64_t k, int weighted, const double *classes,
+                    int64_t nclass, double *pred, double *proba) {
+  if (k < 1 || k > kk) return tide__seterr(TIDE_EINVAL, "k = %lld of %lld neighbours", (long long)k,
+                                          (long long)kk);
+  double *yv = malloc((size_t)k * sizeof *yv);
+  double *votes = malloc((size_t)(nclass ? nclass : 1) * sizeof *votes);
+  int rc = !yv || !votes ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes") : TIDE_OK;
+  for (int64_t i = 0; i < nq && !rc; i++) {
+    const double *d = dist + i * kk;
+    for (int64_t m = 0; m < k; m++)
+      yv[m] = tide_load_f64(y->dtype, y->data + (row[i * kk + m] - base) * y->strides[0]);
+    if (!classes) pred[i] = regress_one(d, yv, k, weighted);
+    else rc = classify_one(d, yv, k, weighted, classes, nclass, votes, pred + i,
+                           proba ? proba + i * nclass : NULL);
+  }
+  free(yv);
   free(votes);
   return rc;
 }

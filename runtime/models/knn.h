@@ -18,12 +18,40 @@
 
 #include "models.h"
 
+/* A KD-tree over the training positions (knn_tree.c): nodes split at the
+** median of their widest coordinate down to leaves of at most
+** TIDE_KNN_LEAF positions; each node keeps the bounding box of its rows
+** (centred coordinates).  It holds positions, never coordinates: the rows
+** are read from X. */
+#define TIDE_KNN_LEAF 32
+typedef struct tide_KnnTree {
+  int64_t nnodes;
+  const int64_t *perm;  /* the n training positions in tree order */
+  const int64_t *node;  /* nnodes x 3: first, end (into perm), first child (-1: a leaf;
+                        ** the second child follows it) */
+  const double *bound;  /* nnodes x 2p: the box's lower corner, then its upper one */
+} tide_KnnTree;
+
 typedef struct tide_KnnIndex {
   const tide_Array *X; /* training data, n x p (not owned) */
   tide_Rows rows;      /* training rows: positions 0 .. rows.n - 1 */
   const double *centre; /* p numbers subtracted from training rows and queries */
   const double *norms;  /* rows.n squared norms of the centred training rows */
+  const tide_KnnTree *tree; /* NULL: brute force */
 } tide_KnnIndex;
+
+/* The number of nodes of a tree over n positions. */
+int64_t tide_knn_tree_nodes(int64_t n);
+/* Builds the tree of ix (its centre set) into perm (n), node (nnodes x 3)
+** and bound (nnodes x 2p), sized by tide_knn_tree_nodes. */
+int tide_knn_tree_build(const tide_KnnIndex *ix, int64_t *perm, int64_t *node, double *bound);
+/* The k nearest training positions of nq centred queries qc (nq x p) by
+** the tree: dist (ascending, euclidean) and pos, nq x k; the same
+** neighbours, order and distances as the brute-force search. */
+int tide__knn_tree_query(const tide_KnnIndex *ix, const double *qc, int64_t nq, int64_t k,
+                         double *dist, int64_t *pos);
+/* Exact squared distance of a centred query to training position pos (knn.c). */
+double tide__knn_d2(const tide_KnnIndex *ix, const double *qc, int64_t pos);
 
 /* Fills centre[p] and norms[rows->n] for the rows of X (checked by the
 ** caller with tide_check_xy).  Fails if a squared norm overflows. */
@@ -62,5 +90,14 @@ int tide_knn_classes(const tide_Array *y, const tide_Rows *rows, double **classe
 int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double *classes,
                       int64_t nclass, const tide_Array *Q, const tide_Rows *qrows, int64_t k,
                       int weighted, double *pred, double *proba);
+
+/* Predictions from neighbour lists found for a larger k: dist and row
+** (nq x kk, row-major, as tide_knn_kneighbors gives them: rows of y,
+** counted from base) of which the first k count (the k nearest: ties are
+** already in order).  classes NULL: regression into pred; else votes as
+** tide_knn_classify.  The same numbers as a search at k. */
+int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row, int64_t base,
+                    int64_t nq, int64_t kk, int64_t k, int weighted, const double *classes,
+                    int64_t nclass, double *pred, double *proba);
 
 #endif

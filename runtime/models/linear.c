@@ -12,9 +12,10 @@
 **    fails or dpocon's reciprocal condition estimate is below RCOND_MIN, the
 **    answer would not be good to 1e-6: we fall back to
 **  - SVD least squares (LAPACK dgelsd) on the centered, sqrt-weighted rows
-**    (ridge: stacked on sqrt(alpha) I).  This copies the used rows, which is
-**    acceptable because it only happens for rank-deficient, ill-conditioned
-**    or wide problems.  It gives the minimum-norm solution of a
+**    (ridge: stacked on sqrt(alpha) I): for tall data through a QR
+**    factorization updated a row block at a time (solve_tsqr: R's SVD, no
+**    copy of the rows; a stack's meta learner on collinear predictions
+**    lands here); for wide data on a copy of the rows, which are few.  It gives the minimum-norm solution of a
 **    rank-deficient least-squares problem, as scikit-learn's
 **    LinearRegression (scipy.linalg.lstsq, also dgelsd) does.
 **  - wide ridge (p > rows used, alpha > 0): the dual form
@@ -132,11 +133,9 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
   double ys = 0;
   if (center && n > 0) {
     int64_t K = n < 1024 ? n : 1024;
-    int64_t cs = X->strides[1];
     for (int64_t q = 0; q < K; q++) {
       int64_t r = tide_rows_at(rows, q * n / K);
-      const unsigned char *row = X->data + r * X->strides[0];
-      for (int64_t j = 0; j < p; j++) shift[j] += tide_load_f64(X->dtype, row + j * cs);
+      for (int64_t j = 0; j < p; j++) shift[j] += tide_rows_load(X, rows, r, j);
       if (y) ys += tide_load_f64(y->dtype, y->data + r * y->strides[0]);
     }
     for (int64_t j = 0; j < p; j++) shift[j] /= (double)K;
@@ -298,6 +297,82 @@ done:
   return rc;
 }
 
+/* Least squares on tall rows without a copy of them: a QR factorization
+** updated one row block at a time (TSQR) keeps R (p x p) and z = Q'y, so
+** |Xc b - yc|^2 = |R b - z|^2 + a constant, and the minimum-norm
+** minimizer of the right side (dgelsd on R and z, with the cutoff the
+** full problem gets: R has X's singular values) is solve_lstsq's answer.
+** Memory: a block of rows stacked under R, O(block x p). */
+static int solve_tsqr(const tide_Array *X, const tide_Array *y, const tide_Array *w,
+                      const tide_Rows *rows, double alpha, const double *xmean, double ymean,
+                      int center, double *coef) {
+  int64_t n = rows->n, p = X->shape[1], B = TIDE_ROW_BLOCK;
+  int64_t m = n + (alpha > 0 ? p : 0), ld = p + (B > p ? B : p);
+  if (p > LAPACK_MAX / 8 || ld > LAPACK_MAX)
+    return tide__seterr(TIDE_ENOMEM, "least squares: %" PRId64 " features are too many", p);
+  double *W = calloc((size_t)(ld * p), sizeof *W), *v = calloc((size_t)ld, sizeof *v);
+  double *tau = malloc((size_t)p * sizeof *tau), *wb = malloc((size_t)B * sizeof *wb);
+  double *sv = malloc((size_t)p * sizeof *sv);
+  tide_RowBlocks it;
+  int rc = (!W || !v || !tau || !wb || !sv)
+               ? tide__seterr(TIDE_ENOMEM, "least squares: out of memory for %" PRId64 " features", p)
+               : tide_rowblocks_init(&it, X, rows, B);
+  if (rc) goto done;
+  /* one step: rows p .. p + nb - 1 of W (and v) hold the new rows under R */
+#define TSQR_STEP(nb)                                                                        \
+  do {                                                                                       \
+    lapack_int mr = (lapack_int)(p + (nb));                                                  \
+    if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, mr, (lapack_int)p, W, (lapack_int)ld, tau) != 0 ||  \
+        LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', mr, 1, (lapack_int)p, W, (lapack_int)ld,   \
+                       tau, v, (lapack_int)ld) != 0) {                                       \
+      rc = tide__seterr(TIDE_EINVAL, "least squares: the QR factorization failed");        \
+      break;                                                                                 \
+    }                                                                                        \
+    for (int64_t j = 0; j < p; j++) /* keep R: clear the reflectors below it */              \
+      for (int64_t i = j + 1; i < p; i++) W[i + j * ld] = 0;                                  \
+  } while (0)
+  while (!rc && tide_rowblocks_next(&it)) {
+    int64_t nb = it.nb;
+    tide_gather_col(y, rows, it.first, nb, 0, v + p);
+    if (w) tide_gather_col(w, rows, it.first, nb, 0, wb);
+    for (int64_t k = 0; k < nb; k++) {
+      double sq = w ? sqrt(wb[k]) : 1.0;
+      const double *r = it.buf + k * p;
+      for (int64_t j = 0; j < p; j++) W[(p + k) + j * ld] = sq * (r[j] - (center ? xmean[j] : 0));
+      v[p + k] = sq * (v[p + k] - (center ? ymean : 0));
+    }
+    TSQR_STEP(nb);
+  }
+  tide_rowblocks_free(&it);
+  if (!rc && alpha > 0) { /* ridge: sqrt(alpha) I under the rows, with zero targets */
+    for (int64_t k = 0; k < p; k++) {
+      for (int64_t j = 0; j < p; j++) W[(p + k) + j * ld] = k == j ? sqrt(alpha) : 0;
+      v[p + k] = 0;
+    }
+    TSQR_STEP(p);
+  }
+#undef TSQR_STEP
+  if (rc) goto done;
+  /* numpy's cutoff on the full problem: eps * max(m, p) * s_max */
+  double rcond = DBL_EPSILON * (double)(m > p ? m : p);
+  lapack_int rank;
+  lapack_int info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)p, (lapack_int)p, 1, W,
+                                   (lapack_int)ld, v, (lapack_int)ld, sv, rcond, &rank);
+  if (info != 0) {
+    rc = tide__seterr(TIDE_EINVAL, "least squares: the SVD did not converge (dgelsd info %d)",
+                      (int)info);
+    goto done;
+  }
+  memcpy(coef, v, (size_t)p * sizeof *coef);
+done:
+  free(W);
+  free(v);
+  free(tau);
+  free(wb);
+  free(sv);
+  return rc;
+}
+
 /* Ridge on wide data through the dual: K = Xc Xc' + alpha I (n x n). */
 static int solve_dual(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                       const tide_Rows *rows, double alpha, const double *xmean, double ymean,
@@ -424,11 +499,19 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
   if ((rc = tide__linear_gram(X, y, w, rows, fname, fit_intercept, &g))) return rc;
   int err;
   if (solve_normal(&g, alpha, fit_intercept, n, coef, &err) && !err) {
-    used = TIDE_LS_LSTSQ;
-    err = solve_lstsq(X, y, w, rows, alpha, g.xmean, g.ymean, fit_intercept, coef);
+    used = TIDE_LS_LSTSQ; /* tall (p <= n): by blocks, no copy of the rows */
+    err = solve_tsqr(X, y, w, rows, alpha, g.xmean, g.ymean, fit_intercept, coef);
   }
   if (!err) *intercept = intercept_of(g.xmean, g.ymean, coef, p, fit_intercept);
   tide_gram_free(&g);
   if (solver) *solver = used;
+  return err;
+}
+
+int tide_ridge_gram(const tide_Gram *g, int64_t n, double alpha, int fit_intercept, double *coef,
+                    double *intercept, int *refused) {
+  int err;
+  *refused = solve_normal(g, alpha, fit_intercept, n, coef, &err);
+  if (!err && !*refused) *intercept = intercept_of(g->xmean, g->ymean, coef, g->p, fit_intercept);
   return err;
 }

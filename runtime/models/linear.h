@@ -51,6 +51,40 @@ int tide_enet_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w,
                   const tide_Rows *rows, const tide_EnetOpts *o, double *coef,
                   tide_EnetResult *res);
 
+/* Ridge (alpha > 0) or least squares from the statistics of a fit on n
+** rows (centered when fit_intercept): the Cholesky path of tide_ridge_fit.
+** *refused = 1 (and no answer) where tide_ridge_fit would take its SVD
+** path instead: the caller then fits from the rows. */
+int tide_ridge_gram(const tide_Gram *g, int64_t n, double alpha, int fit_intercept, double *coef,
+                    double *intercept, int *refused);
+
+/* Coordinate descent with covariance updates on the statistics g of a
+** fit on n rows (coef: the starting point, then the answer). */
+int tide_enet_gram(const tide_Gram *g, int64_t n, const tide_EnetOpts *o, double *coef,
+                   tide_EnetResult *res);
+
+/* Moments of the rows of a linear fit about a shift (s, ys), as one flat
+** vector of tide_moments_len(p) numbers: m[0] rows, m[1] sum (y - ys),
+** m[2] sum (y - ys)^2, then p sums of (x - s), p sums of (x - s)(y - ys)
+** and the p x p sums of (x - s)(x - s)'.  Moments of disjoint row sets
+** add up, so a search gets every training fold's from one pass over the
+** data (all rows minus each test fold).  y may be NULL (zeros). */
+#define tide_moments_len(p) (3 + 2 * (p) + (p) * (p))
+int tide_moments(const tide_Array *X, const tide_Array *y, const tide_Rows *rows,
+                 const double *s, double ys, double *m);
+
+/* The statistics of a fit (centered when center) from moments m about
+** (s, ys), with the columns read as (x - a) / b when a and b are given
+** (a scaler in front of the model).  g is allocated; free it with
+** tide_gram_free. */
+int tide_gram_from_moments(const double *m, int64_t p, const double *s, double ys,
+                           const double *a, const double *b, int center, tide_Gram *g);
+
+/* Sums of squared residuals of q linear models (coef q x p, intercepts
+** b) over the rows whose moments about (s, ys) are m. */
+void tide_moments_sse(const double *m, int64_t p, const double *s, double ys, int64_t q,
+                      const double *coef, const double *b, double *sse);
+
 /* tide_check_xy without the scan of X's values: the fits' own passes over
 ** X notice a NaN or infinity (in the means) and then run the full check,
 ** which names it; this saves a pass over the rows, most of a rows= fit. */

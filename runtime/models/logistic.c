@@ -562,6 +562,8 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
   }
   double *th = calloc((size_t)P.d, sizeof *th);
   if (!th) rc = tide__seterr(TIDE_ENOMEM, "logistic: out of memory");
+  else if (o->init && o->init_len == P.d)
+    for (int64_t j = 0; j < P.d; j++) th[j] = isfinite(o->init[j]) ? o->init[j] : 0;
   if (!rc) rc = prob_init(&P, solver == TIDE_LOGIT_NEWTON);
   if (!rc)
     rc = solver == TIDE_LOGIT_NEWTON ? newton(&P, th, o, &m->n_iter, &m->converged)

@@ -17,6 +17,9 @@ typedef struct tide_LogitOpts {
   int64_t max_iter;  /* solver iterations (steps taken) */
   int fit_intercept;
   int solver;        /* TIDE_LOGIT_* */
+  const double *init; /* a warm start or NULL: nw x p coefficients, then the nw
+                      ** intercepts when fit_intercept (init_len numbers in all) */
+  int64_t init_len;   /* used only when it matches the model's size */
 } tide_LogitOpts;
 
 /* A fitted model.  nw = 1 for two classes (coef is the vector of the

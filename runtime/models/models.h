@@ -14,6 +14,29 @@
 
 #include "core.h"
 
+/* Columns read through affine maps, in a chain: a transformer in front of
+** a model (a scaler in a pipeline) without a transformed copy of the data.
+** Each link computes, for column j, the same operations in the same order
+** as the transformer's own transform: v - sub[j], / div[j], * mul[j],
+** + add[j] (each array may be NULL), then clipped to [lo, hi] when clip. */
+typedef struct tide_ColMap {
+  const double *sub, *div, *mul, *add;
+  int clip;
+  double lo, hi;
+  const struct tide_ColMap *next;
+} tide_ColMap;
+
+static inline double tide_colmap_apply(const tide_ColMap *m, int64_t j, double v) {
+  for (; m; m = m->next) {
+    if (m->sub) v = v - m->sub[j];
+    if (m->div) v = v / m->div[j];
+    if (m->mul) v = v * m->mul[j];
+    if (m->add) v = v + m->add[j];
+    if (m->clip) v = v < m->lo ? m->lo : v > m->hi ? m->hi : v;
+  }
+  return v;
+}
+
 /* A subset of rows, in one of three forms:
 **   all rows 0..n-1 of the data (idx and span NULL);
 **   an index array: entries idx[k * stride] - base (folds hold 1-based row
@@ -27,6 +50,7 @@ typedef struct tide_Rows {
   int64_t base;
   const int64_t *span;
   int64_t nspan;
+  const tide_ColMap *map; /* NULL, or the map the rows' columns are read through */
 } tide_Rows;
 
 static inline int64_t tide_rows_at(const tide_Rows *r, int64_t k) {
@@ -59,7 +83,8 @@ int tide_rows_check(const tide_Rows *r, int64_t nrows);
 **   tide_rowblocks_free(&it);
 ** When X is C-contiguous f64 and the subset is all rows, or ranges and the
 ** block lies in one of them, buf points into X (no copy; it.direct says
-** so).  Blocks are the same whatever the form of the rows, so results do
+** so), unless the rows carry a column map: then every block is gathered
+** and mapped.  Blocks are the same whatever the form of the rows, so results do
 ** not depend on it.  A 1-D array is treated as n x 1. */
 typedef struct tide_RowBlocks {
   const tide_Array *X;
@@ -75,6 +100,13 @@ int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows
                         int64_t block);
 int tide_rowblocks_next(tide_RowBlocks *it);
 void tide_rowblocks_free(tide_RowBlocks *it);
+
+/* Element j (0-based column) of row i (a row number of X) of a 2-D X,
+** through the rows' column map. */
+static inline double tide_rows_load(const tide_Array *X, const tide_Rows *r, int64_t i, int64_t j) {
+  double v = tide_load_f64(X->dtype, X->data + i * X->strides[0] + j * X->strides[1]);
+  return r->map ? tide_colmap_apply(r->map, j, v) : v;
+}
 
 /* Gathers element j (0-based column; 0 for 1-D) of the subset's rows
 ** first..first+n-1 of a 1-D / 2-D array into out (f64). */

@@ -13,7 +13,7 @@
 #include "models.h"
 
 tide_Rows tide_rows_all(int64_t n) {
-  tide_Rows r = {NULL, n, 1, 0, NULL, 0};
+  tide_Rows r = {NULL, n, 1, 0, NULL, 0, NULL};
   return r;
 }
 
@@ -49,7 +49,7 @@ int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows
   it->block = block > 0 ? block : TIDE_ROW_BLOCK;
   it->first = 0;
   it->nb = 0;
-  int contig = X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X);
+  int contig = X->dtype == TIDE_F64 && tide_array_is_c_contiguous(X) && !rows->map;
   it->mode = !tide_rows_subset(rows) && contig ? 1 : rows->span && contig ? 2 : 0;
   it->direct = it->mode == 1;
   if (!it->direct) {
@@ -99,6 +99,10 @@ int tide_rowblocks_next(tide_RowBlocks *it) {
       for (int64_t j = 0; j < p; j++) out[j] = tide_load_f64(X->dtype, row + j * cs);
     }
   }
+  if (it->rows.map)
+    for (int64_t k = 0; k < nb; k++)
+      for (int64_t j = 0; j < p; j++)
+        it->own[k * p + j] = tide_colmap_apply(it->rows.map, j, it->own[k * p + j]);
   it->buf = it->own;
   return 1;
 }

@@ -605,7 +605,7 @@ int tide_svm_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
   count = NULL;
 
   /* the support vectors, gathered from X */
-  tide_Rows sr = {m->support, nsv, 1, 0, NULL, 0};
+  tide_Rows sr = {.idx = m->support, .n = nsv, .stride = 1};
   tide_RowBlocks it;
   if ((rc = tide_rowblocks_init(&it, X, &sr, TIDE_ROW_BLOCK))) goto fail;
   while (tide_rowblocks_next(&it))

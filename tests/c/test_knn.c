@@ -2,7 +2,8 @@
 ** test_knn.c -- the k-NN kernels against a plain loop: every distance
 ** computed directly, ties by the lower position, over sizes that cross
 ** the query blocks and training tiles, row subsets, f32 and strided data,
-** the heap cap for large k, regression, votes, scaler kernels, errors.
+** the heap cap for large k, regression, votes, scaler kernels, errors;
+** the KD-tree against brute force.
 */
 #include "check.h"
 
@@ -108,7 +109,7 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
   tide_Rows qr = tide_rows_all(nq);
   double *centre = malloc((size_t)p * sizeof *centre), *norms = malloc((size_t)tr.n * 8);
   CHECK_EQ_INT(tide_knn_index(Xu, &tr, centre, norms), TIDE_OK);
-  tide_KnnIndex ix = {Xu, tr, centre, norms};
+  tide_KnnIndex ix = {Xu, tr, centre, norms, NULL};
   Seen s = {Xu, &Q, &tr, &qr, 0, 0, 0};
   if (k > tr.n) k = tr.n;
   CHECK_EQ_INT(tide_knn_search(&ix, &Q, &qr, k, visit, &s), TIDE_OK);
@@ -160,7 +161,7 @@ static void test_users(void) {
   double centre[1], norms[10], out[2], dist[6];
   int64_t idx[6];
   tide_knn_index(&X, &all, centre, norms);
-  tide_KnnIndex ix = {&X, all, centre, norms};
+  tide_KnnIndex ix = {&X, all, centre, norms, NULL};
   CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qa, 3, dist, idx), TIDE_OK);
   CHECK_EQ_INT(idx[0], 2);
   CHECK_EQ_INT(idx[1], 3);
@@ -235,7 +236,53 @@ static void test_scale(void) {
   tide_array_close(&X);
 }
 
+/* The KD-tree gives the plain loop's neighbours and distances, on
+** random, tied and shifted data, all rows or a subset. */
+static void test_tree(void) {
+  for (int ints = 0; ints < 3; ints++) {
+    int64_t n = 3000, p = ints == 1 ? 3 : 5, k = ints == 1 ? 40 : 7, nq = 60;
+    tide_Array X, Q;
+    mk(&X, TIDE_F64, n, p, ints);
+    mk(&Q, TIDE_F64, nq, p, ints);
+    int64_t idx[1500];
+    for (int m = 0; m < 1500; m++) idx[m] = 2 * m + 1 + (m % 2);
+    tide_Rows sub = {.idx = idx, .n = 1500, .stride = 1, .base = 1}, all = tide_rows_all(n);
+    tide_Rows qa = tide_rows_all(nq);
+    for (int which = 0; which < 2; which++) {
+      const tide_Rows *tr = which ? &sub : &all;
+      double *centre = malloc((size_t)p * 8), *norms = malloc((size_t)tr->n * 8);
+      CHECK_EQ_INT(tide_knn_index(&X, tr, centre, norms), TIDE_OK);
+      tide_KnnIndex ix = {&X, *tr, centre, norms, NULL};
+      int64_t nn = tide_knn_tree_nodes(tr->n);
+      int64_t *perm = malloc((size_t)tr->n * 8), *node = malloc((size_t)nn * 3 * 8);
+      double *bound = malloc((size_t)(nn * 2 * p) * 8);
+      CHECK_EQ_INT(tide_knn_tree_build(&ix, perm, node, bound), TIDE_OK);
+      tide_KnnTree t = {nn, perm, node, bound};
+      double *d1 = malloc((size_t)(nq * k) * 8), *d2 = malloc((size_t)(nq * k) * 8);
+      double *d3 = malloc((size_t)(nq * k) * 8);
+      int64_t *i1 = malloc((size_t)(nq * k) * 8), *i2 = malloc((size_t)(nq * k) * 8);
+      int64_t *pos = malloc((size_t)(nq * k) * 8);
+      CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qa, k, d1, i1), TIDE_OK);
+      ix.tree = &t;
+      CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qa, k, d2, i2), TIDE_OK);
+      for (int64_t q = 0; q < nq; q++) naive(&X, tr, &Q, q, k, d3 + q * k, pos + q * k);
+      int same = 1, near = 1;
+      for (int64_t m = 0; m < nq * k; m++) {
+        same = same && i1[m] == i2[m] && d1[m] == d2[m];
+        near = near && fabs(d2[m] - d3[m]) <= 1e-9 * (1 + d3[m]);
+      }
+      CHECK(same); /* brute force's neighbours, order and distances */
+      CHECK(near); /* the plain loop's distances */
+      free(centre), free(norms), free(perm), free(node), free(bound);
+      free(d1), free(d2), free(d3), free(i1), free(i2), free(pos);
+    }
+    tide_array_close(&X);
+    tide_array_close(&Q);
+  }
+}
+
 int main(void) {
+  test_tree();
   test_search();
   test_users();
   test_scale();

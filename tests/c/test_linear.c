@@ -5,6 +5,7 @@
 ** (no copy of the fold).
 */
 #include <errno.h>
+#include <math.h>
 
 #include "check.h"
 #include "../../runtime/models/linear.h" /* runtime/models is not on the tests' path */
@@ -346,6 +347,109 @@ static void test_gram_one_pass(void) {
   tide_array_close(&w);
 }
 
+/* Moments of row sets about one shift add up, and the statistics they
+** give (centered or raw, through a scaler's map) are tide_gram's; the
+** sums of squared residuals from them are the direct ones, and ridge from
+** them is tide_ridge_fit. */
+static void test_moments(void) {
+  int64_t n = 2000, p = 4, L = tide_moments_len(4);
+  tide_Array X, y;
+  make_data(&X, &y, n, p, 1.0);
+  double s[4] = {0.3, 1.2, 1.9, 3.1}, ys = 2.0, a[4], b[4];
+  double *all = calloc((size_t)L, 8), *half1 = calloc((size_t)L, 8), *half2 = calloc((size_t)L, 8);
+  int64_t span1[2] = {0, 700}, span2[4] = {700, 500, 1200, 800};
+  tide_Rows every = tide_rows_all(n);
+  tide_Rows r1 = {.n = 700, .stride = 1, .span = span1, .nspan = 1};
+  tide_Rows r2 = {.n = 1300, .stride = 1, .span = span2, .nspan = 2};
+  CHECK_EQ_INT(tide_moments(&X, &y, &every, s, ys, all), TIDE_OK);
+  CHECK_EQ_INT(tide_moments(&X, &y, &r1, s, ys, half1), TIDE_OK);
+  CHECK_EQ_INT(tide_moments(&X, &y, &r2, s, ys, half2), TIDE_OK);
+  for (int64_t k = 0; k < L; k++) CHECK_NEAR(half1[k] + half2[k], all[k], 1e-9 * (1 + fabs(all[k])));
+  for (int center = 0; center < 2; center++) {
+    tide_Gram g, m;
+    CHECK_EQ_INT(tide_gram(&X, &y, NULL, &every, center, &g), TIDE_OK);
+    CHECK_EQ_INT(tide_gram_from_moments(all, p, s, ys, NULL, NULL, center, &m), TIDE_OK);
+    CHECK_NEAR(m.sw, g.sw, 0);
+    CHECK_NEAR(m.ymean, g.ymean, 1e-12);
+    CHECK_NEAR(m.yty, g.yty, 1e-9 * g.yty);
+    for (int j = 0; j < p; j++) {
+      CHECK_NEAR(m.xmean[j], g.xmean[j], 1e-12);
+      CHECK_NEAR(m.Xty[j], g.Xty[j], 1e-9 * (1 + fabs(g.Xty[j])));
+      for (int k = 0; k < p; k++)
+        CHECK_NEAR(m.XtX[j * p + k], g.XtX[j * p + k], 1e-9 * (1 + fabs(g.XtX[j * p + k])));
+    }
+    tide_gram_free(&m);
+    /* through a scaler: (x - a) / b */
+    for (int j = 0; j < p; j++) {
+      a[j] = 0.5 * j;
+      b[j] = 1.0 + j;
+    }
+    tide_Array Xs = mk(n, p);
+    for (int64_t i = 0; i < n; i++)
+      for (int j = 0; j < p; j++) AT(Xs, i, j) = (AT(X, i, j) - a[j]) / b[j];
+    tide_Gram gs;
+    CHECK_EQ_INT(tide_gram(&Xs, &y, NULL, &every, center, &gs), TIDE_OK);
+    CHECK_EQ_INT(tide_gram_from_moments(all, p, s, ys, a, b, center, &m), TIDE_OK);
+    for (int j = 0; j < p; j++) {
+      CHECK_NEAR(m.xmean[j], gs.xmean[j], 1e-12);
+      CHECK_NEAR(m.Xty[j], gs.Xty[j], 1e-9 * (1 + fabs(gs.Xty[j])));
+      for (int k = 0; k < p; k++)
+        CHECK_NEAR(m.XtX[j * p + k], gs.XtX[j * p + k], 1e-9 * (1 + fabs(gs.XtX[j * p + k])));
+    }
+    tide_gram_free(&m);
+    tide_gram_free(&gs);
+    tide_gram_free(&g);
+    tide_array_close(&Xs);
+  }
+  /* ridge from the moments of half 2, its residuals from them and directly */
+  tide_Gram m;
+  CHECK_EQ_INT(tide_gram_from_moments(half2, p, s, ys, NULL, NULL, 1, &m), TIDE_OK);
+  double c1[4], c2[4], b1 = 0, b2 = 0, sse = 0, direct = 0;
+  int refused = 1;
+  CHECK_EQ_INT(tide_ridge_gram(&m, 1300, 2.5, 1, c1, &b1, &refused), TIDE_OK);
+  CHECK(!refused);
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &r2, 2.5, 1, c2, &b2, NULL), TIDE_OK);
+  for (int j = 0; j < p; j++) CHECK_NEAR(c1[j], c2[j], 1e-10);
+  CHECK_NEAR(b1, b2, 1e-10);
+  tide_moments_sse(half1, p, s, ys, 1, c1, &b1, &sse);
+  for (int64_t i = 0; i < 700; i++) {
+    double r = V(y, i) - b1;
+    for (int j = 0; j < p; j++) r -= AT(X, i, j) * c1[j];
+    direct += r * r;
+  }
+  CHECK_NEAR(sse, direct, 1e-9 * direct);
+  tide_gram_free(&m);
+  free(all);
+  free(half1);
+  free(half2);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
+/* Least squares on tall rank-deficient rows (the blockwise QR path) is the
+** minimum-norm answer: a duplicated column shares its coefficient. */
+static void test_tsqr(void) {
+  int64_t n = 9000, p = 3;
+  tide_Array X = mk(n, p), y = mk(n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    AT(X, i, 0) = rnd();
+    AT(X, i, 1) = rnd();
+    AT(X, i, 2) = AT(X, i, 0); /* collinear: rank 2 */
+    V(y, i) = 4 * AT(X, i, 0) - AT(X, i, 1) + 0.5;
+  }
+  tide_Rows all = tide_rows_all(n);
+  double c[3], b = 0;
+  int solver = 0;
+  CHECK_EQ_INT(tide_ridge_fit(&X, &y, NULL, &all, 0, 1, c, &b, &solver), TIDE_OK);
+  CHECK_EQ_INT(solver, TIDE_LS_LSTSQ);
+  CHECK_NEAR(c[0], 2.0, 1e-9);
+  CHECK_NEAR(c[2], 2.0, 1e-9);
+  CHECK_NEAR(c[1], -1.0, 1e-9);
+  CHECK_NEAR(b, 0.5, 1e-9);
+  tide_array_close(&X);
+  tide_array_close(&y);
+}
+
 /* X's values are checked within the fits' own pass: a NaN or infinity,
 ** even in a row of weight 0, is named whatever the solver. */
 static void test_nonfinite(void) {
@@ -509,5 +613,7 @@ int main(void) {
   test_rows_ranges_blocks();
   test_enet_panels();
   test_nonfinite();
+  test_moments();
+  test_tsqr();
   return check_done();
 }

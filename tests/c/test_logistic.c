@@ -118,7 +118,7 @@ static void test_optimality(void) {
     tide_Rows all = tide_rows_all(500);
     for (int fi = 0; fi <= 1; fi++) {
       for (int useW = 0; useW <= 1; useW++) {
-        tide_LogitOpts o = {0.4, 1e-10, 500, fi, TIDE_LOGIT_LBFGS};
+        tide_LogitOpts o = {0.4, 1e-10, 500, fi, TIDE_LOGIT_LBFGS, NULL, 0};
         tide_Logit a, b;
         CHECK_EQ_INT(tide_logistic_fit(&X, &y, useW ? &wa : NULL, &all, &o, &a), TIDE_OK);
         CHECK_EQ_INT(a.k, k);
@@ -192,7 +192,7 @@ static void test_wide_newton(void) {
     r[4] = r[3] + 1e-3 * r[4];
   }
   tide_Rows all = tide_rows_all(6000);
-  tide_LogitOpts o = {0.5, 1e-4, 100, 1, TIDE_LOGIT_NEWTON};
+  tide_LogitOpts o = {0.5, 1e-4, 100, 1, TIDE_LOGIT_NEWTON, NULL, 0};
   tide_Logit a;
   int rc = tide_logistic_fit(&X, &y, NULL, &all, &o, &a);
   if (rc) fprintf(stderr, "wide newton: %s\n", tide_lasterror());
@@ -220,7 +220,7 @@ static void test_rows(void) {
   tide_Rows r = {.idx = idx, .n = 1200, .stride = 1, .base = 1}, all = tide_rows_all(1200);
   CHECK_EQ_INT(tide_array_take(&X, idx0, 1200, 0, &Xc), TIDE_OK);
   CHECK_EQ_INT(tide_array_take(&y, idx0, 1200, 0, &yc), TIDE_OK);
-  tide_LogitOpts o = {1.0, 1e-6, 200, 1, TIDE_LOGIT_AUTO};
+  tide_LogitOpts o = {1.0, 1e-6, 200, 1, TIDE_LOGIT_AUTO, NULL, 0};
   tide_Logit a, b;
   CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r, &o, &a), TIDE_OK);
   CHECK_EQ_INT(tide_logistic_fit(&Xc, &yc, NULL, &all, &o, &b), TIDE_OK);
@@ -245,7 +245,7 @@ static void test_errors(void) {
   tide_Array X, y;
   make(50, 3, 2, lab, &X, &y);
   tide_Rows all = tide_rows_all(50);
-  tide_LogitOpts o = {1.0, 1e-4, 100, 1, TIDE_LOGIT_AUTO};
+  tide_LogitOpts o = {1.0, 1e-4, 100, 1, TIDE_LOGIT_AUTO, NULL, 0};
   tide_Logit m;
   double *yy = (double *)y.data, *x = (double *)X.data;
   int64_t one[3] = {1, 1, 1};
@@ -296,7 +296,7 @@ static void test_memory(void) {
   for (int64_t i = 0; i < 240000; i++) idx[i] = (i * 5) / 4 + 1;
   tide_Rows r = {.idx = idx, .n = 240000, .stride = 1, .base = 1};
   for (int solver = TIDE_LOGIT_LBFGS; solver <= TIDE_LOGIT_NEWTON; solver++) {
-    tide_LogitOpts o = {1.0, 1e-4, 100, 1, solver};
+    tide_LogitOpts o = {1.0, 1e-4, 100, 1, solver, NULL, 0};
     tide_Logit m;
     CHECK_EQ_INT(tide_logistic_fit(&X, &y, NULL, &r, &o, &m), TIDE_OK); /* warm-up: BLAS buffers */
     tide_logistic_free(&m);

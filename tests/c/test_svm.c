@@ -338,7 +338,7 @@ static void test_rows_and_gamma(void) {
   blobs(&X, &y, 300, 5, 3, 0);
   int64_t *idx = malloc(180 * sizeof *idx);
   for (int64_t i = 0; i < 180; i++) idx[i] = (i * 7) % 300 + 1; /* 1-based, shuffled */
-  tide_Rows sub = {idx, 180, 1, 1, NULL, 0};
+  tide_Rows sub = {.idx = idx, .n = 180, .stride = 1, .base = 1};
   tide_Array Xc, yc;
   mk(&Xc, 180, 5);
   int64_t n180 = 180;

@@ -16,8 +16,6 @@ assert(body, "DESIGN.md has sections 2 to 7")
 
 local pending = {
   -- issue 11: more models
-  -- issue 13: shared work in a search
-  ["s:plan"] = 13,
   -- issue 19: the numpy/scipy core
 }
 local pending_prefix = {}

@@ -259,4 +259,46 @@ else
   print("live comparison skipped: no scikit-learn")
 end
 
+-- the KD-tree gives brute force's neighbours (ties by position), distances
+-- and predictions, on random and on tied data, on all rows and subsets
+do
+  local function same(what, X, Q, k, rows, y)
+    y = y or X:col(1):copy()
+    local a = tide.models.knn_regressor{k = k, algorithm = "brute"}:fit(X, y, {rows = rows})
+    local b = tide.models.knn_regressor{k = k, algorithm = "kd_tree"}:fit(X, y, {rows = rows})
+    check.eq(b.algorithm_used, "kd_tree", what)
+    local da, ia = a:kneighbors(Q)
+    local db, ib = b:kneighbors(Q)
+    check.eq((ia - ib):abs():max(), 0, what .. ": the same neighbours in the same order")
+    check.eq((da - db):abs():max(), 0, what .. ": the same distances")
+    check.eq((a:predict(Q) - b:predict(Q)):abs():max(), 0, what .. ": the same predictions")
+  end
+  local X = tide.rand(3000, 4, {seed = 11})
+  local Q = tide.rand(200, 4, {seed = 12})
+  same("random", X, Q, 7)
+  same("random, k = 1", X, Q, 1)
+  same("random, shuffled rows", X, Q, 5, tide.cv.kfold(3000, 3, {shuffle = true, seed = 1})[2].train)
+  local Xi = (tide.rand(3000, 3, {seed = 13}) * 3):floor()     -- many exact ties
+  local Qi = (tide.rand(200, 3, {seed = 14}) * 3):floor()
+  same("tied", Xi, Qi, 10)
+  same("tied, a rowset", Xi, Qi, 25, tide.rowset{{1, 700}, {1500, 2900}})
+  same("tied, queries in the data", Xi, Xi:slice(1, 1, 100), 40)
+  -- past 4096 rows brute force screens in single precision: still the tree's
+  local Xl = tide.rand(20000, 5, {seed = 18})
+  same("single-precision screening", Xl, tide.rand(300, 5, {seed = 19}), 10)
+  local Xt = (tide.rand(20000, 4, {seed = 20}) * 3):floor()
+  same("single-precision screening, tied", Xt, Xt:slice(1, 1, 200), 12)
+  local Xs = tide.rand(500, 2, {seed = 15}):astype("f32")     -- another dtype
+  same("f32", Xs, tide.rand(50, 2, {seed = 16}), 3)
+  local lab = (Xi:col(1) + Xi:col(2)):astype("i64")
+  local ca = tide.models.knn_classifier{k = 9, weights = "distance", algorithm = "brute"}:fit(Xi, lab)
+  local cb = tide.models.knn_classifier{k = 9, weights = "distance", algorithm = "kd_tree"}:fit(Xi, lab)
+  check.eq((ca:predict_proba(Qi) - cb:predict_proba(Qi)):abs():max(), 0, "classifier votes")
+  -- auto: a tree for few features, brute force for many
+  check.eq(tide.models.knn_regressor{}:fit(X, X:col(1):copy()).algorithm_used, "kd_tree")
+  local W = tide.rand(300, 20, {seed = 17})
+  check.eq(tide.models.knn_regressor{}:fit(W, W:col(1):copy()).algorithm_used, "brute")
+  check.errors(function() tide.models.knn_regressor{algorithm = "ball"} end, "must be one of")
+end
+
 check.done()

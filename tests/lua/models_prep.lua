@@ -147,4 +147,49 @@ if os.getenv("TIDE_SANITIZE") ~= "ON" then
   end
 end
 
+-- pipelines of scalers read X through column maps: the same answers as
+-- fitting each step on a transformed copy of the rows, with no copy made
+do
+  local X = tide.rand(3000, 4, {seed = 21}) * tide.array({1, 10, 100, 1000}) + 5
+  local y = X:col(1) * 2 - X:col(3) * 0.01 + tide.randn(3000, {seed = 22})
+  local lab = y:gt(y:mean()):astype("i64")
+  local rows = tide.cv.kfold(3000, 3, {shuffle = true, seed = 2})[1].train
+  local test = tide.cv.kfold(3000, 3, {shuffle = true, seed = 2})[1].test
+  local M = tide.models
+  for _, c in ipairs{
+    {{M.standard_scaler, M.ridge{alpha = 3}}, y},
+    {{M.minmax_scaler{clip = true}, M.lasso{alpha = 0.01}}, y},
+    {{M.standard_scaler{with_mean = false}, M.minmax_scaler, M.elasticnet{alpha = 0.01}}, y},
+    {{M.standard_scaler, M.knn_regressor{k = 4}}, y},
+    {{M.minmax_scaler, M.knn_classifier{k = 3, algorithm = "kd_tree"}}, lab},
+    {{M.standard_scaler, M.logistic{C = 0.5}}, lab},
+  } do
+    local pipe = tide.pipeline(c[1]):fit(X, c[2], {rows = rows})
+    -- by hand: each step on a transformed copy
+    local Xt = X:take(rows)
+    local steps = {}
+    for i, s in ipairs(c[1]) do steps[i] = M.as_model(s):clone() end
+    for i = 1, #steps - 1 do Xt = steps[i]:fit(Xt):transform(Xt) end
+    local last = steps[#steps]:fit(Xt, c[2]:take(rows))
+    local Q = X:take(test)
+    for i = 1, #steps - 1 do Q = steps[i]:transform(Q) end
+    local what = tostring(pipe)
+    check.array(pipe:predict(X, {rows = test}):totable(), last:predict(Q):totable(), 1e-12,
+                what .. ": predictions")
+    if last.coef then
+      check.array(pipe.steps[#steps].coef:totable(), last.coef:totable(), 1e-12, what .. ": coef")
+    end
+    check.near(pipe:score(X, c[2], {rows = test}), last:score(Q, c[2]:take(test)), 1e-12, what)
+    if last.predict_proba then
+      check.array(pipe:predict_proba(X, {rows = test}):totable(), last:predict_proba(Q):totable(),
+                  1e-12, what .. ": proba")
+    end
+  end
+  local t = tide.pipeline{M.standard_scaler, M.minmax_scaler}:fit(X, nil, {rows = rows})
+  local by_hand = M.minmax_scaler():fit(M.standard_scaler():fit(X:take(rows)):transform(X:take(rows)))
+  check.array(t:transform(X, {rows = test}):totable(),
+              by_hand:transform(M.standard_scaler():fit(X:take(rows)):transform(X:take(test))):totable(),
+              1e-12, "a pipeline of scalers transforms through the maps")
+end
+
 check.done()
