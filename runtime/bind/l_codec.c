@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "codec.h"
+#include "path.h"
 
 enum {
   T_NIL = 0, T_FALSE, T_TRUE, T_I8, T_I32, T_I64, T_F64, T_S8, T_S64,
@@ -26,14 +27,7 @@ enum {
 
 /* One step of the path to the value being encoded, kept as pointers into
 ** live Lua values so that nothing is formatted unless an error needs it. */
-typedef struct Step {
-  char kind;       /* 'f' field, 'i' [int], 'n' [float], 'b' [bool], 'k' key,
-                      'o' [other key], 'h' encode hook of class */
-  const char *s;   /* field name / class name */
-  size_t len;
-  lua_Integer i;
-  lua_Number f;
-} Step;
+typedef tideP_Step Step;
 
 typedef struct Enc {
   lua_State *L;
@@ -53,36 +47,6 @@ typedef struct Enc {
   Step steps[MAXSTEPS];
 } Enc;
 
-static void add_step_text(luaL_Buffer *lb, const Step *s) {
-  char tmp[64];
-  switch (s->kind) {
-    case 'f':
-      luaL_addstring(lb, "field ");
-      if (s->len > 40) {
-        luaL_addlstring(lb, s->s, 40);
-        luaL_addstring(lb, "...");
-      } else {
-        luaL_addlstring(lb, s->s, s->len);
-      }
-      break;
-    case 'i':
-      snprintf(tmp, sizeof tmp, "[%lld]", (long long)s->i);
-      luaL_addstring(lb, tmp);
-      break;
-    case 'n':
-      snprintf(tmp, sizeof tmp, "[%.14g]", (double)s->f);
-      luaL_addstring(lb, tmp);
-      break;
-    case 'b': luaL_addstring(lb, s->i ? "[true]" : "[false]"); break;
-    case 'k': luaL_addstring(lb, "key"); break;
-    case 'o': luaL_addstring(lb, "[a table key]"); break;
-    default:
-      luaL_addstring(lb, "encode hook of ");
-      luaL_addlstring(lb, s->s, s->len);
-      break;
-  }
-}
-
 /* Raises "<root> → <steps>: <what>"; long paths keep their two ends. */
 static _Noreturn void enc_fail(Enc *e, const char *what) {
   lua_State *L = e->L;
@@ -96,7 +60,7 @@ static _Noreturn void enc_fail(Enc *e, const char *what) {
       continue;
     }
     luaL_addstring(&lb, ARROW);
-    add_step_text(&lb, &e->steps[i]);
+    tideP_add_step(&lb, &e->steps[i]);
   }
   luaL_addstring(&lb, ": ");
   luaL_addstring(&lb, what);
@@ -151,20 +115,6 @@ static void push_step(Enc *e, Step s) {
 
 static void pop_step(Enc *e) { e->nsteps--; }
 
-/* The step for a table key at stack index k. */
-static Step key_step(lua_State *L, int k) {
-  Step s = {'o', NULL, 0, 0, 0};
-  switch (lua_type(L, k)) {
-    case LUA_TSTRING: s.kind = 'f'; s.s = lua_tolstring(L, k, &s.len); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, k)) { s.kind = 'i'; s.i = lua_tointeger(L, k); }
-      else { s.kind = 'n'; s.f = lua_tonumber(L, k); }
-      break;
-    case LUA_TBOOLEAN: s.kind = 'b'; s.i = lua_toboolean(L, k); break;
-    default: break;
-  }
-  return s;
-}
 
 /* Returns 1 and sets *id when the table/userdata at idx was seen; else
 ** gives it the next id and returns 0.  An id stored as -(id + 1) marks an
@@ -227,7 +177,7 @@ static void enc_table_body(Enc *e, int t) {
     push_step(e, (Step){'k', NULL, 0, 0, 0});
     enc_value(e, k);
     pop_step(e);
-    push_step(e, key_step(L, k));
+    push_step(e, tideP_key_step(L, k));
     enc_value(e, v);
     pop_step(e);
     npairs++;

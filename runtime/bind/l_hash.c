@@ -25,6 +25,7 @@
 #include "../core/hash.h"
 #include "bind.h"
 #include "hash_bind.h"
+#include "path.h"
 
 #define REG_NAMES "tide.hash_names"   /* value -> library name; [NCOUNT] = #package.loaded */
 #define REG_FNINFO "tide.hash_fninfo" /* weak keys: Lua function -> its analysis */
@@ -43,15 +44,7 @@
 #define MAXSTEPS (2 * MAXDEPTH + 8)
 #define ARROW " \xe2\x86\x92 " /* " → " */
 
-typedef struct Step {
-  char kind;     /* 'f' field, 'i' [int], 'n' [float], 'b' [bool], 'k' key,
-                    'o' [a table key], 'u' upvalue, 'g' global, 'm' metatable,
-                    'a' argument */
-  const char *s;
-  size_t len;
-  lua_Integer i;
-  lua_Number f;
-} Step;
+typedef tideP_Step Step;
 
 typedef struct tideH {
   lua_State *L;
@@ -107,29 +100,6 @@ static void put_str(H *h, const char *s, size_t n) {
 
 /* ------------------------------------------------------------------ errors */
 
-static void add_step(luaL_Buffer *lb, const Step *s) {
-  char tmp[64];
-  switch (s->kind) {
-    case 'f':
-      luaL_addstring(lb, "field ");
-      luaL_addlstring(lb, s->s, s->len > 40 ? 40 : s->len);
-      if (s->len > 40) luaL_addstring(lb, "...");
-      break;
-    case 'u': case 'g':
-      luaL_addstring(lb, s->kind == 'u' ? "upvalue '" : "global '");
-      luaL_addlstring(lb, s->s, s->len > 40 ? 40 : s->len);
-      luaL_addstring(lb, "'");
-      break;
-    case 'i': snprintf(tmp, sizeof tmp, "[%lld]", (long long)s->i); luaL_addstring(lb, tmp); break;
-    case 'a': snprintf(tmp, sizeof tmp, "argument %lld", (long long)s->i); luaL_addstring(lb, tmp); break;
-    case 'n': snprintf(tmp, sizeof tmp, "[%.14g]", (double)s->f); luaL_addstring(lb, tmp); break;
-    case 'b': luaL_addstring(lb, s->i ? "[true]" : "[false]"); break;
-    case 'k': luaL_addstring(lb, "key"); break;
-    case 'm': luaL_addstring(lb, "metatable"); break;
-    default: luaL_addstring(lb, "[a table key]"); break;
-  }
-}
-
 /* Raises "<root> → <steps>: cannot hash <what>"; long paths keep their ends. */
 static _Noreturn void fail(H *h, const char *what) {
   lua_State *L = h->L;
@@ -144,7 +114,7 @@ static _Noreturn void fail(H *h, const char *what) {
       continue;
     }
     luaL_addstring(&lb, ARROW);
-    add_step(&lb, &h->steps[i]);
+    tideP_add_step(&lb, &h->steps[i]);
   }
   luaL_addstring(&lb, ": cannot hash ");
   luaL_addstring(&lb, what);
@@ -159,19 +129,6 @@ static void push_step(H *h, Step s) {
 }
 static void pop_step(H *h) { h->nsteps--; }
 
-static Step key_step(lua_State *L, int k) {
-  Step s = {'o', NULL, 0, 0, 0};
-  switch (lua_type(L, k)) {
-    case LUA_TSTRING: s.kind = 'f'; s.s = lua_tolstring(L, k, &s.len); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, k)) { s.kind = 'i'; s.i = lua_tointeger(L, k); }
-      else { s.kind = 'n'; s.f = lua_tonumber(L, k); }
-      break;
-    case LUA_TBOOLEAN: s.kind = 'b'; s.i = lua_toboolean(L, k); break;
-    default: break;
-  }
-  return s;
-}
 
 /* --------------------------------------------------------- library names */
 
@@ -429,7 +386,7 @@ static void h_body(H *h, int t) {
     pop_step(h);
     lua_pushvalue(L, key);
     lua_rawget(L, t);
-    push_step(h, key_step(L, key));
+    push_step(h, tideP_key_step(L, key));
     hv(h, lua_gettop(L));
     pop_step(h);
     lua_pop(L, 2);
