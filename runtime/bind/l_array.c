@@ -995,7 +995,6 @@ static int a_tostring(lua_State *L) {
   }
   char *s = tide_array_format(&u->a, NULL);
   if (!s) return luaL_error(L, "out of memory formatting an array");
-  lua_pushstring(L, s);
-  free(s);
+  tideL_pushowned(L, s, (size_t)-1);
   return 1;
 }

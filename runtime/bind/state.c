@@ -18,7 +18,7 @@ struct tide_State {
 
 static void set_err(tide_State *T, const char *msg) {
   free(T->err);
-  T->err = strdup(msg ? msg : "(error object is not a string)");
+  T->err = tide__strdup(msg ? msg : "(error object is not a string)");
 }
 
 /* Converts the value at index 1 with __tostring; run protected, because a
@@ -71,7 +71,7 @@ static int p_open(lua_State *L) {
 }
 
 tide_State *tide_open(const tide_Options *opt) {
-  tide_State *T = calloc(1, sizeof *T);
+  tide_State *T = tide__calloc(1, sizeof *T);
   if (!T) return NULL;
   T->L = luaL_newstate();
   if (!T->L) {

@@ -118,7 +118,7 @@ void tide_lease_box_unref(tide_LeaseBox *b) {
 }
 
 static tide_LeaseBox *box_new(tide_SlotWord *word) {
-  tide_LeaseBox *b = calloc(1, sizeof *b);
+  tide_LeaseBox *b = tide__calloc(1, sizeof *b);
   if (b) {
     b->refs = b->alive = 1;
     b->word = word;
@@ -256,7 +256,7 @@ static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
   if (count <= 0) return;
   if (S->nretry == S->retrycap) {
     int cap = S->retrycap ? S->retrycap * 2 : 8;
-    Range *r = realloc(S->retry, (size_t)cap * sizeof *r);
+    Range *r = tide__realloc(S->retry, (size_t)cap * sizeof *r);
     if (!r) abort(); /* losing tasks silently is worse */
     S->retry = r;
     S->retrycap = cap;
@@ -388,7 +388,7 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
     k++;
   }
   if (r < 0 || k != count) return -1;
-  tide_Event *ev = calloc(1, sizeof *ev);
+  tide_Event *ev = tide__calloc(1, sizeof *ev);
   if (!ev) return -1;
   s->got += k;
   S->outstanding -= k;
@@ -490,7 +490,7 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
                  (long long)victim, id, (int)pid, why, tide_pool_describe(w->status, how, sizeof how),
                  (long long)victim);
       size_t len = strlen(msg) + 1;
-      tide_Event *ev = calloc(1, sizeof *ev + len);
+      tide_Event *ev = tide__calloc(1, sizeof *ev + len);
       if (!ev) abort(); /* a task may not vanish */
       ev->kind = TIDE_EV_FAIL;
       ev->slot = id;
@@ -588,8 +588,8 @@ int tide_sched_jobs(const tide_Sched *S) { return S->c.jobs; }
 
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   *out = NULL;
-  tide_Sched *S = calloc(1, sizeof *S);
-  Slot *slots = calloc((size_t)c->jobs, sizeof *slots);
+  tide_Sched *S = tide__calloc(1, sizeof *S);
+  Slot *slots = tide__calloc((size_t)c->jobs, sizeof *slots);
   if (!S || !slots) {
     free(S);
     free(slots);
@@ -770,7 +770,7 @@ int64_t tide_sched_item_room(tide_Sched *S) {
 }
 
 int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b) {
-  tide_Buf *it = malloc(sizeof *it);
+  tide_Buf *it = tide__malloc(sizeof *it);
   if (!it) return tide__seterr(TIDE_ENOMEM, "out of memory");
   *it = *b;
   *b = (tide_Buf)TIDE_BUF_INIT;
@@ -780,7 +780,7 @@ int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b) {
     rc = tide__seterr(TIDE_EINVAL, "item %lld out of order", (long long)task);
   } else if ((uint64_t)(task - S->item_lo) >= S->rcap) { /* grow the ring, in order */
     size_t cap = S->rcap ? S->rcap * 2 : 64, used = (size_t)(task - S->item_lo);
-    tide_Buf **r = calloc(cap, sizeof *r);
+    tide_Buf **r = tide__calloc(cap, sizeof *r);
     if (!r) {
       rc = tide__seterr(TIDE_ENOMEM, "out of memory");
     } else {
