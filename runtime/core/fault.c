@@ -11,7 +11,8 @@
 ** sequence depend on scheduling.
 **
 ** The environment can arm it before any Lua runs, for tests that drive a
-** child tide: TIDE_FAULT_AT=N (and TIDE_FAULT_PERSIST=1).
+** child tide: TIDE_FAULT_AT=N (and TIDE_FAULT_PERSIST=1).  TIDE_FAULT_TRACE=1
+** prints where the (first) fault hit.
 */
 #ifdef TIDE_FAULTS
 
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <execinfo.h>
 #include <fcntl.h>
 
 #include "core.h"
@@ -29,6 +31,7 @@
 static atomic_long at_, passed_, fired_;
 static atomic_int persist_;
 static pid_t owner_;
+static int trace_; /* TIDE_FAULT_TRACE=1: a backtrace on stderr at the fault */
 
 void tide__fault_arm(long at, int persist) {
   atomic_store(&at_, 0);
@@ -47,13 +50,18 @@ int tide__fault_hit(void) {
   if (at == 0 || getpid() != owner_) return 0;
   long n = atomic_fetch_add(&passed_, 1) + 1;
   if (n == at || (n > at && atomic_load(&persist_))) {
-    atomic_fetch_add(&fired_, 1);
+    if (atomic_fetch_add(&fired_, 1) == 0 && trace_) { /* where the first one hit */
+      void *pc[16];
+      backtrace_symbols_fd(pc, backtrace(pc, 16), 2);
+    }
     return 1;
   }
   return 0;
 }
 
 __attribute__((constructor)) static void from_env(void) {
+  const char *t = getenv("TIDE_FAULT_TRACE");
+  trace_ = t && *t == '1';
   const char *s = getenv("TIDE_FAULT_AT");
   if (s && *s) {
     const char *p = getenv("TIDE_FAULT_PERSIST");

@@ -26,6 +26,7 @@
 #define MAX_MSG ((size_t)1 << 31)
 #define TARGET_BATCH 0.1   /* seconds per batch with chunk = "auto" */
 #define ITEM_BATCH_MAX 64  /* tasks per batch when they carry items (auto) */
+#define SPARE_MSG 512      /* the spare FAIL event's message room */
 
 typedef struct Slot {
   int dead;                  /* waits for tide_sched_respawn */
@@ -51,6 +52,7 @@ struct tide_Sched {
   int64_t total, next_fresh, outstanding, consumed, fail_min, chunk;
   Range *retry;
   int nretry, retrycap;
+  tide_Event *spare;         /* a FAIL event kept for when calloc fails */
   tide_Buf **ring;           /* items of tasks item_lo.. (ring from rhead) */
   int64_t item_lo, next_item;
   size_t rcap, rhead;
@@ -252,16 +254,31 @@ static int64_t fresh_limit(tide_Sched *S) {
   return lim;
 }
 
+/* Gives tasks back.  Ranges that touch are merged, which keeps their
+** number near the workers' (a batch given back lies between others), and
+** the array, made at start for twice the workers, grows while two places
+** are still free: a failed realloc then costs nothing, and the abort is
+** for a case that needs many failures in a row. */
 static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
   if (count <= 0) return;
-  if (S->nretry == S->retrycap) {
-    int cap = S->retrycap ? S->retrycap * 2 : 8;
-    Range *r = tide__realloc(S->retry, (size_t)cap * sizeof *r);
-    if (!r) abort(); /* losing tasks silently is worse */
-    S->retry = r;
-    S->retrycap = cap;
+  for (int i = 0; i < S->nretry; i++) {
+    Range *r = &S->retry[i];
+    if (r->first + r->count == first || first + count == r->first) {
+      if (first < r->first) r->first = first;
+      r->count += count;
+      return;
+    }
   }
+  if (S->nretry == S->retrycap) abort(); /* losing tasks silently is worse */
   S->retry[S->nretry++] = (Range){first, count};
+  if (S->nretry + 2 > S->retrycap) {
+    int cap = S->retrycap * 2;
+    Range *r = tide__realloc(S->retry, (size_t)cap * sizeof *r);
+    if (r) {
+      S->retry = r;
+      S->retrycap = cap;
+    }
+  }
 }
 
 static void note_fail(tide_Sched *S, int64_t task) {
@@ -307,6 +324,7 @@ static int pick(tide_Sched *S, int64_t *first, int64_t *count) {
 }
 
 static void lost(tide_Sched *S, int id, const char *why, int timed_out);
+static void arrived(tide_Sched *S, int64_t task, int hard_failure);
 
 static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
   Slot *s = &S->slots[id - 1];
@@ -334,9 +352,27 @@ static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
       for (int k = 0; k < it->nfds && !bad; k++) bad = tide_buf_put_fd(b, it->fds[k]) < 0;
     }
   }
-  if (bad) { /* out of memory or descriptors: try again later */
-    push_retry(S, first, count);
+  if (bad) { /* out of memory or descriptors */
     tide_buf_reset(b);
+    if (S->outstanding == 0 && S->spare) {
+      /* nothing in flight will free anything: the first task fails, so
+      ** that the loop ends with an error rather than retrying forever */
+      tide_Event *ev = S->spare;
+      S->spare = NULL;
+      push_retry(S, first + 1, count - 1);
+      S->outstanding++; /* arrived() counts it out */
+      arrived(S, first, 1);
+      ev->kind = TIDE_EV_FAIL;
+      ev->slot = id;
+      ev->task = first;
+      ev->hard = 1;
+      ev->buf = (tide_Buf)TIDE_BUF_INIT;
+      snprintf(ev->msg, SPARE_MSG, "[task %lld, worker %d] could not be sent: %s",
+               (long long)first, id, tide_lasterror());
+      push_event(S, ev);
+      return;
+    }
+    push_retry(S, first, count); /* try again when results have come */
     return;
   }
   s->first = first;
@@ -481,7 +517,7 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
       push_retry(S, victim + 1, end - victim - 1);
       S->outstanding++; /* arrived() counts it out */
       arrived(S, victim, !timed_out);
-      char how[96], msg[512];
+      char how[96], msg[SPARE_MSG];
       if (timed_out)
         snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (worker process %d killed)",
                  (long long)victim, id, S->c.timeout, (int)pid);
@@ -491,6 +527,7 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
                  (long long)victim);
       size_t len = strlen(msg) + 1;
       tide_Event *ev = tide__calloc(1, sizeof *ev + len);
+      if (!ev) ev = S->spare, S->spare = NULL; /* len <= sizeof msg == SPARE_MSG */
       if (!ev) abort(); /* a task may not vanish */
       ev->kind = TIDE_EV_FAIL;
       ev->slot = id;
@@ -590,13 +627,20 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   *out = NULL;
   tide_Sched *S = tide__calloc(1, sizeof *S);
   Slot *slots = tide__calloc((size_t)c->jobs, sizeof *slots);
-  if (!S || !slots) {
+  Range *retry = tide__calloc((size_t)c->jobs * 2 + 8, sizeof *retry);
+  tide_Event *spare = tide__calloc(1, sizeof *spare + SPARE_MSG);
+  if (!S || !slots || !retry || !spare) {
     free(S);
     free(slots);
+    free(retry);
+    free(spare);
     return tide__seterr(TIDE_ENOMEM, "out of memory");
   }
   S->c = *c;
   S->slots = slots;
+  S->retry = retry;
+  S->retrycap = c->jobs * 2 + 8;
+  S->spare = spare;
   S->total = c->total;
   S->next_fresh = S->item_lo = S->next_item = 1;
   S->chunk = c->chunk < 1 ? 1 : c->chunk;
@@ -681,6 +725,7 @@ void tide_sched_close(tide_Sched *S) {
   free(S->ring);
   free(S->slots);
   free(S->retry);
+  free(S->spare);
   tide_buf_free(&S->out);
   tide_buf_free(&S->rb);
   if (S->wakefd >= 0) close(S->wakefd);
