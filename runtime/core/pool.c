@@ -154,7 +154,7 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   atomic_store(&p->words[id - 1].back_head, 0);
   atomic_store(&p->words[id - 1].back_tail, 0);
   tide_Pool *all = pools; /* tide__fork forgets the list in the child */
-  pid_t pid = tide__fork_raw();
+  pid_t pid = tide__fork();
   if (pid == 0) {
     worker_setup(p, id, all, sv[0]);
     int rc = fn(ud, sv[1], id);

@@ -21,7 +21,7 @@ if not faults then
   os.exit(77)
 end
 
-local DENSE, SAMPLES = 40, 60 -- every N up to DENSE, then about SAMPLES more
+local DENSE, SAMPLES = 20, 20 -- every N up to DENSE, then about SAMPLES more
 if os.getenv("TIDE_FAULTS_ALL") then DENSE = math.maxinteger end -- every N: the long run
 local tty = tide._internal.isatty(2)
 
@@ -112,6 +112,37 @@ local scenarios = {
     local s = 0
     for i = 1, #t do s = s + t[i] end
     return s .. " " .. sum(big[1]) .. " " .. sum(big[2])
+  end},
+  {name = "job", run = function()
+    local job = tide.start(function(i) return i * 2 end, 8, {jobs = 2, on_error = "yield"})
+    local done = job:wait()
+    local s, m = 0, 0
+    for _, r in job:results() do s = s + r end
+    job:close()
+    for _, r in tide.map(function(i) return i + 1 end, 6, {jobs = 2, order = "completed"}) do
+      m = m + r
+    end
+    local out = tide.zeros(10, {shared = true})
+    tide.pfor(10, function(i) out[i] = i * i end, {jobs = 2})
+    return table.concat({tostring(done), s, m, sum(out)}, " ")
+  end},
+  {name = "numeric", run = function(dir)
+    local x = tide.linalg.solve(tide.array({{3, 1}, {1, 2}}), tide.array({9, 8}))
+    local F = tide.fft.rfft(tide.rand(16, {seed = 2}))
+    local c = tide.convolve(tide.array({1, 2, 3}), tide.array({0, 1, 0.5}))
+    local mm = tide.memmap(dir .. "/m.npy", {shape = {4, 3}, dtype = "f32", mode = "w+"})
+    mm[2] = 1
+    mm:flush()
+    local f = io.open(dir .. "/d.csv", "w")
+    f:write("a,b\n1,2\n3,4\n")
+    f:close()
+    local D = tide.read_csv(dir .. "/d.csv", {mmap = dir .. "/d.npy"})
+    return table.concat({sum(x), tostring(F), sum(c), sum(mm), sum(X:astype("i32")), sum(D)}, " ")
+  end},
+  {name = "search2", run = function() -- folds in workers
+    local s = tide.search{model = tide.models.ridge{}, grid = {alpha = {0.1, 10}}, X = X, y = y,
+                          cv = tide.cv.kfold(#X, 3), jobs = 2}
+    return string.format("%.10g %.10g", s.best_params.alpha, s.best_score)
   end},
   {name = "search", run = function()
     local s = tide.search{model = tide.models.ridge{}, grid = {alpha = {0.1, 10}}, X = X, y = y,
