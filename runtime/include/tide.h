@@ -69,6 +69,13 @@ typedef enum tide_dtype {
   TIDE_I32,
   TIDE_U8,
   TIDE_BOOL,
+  /* added later: new dtypes go last, so the numbers in dumps, codec
+  ** frames and digests keep their meaning */
+  TIDE_I8,
+  TIDE_I16,
+  TIDE_U16,
+  TIDE_U32,
+  TIDE_U64,
   TIDE_NDTYPES
 } tide_dtype;
 
