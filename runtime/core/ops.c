@@ -712,6 +712,7 @@ static int where_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud
     switch (rs) {
       case 8: SELECT(uint64_t) break;
       case 4: SELECT(uint32_t) break;
+      case 2: SELECT(uint16_t) break;
       default: SELECT(uint8_t) break;
     }
   }

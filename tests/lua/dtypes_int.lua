@@ -174,12 +174,32 @@ do
   check.eq(tide.array({3, 1, 2}, "i16"):median(), 2, "median of i16")
 end
 
+do -- 4M elements or more sort in workers over shared memory
+  local n = 4200000
+  local a = ((tide.rand(n, {seed = 3}) - 0.5) * 60000):astype("i64"):astype("i16")
+  local s2 = a:sort(nil, {jobs = 2})
+  check.truthy(s2:eq(a:sort(nil, {jobs = 1})):all(), "parallel sort of i16")
+  check.eq(s2.dtype, "i16", "parallel sort keeps i16")
+  check.truthy(s2[1] <= s2[2] and s2[n - 1] <= s2[n], "parallel sort orders i16")
+end
+
 -- ------------------------------------------------------------ shapes, where, masks
 
 check.eq(tide.concat({tide.zeros(1, "u8"), tide.zeros(1, "i8")}).dtype, "i16", "concat promotes")
 check.eq(tide.where(tide.array({true, false}), tide.zeros(2, "u16"), tide.ones(2, "i16")).dtype,
          "i32", "where promotes")
-check.array(tide.array({1, 2, 3}, "u32")[tide.array({true, false, true})], {1, 3}, nil, "mask")
+for _, dt in ipairs(NEW) do
+  local a = tide.array({1000, 2, 300}, dt ~= "i8" and dt or "i16"):astype(dt)
+  local w = a:astype("f64"):totable()
+  check.array(a[tide.array({true, false, true})], {w[1], w[3]}, nil, "mask gathers " .. dt)
+  check.array(tide.where(tide.array({true, false, true}), a, a:add(1)), {w[1], w[2] + 1, w[3]},
+              nil, "where " .. dt)
+  local b = a:copy()
+  b[tide.array({false, true, false})] = 9
+  check.array(b, {w[1], 9, w[3]}, nil, "mask writes " .. dt)
+  check.array(a:take({3, 1}), {w[3], w[1]}, nil, "take " .. dt)
+  check.array(tide.concat({a, a})[4], w[1], nil, "concat " .. dt)
+end
 
 -- ------------------------------------------------------------ .npy / .npz, tide only
 
