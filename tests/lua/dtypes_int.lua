@@ -332,6 +332,7 @@ if os.execute(py .. " -c 'import numpy' 2>/dev/null") then
   os.execute("mkdir -p " .. dir)
   made[#made + 1] = dir .. "/in.npz"
   made[#made + 1] = dir .. "/types.txt"
+  made[#made + 1] = dir .. "/half.npz"
   for _, f in ipairs{"i16", "u16", "u32", "u64", "i1", "f2", "c16", "fromtide"} do
     made[#made + 1] = dir .. "/" .. f .. ".npy"
   end
@@ -385,6 +386,7 @@ np.save(d + "/u64.npy", np.array([0, 2**63, 2**64 - 1], np.uint64))
 np.save(d + "/i1.npy", np.array([-128, 127], np.int8))
 np.save(d + "/f2.npy", np.array([1.5, -65504, 6.1e-5, np.inf], np.float16))
 np.save(d + "/c16.npy", np.array([1 + 2j]))
+np.savez_compressed(d + "/half.npz", h=np.array([0.25, -3], np.float16), i=np.arange(3, dtype=np.int16))
 # tide's files, as numpy reads them
 for n, want in %s:
     a = np.load(d + "/t_" + n + ".npy")
@@ -459,6 +461,10 @@ print("ok")
   check.near(h[3], 6.1e-5, 1e-7, "numpy float16 6.1e-5")
   check.eq(h[4], math.huge, "numpy float16 inf")
   check.errors(function() tide.load(dir .. "/c16.npy") end, "complex")
+  check.errors(function() tide.load(dir .. "/half.npz") end, "member h.npy) holds float16")
+  local z = tide.load(dir .. "/half.npz", {dtype = "f32"})
+  check.array(z.h, {0.25, -3}, nil, "numpy float16 npz member")
+  check.eq(z.i.dtype, "f32", "every npz member converted")
 else
   print("numpy comparison skipped: no numpy at " .. py)
 end
