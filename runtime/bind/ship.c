@@ -320,7 +320,14 @@ typedef struct Call {
 
 static int p_encode(lua_State *L) {
   Call *c = lua_touserdata(L, 1); /* the value is argument 2 */
-  tideC_encode_ship(L, 2, c->b, c->mode, c->root ? c->root : "function");
+  const char *root = c->root;
+  if (!root && lua_type(L, 2) == LUA_TFUNCTION && !lua_iscfunction(L, 2)) {
+    lua_Debug ar;
+    lua_pushvalue(L, 2);
+    lua_getinfo(L, ">S", &ar);
+    root = lua_pushfstring(L, "function at %s:%d", ar.short_src, ar.linedefined);
+  }
+  tideC_encode_ship(L, 2, c->b, c->mode, root ? root : "value");
   return 0;
 }
 

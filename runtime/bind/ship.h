@@ -24,10 +24,10 @@
 **     zero-copy; the receiver maps the same pages), any other by content;
 **     in TIDE_CODEC_INLINE mode every array by content.
 ** What cannot travel raises before anything is sent, naming the path:
-**   "function → upvalue 'f' → field cb: cannot send a C function not
-**   reachable from package.loaded" (also: a coroutine, a file handle,
-**   other userdata, a table with an unregistered metatable, a function
-**   that uses _ENV as a value).
+**   "function at fit.lua:12 → upvalue 'f' → field cb: cannot send a C
+**   function not reachable from package.loaded" (also: a coroutine, a
+**   file handle, other userdata, a table with an unregistered metatable,
+**   a function that uses _ENV as a value).
 **
 ** The bytes hold bytecode, which Lua loads without verifying it: decode
 ** only messages from tide's own pipes, never files or sockets others
@@ -45,9 +45,10 @@
 ** TIDE_CODEC_HANDLES (shared-memory arrays as descriptors appended to
 ** b->fds, which the caller sends with the bytes, e.g. tide_msg_send, and
 ** then frees with tide_buf_free).  root names the value in messages
-** (NULL: "function").  Never raises: returns LUA_OK, or an error status
-** with the message pushed on L (b then holds what it held before).  L's
-** stack is otherwise unchanged. */
+** (NULL: "function at fit.lua:12" for a Lua function, else "value").
+** Never raises: returns LUA_OK, or an error status with the message
+** pushed on L (b then holds what it held before: bytes and descriptors).
+** L's stack is otherwise unchanged. */
 int tideS_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root);
 
 /* Decodes a message of tideS_encode from p[0..n) into L (a fresh state

@@ -133,8 +133,9 @@ check.errors(function() tide.encode(fact) end, "cannot send a function")
 local gm = ("a"):gmatch("a")                                 -- a C closure, nowhere in package.loaded
 local holder = {cb = gm}
 local function uses_holder() return holder end
+local uses_line = debug.getinfo(1, "l").currentline + 1
 check.errors(function() ship(function() return uses_holder() end) end,
-             "function \xe2\x86\x92 upvalue 'uses_holder' \xe2\x86\x92 upvalue 'holder' \xe2\x86\x92 field cb: cannot send a C function not reachable from package.loaded")
+             "ship.lua:" .. uses_line .. " \xe2\x86\x92 upvalue 'uses_holder' \xe2\x86\x92 upvalue 'holder' \xe2\x86\x92 field cb: cannot send a C function not reachable from package.loaded")
 local co = coroutine.create(function() end)
 check.errors(function() ship(function() return co end) end, "upvalue 'co': cannot send a coroutine")
 local fh = io.tmpfile()
@@ -173,11 +174,27 @@ if bin then
   ship_table = {k = "v", list = {1, 2, 3}}
   function ship_twice(x) return 2 * x end
   local mat = tide.arange(6):reshape(2, 3):t()
+  -- a module of the user's, which the child requires by name
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local mf = assert(io.open(dir .. "/shipmod_test.lua", "w"))
+  mf:write("return {add1 = function(x) return x + 1 end, loads = (shipmod_loads or 0) + 1}\n")
+  mf:close()
+  package.path = dir .. "/?.lua;" .. package.path
+  local umod = require "shipmod_test"
+  -- a fitted model (an object of a registered class) and a model class
+  local X = tide.arange(20):reshape(10, 2):astype("f64")
+  local y = tide.arange(10):astype("f64")
+  local model = tide.models.ridge{alpha = 1}:fit(X, y)
+  local ridge_cls = tide.models.ridge
+  local expect_pred = model:predict(X)[3]
   local payload = {
     function(x)  -- globals, library values, arrays, a local recursion
       return ship_twice(fact(x)) + math.floor(math.sqrt(16)) + mat[3][2] + #ship_table.list
     end,
     bump, peek, fails, cyc,
+    function() return umod.add1(41), model:predict(X)[3], ridge_cls{alpha = 2}:params().alpha end,
   }
   local path = os.tmpname()
   local f = assert(io.open(path, "wb"))
@@ -189,21 +206,27 @@ if bin then
     local p = tide._internal.unship(s)
     p[2](); p[2](); p[2]()
     local ok, err = pcall(p[4])
+    local m1, m2, m3 = p[6]()
     io.write(p[1](4), " ", p[3](), " ", tostring(p[5].self == p[5]), " ",
-             tostring(ship_table.k), " ", err, "\n")
+             tostring(ship_table.k), " ", m1, " ", string.format("%.17g", m2), " ", m3, " ",
+             err, "\n")
   ]]
   local cpath = os.tmpname()
   f = assert(io.open(cpath, "w"))
   f:write(child)
   f:close()
-  local pipe = io.popen(string.format("%q %q %q 2>&1", bin, cpath, path))
+  local pipe = io.popen(string.format("LUA_PATH=%q %q %q %q 2>&1", dir .. "/?.lua;;", bin,
+                                      cpath, path))
   local out = pipe:read("a")
   pipe:close()
   os.remove(path)
   os.remove(cpath)
-  -- 2 * 24 + 4 + mat[3][2] (= 5) + 3 = 60
-  local head, msg = out:match("^(60 3 true v) (.*)\n$")
-  check.eq(head, "60 3 true v", "decoded in a child: " .. out)
+  os.remove(dir .. "/shipmod_test.lua")
+  os.remove(dir)
+  -- 2 * 24 + 4 + mat[3][2] (= 5) + 3 = 60; the module's add1(41) = 42
+  local want = string.format("60 3 true v 42 %.17g 2", expect_pred)
+  local head, msg = out:match("^(.-) (%S+: boom)\n$")
+  check.eq(head, want, "decoded in a child: " .. out)
   check.truthy(msg and msg:find("ship.lua:" .. line_of_error .. ": boom", 1, true),
                "the child's error names the line")
   check.eq(counter, 0, "the child's calls leave this process alone")
