@@ -125,6 +125,15 @@ check.eq(l4, string, "string by name")
 check.eq(l5, print, "print by name")
 check.truthy(#ship(ridge) < 32, "a library function is a name, not code")
 
+-- a memoized function travels as its class's object, its function by value
+local cache = os.tmpname()
+os.remove(cache)
+local twice = tide.memoize(function(x) return 2 * x end, {dir = cache})
+local mt = rt(function(x) return twice(x) + twice(x) end)
+check.eq(mt(21), 84, "a memoized function, shipped")
+check.errors(function() tide.encode(twice) end, "cannot send a function")
+os.execute("rm -rf '" .. cache .. "'")
+
 -- data only stays data only
 check.errors(function() tide.decode(ship(fact)) end, "unknown tag")
 check.errors(function() tide.encode(fact) end, "cannot send a function")
