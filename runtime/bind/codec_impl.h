@@ -19,6 +19,7 @@ enum {
   ** stream, and refused there by the decoder. */
   T_NAMED = 32, /* u32 len, library name (fninfo.h): the receiver's own value */
   T_FUNC,       /* a Lua function: ship.c */
+  T_RNG,        /* a tide.rng by its state: ship.c */
 };
 
 #define MAXSTEPS (2 * TIDE_CODEC_MAXDEPTH + 8)

@@ -10,6 +10,8 @@
 **          0, value                      its value (first time seen)
 **          1, u32 function id, u8 k      shared with upvalue k of a
 **                                        function sent before
+**   RNG 10 x u32 (key, counter, buffer), u8 avail, u8 has_spare,
+**       f64 spare                        a tide.rng, by its state
 **   After the root value: globals, each 1, u32 len, name, value; then 0.
 ** A function gets its id (the codec's table ids) before its upvalues, so
 ** a function that is its own upvalue (a recursive local) is a REF.
@@ -21,6 +23,8 @@
 #include "codec_impl.h"
 #include "fninfo.h"
 #include "ship.h"
+
+#define RNG_MT "tide.rng" /* l_rng.c */
 
 /* Stack slots of the encoder's state, from e->ship up. */
 enum { S_NAMES, S_FNINFO, S_UPIDS, S_GQUEUE, S_GSET, S_GLOBALS, S_NSLOTS };
@@ -178,6 +182,27 @@ static void enc_function(Enc *e, int idx) {
   lua_settop(L, top);
 }
 
+/* A generator by its state, as a fork would copy it: the worker draws the
+** numbers the script's process would have drawn. */
+static void enc_rng(Enc *e, int idx) {
+  lua_Integer id;
+  if (tideC__seen(e, idx, &id)) {
+    tideC__put_ref(e, id);
+    return;
+  }
+  const tide_Rng *r = lua_touserdata(e->L, idx);
+  uint64_t spare;
+  memcpy(&spare, &r->spare, 8);
+  tideC__put_u8(e, T_RNG);
+  for (int i = 0; i < 2; i++) tideC__put_u32(e, r->key[i]);
+  for (int i = 0; i < 4; i++) tideC__put_u32(e, r->ctr[i]);
+  for (int i = 0; i < 4; i++) tideC__put_u32(e, r->buf[i]);
+  tideC__put_u8(e, (unsigned)r->avail);
+  tideC__put_u8(e, (unsigned)r->has_spare);
+  tideC__put_u32(e, (uint32_t)spare);
+  tideC__put_u32(e, (uint32_t)(spare >> 32));
+}
+
 int tideS__enc(Enc *e, int idx) {
   lua_State *L = e->L;
   int t = lua_type(L, idx);
@@ -193,6 +218,10 @@ int tideS__enc(Enc *e, int idx) {
     case LUA_TUSERDATA:
       if (tideL_test(L, idx) || tideL_testrowset(L, idx)) return 0; /* by the codec */
       if (put_named(e, idx)) return 1;                            /* io.stdout */
+      if (luaL_testudata(L, idx, RNG_MT)) {
+        enc_rng(e, idx);
+        return 1;
+      }
       if (luaL_testudata(L, idx, LUA_FILEHANDLE)) tideC__enc_cannot(e, "a file handle");
       return 0;
     case LUA_TTHREAD: tideC__enc_cannot(e, "a coroutine");
@@ -288,6 +317,23 @@ void tideS__dec(Dec *d, int tag) {
       return;
     }
     case T_FUNC: dec_function(d); return;
+    case T_RNG: {
+      tide_Rng r;
+      memset(&r, 0, sizeof r);
+      for (int i = 0; i < 2; i++) r.key[i] = tideC__get_u32(d);
+      for (int i = 0; i < 4; i++) r.ctr[i] = tideC__get_u32(d);
+      for (int i = 0; i < 4; i++) r.buf[i] = tideC__get_u32(d);
+      r.avail = tideC__get_u8(d);
+      r.has_spare = tideC__get_u8(d);
+      uint64_t lo = tideC__get_u32(d), hi = tideC__get_u32(d), spare = lo | hi << 32;
+      memcpy(&r.spare, &spare, 8);
+      if (r.avail > 4 || r.has_spare > 1) tideC__corrupt(d, "bad generator state");
+      tide_Rng *u = lua_newuserdatauv(L, sizeof *u, 0);
+      *u = r;
+      luaL_setmetatable(L, RNG_MT);
+      tideC__dec_register(d);
+      return;
+    }
     default: tideC__corrupt(d, "unknown tag");
   }
 }

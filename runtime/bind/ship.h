@@ -17,6 +17,7 @@
 **     their fields, the globals table's C functions): math, math.sqrt,
 **     tide, tide.models; the receiver's own (required when not loaded);
 **     the globals table as _ENV is the receiver's globals table;
+**   - a tide.rng by its state, as a fork would copy it;
 **   - tables (cycles and shared references kept), strings, numbers,
 **     booleans, arrays and objects of registered classes as the codec
 **     sends them (codec.h).  Arrays: in TIDE_CODEC_HANDLES mode an array

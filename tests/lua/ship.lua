@@ -125,6 +125,17 @@ check.eq(l4, string, "string by name")
 check.eq(l5, print, "print by name")
 check.truthy(#ship(ridge) < 32, "a library function is a name, not code")
 
+-- a generator travels by its state, as a fork would copy it
+local gen = tide.rng(42, 3)
+gen:uniform(); gen:normal()                                  -- a spare normal pending
+local gens = rt(function() return gen, gen end)
+local g1, g1b = gens()
+check.eq(g1, g1b, "one generator reached twice stays one")
+for i = 1, 5 do
+  check.eq(g1:normal(), gen:normal(), "same normal draw " .. i)
+  check.eq(g1:uniform(), gen:uniform(), "same uniform draw " .. i)
+end
+
 -- a memoized function travels as its class's object, its function by value
 local cache = os.tmpname()
 os.remove(cache)
@@ -150,8 +161,9 @@ check.errors(function() ship(function() return co end) end, "upvalue 'co': canno
 local fh = io.tmpfile()
 check.errors(function() ship(function() return {f = fh} end) end, "upvalue 'fh': cannot send a file handle")
 fh:close()
-local rng = tide.rng(1)
-check.errors(function() ship(function() return rng end) end, "upvalue 'rng': cannot send a userdata (tide.rng)")
+local mon = tide.monitor()
+check.errors(function() ship(function() return mon end) end, "upvalue 'mon': cannot send a userdata (tide.monitor)")
+mon:stop()
 ship_bad_global = {co}
 check.errors(function() ship(function() return ship_bad_global end) end,
              "global 'ship_bad_global' \xe2\x86\x92 [1]: cannot send a coroutine")
@@ -204,11 +216,13 @@ if bin then
     end,
     bump, peek, fails, cyc,
     function() return umod.add1(41), model:predict(X)[3], ridge_cls{alpha = 2}:params().alpha end,
+    function() return gen:uniform() end,
   }
   local path = os.tmpname()
   local f = assert(io.open(path, "wb"))
   f:write(ship(payload))
   f:close()
+  local expect_u = gen:uniform()     -- what the child's copy draws first
   local child = [[
     local f = assert(io.open(arg[1], "rb")); local s = f:read("a"); f:close()
     assert(ship_table == nil and ship_twice == nil, "globals leaked into the child")
@@ -218,7 +232,7 @@ if bin then
     local m1, m2, m3 = p[6]()
     io.write(p[1](4), " ", p[3](), " ", tostring(p[5].self == p[5]), " ",
              tostring(ship_table.k), " ", m1, " ", string.format("%.17g", m2), " ", m3, " ",
-             err, "\n")
+             string.format("%.17g", p[7]()), " ", err, "\n")
   ]]
   local cpath = os.tmpname()
   f = assert(io.open(cpath, "w"))
@@ -233,7 +247,7 @@ if bin then
   os.remove(dir .. "/shipmod_test.lua")
   os.remove(dir)
   -- 2 * 24 + 4 + mat[3][2] (= 5) + 3 = 60; the module's add1(41) = 42
-  local want = string.format("60 3 true v 42 %.17g 2", expect_pred)
+  local want = string.format("60 3 true v 42 %.17g 2 %.17g", expect_pred, expect_u)
   local head, msg = out:match("^(.-) (%S+: boom)\n$")
   check.eq(head, want, "decoded in a child: " .. out)
   check.truthy(msg and msg:find("ship.lua:" .. line_of_error .. ": boom", 1, true),
