@@ -53,9 +53,69 @@ static int nameable(lua_State *L, int v, const char *name) {
   }
 }
 
+#define NAME_LEVELS 3 /* levels below module.field: tide.linalg.solve */
+
+/* Names the fields of named tables that have no name yet (tide.metrics.r2
+** when tide.metrics is not a module of its own), level by level, so that
+** no name given above changes.  The globals table is not walked: what the
+** script keeps there is its own, not a library's. */
+static void name_deeper(lua_State *L, int names) {
+  luaL_checkstack(L, 12, "naming library values");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  int globals = lua_gettop(L);
+  lua_newtable(L); /* the tables to walk: table -> its name */
+  int front = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, names)) {
+    if (lua_istable(L, -2) && !lua_rawequal(L, -2, globals)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, front);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  for (int level = 0; level < NAME_LEVELS; level++) {
+    lua_newtable(L);
+    int next = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, front)) {
+      int tname = lua_gettop(L), t = tname - 1;
+      lua_pushnil(L);
+      while (lua_next(L, t)) {
+        int v = lua_gettop(L), k = v - 1;
+        if (lua_type(L, k) == LUA_TSTRING && !lua_rawequal(L, v, globals)) {
+          lua_pushvalue(L, v);
+          int known = lua_rawget(L, names) != LUA_TNIL;
+          lua_pop(L, 1);
+          if (!known) {
+            lua_pushfstring(L, "%s.%s", lua_tostring(L, tname), lua_tostring(L, k));
+            if (nameable(L, v, lua_tostring(L, -1))) {
+              lua_pushvalue(L, v);
+              lua_pushvalue(L, -2);
+              lua_rawset(L, names);
+              if (lua_istable(L, v)) {
+                lua_pushvalue(L, v);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, next);
+              }
+            }
+            lua_pop(L, 1);
+          }
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_replace(L, front);
+  }
+  lua_pop(L, 2);
+}
+
 /* Rebuilds REG_NAMES from package.loaded: each module by its name, and
 ** its fields as module.field (the globals table's C functions by their
-** own names: print, pairs).  Leaves the table at the top. */
+** own names: print, pairs), then deeper fields (name_deeper).  Leaves the
+** table at the top. */
 static void build_names(lua_State *L, lua_Integer count) {
   lua_newtable(L);
   int names = lua_gettop(L);
@@ -90,6 +150,7 @@ static void build_names(lua_State *L, lua_Integer count) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
+  name_deeper(L, names);
   lua_pushinteger(L, count);
   lua_setfield(L, names, NCOUNT);
   lua_pushvalue(L, names);
@@ -401,65 +462,67 @@ const char *tideF_analyse(lua_State *L, int idx, int cache) {
   return NULL;
 }
 
-/* Pushes package.loaded[mod] for the first n bytes of name, requiring the
-** module when it is missing (a module the receiver can load); returns its
-** type, LUA_TNIL (nothing pushed) when there is no such module. */
-static int push_module(lua_State *L, const char *name, size_t n) {
+/* Walks the dotted path p[0..n) (fields, raw) from the table on top,
+** which it replaces with the value found; returns 0 (and pops) when the
+** path leads nowhere. */
+static int walk(lua_State *L, const char *p, size_t n) {
+  while (n > 0) {
+    const char *dot = memchr(p, '.', n);
+    size_t k = dot ? (size_t)(dot - p) : n;
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_pushlstring(L, p, k);
+    int t = lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (t == LUA_TNIL) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    p += k + (dot != NULL);
+    n -= k + (dot != NULL);
+  }
+  return 1;
+}
+
+/* Pushes the module named by the first n bytes of name: package.loaded's,
+** or (require) one a searcher finds; returns 0 with nothing pushed when
+** there is none. */
+static int push_module(lua_State *L, const char *name, size_t n, int load) {
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushlstring(L, name, n);
   int t = lua_rawget(L, -2);
-  if (t == LUA_TNIL) {
-    lua_pop(L, 1);
-    /* require(mod) when a searcher knows it; any failure means "no". */
-    if (lua_getglobal(L, "require") == LUA_TFUNCTION) {
-      lua_pushlstring(L, name, n);
-      if (lua_pcall(L, 1, 1, 0) == LUA_OK && !lua_isnil(L, -1)) {
-        t = lua_type(L, -1);
-        lua_remove(L, -2);
-        return t;
-      }
-    }
-    lua_pop(L, 2);
-    return LUA_TNIL;
-  }
   lua_remove(L, -2);
-  return t;
+  if (t != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  if (!load) return 0;
+  if (lua_getglobal(L, "require") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushlstring(L, name, n);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && !lua_isnil(L, -1)) return 1;
+  lua_pop(L, 1); /* any failure means "no such module" */
+  return 0;
 }
 
 int tideF_resolve(lua_State *L, const char *name, size_t len) {
   luaL_checkstack(L, 8, "resolving a library name");
-  /* A whole module name first, so "tide.models" is that module. */
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushlstring(L, name, len);
-  if (lua_rawget(L, -2) != LUA_TNIL) {
-    lua_remove(L, -2);
-    return 1;
-  }
-  lua_pop(L, 2);
-  /* module.field, splitting at the last dot first. */
-  for (size_t i = len; i-- > 0;) {
-    if (name[i] != '.') continue;
-    if (push_module(L, name, i) == LUA_TTABLE) {
-      lua_pushlstring(L, name + i + 1, len - i - 1);
-      if (lua_rawget(L, -2) != LUA_TNIL) {
-        lua_remove(L, -2);
-        return 1;
+  /* Loaded modules first, the longest prefix first ("tide.models" before
+  ** "tide"); then the globals table's C functions; then require. */
+  for (int load = 0; load < 2; load++) {
+    for (size_t i = len + 1; i-- > 0;) {
+      if (i < len && name[i] != '.') continue;
+      if (push_module(L, name, i, load)) {
+        if (i == len) return 1;
+        if (walk(L, name + i + 1, len - i - 1)) return 1;
       }
-      lua_pop(L, 2);
-      return 0;
+    }
+    if (!load && !memchr(name, '.', len)) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+      if (walk(L, name, len)) return 1;
     }
   }
-  /* A field of the globals table (print, pairs). */
-  if (!memchr(name, '.', len)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    lua_pushlstring(L, name, len);
-    if (lua_rawget(L, -2) != LUA_TNIL) {
-      lua_remove(L, -2);
-      return 1;
-    }
-    lua_pop(L, 2);
-  }
-  /* A module not loaded yet. */
-  if (push_module(L, name, len) != LUA_TNIL) return 1;
   return 0;
 }

@@ -124,6 +124,18 @@ check.eq(l3, tide, "tide by name")
 check.eq(l4, string, "string by name")
 check.eq(l5, print, "print by name")
 check.truthy(#ship(ridge) < 32, "a library function is a name, not code")
+-- fields of library tables that are not modules themselves, a few levels down
+for _, name in ipairs{"tide.metrics.r2", "tide.linalg.solve", "tide.optimize.minimize",
+                      "string.format", "io.stdout"} do
+  local v = load("return " .. name)()
+  check.eq(unship(ship(v)), v, name .. " by name")
+end
+-- the script's own globals never go by name: a global table is copied
+ship_global_table = {1}
+check.truthy(unship(ship(function() return ship_global_table end))() == ship_global_table,
+             "a global read is the receiver's global after shipping (set there)")
+check.truthy(unship(ship({ship_global_table}))[1] ~= ship_global_table,
+             "a global table as a value is copied, not named")
 
 -- a generator travels by its state, as a fork would copy it
 local gen = tide.rng(42, 3)
