@@ -509,6 +509,10 @@ static int push_module(lua_State *L, const char *name, size_t n, int load) {
 
 int tideF_resolve(lua_State *L, const char *name, size_t len) {
   luaL_checkstack(L, 8, "resolving a library name");
+  if (len == 2 && memcmp(name, "_G", 2) == 0) { /* even without the base library */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    return 1;
+  }
   /* Loaded modules first, the longest prefix first ("tide.models" before
   ** "tide"); then the globals table's C functions; then require. */
   for (int load = 0; load < 2; load++) {
