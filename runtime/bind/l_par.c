@@ -1076,6 +1076,7 @@ static void start_engine(lua_State *L, int jidx, Job *J) {
     .raise = !J->on_error_yield,
     .halt_on_fail = J->order_completed || J->mode == MODE_COLLECT || J->mode == MODE_PFOR,
     .timeout = J->timeout,
+    .backend = &tide_backend_fork,
     .worker = worker_main,
     .ud = J,
   };
