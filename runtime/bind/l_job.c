@@ -539,7 +539,7 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     .raise = !J->on_error_yield,
     .halt_on_fail = J->order_completed || J->mode == MODE_COLLECT || J->mode == MODE_PFOR,
     .timeout = J->timeout,
-    .backend = &tide_backend_fork,
+    .backend = J->backend,
     .worker = fork_worker,
     .ud = J,
   };

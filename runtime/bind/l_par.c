@@ -59,6 +59,27 @@ static int opt_jobs(lua_State *L, int o) {
   return (int)j;
 }
 
+/* The backend named by option 'backend' (not "serial"), or an error
+** saying why it cannot run here. */
+static const tide_BackendOps *check_backend(lua_State *L, const char *name) {
+  char why[160];
+  const tide_BackendOps *ops = tide_backend_find(name, why, sizeof why);
+  if (ops) return ops;
+  if (strcmp(name, "spawn") != 0 && strcmp(name, "mpi") != 0)
+    luaL_error(L, "option 'backend' must be \"fork\", \"spawn\", \"mpi\" or \"serial\", got '%s'",
+               name);
+  luaL_error(L, "%s", why);
+  return NULL;
+}
+
+/* tide._internal.check_backend(name): raises what a loop would for option
+** backend = name (tide.pool checks its default when it is made). */
+static int l_check_backend(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (strcmp(name, "serial") != 0) check_backend(L, name);
+  return 0;
+}
+
 /* tide.map(f, xs [, opts]) -> job (started); fills J from options. */
 static Job *new_job(lua_State *L, int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -170,8 +191,7 @@ static Job *new_job(lua_State *L, int mode) {
   }
   const char *backend = tideL_optstr(L, o, "backend", "fork");
   if (strcmp(backend, "serial") == 0) J->serial = 1;
-  else if (strcmp(backend, "fork") != 0)
-    luaL_error(L, "backend '%s' is not available (backends: \"fork\", \"serial\")", backend);
+  else J->backend = check_backend(L, backend);
   /* jobs = 1 and nested loops (inside a task) run in-process */
   if (J->jobs == 1 || tide__config.in_worker) J->serial = 1;
   J->next_fresh = J->next_yield = 1;
@@ -279,6 +299,10 @@ void tideB_open_par(lua_State *L) {
     {NULL, NULL}};
   tideJ_open(L);
   luaL_setfuncs(L, funcs, 0);
+  tideL_pushinternal(L, -1);
+  lua_pushcfunction(L, l_check_backend);
+  lua_setfield(L, -2, "check_backend");
+  lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, l_task_rng, 1);
   lua_setfield(L, -2, "task_rng");

@@ -30,6 +30,7 @@ typedef struct TaskStat {
 
 typedef struct Job {
   tide_Sched *S;                /* the scheduler while workers run */
+  const tide_BackendOps *backend; /* what runs them (serial: NULL) */
   int jobs, mode, started, closed, serial;
   int order_completed, on_error_yield, retain;
   double timeout, t0, last_progress;
