@@ -100,9 +100,9 @@ void tide_lease_box_ref(tide_LeaseBox *b) {
 void tide_lease_box_freed(tide_LeaseBox *b, uint32_t id, int clean) {
   pthread_mutex_lock(&lease_mu);
   if (b->alive && clean) {
-    tide_SlotWord *w = b->word;
-    uint32_t head = atomic_load_explicit(&w->back_head, memory_order_relaxed);
-    if (head - atomic_load_explicit(&w->back_tail, memory_order_acquire) < TIDE_BACK_RING) {
+    tide_SlotWord *w = b->word; /* NULL: no shared word, ids ride on TASK */
+    uint32_t head = w ? atomic_load_explicit(&w->back_head, memory_order_relaxed) : 0;
+    if (w && head - atomic_load_explicit(&w->back_tail, memory_order_acquire) < TIDE_BACK_RING) {
       w->back[head % TIDE_BACK_RING] = id;
       atomic_store_explicit(&w->back_head, head + 1, memory_order_release);
     } else if (b->n < TIDE_LEASE_BACK_MAX) {

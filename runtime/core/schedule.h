@@ -59,7 +59,7 @@ int tide_entry_next(tide_Cursor *c, tide_Entry *e);
 #define TIDE_LEASE_BACK_MAX 64
 typedef struct tide_LeaseBox {
   int refs, alive, n;
-  tide_SlotWord *word; /* while alive */
+  tide_SlotWord *word; /* while alive; NULL when the backend shares none */
   uint32_t ids[TIDE_LEASE_BACK_MAX];
 } tide_LeaseBox;
 
