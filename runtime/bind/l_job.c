@@ -44,7 +44,8 @@ static void stop_workers(Job *J) {
 ** goes (unmapped, never sent on, no fork since), the id rides back on the
 ** worker's next TASK message (the slot's lease box, schedule.h), and the
 ** worker keeps the segment for its next result of that size (storage.c's
-** cache, two per worker), filling pages that are already there. */
+** cache, two per worker), filling pages that are already there.  The
+** parent's side is here, the worker's (lease_out, lease_back) in worker.c. */
 
 static tide_LeaseBox *cur_box; /* the worker whose results are being decoded */
 

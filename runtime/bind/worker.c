@@ -38,7 +38,8 @@ int tideW_msghandler(lua_State *L) {
   return 1;
 }
 
-/* Worker side: the segments lent, each held by one reference. */
+/* Leases (see l_job.c): the segments this worker lent, each held by one
+** reference until its id comes back. */
 #define LEASE_MAX 8
 static struct { uint32_t id; tide_Storage *s; } leases[LEASE_MAX];
 static int nleases;

@@ -81,7 +81,19 @@
 ** after every `respawn`, before the slot's first TASK.  It usually sends
 ** it as one TIDE_MSG_SETUP frame (tide_backend_send_setup).  The fork
 ** backend has no `setup`: its children inherit f, its upvalues and the
-** input by fork.  The payload stays the caller's.
+** input by fork.  The payload stays the caller's.  `start` and `respawn`
+** run on the script's thread while a service thread may be serving the
+** other slots: a slot's state must not be shared with another's.
+**
+** Worker side.  Whatever starts it, a worker ends up in the same task loop,
+** tideW_serve (runtime/bind/worker.c), on its end of the connection, with
+** pool.h's tide_worker_word and tide_worker_spill set to its slot's word
+** and spill (mapped from the memfds it was sent, on spawn) and its f and
+** input in its own Lua state (tideW_Loop: a registry ref to {f, xs}).  A
+** fork child gets all of it from pool.c; a spawned worker reads its SETUP
+** frame, builds the state, then serves until STOP or EOF -- and a warm
+** pool's worker may then wait for the next loop's SETUP.  Its exit status
+** is 0 or one of pool.h's TIDE_WORKER_EXIT_*.
 */
 #ifndef TIDE_BACKEND_H
 #define TIDE_BACKEND_H
