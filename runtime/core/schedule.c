@@ -6,7 +6,8 @@
 **
 ** Locking: one mutex per loop guards everything below but the backend's
 ** slots, whose live ones belong to the service thread and whose dead ones
-** belong to the script's thread until tide_sched_respawn gives them back.  The service thread blocks in poll() and reads messages
+** belong to the script's thread until tide_sched_respawn gives them back.
+** The service thread waits (the backend's `wait`) and reads messages
 ** without the lock; it sends TASK messages with it (only to idle workers,
 ** which are waiting in recv, so a send does not block for long).  Leases
 ** have one process-wide lock, taken inside a loop's.

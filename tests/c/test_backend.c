@@ -87,8 +87,8 @@ static int shy_spill(tide_Backend *b, int id) { (void)b; (void)id; return -1; }
 
 static void run(const tide_BackendOps *ops, int64_t chunk, int shared) {
   Proto p = {.want_setup = !shared, .die_at = 17};
-  snprintf(p.flag, sizeof p.flag, "%s/tide-test-backend-%d-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-           (int)getpid(), ops->name);
+  const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  snprintf(p.flag, sizeof p.flag, "%s/tide-test-backend-%d-%s", dir, (int)getpid(), ops->name);
   unlink(p.flag);
   tide_Buf hello = TIDE_BUF_INIT;
   tide_buf_put(&hello, "hello", 5);

@@ -38,7 +38,8 @@ local entry = {
 }
 for k, call in ipairs(entry) do
   check.errors(function() call{backend = "spawn"} end, spawn_msg, "spawn, entry " .. k)
-  check.errors(function() call{backend = "spawn", jobs = 1} end, spawn_msg, "spawn jobs=1, entry " .. k)
+  check.errors(function() call{backend = "spawn", jobs = 1} end, spawn_msg,
+               "spawn jobs=1, entry " .. k)
   check.errors(function() call{backend = "mpi", jobs = 2} end, mpi_msg, "mpi, entry " .. k)
   check.errors(function() call{backend = "thread"} end,
                "option 'backend' must be \"fork\", \"spawn\", \"mpi\" or \"serial\", got 'thread'",
