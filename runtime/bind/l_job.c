@@ -543,6 +543,9 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     .backend = J->backend,
     .worker = fork_worker,
     .ud = J,
+    /* A backend that does not inherit (spawn, mpi) needs .setup: {f, xs}
+    ** and the seed shipped (ship.c), held by the job until its workers
+    ** stop; without it tide_sched_start says so. */
   };
   J->L = L;
   /* Workers find f and xs through the registry, not through the job, so a
