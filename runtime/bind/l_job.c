@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "ipc.h"
 #include "par.h"
+#include "ship.h"
 
 /* ----------------------------------------------------------- helpers */
 
@@ -68,6 +69,7 @@ void tideJ_free(Job *J) {
     J->ref = LUA_NOREF;
   }
   tide_buf_free(&J->item);
+  tide_buf_free(&J->setup);
   J->closed = 1;
 }
 
@@ -523,6 +525,52 @@ static int fork_worker(void *ud, int sock, int id) {
   return tideW_serve(&lp, sock);
 }
 
+/* ---- setup payload, for backends whose workers do not inherit ----
+** The loop's setup (backend.h): what a spawned worker or a rank needs to
+** run the loop's tasks -- [u8 kind][i64 seed][u32 len][package.path]
+** [u32 len][package.cpath] then f and xs shipped (ship.h), each as [u32
+** len][message], arrays as
+** segment descriptors where the backend passes descriptors, by content
+** where it does not.  Read by tideW_setup (worker_spawn.c).  What cannot
+** travel raises here, before any worker runs a task. */
+static void put_str(tide_Buf *b, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  tide_buf_put_u32(b, (uint32_t)n);
+  tide_buf_put(b, s, n);
+}
+
+static void make_setup(lua_State *L, Job *J) { /* {f, xs} at the top */
+  int top = lua_gettop(L);
+  tide_Buf *b = &J->setup;
+  tide_buf_reset(b);
+  tide_buf_put_u8(b, (uint8_t)J->kind);
+  tide_buf_put_u64(b, (uint64_t)J->seed);
+  lua_getglobal(L, "package");
+  const char *path = NULL, *cpath = NULL;
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "path");
+    lua_getfield(L, -2, "cpath");
+    path = lua_tostring(L, -2);
+    cpath = lua_tostring(L, -1);
+  }
+  put_str(b, path);
+  put_str(b, cpath);
+  lua_settop(L, top);
+  int mode = J->backend->flags & TIDE_BACKEND_FDS ? TIDE_CODEC_HANDLES : TIDE_CODEC_INLINE;
+  for (int i = 1; i <= 2; i++) { /* f, then xs (nil when tasks carry their items) */
+    lua_rawgeti(L, top, i);
+    size_t at = b->n;
+    tide_buf_put_u32(b, 0);
+    int st = tideS_encode(L, -1, b, mode, i == 1 ? NULL : "the loop's input");
+    if (st != LUA_OK) {
+      tide_buf_free(b);
+      lua_error(L);
+    }
+    tide_buf_end_len(b, at);
+    lua_pop(L, 1);
+  }
+}
+
 /* Starts the job's scheduler and workers. */
 void tideJ_start(lua_State *L, int jidx, Job *J) {
   int items = J->kind == IN_ITER;
@@ -541,11 +589,13 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     .halt_on_fail = J->order_completed || J->mode == MODE_COLLECT || J->mode == MODE_PFOR,
     .timeout = J->timeout,
     .backend = J->backend,
+    .backend_arg = J->backend_arg,
     .worker = fork_worker,
     .ud = J,
     /* A backend that does not inherit (spawn, mpi) needs .setup: {f, xs}
     ** and the seed shipped (ship.c), held by the job until its workers
-    ** stop; without it tide_sched_start says so. */
+    ** stop (make_setup). */
+    .setup = J->backend->flags & TIDE_BACKEND_INHERITS ? NULL : &J->setup,
   };
   J->L = L;
   /* Workers find f and xs through the registry, not through the job, so a
@@ -553,8 +603,11 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
   lua_createtable(L, 2, 0);
   push_uv(L, jidx, UV_F);
   lua_rawseti(L, -2, 1);
-  push_uv(L, jidx, UV_XS);
-  lua_rawseti(L, -2, 2);
+  if (J->kind == IN_TABLE || J->kind == IN_ARRAY || (J->backend->flags & TIDE_BACKEND_INHERITS)) {
+    push_uv(L, jidx, UV_XS); /* a count or an iterator stays here: tasks carry their items */
+    lua_rawseti(L, -2, 2);
+  }
+  if (c.setup) make_setup(L, J);
   J->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (tide_sched_start(&J->S, &c) != TIDE_OK) {
     char msg[1024];

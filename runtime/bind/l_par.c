@@ -93,6 +93,7 @@ static Job *new_job(lua_State *L, int mode) {
   memset(J, 0, sizeof *J);
   J->ref = LUA_NOREF;
   J->item = (tide_Buf)TIDE_BUF_INIT;
+  J->setup = (tide_Buf)TIDE_BUF_INIT;
   J->closed = 1; /* until fully set up: __gc has nothing to free */
   luaL_setmetatable(L, JOB_MT);
   int jidx = lua_gettop(L);
@@ -189,9 +190,19 @@ static Job *new_job(lua_State *L, int mode) {
       lua_pop(L, 1);
     }
   }
-  const char *backend = tideL_optstr(L, o, "backend", "fork");
-  if (strcmp(backend, "serial") == 0) J->serial = 1;
-  else J->backend = check_backend(L, backend);
+  /* ---- backend: a name, or a pool's warm spawn set (l_spawn.c) ---- */
+  tide_SpawnSet *warm = NULL;
+  if (!lua_isnoneornil(L, o) && lua_getfield(L, o, "backend") == LUA_TUSERDATA &&
+      (warm = tideP_testspawnset(L, -1)) != NULL) {
+    lua_setiuservalue(L, jidx, UV_BARG); /* alive while the job is */
+    J->backend = &tide_backend_spawn;
+    J->backend_arg = warm;
+  } else {
+    if (!lua_isnoneornil(L, o)) lua_pop(L, 1);
+    const char *backend = tideL_optstr(L, o, "backend", "fork");
+    if (strcmp(backend, "serial") == 0) J->serial = 1;
+    else J->backend = check_backend(L, backend);
+  }
   /* jobs = 1 and nested loops (inside a task) run in-process */
   if (J->jobs == 1 || tide__config.in_worker) J->serial = 1;
   J->next_fresh = J->next_yield = 1;
@@ -303,6 +314,7 @@ void tideB_open_par(lua_State *L) {
   lua_pushcfunction(L, l_check_backend);
   lua_setfield(L, -2, "check_backend");
   lua_pop(L, 1);
+  tideP_open_spawn(L);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, l_task_rng, 1);
   lua_setfield(L, -2, "task_rng");

@@ -12,6 +12,7 @@
 #include "schedule.h"
 
 #define JOB_MT "tide.job"
+#define SPAWNSET_MT "tide.spawnset"
 
 enum { IN_COUNT, IN_TABLE, IN_ARRAY, IN_ITER };
 /* What the job is for: how results count as consumed, when a failure stops. */
@@ -19,7 +20,7 @@ enum { MODE_MAP, MODE_START, MODE_COLLECT, MODE_PFOR };
 /* Job uservalues.  UV_SOFT: task -> true for failures that do not raise
 ** (timeouts).  UV_ITEMS: the serial backend's drawn items. */
 enum { UV_F = 1, UV_XS, UV_RES, UV_PACK, UV_ERR, UV_SOFT, UV_QUEUE, UV_ITEMS, UV_PROG,
-       NUV = UV_PROG };
+       UV_BARG, NUV = UV_BARG }; /* UV_BARG: what backend_arg points into (a warm set) */
 
 #define MAX_MSG ((size_t)1 << 31)
 
@@ -50,11 +51,17 @@ typedef struct Job {
   int64_t nstats;
   tide_Event *evq, *cur_ev;     /* events taken from the engine, not handled */
   tide_Buf item;                /* an item's encoding */
+  tide_Buf setup;               /* the loop's setup payload (backends that do not inherit) */
+  void *backend_arg;            /* tide_BackendConfig.arg: a warm spawn set, or NULL */
   lua_State *L;                 /* the running state when a worker was forked */
   int ref;                      /* registry ref to {f, xs}, what workers run */
 } Job;
 
 static inline void push_uv(lua_State *L, int jidx, int uv) { lua_getiuservalue(L, jidx, uv); }
+
+/* l_spawn.c: warm sets of spawned workers (tide.pool{backend = "spawn"}) */
+void tideP_open_spawn(lua_State *L);           /* tide._internal.spawn_set */
+tide_SpawnSet *tideP_testspawnset(lua_State *L, int idx); /* NULL: not one */
 
 /* l_job.c */
 void tideJ_open(lua_State *L);       /* the job handle's metatable */
@@ -79,5 +86,8 @@ int tideW_serve(const tideW_Loop *lp, int sock);
 int tideW_msghandler(lua_State *L);  /* error message plus traceback */
 extern int64_t tideW_task;           /* the task running in this process (0: none) */
 extern lua_Integer tideW_seed;       /* its loop's seed */
+/* Between two loops of one worker process (a warm spawned worker): gives
+** up the segments it lent in the last one and its results' mapping. */
+void tideW_end_loop(void);
 
 #endif

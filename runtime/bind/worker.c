@@ -374,6 +374,15 @@ static int send_results(int sock, uint32_t count) {
   return rc;
 }
 
+void tideW_end_loop(void) {
+  while (nleases > 0) { /* the parent keeps its mappings: only ours go */
+    nleases--;
+    tide_storage_unref(leases[nleases].s);
+  }
+  tide_buf_free(&out);
+  out = (tide_Buf)TIDE_BUF_INIT;
+}
+
 int tideW_serve(const tideW_Loop *lp, int sock) {
   lua_State *L = lp->L;
   tideC_lease_out = lease_out;

@@ -370,6 +370,10 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  /* ---- spawn backend: this program is its worker (tide --worker FD PID) ---- */
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0) return tide_worker_main(argc, argv);
+  tide_set_worker_exe("/proc/self/exe"); /* loops with backend = "spawn" run this program */
+  /* ---- end spawn backend ---- */
   if (argc > 0 && argv[0] && argv[0][0]) cli_progname = argv[0];
   Args a;
   memset(&a, 0, sizeof a);

@@ -14,7 +14,7 @@ static const struct {
   const char *why;
 } backends[] = {
   {"fork", &tide_backend_fork, NULL},
-  {"spawn", NULL, "backend 'spawn' is not built yet"},
+  {"spawn", &tide_backend_spawn, NULL},
   {"mpi", NULL, "backend 'mpi' needs mpirun (mpirun -n N tide script.lua) and is not built yet"},
 };
 

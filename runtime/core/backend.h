@@ -120,6 +120,7 @@ typedef struct tide_BackendConfig {
   int jobs;             /* slots 1..jobs */
   tide_WorkerMain main; /* INHERITS: what a child runs (see pool.h) */
   void *ud;             /* its argument */
+  void *arg;            /* the backend's own (spawn: a warm tide_SpawnSet, or NULL) */
 } tide_BackendConfig;
 
 typedef struct tide_BackendOps {
@@ -175,5 +176,17 @@ const tide_BackendOps *tide_backend_find(const char *name, char *why, size_t len
 int tide_backend_send_setup(tide_Backend *b, int id, const tide_Buf *payload);
 
 extern const tide_BackendOps tide_backend_fork;
+
+/* ---- spawn backend (backend_spawn.c) ---- */
+extern const tide_BackendOps tide_backend_spawn;
+/* A set of spawned workers kept up between loops (tide.pool{backend =
+** "spawn"}): passed as tide_BackendConfig.arg, borrowed by one loop at a
+** time.  warm: its idle workers outlive each loop. */
+typedef struct tide_SpawnSet tide_SpawnSet;
+tide_SpawnSet *tide_spawnset_new(int warm);
+void tide_spawnset_unref(tide_SpawnSet *s); /* the last one kills and reaps */
+int tide_spawnset_workers(const tide_SpawnSet *s); /* live worker processes */
+/* The program spawned as `tide --worker` (backend_spawn.c says which). */
+void tide_set_worker_exe(const char *path);
 
 #endif

@@ -619,7 +619,7 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   pthread_cond_init(&S->cv, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&S->mu, NULL);
-  tide_BackendConfig bc = {.jobs = c->jobs, .main = c->worker, .ud = c->ud};
+  tide_BackendConfig bc = {.jobs = c->jobs, .main = c->worker, .ud = c->ud, .arg = c->backend_arg};
   int rc = c->backend->start(&S->B, &bc);
   for (int id = 1; rc == TIDE_OK && id <= c->jobs; id++) {
     slots[id - 1].box = box_new(S->B->ops->word(S->B, id));

@@ -95,6 +95,7 @@ typedef struct tide_SchedConfig {
   int halt_on_fail;     /* ... at once (else: tasks before it still run) */
   double timeout;       /* seconds per batch, 0: none */
   const tide_BackendOps *backend; /* what runs the workers (backend.h) */
+  void *backend_arg;    /* tide_BackendConfig.arg */
   tide_WorkerMain worker; /* a backend that INHERITS: what its children run */
   void *ud;
   const tide_Buf *setup;  /* the rest: the loop's setup payload, kept by the

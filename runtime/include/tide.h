@@ -199,6 +199,16 @@ void tide_close(tide_State *T);
 /* The Lua module opener: require "tide" in a stock interpreter calls it. */
 int luaopen_tide(lua_State *L);
 
+/* ---- the spawn backend's workers (backend = "spawn") ----
+** Its workers are the tide program run as `tide --worker FD PID`.  The tide
+** program names itself with tide_set_worker_exe("/proc/self/exe"); an
+** embedding host that links libtide sets TIDE_WORKER_EXE (or calls this
+** with the path of a tide program of the same build), else the installed
+** tide is used.  tide_worker_main is that program's body for --worker:
+** it returns the worker's exit status. */
+void tide_set_worker_exe(const char *path);
+int tide_worker_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif
