@@ -116,6 +116,11 @@ static int setup_loop(lua_State *L, tide_Buf *in, tideW_Loop *lp, tide_SlotWord 
     lua_pop(L, 1);
   }
   lp->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* As in a forked worker, the arrays it was given are read-only (those
+  ** made {shared = true} stay writable and shared with the parent,
+  ** {worker_mode = "c"} ones private): a write raises instead of being
+  ** lost in a copy. */
+  tide__storage_after_fork();
   return 1;
 }
 
