@@ -165,7 +165,14 @@ static int serve(lua_State *L) {
 int tide_worker_main(int argc, char **argv) {
   /* Ctrl-C is the parent's: it kills its workers.  Signals were blocked
   ** from the exec until now (backend_spawn.c). */
-  signal(SIGINT, SIG_IGN);
+  struct sigaction sa; /* every signal at its default, as in a forked worker
+                       ** (a sanitizer's SIGSEGV handler too: its death is the report) */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &sa, NULL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);

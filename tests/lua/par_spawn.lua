@@ -241,6 +241,19 @@ do
       check.eq(t[3], 3 * l, "map in loop " .. l)
     end
   end
+  for l = 1, 5 do -- big results: segments the warm workers lend, given back between loops
+    local t = p:collect(function(i) return tide.full(1 << 17, i + l) end, 4)
+    check.eq(t[4][1], 4 + l, "array results, loop " .. l)
+  end
+  -- a forked worker meanwhile holds none of the spawned workers' descriptors
+  local held = tide.collect(function()
+    local n = 0
+    local fh = io.popen("ls -l /proc/" .. check.pid() .. "/fd")
+    for line in fh:lines() do if line:find("tide-word", 1, true) then n = n + 1 end end
+    fh:close()
+    return n
+  end, 2, {jobs = 2})
+  check.eq(held[1] + held[2], 0, "fork workers do not inherit the spawn pool's descriptors")
   check.eq(nfds(), fds0, "descriptors flat over 50 loops")
   check.eq(children(), kids0, "children flat over 50 loops")
   local again = p:collect(function() return check.pid() end, 4, {chunk = 1})
