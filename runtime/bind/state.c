@@ -286,7 +286,8 @@ static void call_begin(tide_State *T, double seconds, int64_t instructions, Call
 static void call_end(tide_State *T, Call *c) {
   T->depth--;
   if (!c->outer) return;
-  if (c->installed && lua_gethook(T->L) == limit_hook) lua_sethook(T->L, c->hook, c->mask, c->count);
+  if (c->installed && lua_gethook(T->L) == limit_hook)
+    lua_sethook(T->L, c->hook, c->mask, c->count);
   T->stop = GO;
 }
 

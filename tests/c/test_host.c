@@ -91,7 +91,8 @@ static void test_limits(void) {
   /* a hook the script set is left alone */
   CHECK_EQ_INT(tide_dostring(T, "hits = 0 debug.sethook(function() hits = hits + 1 end, '', 100)"),
                TIDE_OK);
-  CHECK_EQ_INT(tide_dostring(T, "for i = 1, 1000 do end debug.sethook() seen = hits > 0 and 1 or 0"),
+  CHECK_EQ_INT(tide_dostring(T, "for i = 1, 1000 do end debug.sethook() "
+                                "seen = hits > 0 and 1 or 0"),
                TIDE_OK);
   CHECK_EQ_INT(global_int(T, "seen"), 1);
   tide_close(T);
@@ -205,7 +206,8 @@ static void test_progress(void) {
   CHECK_STR_HAS(p.label, "tide.collect");
   /* a serial loop reports too, map included */
   memset(&p, 0, sizeof p);
-  CHECK_EQ_INT(tide_dostring(T, "for _ in tide.map(function(i) return i end, 7, {jobs = 1}) do end"),
+  CHECK_EQ_INT(tide_dostring(T, "for _ in tide.map(function(i) return i end, 7, {jobs = 1}) "
+                                "do end"),
                TIDE_OK);
   CHECK_EQ_INT(p.last, 7);
   CHECK_STR_HAS(p.label, "tide.map");
