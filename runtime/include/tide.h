@@ -173,7 +173,9 @@ typedef struct tide_Options {
                             require ...): only the global tide */
   size_t memory_limit;   /* bytes the Lua state may hold (its objects, not
                             array contents); past it an allocation raises
-                            "not enough memory" in the script.  0: none */
+                            "not enough memory" in the script (in each
+                            worker process too: a copy of the state, with
+                            the same limit).  0: none */
   double time_limit;     /* seconds each tide_dofile/tide_dostring/tide_pcall
                             may run; 0: none */
   int64_t instruction_limit; /* Lua VM instructions each such call may run
@@ -237,7 +239,10 @@ TIDE_API int tide_dostring(tide_State *T, const char *code);
 ** parallel loop's wait) ends before the check sees it.  A script that
 ** catches the error with pcall gets it again at once, so the call always
 ** ends.  Called while another call of T runs (from a C function that call
-** reached), the outer call's limits stay in force instead.
+** reached), the outer call's limits stay in force instead.  The worker
+** processes of a loop started during the call are forked copies: its
+** limits hold in their tasks too (a job left running with tide.start
+** keeps them after the call returns).
 **   Params:    T; code; seconds, 0 or less for none; instructions, 0 or
 **              less for none.
 **   Returns:   as tide_dostring.
