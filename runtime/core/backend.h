@@ -186,7 +186,6 @@ typedef struct tide_SpawnSet tide_SpawnSet;
 tide_SpawnSet *tide_spawnset_new(int warm);
 void tide_spawnset_unref(tide_SpawnSet *s); /* the last one kills and reaps */
 int tide_spawnset_workers(const tide_SpawnSet *s); /* live worker processes */
-/* The program spawned as `tide --worker` (backend_spawn.c says which). */
-void tide_set_worker_exe(const char *path);
+/* tide_set_worker_exe (tide.h) names the program spawned as `tide --worker`. */
 
 #endif
