@@ -28,6 +28,13 @@ function par.pool(defaults)
     error("bad argument #1 to 'pool' (options table expected, got " .. type(defaults) .. ")", 2)
   end
   optmod.check(defaults, "tide.pool", LOOP)
+  if defaults and defaults.backend ~= nil then   -- the loops' error, now
+    if type(defaults.backend) ~= "string" then
+      error("option 'backend' must be a string, got " .. type(defaults.backend), 2)
+    end
+    local ok, err = pcall(tide._internal.check_backend, defaults.backend)
+    if not ok then error(err, 2) end
+  end
   return setmetatable({defaults = defaults or {}, live = setmetatable({}, {__mode = "k"}),
                        closed = false}, Pool)
 end

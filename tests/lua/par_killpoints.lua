@@ -4,7 +4,7 @@
 -- while encoding its results, its result message half written, after its
 -- big result was sent and lent -- in each order, error mode and chunking.
 -- Every cell runs in a child tide (the hook is read from the environment:
--- TIDE_KILLPOINT, see l_par.c) and must give: exactly the errors the rule
+-- TIDE_KILLPOINT, see worker.c) and must give: exactly the errors the rule
 -- says (a task that began and whose result was not yet safe fails, naming
 -- task, pid and cause; nothing else fails), every other result exactly
 -- once, no task run twice, no worker left behind.  Then 100 random cells in
