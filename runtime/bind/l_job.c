@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "ipc.h"
 #include "par.h"
+#include "ship.h"
 
 /* ----------------------------------------------------------- helpers */
 
@@ -68,10 +69,11 @@ void tideJ_free(Job *J) {
     J->ref = LUA_NOREF;
   }
   tide_buf_free(&J->item);
+  tide_buf_free(&J->setup);
   J->closed = 1;
 }
 
-static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker) {
+static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker, int rank) {
   if (idx < 1) return;
   if (idx > J->nstats) {
     int64_t n = J->nstats ? J->nstats : 64;
@@ -82,7 +84,7 @@ static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker)
     J->stats = s;
     J->nstats = n;
   }
-  J->stats[idx - 1] = (TaskStat){wall, wait, worker};
+  J->stats[idx - 1] = (TaskStat){wall, wait, worker, rank};
 }
 
 /* ------------------------------------------------------------ parent */
@@ -195,11 +197,16 @@ static void take_event(lua_State *L, int jidx, Job *J, tide_Event *ev) {
   cur_box = ev->box;
   tideC_lease_in = lease_in;
   while (tide_entry_next(&c, &e) > 0) { /* the engine checked the frame */
-    note_stat(J, e.task, e.end - e.begin, e.begin > ev->sent ? e.begin - ev->sent : 0, ev->slot);
+    note_stat(J, e.task, e.end - e.begin, e.begin > ev->sent ? e.begin - ev->sent : 0, ev->slot,
+              J->S ? tide_sched_rank(J->S, ev->slot) : -1);
     if (e.status == 0) {
       take_entry(L, jidx, J, ev, &e);
     } else {
-      lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)e.task, ev->slot);
+      int rank = J->S ? tide_sched_rank(J->S, ev->slot) : -1;
+      if (rank >= 0)
+        lua_pushfstring(L, "[task %I, worker %d, rank %d] ", (lua_Integer)e.task, ev->slot, rank);
+      else
+        lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)e.task, ev->slot);
       lua_pushlstring(L, (const char *)e.body, e.len);
       lua_concat(L, 2);
       fail_task(L, jidx, J, e.task, lua_tostring(L, -1), 1);
@@ -224,7 +231,9 @@ static void draw_items(lua_State *L, int jidx, Job *J) {
     char root[48];
     snprintf(root, sizeof root, "item %lld", (long long)J->next_fresh);
     tide_buf_reset(&J->item);
-    tideC_encode(L, -1, &J->item, TIDE_CODEC_HANDLES, root);
+    /* descriptors only where the backend's frames carry them */
+    tideC_encode(L, -1, &J->item, J->backend->flags & TIDE_BACKEND_FDS ? TIDE_CODEC_HANDLES
+                                                                      : TIDE_CODEC_INLINE, root);
     lua_pop(L, 1);
     if (tide_sched_add_item(J->S, J->next_fresh, &J->item) != TIDE_OK)
       luaL_error(L, "%s", tide_lasterror());
@@ -352,7 +361,7 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   int st = lua_pcall(L, 2, LUA_MULTRET, base + 1);
   tideW_task = saved;
   tideW_seed = saved_seed;
-  note_stat(J, idx, tide_now() - t0, 0, 0);
+  note_stat(J, idx, tide_now() - t0, 0, 0, -1);
   if (st == LUA_OK) {
     int n = lua_gettop(L) - base - 1;
     store_result(L, jidx, J, idx, n);
@@ -523,6 +532,32 @@ static int fork_worker(void *ud, int sock, int id) {
   return tideW_serve(&lp, sock);
 }
 
+/* The loop's setup payload for a backend whose workers do not inherit the
+** script's state (spawn, mpi): {f, xs, kind, seed} shipped (ship.c), arrays
+** in shared memory as descriptors (b->fds) that the backend passes on as
+** it can (worker.c, tideW_setup, reads it).  An iterator's items travel
+** with their tasks, not here. */
+static void make_setup(lua_State *L, int jidx, Job *J) {
+  lua_createtable(L, 4, 0);
+  push_uv(L, jidx, UV_F);
+  lua_rawseti(L, -2, 1);
+  if (J->kind == IN_ITER) lua_pushboolean(L, 0);
+  else push_uv(L, jidx, UV_XS);
+  lua_rawseti(L, -2, 2);
+  lua_pushinteger(L, J->kind);
+  lua_rawseti(L, -2, 3);
+  lua_pushinteger(L, J->seed);
+  lua_rawseti(L, -2, 4);
+  tide_buf_reset(&J->setup);
+  int st = tideS_encode(L, -1, &J->setup, TIDE_CODEC_HANDLES, "the loop's function");
+  if (st != LUA_OK) {
+    lua_remove(L, -2);
+    tideJ_free(J);
+    lua_error(L);
+  }
+  lua_pop(L, 1);
+}
+
 /* Starts the job's scheduler and workers. */
 void tideJ_start(lua_State *L, int jidx, Job *J) {
   int items = J->kind == IN_ITER;
@@ -547,6 +582,10 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     ** and the seed shipped (ship.c), held by the job until its workers
     ** stop; without it tide_sched_start says so. */
   };
+  if (!(J->backend->flags & TIDE_BACKEND_INHERITS)) {
+    make_setup(L, jidx, J);
+    c.setup = &J->setup;
+  }
   J->L = L;
   /* Workers find f and xs through the registry, not through the job, so a
   ** dropped job handle can still be collected (and its workers reaped). */
@@ -745,6 +784,10 @@ static int j_stats(lua_State *L) {
     lua_setfield(L, -2, "wait");
     lua_pushinteger(L, s->worker);
     lua_setfield(L, -2, "worker");
+    if (s->rank >= 0) { /* mpi: the rank that ran it */
+      lua_pushinteger(L, s->rank);
+      lua_setfield(L, -2, "rank");
+    }
     lua_rawseti(L, -2, i + 1);
     total += s->wall;
     wait += s->wait;

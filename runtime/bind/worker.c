@@ -25,6 +25,7 @@
 #include "ipc.h"
 #include "par.h"
 #include "pool.h"
+#include "ship.h"
 
 #define FLUSH_BYTES (4u << 20) /* a worker sends what it has past this */
 
@@ -126,6 +127,7 @@ static int kp_error(lua_State *L) { return luaL_error(L, "killpoint: error"); }
 /* ------------------------------------------------------------ worker */
 
 static tide_Buf *enc_out;
+static int enc_mode = TIDE_CODEC_HANDLES; /* INLINE when frames carry no descriptors */
 int64_t tideW_task;
 lua_Integer tideW_seed;
 static tide_Buf out = TIDE_BUF_INIT; /* results: a map of the slot's spill */
@@ -151,7 +153,7 @@ static int enc_results(lua_State *L) {
     }
     size_t at = enc_out->n;
     tide_buf_put_u32(enc_out, 0);
-    tideC_encode(L, i, enc_out, TIDE_CODEC_HANDLES, root);
+    tideC_encode(L, i, enc_out, enc_mode, root);
     tide_buf_end_len(enc_out, at);
   }
   return 0;
@@ -377,6 +379,7 @@ static int send_results(int sock, uint32_t count) {
 int tideW_serve(const tideW_Loop *lp, int sock) {
   lua_State *L = lp->L;
   tideC_lease_out = lease_out;
+  enc_mode = lp->no_fds ? TIDE_CODEC_INLINE : TIDE_CODEC_HANDLES;
   nleases = 0; /* the parent's table, if it was a worker once, is not ours */
   tideW_seed = lp->seed;
   lua_rawgeti(L, LUA_REGISTRYINDEX, lp->ref);
@@ -476,4 +479,28 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
       made_at_gc = tide__made_bytes;
     }
   }
+}
+
+int tideW_setup(tideW_Loop *lp, const unsigned char *p, size_t n, tide_Buf *fds) {
+  lua_State *L = lp->L;
+  int st = tideS_decode(L, p, n, fds);
+  if (st != LUA_OK) return st;
+  int ok = lua_istable(L, -1);
+  if (ok) {
+    lua_rawgeti(L, -1, 3);
+    lua_rawgeti(L, -2, 4);
+    ok = lua_isinteger(L, -2) && lua_isinteger(L, -1);
+    if (ok) {
+      lp->kind = (int)lua_tointeger(L, -2);
+      lp->seed = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 2);
+  }
+  if (!ok) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "corrupt message: a loop's setup is not {f, xs, kind, seed}");
+    return LUA_ERRRUN;
+  }
+  lp->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* {f, xs, ...}: what tideW_serve reads */
+  return LUA_OK;
 }

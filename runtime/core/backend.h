@@ -158,6 +158,12 @@ typedef struct tide_BackendOps {
   /* Kills, reaps and frees everything; in a forked child's copy of a
   ** loop, only forgets it (the workers are its parent's).  Idempotent. */
   void (*close)(tide_Backend *b);
+  /* Optional, NULL on one machine.  slots: how many slots a loop gets for
+  ** `jobs` workers per machine (0: each machine's default), where a slot
+  ** is not one of this machine's workers (mpi: the sum over the serving
+  ** ranks).  rank: the MPI rank that runs slot id, for job:stats(). */
+  int (*slots)(int jobs);
+  int (*rank)(tide_Backend *b, int id);
 } tide_BackendOps;
 
 /* Every backend's handle begins with this. */
@@ -175,5 +181,12 @@ const tide_BackendOps *tide_backend_find(const char *name, char *why, size_t len
 int tide_backend_send_setup(tide_Backend *b, int id, const tide_Buf *payload);
 
 extern const tide_BackendOps tide_backend_fork;
+
+/* The backend of a loop that names none: "fork", or "mpi" once the tide-mpi
+** program (runtime/mpi/) registered its backend under mpirun with more
+** than one rank (tide_backend_use_mpi), so a script written for one
+** machine runs unchanged. */
+extern const char *tide_backend_default;
+void tide_backend_use_mpi(const tide_BackendOps *ops);
 
 #endif
