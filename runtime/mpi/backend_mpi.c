@@ -32,6 +32,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "core.h"
 #include "tmpi.h"
 
 typedef struct Slot {
@@ -137,7 +138,9 @@ static int m_setup(tide_Backend *b, int id, const tide_Buf *payload) {
     struct stat st;
     if (fstat(payload->fds[i], &st) != 0) rc = tide__syserr(TIDE_EIO, errno, "fstat failed");
     sizes[i] = (uint64_t)st.st_size;
+    tide_Storage *s = tide__storage_of_fd(payload->fds[i]); /* writable from workers? */
     rc |= tide_buf_put_u8(&body, (uint8_t)how);
+    rc |= tide_buf_put_u8(&body, (uint8_t)(s ? s->wmode : TIDE_WMODE_RO));
     rc |= tide_buf_put_u64(&body, sizes[i]);
     rc |= tide_buf_put_u32(&body, (uint32_t)w[0].pid);
     rc |= tide_buf_put_u32(&body, (uint32_t)payload->fds[i]);

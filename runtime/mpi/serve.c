@@ -188,9 +188,10 @@ static void setup(const Hdr *h) {
     nseg = 0;
   }
   for (int j = 0; j < loop.k; j++) loop.gen[j] = 1;
-  struct { uint8_t how; uint64_t size; uint32_t pid, fd, leader; } seg[MAX_SEGS];
+  struct { uint8_t how, wmode; uint64_t size; uint32_t pid, fd, leader; } seg[MAX_SEGS];
   for (uint32_t i = 0; i < nseg; i++) {
     seg[i].how = tide_cur_u8(&c);
+    seg[i].wmode = tide_cur_u8(&c);
     seg[i].size = tide_cur_u64(&c);
     seg[i].pid = tide_cur_u32(&c);
     seg[i].fd = tide_cur_u32(&c);
@@ -247,6 +248,12 @@ static void setup(const Hdr *h) {
     if (tideW_setup(&loop.lp, c.p, n, &fds) != LUA_OK) {
       fail_setup("%s", lua_tostring(L, -1));
       lua_pop(L, 1);
+    }
+    /* each array as writable from workers as on rank 0 (shared = true):
+    ** on rank 0's node the writes reach its pages, elsewhere the node's copy */
+    for (int i = 0; i < loop.nseg && !loop.failed; i++) {
+      tide_Storage *s = tide__storage_of_fd(loop.segfds[i]);
+      if (s) s->wmode = seg[i].wmode;
     }
     tide_buf_free(&fds);
   }
