@@ -12,10 +12,12 @@
 ** where it can tell, before it goes.
 */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -53,8 +55,10 @@ static void put_int(long v) {
   put(p);
 }
 
-/* A rank's process is gone or a zombie. */
-static int gone(int pid) {
+/* How a rank's process on this host ended: 0 while it runs, else its
+** wait status (a zombie's exit_code, field 52 of /proc/PID/stat), or -1
+** when it is gone.  Only open, read and close: safe in a handler. */
+static int ended(int pid) {
   char path[40] = "/proc/", *p = path + 6;
   char num[16], *q = num + sizeof num - 1;
   *q = 0;
@@ -62,28 +66,73 @@ static int gone(int pid) {
   while (*q) *p++ = *q++;
   memcpy(p, "/stat", 6);
   int fd = open(path, O_RDONLY);
-  if (fd < 0) return 1;
-  char st[256];
+  if (fd < 0) return -1;
+  char st[1024];
   ssize_t n = read(fd, st, sizeof st - 1);
   close(fd);
-  if (n <= 0) return 1;
+  if (n <= 0) return -1;
   st[n] = 0;
   char *rp = strrchr(st, ')');
-  return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+  if (!rp || rp[1] != ' ' || (rp[2] != 'Z' && rp[2] != 'X')) return 0;
+  int field = 2; /* rp + 1 starts field 3 */
+  for (p = rp + 1; *p && field < 52; p++)
+    if (*p == ' ') field++;
+  int code = 0;
+  while (*p >= '0' && *p <= '9') code = code * 10 + (*p++ - '0');
+  return code ? code : -1;
+}
+
+static volatile sig_atomic_t told;   /* a rank's death was reported */
+static volatile sig_atomic_t ending; /* rank 0 ends the job itself: ranks going are expected */
+
+static void tell(int r, int status) {
+  put("tide: rank ");
+  put_int(r);
+  put(" (");
+  put(tmpi_world.r[r].host);
+  put(", pid ");
+  put_int(tmpi_world.r[r].pid);
+  if (status > 0 && (status & 0x7f)) {
+    put(") was killed by signal ");
+    put_int(status & 0x7f);
+  } else if (status > 0) {
+    put(") exited with status ");
+    put_int((status >> 8) & 0xff);
+  } else {
+    put(") died");
+  }
+  put(": the job ends (mpirun stops every rank; nothing is left in /dev/shm)\n");
+  told = 1;
+}
+
+/* Rank 0 watches the serving ranks of its host every 20 ms: the first to
+** die is named at once, before mpirun's teardown reaches rank 0, and if
+** nothing ends the job within 10 s (a launcher that does not), rank 0
+** aborts it: nothing waits for a rank that is gone. */
+static void *watch(void *ud) {
+  (void)ud;
+  for (;;) {
+    for (int r = 1; r < tmpi_world.size; r++) {
+      int st;
+      if (ending || !same_host[r] || (st = ended(tmpi_world.r[r].pid)) == 0) continue;
+      if (!told) tell(r, st);
+      sleep(10);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
 }
 
 static void on_term(int sig) {
-  int named = 0;
-  for (int r = 1; r < tmpi_world.size; r++) {
-    if (!same_host[r] || !gone(tmpi_world.r[r].pid)) continue;
-    put("tide: rank ");
-    put_int(r);
-    put(" (");
-    put(tmpi_world.r[r].host);
-    put(", pid ");
-    put_int(tmpi_world.r[r].pid);
-    put(") died: the job ends (mpirun stops every rank)\n");
-    named = 1;
+  int named = told || ending;
+  for (int r = 1; r < tmpi_world.size && !named; r++) {
+    int st = same_host[r] ? ended(tmpi_world.r[r].pid) : 0;
+    if (st > 0 && (st & 0x7f) != SIGTERM) { /* not one of mpirun's own */
+      tell(r, st);
+      named = 1;
+    }
   }
   if (!named)
     put("tide: rank 0 stopped by mpirun: the job is ending (Ctrl-C, or a rank on another "
@@ -104,9 +153,14 @@ int main(int argc, char **argv) {
   same_host = calloc((size_t)tmpi_world.size, 1);
   for (int r = 0; same_host && r < tmpi_world.size; r++)
     same_host[r] = strcmp(tmpi_world.r[r].host, tmpi_world.r[0].host) == 0;
-  if (same_host) signal(SIGTERM, on_term);
+  if (same_host) {
+    signal(SIGTERM, on_term);
+    pthread_t t;
+    if (pthread_create(&t, NULL, watch, NULL) == 0) pthread_detach(t);
+  }
   if (tmpi_world.size > 1) tide_backend_use_mpi(&tide_backend_mpi);
   int rc = tide_cli_main(argc, argv);
+  ending = 1;
   if (rc != 0) { /* the script failed: no rank may wait for it */
     fflush(NULL);
     MPI_Abort(MPI_COMM_WORLD, rc);
