@@ -73,7 +73,7 @@ void tideJ_free(Job *J) {
   J->closed = 1;
 }
 
-static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker) {
+static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker, int rank) {
   if (idx < 1) return;
   if (idx > J->nstats) {
     int64_t n = J->nstats ? J->nstats : 64;
@@ -84,7 +84,7 @@ static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker)
     J->stats = s;
     J->nstats = n;
   }
-  J->stats[idx - 1] = (TaskStat){wall, wait, worker};
+  J->stats[idx - 1] = (TaskStat){wall, wait, worker, rank};
 }
 
 /* ------------------------------------------------------------ parent */
@@ -197,11 +197,16 @@ static void take_event(lua_State *L, int jidx, Job *J, tide_Event *ev) {
   cur_box = ev->box;
   tideC_lease_in = lease_in;
   while (tide_entry_next(&c, &e) > 0) { /* the engine checked the frame */
-    note_stat(J, e.task, e.end - e.begin, e.begin > ev->sent ? e.begin - ev->sent : 0, ev->slot);
+    note_stat(J, e.task, e.end - e.begin, e.begin > ev->sent ? e.begin - ev->sent : 0, ev->slot,
+              J->S ? tide_sched_rank(J->S, ev->slot) : -1);
     if (e.status == 0) {
       take_entry(L, jidx, J, ev, &e);
     } else {
-      lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)e.task, ev->slot);
+      int rank = J->S ? tide_sched_rank(J->S, ev->slot) : -1;
+      if (rank >= 0)
+        lua_pushfstring(L, "[task %I, worker %d, rank %d] ", (lua_Integer)e.task, ev->slot, rank);
+      else
+        lua_pushfstring(L, "[task %I, worker %d] ", (lua_Integer)e.task, ev->slot);
       lua_pushlstring(L, (const char *)e.body, e.len);
       lua_concat(L, 2);
       fail_task(L, jidx, J, e.task, lua_tostring(L, -1), 1);
@@ -226,7 +231,9 @@ static void draw_items(lua_State *L, int jidx, Job *J) {
     char root[48];
     snprintf(root, sizeof root, "item %lld", (long long)J->next_fresh);
     tide_buf_reset(&J->item);
-    tideC_encode(L, -1, &J->item, TIDE_CODEC_HANDLES, root);
+    /* descriptors only where the backend's frames carry them */
+    tideC_encode(L, -1, &J->item, J->backend->flags & TIDE_BACKEND_FDS ? TIDE_CODEC_HANDLES
+                                                                      : TIDE_CODEC_INLINE, root);
     lua_pop(L, 1);
     if (tide_sched_add_item(J->S, J->next_fresh, &J->item) != TIDE_OK)
       luaL_error(L, "%s", tide_lasterror());
@@ -354,7 +361,7 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   int st = lua_pcall(L, 2, LUA_MULTRET, base + 1);
   tideW_task = saved;
   tideW_seed = saved_seed;
-  note_stat(J, idx, tide_now() - t0, 0, 0);
+  note_stat(J, idx, tide_now() - t0, 0, 0, -1);
   if (st == LUA_OK) {
     int n = lua_gettop(L) - base - 1;
     store_result(L, jidx, J, idx, n);
@@ -529,9 +536,9 @@ static int fork_worker(void *ud, int sock, int id) {
 ** The loop's setup (backend.h): what a spawned worker or a rank needs to
 ** run the loop's tasks -- [u8 kind][i64 seed][u32 len][package.path]
 ** [u32 len][package.cpath] then f and xs shipped (ship.h), each as [u32
-** len][message], arrays as
-** segment descriptors where the backend passes descriptors, by content
-** where it does not.  Read by tideW_setup (worker_spawn.c).  What cannot
+** len][message], arrays as segment descriptors (J->setup.fds), which the
+** backend carries: spawn over its socket, mpi by content once per node.
+** Read by tideW_setup (worker.c).  What cannot
 ** travel raises here, before any worker runs a task. */
 static void put_str(tide_Buf *b, const char *s) {
   size_t n = s ? strlen(s) : 0;
@@ -556,7 +563,9 @@ static void make_setup(lua_State *L, Job *J) { /* {f, xs} at the top */
   put_str(b, path);
   put_str(b, cpath);
   lua_settop(L, top);
-  int mode = J->backend->flags & TIDE_BACKEND_FDS ? TIDE_CODEC_HANDLES : TIDE_CODEC_INLINE;
+  /* arrays as segment descriptors: spawn passes them over the socket, mpi
+  ** sends each segment's bytes once per node (backend_mpi.c) */
+  int mode = TIDE_CODEC_HANDLES;
   for (int i = 1; i <= 2; i++) { /* f, then xs (nil when tasks carry their items) */
     lua_rawgeti(L, top, i);
     size_t at = b->n;
@@ -798,6 +807,10 @@ static int j_stats(lua_State *L) {
     lua_setfield(L, -2, "wait");
     lua_pushinteger(L, s->worker);
     lua_setfield(L, -2, "worker");
+    if (s->rank >= 0) { /* mpi: the rank that ran it */
+      lua_pushinteger(L, s->rank);
+      lua_setfield(L, -2, "rank");
+    }
     lua_rawseti(L, -2, i + 1);
     total += s->wall;
     wait += s->wait;

@@ -203,12 +203,23 @@ static Job *new_job(lua_State *L, int mode) {
     J->backend_arg = warm;
   } else {
     if (!lua_isnoneornil(L, o)) lua_pop(L, 1);
-    const char *backend = tideL_optstr(L, o, "backend", "fork");
+    const char *backend = tideL_optstr(L, o, "backend", tide__config.in_worker ? "fork"
+                                                                       : tide_backend_default);
     if (strcmp(backend, "serial") == 0) J->serial = 1;
     else J->backend = check_backend(L, backend);
+    if (J->backend && J->backend->slots) { /* jobs counts workers per machine */
+      int given = tide__config.jobs > 0;
+      if (lua_istable(L, o)) {
+        given |= lua_getfield(L, o, "jobs") != LUA_TNIL;
+        lua_pop(L, 1);
+      }
+      J->jobs = J->backend->slots(given ? J->jobs : 0);
+      if (J->jobs > 256) luaL_error(L, "backend '%s': %d workers in all; at most 256", backend, J->jobs);
+    }
   }
-  /* jobs = 1 and nested loops (inside a task) run in-process */
-  if (J->jobs == 1 || tide__config.in_worker) J->serial = 1;
+  /* jobs = 1 runs in-process (but on mpi it counts workers per rank), and
+  ** so do nested loops (inside a task) */
+  if ((J->jobs == 1 && !(J->backend && J->backend->slots)) || tide__config.in_worker) J->serial = 1;
   J->next_fresh = J->next_yield = 1;
   J->t0 = tide_now();
   tide__interrupted = 0; /* an older Ctrl-C was for code that ran before this loop */

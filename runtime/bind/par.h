@@ -27,6 +27,7 @@ enum { UV_F = 1, UV_XS, UV_RES, UV_PACK, UV_ERR, UV_SOFT, UV_QUEUE, UV_ITEMS, UV
 typedef struct TaskStat {
   double wall, wait;
   int worker;
+  int rank;  /* mpi: the rank that ran the task; -1 elsewhere */
 } TaskStat;
 
 typedef struct Job {
@@ -78,7 +79,13 @@ typedef struct tideW_Loop {
   int ref;          /* registry ref to {f, xs} */
   int kind;         /* IN_* */
   lua_Integer seed; /* each task's math.random: math.randomseed(seed, task) */
+  int no_fds;       /* results by content: the backend's frames carry no descriptors */
 } tideW_Loop;
+
+/* A worker that did not inherit its loop: decodes the setup payload
+** (l_job.c, make_setup) p[0..n), descriptors in fds, into lp->L and fills
+** lp.  Never raises: LUA_OK, or an error status with the message pushed. */
+int tideW_setup(tideW_Loop *lp, const unsigned char *p, size_t n, tide_Buf *fds);
 
 /* The task loop on the parent's socket; returns the worker's exit status
 ** (0, or pool.h's TIDE_WORKER_EXIT_*). */

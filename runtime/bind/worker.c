@@ -25,6 +25,7 @@
 #include "ipc.h"
 #include "par.h"
 #include "pool.h"
+#include "ship.h"
 
 #define FLUSH_BYTES (4u << 20) /* a worker sends what it has past this */
 
@@ -126,6 +127,7 @@ static int kp_error(lua_State *L) { return luaL_error(L, "killpoint: error"); }
 /* ------------------------------------------------------------ worker */
 
 static tide_Buf *enc_out;
+static int enc_mode = TIDE_CODEC_HANDLES; /* INLINE when frames carry no descriptors */
 int64_t tideW_task;
 lua_Integer tideW_seed;
 static tide_Buf out = TIDE_BUF_INIT; /* results: a map of the slot's spill */
@@ -151,7 +153,7 @@ static int enc_results(lua_State *L) {
     }
     size_t at = enc_out->n;
     tide_buf_put_u32(enc_out, 0);
-    tideC_encode(L, i, enc_out, TIDE_CODEC_HANDLES, root);
+    tideC_encode(L, i, enc_out, enc_mode, root);
     tide_buf_end_len(enc_out, at);
   }
   return 0;
@@ -386,6 +388,7 @@ void tideW_end_loop(void) {
 int tideW_serve(const tideW_Loop *lp, int sock) {
   lua_State *L = lp->L;
   tideC_lease_out = lease_out;
+  enc_mode = lp->no_fds ? TIDE_CODEC_INLINE : TIDE_CODEC_HANDLES;
   nleases = 0; /* the parent's table, if it was a worker once, is not ours */
   tideW_seed = lp->seed;
   lua_rawgeti(L, LUA_REGISTRYINDEX, lp->ref);
@@ -485,4 +488,67 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
       made_at_gc = tide__made_bytes;
     }
   }
+}
+
+static int raise_upvalue(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return lua_error(L);
+}
+
+static const char *cur_str(tide_Cursor *c, size_t *len) {
+  *len = tide_cur_u32(c);
+  return (const char *)tide_cur_bytes(c, *len);
+}
+
+/* Decodes one shipped value ([u32 len][message]) and pushes it; a failure
+** pushes the message and returns 0. */
+static int decode_one(lua_State *L, tide_Cursor *c, tide_Buf *fds) {
+  size_t n = tide_cur_u32(c);
+  const unsigned char *p = tide_cur_bytes(c, n);
+  if (!p) {
+    lua_pushliteral(L, "corrupt message: a loop's setup is cut short");
+    return 0;
+  }
+  return tideS_decode(L, p, n, fds) == LUA_OK;
+}
+
+/* A function or input that cannot be built here (a module this process
+** cannot require, say) does not fail the setup: every task raises why, so
+** the error reaches the script as a task's error, naming what is missing. */
+int tideW_setup(tideW_Loop *lp, const unsigned char *p, size_t n, tide_Buf *fds) {
+  lua_State *L = lp->L;
+  tide_Cursor c = {p, p + n, 0};
+  lp->kind = tide_cur_u8(&c);
+  lp->seed = (lua_Integer)tide_cur_u64(&c);
+  size_t plen, cplen;
+  const char *path = cur_str(&c, &plen), *cpath = cur_str(&c, &cplen);
+  if (c.bad) {
+    lua_pushliteral(L, "corrupt message: a loop's setup is cut short");
+    return LUA_ERRRUN;
+  }
+  lua_getglobal(L, "package"); /* modules found where the script finds them */
+  if (lua_istable(L, -1)) {
+    lua_pushlstring(L, path, plen);
+    lua_setfield(L, -2, "path");
+    lua_pushlstring(L, cpath, cplen);
+    lua_setfield(L, -2, "cpath");
+  }
+  lua_pop(L, 1);
+  lua_createtable(L, 2, 0);
+  if (!decode_one(L, &c, fds)) {
+    lua_pushfstring(L, "the worker cannot load the loop's function: %s", lua_tostring(L, -1));
+    lua_pushcclosure(L, raise_upvalue, 1);
+    lua_replace(L, -2);
+  }
+  lua_rawseti(L, -2, 1);
+  if (decode_one(L, &c, fds)) {
+    lua_rawseti(L, -2, 2);
+  } else {
+    lua_pushfstring(L, "the worker cannot load the loop's input: %s", lua_tostring(L, -1));
+    lua_pushcclosure(L, raise_upvalue, 1);
+    lua_rawseti(L, -3, 1); /* its tasks fail with why */
+    lua_pop(L, 1);
+  }
+  lp->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* {f, xs}: what tideW_serve reads */
+  return LUA_OK;
 }

@@ -31,26 +31,9 @@
 #include "ship.h"
 #include "tide.h"
 
-static int raise_upvalue(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(1));
-  return lua_error(L);
-}
-
 static const char *cur_str(tide_Cursor *c, size_t *len) {
   *len = tide_cur_u32(c);
   return (const char *)tide_cur_bytes(c, *len);
-}
-
-/* Decodes one shipped value ([u32 len][message]) and pushes it; a failure
-** pushes the message and returns 0. */
-static int decode_one(lua_State *L, tide_Cursor *c, tide_Buf *fds) {
-  size_t n = tide_cur_u32(c);
-  const unsigned char *p = tide_cur_bytes(c, n);
-  if (!p) {
-    lua_pushliteral(L, "corrupt setup message");
-    return 0;
-  }
-  return tideS_decode(L, p, n, fds) == LUA_OK;
 }
 
 /* The loop in a SETUP frame, in L: lp filled, the word mapped and the
@@ -79,43 +62,12 @@ static int setup_loop(lua_State *L, tide_Buf *in, tideW_Loop *lp, tide_SlotWord 
   tide_worker_word = w;
   tide_worker_spill = in->fds[1];
   in->fds[0] = in->fds[1] = -1;
-  /* the loop's payload (l_job.c, make_setup) */
-  lp->L = L;
-  lp->kind = tide_cur_u8(&c);
-  lp->seed = (lua_Integer)tide_cur_u64(&c);
-  size_t plen, cplen;
-  const char *path = cur_str(&c, &plen), *cpath = cur_str(&c, &cplen);
-  if (c.bad) return 0;
-  lua_getglobal(L, "package");
-  if (lua_istable(L, -1)) {
-    lua_pushlstring(L, path, plen);
-    lua_setfield(L, -2, "path");
-    lua_pushlstring(L, cpath, cplen);
-    lua_setfield(L, -2, "cpath");
-  }
-  lua_pop(L, 1);
-  tide_Buf fds = *in; /* the payload's descriptors, numbered from 0 */
+  /* the loop's payload (l_job.c, make_setup), its descriptors numbered from 0 */
+  *lp = (tideW_Loop){.L = L, .ref = LUA_NOREF};
+  tide_Buf fds = *in;
   fds.fds = in->fds + 2;
   fds.nfds = in->nfds - 2;
-  lua_createtable(L, 2, 0);
-  if (!decode_one(L, &c, &fds)) {
-    /* every task fails with why its function could not be built here */
-    lua_pushfstring(L, "the worker cannot load the loop's function: %s", lua_tostring(L, -1));
-    lua_pushcclosure(L, raise_upvalue, 1);
-    lua_replace(L, -2);
-  }
-  lua_rawseti(L, -2, 1);
-  if (decode_one(L, &c, &fds)) {
-    lua_rawseti(L, -2, 2);
-  } else {
-    lua_pop(L, 1);
-    lua_rawgeti(L, -1, 1); /* its tasks fail the same way */
-    lua_pushfstring(L, "the worker cannot load the loop's input");
-    lua_pushcclosure(L, raise_upvalue, 1);
-    lua_rawseti(L, -3, 1);
-    lua_pop(L, 1);
-  }
-  lp->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (c.bad || tideW_setup(lp, c.p, (size_t)(c.end - c.p), &fds) != LUA_OK) return 0;
   /* As in a forked worker, the arrays it was given are read-only (those
   ** made {shared = true} stay writable and shared with the parent,
   ** {worker_mode = "c"} ones private): a write raises instead of being

@@ -15,12 +15,28 @@ static const struct {
 } backends[] = {
   {"fork", &tide_backend_fork, NULL},
   {"spawn", &tide_backend_spawn, NULL},
-  {"mpi", NULL, "backend 'mpi' needs mpirun (mpirun -n N tide script.lua) and is not built yet"},
+#ifdef TIDE_HAVE_MPI
+  {"mpi", NULL, "backend 'mpi' needs mpirun with 2 or more ranks "
+                "(mpirun -n N tide script.lua)"},
+#else
+  {"mpi", NULL, "backend 'mpi' needs mpirun and is not built: tide was built without "
+                "Open MPI (install openmpi-bin and libopenmpi-dev, then rebuild)"},
+#endif
 };
+
+/* ---- mpi: registered at startup by the tide-mpi program (runtime/mpi/) */
+static const tide_BackendOps *mpi_ops;
+const char *tide_backend_default = "fork";
+
+void tide_backend_use_mpi(const tide_BackendOps *ops) {
+  mpi_ops = ops;
+  tide_backend_default = "mpi";
+}
 
 const tide_BackendOps *tide_backend_find(const char *name, char *why, size_t len) {
   for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
     if (strcmp(backends[i].name, name) != 0) continue;
+    if (strcmp(name, "mpi") == 0 && mpi_ops) return mpi_ops;
     if (!backends[i].ops && why) snprintf(why, len, "%s", backends[i].why);
     return backends[i].ops;
   }

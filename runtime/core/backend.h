@@ -159,6 +159,12 @@ typedef struct tide_BackendOps {
   /* Kills, reaps and frees everything; in a forked child's copy of a
   ** loop, only forgets it (the workers are its parent's).  Idempotent. */
   void (*close)(tide_Backend *b);
+  /* Optional, NULL on one machine.  slots: how many slots a loop gets for
+  ** `jobs` workers per machine (0: each machine's default), where a slot
+  ** is not one of this machine's workers (mpi: the sum over the serving
+  ** ranks).  rank: the MPI rank that runs slot id, for job:stats(). */
+  int (*slots)(int jobs);
+  int (*rank)(tide_Backend *b, int id);
 } tide_BackendOps;
 
 /* Every backend's handle begins with this. */
@@ -187,5 +193,12 @@ tide_SpawnSet *tide_spawnset_new(int warm);
 void tide_spawnset_unref(tide_SpawnSet *s); /* the last one kills and reaps */
 int tide_spawnset_workers(const tide_SpawnSet *s); /* live worker processes */
 /* tide_set_worker_exe (tide.h) names the program spawned as `tide --worker`. */
+
+/* The backend of a loop that names none: "fork", or "mpi" once the tide-mpi
+** program (runtime/mpi/) registered its backend under mpirun with more
+** than one rank (tide_backend_use_mpi), so a script written for one
+** machine runs unchanged. */
+extern const char *tide_backend_default;
+void tide_backend_use_mpi(const tide_BackendOps *ops);
 
 #endif

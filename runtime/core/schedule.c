@@ -595,6 +595,10 @@ static void *service(void *arg) {
 
 int tide_sched_jobs(const tide_Sched *S) { return S->c.jobs; }
 
+int tide_sched_rank(const tide_Sched *S, int slot) {
+  return S->B && S->B->ops->rank && slot >= 1 && slot <= S->c.jobs ? S->B->ops->rank(S->B, slot) : -1;
+}
+
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   *out = NULL;
   tide_Sched *S = calloc(1, sizeof *S);

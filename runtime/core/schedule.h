@@ -135,5 +135,7 @@ void tide_sched_set_total(tide_Sched *S, int64_t total);
 ** is queued: a task not done by then will never be. */
 int tide_sched_idle(tide_Sched *S);
 int tide_sched_jobs(const tide_Sched *S);
+/* The MPI rank running slot (backend.h, rank), or -1. */
+int tide_sched_rank(const tide_Sched *S, int slot);
 
 #endif
