@@ -227,6 +227,8 @@ void tide_storage_unref(tide_Storage *s);  /* NULL is a no-op */
 ** (shared ones mprotect'ed), copy-on-write (remapped MAP_PRIVATE) or stays
 ** shared read-write, as its wmode says.  Called by pool.c only. */
 void tide__storage_after_fork(void);
+/* The live storage mapping the same file as fd, or NULL. */
+tide_Storage *tide__storage_of_fd(int fd);
 /* Frees the shared segments kept for reuse (see storage.c); returns the
 ** bytes released. */
 size_t tide_storage_trim(void);
