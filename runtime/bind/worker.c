@@ -402,7 +402,9 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
   kp_init();
   lua_pushcfunction(L, tideW_msghandler);
   int base = lua_gettop(L);
-  tide_Buf in = TIDE_BUF_INIT;
+  /* static: reused by the next loop of a warm (spawned) worker, and still
+  ** reachable when a task calls os.exit */
+  static tide_Buf in = TIDE_BUF_INIT;
   out = (tide_Buf)TIDE_BUF_INIT;
   tide_buf_map(&out, tide_worker_spill);
   _Atomic int64_t *running = &tide_worker_word->task;
