@@ -13,6 +13,10 @@ local M = {}
 
 local Memoized = {}
 Memoized.__index = Memoized
+-- A class, so that a memoized function can be shipped to spawned and MPI
+-- workers: its fields, the function among them, travel by value
+-- (runtime/bind/ship.c); data-only encodes still refuse the function.
+tide.register_class("tide.memoize.Memoized", Memoized)
 
 local function fmt_bytes(n)
   local units = {"bytes", "kB", "MB", "GB", "TB"}
