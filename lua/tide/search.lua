@@ -219,12 +219,13 @@ function Search:cancel(opts)
   opts = optmod.check(opts, "search:cancel", {"refit"}) or {}
   if not self.job then return false end
   self.cancelled = true
+  self.cancel_refit = opts.refit   -- also when the last fits arrive in this pump
   self.job:cancel()
   self:_pump()
   if self.job then
     self.job:close()
     self.job = nil
-    self:_finish(opts.refit)
+    self:_finish()
   end
   return true
 end
@@ -323,14 +324,15 @@ function Search:report(k)
 end
 
 -- The best candidate (rank 1) and, with refit on, it fitted on all rows:
--- at the end of a search, or of one cancelled (refit = false there skips it).
-function Search:_finish(refit)
+-- at the end of a search, or of one cancelled (s:cancel{refit = false}
+-- skips the refit).
+function Search:_finish()
   local _, ranked = self:rows()
   self.elapsed = tide.now() - self.t0
   if #ranked == 0 then return end
   local best = ranked[1]
   self.best_params, self.best_score, self.best_index = best.params, best.mean_test, best.index
-  if self.refit and refit ~= false then
+  if self.refit and self.cancel_refit ~= false then
     -- from the moments the search already holds when it can (linear models)
     self.best_model = planmod.refit(self.ctx, best.index) or
                       self.model:clone():set(best.params):fit(self.X, self.y)
