@@ -165,6 +165,11 @@ typedef struct tide_BackendOps {
   ** ranks).  rank: the MPI rank that runs slot id, for job:stats(). */
   int (*slots)(int jobs);
   int (*rank)(tide_Backend *b, int id);
+  /* Optional, for a backend with no word: the task a dead slot's worker
+  ** was running when it died, as its own host saw it (0: none, between
+  ** tasks), or -1 when that is not known.  Without it the first task not
+  ** received is blamed. */
+  int64_t (*running)(tide_Backend *b, int id);
 } tide_BackendOps;
 
 /* Every backend's handle begins with this. */

@@ -504,14 +504,14 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
   /* give a dying worker a moment to be reaped with its real cause */
   for (int i = 0; !timed_out && i < 50 && !ops->reap(S->B, id, 0); i++) usleep(2000);
   ops->kill(S->B, id);
-  int64_t cur = word ? atomic_load(&word->task) : 0;
+  int64_t cur = word ? atomic_load(&word->task) : ops->running ? ops->running(S->B, id) : -1;
   if (s->count > 0 && word) {
     recover(S, id, atomic_load(&word->committed));
   }
   if (s->count > 0) {
     int64_t next = s->first + s->got, end = s->first + s->count, victim = 0;
     if (cur >= next && cur < end) victim = cur;
-    else if (timed_out || !word) victim = next; /* !word: the first not received */
+    else if (timed_out || cur < 0) victim = next; /* not known: the first not received */
     S->outstanding -= end - next;
     if (victim) {
       push_retry(S, next, victim - next); /* none: they would be in the spill */

@@ -42,6 +42,7 @@ typedef struct Slot {
   int have;        /* a header waits in h, its body not read */
   Hdr h;
   int pid;
+  int64_t running; /* the task its worker ran when it died (K_DEAD); -1: not known */
   char how[256];
 } Slot;
 
@@ -110,7 +111,7 @@ static int m_start(tide_Backend **out, const tide_BackendConfig *c) {
   for (int id = 1; id <= want;)
     for (int r = 1; r < size && id <= want; r++) {
       if (capped && m->k[r] >= per_rank(0, r)) continue;
-      m->s[id++] = (Slot){.rank = r, .local = m->k[r]++, .gen = 1};
+      m->s[id++] = (Slot){.rank = r, .local = m->k[r]++, .gen = 1, .running = -1};
     }
   m->b.ops = &tide_backend_mpi;
   m->b.jobs = c->jobs;
@@ -206,6 +207,15 @@ static int peek(Mpi *m, Slot *s) {
       tmpi_drop_body(s->rank, TAG_SLOT(s->local), &h);
       continue;
     }
+    if (h.kind == K_PID) { /* its pid, for the messages that name it */
+      tide_Buf t = TIDE_BUF_INIT;
+      tmpi_recv_body(s->rank, TAG_SLOT(s->local), &h, &t);
+      tide_Cursor c = {t.p, t.p + t.n, 0};
+      uint32_t pid = tide_cur_u32(&c);
+      if (!c.bad) s->pid = (int)pid;
+      tide_buf_free(&t);
+      continue;
+    }
     s->h = h;
     s->have = 1;
   }
@@ -220,11 +230,14 @@ static int m_recv(tide_Backend *b, int id, uint8_t *type, tide_Buf *msg, size_t 
     if (peek(m, s)) {
       s->have = 0;
       int tag = TAG_SLOT(s->local);
-      if (s->h.kind == K_DEAD) { /* [u32 pid] then how it ended */
+      if (s->h.kind == K_DEAD) { /* [u32 pid][i64 task it ran] then how it ended */
         tide_Buf t = TIDE_BUF_INIT;
         tmpi_recv_body(s->rank, tag, &s->h, &t);
         tide_Cursor c = {t.p, t.p + t.n, 0};
-        s->pid = (int)tide_cur_u32(&c);
+        uint32_t pid = tide_cur_u32(&c);
+        if (pid) s->pid = (int)pid; /* 0: no worker started (its K_PID named none) */
+        s->running = (int64_t)tide_cur_u64(&c);
+        if (c.bad) s->running = -1;
         size_t n = c.bad ? 0 : (size_t)(c.end - c.p);
         snprintf(s->how, sizeof s->how, "%.*s", (int)n, n ? (const char *)c.p : "ended");
         tide_buf_free(&t);
@@ -294,6 +307,8 @@ static void m_kill(tide_Backend *b, int id) {
   s->dead = 1;
 }
 
+static int64_t m_running(tide_Backend *b, int id) { return mpi_of(b)->s[id].running; }
+
 static int m_respawn(tide_Backend *b, int id) {
   Mpi *m = mpi_of(b);
   Slot *s = &m->s[id];
@@ -302,6 +317,7 @@ static int m_respawn(tide_Backend *b, int id) {
   s->dead = 0;
   s->how[0] = 0;
   s->pid = 0;
+  s->running = -1;
   return TIDE_OK;
 }
 
@@ -342,6 +358,10 @@ static void m_close(tide_Backend *b) {
     for (int r = 1; r < tmpi_world.size; r++) {
       while (m->sent[r] && now() - t0 < 30) { /* a rank that does not answer is not waited for */
         Hdr h;
+        /* its frames that no one reads now: a big one would hold the rank
+        ** in its send (the receiver must take it) and it would never ack */
+        for (int j = 0; j < m->k[r]; j++)
+          while (tmpi_poll_hdr(r, TAG_SLOT(j), &h)) tmpi_drop_body(r, TAG_SLOT(j), &h);
         if (!tmpi_poll_hdr(r, TAG_ACK, &h)) {
           tmpi_backoff(now() - t0);
           continue;
@@ -385,6 +405,7 @@ const tide_BackendOps tide_backend_mpi = {
   .close = m_close,
   .slots = m_slots,
   .rank = m_rank,
+  .running = m_running,
 };
 
 void tmpi_exit_all(void) {

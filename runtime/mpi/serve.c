@@ -44,6 +44,11 @@ typedef struct Loop {
   tideW_Loop lp;
   uint32_t gen[256];
   unsigned char alive[256];
+  /* worker j's last RESULT message relayed: tasks [sent_first, +sent_count).
+  ** It stays in the spill until the worker resets its buffer: a worker
+  ** that died in between must not have it sent twice. */
+  int64_t sent_first[256];
+  uint32_t sent_count[256];
   int segfds[MAX_SEGS], nseg;
   uint64_t tasks, received, pss_peak;
   char why[512]; /* failed: why the setup could not be made */
@@ -69,9 +74,17 @@ static void to_zero(int kind, uint8_t type, int j, const void *p, size_t n) {
   tmpi_send(0, TAG_SLOT(j), &h, p);
 }
 
-static void send_dead(int j, int pid, const char *how) {
+/* [u32 pid][i64 the task it was running: 0 none, -1 not known][how] */
+static void send_pid(int j) {
+  tide_Buf b = TIDE_BUF_INIT;
+  if (tide_buf_put_u32(&b, (uint32_t)loop.pool.w[j].pid) == TIDE_OK) to_zero(K_PID, 0, j, b.p, b.n);
+  tide_buf_free(&b);
+}
+
+static void send_dead(int j, int pid, int64_t running, const char *how) {
   tide_Buf b = TIDE_BUF_INIT;
   tide_buf_put_u32(&b, (uint32_t)pid);
+  tide_buf_put_u64(&b, (uint64_t)running);
   tide_buf_put(&b, how, strlen(how));
   to_zero(K_DEAD, 0, j, b.p, b.n);
   tide_buf_free(&b);
@@ -84,12 +97,14 @@ static void sample_pss(void) {
   if (pss > loop.pss_peak) loop.pss_peak = pss;
 }
 
-/* Worker j's socket failed: its finished results from the spill, then
-** its end, to rank 0. */
+/* Worker j's socket failed: its finished results from the spill (those
+** not relayed already), then its end and the task it was running, to
+** rank 0, which blames that task as the fork backend does. */
 static void lost(int j) {
   tide_Worker *w = &loop.pool.w[j];
   tide_SlotWord *word = &loop.pool.words[j];
   loop.alive[j] = 0;
+  int64_t running = atomic_load(&word->task);
   uint64_t committed = atomic_load(&word->committed);
   struct stat st;
   if (committed > 4 && w->spill >= 0 && fstat(w->spill, &st) == 0 &&
@@ -100,8 +115,16 @@ static void lost(int j) {
       tide_Cursor c = {p + 4, p + committed, 0};
       tide_Entry e;
       uint32_t count = 0;
-      while (tide_entry_next(&c, &e) > 0) count++;
-      if (count && !tide_buf_put_u32(&b, count) && !tide_buf_put(&b, p + 4, committed - 4)) {
+      const unsigned char *from = NULL;
+      int64_t f0 = loop.sent_first[j], f1 = f0 + loop.sent_count[j];
+      for (;;) {
+        const unsigned char *at = c.p;
+        if (tide_entry_next(&c, &e) <= 0) break;
+        if (e.task >= f0 && e.task < f1) continue; /* relayed already */
+        if (!from) from = at;
+        count++;
+      }
+      if (count && !tide_buf_put_u32(&b, count) && !tide_buf_put(&b, from, (size_t)(c.p - from))) {
         loop.tasks += count;
         to_zero(K_FRAME, TIDE_MSG_RESULT, j, b.p, b.n);
       }
@@ -112,7 +135,8 @@ static void lost(int j) {
   int pid = (int)w->pid;
   char how[256] = "ended";
   if (tide_pool_try_reap(&loop.pool, j + 1, 1)) tide_pool_describe(w->status, how, sizeof how);
-  send_dead(j, pid, how);
+  loop.sent_count[j] = 0;
+  send_dead(j, pid, running, how);
 }
 
 static void end_loop(void) {
@@ -266,7 +290,8 @@ static void setup(const Hdr *h) {
   snprintf(how, sizeof how, "could not set up the loop: %s", loop.why);
   for (int j = 0; j < loop.k; j++) {
     loop.alive[j] = !loop.failed;
-    if (loop.failed) send_dead(j, 0, how);
+    if (loop.failed) send_dead(j, 0, -1, how);
+    else send_pid(j);
   }
 }
 
@@ -299,14 +324,16 @@ static void control(const Hdr *h) {
     case K_RESPAWN:
       if (!ours) break;
       loop.gen[j] = h->gen;
+      loop.sent_count[j] = 0;
       if (loop.failed) {
         char how[640];
         snprintf(how, sizeof how, "could not set up the loop: %s", loop.why);
-        send_dead(j, 0, how);
+        send_dead(j, 0, -1, how);
       } else if (tide_pool_respawn(&loop.pool, j + 1, worker_main, &loop) == TIDE_OK) {
         loop.alive[j] = 1;
+        send_pid(j);
       } else {
-        send_dead(j, 0, tide_lasterror());
+        send_dead(j, 0, -1, tide_lasterror());
       }
       break;
     case K_HALT:
@@ -358,7 +385,13 @@ static int relay_workers(int ms) {
       continue;
     }
     while (b.nfds > 0) close(b.fds[--b.nfds]); /* results by content: none expected */
-    if (type == TIDE_MSG_RESULT && b.n >= 4) loop.tasks += tide_cur_u32(&(tide_Cursor){b.p, b.p + 4, 0});
+    if (type == TIDE_MSG_RESULT && b.n >= 12) {
+      tide_Cursor c = {b.p, b.p + 12, 0};
+      uint32_t count = tide_cur_u32(&c);
+      loop.tasks += count;
+      loop.sent_first[j] = (int64_t)tide_cur_u64(&c); /* its first entry's task */
+      loop.sent_count[j] = count;
+    }
     to_zero(K_FRAME, type, j, b.p, b.n);
     tide_buf_reset(&b);
     if (b.cap > ((size_t)16 << 20)) tide_buf_trim(&b, (size_t)1 << 20);

@@ -49,7 +49,8 @@ enum {
   K_HALT,      /* kill every worker of the loop at once */
   K_STOP,      /* the loop is over: free it, answer TAG_ACK */
   K_EXIT,      /* the script ended: MPI_Finalize */
-  K_DEAD       /* slot j's worker ended: the body says how */
+  K_DEAD,      /* slot j's worker ended: the body says how */
+  K_PID        /* slot j has a new worker: [u32 pid] (rank 0 names it) */
 };
 
 typedef struct Hdr {
