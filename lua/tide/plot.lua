@@ -562,7 +562,7 @@ function plot.boxes(o)
     local ky = y1 - 8
     text(out, x1, ky, "mean", LABEL_SIZE, END .. GREY)
     out[#out + 1] = string.format('<path d="M%s %sl4 4l-4 4l-4 -4z" fill="white" stroke="#222"/>',
-                                  fmt(x1 - text_width("mean", LABEL_SIZE) - 10), fmt(ky - 8))
+                                  fmt(x1 - text_width("mean", LABEL_SIZE) - 14), fmt(ky - 8))
   end
   if o.xlabel then text(out, (x0 + x1) / 2, H - 10, o.xlabel, LABEL_SIZE, MIDDLE .. INK) end
   if o.ylabel then rtext(out, 18, (y0 + y1) / 2, -90, o.ylabel, LABEL_SIZE, MIDDLE .. INK) end
