@@ -18,6 +18,7 @@
 ** posix_fallocate crawls to its ENOSPC.
 */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +148,28 @@ static void storage_free(tide_Storage *s) {
   free(s);
 }
 
+/* The live storage whose file is fd's (the same inode), or NULL: a
+** segment handed over by descriptor keeps its worker mode across MPI
+** ranks (runtime/mpi/), which see the descriptor, not the storage. */
+tide_Storage *tide__storage_of_fd(int fd) {
+  struct stat a, b;
+  if (fd < 0 || fstat(fd, &a) != 0) return NULL;
+  for (tide_Storage *s = live; s; s = s->lnext)
+    if (s->fd >= 0 && fstat(s->fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+      return s;
+  return NULL;
+}
+
+/* Chunks of malloc (array payloads, kernel buffers) from this size up
+** are mappings of their own in a worker, so a freed one leaves the worker
+** at once.  glibc's default threshold (128 kB) rises to the size of the
+** largest mapped chunk freed, after which a worker's repeated mid-size
+** buffers (a k-NN fold's distance blocks, a pass's row blocks) fragment
+** its heap and keep a few MB resident per worker until it exits. */
+#define WORKER_MMAP_THRESHOLD (64 << 10)
+
 void tide__storage_after_fork(void) {
+  mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD);
   /* The parent's kept segments are the parent's: reusing one here would
   ** hand this worker memory the parent may hand out again. */
   while (seg_n > 0) seg_drop(0);
