@@ -43,7 +43,12 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 }
 
 static void cleanup(void) {
-  if (work[0] && getpid() == owner) nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (getpid() != owner) return;
+  if (L && getenv("TIDE_FUZZ_STATS")) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.report");
+    lua_pcall(L, 0, 0, 0);
+  }
+  if (work[0]) nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void init(void) {
@@ -76,6 +81,8 @@ static void init(void) {
   }
   lua_getfield(L, -1, "run");
   lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.run");
+  lua_getfield(L, -1, "report");
+  lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.report");
   lua_settop(L, 0);
 }
 

@@ -335,4 +335,19 @@ local function run(data)
   collectgarbage()
 end
 
-return {run = run, callables = callables, kinds = kinds, deny = deny, stats = stats}
+-- TIDE_FUZZ_STATS=1: at exit, how many calls ran, and the callables that
+-- never returned normally (where the pool of values may be too odd).
+local function report()
+  local never = {}
+  for _, c in ipairs(callables) do
+    if not stats.names[c.name] then never[#never + 1] = c.name end
+  end
+  io.stderr:write(string.format("fuzz_api: %d callables, %d kinds; %d calls, %d returned, "
+                                .. "%d skipped; never returned: %d\n", #callables,
+                                (function() local n = 0 for _ in pairs(kinds) do n = n + 1 end
+                                 return n end)(), stats.calls, stats.ok, stats.skipped, #never))
+  io.stderr:write(table.concat(never, " "), "\n")
+end
+
+return {run = run, report = report, callables = callables, kinds = kinds, deny = deny,
+        stats = stats}
