@@ -122,7 +122,7 @@ function cv.stratified_kfold(y, k, opts)
   table.sort(labels, function(a, b) return a < b end)
   for _, c in ipairs(labels) do
     if #byclass[c] < k then
-      io.stderr:write(string.format("tide: stratified_kfold: class %s has only %d rows, fewer than %d folds\n",
+      tide._internal.log(string.format("tide: stratified_kfold: class %s has only %d rows, fewer than %d folds\n",
                                     tostring(c), #byclass[c], k))
     end
   end

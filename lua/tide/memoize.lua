@@ -13,6 +13,10 @@ local M = {}
 
 local Memoized = {}
 Memoized.__index = Memoized
+-- A class, so that a memoized function can be shipped to spawned and MPI
+-- workers: its fields, the function among them, travel by value
+-- (runtime/bind/ship.c); data-only encodes still refuse the function.
+tide.register_class("tide.memoize.Memoized", Memoized)
 
 local function fmt_bytes(n)
   local units = {"bytes", "kB", "MB", "GB", "TB"}
@@ -54,7 +58,7 @@ end
 
 local function log(self, level, fmt, ...)
   if self.verbose >= level then
-    io.stderr:write("[memoize] ", string.format(fmt, ...), "\n")
+    tide._internal.log("[memoize] " .. string.format(fmt, ...), "info")
   end
 end
 
@@ -164,7 +168,7 @@ function Memoized:__call(...)
                                        self.max_age)
   if lock then lock:release() end
   if not stored then -- never silent: the next call would compute again
-    io.stderr:write(string.format("[memoize] %s: result not stored: %s\n", args_text(), size))
+    tide._internal.log(string.format("[memoize] %s: result not stored: %s\n", args_text(), size))
   elseif size == false then
     log(self, 1, "miss %s computed in %s, not stored: %s is over max_bytes (%s)",
         args_text(), secs(dt), fmt_bytes(nev), fmt_bytes(self.max_bytes))

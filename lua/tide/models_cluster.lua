@@ -88,7 +88,7 @@ return function(models)
       self._mean = mean
       self.labels, self.inertia = K.kmeans_assign(X, b[1], mean, {rows = rows, fname = "fit"})
       if not b[4] then
-        io.stderr:write(string.format("tide: kmeans did not converge after %d iterations " ..
+        tide._internal.log(string.format("tide: kmeans did not converge after %d iterations " ..
                                       "(the best of %d runs)\n", b[3], n_init))
       end
     end,

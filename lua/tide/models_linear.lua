@@ -115,7 +115,7 @@ return function(models)
         self.dual_gap, self.converged = gap / nrows, converged
         if not converged then
           -- one line per fit, like scikit-learn's ConvergenceWarning
-          io.stderr:write(string.format(
+          tide._internal.log(string.format(
             "tide: %s did not converge after %d iterations (duality gap %.6g > tol %.6g)\n",
             name, n_iter, gap, tol))
         end

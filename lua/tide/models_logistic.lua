@@ -76,7 +76,7 @@ return function(models)
       self.n_iter, self.converged, self.solver_used = r.n_iter, r.converged, r.solver
       if not r.converged then
         -- one line per fit, as lasso's (scikit-learn's ConvergenceWarning)
-        io.stderr:write(string.format(
+        tide._internal.log(string.format(
           "tide: logistic did not converge after %d iterations (%s; max |gradient| %.6g > tol " ..
           "%.6g): scale X or raise max_iter\n", r.n_iter, r.solver, r.grad_max, p.tol))
       end

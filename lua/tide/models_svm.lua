@@ -152,7 +152,7 @@ return function(models)
                   probA = r.probA, probB = r.probB}
     if p.kernel == "linear" then self.coef = linear_coef(self) end
     if not r.converged then
-      io.stderr:write(string.format("tide: %s: libsvm's solver stopped at its iteration cap " ..
+      tide._internal.log(string.format("tide: %s: libsvm's solver stopped at its iteration cap " ..
                                     "(max(10^7, 100 n)) before reaching tol %g\n", type, p.tol))
     end
   end

@@ -377,7 +377,7 @@ return function(models)
         local S, N = oob_sums(self, X, rows, n, n_draw, classes)
         local seen = tide.where(N:gt(0))
         if #seen < n then
-          io.stderr:write(string.format("%s: %d of %d rows are in every tree's bootstrap sample: " ..
+          tide._internal.log(string.format("%s: %d of %d rows are in every tree's bootstrap sample: " ..
                                         "no out-of-bag prediction (left out of oob_score)\n",
                                         name, n - #seen, n))
         end

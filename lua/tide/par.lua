@@ -97,9 +97,9 @@ function par.timed(f, name, opts)
   optmod.check(opts, "tide.timed", {"log"})
   local log = opts and opts.log or function(n, s, err)
     if err == nil then
-      io.stderr:write(string.format("%s finished in %.3f s\n", n, s))
+      tide._internal.log(string.format("%s finished in %.3f s", n, s), "info")
     else
-      io.stderr:write(string.format("%s failed after %.3f s: %s\n", n, s, describe(err)))
+      tide._internal.log(string.format("%s failed after %.3f s: %s", n, s, describe(err)), "info")
     end
   end
   local function finish(t0, ok, ...)

@@ -11,6 +11,13 @@ local search = {}
 
 local function fail(fmt, ...) error("search: " .. string.format(fmt, ...), 3) end
 
+-- The progress option of a loop: the caller's, or, when none was given, the
+-- on_progress of a C host (tide_Options) under this label.
+local function host_progress(given, label)
+  if given ~= nil then return given end
+  return tide._internal.host_progress(label)
+end
+
 -- Scorers: a name or a function f(model, X, y, rows) -> number, greater is
 -- better.  The errors "mse", "mae" and "log_loss" are positive and rank
 -- lowest first; scikit-learn's "neg_mean_squared_error" and the like are
@@ -129,7 +136,8 @@ function search.search(spec)
                        score = score, scoring = scoring, kind = model:kind(),
                        train_score = s.train_score, share = spec.share ~= false,
                        async = spec.async}
-  s.opts = {jobs = spec.jobs, on_error = "yield", progress = spec.progress, chunk = 1}
+  s.opts = {jobs = spec.jobs, on_error = "yield", progress = host_progress(spec.progress, "tide.search"),
+            chunk = 1}
   if spec.async then   -- one loop, in the background: each linear group
     s:_stage()           -- takes its fold's moments itself (no stage 1)
     return s
@@ -391,7 +399,8 @@ function search.cross_validate(model, X, y, opts)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
   local res = tide.collect(function(f) return evaluate(model, nil, X, y, folds[f], score, ts) end,
-                           #folds, {jobs = opts.jobs, chunk = 1, progress = opts.progress})
+                           #folds, {jobs = opts.jobs, chunk = 1,
+                                    progress = host_progress(opts.progress, "tide.cross_validate")})
   local out = {test_score = {}, fit_time = {}, score_time = {}, train_score = ts and {} or nil}
   for f, r in ipairs(res) do
     out.test_score[f], out.fit_time[f], out.score_time[f] = r.test, r.fit_time, r.score_time
@@ -431,7 +440,8 @@ function search.learning_curve(model, X, y, opts)
     local si, f = (t - 1) // nf + 1, (t - 1) % nf + 1
     local train = folds[f].train:slice(1, 1, counts[si])
     return evaluate(model, nil, X, y, {train = train, test = folds[f].test}, score, true)
-  end, #counts * nf, {jobs = opts.jobs, chunk = 1, progress = opts.progress})
+  end, #counts * nf, {jobs = opts.jobs, chunk = 1,
+                      progress = host_progress(opts.progress, "tide.learning_curve")})
   local c = setmetatable({sizes = counts, train_scores = {}, test_scores = {}, scoring = scoring}, Curve)
   for si = 1, #counts do
     c.train_scores[si], c.test_scores[si] = {}, {}

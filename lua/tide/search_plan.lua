@@ -192,7 +192,7 @@ local function shift_of(X, y, rows)
 end
 
 local function warn_enet(name, n_iter, gap, tol)
-  io.stderr:write(string.format(
+  tide._internal.log(string.format(
     "tide: %s did not converge after %d iterations (duality gap %.6g > tol %.6g)\n",
     name, n_iter, gap, tol))
 end

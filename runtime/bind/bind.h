@@ -150,6 +150,11 @@ void tideB_open_rng(lua_State *L);    /* l_rng.c: rng, rand, randn */
 void tideB_open_models(lua_State *L); /* l_models.c: tide._internal.models, tide.metrics */
 void tideB_open_par(lua_State *L);    /* l_par.c: map, collect, start, pfor */
 void tideB_open_lua(lua_State *L);    /* modules.c: embedded lua/tide modules */
+void tideB_open_host(lua_State *L);   /* state.c: tide._internal.log, host_progress */
+/* Pushes the progress function of the host that opened L with on_progress
+** (tide_Options), labelled `label`, and returns 1; returns 0, pushing
+** nothing, when there is none (or in a worker process). */
+int tideL_host_progress(lua_State *L, const char *label);
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */

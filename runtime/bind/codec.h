@@ -21,6 +21,7 @@
 **   ROWSET u64 nranges, nranges x (u64 first row 0-based, u64 count)
 **   BLOB u32 k                            a dump's array k (its table entry
 **                                         and page-aligned bytes: dump.h)
+**   NAMED, FUNC                           shipping only (ship.c)
 **
 ** Integers are little-endian.  Tables, arrays and objects get ids 0, 1, ...
 ** in the order they first appear (a table's id is given before its
@@ -89,5 +90,15 @@ int tideC_encode_scalar(lua_State *L, int idx, tide_Buf *b);
 ** and returns 1; returns 0 and pushes nothing otherwise.  Never raises, so
 ** hot paths (task results) need no protected call for the common case. */
 int tideC_decode_scalar(lua_State *L, const unsigned char *p, size_t n);
+
+/* Shipping (ship.h has the API backends call): as tideC_encode /
+** tideC_decode, plus Lua functions (bytecode with debug information,
+** upvalues by value, shared upvalues kept shared), the globals they read,
+** and library values by name.  mode: TIDE_CODEC_INLINE or _HANDLES.  Only
+** for tide's own pipes and messages: the decoder loads bytecode, so the
+** bytes must come from a tide process; tideC_decode and the dump decoder
+** refuse these tags. */
+void tideC_encode_ship(lua_State *L, int idx, tide_Buf *b, int mode, const char *root);
+void tideC_decode_ship(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner);
 
 #endif /* TIDE_CODEC_H */

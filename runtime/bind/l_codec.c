@@ -7,12 +7,10 @@
 
 #include "bind.h"
 #include "codec.h"
+#include "codec_impl.h"
+#include "ship.h"
 #include "path.h"
 
-enum {
-  T_NIL = 0, T_FALSE, T_TRUE, T_I8, T_I32, T_I64, T_F64, T_S8, T_S64,
-  T_TABLE, T_REF, T_OBJ, T_OBJH, T_ARR, T_HANDLE, T_ROWSET, T_BLOB, T_NTAGS
-};
 
 /* Registry keys of the class tables: name -> metatable, metatable -> name,
 ** name -> {encode = f, decode = g}. */
@@ -21,31 +19,9 @@ enum {
 #define REG_HOOKS "tide.class_hooks"
 
 #define ARROW " \xe2\x86\x92 " /* " → " */
-#define MAXSTEPS (2 * TIDE_CODEC_MAXDEPTH + 8)
 
 /* ------------------------------------------------------------------ encoder */
 
-/* One step of the path to the value being encoded, kept as pointers into
-** live Lua values so that nothing is formatted unless an error needs it. */
-typedef tideP_Step Step;
-
-typedef struct Enc {
-  lua_State *L;
-  tide_Buf *b;
-  int mode;
-  const char *root;
-  int seen;        /* stack slot: table/array/object -> id, storage -> fd index */
-  int bymt;        /* stack slot: REG_BY_MT, loaded on first metatable */
-  int hooks;       /* stack slot: REG_HOOKS */
-  int have_seen, have_classes;
-  lua_Integer nextid;
-  lua_Integer nfdkeys; /* storage -> fd index entries in seen */
-  int blobs;       /* BLOBS mode: stack slot of the list of arrays */
-  uint32_t nblobs;
-  int depth;
-  int nsteps;
-  Step steps[MAXSTEPS];
-} Enc;
 
 /* Raises "<root> → <steps>: <what>"; long paths keep their two ends. */
 static _Noreturn void enc_fail(Enc *e, const char *what) {
@@ -367,6 +343,7 @@ static void enc_userdata(Enc *e, int idx) {
 
 static void enc_value(Enc *e, int idx) {
   lua_State *L = e->L;
+  if (e->ship && tideS__enc(e, idx)) return; /* shipping: functions, library values */
   switch (lua_type(L, idx)) {
     case LUA_TNIL: put_u8(e, T_NIL); return;
     case LUA_TBOOLEAN: put_u8(e, lua_toboolean(L, idx) ? T_TRUE : T_FALSE); return;
@@ -428,7 +405,8 @@ static void enc_value(Enc *e, int idx) {
 static const char seen_cache = 0;
 #define SEEN_CACHE_MAX 64 /* entries; bigger tables are left to the collector */
 
-static void encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root, int blobs) {
+static void encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root, int blobs,
+                   int ship) {
   idx = lua_absindex(L, idx);
   luaL_checkstack(L, 16, "encoding a value");
   Enc enc, *e = &enc; /* on the C stack: no allocation per call */
@@ -454,8 +432,11 @@ static void encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *roo
   e->seen = base + 1;
   e->bymt = base + 2;
   e->hooks = base + 3;
+  e->ship = 0;
   put_u8(e, TIDE_CODEC_VERSION);
+  if (ship) tideS__enc_begin(e);
   enc_value(e, idx);
+  if (ship) tideS__enc_end(e);
   if (e->have_seen && e->nextid + e->nfdkeys <= SEEN_CACHE_MAX) {
     lua_pushnil(L);
     while (lua_next(L, e->seen)) { /* clearing existing fields is allowed */
@@ -471,32 +452,15 @@ static void encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *roo
 }
 
 void tideC_encode(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
-  encode(L, idx, b, mode == TIDE_CODEC_BLOBS ? TIDE_CODEC_INLINE : mode, root, 0);
+  encode(L, idx, b, mode == TIDE_CODEC_BLOBS ? TIDE_CODEC_INLINE : mode, root, 0, 0);
 }
 
 void tideC_encode_dump(lua_State *L, int idx, tide_Buf *b, int list, const char *root) {
-  encode(L, idx, b, TIDE_CODEC_BLOBS, root, lua_absindex(L, list));
+  encode(L, idx, b, TIDE_CODEC_BLOBS, root, lua_absindex(L, list), 0);
 }
 
 /* ------------------------------------------------------------------ decoder */
 
-typedef struct Dec {
-  lua_State *L;
-  tide_Cursor c;
-  const unsigned char *start;
-  tide_Buf *fds;
-  int refs;              /* stack slot: id -> value */
-  int have_refs;
-  uint32_t nextid;
-  int depth;
-  tide_Storage *seg[TIDE_MSG_MAXFDS]; /* adopted segments, by fd index */
-  uint64_t segsize[TIDE_MSG_MAXFDS];
-  const char *what;      /* "corrupt message", or a dump's "x.tide: corrupt value" */
-  tideC_BlobFn blob;     /* a dump's arrays (NULL: not a dump) */
-  void *blob_ud;
-  uint32_t nblobs, nused;
-  unsigned char *used;   /* nblobs flags: each array is used once */
-} Dec;
 
 static _Noreturn void corrupt(Dec *d, const char *what) {
   size_t at = (size_t)(d->c.p - d->start);
@@ -818,7 +782,12 @@ static void dec_value(Dec *d) {
       else dec_object(d, tag == T_OBJH);
       d->depth--;
       return;
-    default: corrupt(d, "unknown tag");
+    default:
+      if (d->ship && tag >= T_NAMED) { /* shipping: functions, library values */
+        tideS__dec(d, tag);
+        return;
+      }
+      corrupt(d, "unknown tag");
   }
 }
 
@@ -834,6 +803,7 @@ static int dec_main(lua_State *L) {
   }
   if (get_u8(d) != TIDE_CODEC_VERSION) corrupt(d, "unknown format version");
   dec_value(d);
+  if (d->ship) tideS__dec_end(d);
   if (d->c.p != d->c.end) corrupt(d, "trailing bytes");
   if (d->nused != d->nblobs) corrupt(d, "arrays in the table that the value does not use");
   return 1;
@@ -882,9 +852,10 @@ int tideC_decode_scalar(lua_State *L, const unsigned char *p, size_t n) {
   }
 }
 
-void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner) {
+static void decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner,
+                   int ship) {
   luaL_checkstack(L, 4, "decoding a value");
-  if (tideC_decode_scalar(L, p, n)) return;
+  if (!ship && tideC_decode_scalar(L, p, n)) return;
   Dec d;
   memset(&d, 0, sizeof d);
   d.L = L;
@@ -892,6 +863,7 @@ void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_
   d.c.end = p + n;
   d.fds = fds_owner;
   d.what = "corrupt message";
+  d.ship = ship;
   luaL_checkstack(L, 4, "decoding a value");
   lua_pushcfunction(L, dec_main);
   lua_pushlightuserdata(L, &d);
@@ -900,6 +872,38 @@ void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_
   for (int k = 0; k < TIDE_MSG_MAXFDS; k++) tide_storage_unref(d.seg[k]);
   if (rc != LUA_OK) lua_error(L);
 }
+
+void tideC_decode(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner) {
+  decode(L, p, n, fds_owner, 0);
+}
+
+/* ------------------------------------------------ shipping (ship.c) */
+
+void tideC_encode_ship(lua_State *L, int idx, tide_Buf *b, int mode, const char *root) {
+  encode(L, idx, b, mode == TIDE_CODEC_HANDLES ? mode : TIDE_CODEC_INLINE, root, 0, 1);
+}
+
+void tideC_decode_ship(lua_State *L, const unsigned char *p, size_t n, tide_Buf *fds_owner) {
+  decode(L, p, n, fds_owner, 1);
+}
+
+/* The pieces ship.c builds on (codec_impl.h). */
+void tideC__put(Enc *e, const void *p, size_t n) { put_raw(e, p, n); }
+void tideC__put_u8(Enc *e, unsigned v) { put_u8(e, v); }
+void tideC__put_u32(Enc *e, uint32_t v) { put_u32(e, v); }
+int tideC__seen(Enc *e, int idx, lua_Integer *id) { return seen(e, idx, 0, id); }
+void tideC__put_ref(Enc *e, lua_Integer id) { put_ref(e, id); }
+void tideC__enc_value(Enc *e, int idx) { enc_value(e, idx); }
+void tideC__push_step(Enc *e, Step s) { push_step(e, s); }
+void tideC__pop_step(Enc *e) { pop_step(e); }
+_Noreturn void tideC__enc_fail(Enc *e, const char *what) { enc_fail(e, what); }
+_Noreturn void tideC__enc_cannot(Enc *e, const char *what) { enc_cannot(e, what); }
+uint8_t tideC__get_u8(Dec *d) { return get_u8(d); }
+uint32_t tideC__get_u32(Dec *d) { return get_u32(d); }
+const unsigned char *tideC__get_bytes(Dec *d, uint64_t n) { return get_bytes(d, n); }
+_Noreturn void tideC__corrupt(Dec *d, const char *what) { corrupt(d, what); }
+void tideC__dec_register(Dec *d) { dec_register(d); }
+void tideC__dec_value(Dec *d) { dec_value(d); }
 
 /* ----------------------------------------------------------------- Lua API */
 
@@ -1002,6 +1006,7 @@ void tideB_open_codec(lua_State *L) {
   lua_setfield(L, -2, "decode");
   lua_pushcfunction(L, l_register_class);
   lua_setfield(L, -2, "register_class");
+  tideS_open(L); /* tide._internal.ship, unship */
 }
 
 void tideC_decode_dump(lua_State *L, const unsigned char *p, size_t n, uint32_t nblobs,

@@ -1204,8 +1204,12 @@ static Job *new_job(lua_State *L, int mode) {
       lua_call(L, 0, 1);
       lua_setiuservalue(L, jidx, UV_PROG);
     } else {
+      int off = lua_isboolean(L, -1); /* progress = false: not even the host's */
       lua_pop(L, 1);
+      if (!off && tideL_host_progress(L, fnames[mode])) lua_setiuservalue(L, jidx, UV_PROG);
     }
+  } else if (tideL_host_progress(L, fnames[mode])) { /* tide_Options.on_progress */
+    lua_setiuservalue(L, jidx, UV_PROG);
   }
   const char *backend = tideL_optstr(L, o, "backend", "fork");
   if (strcmp(backend, "serial") == 0) J->serial = 1;

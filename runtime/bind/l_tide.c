@@ -224,6 +224,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_convolve(L);
   tideB_open_optimize(L);
   tideB_open_lua(L);
+  tideB_open_host(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, tide_index);
   lua_setfield(L, -2, "__index");

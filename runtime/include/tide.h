@@ -8,6 +8,15 @@
 ** Conventions (libuv's): public symbols are tide_*, macros TIDE_*.  Functions
 ** that can fail return TIDE_OK (0) or a negative TIDE_E* code; the message of
 ** the last failure on the calling thread is tide_lasterror().
+**
+** Every function below is commented in one shape: what it does, then
+**   Params:    each parameter (NULL where accepted says what it means);
+**   Returns:   the value or the codes, and where the message goes;
+**   Ownership: who frees what, and how long a returned pointer stays valid;
+**   Threads:   which threads may call it.
+** The library exports these functions and nothing else (TIDE_API; the
+** build hides every other symbol).  Link with `pkg-config --cflags --libs
+** tide` or CMake's `find_package(tide CONFIG)` and the target tide::tide.
 */
 #ifndef TIDE_H
 #define TIDE_H
@@ -20,6 +29,13 @@ extern "C" {
 #endif
 
 #define TIDE_VERSION "0.1.0"
+
+/* Marks the exported functions: libtide is built with hidden visibility. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TIDE_API __attribute__((visibility("default")))
+#else
+#define TIDE_API
+#endif
 
 /* lua.h declares the same typedef; a repeated typedef is valid C11. */
 typedef struct lua_State lua_State;
@@ -50,14 +66,29 @@ enum {
   TIDE_ERRLAST_
 };
 
-/* The text of an error code ("shape mismatch"); never NULL. */
-const char *tide_strerror(int code);
-/* The name of an error code ("ESHAPE"); never NULL. */
-const char *tide_errname(int code);
-/* The full message of the last core failure on this thread ("shapes 3x4
-** and 5x2 do not align"); "" when there was none.  Valid until the next
-** failing call on this thread. */
-const char *tide_lasterror(void);
+/* The text of an error code.
+**   Params:    code, a TIDE_E* value (any int is accepted).
+**   Returns:   "shape mismatch" ...; never NULL.
+**   Ownership: a static string.
+**   Threads:   any. */
+TIDE_API const char *tide_strerror(int code);
+
+/* The name of an error code.
+**   Params:    code, a TIDE_E* value (any int is accepted).
+**   Returns:   "ESHAPE" ...; never NULL.
+**   Ownership: a static string.
+**   Threads:   any. */
+TIDE_API const char *tide_errname(int code);
+
+/* The full message of the last failure of a function that returns a
+** TIDE_E* code ("shapes 3x4 and 5x2 do not align", "tide_push_array:
+** unknown dtype 99").
+**   Params:    none.
+**   Returns:   the message; "" when there was none.
+**   Ownership: thread-local storage of tide: valid until the next failing
+**              call on this thread.
+**   Threads:   any; each thread has its own. */
+TIDE_API const char *tide_lasterror(void);
 
 /* ------------------------------------------------------------------------
 ** Arrays.
@@ -103,101 +134,243 @@ typedef struct tide_Array {
 /* ------------------------------------------------------------------------
 ** Embedding.  Every entry point runs Lua under lua_pcall: no Lua error
 ** ever longjmps into the host.  A tide_State belongs to the thread that
-** opened it.
+** opened it: its functions are called from that thread only (tide_interrupt
+** excepted).  Parallel loops fork worker processes (the fork backend); a
+** host with several threads should run tide in one of them and start no
+** thread that holds locks a forked child would need, until the spawn
+** backend (workers started with exec, no fork) is there.
 ** --------------------------------------------------------------------- */
 typedef struct tide_State tide_State;
 
+/* Levels of the messages tide_Options.on_log receives. */
+#define TIDE_LOG_WARN 1 /* something the user should know: a model did not
+                           converge, a result was not stored ... */
+#define TIDE_LOG_INFO 2 /* a report asked for (memoize's verbose lines) */
+
+/* Called from the host's thread (the one running the state) as a parallel
+** loop or a search advances: at most every 0.1 s, and once at the end with
+** done == total.  label names what runs ("tide.collect", "tide.map",
+** "tide.search" ...); total is -1 when unknown (a loop over an iterator).
+** It must not call back into the state. */
+typedef void (*tide_ProgressFn)(void *ud, const char *label, int64_t done, int64_t total);
+
+/* Receives tide's own messages (level TIDE_LOG_*, text without a final
+** newline) instead of stderr, and the text of Lua's warn() once warnings
+** are on (warn("@on")).  In a worker process of a parallel loop it runs in
+** that worker (a forked copy of the host).  It must not call back into
+** the state. */
+typedef void (*tide_LogFn)(void *ud, int level, const char *msg);
+
+/* Options of tide_open.  A zeroed struct gives the defaults: the state is
+** what the stock lua program gives (standard libraries opened) plus tide,
+** with no limits and no callbacks. */
 typedef struct tide_Options {
   int jobs;              /* default worker count; 0 or less: number of CPUs */
   size_t share_bytes;    /* arrays at least this big go to shared memory;
                             0: the default (1 MiB) */
   const char *temp_dir;  /* folder for shared segments; NULL: memfd */
-  int open_libs;         /* nonzero: also open Lua's standard libraries.
-                            Zero gives a state with only the tide module
-                            (no io, os, require ...).  tide_open(NULL) opens
-                            them. */
+  int bare;              /* nonzero: no standard library (no print, io, os,
+                            require ...): only the global tide */
+  size_t memory_limit;   /* bytes the Lua state may hold (its objects, not
+                            array contents); past it an allocation raises
+                            "not enough memory" in the script (in each
+                            worker process too: a copy of the state, with
+                            the same limit).  0: none */
+  double time_limit;     /* seconds each tide_dofile/tide_dostring/tide_pcall
+                            may run; 0: none */
+  int64_t instruction_limit; /* Lua VM instructions each such call may run
+                            (counted in steps of 1000); 0: none */
+  tide_ProgressFn on_progress; /* NULL: loops report only when asked to
+                            (their own progress option) */
+  tide_LogFn on_log;     /* NULL: tide's messages go to stderr */
+  void *ud;              /* passed to on_progress and on_log */
 } tide_Options;
 
 /* CONSTRUCTOR.  A new Lua state with the tide module loaded (as the global
-** `tide` and in package.loaded) and, unless opt->open_libs is 0, the
-** standard libraries.  NULL opt means defaults.  jobs, share_bytes and
-** temp_dir are process-wide settings (the runtime has one configuration),
-** the same that tide.config shows.  Returns NULL when out of memory.
-** The caller owns T and must give it to tide_close exactly once. */
-tide_State *tide_open(const tide_Options *opt);
+** `tide` and in package.loaded) and, unless opt->bare, the standard
+** libraries.
+**   Params:    opt, NULL for the defaults (as a zeroed struct).  jobs,
+**              share_bytes and temp_dir are process-wide settings (the
+**              runtime has one configuration, the one tide.config shows);
+**              the rest belongs to this state.  opt is copied: it need not
+**              outlive the call.
+**   Returns:   the state; NULL when out of memory (or memory_limit is too
+**              small for the state itself).
+**   Ownership: the caller owns the state and gives it to tide_close
+**              exactly once.
+**   Threads:   any; the state then belongs to the calling thread. */
+TIDE_API tide_State *tide_open(const tide_Options *opt);
 
-/* The Lua state of T, for the host's own lua_* calls; NULL for NULL T.
-** It lives until tide_close(T).  Host code that may raise (lua_gettable
-** on a value with metamethods, ...) should run inside lua_pcall or
-** tide_pcall. */
-lua_State *tide_lua(tide_State *T);
+/* The Lua state of T, for the host's own lua_* calls.  Host code that may
+** raise (lua_gettable on a value with metamethods ...) should run inside
+** lua_pcall or tide_pcall.
+**   Params:    T, or NULL.
+**   Returns:   the lua_State; NULL for NULL T.
+**   Ownership: T's: valid until tide_close(T); never lua_close it.
+**   Threads:   T's thread. */
+TIDE_API lua_State *tide_lua(tide_State *T);
 
 /* Runs a script file with `arg` set as the stock lua program sets it for a
-** script (argv[0] is the script name at arg[0], argv[1..] its arguments at
-** arg[1..] and passed as `...`).  path NULL reads standard input.  Text
-** chunks only: a precompiled (binary) chunk is refused.  Returns TIDE_OK,
-** or TIDE_ELUA with the message and traceback in tide_errmsg(T);
-** TIDE_EINVAL for NULL T.  The Lua stack is left as it was. */
-int tide_dofile(tide_State *T, const char *path, int argc, char **argv);
+** script (argv[0] at arg[0], argv[1..] at arg[1..] and passed as `...`).
+** Text chunks only: a precompiled (binary) chunk is refused.  The
+** options' time and instruction limits apply.  The Lua stack is left as
+** it was.
+**   Params:    T; path, NULL for standard input; argc/argv, may be 0/NULL.
+**   Returns:   TIDE_OK; TIDE_ELUA with the message and traceback in
+**              tide_errmsg(T) (a syntax error, a runtime error, a limit
+**              reached, tide_interrupt); TIDE_EINVAL for NULL T.
+**   Ownership: path and argv are read during the call only.
+**   Threads:   T's thread. */
+TIDE_API int tide_dofile(tide_State *T, const char *path, int argc, char **argv);
 
 /* Runs a chunk of Lua source, chunk name "(dostring)".  Text only: a
-** binary chunk ("\27Lua...") is refused with TIDE_ELUA.  Returns as
-** tide_dofile; TIDE_EINVAL for NULL T or code. */
-int tide_dostring(tide_State *T, const char *code);
+** binary chunk ("\27Lua...") is refused.  The options' limits apply.
+**   Params:    T; code, a NUL-terminated chunk.
+**   Returns:   as tide_dofile; TIDE_EINVAL for NULL T or code.
+**   Ownership: code is read during the call only.
+**   Threads:   T's thread. */
+TIDE_API int tide_dostring(tide_State *T, const char *code);
+
+/* tide_dostring with limits of its own for this call, in place of the
+** options': past `seconds` of wall-clock time the chunk raises "time
+** limit of S s exceeded", past `instructions` Lua VM instructions
+** "instruction limit of N exceeded".  Limits are checked every 1000
+** instructions of Lua code: a C function that runs long (a model fit, a
+** parallel loop's wait) ends before the check sees it.  A script that
+** catches the error with pcall gets it again at once, so the call always
+** ends.  Called while another call of T runs (from a C function that call
+** reached), the outer call's limits stay in force instead.  The worker
+** processes of a loop started during the call are forked copies: its
+** limits hold in their tasks too (a job left running with tide.start
+** keeps them after the call returns).
+**   Params:    T; code; seconds, 0 or less for none; instructions, 0 or
+**              less for none.
+**   Returns:   as tide_dostring.
+**   Ownership: code is read during the call only.
+**   Threads:   T's thread. */
+TIDE_API int tide_dostring_limited(tide_State *T, const char *code, double seconds,
+                                   int64_t instructions);
 
 /* lua_pcall with tide's message handler: calls the function below the
-** top nargs values of tide_lua(T).  On TIDE_OK the nresults results are
-** left as lua_pcall leaves them.  On failure returns TIDE_ELUA, pops the
-** function and its arguments and leaves the message (plus traceback) in
-** tide_errmsg(T).  As lua.c's handler: an error object with __tostring
-** gives that string alone (no traceback); others that are not strings are
-** described ("(error object is a table value)"); a raising __tostring is
-** caught. */
-int tide_pcall(tide_State *T, int nargs, int nresults);
+** top nargs values of tide_lua(T).  As lua.c's handler: an error object
+** with __tostring gives that string alone (no traceback); others that are
+** not strings are described ("(error object is a table value)"); a
+** raising __tostring is caught.  The options' limits apply.
+**   Params:    T; nargs arguments above the function; nresults, or
+**              LUA_MULTRET.
+**   Returns:   TIDE_OK with the results left as lua_pcall leaves them;
+**              TIDE_ELUA with the function and arguments popped and the
+**              message (plus traceback) in tide_errmsg(T); TIDE_EINVAL
+**              when there is no function to call.
+**   Ownership: the stack values are consumed as by lua_pcall.
+**   Threads:   T's thread. */
+TIDE_API int tide_pcall(tide_State *T, int nargs, int nresults);
 
-/* The last error of T (message plus traceback); "" when none or for NULL
-** T.  The string belongs to T: valid until the next failing call on T or
-** tide_close(T). */
-const char *tide_errmsg(tide_State *T);
+/* The last error of T.
+**   Params:    T, or NULL.
+**   Returns:   message plus traceback; "" when none or for NULL T.
+**   Ownership: T's: valid until the next failing call on T or
+**              tide_close(T).
+**   Threads:   T's thread. */
+TIDE_API const char *tide_errmsg(tide_State *T);
+
+/* Bytes the Lua state of T holds now (what memory_limit bounds).
+**   Params:    T, or NULL.
+**   Returns:   the count; 0 for NULL T.
+**   Ownership: none.
+**   Threads:   T's thread. */
+TIDE_API size_t tide_memory_used(tide_State *T);
 
 /* Pushes onto L an array that lends `data` with no copy (storage
-** "borrowed").  `release(ud)` is called exactly once, when the last Lua
-** reference to the buffer (views included) is collected or closed, or at
-** lua_close / tide_close; release may be NULL.  shape has ndim entries
-** (0..TIDE_MAXDIM); the data are C-ordered, writable, and must stay valid
-** until release runs.  data may be NULL only for an empty array.  L may
-** be any state that can require "tide" (it is loaded if needed).
-** Returns TIDE_OK, or a negative code (TIDE_EDTYPE, TIDE_EINVAL,
-** TIDE_ENOMEM) with the message in tide_lasterror(): then nothing is
-** pushed, release is NOT called and the buffer stays the host's. */
-int tide_push_array(lua_State *L, void *data, tide_dtype dt, int ndim,
-                    const int64_t *shape, void (*release)(void *), void *ud);
+** "borrowed"): C-ordered, writable from Lua, of any dtype tide has (every
+** value below TIDE_NDTYPES).  L may be any state that can require "tide"
+** (it is loaded if needed).
+**   Params:    L; data, NULL only for an empty array; dt; ndim
+**              (0..TIDE_MAXDIM) and shape (ndim entries, each >= 0, read
+**              during the call only); release(ud), or NULL.
+**   Returns:   TIDE_OK with the array on top of L's stack; TIDE_EDTYPE,
+**              TIDE_EINVAL or TIDE_ENOMEM with the message in
+**              tide_lasterror(): then nothing is pushed.
+**   Ownership: the buffer stays the host's.  On TIDE_OK data must stay
+**              valid until release(ud) runs, exactly once, when the last
+**              Lua reference to the buffer (views included) is collected
+**              or closed, or at lua_close / tide_close.  On failure release
+**              is not called.
+**   Threads:   L's thread. */
+TIDE_API int tide_push_array(lua_State *L, void *data, tide_dtype dt, int ndim,
+                             const int64_t *shape, void (*release)(void *), void *ud);
 
-/* The array at stack index idx, or NULL when the value is not an array or
-** is a closed one (numbers, tables, other userdata, NULL L).  Never raises.
-** The pointer stays valid while the value is reachable from Lua (on the
-** stack, say). */
-tide_Array *tide_check_array(lua_State *L, int idx);
+/* The open array at stack index idx, as lua_tonumber converts: never
+** raises.
+**   Params:    L, or NULL; idx, any index (beyond the top gives NULL).
+**   Returns:   the array; NULL when the value is not an array or is a
+**              closed one (numbers, tables, other userdata, NULL L).
+**   Ownership: Lua's: valid while the value is reachable from Lua (on the
+**              stack, say).  The fields are read-only for the host; after
+**              writing the bytes at data call tide_array_touch.  Views
+**              share bytes: a->data and a->strides say where each element
+**              is (a column view is not contiguous).
+**   Threads:   L's thread. */
+TIDE_API tide_Array *tide_to_array(lua_State *L, int idx);
+
+/* The array at stack index idx, open or closed, as luaL_testudata: never
+** raises.
+**   Params:    L, or NULL; idx.
+**   Returns:   the array (a->storage is NULL when it was closed); NULL when
+**              the value is not an array.
+**   Ownership: as tide_to_array.
+**   Threads:   L's thread. */
+TIDE_API tide_Array *tide_test_array(lua_State *L, int idx);
+
+/* Argument idx of a C function called from Lua, as an open array, as
+** luaL_checkudata: raises the Lua error "bad argument #idx to 'f' (array
+** expected, got number)", or "... (array is closed)", for anything else.
+** Call it inside a function Lua calls (or under lua_pcall / tide_pcall).
+**   Params:    L; idx.
+**   Returns:   the array; does not return on error.
+**   Ownership: as tide_to_array.
+**   Threads:   L's thread. */
+TIDE_API tide_Array *tide_check_array(lua_State *L, int idx);
 
 /* Tells tide that C code wrote a's bytes through its data pointer: the
 ** content digests tide.memoize and tide.hash keep per array version are
 ** dropped.  Writes made through tide (Lua, core functions) do this
 ** themselves, and buffers lent with tide_push_array are never cached, so
-** only writes into other arrays need it.  NULL or closed a: no-op. */
-void tide_array_touch(tide_Array *a);
+** only writes into other arrays need it.
+**   Params:    a, or NULL (a no-op, as is a closed array).
+**   Returns:   nothing.
+**   Ownership: none.
+**   Threads:   the thread of the state that holds a. */
+TIDE_API void tide_array_touch(tide_Array *a);
 
-/* Asks running parallel loops to cancel: their workers are killed and
-** reaped and the loop raises "interrupted!".  Async-signal-safe: call it
-** from the host's SIGINT handler (the tide program does). */
-void tide_interrupt(void);
+/* Stops what runs: the Lua code in tide_dofile, tide_dostring or
+** tide_pcall raises "interrupted!" at its next check (every 1000 to 10000
+** instructions), and running parallel loops kill and reap their workers
+** and raise "interrupted!".  An interrupt that comes while nothing runs is
+** forgotten when the next call starts.
+**   Params:    none.
+**   Returns:   nothing.
+**   Ownership: none.
+**   Threads:   any thread, and async-signal-safe: call it from a SIGINT
+**              handler (the tide program does) or a watchdog thread.  It
+**              is process-wide: every state's running call stops. */
+TIDE_API void tide_interrupt(void);
 
 /* DESTRUCTOR.  Closes the Lua state (collecting every object, so lent
-** buffers are released here at the latest) and frees T: T must not be
-** used, nor closed, again.  NULL is a no-op. */
-void tide_close(tide_State *T);
+** buffers are released here at the latest) and frees T.
+**   Params:    T, or NULL (a no-op).
+**   Returns:   nothing.
+**   Ownership: T must not be used, nor closed, again.
+**   Threads:   T's thread. */
+TIDE_API void tide_close(tide_State *T);
 
-/* The Lua module opener: require "tide" in a stock interpreter calls it. */
-int luaopen_tide(lua_State *L);
+/* The Lua module opener: require "tide" in a stock interpreter calls it;
+** a host with its own lua_State may call it with luaL_requiref.
+**   Params:    L.
+**   Returns:   1, the module table on the stack; raises on memory errors.
+**   Ownership: Lua's.
+**   Threads:   L's thread. */
+TIDE_API int luaopen_tide(lua_State *L);
 
 #ifdef __cplusplus
 }

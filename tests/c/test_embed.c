@@ -38,6 +38,13 @@ static long long eval_int(tide_State *T, const char *expr) {
   return isnum ? v : -999;
 }
 
+/* A C function for Lua: the row count of its array argument. */
+static int rows_of(lua_State *L) {
+  tide_Array *a = tide_check_array(L, 1);
+  lua_pushinteger(L, a->ndim > 0 ? a->shape[0] : 1);
+  return 1;
+}
+
 static void test_open_close(void) {
   tide_close(NULL); /* a no-op */
   CHECK(tide_lua(NULL) == NULL);
@@ -56,8 +63,19 @@ static void test_open_close(void) {
   CHECK_EQ_INT(lua_gettop(L), 0);
   tide_close(T);
 
-  /* open_libs = 0: only the tide module. */
+  /* A zeroed tide_Options is the default: what lua.c gives, plus tide. */
+  tide_Options z = {0};
+  z.jobs = 2;
+  T = tide_open(&z);
+  CHECK(T != NULL);
+  if (!T) return;
+  CHECK_EQ_INT(tide_dostring(T, "assert(print and require and io and os and tide.zeros)"),
+               TIDE_OK);
+  tide_close(T);
+
+  /* bare: only the tide module. */
   tide_Options o = {0};
+  o.bare = 1;
   T = tide_open(&o);
   CHECK(T != NULL);
   if (!T) return;
@@ -196,7 +214,7 @@ static void test_push_array(void) {
 
   CHECK_EQ_INT(tide_push_array(L, data, TIDE_F64, 2, shape, count_release, &mine), TIDE_OK);
   CHECK_EQ_INT(lua_gettop(L), 1);
-  tide_Array *a = tide_check_array(L, -1);
+  tide_Array *a = tide_to_array(L, -1);
   CHECK(a != NULL);
   if (a) {
     CHECK(a->data == (unsigned char *)data); /* no copy */
@@ -257,26 +275,41 @@ static void test_push_array(void) {
   /* An empty array may have NULL data; release still runs once. */
   int64_t zero = 0;
   CHECK_EQ_INT(tide_push_array(L, NULL, TIDE_F64, 1, &zero, count_release, NULL), TIDE_OK);
-  CHECK(tide_check_array(L, -1) != NULL);
+  CHECK(tide_to_array(L, -1) != NULL);
   lua_pop(L, 1);
   /* release may be NULL. */
   CHECK_EQ_INT(tide_push_array(L, data, TIDE_F64, 1, &n4, NULL, NULL), TIDE_OK);
   lua_pop(L, 1);
 
-  /* check_array: NULL, never an error, for anything but an open array. */
+  /* to_array: NULL, never an error, for anything but an open array. */
   lua_pushnumber(L, 3.5);
-  CHECK(tide_check_array(L, -1) == NULL);
+  CHECK(tide_to_array(L, -1) == NULL);
   lua_newtable(L);
-  CHECK(tide_check_array(L, -1) == NULL);
+  CHECK(tide_to_array(L, -1) == NULL);
   lua_pushstring(L, "array");
-  CHECK(tide_check_array(L, -1) == NULL);
-  CHECK(tide_check_array(L, 50) == NULL); /* beyond the top */
-  CHECK(tide_check_array(NULL, 1) == NULL);
+  CHECK(tide_to_array(L, -1) == NULL);
+  CHECK(tide_to_array(L, 50) == NULL); /* beyond the top */
+  CHECK(tide_to_array(NULL, 1) == NULL);
   lua_settop(L, top);
   CHECK_EQ_INT(tide_dostring(T, "c = tide.zeros(2); c:close()"), TIDE_OK);
   lua_getglobal(L, "c");
-  CHECK(tide_check_array(L, -1) == NULL); /* closed */
+  CHECK(tide_to_array(L, -1) == NULL); /* closed */
+  CHECK(tide_test_array(L, -1) != NULL); /* but still an array */
+  CHECK(tide_test_array(L, -1)->storage == NULL);
   lua_pop(L, 1);
+  lua_pushnumber(L, 1);
+  CHECK(tide_test_array(L, -1) == NULL);
+  CHECK(tide_test_array(NULL, 1) == NULL);
+  lua_pop(L, 1);
+
+  /* check_array raises in Lua's naming, as luaL_checkudata. */
+  lua_pushcfunction(L, rows_of);
+  lua_setglobal(L, "rows_of");
+  CHECK_EQ_INT(eval_int(T, "rows_of(tide.zeros(5, 2))"), 5);
+  CHECK_EQ_INT(tide_dostring(T, "rows_of(42)"), TIDE_ELUA);
+  CHECK_STR_HAS(tide_errmsg(T), "bad argument #1 to 'rows_of' (array expected, got number)");
+  CHECK_EQ_INT(tide_dostring(T, "local a = tide.zeros(2); a:close(); rows_of(a)"), TIDE_ELUA);
+  CHECK_STR_HAS(tide_errmsg(T), "bad argument #1 to 'rows_of' (array is closed)");
 
   tide_close(T); /* g, the empty array and the NULL-release one go here */
   CHECK_EQ_INT(releases, 3);
