@@ -3,6 +3,9 @@
 --   fresh loop: workers forked inside the timing) and warm (the best of
 --   later loops; tide forks per loop, so warm is a second loop), and the
 --   per-task cost with chunk = 1;
+--   the round trip of one task (chunk = 1, inflight = 1) on fork and on a
+--   warm spawn pool, and what a loop of 2 tasks costs on each (workers
+--   started and stopped: fork, spawn; a warm spawn pool: only the setup);
 --   CPU-bound: 40 tasks of ~50 ms, 2 workers against jobs = 1.
 -- usage: tide bench/par.lua [json-out]
 local out = arg[1]
@@ -33,6 +36,40 @@ record("tiny auto warm rate", N / warm, "tasks/s")
 t0 = tide.now()
 tide.collect(sq, N, {jobs = 2, chunk = 1})
 record("tiny chunk=1 per task", (tide.now() - t0) / N * 1e6, "us")
+
+-- one task at a time (inflight = 1, chunk = 1): each is one round trip to
+-- a worker and back, on each backend; the spawn pool's workers are warm
+-- (started by an earlier loop), and a loop's start is timed apart
+local RT = 5000
+local function per_task(run)
+  local best = math.huge
+  for _ = 1, 3 do
+    t0 = tide.now()
+    run()
+    best = math.min(best, tide.now() - t0)
+  end
+  return best / RT * 1e6
+end
+record("chunk=1 round trip fork", per_task(function()
+  tide.collect(sq, RT, {jobs = 2, chunk = 1, inflight = 1})
+end), "us")
+local pool <close> = tide.pool{backend = "spawn", jobs = 2}
+pool:collect(sq, 4)
+record("chunk=1 round trip spawn", per_task(function()
+  pool:collect(sq, RT, {chunk = 1, inflight = 1})
+end), "us")
+local function start_cost(opts)
+  local best = math.huge
+  for _ = 1, 5 do
+    t0 = tide.now()
+    if opts.pool then opts.pool:collect(sq, 2) else tide.collect(sq, 2, opts) end
+    best = math.min(best, tide.now() - t0)
+  end
+  return best * 1e3
+end
+record("loop of 2 tasks fork", start_cost{jobs = 2}, "ms")
+record("loop of 2 tasks spawn", start_cost{jobs = 2, backend = "spawn"}, "ms")
+record("loop of 2 tasks spawn pool", start_cost{pool = pool}, "ms")
 
 local function burn(i)
   local s = 0.0

@@ -9,11 +9,13 @@ local par = {}
 local LOOP = {"jobs", "chunk", "inflight", "order", "on_error", "timeout", "seed", "progress",
               "backend"}
 
-local function merge(defaults, opts)
-  if not opts then return defaults end
+local function merge(p, opts)
+  local defaults = p.defaults
+  if not opts and not p.warm then return defaults end
   local m = {}
   for k, v in pairs(defaults) do m[k] = v end
-  for k, v in pairs(opts) do m[k] = v end
+  for k, v in pairs(opts or {}) do m[k] = v end
+  if p.warm and m.backend == "spawn" then m.backend = p.warm end
   return m
 end
 
@@ -28,8 +30,19 @@ function par.pool(defaults)
     error("bad argument #1 to 'pool' (options table expected, got " .. type(defaults) .. ")", 2)
   end
   optmod.check(defaults, "tide.pool", LOOP)
-  return setmetatable({defaults = defaults or {}, live = setmetatable({}, {__mode = "k"}),
-                       closed = false}, Pool)
+  if defaults and defaults.backend ~= nil then   -- the loops' error, now
+    if type(defaults.backend) ~= "string" then
+      error("option 'backend' must be a string, got " .. type(defaults.backend), 2)
+    end
+    local ok, err = pcall(tide._internal.check_backend, defaults.backend)
+    if not ok then error(err, 2) end
+  end
+  local p = setmetatable({defaults = defaults or {}, live = setmetatable({}, {__mode = "k"}),
+                         closed = false}, Pool)
+  -- a spawn pool keeps its workers up from one loop to the next: its loops
+  -- borrow this set (runtime/core/backend_spawn.c)
+  if p.defaults.backend == "spawn" then p.warm = tide._internal.spawn_set() end
+  return p
 end
 
 local function check_open(p, what)
@@ -39,7 +52,7 @@ end
 function Pool:map(f, xs, opts)
   check_open(self, "map")
   optmod.check(opts, "pool:map", LOOP)
-  local iter, job, ctrl, closing = tide.map(f, xs, merge(self.defaults, opts))
+  local iter, job, ctrl, closing = tide.map(f, xs, merge(self, opts))
   self.live[job] = true
   return iter, job, ctrl, closing
 end
@@ -47,7 +60,7 @@ end
 function Pool:start(f, xs, opts)
   check_open(self, "start")
   optmod.check(opts, "pool:start", LOOP)
-  local job = tide.start(f, xs, merge(self.defaults, opts))
+  local job = tide.start(f, xs, merge(self, opts))
   self.live[job] = true
   return job
 end
@@ -55,19 +68,26 @@ end
 function Pool:collect(f, xs, opts)
   check_open(self, "collect")
   optmod.check(opts, "pool:collect", LOOP)
-  return tide.collect(f, xs, merge(self.defaults, opts))
+  return tide.collect(f, xs, merge(self, opts))
 end
 
 function Pool:pfor(n, f, opts)
   check_open(self, "pfor")
   optmod.check(opts, "pool:pfor", LOOP)
-  return tide.pfor(n, f, merge(self.defaults, opts))
+  return tide.pfor(n, f, merge(self, opts))
 end
 
 function Pool:close()
   if self.closed then return end
   self.closed = true
   for job in pairs(self.live) do job:close() end
+  if self.warm then self.warm:close() end
+end
+
+-- pool:workers(): how many worker processes a spawn pool keeps up now
+-- (0 for the other backends, whose workers live only during a loop).
+function Pool:workers()
+  return self.warm and self.warm:workers() or 0
 end
 Pool.__close = Pool.close
 Pool.__gc = Pool.close

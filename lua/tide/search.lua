@@ -92,12 +92,12 @@ Search.__index = Search
 
 -- tide.search{model =, grid =, X =, y = (nil for k-means), cv = 5 | folds, jobs =, scoring =,
 --   train_score = false, budget = nil, seed = 0, async = false, refit = true,
---   progress = false, share = true}
+--   progress = false, share = true, backend = "fork"}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
   optmod.check(spec, "tide.search", {"model", "grid", "X", "y", "cv", "jobs", "scoring",
                                      "train_score", "budget", "seed", "async", "refit",
-                                     "progress", "share"})
+                                     "progress", "share", "backend"})
   local model = models.as_model(spec.model)
   if not model then
     fail("'model' must be a model or a model class (for example tide.models.ridge), got %s",
@@ -137,7 +137,7 @@ function search.search(spec)
                        train_score = s.train_score, share = spec.share ~= false,
                        async = spec.async}
   s.opts = {jobs = spec.jobs, on_error = "yield", progress = host_progress(spec.progress, "tide.search"),
-            chunk = 1}
+            chunk = 1, backend = spec.backend}
   if spec.async then   -- one loop, in the background: each linear group
     s:_stage()           -- takes its fold's moments itself (no stage 1)
     return s
@@ -394,12 +394,12 @@ end
 function search.cross_validate(model, X, y, opts)
   model, X, y, opts = arguments("cross_validate", model, X, y, opts)
   opts = optmod.check(opts, "tide.cross_validate", {"cv", "jobs", "scoring", "train_score",
-                                                    "progress"}) or {}
+                                                    "progress", "backend"}) or {}
   local folds = folds_of(opts.cv, X, y, model)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
   local res = tide.collect(function(f) return evaluate(model, nil, X, y, folds[f], score, ts) end,
-                           #folds, {jobs = opts.jobs, chunk = 1,
+                           #folds, {jobs = opts.jobs, chunk = 1, backend = opts.backend,
                                     progress = host_progress(opts.progress, "tide.cross_validate")})
   local out = {test_score = {}, fit_time = {}, score_time = {}, train_score = ts and {} or nil}
   for f, r in ipairs(res) do
@@ -420,7 +420,7 @@ Curve.__index = Curve
 function search.learning_curve(model, X, y, opts)
   model, X, y, opts = arguments("learning_curve", model, X, y, opts)
   opts = optmod.check(opts, "tide.learning_curve", {"sizes", "cv", "jobs", "scoring",
-                                                    "progress"}) or {}
+                                                    "progress", "backend"}) or {}
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}
@@ -440,7 +440,7 @@ function search.learning_curve(model, X, y, opts)
     local si, f = (t - 1) // nf + 1, (t - 1) % nf + 1
     local train = folds[f].train:slice(1, 1, counts[si])
     return evaluate(model, nil, X, y, {train = train, test = folds[f].test}, score, true)
-  end, #counts * nf, {jobs = opts.jobs, chunk = 1,
+  end, #counts * nf, {jobs = opts.jobs, chunk = 1, backend = opts.backend,
                       progress = host_progress(opts.progress, "tide.learning_curve")})
   local c = setmetatable({sizes = counts, train_scores = {}, test_scores = {}, scoring = scoring}, Curve)
   for si = 1, #counts do

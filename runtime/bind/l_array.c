@@ -241,6 +241,14 @@ void tideL_pushelem(lua_State *L, int dt, const void *p) {
   switch (dt) {
     case TIDE_F64: case TIDE_F32: lua_pushnumber(L, tide_load_f64(dt, p)); break;
     case TIDE_BOOL: lua_pushboolean(L, *(const uint8_t *)p != 0); break;
+    case TIDE_U64: {
+      /* above math.maxinteger a u64 reads as a float, as Lua reads such a
+      ** numeral (18446744073709551615 is 1.8446744073709552e+19) */
+      uint64_t v = *(const uint64_t *)p;
+      if (v > (uint64_t)LUA_MAXINTEGER) lua_pushnumber(L, (lua_Number)v);
+      else lua_pushinteger(L, (lua_Integer)v);
+      break;
+    }
     default: lua_pushinteger(L, tide_load_i64(dt, p)); break;
   }
 }

@@ -284,6 +284,7 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
     }
     lua_pop(L, 1);
     put_u8(e, T_HANDLE);
+    if (e->ship) put_u8(e, (unsigned)s->wmode); /* shipping: how workers may write it */
     put_u8(e, (unsigned)a->dtype);
     put_u8(e, (unsigned)a->ndim);
     for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->shape[d]);
@@ -295,6 +296,7 @@ static void enc_array(Enc *e, int idx, const tide_Array *a) {
     return;
   }
   put_u8(e, T_ARR);
+  if (e->ship) put_u8(e, (unsigned)s->wmode);
   put_u8(e, (unsigned)a->dtype);
   put_u8(e, (unsigned)a->ndim);
   for (int d = 0; d < a->ndim; d++) put_u64(e, (uint64_t)a->shape[d]);
@@ -645,16 +647,26 @@ static int64_t dec_shape(Dec *d, int *dtype, int *ndim, int64_t *shape) {
   return count;
 }
 
+/* Shipping only: an array's worker mode (TIDE_WMODE_*) after its tag. */
+static int dec_wmode(Dec *d) {
+  int w = get_u8(d);
+  if (w > TIDE_WMODE_COW) corrupt(d, "bad array mode");
+  return w;
+}
+
 static void dec_inline_array(Dec *d) {
   lua_State *L = d->L;
   int dtype, ndim;
   int64_t shape[TIDE_MAXDIM];
+  int wmode = d->ship ? dec_wmode(d) : TIDE_WMODE_RO;
   int64_t count = dec_shape(d, &dtype, &ndim, shape);
   uint64_t nbytes = (uint64_t)count * (uint64_t)tide_dtype_size(dtype);
   if (nbytes > left(d)) corrupt(d, "array bytes past the end");
   tide_Array *a = tideL_push(L);
   int rc = tide_array_new(a, dtype, ndim, shape, TIDE_WHERE_AUTO);
   if (rc) tideL_raise(L, rc);
+  /* a copy: writes could never reach the sender, so only a private one is writable */
+  if (d->ship) a->storage->wmode = wmode == TIDE_WMODE_COW ? TIDE_WMODE_COW : TIDE_WMODE_RO;
   const unsigned char *p = get_bytes(d, nbytes);
   if (nbytes) memcpy(a->data, p, (size_t)nbytes);
   dec_register(d);
@@ -664,6 +676,7 @@ static void dec_handle(Dec *d) {
   lua_State *L = d->L;
   int dtype, ndim;
   int64_t shape[TIDE_MAXDIM], strides[TIDE_MAXDIM];
+  int wmode = d->ship ? dec_wmode(d) : -1;
   int64_t count = dec_shape(d, &dtype, &ndim, shape);
   for (int i = 0; i < ndim; i++) strides[i] = (int64_t)get_u64(d);
   uint32_t k = get_u32(d);
@@ -698,6 +711,7 @@ static void dec_handle(Dec *d) {
     if (rc) tideL_raise(L, rc);
     d->fds->fds[k] = -1; /* the storage owns it now */
     d->seg[k] = s;
+    if (wmode >= 0) s->wmode = wmode; /* shipped: as the sender's workers would see it */
     if (lease && tideC_lease_in) tideC_lease_in(s, lease);
     d->segsize[k] = segsize;
   } else if (d->segsize[k] != segsize) {

@@ -29,7 +29,7 @@ static void checkopts(lua_State *L, int i, const char *fname, const char *const 
   tideL_checkopts(L, i, fname, names);
 }
 
-static int load_npz(lua_State *L, const char *path) {
+static int load_npz(lua_State *L, const char *path, int dtype) {
   NpzBox *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->z = NULL;
   luaL_setmetatable(L, NPZ_MT);
@@ -40,7 +40,7 @@ static int load_npz(lua_State *L, const char *path) {
   lua_createtable(L, 0, n);
   for (int i = 0; i < n; i++) {
     tide_Array *a = tideL_push(L);
-    if ((rc = tide_npz_read(b->z, i, a))) return tideL_raise(L, rc);
+    if ((rc = tide_npz_read_as(b->z, i, dtype, a))) return tideL_raise(L, rc);
     lua_setfield(L, -2, tide_npz_name(b->z, i));
   }
   tide_npz_close(b->z);
@@ -49,12 +49,18 @@ static int load_npz(lua_State *L, const char *path) {
   return 1;
 }
 
-/* tide.load(path [, {mmap = "r" | "r+" | "c"}]) */
+/* tide.load(path [, {mmap = "r" | "r+" | "c", dtype =}]): dtype converts
+** (numpy's astype), and is how float16 files load. */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  static const char *const names[] = {"mmap", NULL};
+  static const char *const names[] = {"mmap", "dtype", NULL};
   checkopts(L, 2, "tide.load", names);
   const char *mm = tideL_optstr(L, 2, "mmap", NULL);
+  const char *ds = tideL_optstr(L, 2, "dtype", NULL);
+  int dtype = ds ? tideL_dtype(L, ds, 2) : -1;
+  if (mm && ds)
+    return luaL_argerror(L, 2, "dtype cannot be combined with mmap (a mapping is the file's "
+                               "own bytes; convert with :astype)");
   char mode = 0;
   if (mm) {
     if (!strcmp(mm, "r")) mode = 'r';
@@ -66,10 +72,10 @@ static int l_load(lua_State *L) {
   if (kind < 0) return tideL_raise(L, kind);
   if (kind == TIDE_FILE_NPZ) {
     if (mode) return luaL_argerror(L, 2, "mmap is not supported for .npz files");
-    return load_npz(L, path);
+    return load_npz(L, path, dtype);
   }
   tide_Array *a = tideL_push(L);
-  int rc = mode ? tide_npy_map(path, mode, a) : tide_npy_load(path, a);
+  int rc = mode ? tide_npy_map(path, mode, a) : tide_npy_load_as(path, dtype, a);
   if (rc) return tideL_raise(L, rc);
   return 1;
 }

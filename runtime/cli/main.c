@@ -369,7 +369,54 @@ static int pmain(lua_State *L) {
   return 0;
 }
 
+/* ---- under mpirun ----------------------------------------------------------
+** This program does not link libmpi: a plain run starts as fast as lua.  Under
+** mpirun with more than one rank it becomes tide-mpi, built beside it with
+** Open MPI (runtime/mpi/main_mpi.c), whose main calls this file's main as
+** tide_cli_main on rank 0. */
+#ifdef TIDE_MPI_PROGRAM
+void cli_mpi_state(tide_State *T);
+int tide_cli_main(int argc, char **argv);
+#define main tide_cli_main
+static void cli_mpi_worker_exe(void) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
+  char *slash = n > 0 ? memchr(self, '/', (size_t)n) : NULL;
+  if (!slash) return;
+  self[n] = 0;
+  strcpy(strrchr(self, '/') + 1, "tide");
+  tide_set_worker_exe(self);
+}
+#else
+static void cli_mpi_exec(char **argv) {
+  const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+  if (!size || atoi(size) < 2) return;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
+  char *slash = n > 0 ? memchr(self, '/', (size_t)n) : NULL;
+  if (slash) {
+    self[n] = 0;
+    strcpy(strrchr(self, '/') + 1, "tide-mpi");
+    execv(self, argv); /* returns only when there is none */
+  }
+  fprintf(stderr, "%s: running under mpirun with %s ranks, but this tide was built without "
+          "Open MPI (no tide-mpi beside it): install openmpi-bin and libopenmpi-dev and rebuild\n",
+          argv[0], size);
+  exit(1);
+}
+#endif
+
 int main(int argc, char **argv) {
+#ifndef TIDE_MPI_PROGRAM
+  /* ---- spawn backend: this program is its worker (tide --worker FD PID),
+  ** before the mpirun check: a worker spawned on a rank inherits its
+  ** environment, and stays a plain worker ---- */
+  if (argc > 1 && strcmp(argv[1], "--worker") == 0) return tide_worker_main(argc, argv);
+  tide_set_worker_exe("/proc/self/exe"); /* loops with backend = "spawn" run this program */
+  cli_mpi_exec(argv);
+#else
+  cli_mpi_worker_exe(); /* tide-mpi's spawn workers are the plain tide beside it */
+#endif
   if (argc > 0 && argv[0] && argv[0][0]) cli_progname = argv[0];
   Args a;
   memset(&a, 0, sizeof a);
@@ -382,6 +429,9 @@ int main(int argc, char **argv) {
     cli_message("cannot create a Lua state (out of memory)");
     return 1;
   }
+#ifdef TIDE_MPI_PROGRAM
+  cli_mpi_state(a.T); /* tide.mpi */
+#endif
   lua_State *L = tide_lua(a.T);
   lua_pushcfunction(L, pmain);
   lua_pushlightuserdata(L, &a);

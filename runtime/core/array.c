@@ -13,17 +13,37 @@
 #include "core.h"
 
 const tide_DtypeInfo tide_dtypes[TIDE_NDTYPES] = {
-  {"f64", "float64", 'f', 8}, {"f32", "float32", 'f', 4},
-  {"i64", "int64", 'i', 8},   {"i32", "int32", 'i', 4},
-  {"u8", "uint8", 'u', 1},    {"bool", "bool", 'b', 1},
+  [TIDE_F64] = {"f64", "float64", 'f', 8, "f8"}, [TIDE_F32] = {"f32", "float32", 'f', 4, "f4"},
+  [TIDE_I64] = {"i64", "int64", 'i', 8, "i8"},   [TIDE_I32] = {"i32", "int32", 'i', 4, "i4"},
+  [TIDE_U8] = {"u8", "uint8", 'u', 1, "u1"},     [TIDE_BOOL] = {"bool", "bool", 'b', 1, "b1"},
+  [TIDE_I8] = {"i8", "int8", 'i', 1, "i1"},      [TIDE_I16] = {"i16", "int16", 'i', 2, "i2"},
+  [TIDE_U16] = {"u16", "uint16", 'u', 2, "u2"},  [TIDE_U32] = {"u32", "uint32", 'u', 4, "u4"},
+  [TIDE_U64] = {"u64", "uint64", 'u', 8, "u8"},
 };
+
+const char tide_dtype_list[] = "f64 f32 i64 i32 i16 i8 u64 u32 u16 u8 bool";
+
+int tide_dtype_find(char kind, int size) {
+  for (int dt = 0; dt < TIDE_NDTYPES; dt++)
+    if (tide_dtypes[dt].kind == kind && tide_dtypes[dt].size == size) return dt;
+  return -1;
+}
+
+void tide_dtype_range(int dt, int64_t *lo, int64_t *hi) {
+  int bits = 8 * tide_dtype_size(dt);
+  if (tide_dtypes[dt].kind == 'b') *lo = 0, *hi = 1;
+  else if (tide_dtypes[dt].kind == 'u') *lo = 0, *hi = bits == 64 ? INT64_MAX : ((int64_t)1 << bits) - 1;
+  else if (bits == 64) *lo = INT64_MIN, *hi = INT64_MAX;
+  else *lo = -((int64_t)1 << (bits - 1)), *hi = ((int64_t)1 << (bits - 1)) - 1;
+}
 
 /* The names np.dtype() (numpy 1.24, 64-bit Linux) maps to tide's dtypes,
 ** and numpy's names of dtypes tide does not have (dt -1), refused with
-** numpy's meaning in the message.  tide's own names come first: "u8" is
-** tide's uint8 (numpy's "u8" is uint64, as "<u8" still is here).  code:
-** a typestring or one-character code, which may follow a byte-order mark
-** ("<f8", "|b1", "=i"). */
+** numpy's meaning in the message.  tide's own names come first and win
+** when bare: "i8" is tide's int8 and "u8" tide's uint8 (numpy's int64 and
+** uint64), while "<i8", "=u8" (with a byte-order mark) keep numpy's
+** meaning.  code: a typestring or one-character code, which may follow a
+** byte-order mark ("<f8", "|b1", "=i"). */
 static const struct {
   const char *name;
   int dt;
@@ -31,7 +51,9 @@ static const struct {
   bool code;
 } dtype_names[] = {
   {"f64", TIDE_F64, 0, 0}, {"f32", TIDE_F32, 0, 0}, {"i64", TIDE_I64, 0, 0},
-  {"i32", TIDE_I32, 0, 0}, {"u8", TIDE_U8, 0, 0}, {"bool", TIDE_BOOL, 0, 0},
+  {"i32", TIDE_I32, 0, 0}, {"i16", TIDE_I16, 0, 0}, {"i8", TIDE_I8, 0, 0},
+  {"u64", TIDE_U64, 0, 0}, {"u32", TIDE_U32, 0, 0}, {"u16", TIDE_U16, 0, 0},
+  {"u8", TIDE_U8, 0, 0},   {"bool", TIDE_BOOL, 0, 0},
   /* float64 */
   {"float64", TIDE_F64, 0, 0}, {"double", TIDE_F64, 0, 0}, {"float", TIDE_F64, 0, 0},
   {"float_", TIDE_F64, 0, 0}, {"f8", TIDE_F64, 0, 1}, {"d", TIDE_F64, 0, 1},
@@ -46,6 +68,22 @@ static const struct {
   /* int32 */
   {"int32", TIDE_I32, 0, 0}, {"intc", TIDE_I32, 0, 0}, {"i4", TIDE_I32, 0, 1},
   {"i", TIDE_I32, 0, 1},
+  /* int16 */
+  {"int16", TIDE_I16, 0, 0}, {"short", TIDE_I16, 0, 0}, {"i2", TIDE_I16, 0, 1},
+  {"h", TIDE_I16, 0, 1},
+  /* int8 */
+  {"int8", TIDE_I8, 0, 0}, {"byte", TIDE_I8, 0, 0}, {"i1", TIDE_I8, 0, 1},
+  {"b", TIDE_I8, 0, 1},
+  /* uint64 */
+  {"uint64", TIDE_U64, 0, 0}, {"uint", TIDE_U64, 0, 0}, {"ulonglong", TIDE_U64, 0, 0},
+  {"uintp", TIDE_U64, 0, 0}, {"uint0", TIDE_U64, 0, 0}, {"u8", TIDE_U64, 0, 1},
+  {"L", TIDE_U64, 0, 1}, {"Q", TIDE_U64, 0, 1}, {"P", TIDE_U64, 0, 1},
+  /* uint32 */
+  {"uint32", TIDE_U32, 0, 0}, {"uintc", TIDE_U32, 0, 0}, {"u4", TIDE_U32, 0, 1},
+  {"I", TIDE_U32, 0, 1},
+  /* uint16 */
+  {"uint16", TIDE_U16, 0, 0}, {"ushort", TIDE_U16, 0, 0}, {"u2", TIDE_U16, 0, 1},
+  {"H", TIDE_U16, 0, 1},
   /* uint8 */
   {"uint8", TIDE_U8, 0, 0}, {"ubyte", TIDE_U8, 0, 0}, {"u1", TIDE_U8, 0, 1},
   {"B", TIDE_U8, 0, 1},
@@ -57,17 +95,6 @@ static const struct {
   {"e", -1, "float16", 1},
   {"float128", -1, "float128", 0}, {"longdouble", -1, "float128", 0},
   {"longfloat", -1, "float128", 0}, {"f16", -1, "float128", 1}, {"g", -1, "float128", 1},
-  {"int8", -1, "int8", 0}, {"byte", -1, "int8", 0}, {"i1", -1, "int8", 1},
-  {"b", -1, "int8", 1},
-  {"int16", -1, "int16", 0}, {"short", -1, "int16", 0}, {"i2", -1, "int16", 1},
-  {"h", -1, "int16", 1},
-  {"uint16", -1, "uint16", 0}, {"ushort", -1, "uint16", 0}, {"u2", -1, "uint16", 1},
-  {"H", -1, "uint16", 1},
-  {"uint32", -1, "uint32", 0}, {"uintc", -1, "uint32", 0}, {"u4", -1, "uint32", 1},
-  {"I", -1, "uint32", 1},
-  {"uint64", -1, "uint64", 0}, {"uint", -1, "uint64", 0}, {"ulonglong", -1, "uint64", 0},
-  {"uintp", -1, "uint64", 0}, {"uint0", -1, "uint64", 0}, {"u8", -1, "uint64", 1},
-  {"L", -1, "uint64", 1}, {"Q", -1, "uint64", 1}, {"P", -1, "uint64", 1},
   {"complex64", -1, "complex64", 0}, {"csingle", -1, "complex64", 0},
   {"c8", -1, "complex64", 1}, {"F", -1, "complex64", 1},
   {"complex128", -1, "complex128", 0}, {"complex", -1, "complex128", 0},
@@ -93,8 +120,8 @@ int tide_dtype_parse(const char *s) {
     if (strcmp(name, dtype_names[i].name) != 0 || (order && !dtype_names[i].code)) continue;
     int dt = dtype_names[i].dt;
     if (dt < 0) {
-      tide__seterr(TIDE_EDTYPE, "dtype '%s' is numpy's %s, which tide does not have "
-                   "(f64 f32 i64 i32 u8 bool)", s, dtype_names[i].numpy);
+      tide__seterr(TIDE_EDTYPE, "dtype '%s' is numpy's %s, which tide does not have (%s)",
+                   s, dtype_names[i].numpy, tide_dtype_list);
       return -1;
     }
     if (order == foreign && tide_dtype_size(dt) > 1) {
@@ -104,37 +131,51 @@ int tide_dtype_parse(const char *s) {
     }
     return dt;
   }
-  tide__seterr(TIDE_EDTYPE, "unknown dtype '%s' (f64 f32 i64 i32 u8 bool)", s);
+  tide__seterr(TIDE_EDTYPE, "unknown dtype '%s' (%s)", s, tide_dtype_list);
   return -1;
+}
+
+/* Float to an integer dtype: C leaves out-of-range conversions undefined,
+** so clamp to the dtype's range first (NaN: 0). */
+static int64_t clamp_f2i(double v, double lo, double hi) {
+  return v != v ? 0 : v <= lo ? (int64_t)lo : v >= hi ? (int64_t)hi : (int64_t)v;
 }
 
 void tide_store_f64(int dt, void *p, double v) {
   switch (dt) {
     case TIDE_F64: *(double *)p = v; break;
     case TIDE_F32: *(float *)p = (float)v; break;
-    /* Out-of-range and NaN conversions are undefined in C: clamp them. */
     case TIDE_I64:
       *(int64_t *)p = v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX
                     : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v;
       break;
-    case TIDE_I32:
-      *(int32_t *)p = v != v ? 0 : v >= 2147483647.0 ? INT32_MAX
-                    : v <= -2147483648.0 ? INT32_MIN : (int32_t)v;
-      break;
-    case TIDE_U8:
-      *(uint8_t *)p = v != v ? 0 : v >= 255.0 ? 255 : v <= 0 ? 0 : (uint8_t)v;
+    case TIDE_I32: *(int32_t *)p = (int32_t)clamp_f2i(v, -2147483648.0, 2147483647.0); break;
+    case TIDE_I16: *(int16_t *)p = (int16_t)clamp_f2i(v, -32768.0, 32767.0); break;
+    case TIDE_I8: *(int8_t *)p = (int8_t)clamp_f2i(v, -128.0, 127.0); break;
+    case TIDE_U8: *(uint8_t *)p = (uint8_t)clamp_f2i(v, 0, 255.0); break;
+    case TIDE_U16: *(uint16_t *)p = (uint16_t)clamp_f2i(v, 0, 65535.0); break;
+    case TIDE_U32: *(uint32_t *)p = (uint32_t)clamp_f2i(v, 0, 4294967295.0); break;
+    case TIDE_U64:
+      *(uint64_t *)p = v != v || v <= 0 ? 0 : v >= 18446744073709551616.0 ? UINT64_MAX
+                     : (uint64_t)v;
       break;
     default: *(uint8_t *)p = v != 0; break;
   }
 }
 
 void tide_store_i64(int dt, void *p, int64_t v) {
+  /* narrowing wraps, as numpy's astype (GCC defines it as modulo) */
   switch (dt) {
     case TIDE_F64: *(double *)p = (double)v; break;
     case TIDE_F32: *(float *)p = (float)v; break;
     case TIDE_I64: *(int64_t *)p = v; break;
-    case TIDE_I32: *(int32_t *)p = (int32_t)(uint32_t)v; break;  /* wraps, as numpy */
+    case TIDE_I32: *(int32_t *)p = (int32_t)(uint32_t)v; break;
+    case TIDE_I16: *(int16_t *)p = (int16_t)(uint16_t)v; break;
+    case TIDE_I8: *(int8_t *)p = (int8_t)(uint8_t)v; break;
     case TIDE_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TIDE_U16: *(uint16_t *)p = (uint16_t)v; break;
+    case TIDE_U32: *(uint32_t *)p = (uint32_t)v; break;
+    case TIDE_U64: *(uint64_t *)p = (uint64_t)v; break;
     default: *(uint8_t *)p = v != 0; break;
   }
 }

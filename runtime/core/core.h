@@ -66,42 +66,60 @@ typedef struct tide_DtypeInfo {
   const char *numpy; /* "float64" */
   char kind;         /* 'f', 'i', 'u', 'b' */
   int size;          /* bytes */
+  const char *code;  /* numpy's typestring without the byte order: "f8" */
 } tide_DtypeInfo;
 
 extern const tide_DtypeInfo tide_dtypes[TIDE_NDTYPES];
 
 #define tide_dtype_size(dt) (tide_dtypes[(dt)].size)
 #define tide_dtype_isfloat(dt) ((dt) == TIDE_F64 || (dt) == TIDE_F32)
+#define tide_dtype_isunsigned(dt) (tide_dtypes[(dt)].kind == 'u')
+#define tide_dtype_isint(dt) (tide_dtypes[(dt)].kind == 'i' || tide_dtypes[(dt)].kind == 'u')
+/* The dtype of kind 'i', 'u' or 'f' and size bytes; -1 when tide has none. */
+int tide_dtype_find(char kind, int size);
+/* The range of an integer dtype (bool: 0..1); u64's top is INT64_MAX here,
+** the most a Lua integer can say. */
+void tide_dtype_range(int dt, int64_t *lo, int64_t *hi);
+/* "f64 f32 i64 ... u64": every dtype's name, for messages. */
+extern const char tide_dtype_list[];
 
-/* Parses tide's names ("f64") and numpy's for the same dtypes, with numpy's
-** meaning ("float" and "double" are f64, "int" and "long" i64, "single"
-** f32, "<f8", "i4", "?"); -1 with a message naming what was wrong for
-** anything else ("dtype 'half' is numpy's float16, which tide does not
-** have ..."). */
+/* Parses tide's names ("f64", "i8" is tide's int8) and numpy's for the same
+** dtypes, with numpy's meaning ("float" and "double" are f64, "int" and
+** "long" i64, "short" i16, "<i8" i64, "|i1" i8, "?"); -1 with a message
+** naming what was wrong for anything else ("dtype 'half' is numpy's
+** float16, which tide does not have ..."). */
 int tide_dtype_parse(const char *s);
 
-/* Loads one element as double / int64, and stores one, converting. */
+/* Loads one element as double / int64, and stores one, converting.  A u64
+** above INT64_MAX loads as a negative int64 (the same bits): callers that
+** care about the value use tide_load_f64 or test the dtype. */
+#define TIDE_LOAD_CASES(CAST)                                             \
+    case TIDE_I64: return (CAST)*(const int64_t *)p;                    \
+    case TIDE_I32: return *(const int32_t *)p;                          \
+    case TIDE_U8: return *(const uint8_t *)p;                           \
+    case TIDE_I8: return *(const int8_t *)p;                            \
+    case TIDE_I16: return *(const int16_t *)p;                          \
+    case TIDE_U16: return *(const uint16_t *)p;                         \
+    case TIDE_U32: return *(const uint32_t *)p;                         \
+    case TIDE_U64: return (CAST)*(const uint64_t *)p;                   \
+    default: return *(const uint8_t *)p != 0;
 static inline double tide_load_f64(int dt, const void *p) {
   switch (dt) {
     case TIDE_F64: return *(const double *)p;
     case TIDE_F32: return *(const float *)p;
-    case TIDE_I64: return (double)*(const int64_t *)p;
-    case TIDE_I32: return *(const int32_t *)p;
-    case TIDE_U8: return *(const uint8_t *)p;
-    default: return *(const uint8_t *)p != 0;
+    TIDE_LOAD_CASES(double)
   }
 }
 static inline int64_t tide_load_i64(int dt, const void *p) {
   switch (dt) {
     case TIDE_F64: return (int64_t)*(const double *)p;
     case TIDE_F32: return (int64_t)*(const float *)p;
-    case TIDE_I64: return *(const int64_t *)p;
-    case TIDE_I32: return *(const int32_t *)p;
-    case TIDE_U8: return *(const uint8_t *)p;
-    default: return *(const uint8_t *)p != 0;
+    TIDE_LOAD_CASES(int64_t)
   }
 }
-void tide_store_f64(int dt, void *p, double v);  /* float -> int truncates toward 0 */
+/* float -> int truncates toward 0, clamped to the dtype's range (NaN: 0);
+** int -> narrower int wraps (two's complement), as numpy's astype. */
+void tide_store_f64(int dt, void *p, double v);
 void tide_store_i64(int dt, void *p, int64_t v);
 
 /* -------------------------------------------------------------- storage.c */
@@ -209,6 +227,8 @@ void tide_storage_unref(tide_Storage *s);  /* NULL is a no-op */
 ** (shared ones mprotect'ed), copy-on-write (remapped MAP_PRIVATE) or stays
 ** shared read-write, as its wmode says.  Called by pool.c only. */
 void tide__storage_after_fork(void);
+/* The live storage mapping the same file as fd, or NULL. */
+tide_Storage *tide__storage_of_fd(int fd);
 /* Frees the shared segments kept for reuse (see storage.c); returns the
 ** bytes released. */
 size_t tide_storage_trim(void);

@@ -616,17 +616,17 @@ static int parse_cell(Ctx *c, const Span *sp, void *dst, int64_t row, int64_t co
   if (rc == -1) return not_value(c, sp, dst, row, col);
   char t[200], nm[260];
   const char *dn = tide_dtypes[dt].name;
-  uint64_t lim_pos = dt == TIDE_I64 ? (uint64_t)INT64_MAX : dt == TIDE_I32 ? INT32_MAX : 255;
-  uint64_t lim_neg = dt == TIDE_I64 ? (uint64_t)INT64_MAX + 1 : dt == TIDE_I32 ? 2147483648u : 0;
+  int64_t lo, hi;
+  tide_dtype_range(dt, &lo, &hi);
+  uint64_t lim_pos = dt == TIDE_U64 ? UINT64_MAX : (uint64_t)hi;
+  uint64_t lim_neg = lo < 0 ? (uint64_t)0 - (uint64_t)lo : 0;
   if (rc == -2 || mag > (neg ? lim_neg : lim_pos))
     return cerr(c, TIDE_ERANGE, "row %lld, column %lld%s: %s is out of range for %s",
                 (long long)row, (long long)col + 1, colname(c, col, nm, sizeof nm),
                 shown(s, n, t, sizeof t), dn);
   /* -mag in unsigned arithmetic, then to signed: exact down to INT64_MIN. */
   int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-  if (dt == TIDE_I64) *(int64_t *)dst = v;
-  else if (dt == TIDE_I32) *(int32_t *)dst = (int32_t)v;
-  else *(uint8_t *)dst = (uint8_t)v;
+  tide_store_i64(dt, dst, v); /* in range: exact (a u64 keeps its bits) */
   return TIDE_OK;
 }
 
@@ -753,12 +753,11 @@ static int levels_sort(Levels *L) {
 
 /* The largest code a dtype holds exactly. */
 static int64_t max_code(int dt) {
+  int64_t lo, hi;
   switch (dt) {
-    case TIDE_U8: return 255;
-    case TIDE_I32: return INT32_MAX;
     case TIDE_F32: return (int64_t)1 << 24;
     case TIDE_F64: return (int64_t)1 << 53;
-    default: return INT64_MAX;
+    default: tide_dtype_range(dt, &lo, &hi); return hi;
   }
 }
 

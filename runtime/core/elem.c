@@ -41,6 +41,10 @@ typedef struct Un {
     *(T *)(po + i * so) = (T)((x > 0) - (x < 0));                            \
   }
 
+#define SIGN_UINT(T)                                                         \
+  for (int64_t i = 0; i < n; i++)                                            \
+    *(T *)(po + i * so) = *(const T *)(pa + i * sa) != 0;
+
 /* p[0] the output (its own dtype), p[1] the input. */
 static int un_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
   const Un *u = ud;
@@ -75,7 +79,12 @@ static int un_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
         break;
       case TIDE_I64: SIGN_INT(int64_t) break;
       case TIDE_I32: SIGN_INT(int32_t) break;
-      default:
+      case TIDE_I16: SIGN_INT(int16_t) break;
+      case TIDE_I8: SIGN_INT(int8_t) break;
+      case TIDE_U64: SIGN_UINT(uint64_t) break;
+      case TIDE_U32: SIGN_UINT(uint32_t) break;
+      case TIDE_U16: SIGN_UINT(uint16_t) break;
+      default: /* u8 (bool is refused) */
         for (int64_t i = 0; i < n; i++) po[i * so] = pa[i * sa] != 0;
         break;
     }

@@ -52,6 +52,8 @@ typedef struct Fmt {
 static void fmt_one(const Fmt *f, const unsigned char *p, char *out, size_t len) {
   if (f->dtype == TIDE_BOOL) {
     snprintf(out, len, "%s", *p ? "true" : "false");
+  } else if (f->dtype == TIDE_U64) {
+    snprintf(out, len, "%" PRIu64, *(const uint64_t *)p);
   } else if (!tide_dtype_isfloat(f->dtype)) {
     snprintf(out, len, "%" PRId64, tide_load_i64(f->dtype, p));
   } else {

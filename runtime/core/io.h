@@ -23,7 +23,8 @@
 /* What a .npy header says. */
 typedef struct tide_NpyHeader {
   int major, minor;     /* format version: 1.0, 2.0 or 3.0 */
-  int dtype;            /* a tide_dtype */
+  int dtype;            /* a tide_dtype (float16: u16, with half set) */
+  int half;             /* 1: the file holds float16 (tide has no such dtype) */
   int swap;             /* 1: the data are in the other byte order */
   int fortran;          /* 1: fortran_order True */
   int ndim;
@@ -46,6 +47,10 @@ int tide_npy_parse_header(const unsigned char *buf, size_t len,
 ** the bytes as stored, like numpy), never copied twice.  *out must not hold
 ** a storage. */
 int tide_npy_load(const char *path, tide_Array *out);
+/* Same, converted to dtype (< 0: as stored), as numpy's astype would.  A
+** float16 file loads only this way (tide has no float16): its values are
+** converted exactly to f32 or f64. */
+int tide_npy_load_as(const char *path, int dtype, tide_Array *out);
 /* Same, from bytes in memory (name is used in messages only). */
 int tide_npy_load_buffer(const unsigned char *buf, size_t len,
                          const char *name, tide_Array *out);
@@ -77,6 +82,8 @@ int tide_npz_count(const tide_Npz *z);
 const char *tide_npz_name(const tide_Npz *z, int i);
 /* Loads member i into a fresh array, checking its CRC-32 and sizes. */
 int tide_npz_read(tide_Npz *z, int i, tide_Array *out);
+/* Same, converted to dtype (< 0: as stored; see tide_npy_load_as). */
+int tide_npz_read_as(tide_Npz *z, int i, int dtype, tide_Array *out);
 void tide_npz_close(tide_Npz *z); /* NULL is a no-op */
 
 /* Writes n arrays as members names[k] + ".npy"; compress != 0 deflates
@@ -100,11 +107,16 @@ typedef struct tide__NpySource {
   void *ctx;
   uint64_t size;    /* bytes the source holds, or UINT64_MAX if not known */
   const char *name; /* for messages */
+  int want;         /* 0: the dtype as stored; else 1 + the dtype to convert to */
+  int half;         /* set by tide__npy_read: the array holds float16 bits (u16) */
 } tide__NpySource;
 
 /* Reads one whole .npy from src into a fresh array; refuses data shorter
 ** than declared and trailing bytes after it. */
 int tide__npy_read(tide__NpySource *src, tide_Array *out);
+/* Converts what tide__npy_read read to src->want (float16 bits to floats);
+** on failure out is closed. */
+int tide__npy_finish(const tide__NpySource *src, tide_Array *out);
 /* Bytes of the .npy header tide writes for a (into buf, at most cap). */
 size_t tide__npy_make_header(const tide_Array *a, unsigned char *buf,
                              size_t cap);

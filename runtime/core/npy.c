@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +169,7 @@ static int pshape(P *x, tide_NpyHeader *h) {
   return TIDE_OK;
 }
 
-/* numpy's type codes that tide has a dtype for. */
-static const struct {
-  const char *code;
-  int dtype;
-} CODES[] = {{"f8", TIDE_F64}, {"f4", TIDE_F32}, {"i8", TIDE_I64},
-             {"i4", TIDE_I32}, {"u1", TIDE_U8},  {"b1", TIDE_BOOL}};
+#define NPY_CODES "f8 f4 f2 i8 i4 i2 i1 u8 u4 u2 u1 b1"
 
 static int pdescr(const char *raw, size_t n, tide_NpyHeader *h) {
   /* Messages quote the descr: keep control bytes out of them. */
@@ -194,20 +190,26 @@ static int pdescr(const char *raw, size_t n, tide_NpyHeader *h) {
                         "object arrays ('%s') are not supported: tide never unpickles", d);
   if (strchr("USaV", code[0]) && code[0])
     return tide__seterr(TIDE_EDTYPE, "dtype '%s' is not supported (string, unicode and void "
-                        "dtypes cannot be loaded; tide reads f8 f4 i8 i4 u1 b1)", d);
-  for (size_t i = 0; i < sizeof CODES / sizeof CODES[0]; i++) {
-    if (n > 8 || strcmp(code, CODES[i].code) != 0) continue;
-    int size = tide_dtype_size(CODES[i].dtype);
-    if (code == d && size > 1)
-      return tide__seterr(TIDE_EDTYPE, "dtype '%s' has no byte-order mark", d);
-    if (o == '|' && size > 1)
-      return tide__seterr(TIDE_EDTYPE, "dtype '%s': '|' (no byte order) is only for 1-byte types",
-                          d);
-    h->dtype = CODES[i].dtype;
-    h->swap = size > 1 && ((o == '<' && !host_is_little()) || (o == '>' && host_is_little()));
-    return TIDE_OK;
-  }
-  return tide__seterr(TIDE_EDTYPE, "unsupported dtype '%s' (tide reads f8 f4 i8 i4 u1 b1)", d);
+                        "dtypes cannot be loaded; tide reads " NPY_CODES ")", d);
+  if (code[0] == 'c')
+    return tide__seterr(TIDE_EDTYPE, "dtype '%s' is complex, which tide does not have: save "
+                        "the real and imaginary parts as two arrays (np.save(p, a.real))", d);
+  /* float16 has no tide dtype: its bits load as u16 and tide__npy_finish
+  ** converts them to the dtype the caller asked for */
+  bool half = strcmp(code, "f2") == 0;
+  int dt = half ? TIDE_U16 : -1;
+  for (int k = 0; k < TIDE_NDTYPES && dt < 0 && n <= 8; k++)
+    if (strcmp(code, tide_dtypes[k].code) == 0) dt = k;
+  if (dt < 0)
+    return tide__seterr(TIDE_EDTYPE, "unsupported dtype '%s' (tide reads " NPY_CODES ")", d);
+  int size = tide_dtype_size(dt);
+  if (code == d && size > 1) return tide__seterr(TIDE_EDTYPE, "dtype '%s' has no byte-order mark", d);
+  if (o == '|' && size > 1)
+    return tide__seterr(TIDE_EDTYPE, "dtype '%s': '|' (no byte order) is only for 1-byte types", d);
+  h->dtype = dt;
+  h->half = half;
+  h->swap = size > 1 && ((o == '<' && !host_is_little()) || (o == '>' && host_is_little()));
+  return TIDE_OK;
 }
 
 int tide_npy_parse_header(const unsigned char *buf, size_t len, tide_NpyHeader *h) {
@@ -287,7 +289,13 @@ int tide_npy_parse_header(const unsigned char *buf, size_t len, tide_NpyHeader *
 /* ------------------------------------------------------------- loading */
 
 static void byteswap(unsigned char *p, uint64_t nbytes, int size) {
-  if (size == 8) {
+  if (size == 2) {
+    for (uint64_t i = 0; i + 2 <= nbytes; i += 2) {
+      unsigned char t = p[i];
+      p[i] = p[i + 1];
+      p[i + 1] = t;
+    }
+  } else if (size == 8) {
     for (uint64_t i = 0; i + 8 <= nbytes; i += 8) {
       uint64_t v;
       memcpy(&v, p + i, 8);
@@ -335,6 +343,10 @@ int tide__npy_read(tide__NpySource *src, tide_Array *out) {
     got += more;
   }
   if ((rc = tide_npy_parse_header(hb, got, &h))) return with_name(rc, src->name);
+  if (h.half && !src->want)
+    return tide__seterr(TIDE_EDTYPE, "%s holds float16, which tide does not have: load it "
+                        "converted with the option {dtype = \"f32\"} (or \"f64\")", src->name);
+  src->half = h.half;
   size_t pre = got - h.header_len; /* data bytes already read (a tiny v1 header) */
   if (src->size != UINT64_MAX) {
     uint64_t avail = src->size >= h.header_len ? src->size - h.header_len : 0;
@@ -406,17 +418,57 @@ static int open_regular(const char *path, int flags, int *fd, uint64_t *size) {
   return TIDE_OK;
 }
 
-int tide_npy_load(const char *path, tide_Array *out) {
+/* numpy's float16 (IEEE binary16) bits as a double. */
+static double half_to_double(uint16_t b) {
+  int e = (b >> 10) & 0x1f, m = b & 0x3ff;
+  double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+  return b & 0x8000 ? -v : v;
+}
+
+static int half_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
+  int dt = *(const int *)ud;
+  for (int64_t i = 0; i < n; i++) {
+    uint16_t b;
+    memcpy(&b, p[1] + i * st[1], 2);
+    tide_store_f64(dt, p[0] + i * st[0], half_to_double(b));
+  }
+  return 0;
+}
+
+int tide__npy_finish(const tide__NpySource *src, tide_Array *out) {
+  int want = src->want - 1;
+  if (want < 0 || (want == out->dtype && !src->half)) return TIDE_OK;
+  tide_Array conv;
+  int rc;
+  if (src->half) {
+    rc = tide_array_new(&conv, want, out->ndim, out->shape, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
+    if (!rc) {
+      unsigned char *base[2] = {conv.data, out->data};
+      const int64_t *st[2] = {conv.strides, out->strides};
+      tide_nditer(2, out->ndim, out->shape, base, st, half_inner, &want);
+    }
+  } else {
+    rc = tide_array_copy(out, want, &conv);
+  }
+  tide_array_close(out);
+  if (rc) return rc;
+  *out = conv;
+  return TIDE_OK;
+}
+
+int tide_npy_load(const char *path, tide_Array *out) { return tide_npy_load_as(path, -1, out); }
+
+int tide_npy_load_as(const char *path, int dtype, tide_Array *out) {
   memset(out, 0, sizeof *out);
   int fd;
   uint64_t size;
   int rc = open_regular(path, O_RDONLY, &fd, &size);
   if (rc) return rc;
   FileSrc f = {fd, path};
-  tide__NpySource src = {file_read, &f, size, path};
+  tide__NpySource src = {file_read, &f, size, path, dtype + 1, 0};
   rc = tide__npy_read(&src, out);
   close(fd);
-  return rc;
+  return rc ? rc : tide__npy_finish(&src, out);
 }
 
 typedef struct MemSrc {
@@ -436,7 +488,7 @@ static int mem_read(void *ctx, unsigned char *buf, size_t n, size_t *got) {
 int tide_npy_load_buffer(const unsigned char *buf, size_t len, const char *name,
                          tide_Array *out) {
   MemSrc m = {buf, len, 0};
-  tide__NpySource src = {mem_read, &m, len, name ? name : "buffer"};
+  tide__NpySource src = {mem_read, &m, len, name ? name : "buffer", 0, 0};
   return tide__npy_read(&src, out);
 }
 
@@ -458,6 +510,9 @@ int tide_npy_map(const char *path, char mode, tide_Array *out) {
   if (rc) return rc;
   tide_NpyHeader h;
   if ((rc = tide_npy_parse_header(hb, got, &h))) return with_name(rc, path);
+  if (h.half)
+    return tide__seterr(TIDE_ENOTSUP, "cannot map %s: it holds float16, which tide does not "
+                        "have; load it without mmap, with {dtype = \"f32\"}", path);
   if (size - h.header_len != h.nbytes) return size_error(path, size - h.header_len, &h);
   if (h.swap)
     return tide__seterr(TIDE_ENOTSUP,
@@ -484,12 +539,11 @@ int tide_npy_map(const char *path, char mode, tide_Array *out) {
 /* -------------------------------------------------------------- saving */
 
 size_t tide__npy_make_header(const tide_Array *a, unsigned char *buf, size_t cap) {
-  static const char *const codes[TIDE_NDTYPES] = {"f8", "f4", "i8", "i4", "u1", "b1"};
   char dict[1200];
   int size = tide_dtype_size(a->dtype);
   char order = size == 1 ? '|' : host_is_little() ? '<' : '>';
   int n = snprintf(dict, sizeof dict, "{'descr': '%c%s', 'fortran_order': False, 'shape': (",
-                   order, codes[a->dtype]);
+                   order, tide_dtypes[a->dtype].code);
   for (int d = 0; d < a->ndim; d++)
     n += snprintf(dict + n, sizeof dict - (size_t)n, "%s%" PRId64, d ? ", " : "", a->shape[d]);
   n += snprintf(dict + n, sizeof dict - (size_t)n, "%s), }", a->ndim == 1 ? "," : "");

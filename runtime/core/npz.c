@@ -321,7 +321,9 @@ static int zsrc_read(void *ctx, unsigned char *buf, size_t n, size_t *got) {
   return TIDE_OK;
 }
 
-int tide_npz_read(tide_Npz *z, int i, tide_Array *out) {
+int tide_npz_read(tide_Npz *z, int i, tide_Array *out) { return tide_npz_read_as(z, i, -1, out); }
+
+int tide_npz_read_as(tide_Npz *z, int i, int dtype, tide_Array *out) {
   memset(out, 0, sizeof *out);
   if (i < 0 || i >= z->n) return tide__seterr(TIDE_ERANGE, "no member %d", i);
   Member *m = &z->m[i];
@@ -349,7 +351,7 @@ int tide_npz_read(tide_Npz *z, int i, tide_Array *out) {
   }
   char label[300];
   snprintf(label, sizeof label, "%s (member %s.npy)", z->path, m->name);
-  tide__NpySource src = {zsrc_read, q, m->usize, label};
+  tide__NpySource src = {zsrc_read, q, m->usize, label, dtype + 1, 0};
   rc = tide__npy_read(&src, out);
   if (!rc && q->deflate && (!q->ended || q->left || q->s.avail_in))
     rc = tide__seterr(TIDE_EFORMAT, "%s: bytes after the end of the deflate stream", label);
@@ -358,7 +360,7 @@ int tide_npz_read(tide_Npz *z, int i, tide_Array *out) {
   if (q->zinit) inflateEnd(&q->s);
   free(q);
   if (rc) tide_array_close(out);
-  return rc;
+  return rc ? rc : tide__npy_finish(&src, out);
 }
 
 /* --------------------------------------------------------------- writing */

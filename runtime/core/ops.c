@@ -26,21 +26,24 @@
 
 /* ------------------------------------------------------------ promotion */
 
-static const int rank_of[TIDE_NDTYPES] = {
-  [TIDE_BOOL] = 0, [TIDE_U8] = 1, [TIDE_I32] = 2, [TIDE_I64] = 3,
-  [TIDE_F32] = 4, [TIDE_F64] = 5};
-
 int tide_promote(int a, int b) {
   if (a == b) return a;
+  if (a == TIDE_BOOL) return b;
+  if (b == TIDE_BOOL) return a;
   bool fa = tide_dtype_isfloat(a), fb = tide_dtype_isfloat(b);
+  int za = tide_dtype_size(a), zb = tide_dtype_size(b);
   if (fa && fb) return TIDE_F64;
   if (fa || fb) {
-    int f = fa ? a : b, i = fa ? b : a;
-    if (f == TIDE_F64) return TIDE_F64;
-    /* f32 holds u8 and bool exactly, but not i32 or i64 (numpy: f64). */
-    return (i == TIDE_BOOL || i == TIDE_U8) ? TIDE_F32 : TIDE_F64;
+    int f = fa ? a : b, zi = fa ? zb : za;
+    /* f32 holds 8- and 16-bit integers exactly, not wider ones (numpy: f64) */
+    return f == TIDE_F32 && zi <= 2 ? TIDE_F32 : TIDE_F64;
   }
-  return rank_of[a] > rank_of[b] ? a : b;
+  bool ua = tide_dtype_isunsigned(a), ub = tide_dtype_isunsigned(b);
+  if (ua == ub) return za > zb ? a : b;
+  int u = ua ? a : b, si = ua ? b : a;
+  if (tide_dtype_size(si) > tide_dtype_size(u)) return si;
+  /* the smallest signed type holding both; none holds u64 and a signed */
+  return tide_dtype_size(u) < 8 ? tide_dtype_find('i', 2 * tide_dtype_size(u)) : TIDE_F64;
 }
 
 static bool op_isfloat(const tide_Operand *o) {
@@ -60,10 +63,23 @@ static int arith_dtype(const tide_Operand *a, const tide_Operand *b) {
 static bool is_cmp(int op) { return op >= TIDE_LT && op <= TIDE_NE; }
 static bool is_logic(int op) { return op >= TIDE_LAND && op <= TIDE_LXOR; }
 
+static bool op_isu64(const tide_Operand *o) { return o->arr && o->arr->dtype == TIDE_U64; }
+
+/* Comparisons: integers compare exactly as i64, except u64: as u64 with
+** unsigned operands (and Lua integers >= 0), else as f64 (numpy 1.24's
+** promotion of u64 with a signed type); anything with a float as f64. */
+static int cmp_dtype(const tide_Operand *a, const tide_Operand *b) {
+  if (op_isfloat(a) || op_isfloat(b)) return TIDE_F64;
+  if (!op_isu64(a) && !op_isu64(b)) return TIDE_I64;
+  const tide_Operand *o = op_isu64(a) ? b : a; /* the other operand */
+  if (o->arr) return tide_promote(TIDE_U64, o->arr->dtype) == TIDE_U64 ? TIDE_U64 : TIDE_F64;
+  return o->kind == TIDE_SC_INT && o->i < 0 ? TIDE_F64 : TIDE_U64;
+}
+
 /* Kernel input dtype of an op. */
 static int compute_dtype(int op, const tide_Operand *a, const tide_Operand *b) {
   if (is_logic(op)) return TIDE_BOOL;
-  if (is_cmp(op)) return op_isfloat(a) || op_isfloat(b) ? TIDE_F64 : TIDE_I64;
+  if (is_cmp(op)) return cmp_dtype(a, b);
   int r = arith_dtype(a, b);
   if (op == TIDE_DIV && !tide_dtype_isfloat(r)) return TIDE_F64;
   if (r == TIDE_BOOL && op != TIDE_MIN && op != TIDE_MAX) return TIDE_I64;
@@ -112,6 +128,11 @@ static void bcast_strides(const tide_Array *x, int ndim, int64_t *st) {
     case TIDE_F32: CONV_LOOP(DT, float) break;                            \
     case TIDE_I64: CONV_LOOP(DT, int64_t) break;                          \
     case TIDE_I32: CONV_LOOP(DT, int32_t) break;                          \
+    case TIDE_I16: CONV_LOOP(DT, int16_t) break;                          \
+    case TIDE_I8: CONV_LOOP(DT, int8_t) break;                            \
+    case TIDE_U64: CONV_LOOP(DT, uint64_t) break;                         \
+    case TIDE_U32: CONV_LOOP(DT, uint32_t) break;                         \
+    case TIDE_U16: CONV_LOOP(DT, uint16_t) break;                         \
     case TIDE_U8: CONV_LOOP(DT, uint8_t) break;                           \
     default:                                                              \
       for (int64_t i = 0; i < n; i++)                                     \
@@ -123,21 +144,26 @@ static void convert(int dd, unsigned char *dst, int64_t ds, int sd,
                     const unsigned char *src, int64_t ss, int64_t n) {
   if (dd == TIDE_BOOL) {
     for (int64_t i = 0; i < n; i++) dst[i * ds] = tide_load_f64(sd, src + i * ss) != 0;
-  } else if (tide_dtype_isfloat(sd) && !tide_dtype_isfloat(dd)) {
+    return;
+  }
+  if (tide_dtype_isfloat(sd) && !tide_dtype_isfloat(dd)) {
     /* float -> int is undefined in C out of range: the clamping store. */
     for (int64_t i = 0; i < n; i++)
       tide_store_f64(dd, dst + i * ds, tide_load_f64(sd, src + i * ss));
-  } else if (dd == TIDE_F64) {
-    CONV_FROM(double)
-  } else if (dd == TIDE_F32) {
-    CONV_FROM(float)
-  } else if (dd == TIDE_I64) {
-    CONV_FROM(int64_t)
-  } else if (dd == TIDE_I32) {
-    /* wraps like numpy's astype (GCC defines narrowing as modulo) */
-    CONV_FROM(int32_t)
-  } else {
-    CONV_FROM(uint8_t)
+    return;
+  }
+  /* integer narrowing wraps like numpy's astype (GCC defines it as modulo) */
+  switch (dd) {
+    case TIDE_F64: CONV_FROM(double) break;
+    case TIDE_F32: CONV_FROM(float) break;
+    case TIDE_I64: CONV_FROM(int64_t) break;
+    case TIDE_I32: CONV_FROM(int32_t) break;
+    case TIDE_I16: CONV_FROM(int16_t) break;
+    case TIDE_I8: CONV_FROM(int8_t) break;
+    case TIDE_U64: CONV_FROM(uint64_t) break;
+    case TIDE_U32: CONV_FROM(uint32_t) break;
+    case TIDE_U16: CONV_FROM(uint16_t) break;
+    default: CONV_FROM(uint8_t) break;
   }
 }
 
@@ -237,18 +263,35 @@ FLOAT_HELPERS(f32, float, floorf, fmodf)
     }                                                                        \
     return (T)r;                                                             \
   }
+/* UT is unsigned int for the narrow types: C promotes them to int, whose
+** products could overflow. */
 INT_HELPERS(i64, int64_t, uint64_t, INT64_MIN)
 INT_HELPERS(i32, int32_t, uint32_t, INT32_MIN)
+INT_HELPERS(i16, int16_t, unsigned, INT16_MIN)
+INT_HELPERS(i8, int8_t, unsigned, INT8_MIN)
 
-static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
-  unsigned r = 1, b = x;
-  while (y) {
-    if (y & 1) r = (r * b) & 0xffu;
-    b = (b * b) & 0xffu;
-    y >>= 1;
+/* Unsigned integers wrap by definition; zero divisors give 0 (refused
+** before kernels run). */
+#define UINT_HELPERS(S, T, UT)                                               \
+  static inline T add_##S(T x, T y) { return (T)((UT)x + (UT)y); }           \
+  static inline T sub_##S(T x, T y) { return (T)((UT)x - (UT)y); }           \
+  static inline T mul_##S(T x, T y) { return (T)((UT)x * (UT)y); }           \
+  static inline T neg_##S(T x) { return (T)((UT)0 - (UT)x); }                \
+  static inline T idiv_##S(T x, T y) { return y ? (T)(x / y) : 0; }          \
+  static inline T imod_##S(T x, T y) { return y ? (T)(x % y) : 0; }         \
+  static inline T ipow_##S(T x, T y) {                                       \
+    UT r = 1, b = (UT)x;                                                     \
+    while (y) {                                                              \
+      if (y & 1) r *= b;                                                     \
+      b *= b;                                                                \
+      y >>= 1;                                                               \
+    }                                                                        \
+    return (T)r;                                                             \
   }
-  return (uint8_t)r;
-}
+UINT_HELPERS(u64, uint64_t, uint64_t)
+UINT_HELPERS(u32, uint32_t, uint32_t)
+UINT_HELPERS(u16, uint16_t, unsigned)
+UINT_HELPERS(u8, uint8_t, unsigned)
 
 #define MINF(x, y) (((x) < (y) || (x) != (x)) ? (x) : (y))
 #define MAXF(x, y) (((x) > (y) || (x) != (x)) ? (x) : (y))
@@ -277,7 +320,7 @@ static inline uint8_t ipow_u8(uint8_t x, uint8_t y) {
 FLOAT_KERNELS(f64, double, sqrt, exp, log, fabs, pow, floor, ceil, nearbyint)
 FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf, floorf, ceilf, nearbyintf)
 
-/* Signed integers. */
+/* Integers (abs is the identity for unsigned ones: x < 0 never holds). */
 #define INT_KERNELS(S, T)                                                \
   KERNEL(add_k_##S, T, T, add_##S(x, y))                                 \
   KERNEL(sub_k_##S, T, T, sub_##S(x, y))                                 \
@@ -289,27 +332,30 @@ FLOAT_KERNELS(f32, float, sqrtf, expf, logf, fabsf, powf, floorf, ceilf, nearbyi
   KERNEL(max_k_##S, T, T, MAXI(x, y))                                    \
   KERNEL(neg_k_##S, T, T, ((void)y, neg_##S(x)))                         \
   KERNEL(abs_k_##S, T, T, ((void)y, x < 0 ? neg_##S(x) : x))
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#endif
 INT_KERNELS(i64, int64_t)
 INT_KERNELS(i32, int32_t)
+INT_KERNELS(i16, int16_t)
+INT_KERNELS(i8, int8_t)
+INT_KERNELS(u64, uint64_t)
+INT_KERNELS(u32, uint32_t)
+INT_KERNELS(u16, uint16_t)
+INT_KERNELS(u8, uint8_t) /* and bool for min / max */
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
-/* u8 (and bool for min / max / logic). */
-KERNEL(add_k_u8, uint8_t, uint8_t, (uint8_t)(x + y))
-KERNEL(sub_k_u8, uint8_t, uint8_t, (uint8_t)(x - y))
-KERNEL(mul_k_u8, uint8_t, uint8_t, (uint8_t)(x * y))
-KERNEL(idiv_k_u8, uint8_t, uint8_t, (uint8_t)(y ? x / y : 0))
-KERNEL(mod_k_u8, uint8_t, uint8_t, (uint8_t)(y ? x % y : 0))
-KERNEL(pow_k_u8, uint8_t, uint8_t, ipow_u8(x, y))
-KERNEL(min_k_u8, uint8_t, uint8_t, MINI(x, y))
-KERNEL(max_k_u8, uint8_t, uint8_t, MAXI(x, y))
-KERNEL(neg_k_u8, uint8_t, uint8_t, ((void)y, (uint8_t)(0u - x)))
-KERNEL(abs_k_u8, uint8_t, uint8_t, ((void)y, x))
+/* logic (bool compute dtype) */
 /* bool bytes from files may hold any nonzero value: normalize first */
 KERNEL(land_k, uint8_t, uint8_t, (uint8_t)((x != 0) & (y != 0)))
 KERNEL(lor_k, uint8_t, uint8_t, (uint8_t)((x != 0) | (y != 0)))
 KERNEL(lxor_k, uint8_t, uint8_t, (uint8_t)((x != 0) ^ (y != 0)))
 KERNEL(lnot_k, uint8_t, uint8_t, ((void)y, (uint8_t)!x))
 
-/* Comparisons (compute dtypes f64 and i64 only). */
+/* Comparisons (compute dtypes f64, i64 and u64 only). */
 #define CMP_KERNELS(S, T)                                                \
   KERNEL(lt_k_##S, T, uint8_t, x < y)                                    \
   KERNEL(le_k_##S, T, uint8_t, x <= y)                                   \
@@ -319,20 +365,22 @@ KERNEL(lnot_k, uint8_t, uint8_t, ((void)y, (uint8_t)!x))
   KERNEL(ne_k_##S, T, uint8_t, x != y)
 CMP_KERNELS(f64, double)
 CMP_KERNELS(i64, int64_t)
+CMP_KERNELS(u64, uint64_t)
 
-#define ROW(OP)                                                         \
-  {[TIDE_F64] = OP##_k_f64, [TIDE_F32] = OP##_k_f32, [TIDE_I64] = OP##_k_i64, \
-   [TIDE_I32] = OP##_k_i32, [TIDE_U8] = OP##_k_u8}
-#define CMPROW(OP) {[TIDE_F64] = OP##_k_f64, [TIDE_I64] = OP##_k_i64}
+#define CELLS(OP)                                                        \
+  [TIDE_F64] = OP##_k_f64, [TIDE_F32] = OP##_k_f32, [TIDE_I64] = OP##_k_i64, \
+  [TIDE_I32] = OP##_k_i32, [TIDE_I16] = OP##_k_i16, [TIDE_I8] = OP##_k_i8,    \
+  [TIDE_U64] = OP##_k_u64, [TIDE_U32] = OP##_k_u32, [TIDE_U16] = OP##_k_u16, \
+  [TIDE_U8] = OP##_k_u8
+#define ROW(OP) {CELLS(OP)}
+#define CMPROW(OP) {[TIDE_F64] = OP##_k_f64, [TIDE_I64] = OP##_k_i64, [TIDE_U64] = OP##_k_u64}
 
 static const kfn bin_table[TIDE_NBINOPS][TIDE_NDTYPES] = {
   [TIDE_ADD] = ROW(add), [TIDE_SUB] = ROW(sub), [TIDE_MUL] = ROW(mul),
   [TIDE_DIV] = {[TIDE_F64] = div_k_f64, [TIDE_F32] = div_k_f32},
   [TIDE_IDIV] = ROW(idiv), [TIDE_MOD] = ROW(mod), [TIDE_POW] = ROW(pow),
-  [TIDE_MIN] = {[TIDE_F64] = min_k_f64, [TIDE_F32] = min_k_f32, [TIDE_I64] = min_k_i64,
-                [TIDE_I32] = min_k_i32, [TIDE_U8] = min_k_u8, [TIDE_BOOL] = min_k_u8},
-  [TIDE_MAX] = {[TIDE_F64] = max_k_f64, [TIDE_F32] = max_k_f32, [TIDE_I64] = max_k_i64,
-                [TIDE_I32] = max_k_i32, [TIDE_U8] = max_k_u8, [TIDE_BOOL] = max_k_u8},
+  [TIDE_MIN] = {CELLS(min), [TIDE_BOOL] = min_k_u8},
+  [TIDE_MAX] = {CELLS(max), [TIDE_BOOL] = max_k_u8},
   [TIDE_LT] = CMPROW(lt), [TIDE_LE] = CMPROW(le), [TIDE_GT] = CMPROW(gt),
   [TIDE_GE] = CMPROW(ge), [TIDE_EQ] = CMPROW(eq), [TIDE_NE] = CMPROW(ne),
   [TIDE_LAND] = {[TIDE_BOOL] = land_k}, [TIDE_LOR] = {[TIDE_BOOL] = lor_k},
@@ -397,9 +445,10 @@ static int scalar_to(const tide_Operand *s, int ct, unsigned char *buf, bool ari
     tide_store_f64(ct, buf, s->f);
     return TIDE_OK;
   }
-  if (arith && (ct == TIDE_U8 || ct == TIDE_I32)) {
+  if (arith && tide_dtype_isint(ct) && ct != TIDE_I64) {
     /* numpy 2 refuses a Python int that its array's dtype cannot hold. */
-    int64_t lo = ct == TIDE_U8 ? 0 : INT32_MIN, hi = ct == TIDE_U8 ? 255 : INT32_MAX;
+    int64_t lo, hi;
+    tide_dtype_range(ct, &lo, &hi);
     if (s->i < lo || s->i > hi)
       return tide__seterr(TIDE_ERANGE, "integer %" PRId64 " does not fit in %s",
                           s->i, tide_dtypes[ct].name);
@@ -422,6 +471,10 @@ static int zero_scan(unsigned char **p, int64_t n, const int64_t *st, void *ud) 
 static int check_divisor(int op, int ct, const tide_Operand *b) {
   if (tide_dtype_isfloat(ct) || (op != TIDE_IDIV && op != TIDE_MOD && op != TIDE_POW))
     return TIDE_OK;
+  /* an unsigned compute dtype means b is unsigned (or a Lua integer >= 0,
+  ** scalar_to checks): no negative exponent; a u64 >= 2^63 would load as
+  ** negative below */
+  if (op == TIDE_POW && tide_dtype_isunsigned(ct)) return TIDE_OK;
   int w[2] = {0, op == TIDE_POW ? 2 : 1};
   int bad;
   if (b->arr) {
@@ -659,6 +712,7 @@ static int where_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud
     switch (rs) {
       case 8: SELECT(uint64_t) break;
       case 4: SELECT(uint32_t) break;
+      case 2: SELECT(uint16_t) break;
       default: SELECT(uint8_t) break;
     }
   }

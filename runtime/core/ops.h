@@ -10,14 +10,18 @@
 ** 3x4 with 4 (a row), 3x1 (a column) or 1x4 all broadcast to 3x4; 3x4
 ** with 5 is an error naming both shapes.
 **
-** dtype promotion of two arrays (tide_promote), numpy's table:
-**   the same dtype gives itself; bool < u8 < i32 < i64 and f32 < f64 by
-**   rank; u8 with f32 gives f32, i32 or i64 with f32 gives f64 (f32 cannot
-**   hold them), any integer with f64 gives f64.
+** dtype promotion of two arrays (tide_promote), numpy 1.24's table:
+**   the same dtype gives itself; bool gives way to anything; two signed or
+**   two unsigned integers give the wider; a signed and an unsigned give
+**   the signed one when it is wider, else the signed type twice the
+**   unsigned one's width (u8 i8 -> i16, u32 i32 -> i64), and u64 with any
+**   signed type gives f64; an integer of 8 or 16 bits with f32 gives f32,
+**   a wider one f64 (f32 cannot hold it); anything with f64 gives f64.
 ** An array with a Lua scalar (a "weak" scalar, NEP 50): an integer keeps
-** the array's dtype (bool becomes i64); a float keeps a float array's dtype
-** (f32 stays f32) and turns an integer or bool array into f64.  Two bool
-** operands of arithmetic give i64 (numpy's bool-as-logic twist is not
+** the array's dtype (bool becomes i64) and must fit in it (numpy 2 raises
+** too: "integer 300 does not fit in u8"); a float keeps a float array's
+** dtype (f32 stays f32) and turns an integer or bool array into f64.  Two
+** bool operands of arithmetic give i64 (numpy's bool-as-logic twist is not
 ** copied: use land / lor for logic).
 ** Per operator:
 **   + - * min max    the promoted dtype; integers wrap on overflow (two's
@@ -29,16 +33,19 @@
 **                    and gives 0).  Floats follow IEEE (inf, nan).
 **   ^                pow; an integer base with a negative integer exponent
 **                    is an error (numpy's rule).
-**   comparisons      bool arrays; integers compare exactly as i64, anything
-**                    with a float compares as f64.
+**   comparisons      bool arrays; integers compare exactly as i64 (u64 as
+**                    u64 with unsigned operands, as f64 with signed ones,
+**                    numpy 1.24's promotion), anything with a float as f64.
 **   land lor lxor    bool arrays; operands count as true when nonzero.
 ** In-place forms (tide_binop_inplace) compute in the promoted dtype and
 ** cast the result to the target's dtype (floats to integers truncate,
 ** clamped to the target's range; NaN becomes 0).
 **
 ** Unary math: neg keeps the dtype (bool becomes i64); abs, floor, ceil and
-** round (half to even, numpy's) keep it; sqrt exp log give f32 for f32 and
-** f64 for everything else.
+** round (half to even, numpy's) keep it (neg and abs wrap: -u8(1) is 255,
+** abs(i8(-128)) is -128, as numpy's); sqrt exp log give f32 for f32 and
+** f64 for everything else (numpy gives float16 / f32 for narrow integers;
+** tide has no float16 and keeps one rule).
 */
 #ifndef TIDE_OPS_H
 #define TIDE_OPS_H

@@ -34,7 +34,7 @@ typedef struct tide_Worker {
 ** reads both only after the worker died.
 **
 ** The word also carries small notes from the parent to a busy worker
-** without a message: a ring of 32-bit values (l_par.c: result segments
+** without a message: a ring of 32-bit values (worker.c: result segments
 ** given back), written by the parent up to back_head, read by the worker
 ** up to back_tail. */
 #define TIDE_BACK_RING 16

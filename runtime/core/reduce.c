@@ -168,8 +168,10 @@ enum { A_SUMF, A_SQ, A_DEV, A_MINF, A_MAXF, A_SUMI, A_CNT, A_MINI, A_MAXI };
     }                                                                       \
   }
 
-/* i64 accumulators for integer inputs (wrapping sums, exact min/max). */
-#define RED_ITYPE(S, T, VAL)                                                \
+/* i64 accumulators for integer inputs (wrapping sums, exact min/max).
+** FLIP is xor'ed into min/max values: INT64_MIN for u64, so that its order
+** is the signed order of the flipped bits (tide_reduce flips back). */
+#define RED_ITYPE(S, T, VAL, FLIP)                                          \
   static void acci_##S(int kind, unsigned char *pa, const unsigned char *px, \
                        int64_t n, int64_t sa, int64_t sx) {                 \
     if (sa == 0) {                                                          \
@@ -180,8 +182,8 @@ enum { A_SUMF, A_SQ, A_DEV, A_MINF, A_MAXF, A_SUMI, A_CNT, A_MINI, A_MAXI };
         switch (kind) {                                                     \
           case A_SUMI: s += (uint64_t)v; break;                             \
           case A_CNT: s += v != 0; break;                                   \
-          case A_MINI: b = v < b ? v : b; break;                            \
-          default: b = v > b ? v : b; break;                                \
+          case A_MINI: v ^= FLIP; b = v < b ? v : b; break;                 \
+          default: v ^= FLIP; b = v > b ? v : b; break;                     \
         }                                                                   \
       }                                                                     \
       if (kind == A_SUMI || kind == A_CNT) b = (int64_t)((uint64_t)b + s);  \
@@ -194,24 +196,34 @@ enum { A_SUMF, A_SQ, A_DEV, A_MINF, A_MAXF, A_SUMI, A_CNT, A_MINI, A_MAXI };
       switch (kind) {                                                       \
         case A_SUMI: *a = (int64_t)((uint64_t)*a + (uint64_t)v); break;     \
         case A_CNT: *a += v != 0; break;                                    \
-        case A_MINI: if (v < *a) *a = v; break;                             \
-        default: if (v > *a) *a = v; break;                                 \
+        case A_MINI: v ^= FLIP; if (v < *a) *a = v; break;                  \
+        default: v ^= FLIP; if (v > *a) *a = v; break;                      \
       }                                                                     \
     }                                                                       \
   }
 
 /* Float inputs only ever reach acci_ through A_CNT: compare, not convert. */
 #define V_NZ(v) ((v) != 0)
-RED_ITYPE(f64, double, V_NZ)
-RED_ITYPE(f32, float, V_NZ)
-RED_ITYPE(i64, int64_t, V_ID)
-RED_ITYPE(i32, int32_t, V_ID)
-RED_ITYPE(u8, uint8_t, V_ID)
-RED_ITYPE(b, uint8_t, V_BOOL)
+RED_ITYPE(f64, double, V_NZ, 0)
+RED_ITYPE(f32, float, V_NZ, 0)
+RED_ITYPE(i64, int64_t, V_ID, 0)
+RED_ITYPE(i32, int32_t, V_ID, 0)
+RED_ITYPE(i16, int16_t, V_ID, 0)
+RED_ITYPE(i8, int8_t, V_ID, 0)
+RED_ITYPE(u64, uint64_t, V_ID, INT64_MIN)
+RED_ITYPE(u32, uint32_t, V_ID, 0)
+RED_ITYPE(u16, uint16_t, V_ID, 0)
+RED_ITYPE(u8, uint8_t, V_ID, 0)
+RED_ITYPE(b, uint8_t, V_BOOL, 0)
 RED_TYPE(f64, double, V_ID)
 RED_TYPE(f32, float, V_ID)
 RED_TYPE(i64, int64_t, V_ID)
 RED_TYPE(i32, int32_t, V_ID)
+RED_TYPE(i16, int16_t, V_ID)
+RED_TYPE(i8, int8_t, V_ID)
+RED_TYPE(u64, uint64_t, V_ID)
+RED_TYPE(u32, uint32_t, V_ID)
+RED_TYPE(u16, uint16_t, V_ID)
 RED_TYPE(u8, uint8_t, V_ID)
 RED_TYPE(b, uint8_t, V_BOOL)
 
@@ -226,6 +238,11 @@ static int acc_cb(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
     case TIDE_F32: acc_f32(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
     case TIDE_I64: acc_i64(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
     case TIDE_I32: acc_i32(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
+    case TIDE_I16: acc_i16(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
+    case TIDE_I8: acc_i8(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
+    case TIDE_U64: acc_u64(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
+    case TIDE_U32: acc_u32(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
+    case TIDE_U16: acc_u16(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
     case TIDE_U8: acc_u8(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
     default: acc_b(c->kind, p[0], p[1], p[2], n, st[0], st[1], st[2]); break;
   }
@@ -302,6 +319,13 @@ typedef struct Arg {
   int64_t len, dstride, base;
 } Arg;
 
+/* An integer element as an int64 whose order is the element's: u64 values
+** have their top bit flipped. */
+static inline int64_t ord_i64(int dt, const unsigned char *p) {
+  int64_t v = tide_load_i64(dt, p);
+  return dt == TIDE_U64 ? v ^ INT64_MIN : v;
+}
+
 /* Index of the extreme along n elements (first wins; first NaN wins). */
 static int64_t arg_run(const Arg *g, const unsigned char *p, int64_t n, int64_t st) {
   int64_t best = 0;
@@ -324,9 +348,9 @@ static int64_t arg_run(const Arg *g, const unsigned char *p, int64_t n, int64_t 
     }
     return best;
   }
-  int64_t b = tide_load_i64(g->dt, p);
+  int64_t b = ord_i64(g->dt, p);
   for (int64_t i = 1; i < n; i++) {
-    int64_t v = tide_load_i64(g->dt, p + i * st);
+    int64_t v = ord_i64(g->dt, p + i * st);
     if (g->max ? v > b : v < b) { b = v; best = i; }
   }
   return best;
@@ -358,7 +382,7 @@ static int argall_cb(unsigned char **p, int64_t n, const int64_t *st, void *ud) 
       a->best = a->pos + i;
     }
   } else {
-    int64_t v = tide_load_i64(a->g.dt, q);
+    int64_t v = ord_i64(a->g.dt, q);
     if (!a->started || (a->g.max ? v > a->bi : v < a->bi)) {
       a->bi = v;
       a->best = a->pos + i;
@@ -395,7 +419,7 @@ static int argslice_cb(unsigned char **p, int64_t n, const int64_t *st, void *ud
       take = s->k == 0 || (b == b && (v != v || (s->g.max ? v > b : v < b)));
       if (take) *(double *)bv = v;
     } else {
-      int64_t v = tide_load_i64(s->g.dt, q), b = *(int64_t *)bv;
+      int64_t v = ord_i64(s->g.dt, q), b = *(int64_t *)bv;
       take = s->k == 0 || (s->g.max ? v > b : v < b);
       if (take) *(int64_t *)bv = v;
     }
@@ -469,7 +493,8 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
   int fdt = a->dtype == TIDE_F32 && dim >= 0 ? TIDE_F32 : TIDE_F64;
   int odt;
   switch (op) {
-    case TIDE_RSUM: odt = isf ? fdt : TIDE_I64; break;
+    /* numpy's accumulators: signed sums in i64, unsigned ones in u64 */
+    case TIDE_RSUM: odt = isf ? fdt : tide_dtype_isunsigned(a->dtype) ? TIDE_U64 : TIDE_I64; break;
     case TIDE_RMIN: case TIDE_RMAX: odt = a->dtype; break;
     case TIDE_RARGMIN: case TIDE_RARGMAX: case TIDE_RCOUNT: odt = TIDE_I64; break;
     case TIDE_RANY: case TIDE_RALL: odt = TIDE_BOOL; break;
@@ -496,8 +521,11 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
     default: kind = A_SUMF; break; /* mean; var and std start with the mean */
   }
   bool iacc = kind >= A_SUMI;
+  /* u64 min / max accumulate flipped values (RED_ITYPE's FLIP) */
+  bool flip = a->dtype == TIDE_U64 && (kind == A_MINI || kind == A_MAXI);
   size_t nb = (size_t)(outn ? outn : 1) * 8;
-  unsigned char *acc = (iacc ? odt == TIDE_I64 : odt == TIDE_F64) ? out->data : calloc(nb, 1);
+  unsigned char *acc = (iacc ? odt == TIDE_I64 || odt == TIDE_U64 : odt == TIDE_F64)
+                           ? out->data : calloc(nb, 1);
   double *mean = NULL;
   if (!acc) goto nomem;
   for (int64_t j = 0; j < outn; j++) {
@@ -530,7 +558,8 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
       case TIDE_RALL: iv = iv == len; break;
       default: break;
     }
-    if (acc == out->data && (op == TIDE_RSUM || op == TIDE_RCOUNT || op == TIDE_RMIN ||
+    if (flip) iv ^= INT64_MIN;
+    else if (acc == out->data && (op == TIDE_RSUM || op == TIDE_RCOUNT || op == TIDE_RMIN ||
                              op == TIDE_RMAX))
       continue;
     if (iacc) tide_store_i64(odt, o, iv);

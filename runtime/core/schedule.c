@@ -1,16 +1,18 @@
 /*
 ** schedule.c -- the parent's side of a parallel loop: see schedule.h.
 **
-** Locking: one mutex per loop guards everything below but the pool's
-** worker table, whose live slots belong to the service thread and whose
-** dead slots belong to the script's thread until tide_sched_respawn gives
-** them back.  The service thread blocks in poll() and reads messages
+** The workers are reached only through the loop's backend (backend.h),
+** whichever it is.
+**
+** Locking: one mutex per loop guards everything below but the backend's
+** slots, whose live ones belong to the service thread and whose dead ones
+** belong to the script's thread until tide_sched_respawn gives them back.
+** The service thread waits (the backend's `wait`) and reads messages
 ** without the lock; it sends TASK messages with it (only to idle workers,
 ** which are waiting in recv, so a send does not block for long).  Leases
 ** have one process-wide lock, taken inside a loop's.
 */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +42,7 @@ typedef struct Range {
 
 struct tide_Sched {
   tide_SchedConfig c;
-  tide_Pool pool;
+  tide_Backend *B;
   Slot *slots;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -56,8 +58,8 @@ struct tide_Sched {
   size_t rcap, rhead;
   tide_Event *head, *tail;
   tide_Buf out, rb;          /* the driver's TASK and RESULT messages */
-  struct pollfd pf[257];
-  int pfid[257];
+  int wid[256];              /* slots waited on by serve */
+  unsigned char wready[256];
   tide_Sched *next, *prev;   /* live loops, parked around every fork */
 };
 
@@ -99,9 +101,9 @@ void tide_lease_box_ref(tide_LeaseBox *b) {
 void tide_lease_box_freed(tide_LeaseBox *b, uint32_t id, int clean) {
   pthread_mutex_lock(&lease_mu);
   if (b->alive && clean) {
-    tide_SlotWord *w = b->word;
-    uint32_t head = atomic_load_explicit(&w->back_head, memory_order_relaxed);
-    if (head - atomic_load_explicit(&w->back_tail, memory_order_acquire) < TIDE_BACK_RING) {
+    tide_SlotWord *w = b->word; /* NULL: no shared word, ids ride on TASK */
+    uint32_t head = w ? atomic_load_explicit(&w->back_head, memory_order_relaxed) : 0;
+    if (w && head - atomic_load_explicit(&w->back_tail, memory_order_acquire) < TIDE_BACK_RING) {
       w->back[head % TIDE_BACK_RING] = id;
       atomic_store_explicit(&w->back_head, head + 1, memory_order_release);
     } else if (b->n < TIDE_LEASE_BACK_MAX) {
@@ -344,7 +346,7 @@ static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
   s->got = 0;
   s->sent = tide_now();
   S->outstanding += count;
-  if (tide_msg_send(S->pool.w[id - 1].sock, TIDE_MSG_TASK, b) != TIDE_OK)
+  if (S->B->ops->send(S->B, id, TIDE_MSG_TASK, b) != TIDE_OK)
     lost(S, id, "could not be sent its task", 0);
   tide_buf_reset(b);
 }
@@ -422,7 +424,7 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
 ** file commits past those already received. */
 static void recover(tide_Sched *S, int id, uint64_t committed) {
   Slot *s = &S->slots[id - 1];
-  int fd = S->pool.w[id - 1].spill;
+  int fd = S->B->ops->spill(S->B, id);
   struct stat st;
   if (committed <= 4 || fd < 0 || fstat(fd, &st) != 0) return;
   if (committed > (uint64_t)st.st_size) committed = (uint64_t)st.st_size;
@@ -461,34 +463,33 @@ static void recover(tide_Sched *S, int id, uint64_t committed) {
 ** back the rest of its batch, and leave the slot for tide_sched_respawn. */
 static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
   Slot *s = &S->slots[id - 1];
-  tide_Worker *w = &S->pool.w[id - 1];
-  tide_SlotWord *word = &S->pool.words[id - 1];
-  pid_t pid = w->pid;
+  const tide_BackendOps *ops = S->B->ops;
+  tide_SlotWord *word = ops->word(S->B, id); /* NULL: not shared, nothing to recover */
   /* give a dying worker a moment to be reaped with its real cause */
-  for (int i = 0; !timed_out && i < 50 && !tide_pool_try_reap(&S->pool, id, 0); i++) usleep(2000);
-  tide_pool_kill(&S->pool, id);
-  int64_t cur = atomic_load(&word->task);
-  if (s->count > 0) {
+  for (int i = 0; !timed_out && i < 50 && !ops->reap(S->B, id, 0); i++) usleep(2000);
+  ops->kill(S->B, id);
+  int64_t cur = word ? atomic_load(&word->task) : 0;
+  if (s->count > 0 && word) {
     recover(S, id, atomic_load(&word->committed));
   }
   if (s->count > 0) {
     int64_t next = s->first + s->got, end = s->first + s->count, victim = 0;
     if (cur >= next && cur < end) victim = cur;
-    else if (timed_out) victim = next;
+    else if (timed_out || !word) victim = next; /* !word: the first not received */
     S->outstanding -= end - next;
     if (victim) {
       push_retry(S, next, victim - next); /* none: they would be in the spill */
       push_retry(S, victim + 1, end - victim - 1);
       S->outstanding++; /* arrived() counts it out */
       arrived(S, victim, !timed_out);
-      char how[96], msg[512];
+      char who[96], how[96], msg[512];
+      ops->describe(S->B, id, who, sizeof who, how, sizeof how);
       if (timed_out)
-        snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (worker process %d killed)",
-                 (long long)victim, id, S->c.timeout, (int)pid);
+        snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (%s killed)",
+                 (long long)victim, id, S->c.timeout, who);
       else
-        snprintf(msg, sizeof msg, "[task %lld, worker %d] worker process %d %s (%s) while running task %lld",
-                 (long long)victim, id, (int)pid, why, tide_pool_describe(w->status, how, sizeof how),
-                 (long long)victim);
+        snprintf(msg, sizeof msg, "[task %lld, worker %d] %s %s (%s) while running task %lld",
+                 (long long)victim, id, who, why, how, (long long)victim);
       size_t len = strlen(msg) + 1;
       tide_Event *ev = calloc(1, sizeof *ev + len);
       if (!ev) abort(); /* a task may not vanish */
@@ -504,12 +505,23 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
     }
     s->count = 0;
   }
-  atomic_store(&word->task, 0);
-  atomic_store(&word->committed, 0);
+  if (word) {
+    atomic_store(&word->task, 0);
+    atomic_store(&word->committed, 0);
+  }
   box_retire(&s->box);
   s->dead = 1;
   S->ndead++;
   if (S->main_waiting) pthread_cond_signal(&S->cv);
+}
+
+/* A fresh worker in slot id gets the loop's setup payload before its
+** first batch, where its backend wants one (backend.h). */
+static int setup(tide_Sched *S, int id) {
+  if (!S->B->ops->setup) return TIDE_OK;
+  if (!S->c.setup) return tide__seterr(TIDE_EINVAL, "backend '%s' needs the loop's setup payload",
+                                       S->B->ops->name);
+  return S->B->ops->setup(S->B, id, S->c.setup);
 }
 
 /* ----------------------------------------------------------- the thread */
@@ -538,31 +550,28 @@ static void serve(tide_Sched *S, int ms) {
   int tms = check_timeouts(S);
   if (tms < ms) ms = tms;
   if (S->quit) return;
-  struct pollfd *pf = S->pf;
-  int n = 0;
-  pf[n] = (struct pollfd){S->wakefd, POLLIN, 0};
-  S->pfid[n++] = 0;
+  int n = 0, woken = 0;
   for (int id = 1; id <= S->c.jobs; id++) {
     Slot *s = &S->slots[id - 1];
     if (s->dead || !s->count) continue;
-    pf[n] = (struct pollfd){S->pool.w[id - 1].sock, POLLIN, 0};
-    S->pfid[n++] = id;
+    S->wid[n] = id;
+    S->wready[n++] = 0;
   }
   pthread_mutex_unlock(&S->mu);
-  int r = poll(pf, (nfds_t)n, ms);
+  int r = S->B->ops->wait(S->B, S->wid, n, S->wakefd, ms, S->wready, &woken);
   pthread_mutex_lock(&S->mu);
   if (r <= 0) return;
-  if (pf[0].revents) {
+  if (woken) {
     uint64_t v;
     ssize_t rd = read(S->wakefd, &v, sizeof v);
     (void)rd;
   }
-  for (int i = 1; i < n && !S->quit; i++) {
-    if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    int id = S->pfid[i];
+  for (int i = 0; i < n && !S->quit; i++) {
+    if (!S->wready[i]) continue;
+    int id = S->wid[i];
     uint8_t type = 0;
     pthread_mutex_unlock(&S->mu);
-    int rc = tide_msg_recv(S->pool.w[id - 1].sock, &type, &S->rb, MAX_MSG);
+    int rc = S->B->ops->recv(S->B, id, &type, &S->rb, MAX_MSG);
     pthread_mutex_lock(&S->mu);
     if (S->quit) break; /* the loop closes: its workers were killed */
     if (rc != TIDE_OK)
@@ -585,6 +594,10 @@ static void *service(void *arg) {
 /* ------------------------------------------------------------------ API */
 
 int tide_sched_jobs(const tide_Sched *S) { return S->c.jobs; }
+
+int tide_sched_rank(const tide_Sched *S, int slot) {
+  return S->B && S->B->ops->rank && slot >= 1 && slot <= S->c.jobs ? S->B->ops->rank(S->B, slot) : -1;
+}
 
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   *out = NULL;
@@ -610,14 +623,18 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   pthread_cond_init(&S->cv, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&S->mu, NULL);
-  int rc = tide_pool_start(&S->pool, c->jobs, c->worker, c->ud);
+  tide_BackendConfig bc = {.jobs = c->jobs, .main = c->worker, .ud = c->ud, .arg = c->backend_arg};
+  int rc = c->backend->start(&S->B, &bc);
+  for (int id = 1; rc == TIDE_OK && id <= c->jobs; id++) {
+    slots[id - 1].box = box_new(S->B->ops->word(S->B, id));
+    rc = setup(S, id);
+  }
   if (rc) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
     tide_sched_close(S);
     return tide__seterr(rc, "%s", msg);
   }
-  for (int i = 0; i < c->jobs; i++) slots[i].box = box_new(&S->pool.words[i]);
   pthread_mutex_lock(&live_mu);
   S->next = live;
   if (live) live->prev = S;
@@ -654,9 +671,8 @@ void tide_sched_close(tide_Sched *S) {
       pthread_mutex_lock(&S->mu);
       S->quit = 1;
       /* a worker stopped in the middle of a message must not hold the
-      ** thread in recv: kill them all first */
-      for (int i = 0; i < S->pool.n; i++)
-        if (!S->pool.w[i].reaped) kill(S->pool.w[i].pid, SIGKILL);
+      ** thread in recv: stop them all first */
+      S->B->ops->halt(S->B);
       pthread_mutex_unlock(&S->mu);
       wake(S);
       pthread_join(S->thread, NULL);
@@ -668,7 +684,7 @@ void tide_sched_close(tide_Sched *S) {
     pthread_mutex_unlock(&live_mu);
   }
   for (int i = 0; i < S->c.jobs; i++) box_retire(&S->slots[i].box); /* before the words go */
-  tide_pool_close(&S->pool); /* in a worker's copy: only forgotten */
+  if (S->B) S->B->ops->close(S->B); /* in a worker's copy: only forgotten */
   for (tide_Event *e = S->head, *next; e; e = next) {
     next = e->next;
     tide_event_free(e);
@@ -735,11 +751,12 @@ int tide_sched_respawn(tide_Sched *S) {
     int dead = S->slots[id - 1].dead;
     pthread_mutex_unlock(&S->mu);
     if (!dead) continue;
-    int rc = tide_pool_respawn(&S->pool, id, S->c.worker, S->c.ud);
+    int rc = S->B->ops->respawn(S->B, id);
+    if (rc == TIDE_OK) rc = setup(S, id);
     if (rc) return rc;
     pthread_mutex_lock(&S->mu);
     S->slots[id - 1].dead = 0;
-    S->slots[id - 1].box = box_new(&S->pool.words[id - 1]);
+    S->slots[id - 1].box = box_new(S->B->ops->word(S->B, id));
     S->ndead--;
     pthread_mutex_unlock(&S->mu);
     wake(S);

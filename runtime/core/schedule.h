@@ -31,8 +31,8 @@
 
 #include <stdint.h>
 
+#include "backend.h"
 #include "ipc.h"
-#include "pool.h"
 
 enum { TIDE_MSG_TASK = 1, TIDE_MSG_STOP = 2, TIDE_MSG_RESULT = 3 };
 
@@ -59,7 +59,7 @@ int tide_entry_next(tide_Cursor *c, tide_Entry *e);
 #define TIDE_LEASE_BACK_MAX 64
 typedef struct tide_LeaseBox {
   int refs, alive, n;
-  tide_SlotWord *word; /* while alive */
+  tide_SlotWord *word; /* while alive; NULL when the backend shares none */
   uint32_t ids[TIDE_LEASE_BACK_MAX];
 } tide_LeaseBox;
 
@@ -94,13 +94,17 @@ typedef struct tide_SchedConfig {
   int raise;            /* a failure (not a timeout) ends the loop ... */
   int halt_on_fail;     /* ... at once (else: tasks before it still run) */
   double timeout;       /* seconds per batch, 0: none */
-  tide_WorkerMain worker;
+  const tide_BackendOps *backend; /* what runs the workers (backend.h) */
+  void *backend_arg;    /* tide_BackendConfig.arg */
+  tide_WorkerMain worker; /* a backend that INHERITS: what its children run */
   void *ud;
+  const tide_Buf *setup;  /* the rest: the loop's setup payload, kept by the
+                          ** caller until tide_sched_close */
 } tide_SchedConfig;
 
 typedef struct tide_Sched tide_Sched;
 
-/* Forks the workers.  Until tide_sched_background, the loop advances
+/* Starts the workers through c->backend.  Until tide_sched_background, the loop advances
 ** only inside tide_sched_wait. */
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c);
 /* Starts the service thread, if it is not running: the script goes off to
@@ -115,7 +119,7 @@ tide_Event *tide_sched_take(tide_Sched *S);
 /* Waits up to ms for an event (serving the workers itself when no service
 ** thread runs); 1 when one is there. */
 int tide_sched_wait(tide_Sched *S, int ms);
-/* Replaces workers that died (forks: the script's thread only). */
+/* Replaces workers that died (the script's thread only: fork needs it). */
 int tide_sched_respawn(tide_Sched *S);
 /* n results were handed to the script. */
 void tide_sched_consumed(tide_Sched *S, int64_t n);
@@ -131,5 +135,7 @@ void tide_sched_set_total(tide_Sched *S, int64_t total);
 ** is queued: a task not done by then will never be. */
 int tide_sched_idle(tide_Sched *S);
 int tide_sched_jobs(const tide_Sched *S);
+/* The MPI rank running slot (backend.h, rank), or -1. */
+int tide_sched_rank(const tide_Sched *S, int slot);
 
 #endif

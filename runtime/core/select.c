@@ -69,6 +69,7 @@ static int gather_inner(unsigned char **p, int64_t n, const int64_t *st, void *u
   switch (g->isz) {
     case 8: GATHER(uint64_t) break;
     case 4: GATHER(uint32_t) break;
+    case 2: GATHER(uint16_t) break;
     default: GATHER(uint8_t) break;
   }
   return 0;

@@ -84,6 +84,22 @@ static void encode(int dt, const unsigned char *p, int64_t n, int64_t st, bool c
       for (int64_t i = 0; i < n; i++)
         k[i] = (uint32_t)*(const int32_t *)(p + i * st) ^ 0x80000000u;
       break;
+    case TIDE_I16:
+      for (int64_t i = 0; i < n; i++)
+        k[i] = (uint16_t)*(const int16_t *)(p + i * st) ^ 0x8000u;
+      break;
+    case TIDE_I8:
+      for (int64_t i = 0; i < n; i++) k[i] = (uint8_t)*(const int8_t *)(p + i * st) ^ 0x80u;
+      break;
+    case TIDE_U64:
+      for (int64_t i = 0; i < n; i++) k[i] = *(const uint64_t *)(p + i * st);
+      break;
+    case TIDE_U32:
+      for (int64_t i = 0; i < n; i++) k[i] = *(const uint32_t *)(p + i * st);
+      break;
+    case TIDE_U16:
+      for (int64_t i = 0; i < n; i++) k[i] = *(const uint16_t *)(p + i * st);
+      break;
     case TIDE_U8:
       for (int64_t i = 0; i < n; i++) k[i] = p[i * st];
       break;
@@ -108,6 +124,11 @@ static inline void decode1(int dt, bool desc, uint64_t k, unsigned char *o) {
     case TIDE_F32: *(float *)o = unkey32(k); break;
     case TIDE_I64: *(int64_t *)o = (int64_t)(k ^ SIGN64); break;
     case TIDE_I32: *(int32_t *)o = (int32_t)((uint32_t)k ^ 0x80000000u); break;
+    case TIDE_I16: *(int16_t *)o = (int16_t)((uint16_t)k ^ 0x8000u); break;
+    case TIDE_I8: *(int8_t *)o = (int8_t)((uint8_t)k ^ 0x80u); break;
+    case TIDE_U64: *(uint64_t *)o = k; break;
+    case TIDE_U32: *(uint32_t *)o = (uint32_t)k; break;
+    case TIDE_U16: *(uint16_t *)o = (uint16_t)k; break;
     default: *o = (uint8_t)k; break;
   }
 }
@@ -615,12 +636,15 @@ int tide_unique(const tide_Array *a, int64_t base, tide_Array *vals, tide_Array 
 
 typedef struct Search {
   const tide_Array *s;
-  bool right, asf; /* compare as doubles (either side float) or as i64 */
+  bool right, asf; /* compare as doubles (either side float, or u64 with a
+                      signed dtype), else as u64 (both unsigned) or i64 */
+  bool asu;
   int64_t base, n;
 } Search;
 
 static inline uint64_t cmpkey(const Search *q, int dt, const unsigned char *p) {
   if (q->asf) return fkey64(tide_load_f64(dt, p), true);
+  if (q->asu) return (uint64_t)tide_load_i64(dt, p); /* a u64's bits, the others' values */
   return (uint64_t)tide_load_i64(dt, p) ^ SIGN64;
 }
 
@@ -643,8 +667,9 @@ int tide_searchsorted(const tide_Array *s, const tide_Array *v, bool right, int6
   if (s->ndim != 1)
     return tide__seterr(TIDE_ESHAPE, "searchsorted needs a sorted 1-D array, not a "
                         "%d-dimensional one", s->ndim);
-  Search q = {s, right, tide_dtype_isfloat(s->dtype) || tide_dtype_isfloat(v->dtype), base,
-              s->shape[0]};
+  int pt = tide_promote(s->dtype, v->dtype);
+  bool asu = tide_dtype_isunsigned(s->dtype) && tide_dtype_isunsigned(v->dtype);
+  Search q = {s, right, tide_dtype_isfloat(pt), asu, base, s->shape[0]};
   int rc = tide_array_new(out, TIDE_I64, v->ndim, v->shape, TIDE_WHERE_AUTO | TIDE_WHERE_UNINIT);
   if (rc) return rc;
   int64_t n = tide_array_size(v);
@@ -930,7 +955,8 @@ static double qlerp(int dt, uint64_t ka, uint64_t kb, double t) {
     unsigned char ea[8], eb[8];
     decode1(dt, false, ka, ea);
     decode1(dt, false, kb, eb);
-    diff = (double)(int64_t)((uint64_t)tide_load_i64(dt, eb) - (uint64_t)tide_load_i64(dt, ea));
+    uint64_t d = (uint64_t)tide_load_i64(dt, eb) - (uint64_t)tide_load_i64(dt, ea);
+    diff = dt == TIDE_U64 ? (double)d : (double)(int64_t)d;
   } else {
     diff = b - a;
   }

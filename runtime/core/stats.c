@@ -184,7 +184,9 @@ int tide_reduce_ex(int op, const tide_Array *a, int dim, int ddof, bool skipnan,
   int fdt = a->dtype == TIDE_F32 && dim >= 0 ? TIDE_F32 : TIDE_F64;
   int odt;
   switch (op) {
-    case TIDE_RPROD: case TIDE_RSUM: odt = isf ? fdt : TIDE_I64; break;
+    case TIDE_RPROD: case TIDE_RSUM:
+      odt = isf ? fdt : tide_dtype_isunsigned(a->dtype) ? TIDE_U64 : TIDE_I64;
+      break;
     case TIDE_RMIN: case TIDE_RMAX: odt = a->dtype; break;
     case TIDE_RARGMIN: case TIDE_RARGMAX: case TIDE_RCOUNT: odt = TIDE_I64; break;
     case TIDE_RANY: case TIDE_RALL: odt = TIDE_BOOL; break;
@@ -313,7 +315,10 @@ static int cumulative(const tide_Array *a, int dim, bool prod, tide_Array *out) 
   if (dim >= a->ndim || dim < -1)
     return tide__seterr(TIDE_ERANGE, "dimension %d out of range for a %d-dimensional array",
                         dim + 1, a->ndim);
-  int odt = a->dtype == TIDE_F64 || a->dtype == TIDE_F32 ? a->dtype : TIDE_I64;
+  /* numpy's accumulators: i64 for signed integers and bool, u64 for
+  ** unsigned ones (the same wrapping bits, kept as int64 below) */
+  int odt = tide_dtype_isfloat(a->dtype) ? a->dtype
+          : tide_dtype_isunsigned(a->dtype) ? TIDE_U64 : TIDE_I64;
   tide_Array src = *a, tmp = {0};
   int rc;
   if (dim < 0) { /* the flattened array */

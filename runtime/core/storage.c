@@ -147,6 +147,18 @@ static void storage_free(tide_Storage *s) {
   free(s);
 }
 
+/* The live storage whose file is fd's (the same inode), or NULL: a
+** segment handed over by descriptor keeps its worker mode across MPI
+** ranks (runtime/mpi/), which see the descriptor, not the storage. */
+tide_Storage *tide__storage_of_fd(int fd) {
+  struct stat a, b;
+  if (fd < 0 || fstat(fd, &a) != 0) return NULL;
+  for (tide_Storage *s = live; s; s = s->lnext)
+    if (s->fd >= 0 && fstat(s->fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+      return s;
+  return NULL;
+}
+
 void tide__storage_after_fork(void) {
   /* The parent's kept segments are the parent's: reusing one here would
   ** hand this worker memory the parent may hand out again. */

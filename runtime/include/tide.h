@@ -100,6 +100,13 @@ typedef enum tide_dtype {
   TIDE_I32,
   TIDE_U8,
   TIDE_BOOL,
+  /* added later: new dtypes go last, so the numbers in dumps, codec
+  ** frames and digests keep their meaning */
+  TIDE_I8,
+  TIDE_I16,
+  TIDE_U16,
+  TIDE_U32,
+  TIDE_U64,
   TIDE_NDTYPES
 } tide_dtype;
 
@@ -371,6 +378,26 @@ TIDE_API void tide_close(tide_State *T);
 **   Ownership: Lua's.
 **   Threads:   L's thread. */
 TIDE_API int luaopen_tide(lua_State *L);
+
+/* Names the tide program that the spawn backend's workers run (backend =
+** "spawn": `PROGRAM --worker FD PID`).  The tide program names itself
+** ("/proc/self/exe"); a host linking libtide calls this with the path of a
+** tide program of the same build (bytecode travels between them), or sets
+** $TIDE_WORKER_EXE, which wins; with neither, the installed tide is run.
+**   Params:    path, or NULL (forget it).
+**   Returns:   nothing; a path that cannot run fails the loop that spawns.
+**   Ownership: the string is copied.
+**   Threads:   any. */
+TIDE_API void tide_set_worker_exe(const char *path);
+
+/* The body of a spawned worker: a program that may serve as one calls it
+** when its first argument is --worker (the tide program does).
+**   Params:    main's argc and argv.
+**   Returns:   does not return: the worker exits with 0 or a worker exit
+**              status (121 read, 122 protocol, 123 send).
+**   Ownership: -.
+**   Threads:   the program's main thread, before it starts others. */
+TIDE_API int tide_worker_main(int argc, char **argv);
 
 #ifdef __cplusplus
 }

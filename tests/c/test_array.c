@@ -149,7 +149,10 @@ static void test_conversions(void) {
   CHECK_EQ_INT(tide_dtype_parse("float"), TIDE_F64);
   CHECK_EQ_INT(tide_dtype_parse("int"), TIDE_I64);
   CHECK_EQ_INT(tide_dtype_parse("u8"), TIDE_U8);   /* tide's own name */
-  CHECK_EQ_INT(tide_dtype_parse("<u8"), -1);       /* numpy's uint64 */
+  CHECK_EQ_INT(tide_dtype_parse("<u8"), TIDE_U64); /* numpy's uint64 */
+  CHECK_EQ_INT(tide_dtype_parse("i8"), TIDE_I8);   /* tide's own name */
+  CHECK_EQ_INT(tide_dtype_parse("=i8"), TIDE_I64); /* numpy's int64 */
+  CHECK_EQ_INT(tide_dtype_parse("|i1"), TIDE_I8);
   CHECK_EQ_INT(tide_dtype_parse("<f8"), TIDE_F64);
   CHECK_EQ_INT(tide_dtype_parse(">u1"), TIDE_U8);
   CHECK_EQ_INT(tide_dtype_parse(">f8"), -1);

@@ -167,8 +167,8 @@ static void test_forged(void) {
   forge_open(&f, "cannot fit");
   /* entries that lie */
   f.count = 1;
-  f.tsize = entry(f.table, 4096, 40, 9, 1, sh);
-  forge_open(&f, "unknown dtype 9");
+  f.tsize = entry(f.table, 4096, 40, 99, 1, sh);
+  forge_open(&f, "unknown dtype 99");
   f.tsize = entry(f.table, 4096, 40, TIDE_F64, 33, sh);
   f.blob_len = 40 + 8 * 32;
   forge_open(&f, "33 dimensions");

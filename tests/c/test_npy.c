@@ -298,6 +298,8 @@ static void test_bad_dtypes(void) {
   refused_dict("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
                "structured");
   refused_dict("{'descr': '<c16', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "is complex, which tide does not have");
+  refused_dict("{'descr': '<f16', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
                "unsupported dtype");
   refused_dict("{'descr': '|f8', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
                "only for 1-byte");

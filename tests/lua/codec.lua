@@ -313,7 +313,7 @@ check.errors(function() dec("\1\9\255\255\255\255\0\0\0\0") end, "table size pas
 check.errors(function() dec("\1\9\0\0\0\0\255\255\255\127") end, "table size past the end")
 check.errors(function() dec("\1\8" .. string.pack("<I8", 1 << 62) .. "ab") end,
              "length past the end")
-check.errors(function() dec("\1\13\9\1" .. string.pack("<I8", 1)) end, "bad dtype")
+check.errors(function() dec("\1\13\99\1" .. string.pack("<I8", 1)) end, "bad dtype")
 check.errors(function() dec("\1\13\0\33") end, "too many dimensions")
 check.errors(function() dec("\1\13\0\2" .. string.pack("<I8I8", 1 << 40, 1 << 40)) end,
              "shape overflows")

@@ -4,34 +4,38 @@
 -- asked too.  numpy's names of dtypes tide lacks are refused naming them.
 local check = require "check"
 
--- name -> tide dtype.  tide's own names first ("u8" is tide's uint8;
--- numpy's "u8", uint64, is "<u8" here).
+-- name -> tide dtype.  tide's own names first: bare "i8" and "u8" are
+-- tide's int8 and uint8; numpy's "i8" and "u8" (int64, uint64) are "<i8"
+-- and "<u8" here, with a byte-order mark.
 local accepted = {
   f64 = "f64", f32 = "f32", i64 = "i64", i32 = "i32", u8 = "u8", bool = "bool",
+  i16 = "i16", i8 = "i8", u16 = "u16", u32 = "u32", u64 = "u64",
   float64 = "f64", double = "f64", float = "f64", float_ = "f64", f8 = "f64", d = "f64",
   float32 = "f32", single = "f32", f4 = "f32", f = "f32",
   int64 = "i64", int = "i64", int_ = "i64", long = "i64", longlong = "i64", intp = "i64",
-  int0 = "i64", i8 = "i64", l = "i64", q = "i64", p = "i64",
+  int0 = "i64", l = "i64", q = "i64", p = "i64",
   int32 = "i32", intc = "i32", i4 = "i32", i = "i32",
   uint8 = "u8", ubyte = "u8", u1 = "u8", B = "u8",
   bool_ = "bool", bool8 = "bool", b1 = "bool", ["?"] = "bool",
+  byte = "i8", int8 = "i8", i1 = "i8", b = "i8",
+  short = "i16", int16 = "i16", i2 = "i16", h = "i16",
+  ushort = "u16", uint16 = "u16", u2 = "u16", H = "u16",
+  uintc = "u32", uint32 = "u32", u4 = "u32", I = "u32",
+  uint = "u64", uint64 = "u64", ulonglong = "u64", uintp = "u64", uint0 = "u64",
+  L = "u64", Q = "u64", P = "u64", ["<u8"] = "u64", ["=u8"] = "u64", ["|i1"] = "i8",
+  ["<i2"] = "i16", ["<u2"] = "u16", ["<u4"] = "u32", ["=i8"] = "i64",
   ["<f8"] = "f64", ["=f8"] = "f64", ["|f8"] = "f64", ["<d"] = "f64", ["<f4"] = "f32",
   ["<i8"] = "i64", ["=i"] = "i32", ["<i4"] = "i32", ["|u1"] = "u8", [">u1"] = "u8",
   ["|b1"] = "bool", ["<?"] = "bool",
 }
-local tide_own = {f64 = true, f32 = true, i64 = true, i32 = true, u8 = true}
+local tide_own = {f64 = true, f32 = true, i64 = true, i32 = true, u8 = true, i8 = true,
+                  i16 = true, u16 = true, u32 = true, u64 = true}
 
 -- numpy names of dtypes tide does not have -> numpy's dtype
 local refused = {
   half = "float16", float16 = "float16", f2 = "float16", e = "float16",
   longdouble = "float128", float128 = "float128", longfloat = "float128", f16 = "float128",
   g = "float128",
-  byte = "int8", int8 = "int8", i1 = "int8", b = "int8",
-  short = "int16", int16 = "int16", i2 = "int16", h = "int16",
-  ushort = "uint16", uint16 = "uint16", u2 = "uint16", H = "uint16",
-  uintc = "uint32", uint32 = "uint32", u4 = "uint32", I = "uint32",
-  uint = "uint64", uint64 = "uint64", ulonglong = "uint64", uintp = "uint64", uint0 = "uint64",
-  L = "uint64", Q = "uint64", P = "uint64", ["<u8"] = "uint64",
   complex = "complex128", complex128 = "complex128", cfloat = "complex128",
   cdouble = "complex128", c16 = "complex128", D = "complex128",
   complex64 = "complex64", csingle = "complex64", c8 = "complex64", F = "complex64",
@@ -39,7 +43,8 @@ local refused = {
 }
 
 local numpy_of = {f64 = "float64", f32 = "float32", i64 = "int64", i32 = "int32", u8 = "uint8",
-                  bool = "bool"}
+                  bool = "bool", i16 = "int16", i8 = "int8", u16 = "uint16", u32 = "uint32",
+                  u64 = "uint64"}
 
 for name, dt in pairs(accepted) do
   check.eq(tide.zeros(2, name).dtype, dt, "zeros(2, '" .. name .. "')")
@@ -57,10 +62,12 @@ check.eq(tide.arange(3):astype("double").dtype, "f64")
 check.eq(tide.full(2, 1, "intc").dtype, "i32")
 check.eq(tide.rand(2, {dtype = "float_", seed = 1}).dtype, "f64")
 check.errors(function() tide.arange(3):astype("half") end, "numpy's float16")
-check.errors(function() tide.zeros(2, {dtype = "byte"}) end, "dtype 'byte' is numpy's int8")
+check.eq(tide.zeros(2, {dtype = "byte"}).dtype, "i8", "byte is numpy's int8")
+check.eq(tide.zeros(2, "i8").dtype, "i8", "bare i8 is tide's int8")
+check.eq(tide.zeros(2, "<i8").dtype, "i64", "<i8 is numpy's int64")
 check.errors(function() tide.zeros(2, ">f8") end, "dtype '>f8' is not in this machine's byte order")
 check.errors(function() tide.zeros(2, "<f64") end, "unknown dtype '<f64'")
-check.errors(function() tide.zeros(2, "Float64") end, "unknown dtype 'Float64' (f64 f32 i64 i32 u8 bool)")
+check.errors(function() tide.zeros(2, "Float64") end, "unknown dtype 'Float64' (f64 f32 i64 i32 i16 i8 u64 u32 u16 u8 bool)")
 check.errors(function() tide.zeros(2, "") end, "unknown dtype ''")
 do
   local path = os.tmpname()

@@ -4,7 +4,9 @@
 -- task and the cause; every other result exactly once; no task run twice;
 -- no hang.  Then the loop's other promises: inflight never hangs, the
 -- window bounds an iterator input, a job runs while the script does
--- something else, and every task gets its own math.random stream.
+-- something else, and every task gets its own math.random stream.  The
+-- matrix runs on the fork backend, and on spawn with one victim per cell
+-- (its workers take longer to start); the rest on both.
 local check = require "check"
 
 local N = 21
@@ -17,7 +19,7 @@ local causes = {
 
 local function pid() return io.open("/proc/self/stat"):read("n") end
 
-local function run_cell(how, order, chunk, mode, victim)
+local function run_cell(how, order, chunk, mode, victim, backend)
   local runs = tide.zeros(N, {shared = true, dtype = "i64"})
   local function f(i)
     runs[i] = runs[i] + 1
@@ -30,7 +32,8 @@ local function run_cell(how, order, chunk, mode, victim)
   end
   local got, errs, order_seen = {}, {}, {}
   local ok, raised = pcall(function()
-    for i, r, err in tide.map(f, N, {jobs = 2, chunk = chunk, order = order, on_error = mode}) do
+    for i, r, err in tide.map(f, N, {jobs = 2, chunk = chunk, order = order, on_error = mode,
+                                     backend = backend}) do
       if err then errs[#errs + 1] = {i, err}
       else
         got[i] = (got[i] or 0) + 1
@@ -39,7 +42,8 @@ local function run_cell(how, order, chunk, mode, victim)
       end
     end
   end)
-  local cell = string.format("%s %s chunk=%s %s victim=%d", how, order, chunk, mode, victim)
+  local cell = string.format("%s %s %s chunk=%s %s victim=%d", backend, how, order, chunk, mode,
+                             victim)
   local function names_victim(msg)
     return msg:find("[task " .. victim .. ",", 1, true) and msg:find(causes[how], 1, true)
   end
@@ -77,7 +81,8 @@ for _, how in ipairs{"KILL", "SEGV", "exit", "error"} do
         -- chunk 7: batches 1-7, 8-14, 15-21; auto: the first, a middle and
         -- the last task of the loop
         local victims = chunk == "auto" and {1, 11, 21} or {8, 11, 14}
-        for _, v in ipairs(victims) do run_cell(how, order, chunk, mode, v) end
+        for _, v in ipairs(victims) do run_cell(how, order, chunk, mode, v, "fork") end
+        run_cell(how, order, chunk, mode, victims[2], "spawn")
       end
     end
   end
@@ -85,14 +90,14 @@ end
 
 -- Two deaths in one loop, a whole batch's worth of finished results before
 -- each: nothing lost, nothing run twice.
-do
+for _, backend in ipairs{"fork", "spawn"} do
   local runs = tide.zeros(60, {shared = true, dtype = "i64"})
   local n, errs = 0, {}
   for i, r, err in tide.map(function(i)
     runs[i] = runs[i] + 1
     if i == 20 or i == 45 then os.execute("kill -KILL " .. pid()); tide.sleep(5) end
     return i
-  end, 60, {jobs = 2, chunk = 10, on_error = "yield"}) do
+  end, 60, {jobs = 2, chunk = 10, on_error = "yield", backend = backend}) do
     if err then errs[#errs + 1] = i else n = n + 1; check.eq(r, i, "two deaths: result") end
   end
   check.eq(n, 58, "two deaths: every other result")
@@ -102,9 +107,12 @@ do
 end
 
 -- A death in collect: the error names the task.
-check.errors(function()
-  tide.collect(function(i) if i == 5 then os.exit(7) end return i end, 12, {jobs = 2})
-end, "[task 5, worker", "collect: dead worker")
+for _, backend in ipairs{"fork", "spawn"} do
+  check.errors(function()
+    tide.collect(function(i) if i == 5 then os.exit(7) end return i end, 12,
+                 {jobs = 2, backend = backend})
+  end, "[task 5, worker", backend .. " collect: dead worker")
+end
 
 -- inflight never hangs: collect, pfor and a handle count results as taken
 -- when they arrive.
@@ -180,7 +188,8 @@ do
     return tide.collect(function() return math.random(1 << 40) end, 12, opts)
   end
   local ref = draws{jobs = 1, seed = 5}
-  for _, o in ipairs{{jobs = 2, seed = 5, chunk = 1}, {jobs = 2, seed = 5}, {jobs = 2, seed = 5, chunk = 5}} do
+  for _, o in ipairs{{jobs = 2, seed = 5, chunk = 1}, {jobs = 2, seed = 5}, {jobs = 2, seed = 5, chunk = 5},
+                     {jobs = 2, seed = 5, backend = "spawn"}, {jobs = 2, seed = 5, chunk = 1, backend = "spawn"}} do
     local t2 = draws(o)
     for i = 1, 12 do check.eq(t2[i], ref[i], "seeded stream of task " .. i) end
   end

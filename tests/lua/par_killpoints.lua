@@ -4,11 +4,14 @@
 -- while encoding its results, its result message half written, after its
 -- big result was sent and lent -- in each order, error mode and chunking.
 -- Every cell runs in a child tide (the hook is read from the environment:
--- TIDE_KILLPOINT, see l_par.c) and must give: exactly the errors the rule
+-- TIDE_KILLPOINT, see worker.c) and must give: exactly the errors the rule
 -- says (a task that began and whose result was not yet safe fails, naming
 -- task, pid and cause; nothing else fails), every other result exactly
 -- once, no task run twice, no worker left behind.  Then 100 random cells in
--- a row, and the parent SIGKILLed at random moments.
+-- a row, and the parent SIGKILLed at random moments.  On the fork backend
+-- every cell; on spawn a sample covering every stage, action and result
+-- kind, each order, error mode and chunking (workers there are separate
+-- programs, slower to start), plus random cells and parent kills.
 local check = require "check"
 local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN is not set")
 
@@ -22,7 +25,7 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local cell_script = dir .. "/cell.lua"
 local f = assert(io.open(cell_script, "w"))
 f:write([=[
-local order, on_error, chunk, input, result, timeout, N = ...
+local order, on_error, chunk, input, result, timeout, N, backend = ...
 chunk = tonumber(chunk) or chunk
 timeout = tonumber(timeout)
 N = tonumber(N)
@@ -40,7 +43,7 @@ end
 local out = {}
 local ok, err = pcall(function()
   for i, r, e in tide.map(task, xs, {jobs = 2, order = order, on_error = on_error, chunk = chunk,
-                                     timeout = timeout}) do
+                                     timeout = timeout, backend = backend}) do
     if e then out[#out + 1] = "error " .. i .. " " .. e:gsub("\n.*", "")
     else
       local v = result == "array" and (r[1] == i and r[#r] == i and i * 10) or r
@@ -67,20 +70,21 @@ local function fails(stage, action, result)
 end
 
 local ncell = 0
-local function run_cell(stage, action, order, on_error, chunk, result, victim, N)
+local function run_cell(stage, action, order, on_error, chunk, result, victim, N, backend)
+  backend = backend or "fork"
   ncell = ncell + 1
   local once = dir .. "/once" .. ncell
   local input = stage == "decode" and "iter" or "count"
   local timeout = action == "hang" and 0.3 or 0
   local env = string.format("TIDE_KILLPOINT=%s:%d:%s TIDE_KILLPOINT_ONCE=%s TIDE_CELL=%s",
                             stage, victim, action, q(once), q(dir .. ncell))
-  local cmd = string.format("%s %s %s %s %s %s %s %s %s %d 2>%s/stderr", env, q(bin), q(cell_script),
-                            order, on_error, chunk, input, result, timeout, N, dir)
+  local cmd = string.format("%s %s %s %s %s %s %s %s %s %d %s 2>%s/stderr", env, q(bin), q(cell_script),
+                            order, on_error, chunk, input, result, timeout, N, backend, dir)
   local p = io.popen(cmd)
   local text = p:read("a")
   p:close()
-  local name = string.format("%s:%s %s %s chunk=%s %s victim=%d", stage, action, order, on_error,
-                             chunk, result, victim)
+  local name = string.format("%s %s:%s %s %s chunk=%s %s victim=%d", backend, stage, action, order,
+                             on_error, chunk, result, victim)
   local got, errors, raised, twice = {}, {}, nil, false
   for line in text:gmatch("[^\n]+") do
     local kind, i, rest = line:match("^(%a+) (%d+) ?(.*)$")
@@ -151,10 +155,28 @@ for _, stage in ipairs{"received", "decode", "run", "encode", "half", "lease"} d
   end
 end
 
--- 100 random cells in a row
+-- spawn: every stage, action and result kind twice, the other dimensions
+-- taking turns so that each value of each comes up
+local turn = 0
+local combos = {{"submitted", "raise", 1}, {"completed", "yield", "auto"},
+                {"completed", "raise", 1}, {"submitted", "yield", "auto"}}
+for _, stage in ipairs{"received", "decode", "run", "encode", "half", "lease"} do
+  for _, action in ipairs(matrix[stage]) do
+    local results = stage == "half" and {"scalar", "array"} or stage == "lease" and {"array"} or {"scalar"}
+    for _, result in ipairs(results) do
+      for _ = 1, 2 do
+        turn = turn % #combos + 1
+        local c = combos[turn]
+        run_cell(stage, action, c[1], c[2], c[3], result, 6, 12, "spawn")
+      end
+    end
+  end
+end
+
+-- 100 random cells in a row (30 of them on spawn)
 math.randomseed(tonumber(os.getenv("TIDE_KILLPOINT_SEED") or "") or os.time())
 local stages = {"received", "decode", "run", "encode", "half", "lease"}
-for _ = 1, 100 do
+for k = 1, 100 do
   local stage = stages[math.random(#stages)]
   local actions = matrix[stage]
   local action = actions[math.random(#actions)]
@@ -164,7 +186,7 @@ for _ = 1, 100 do
   local N = math.random(3, 30)
   run_cell(stage, action, math.random(2) == 1 and "submitted" or "completed",
            math.random(2) == 1 and "raise" or "yield", ({1, "auto", 3})[math.random(3)], result,
-           math.random(N), N)
+           math.random(N), N, k % 10 < 3 and "spawn" or "fork")
 end
 check.eq(tide_shm(), shm0, "nothing of tide's new in /dev/shm")
 
@@ -174,13 +196,16 @@ f = assert(io.open(loop, "w"))
 f:write([[
 io.write(io.open("/proc/self/stat"):read("n"), "\n"); io.flush()
 for i = 1, 1000 do
-  for _, r in tide.map(function(x) return tide.full(1 << 16, x) end, 50, {jobs = 2}) do end
+  for _, r in tide.map(function(x) return tide.full(1 << 16, x) end, 50,
+                      {jobs = 2, backend = os.getenv("TIDE_CELL_BACKEND")}) do end
 end
 ]])
 f:close()
-for k = 1, 10 do
+for k = 1, 16 do
   local marker = dir .. "/parent" .. k
-  local p = io.popen("exec env TIDE_CELL=" .. q(marker) .. " " .. q(bin) .. " " .. q(loop))
+  local backend = k > 10 and "spawn" or "fork"
+  local p = io.popen("exec env TIDE_CELL=" .. q(marker) .. " TIDE_CELL_BACKEND=" .. backend .. " " ..
+                     q(bin) .. " " .. q(loop))
   local pid = tonumber(p:read("l"))
   os.execute("sleep " .. string.format("%.3f", math.random() * 0.4))
   os.execute("kill -KILL " .. pid)
@@ -193,7 +218,7 @@ for k = 1, 10 do
     if n == 0 then break end
     tide.sleep(0.05)
   end
-  check.eq(n, 0, "parent killed (" .. k .. "): its workers are gone within 2 s")
+  check.eq(n, 0, "parent killed (" .. backend .. " " .. k .. "): its workers are gone within 2 s")
 end
 
 os.execute("rm -rf " .. q(dir))
