@@ -131,11 +131,14 @@ return function(models)
   -- steps before it, and predict / transform / score read the query rows
   -- the same way: nothing is copied, each kernel maps the row blocks it
   -- gathers.  Otherwise each later step is fitted on a transformed copy of
-  -- the rows.  Parameters are
-  -- flat: "2.k" (step number), "knn_regressor.k" (class name, when one step
-  -- has that class) or plain "k" (when exactly one step has the parameter).
+  -- the rows.  Steps have names, as scikit-learn's: given as {"name", model}
+  -- pairs, or make_pipeline's (the class name, "-1", "-2", ... appended
+  -- when several steps share it).  Parameters are flat: "logistic__C"
+  -- (scikit-learn's step__param, the form params() gives), "2.C" (step
+  -- number), "logistic.C" (step or class name) or plain "C" (when exactly
+  -- one step has the parameter).
   local Pipe = {}
-  local pmt = {__index = Pipe, __name = "tide.models.pipeline"}
+  local pmt = {__name = "tide.models.pipeline"}
   pmt.__tostring = function(self) return self:describe() end
   tide.register_class("tide.models.pipeline", pmt)
 
@@ -143,12 +146,64 @@ return function(models)
     return type(s.kind) == "function" and s:kind() or nil
   end
 
+  -- The class name of a step (what make_pipeline names it after).
+  local function step_name(s)
+    if getmetatable(s) == pmt then return "pipeline" end
+    if type(s._class) == "table" and s._class.name then return s._class.name end
+    local mt = getmetatable(s)
+    local n = type(mt) == "table" and type(mt.__name) == "string" and mt.__name:match("([%w_]+)$")
+    return n or "step"
+  end
+
+  -- scikit-learn's make_pipeline names: the class name; when several steps
+  -- share one, "-1", "-2", ... in order (standard_scaler-1, standard_scaler-2).
+  local function default_names(steps)
+    local names, count, seen = {}, {}, {}
+    for i, s in ipairs(steps) do
+      names[i] = step_name(s)
+      count[names[i]] = (count[names[i]] or 0) + 1
+    end
+    for i, n in ipairs(names) do
+      if count[n] > 1 then
+        seen[n] = (seen[n] or 0) + 1
+        names[i] = n .. "-" .. seen[n]
+      end
+    end
+    return names
+  end
+
+  -- The step names (a pipeline stored before steps had names gets
+  -- make_pipeline's).
+  local function names_of(self)
+    if not self.names then self.names = default_names(self.steps) end
+    return self.names
+  end
+
+  -- p.named_steps: {name = step}, made when read (the steps stay one list).
+  pmt.__index = function(self, k)
+    if k == "named_steps" then
+      local t = {}
+      for i, n in ipairs(names_of(self)) do t[n] = self.steps[i] end
+      return t
+    end
+    return Pipe[k]
+  end
+
+  -- {"name", model} (a model or a model class after a string)
+  local function pair(step)
+    return type(step) == "table" and type(step[1]) == "string" and step[2] ~= nil and
+           step[3] == nil and not models.is_model(step)
+  end
+
   function models.pipeline(steps)
     if type(steps) ~= "table" or #steps == 0 then
-      error("pipeline: expected a list of steps {transformer, ..., model}", 2)
+      error("pipeline: expected a list of steps {transformer, ..., model} (each a model, " ..
+            "or a {\"name\", model} pair)", 2)
     end
     local self = setmetatable({steps = {}}, pmt)
+    local given = {}
     for i, step in ipairs(steps) do
+      if pair(step) then given[i], step = step[1], step[2] end
       local s = models.as_model(step)
       if not s then
         error(string.format("pipeline: step %d is not a model or a model class (got %s)", i,
@@ -162,6 +217,26 @@ return function(models)
       end
       self.steps[i] = s
     end
+    local names, used = default_names(self.steps), {}
+    for i = 1, #self.steps do
+      local n = given[i]
+      if n then
+        local why = n == "" and "is empty"
+                    or n:find("__", 1, true) and "contains '__' (it joins a step's name to its " ..
+                                                 "parameters: step__param)"
+                    or n:find(".", 1, true) and "contains '.' (it joins a step's name to its " ..
+                                                "parameters: step.param)"
+                    or n:match("^%d+$") and "is a number (numbers are step positions)"
+        if why then error(string.format("pipeline: step %d's name '%s' %s", i, n, why), 2) end
+        names[i] = n
+      end
+      if used[names[i]] then
+        error(string.format("pipeline: steps %d and %d are both named '%s'; step names must be " ..
+                            "unique", used[names[i]], i, names[i]), 2)
+      end
+      used[names[i]] = i
+    end
+    self.names = names
     return self
   end
 
@@ -295,42 +370,55 @@ return function(models)
     return tide.metrics.r2(y, yhat, opts)
   end
 
+  -- scikit-learn's get_params(deep = True): "name__param" keys (a nested
+  -- pipeline's own "inner__param" under its name).
   function Pipe:params()
-    local t = {}
+    local t, names = {}, names_of(self)
     for i, s in ipairs(self.steps) do
-      for k, v in pairs(s:params()) do t[i .. "." .. k] = v end
+      for k, v in pairs(s:params()) do t[names[i] .. "__" .. k] = v end
     end
     return t
   end
 
-  local function step_name(s)
-    if getmetatable(s) == pmt then return "pipeline" end
-    return s._class and s._class.name
+  local function list_names(self)
+    return table.concat(names_of(self), ", ")
   end
 
-  -- Which step a key names, and the parameter inside it.
+  -- Which step a key names, and the parameter inside it: "name__param"
+  -- (scikit-learn's), "2.param" (step number), "name.param" (step name, or
+  -- the class name of one step), or "param" (the one step that has it).
   local function resolve(self, key, level)
-    local head, rest = tostring(key):match("^([^.]+)%.(.+)$")
-    if head then
+    key = tostring(key)
+    local names = names_of(self)
+    local us, dot = key:find("__", 1, true), key:find(".", 1, true)
+    local head, rest
+    if us and (not dot or us < dot) then head, rest = key:sub(1, us - 1), key:sub(us + 2)
+    elseif dot then head, rest = key:sub(1, dot - 1), key:sub(dot + 1) end
+    if head and rest ~= "" then
       local i = math.tointeger(tonumber(head))
       if i then
         if not self.steps[i] then
-          error(string.format("pipeline: parameter '%s': there is no step %d", key, i), level)
+          error(string.format("pipeline: parameter '%s': there is no step %d (%d steps: %s)", key,
+                              i, #self.steps, list_names(self)), level)
         end
         return self.steps[i], rest
       end
-      local found
+      for j, n in ipairs(names) do
+        if n == head then return self.steps[j], rest end
+      end
+      local found   -- a class name: the one step of that class
       for _, s in ipairs(self.steps) do
         if step_name(s) == head then
           if found then
             error(string.format("pipeline: parameter '%s': several steps are %s; use the step " ..
-                                "number", key, head), level)
+                                "name (steps: %s)", key, head, list_names(self)), level)
           end
           found = s
         end
       end
       if not found then
-        error(string.format("pipeline: parameter '%s': no step is a %s", key, head), level)
+        error(string.format("pipeline: parameter '%s': no step is named '%s' (steps: %s)", key,
+                            head, list_names(self)), level)
       end
       return found, rest
     end
@@ -339,19 +427,17 @@ return function(models)
       if s:params()[key] ~= nil then
         if found then
           error(string.format("pipeline: parameter '%s' belongs to several steps; write " ..
-                              "'<step>.%s'", key, key), level)
+                              "'<step>__%s' (steps: %s)", key, key, list_names(self)), level)
         end
         found = s
       end
     end
     if not found then
-      error(string.format("pipeline: unknown parameter '%s' (parameters: %s)", tostring(key),
-                          table.concat((function()
-                            local ks = {}
-                            for k in pairs(self:params()) do ks[#ks + 1] = k end
-                            table.sort(ks)
-                            return ks
-                          end)(), ", ")), level)
+      local ks = {}
+      for k in pairs(self:params()) do ks[#ks + 1] = k end
+      table.sort(ks)
+      error(string.format("pipeline: unknown parameter '%s' (parameters: %s)", key,
+                          table.concat(ks, ", ")), level)
     end
     return found, key
   end
@@ -370,7 +456,8 @@ return function(models)
 
   function Pipe:clone()
     local steps = {}
-    for i, s in ipairs(self.steps) do steps[i] = s:clone() end
+    local names = names_of(self)
+    for i, s in ipairs(self.steps) do steps[i] = {names[i], s:clone()} end
     return models.pipeline(steps)
   end
 
@@ -381,10 +468,15 @@ return function(models)
   -- (for a search's shared groups) whether the steps read X through maps
   function Pipe:_lazy() return lazy(self) end
 
+  -- pipeline{standard_scaler{}, ridge{}}; with names of one's own,
+  -- pipeline{{"scale", standard_scaler{}}, {"fit", ridge{}}} (the constructor's form).
   function Pipe:describe()
-    local parts = {}
+    local parts, names = {}, names_of(self)
+    local own = false
+    for i, n in ipairs(default_names(self.steps)) do own = own or n ~= names[i] end
     for i, s in ipairs(self.steps) do
       parts[i] = (tostring(s):gsub(" %(fitted%)$", ""))
+      if own then parts[i] = string.format("{%q, %s}", names[i], parts[i]) end
     end
     return string.format("pipeline{%s}%s", table.concat(parts, ", "),
                          self._fitted and " (fitted)" or "")

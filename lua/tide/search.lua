@@ -216,20 +216,35 @@ function Search:wait(timeout)
   return self.job == nil
 end
 
-function Search:cancel()
+-- s:cancel([{refit = true}]): stops the tasks still running and keeps
+-- what finished: the report ranks the candidates with at least one fold
+-- (those with fewer folds after those with more, marked), and best_params,
+-- best_score and best_index are the best of them, as at the end of a
+-- search.  With refit on (the search's, unless refit = false here), the
+-- best candidate is refitted on all rows for best_model, as a finished
+-- search does.  Returns whether fits were still running.
+function Search:cancel(opts)
+  opts = optmod.check(opts, "search:cancel", {"refit"}) or {}
+  if not self.job then return false end
   self.cancelled = true
+  self.cancel_refit = opts.refit   -- also when the last fits arrive in this pump
+  self.job:cancel()
+  self:_pump()
   if self.job then
-    self.job:cancel()
-    self:_pump()
-    if self.job then self.job:close(); self.job = nil end
+    self.job:close()
+    self.job = nil
+    self:_finish()
   end
+  return true
 end
 
--- One row per candidate: params, mean/std test and train scores (nil
--- while no fold has a score), fit time, rank (1 = best mean validation
--- score: the highest, or for an error the lowest; candidates with an
--- error, or not finished yet, come last with rank nil), error (its first
--- failed fold's).
+-- One row per candidate: params, mean/std test and train scores over the
+-- folds it has (nil while it has none), folds_done, fit time, rank, error
+-- (its first failed fold's).  Ranks: 1 = best mean validation score (the
+-- highest, or for an error the lowest) among the candidates with the most
+-- folds; a candidate with fewer folds (a search running or cancelled)
+-- ranks after every candidate with more, and its row has partial = true;
+-- candidates with an error, or no fold yet, have rank nil.
 function Search:rows()
   self:_pump()
   local rows = {}
@@ -254,12 +269,16 @@ function Search:rows()
     row.scores = tests
     rows[c] = row
   end
-  local ranked = {}
+  local ranked, most = {}, 0
   for _, r in ipairs(rows) do
-    if r.complete and r.mean_test == r.mean_test then ranked[#ranked + 1] = r end
+    if not r.error and r.folds_done > 0 and r.mean_test == r.mean_test then
+      ranked[#ranked + 1] = r
+      most = math.max(most, r.folds_done)
+    end
   end
   local lower = self.lower_is_better
   table.sort(ranked, function(a, b)
+    if a.folds_done ~= b.folds_done then return a.folds_done > b.folds_done end
     if a.mean_test ~= b.mean_test then
       if lower then return a.mean_test < b.mean_test end
       return a.mean_test > b.mean_test
@@ -268,7 +287,10 @@ function Search:rows()
   end)
   for i, r in ipairs(ranked) do
     -- ties share the best rank ("min" ranking, as scikit-learn)
-    r.rank = (i > 1 and ranked[i - 1].mean_test == r.mean_test) and ranked[i - 1].rank or i
+    local prev = ranked[i - 1]
+    r.rank = (prev and prev.mean_test == r.mean_test and prev.folds_done == r.folds_done)
+             and prev.rank or i
+    r.partial = r.folds_done < self.nfolds or nil
   end
   return rows, ranked
 end
@@ -277,18 +299,27 @@ end
 -- failed candidate with the first line of its error:
 -- Rank 1: validation 0.96533 (±0.00206)  train 0.97179 (±0.00126)  {alpha=0.001, l1_ratio=0.1}
 -- Failed: {alpha=0.5}  [task 6, worker 2] fit.lua:3: half is broken
+-- While fits are missing (a search running or cancelled), each line says
+-- how many folds its candidate has: "5/5 folds", or "2/5 folds (partial)"
+-- for one ranked after the candidates with more.
 function Search:report(k)
   local rows, ranked = self:rows()
   local lines = {}
   local done, total = self.done, self.ntasks
-  if done < total then
-    lines[#lines + 1] = string.format("(%d of %d fits done; ranking the %d candidates finished so far)",
-                                      done, total, #ranked)
+  local missing = done < total
+  if missing then
+    lines[#lines + 1] = string.format("(%s%d of %d fits done; ranking the %d candidates with a " ..
+                                      "fold, those with fewer folds after those with more)",
+                                      self.cancelled and "cancelled: " or "", done, total, #ranked)
   end
   for i = 1, math.min(k or #ranked, #ranked) do
     local r = ranked[i]
     local line = string.format("Rank %d: validation %.5f (±%.5f)", r.rank, r.mean_test, r.std_test)
     if r.mean_train then line = line .. string.format("  train %.5f (±%.5f)", r.mean_train, r.std_train) end
+    if missing then
+      line = line .. string.format("  %d/%d folds%s", r.folds_done, self.nfolds,
+                                   r.partial and " (partial)" or "")
+    end
     lines[#lines + 1] = line .. "  " .. gridmod.format(r.params)
   end
   for _, r in ipairs(rows) do
@@ -300,13 +331,16 @@ function Search:report(k)
   return table.concat(lines, "\n")
 end
 
+-- The best candidate (rank 1) and, with refit on, it fitted on all rows:
+-- at the end of a search, or of one cancelled (s:cancel{refit = false}
+-- skips the refit).
 function Search:_finish()
   local _, ranked = self:rows()
   self.elapsed = tide.now() - self.t0
   if #ranked == 0 then return end
   local best = ranked[1]
   self.best_params, self.best_score, self.best_index = best.params, best.mean_test, best.index
-  if self.refit and not self.cancelled then
+  if self.refit and self.cancel_refit ~= false then
     -- from the moments the search already holds when it can (linear models)
     self.best_model = planmod.refit(self.ctx, best.index) or
                       self.model:clone():set(best.params):fit(self.X, self.y)

@@ -105,6 +105,9 @@ int tideL_fail(lua_State *L, int code) {
 }
 
 int tideL_argraise(lua_State *L, int arg, int code) {
+  /* running out of memory, space or descriptors is no fault of the
+  ** argument's: "bad argument #1 to 'take' (out of memory ...)" misleads */
+  if (code == TIDE_ENOMEM || code == TIDE_ENOSPC || code == TIDE_EIO) return tideL_raise(L, code);
   const char *m = tide_lasterror();
   return luaL_argerror(L, arg, m[0] ? m : tide_strerror(code));
 }
@@ -1018,7 +1021,6 @@ static int a_tostring(lua_State *L) {
   }
   char *s = tide_array_format(&u->a, NULL);
   if (!s) return luaL_error(L, "out of memory formatting an array");
-  lua_pushstring(L, s);
-  free(s);
+  tideL_pushowned(L, s, (size_t)-1);
   return 1;
 }

@@ -256,8 +256,7 @@ static int r_tostring(lua_State *L) {
   char *text = tide_array_format(a, NULL);
   if (!text) return luaL_error(L, "out of memory formatting a rowset");
   char *foot = strstr(text, "\n[tide.array "); /* the array's last line goes */
-  lua_pushlstring(L, text, foot ? (size_t)(foot - text) : strlen(text));
-  free(text);
+  tideL_pushowned(L, text, foot ? (size_t)(foot - text) : (size_t)-1);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   lua_pushvalue(L, -2);

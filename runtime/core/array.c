@@ -605,15 +605,37 @@ int tide_array_put(tide_Array *dst, const int64_t *idx, int64_t n, int dim,
   return TIDE_OK;
 }
 
+/* One store per element: memcpy of a constant size compiles to a move
+** (and a contiguous run to vector stores), where a size known only at run
+** time is a libc call per element -- most of the cost of filling 16 MB. */
+#define FILL_RUN(T)                                                     \
+  do {                                                                  \
+    T x;                                                                \
+    memcpy(&x, elem, sizeof x);                                         \
+    if (st[0] == (int64_t)sizeof x) {                                   \
+      for (int64_t i = 0; i < n; i++) memcpy(d + i * (int64_t)sizeof x, &x, sizeof x); \
+    } else {                                                            \
+      for (int64_t i = 0; i < n; i++, d += st[0]) memcpy(d, &x, sizeof x); \
+    }                                                                   \
+  } while (0)
+
 static int fill_inner(unsigned char **p, int64_t n, const int64_t *st, void *ud) {
   const struct { int dt; double v; } *f = ud;
-  unsigned char elem[8];
+  unsigned char elem[16] = {0};
   int isz = tide_dtype_size(f->dt);
   tide_store_f64(f->dt, elem, f->v);
   unsigned char *d = p[0];
-  for (int64_t i = 0; i < n; i++, d += st[0]) memcpy(d, elem, (size_t)isz);
+  switch (isz) {
+  case 8: FILL_RUN(uint64_t); break;
+  case 4: FILL_RUN(uint32_t); break;
+  case 2: FILL_RUN(uint16_t); break;
+  case 1: FILL_RUN(uint8_t); break;
+  default:
+    for (int64_t i = 0; i < n; i++, d += st[0]) memcpy(d, elem, (size_t)isz);
+  }
   return 0;
 }
+#undef FILL_RUN
 
 int tide_array_fill(tide_Array *a, double v) {
   if (a->flags & TIDE_AF_READONLY) return tide__seterr(TIDE_EREADONLY, "array is read-only");

@@ -66,7 +66,7 @@ CLONES static void slide(const double *u, const double *wr, int64_t q, double *o
 /* out[t] = full[start + t], t < len, of u (p values) with w (q <= p). */
 static void direct_f64(const double *u, int64_t p, const double *w, int64_t q, int64_t start,
                        int64_t len, double *out) {
-  double *wr = malloc((size_t)q * sizeof(double));
+  double *wr = tide__malloc((size_t)q * sizeof(double));
   if (wr)
     for (int64_t k = 0; k < q; k++) wr[k] = w[q - 1 - k];
   int64_t end = start + len;

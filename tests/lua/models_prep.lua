@@ -84,10 +84,10 @@ check.eq(pc:kind(), "classifier", "a pipeline's kind is its last step's")
 -- params, set, clone
 local pp = tide.pipeline{M.standard_scaler{}, M.knn_regressor{k = 3}}
 local prm = pp:params()
-check.eq(prm["2.k"], 3, "params 2.k")
-check.eq(prm["1.with_mean"], true, "params 1.with_mean")
+check.eq(prm["knn_regressor__k"], 3, "params knn_regressor__k")
+check.eq(prm["standard_scaler__with_mean"], true, "params standard_scaler__with_mean")
 pp:set{k = 4}
-check.eq(pp:params()["2.k"], 4, "set by plain name")
+check.eq(pp:params()["knn_regressor__k"], 4, "set by plain name")
 pp:set{["knn_regressor.weights"] = "distance", ["1.with_std"] = false}
 check.eq(pp.steps[2]:params().weights, "distance", "set by class name")
 check.eq(pp.steps[1]:params().with_std, false, "set by step number")

@@ -67,6 +67,11 @@ local rep = mon:stop()
 methods("rep", getmetatable(rep).__index)
 local function model_methods(m)
   local mt = getmetatable(m).__index
+  if type(mt) == "function" then   -- a pipeline's (named_steps): its methods are an upvalue
+    local i, name, v = 1, debug.getupvalue(mt, 1)
+    while name and name ~= "Pipe" do i = i + 1; name, v = debug.getupvalue(mt, i) end
+    mt = v
+  end
   methods("model", mt)
   if getmetatable(mt) then methods("model", getmetatable(mt).__index) end
 end
