@@ -48,6 +48,9 @@ int tideL_raise(lua_State *L, int code);
 /* Environmental failure, luv-style: pushes nil, the core's message and the
 ** code's name ("EIO"); returns 3 for `return tideL_fail(L, rc);`. */
 int tideL_fail(lua_State *L, int code);
+/* Pushes the malloc'd string s (len bytes; (size_t)-1: up to its NUL) and
+** frees it, also when the push raises a memory error. */
+void tideL_pushowned(lua_State *L, char *s, size_t len);
 /* Raises "bad argument #arg to 'fname' (<core message>)". */
 int tideL_argraise(lua_State *L, int arg, int code);
 
@@ -174,5 +177,6 @@ void tideB_open_linalg(lua_State *L); /* l_linalg.c: tide.linalg */
 void tideB_open_fft(lua_State *L);    /* l_fft.c: tide.fft */
 void tideB_open_convolve(lua_State *L); /* l_convolve.c: convolve, correlate */
 void tideB_open_optimize(lua_State *L); /* l_optimize.c: tide.optimize */
+void tideB_open_faults(lua_State *L); /* l_fault.c: _internal.faults (TIDE_FAULTS builds) */
 
 #endif /* TIDE_BIND_H */

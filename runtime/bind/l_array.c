@@ -105,6 +105,9 @@ int tideL_fail(lua_State *L, int code) {
 }
 
 int tideL_argraise(lua_State *L, int arg, int code) {
+  /* running out of memory, space or descriptors is no fault of the
+  ** argument's: "bad argument #1 to 'take' (out of memory ...)" misleads */
+  if (code == TIDE_ENOMEM || code == TIDE_ENOSPC || code == TIDE_EIO) return tideL_raise(L, code);
   const char *m = tide_lasterror();
   return luaL_argerror(L, arg, m[0] ? m : tide_strerror(code));
 }
@@ -925,6 +928,21 @@ static void push_table(lua_State *L, const tide_Array *a, int depth, unsigned ch
 
 static int a_totable(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
+  /* Lua tables: 16 bytes an element, about 64 a nested table.  A mapped
+  ** or lazily zeroed array can be far bigger than that memory: refused
+  ** before Lua grows tables until the machine kills the process. */
+  double tables = 0, run = 1;
+  for (int d = 0; d < a->ndim; d++) {
+    if (a->shape[d] > INT32_MAX)
+      return luaL_error(L, "totable: dimension %d (%I) does not fit in a Lua table", d + 1,
+                        (lua_Integer)a->shape[d]);
+    tables += run;
+    run *= (double)a->shape[d];
+  }
+  double need = run * 16 + tables * 64;
+  if (need > 0x1p62) return luaL_error(L, "totable: array too big for Lua tables");
+  int rc = tide__admit_memory((uint64_t)need, "the array's Lua tables");
+  if (rc) return tideL_raise(L, rc);
   if (a->ndim == 0) tideL_pushelem(L, a->dtype, a->data);
   else {
     luaL_checkstack(L, a->ndim + 4, "array nested too deep");
@@ -1003,7 +1021,6 @@ static int a_tostring(lua_State *L) {
   }
   char *s = tide_array_format(&u->a, NULL);
   if (!s) return luaL_error(L, "out of memory formatting an array");
-  lua_pushstring(L, s);
-  free(s);
+  tideL_pushowned(L, s, (size_t)-1);
   return 1;
 }

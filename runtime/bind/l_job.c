@@ -78,7 +78,7 @@ static void note_stat(Job *J, int64_t idx, double wall, double wait, int worker,
   if (idx > J->nstats) {
     int64_t n = J->nstats ? J->nstats : 64;
     while (n < idx) n *= 2;
-    TaskStat *s = realloc(J->stats, (size_t)n * sizeof *s);
+    TaskStat *s = tide__realloc(J->stats, (size_t)n * sizeof *s);
     if (!s) return; /* statistics are best effort */
     memset(s + J->nstats, 0, (size_t)(n - J->nstats) * sizeof *s);
     J->stats = s;

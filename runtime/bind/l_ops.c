@@ -54,6 +54,7 @@ static int op_argerror(lua_State *L, int arg, const char *fname, const char *msg
 }
 
 static int op_raise(lua_State *L, int arg, const char *fname, int rc) {
+  if (rc == TIDE_ENOMEM || rc == TIDE_ENOSPC || rc == TIDE_EIO) return tideL_raise(L, rc);
   const char *m = tide_lasterror();
   return op_argerror(L, arg, fname, m[0] ? m : tide_strerror(rc));
 }

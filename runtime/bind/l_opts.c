@@ -9,6 +9,7 @@
 ** random_state, ...) the name tide gives the same thing.
 */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bind.h"
@@ -241,6 +242,27 @@ void tideL_pushinternal(lua_State *L, int t) {
   lua_newtable(L);
   lua_pushvalue(L, -1);
   lua_setfield(L, t, "_internal");
+}
+
+/* tideL_pushowned's push, run protected: a memory error here must not
+** skip the caller's free. */
+static int p_pushowned(lua_State *L) {
+  lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
+  return 1;
+}
+
+void tideL_pushowned(lua_State *L, char *s, size_t len) {
+  if (len == (size_t)-1) len = strlen(s);
+  if (!lua_checkstack(L, 3)) { /* lua_checkstack reports, never raises */
+    free(s);
+    luaL_error(L, "stack overflow");
+  }
+  lua_pushcfunction(L, p_pushowned); /* a light C function: no allocation */
+  lua_pushlightuserdata(L, s);
+  lua_pushinteger(L, (lua_Integer)len);
+  int st = lua_pcall(L, 2, 1, 0);
+  free(s);
+  if (st != LUA_OK) lua_error(L);
 }
 
 void tideB_open_opts(lua_State *L) {

@@ -225,6 +225,7 @@ int luaopen_tide(lua_State *L) {
   tideB_open_fft(L);
   tideB_open_convolve(L);
   tideB_open_optimize(L);
+  tideB_open_faults(L);
   tideB_open_lua(L);
   tideB_open_host(L);
   lua_createtable(L, 0, 2);

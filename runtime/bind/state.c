@@ -55,7 +55,7 @@ static tide_State *host_of(lua_State *L) {
 
 static void set_err(tide_State *T, const char *msg) {
   free(T->err);
-  T->err = strdup(msg ? msg : "(error object is not a string)");
+  T->err = tide__strdup(msg ? msg : "(error object is not a string)");
 }
 
 /* Converts the value at index 1 with __tostring; run protected, because a
@@ -304,7 +304,7 @@ static int p_open(lua_State *L) {
 }
 
 tide_State *tide_open(const tide_Options *opt) {
-  tide_State *T = calloc(1, sizeof *T);
+  tide_State *T = tide__calloc(1, sizeof *T);
   if (!T) return NULL;
   if (opt) T->opt = *opt;
   T->opt.temp_dir = NULL; /* read below, not kept */

@@ -26,7 +26,7 @@ static Fork *fork_of(tide_Backend *b) { return (Fork *)b; }
 static int f_start(tide_Backend **out, const tide_BackendConfig *c) {
   *out = NULL;
   if (c->jobs > 256) return tide__seterr(TIDE_EINVAL, "at most 256 workers");
-  Fork *f = calloc(1, sizeof *f);
+  Fork *f = tide__calloc(1, sizeof *f);
   if (!f) return tide__seterr(TIDE_ENOMEM, "out of memory");
   f->b.ops = &tide_backend_fork;
   f->b.jobs = c->jobs;

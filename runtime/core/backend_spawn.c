@@ -133,7 +133,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 tide_SpawnSet *tide_spawnset_new(int warm) {
   pthread_once(&atfork_once, register_atfork);
-  tide_SpawnSet *s = calloc(1, sizeof *s);
+  tide_SpawnSet *s = tide__calloc(1, sizeof *s);
   if (!s) return NULL;
   s->refs = 1;
   s->warm = warm;
@@ -294,7 +294,7 @@ static int spawn_one(tide_SpawnSet *s, int id) {
 static int s_start(tide_Backend **out, const tide_BackendConfig *c) {
   *out = NULL;
   if (c->jobs > MAX_SLOTS) return tide__seterr(TIDE_EINVAL, "at most %d workers", MAX_SLOTS);
-  Spawn *sp = calloc(1, sizeof *sp);
+  Spawn *sp = tide__calloc(1, sizeof *sp);
   if (!sp) return tide__seterr(TIDE_ENOMEM, "out of memory");
   tide_SpawnSet *s = c->arg;
   if (s && !s->busy && !s->foreign) {

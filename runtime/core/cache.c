@@ -66,7 +66,7 @@ static int make_dir(const char *path, int nofollow) {
 int tide_cache_init(const char *dir) {
   size_t n = strlen(dir);
   if (n == 0 || n > 3000) return tide__seterr(TIDE_EINVAL, "bad cache folder name");
-  char *p = strdup(dir);
+  char *p = tide__strdup(dir);
   if (!p) return tide__seterr(TIDE_ENOMEM, "out of memory");
   int rc = TIDE_OK;
   for (char *s = p + 1; *s && !rc; s++) {
@@ -253,7 +253,7 @@ static void index_unlock(Index *x) {
 static Rec *index_add(Index *x, const char *key) {
   if (x->n == x->cap) {
     size_t cap = x->cap ? 2 * x->cap : 64;
-    Rec *r = realloc(x->r, cap * sizeof *r);
+    Rec *r = tide__realloc(x->r, cap * sizeof *r);
     if (!r) return NULL;
     x->r = r;
     x->cap = cap;
@@ -300,7 +300,7 @@ static int index_read(Index *x) {
   char *buf = NULL;
   size_t len = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= INDEX_MAX &&
-      (buf = malloc((size_t)st.st_size + 1))) {
+      (buf = tide__malloc((size_t)st.st_size + 1))) {
     while (len < (size_t)st.st_size) {
       ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
       if (r < 0 && errno == EINTR) continue;
@@ -511,7 +511,7 @@ int tide_cache_stored(const char *dir, const char *key, const tide_FileStamp *st
     uint64_t total = 0;
     for (size_t i = 0; i < x.n; i++) total += x.r[i].size;
     if (total > max_bytes) {
-      Rec **order = malloc((x.n ? x.n : 1) * sizeof *order);
+      Rec **order = tide__malloc((x.n ? x.n : 1) * sizeof *order);
       if (!order) {
         index_unlock(&x);
         return tide__seterr(TIDE_ENOMEM, "out of memory");

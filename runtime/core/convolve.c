@@ -20,7 +20,11 @@
 #include "fft.h"
 #include "ops.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+/* Not under ThreadSanitizer: the ifunc resolver that picks a clone runs
+** at load time, before the sanitizer's runtime is up, and its
+** instrumented code crashes there. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && \
+    !defined(__SANITIZE_THREAD__)
 #if __has_attribute(target_clones)
 #define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
@@ -62,7 +66,7 @@ CLONES static void slide(const double *u, const double *wr, int64_t q, double *o
 /* out[t] = full[start + t], t < len, of u (p values) with w (q <= p). */
 static void direct_f64(const double *u, int64_t p, const double *w, int64_t q, int64_t start,
                        int64_t len, double *out) {
-  double *wr = malloc((size_t)q * sizeof(double));
+  double *wr = tide__malloc((size_t)q * sizeof(double));
   if (wr)
     for (int64_t k = 0; k < q; k++) wr[k] = w[q - 1 - k];
   int64_t end = start + len;

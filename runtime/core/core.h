@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "tide.h"
+#include "fault.h" /* tide__malloc, tide__mmap, ...: the acquisitions faults can fail */
 
 #if defined(__GNUC__)
 #define TIDE_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -471,7 +471,7 @@ static int parse_bool(const unsigned char *s, size_t n, uint8_t *out) {
 ** may be) is dropped, so the number check below never overruns scratch. */
 static int na_init(Ctx *c, const tide_CsvOptions *o, size_t longest) {
   int nd = o->keep_default_na ? NA_DEFAULTS : 0;
-  c->na.m = malloc((size_t)(nd + o->n_na_values + 1) * sizeof *c->na.m);
+  c->na.m = tide__malloc((size_t)(nd + o->n_na_values + 1) * sizeof *c->na.m);
   if (!c->na.m) return tide__seterr(TIDE_ENOMEM, "out of memory reading CSV");
   for (int k = 0; k < nd + o->n_na_values; k++) {
     const char *m = k < nd ? na_default[k] : o->na_values[k - nd];
@@ -675,7 +675,7 @@ static uint64_t hash_bytes(const unsigned char *s, size_t n) {
 
 static int grow_slots(Levels *L) {
   size_t ns = L->nslot ? L->nslot * 2 : 64;
-  int64_t *sl = malloc(ns * sizeof *sl);
+  int64_t *sl = tide__malloc(ns * sizeof *sl);
   if (!sl) return -1;
   for (size_t k = 0; k < ns; k++) sl[k] = -1;
   for (int64_t id = 0; id < L->n; id++) {
@@ -701,7 +701,7 @@ static int64_t intern(Levels *L, const unsigned char *s, size_t n) {
   }
   if (L->n == L->vcap) {
     int64_t nc = L->vcap ? L->vcap * 2 : 64;
-    Level *nv = realloc(L->v, (size_t)nc * sizeof *nv);
+    Level *nv = tide__realloc(L->v, (size_t)nc * sizeof *nv);
     if (!nv) return -1;
     L->v = nv;
     L->vcap = nc;
@@ -709,7 +709,7 @@ static int64_t intern(Levels *L, const unsigned char *s, size_t n) {
   if (L->cap - L->used < n + 1) {
     size_t nc = L->cap ? L->cap * 2 : 1024;
     while (nc - L->used < n + 1) nc *= 2;
-    unsigned char *nb = realloc(L->bytes, nc);
+    unsigned char *nb = tide__realloc(L->bytes, nc);
     if (!nb) return -1;
     L->bytes = nb;
     L->cap = nc;
@@ -738,8 +738,8 @@ static int key_cmp(const void *pa, const void *pb) {
 
 /* Sorts L's strings: fills L->rank. */
 static int levels_sort(Levels *L) {
-  SortKey *k = malloc((size_t)(L->n ? L->n : 1) * sizeof *k);
-  L->rank = malloc((size_t)(L->n ? L->n : 1) * sizeof *L->rank);
+  SortKey *k = tide__malloc((size_t)(L->n ? L->n : 1) * sizeof *k);
+  L->rank = tide__malloc((size_t)(L->n ? L->n : 1) * sizeof *L->rank);
   if (!k || !L->rank) {
     free(k);
     return -1;
@@ -800,7 +800,7 @@ static size_t field_text(const Ctx *c, const Span *sp, char *dst) {
 static char **make_names(const Ctx *c, const Span *spans, int64_t n, int header) {
   size_t bytes = (size_t)n * sizeof(char *) + 1;
   for (int64_t j = 0; j < n; j++) bytes += header ? spans[j].len + 1u : 21u;
-  char **names = malloc(bytes);
+  char **names = tide__malloc(bytes);
   if (!names) return NULL;
   char *q = (char *)(names + n);
   for (int64_t j = 0; j < n; j++) {
@@ -815,7 +815,7 @@ static char **make_names(const Ctx *c, const Span *spans, int64_t n, int header)
 static char **select_names(char *const *fnames, const int64_t *sel, int64_t nsel) {
   size_t bytes = (size_t)nsel * sizeof(char *) + 1;
   for (int64_t j = 0; j < nsel; j++) bytes += strlen(fnames[sel[j]]) + 1;
-  char **names = malloc(bytes);
+  char **names = tide__malloc(bytes);
   if (!names) return NULL;
   char *q = (char *)(names + nsel);
   for (int64_t j = 0; j < nsel; j++) {
@@ -928,7 +928,7 @@ static int code_text(Ctx *c, Span *spans, int64_t cap, int64_t ncols, const int6
 static int make_levels(const Levels *lv, int64_t nt, int64_t ncols, tide_CsvInfo *info) {
   size_t bytes = (size_t)ncols * (sizeof(char **) + sizeof(int64_t));
   for (int64_t t = 0; t < nt; t++) bytes += (size_t)lv[t].n * sizeof(char *) + lv[t].used;
-  char ***levels = malloc(bytes);
+  char ***levels = tide__malloc(bytes);
   if (!levels) return tide__seterr(TIDE_ENOMEM, "out of memory for the levels of text columns");
   int64_t *nlevels = (int64_t *)(levels + ncols);
   char **ptrs = (char **)(nlevels + ncols);
@@ -1034,12 +1034,12 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
   /* strtod_l and "" undoing need a copy of a field; no field is longer
   ** than the input or the cap. */
   size_t longest = len < c.max_field ? len : c.max_field;
-  c.scratch = malloc(longest + 1);
-  c.unq = malloc(longest + 1);
+  c.scratch = tide__malloc(longest + 1);
+  c.unq = tide__malloc(longest + 1);
   /* A record holds at most len + 1 fields: the span table stays within a
   ** constant times the input even before the first record is counted. */
   int64_t cap = (int64_t)(len + 1 < (size_t)c.max_columns ? len + 1 : (size_t)c.max_columns) + 1;
-  spans = malloc((size_t)cap * sizeof *spans);
+  spans = tide__malloc((size_t)cap * sizeof *spans);
   if (!c.scratch || !c.unq || !spans) {
     rc = tide__seterr(TIDE_ENOMEM, "out of memory reading CSV");
     goto done;
@@ -1089,8 +1089,8 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
 
   /* The selection: every column, or the ones asked for, in their order. */
   int64_t nsel = opt->columns ? opt->ncolumns : ncols;
-  sel = malloc((size_t)(nsel + 1) * sizeof *sel);
-  kind = calloc((size_t)nsel + 1, sizeof *kind);
+  sel = tide__malloc((size_t)(nsel + 1) * sizeof *sel);
+  kind = tide__calloc((size_t)nsel + 1, sizeof *kind);
   if (!sel || !kind) {
     rc = tide__seterr(TIDE_ENOMEM, "out of memory reading CSV");
     goto done;
@@ -1136,7 +1136,7 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
           kind[j] = ++nt;
           rc = TIDE_OK;
           if (c.categorical == TIDE_CSV_CODES) {
-            if (!lv && !(lv = calloc((size_t)nsel, sizeof *lv))) {
+            if (!lv && !(lv = tide__calloc((size_t)nsel, sizeof *lv))) {
               rc = tide__seterr(TIDE_ENOMEM, "out of memory reading CSV");
               goto fail_out;
             }
@@ -1162,7 +1162,7 @@ int tide_csv_parse(const void *buf, size_t len, const tide_CsvOptions *opt, tide
     if ((rc = code_text(&c, spans, cap, ncols, sel, out, lv, nt))) goto fail_out;
   }
   int64_t nout = out->shape[1];
-  names = fnames ? select_names(fnames, sel, nout) : calloc(1, sizeof(char *));
+  names = fnames ? select_names(fnames, sel, nout) : tide__calloc(1, sizeof(char *));
   if (!names) {
     rc = tide__seterr(TIDE_ENOMEM, "out of memory reading CSV");
     goto fail_out;
@@ -1200,11 +1200,11 @@ done:
 /* Reads a file that cannot be mapped (a pipe, a /proc file) into memory. */
 static int slurp(int fd, const char *path, unsigned char **out, size_t *len) {
   size_t cap = 1 << 16, n = 0;
-  unsigned char *b = malloc(cap);
+  unsigned char *b = tide__malloc(cap);
   if (!b) return tide__seterr(TIDE_ENOMEM, "out of memory reading '%s'", path);
   for (;;) {
     if (n == cap) {
-      unsigned char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
+      unsigned char *nb = cap > SIZE_MAX / 2 ? NULL : tide__realloc(b, cap * 2);
       if (!nb) {
         free(b);
         return tide__seterr(TIDE_ENOMEM, "out of memory reading '%s'", path);
@@ -1253,7 +1253,7 @@ int tide_csv_read(const char *path, const tide_CsvOptions *opt, tide_Array *out,
   int rc;
   if (S_ISREG(st.st_mode) && st.st_size > 0) {
     size_t len = (size_t)st.st_size;
-    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *m = tide__mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
       int e = errno;
       close(fd);

@@ -65,7 +65,7 @@ static int64_t *swap_slot(Swaps *s, int64_t k) {
 
 static int choice_plain(tide_Rng *r, int64_t n, int64_t m, int64_t *out) {
   if (n <= 4 * m || n <= 65536) { /* an n-long array of positions */
-    int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    int64_t *v = tide__malloc((size_t)(n ? n : 1) * sizeof *v);
     if (!v) return tide__seterr(TIDE_ENOMEM, "out of memory drawing a sample");
     for (int64_t i = 0; i < n; i++) v[i] = i;
     for (int64_t i = 0; i < m; i++) {
@@ -80,8 +80,8 @@ static int choice_plain(tide_Rng *r, int64_t n, int64_t m, int64_t *out) {
   Swaps s;
   s.cap = 16;
   while (s.cap < 4 * m) s.cap *= 2;
-  s.key = malloc((size_t)s.cap * sizeof *s.key);
-  s.val = malloc((size_t)s.cap * sizeof *s.val);
+  s.key = tide__malloc((size_t)s.cap * sizeof *s.key);
+  s.val = tide__malloc((size_t)s.cap * sizeof *s.val);
   if (!s.key || !s.val) {
     free(s.key);
     free(s.val);
@@ -102,7 +102,7 @@ static int choice_plain(tide_Rng *r, int64_t n, int64_t m, int64_t *out) {
 
 /* Weighted, without replacement: a Fenwick tree of the weights left. */
 static int choice_weighted(tide_Rng *r, int64_t n, int64_t m, const double *p, int64_t *out) {
-  double *f = calloc((size_t)n + 1, sizeof *f);
+  double *f = tide__calloc((size_t)n + 1, sizeof *f);
   if (!f) return tide__seterr(TIDE_ENOMEM, "out of memory drawing a sample");
   for (int64_t i = 1; i <= n; i++) {
     f[i] += p[i - 1];
@@ -152,7 +152,7 @@ int tide_rng_choice(tide_Rng *r, int64_t n, int64_t m, bool replace, const doubl
     return tide__seterr(TIDE_EINVAL, "cannot draw %" PRId64 " without replacement from %" PRId64
                         "%s", m, nonzero, p ? " values of nonzero probability" : "");
   if (replace && p) { /* numpy's: the cumulative weights, searched */
-    double *cdf = malloc((size_t)(n ? n : 1) * sizeof *cdf);
+    double *cdf = tide__malloc((size_t)(n ? n : 1) * sizeof *cdf);
     if (!cdf) return tide__seterr(TIDE_ENOMEM, "out of memory drawing a sample");
     double s = 0;
     for (int64_t i = 0; i < n; i++) cdf[i] = s += p[i];

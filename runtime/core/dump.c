@@ -93,7 +93,7 @@ int tide_dump_write_fd(int fd, const char *name, const unsigned char *p, size_t 
     if (!arrays[k]->storage) return tide__seterr(TIDE_ECLOSED, "array %u is closed", k + 1);
     tsize += TIDE_DUMP_ENTRY + 8 * (size_t)arrays[k]->ndim;
   }
-  unsigned char *table = calloc(tsize ? tsize : 1, 1);
+  unsigned char *table = tide__calloc(tsize ? tsize : 1, 1);
   tide_Hasher *h = tide_hasher_new();
   if (!table || !h) {
     free(table);
@@ -295,8 +295,8 @@ static int check_padding(tide_Dump *d, uint64_t off, uint64_t n) {
 ** length, and offsets that follow the layout rule exactly. */
 static int parse_table(tide_Dump *d, const unsigned char *t, uint64_t tsize) {
   const unsigned char *p = t, *end = t + tsize;
-  d->e = calloc(d->n ? d->n : 1, sizeof *d->e);
-  d->shapes = malloc(tsize ? (size_t)tsize : 1); /* at most tsize / 8 dimensions */
+  d->e = tide__calloc(d->n ? d->n : 1, sizeof *d->e);
+  d->shapes = tide__malloc(tsize ? (size_t)tsize : 1); /* at most tsize / 8 dimensions */
   if (!d->e || !d->shapes) return tide__seterr(TIDE_ENOMEM, "out of memory");
   int64_t *shp = d->shapes;
   uint64_t at = TIDE_DUMP_HEADER + tsize + d->nstream;
@@ -357,8 +357,8 @@ static int parse_table(tide_Dump *d, const unsigned char *t, uint64_t tsize) {
 
 int tide_dump_open_fd(int fd, const char *name, tide_Dump **out) {
   *out = NULL;
-  tide_Dump *d = calloc(1, sizeof *d);
-  if (!d || !(d->name = strdup(name))) {
+  tide_Dump *d = tide__calloc(1, sizeof *d);
+  if (!d || !(d->name = tide__strdup(name))) {
     free(d);
     return tide__seterr(TIDE_ENOMEM, "out of memory");
   }
@@ -386,7 +386,7 @@ int tide_dump_open_fd(int fd, const char *name, tide_Dump **out) {
   }
   if (!rc) {
     /* Both sections fit in the file (checked): at most its size. */
-    d->sections = malloc((size_t)(tsize + ssize) ? (size_t)(tsize + ssize) : 1);
+    d->sections = tide__malloc((size_t)(tsize + ssize) ? (size_t)(tsize + ssize) : 1);
     if (!d->sections) rc = tide__seterr(TIDE_ENOMEM, "out of memory");
     else rc = read_at(d, d->sections, (size_t)(tsize + ssize), TIDE_DUMP_HEADER);
   }
@@ -452,7 +452,7 @@ static int mismatch(const tide_Dump *d, uint32_t k) {
 static int read_blob(tide_Dump *d, uint32_t k, unsigned char *buf) {
   const Entry *e = &d->e[k];
   unsigned char *tmp = NULL;
-  if (!buf && e->nbytes && !(tmp = malloc(e->nbytes < CHUNK ? (size_t)e->nbytes : CHUNK)))
+  if (!buf && e->nbytes && !(tmp = tide__malloc(e->nbytes < CHUNK ? (size_t)e->nbytes : CHUNK)))
     return tide__seterr(TIDE_ENOMEM, "out of memory");
   tide_Hasher *h = tide_hasher_new();
   if (!h) {

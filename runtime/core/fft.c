@@ -51,7 +51,7 @@ void *tide__fft_alloc(size_t count, size_t size, bool zero) {
   }
   size_t bytes = count * size;
   if (tide__admit_memory(bytes, "an FFT buffer")) return NULL;
-  void *p = zero ? calloc(count, size) : malloc(bytes);
+  void *p = zero ? tide__calloc(count, size) : tide__malloc(bytes);
   if (!p) {
     char b[32];
     tide__seterr(TIDE_ENOMEM, "cannot allocate %s for an FFT buffer",
@@ -257,7 +257,7 @@ static int bluestein_init(CPlan *P) {
 }
 
 static CPlan *cplan_new(int64_t n, int *rc) {
-  CPlan *P = calloc(1, sizeof *P);
+  CPlan *P = tide__calloc(1, sizeof *P);
   if (!P) {
     *rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT plan of %" PRId64, n);
     return NULL;
@@ -694,7 +694,7 @@ static void work_give(RPlan *P, cpx *w) {
 }
 
 static RPlan *rplan_new(int64_t n, int *rc) {
-  RPlan *P = calloc(1, sizeof *P);
+  RPlan *P = tide__calloc(1, sizeof *P);
   if (!P) {
     *rc = tide__seterr(TIDE_ENOMEM, "out of memory for an FFT plan of %" PRId64, n);
     return NULL;

@@ -26,7 +26,7 @@ static void put(Buf *b, const char *s, size_t len) {
   if (b->n + len + 1 > b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap < b->n + len + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = tide__realloc(b->p, cap);
     if (!p) { b->oom = 1; return; }
     b->p = p;
     b->cap = cap;

@@ -31,7 +31,7 @@ void tide_digest(const void *p, size_t n, unsigned char out[TIDE_DIGEST_LEN]) {
 tide_Hasher *tide_hasher_new(void) {
   /* XXH3_state_t wants 64-byte alignment. */
   tide_Hasher *h = NULL;
-  if (posix_memalign((void **)&h, 64, sizeof *h) != 0) return NULL;
+  if (tide__posix_memalign((void **)&h, 64, sizeof *h) != 0) return NULL;
   XXH3_INITSTATE(&h->st);
   XXH3_128bits_reset(&h->st);
   return h;
@@ -142,7 +142,7 @@ static void remember(const tide_Array *a, uint64_t version, const struct stat *s
         now.tv_sec - st->st_mtim.tv_sec < 2)
       return;
   }
-  if (!s->memo && !(s->memo = calloc(1, sizeof *s->memo))) return; /* a cache only */
+  if (!s->memo && !(s->memo = tide__calloc(1, sizeof *s->memo))) return; /* a cache only */
   MemoSlot *m = NULL;
   for (int i = 0; i < MEMO_SLOTS && !m; i++)
     if (same_view(&s->memo->slot[i], a)) m = &s->memo->slot[i];

@@ -38,10 +38,10 @@ void tide_buf_map(tide_Buf *b, int fd) {
 
 /* Resizes the file and its mapping to cap bytes. */
 static int remap(tide_Buf *b, size_t cap) {
-  if (ftruncate(b->mfd, (off_t)cap) != 0)
+  if (tide__ftruncate(b->mfd, (off_t)cap) != 0)
     return tide__syserr(TIDE_ENOMEM, errno, "cannot grow a result buffer to %zu bytes", cap);
   void *p = b->p ? mremap(b->p, b->cap, cap, MREMAP_MAYMOVE)
-                 : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, b->mfd, 0);
+                 : tide__mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, b->mfd, 0);
   if (p == MAP_FAILED)
     return tide__syserr(TIDE_ENOMEM, errno, "cannot map a result buffer of %zu bytes", cap);
   b->p = p;
@@ -64,7 +64,7 @@ int tide_buf_grow(tide_Buf *b, size_t extra) {
   size_t cap = b->cap ? b->cap : b->mapped ? 65536 : 256;
   while (cap < b->n + extra) cap *= 2;
   if (b->mapped) return remap(b, cap);
-  unsigned char *p = realloc(b->p, cap);
+  unsigned char *p = tide__realloc(b->p, cap);
   if (!p) return tide__seterr(TIDE_ENOMEM, "out of memory growing a message to %zu bytes", cap);
   b->p = p;
   b->cap = cap;
@@ -75,7 +75,7 @@ int tide_buf_grow(tide_Buf *b, size_t extra) {
 static int fds_append(tide_Buf *b, int fd) {
   if (b->nfds == b->fdcap) {
     int cap = b->fdcap ? b->fdcap * 2 : 4;
-    int *f = realloc(b->fds, (size_t)cap * sizeof *f);
+    int *f = tide__realloc(b->fds, (size_t)cap * sizeof *f);
     if (!f) return tide__seterr(TIDE_ENOMEM, "out of memory");
     b->fds = f;
     b->fdcap = cap;

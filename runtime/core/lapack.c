@@ -82,7 +82,7 @@ static double *work_new(int64_t count, int *rc) {
   }
   size_t bytes = (size_t)count * sizeof(double);
   if ((*rc = tide__admit_memory(bytes, "a LAPACK workspace"))) return NULL;
-  double *p = malloc(bytes);
+  double *p = tide__malloc(bytes);
   if (!p) {
     char b[32];
     *rc = tide__seterr(TIDE_ENOMEM, "cannot allocate %s for a LAPACK workspace",

@@ -210,7 +210,7 @@ typedef struct Scan {
 } Scan;
 
 static Scan *scan_new(void) {
-  void *p = mmap(NULL, sizeof(Scan), PROT_READ | PROT_WRITE,
+  void *p = tide__mmap(NULL, sizeof(Scan), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
   Scan *s = p; /* mmap gives zeroed pages */
@@ -663,13 +663,13 @@ int tide_monitor_start(tide_Monitor **out, double interval, int64_t max_samples)
   if (max_samples < 1 || max_samples > TIDE_MON_MAXSAMPLES)
     return tide__seterr(TIDE_EINVAL, "monitor: max_samples must be between 1 and %d "
                         "(got %lld)", TIDE_MON_MAXSAMPLES, (long long)max_samples);
-  tide_Monitor *m = calloc(1, sizeof *m);
+  tide_Monitor *m = tide__calloc(1, sizeof *m);
   if (!m) return tide__seterr(TIDE_ENOMEM, "out of memory");
   long pg = sysconf(_SC_PAGESIZE);
   size_t len = sizeof(Shared) + (size_t)max_samples * sizeof(tide_MonSample);
   len = (len + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
   /* NORESERVE: pages cost memory only as samples fill them. */
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+  void *p = tide__mmap(NULL, len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     int e = errno;

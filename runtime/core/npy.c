@@ -609,7 +609,7 @@ int tide__npy_each_chunk(const tide_Array *a,
   size_t nbytes = (size_t)count * (size_t)tide_dtype_size(a->dtype);
   if (count == 0) return TIDE_OK;
   if (tide_array_is_c_contiguous(a)) return fn(ud, a->data, nbytes);
-  Chunker *c = malloc(sizeof *c);
+  Chunker *c = tide__malloc(sizeof *c);
   if (!c) return tide__seterr(TIDE_ENOMEM, "out of memory");
   c->fn = fn;
   c->ud = ud;
@@ -637,7 +637,7 @@ int tide__write_all(int fd, const void *p, size_t n, const char *path) {
 
 int tide__atomic_open(const char *path, int *fd, char **tmppath) {
   size_t n = strlen(path);
-  char *t = malloc(n + 16);
+  char *t = tide__malloc(n + 16);
   if (!t) return tide__seterr(TIDE_ENOMEM, "out of memory");
   memcpy(t, path, n);
   memcpy(t + n, ".tmp-XXXXXX", 12);
@@ -754,8 +754,8 @@ int tide_npy_create(const char *path, int dtype, int ndim, const int64_t *shape,
   /* Reserve the blocks now: a full disk is an error here, not SIGBUS on
   ** the first write through the mapping. */
   if (!rc && nbytes) {
-    int e = posix_fallocate(fd, (off_t)hl, (off_t)nbytes);
-    if (e == EOPNOTSUPP || e == EINVAL) e = ftruncate(fd, (off_t)(hl + nbytes)) ? errno : 0;
+    int e = tide__posix_fallocate(fd, (off_t)hl, (off_t)nbytes);
+    if (e == EOPNOTSUPP || e == EINVAL) e = tide__ftruncate(fd, (off_t)(hl + nbytes)) ? errno : 0;
     if (e) rc = tide__syserr(tide__errno_code(e), e, "cannot reserve %" PRIu64 " bytes for %s",
                              nbytes, path);
   }

@@ -88,7 +88,7 @@ static int cmp_member(const void *a, const void *b) {
 
 /* Parses the central directory (cd, cdsize bytes) into z->m. */
 static int parse_cd(tide_Npz *z, const unsigned char *cd, uint64_t cdsize, uint64_t count) {
-  z->m = calloc(count ? count : 1, sizeof *z->m);
+  z->m = tide__calloc(count ? count : 1, sizeof *z->m);
   if (!z->m) return tide__seterr(TIDE_ENOMEM, "out of memory");
   uint64_t pos = 0;
   for (uint64_t i = 0; i < count; i++) {
@@ -130,7 +130,7 @@ static int parse_cd(tide_Npz *z, const unsigned char *cd, uint64_t cdsize, uint6
     if (nlen <= 4 || memcmp(name + nlen - 4, ".npy", 4) != 0 || memchr(name, 0, nlen))
       return tide__seterr(TIDE_EFORMAT, "%s: member '%.*s' is not a NAME.npy array", z->path,
                           (int)(nlen > 200 ? 200 : nlen), name);
-    m->name = malloc(nlen - 3);
+    m->name = tide__malloc(nlen - 3);
     if (!m->name) return tide__seterr(TIDE_ENOMEM, "out of memory");
     memcpy(m->name, name, nlen - 4);
     m->name[nlen - 4] = 0;
@@ -145,7 +145,7 @@ static int parse_cd(tide_Npz *z, const unsigned char *cd, uint64_t cdsize, uint6
   }
   if (pos != cdsize) return bad(z, "central directory size does not match its entries");
   /* Duplicate names would make name -> array ambiguous. */
-  Member *sorted = malloc((size_t)(z->n ? z->n : 1) * sizeof *sorted);
+  Member *sorted = tide__malloc((size_t)(z->n ? z->n : 1) * sizeof *sorted);
   if (!sorted) return tide__seterr(TIDE_ENOMEM, "out of memory");
   memcpy(sorted, z->m, (size_t)z->n * sizeof *sorted);
   qsort(sorted, (size_t)z->n, sizeof *sorted, cmp_member);
@@ -165,7 +165,7 @@ static int open_fd(tide_Npz *z) {
   int rc;
   if (z->size < 22) return bad(z, "too short for a zip end record");
   size_t tail = z->size < 22 + 65535 ? (size_t)z->size : 22 + 65535;
-  unsigned char *t = malloc(tail);
+  unsigned char *t = tide__malloc(tail);
   if (!t) return tide__seterr(TIDE_ENOMEM, "out of memory");
   if ((rc = pread_all(z->fd, t, tail, z->size - tail, z->path))) {
     free(t);
@@ -218,7 +218,7 @@ static int open_fd(tide_Npz *z) {
   if (count > cdsize / 46) return bad(z, "more entries than the central directory can hold");
   if (count > INT32_MAX / 2) return bad(z, "too many members");
   z->cdoff = cdoff;
-  unsigned char *cd = malloc(cdsize ? (size_t)cdsize : 1);
+  unsigned char *cd = tide__malloc(cdsize ? (size_t)cdsize : 1);
   if (!cd) return tide__seterr(TIDE_ENOMEM, "out of memory");
   rc = pread_all(z->fd, cd, (size_t)cdsize, cdoff, z->path);
   if (!rc) rc = parse_cd(z, cd, cdsize, count);
@@ -228,8 +228,8 @@ static int open_fd(tide_Npz *z) {
 
 int tide_npz_open(const char *path, tide_Npz **out) {
   *out = NULL;
-  tide_Npz *z = calloc(1, sizeof *z);
-  if (!z || !(z->path = strdup(path))) {
+  tide_Npz *z = tide__calloc(1, sizeof *z);
+  if (!z || !(z->path = tide__strdup(path))) {
     free(z);
     return tide__seterr(TIDE_ENOMEM, "out of memory");
   }
@@ -335,7 +335,7 @@ int tide_npz_read_as(tide_Npz *z, int i, int dtype, tide_Array *out) {
   if (data > z->cdoff || m->csize > z->cdoff - data)
     return bad(z, "a member's data run into the central directory");
   if (rd16(lh + 26) != strlen(m->name) + 4) return bad(z, "local and central names differ");
-  ZSrc *q = calloc(1, sizeof *q);
+  ZSrc *q = tide__calloc(1, sizeof *q);
   if (!q) return tide__seterr(TIDE_ENOMEM, "out of memory");
   q->z = z;
   q->name = m->name;
@@ -466,8 +466,8 @@ int tide_npz_save(const char *path, int n, const char *const *names,
       if (!strcmp(names[i], names[j]))
         return tide__seterr(TIDE_EINVAL, "member name '%s' given twice", names[i]);
   }
-  Entry *ents = calloc((size_t)(n ? n : 1), sizeof *ents);
-  Out *o = calloc(1, sizeof *o);
+  Entry *ents = tide__calloc((size_t)(n ? n : 1), sizeof *ents);
+  Out *o = tide__calloc(1, sizeof *o);
   if (!ents || !o) {
     free(ents);
     free(o);

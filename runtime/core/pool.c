@@ -88,7 +88,7 @@ pid_t tide__fork(void) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  pid_t pid = tide__fork_raw();
   if (pid != 0) {
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -146,7 +146,7 @@ static void worker_setup(tide_Pool *p, int id, tide_Pool *all, int othersock) {
 static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   tide_Worker *w = &p->w[id - 1];
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+  if (tide__socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
   /* the new worker's spill holds nothing yet, whatever its bytes */
   atomic_store(&p->words[id - 1].task, 0);
@@ -178,7 +178,7 @@ static int spawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
 int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
   memset(p, 0, sizeof *p);
   if (n < 1) return tide__seterr(TIDE_EINVAL, "a pool needs at least one worker");
-  p->w = calloc((size_t)n, sizeof *p->w);
+  p->w = tide__calloc((size_t)n, sizeof *p->w);
   if (!p->w) return tide__seterr(TIDE_ENOMEM, "out of memory");
   p->n = n;
   for (int i = 0; i < n; i++) {
@@ -186,7 +186,7 @@ int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
     p->w[i].id = i + 1;
     p->w[i].reaped = 1;
   }
-  void *words = mmap(NULL, (size_t)n * sizeof *p->words, PROT_READ | PROT_WRITE,
+  void *words = tide__mmap(NULL, (size_t)n * sizeof *p->words, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (words == MAP_FAILED) {
     int e = errno;
@@ -196,7 +196,7 @@ int tide_pool_start(tide_Pool *p, int n, tide_WorkerMain fn, void *ud) {
   }
   p->words = words;
   for (int i = 0; i < n; i++) {
-    p->w[i].spill = memfd_create("tide-spill", MFD_CLOEXEC);
+    p->w[i].spill = tide__memfd_create("tide-spill", MFD_CLOEXEC);
     if (p->w[i].spill < 0) {
       int e = errno;
       p->n = i; /* what tide_pool_close frees */

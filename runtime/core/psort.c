@@ -38,7 +38,7 @@ int tide__psort_plan(tide_PSort *ps, const tide_Array *a, int nb, int nchunks, u
   ps->nchunks = nchunks < 1 ? 1 : nchunks;
   ps->split = split;
   int64_t m = (int64_t)ps->nb * SAMPLE_PER_BUCKET;
-  uint64_t *s = malloc((size_t)m * 2 * sizeof *s);
+  uint64_t *s = tide__malloc((size_t)m * 2 * sizeof *s);
   if (!s) return tide__seterr(TIDE_ENOMEM, "out of memory planning a parallel sort");
   tide_Rng r; /* a fixed sample: the same splitters every time */
   tide_rng_init(&r, 0x5eed50f7, 0);
@@ -102,7 +102,7 @@ void tide__psort_scatter(const tide_PSort *ps, const tide_Array *a, int c, const
 ** for (shared segments have 4 KB pages, and each page costs a fault in
 ** every process that touches it). */
 static void *priv_new(size_t n) {
-  void *p = mmap(NULL, n ? n : 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = tide__mmap(NULL, n ? n : 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
   madvise(p, n ? n : 8, MADV_HUGEPAGE);

@@ -294,7 +294,7 @@ static int accumulate(int kind, const tide_Array *x, int dim, unsigned char *acc
   }
   /* Rows summed one by one would lose accuracy with len; sum BLOCK rows
   ** into tmp, then add tmp into acc (error ~ BLOCK + len / BLOCK). */
-  double *tmp = calloc((size_t)(outn ? outn : 1), sizeof *tmp);
+  double *tmp = tide__calloc((size_t)(outn ? outn : 1), sizeof *tmp);
   if (!tmp) return tide__seterr(TIDE_ENOMEM, "out of memory in a reduction");
   int64_t len = sh[pdim];
   for (int64_t k0 = 0; k0 < len; k0 += BLOCK) {
@@ -454,7 +454,7 @@ static int argreduce(int op, const tide_Array *a, int dim, int64_t base, tide_Ar
     return tide_nditer(2, out->ndim, out->shape, b, st, argrun_cb, &g);
   }
   int64_t outn = tide_array_size(out);
-  unsigned char *best = calloc((size_t)(outn ? outn : 1), 8);
+  unsigned char *best = tide__calloc((size_t)(outn ? outn : 1), 8);
   if (!best) return tide__seterr(TIDE_ENOMEM, "out of memory in %s", tide_redop_name(op));
   int64_t bs[TIDE_MAXDIM], s8 = 8;
   for (int d = out->ndim - 1; d >= 0; d--) {
@@ -525,7 +525,7 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
   bool flip = a->dtype == TIDE_U64 && (kind == A_MINI || kind == A_MAXI);
   size_t nb = (size_t)(outn ? outn : 1) * 8;
   unsigned char *acc = (iacc ? odt == TIDE_I64 || odt == TIDE_U64 : odt == TIDE_F64)
-                           ? out->data : calloc(nb, 1);
+                           ? out->data : tide__calloc(nb, 1);
   double *mean = NULL;
   if (!acc) goto nomem;
   for (int64_t j = 0; j < outn; j++) {
@@ -536,7 +536,7 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
   }
   if ((rc = accumulate(kind, a, dim, acc, NULL, outn))) goto done;
   if (op == TIDE_RVAR || op == TIDE_RSTD) {
-    mean = malloc(nb);
+    mean = tide__malloc(nb);
     if (!mean) goto nomem;
     double *m = mean, *s = (double *)acc;
     for (int64_t j = 0; j < outn; j++) {

@@ -28,6 +28,7 @@
 #define MAX_MSG ((size_t)1 << 31)
 #define TARGET_BATCH 0.1   /* seconds per batch with chunk = "auto" */
 #define ITEM_BATCH_MAX 64  /* tasks per batch when they carry items (auto) */
+#define SPARE_MSG 512      /* the spare FAIL event's message room */
 
 typedef struct Slot {
   int dead;                  /* waits for tide_sched_respawn */
@@ -53,6 +54,7 @@ struct tide_Sched {
   int64_t total, next_fresh, outstanding, consumed, fail_min, chunk;
   Range *retry;
   int nretry, retrycap;
+  tide_Event *spare;         /* a FAIL event kept for when calloc fails */
   tide_Buf **ring;           /* items of tasks item_lo.. (ring from rhead) */
   int64_t item_lo, next_item;
   size_t rcap, rhead;
@@ -120,7 +122,7 @@ void tide_lease_box_unref(tide_LeaseBox *b) {
 }
 
 static tide_LeaseBox *box_new(tide_SlotWord *word) {
-  tide_LeaseBox *b = calloc(1, sizeof *b);
+  tide_LeaseBox *b = tide__calloc(1, sizeof *b);
   if (b) {
     b->refs = b->alive = 1;
     b->word = word;
@@ -254,16 +256,31 @@ static int64_t fresh_limit(tide_Sched *S) {
   return lim;
 }
 
+/* Gives tasks back.  Ranges that touch are merged, which keeps their
+** number near the workers' (a batch given back lies between others), and
+** the array, made at start for twice the workers, grows while two places
+** are still free: a failed realloc then costs nothing, and the abort is
+** for a case that needs many failures in a row. */
 static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
   if (count <= 0) return;
-  if (S->nretry == S->retrycap) {
-    int cap = S->retrycap ? S->retrycap * 2 : 8;
-    Range *r = realloc(S->retry, (size_t)cap * sizeof *r);
-    if (!r) abort(); /* losing tasks silently is worse */
-    S->retry = r;
-    S->retrycap = cap;
+  for (int i = 0; i < S->nretry; i++) {
+    Range *r = &S->retry[i];
+    if (r->first + r->count == first || first + count == r->first) {
+      if (first < r->first) r->first = first;
+      r->count += count;
+      return;
+    }
   }
+  if (S->nretry == S->retrycap) abort(); /* losing tasks silently is worse */
   S->retry[S->nretry++] = (Range){first, count};
+  if (S->nretry + 2 > S->retrycap) {
+    int cap = S->retrycap * 2;
+    Range *r = tide__realloc(S->retry, (size_t)cap * sizeof *r);
+    if (r) {
+      S->retry = r;
+      S->retrycap = cap;
+    }
+  }
 }
 
 static void note_fail(tide_Sched *S, int64_t task) {
@@ -309,6 +326,7 @@ static int pick(tide_Sched *S, int64_t *first, int64_t *count) {
 }
 
 static void lost(tide_Sched *S, int id, const char *why, int timed_out);
+static void arrived(tide_Sched *S, int64_t task, int hard_failure);
 
 static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
   Slot *s = &S->slots[id - 1];
@@ -336,9 +354,27 @@ static void send_batch(tide_Sched *S, int id, int64_t first, int64_t count) {
       for (int k = 0; k < it->nfds && !bad; k++) bad = tide_buf_put_fd(b, it->fds[k]) < 0;
     }
   }
-  if (bad) { /* out of memory or descriptors: try again later */
-    push_retry(S, first, count);
+  if (bad) { /* out of memory or descriptors */
     tide_buf_reset(b);
+    if (S->outstanding == 0 && S->spare) {
+      /* nothing in flight will free anything: the first task fails, so
+      ** that the loop ends with an error rather than retrying forever */
+      tide_Event *ev = S->spare;
+      S->spare = NULL;
+      push_retry(S, first + 1, count - 1);
+      S->outstanding++; /* arrived() counts it out */
+      arrived(S, first, 1);
+      ev->kind = TIDE_EV_FAIL;
+      ev->slot = id;
+      ev->task = first;
+      ev->hard = 1;
+      ev->buf = (tide_Buf)TIDE_BUF_INIT;
+      snprintf(ev->msg, SPARE_MSG, "[task %lld, worker %d] could not be sent: %s",
+               (long long)first, id, tide_lasterror());
+      push_event(S, ev);
+      return;
+    }
+    push_retry(S, first, count); /* try again when results have come */
     return;
   }
   s->first = first;
@@ -390,7 +426,7 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
     k++;
   }
   if (r < 0 || k != count) return -1;
-  tide_Event *ev = calloc(1, sizeof *ev);
+  tide_Event *ev = tide__calloc(1, sizeof *ev);
   if (!ev) return -1;
   s->got += k;
   S->outstanding -= k;
@@ -482,7 +518,7 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
       push_retry(S, victim + 1, end - victim - 1);
       S->outstanding++; /* arrived() counts it out */
       arrived(S, victim, !timed_out);
-      char who[96], how[96], msg[512];
+      char who[96], how[96], msg[SPARE_MSG];
       ops->describe(S->B, id, who, sizeof who, how, sizeof how);
       if (timed_out)
         snprintf(msg, sizeof msg, "[task %lld, worker %d] timed out after %g s (%s killed)",
@@ -491,7 +527,8 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
         snprintf(msg, sizeof msg, "[task %lld, worker %d] %s %s (%s) while running task %lld",
                  (long long)victim, id, who, why, how, (long long)victim);
       size_t len = strlen(msg) + 1;
-      tide_Event *ev = calloc(1, sizeof *ev + len);
+      tide_Event *ev = tide__calloc(1, sizeof *ev + len);
+      if (!ev) ev = S->spare, S->spare = NULL; /* len <= sizeof msg == SPARE_MSG */
       if (!ev) abort(); /* a task may not vanish */
       ev->kind = TIDE_EV_FAIL;
       ev->slot = id;
@@ -601,15 +638,22 @@ int tide_sched_rank(const tide_Sched *S, int slot) {
 
 int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   *out = NULL;
-  tide_Sched *S = calloc(1, sizeof *S);
-  Slot *slots = calloc((size_t)c->jobs, sizeof *slots);
-  if (!S || !slots) {
+  tide_Sched *S = tide__calloc(1, sizeof *S);
+  Slot *slots = tide__calloc((size_t)c->jobs, sizeof *slots);
+  Range *retry = tide__calloc((size_t)c->jobs * 2 + 8, sizeof *retry);
+  tide_Event *spare = tide__calloc(1, sizeof *spare + SPARE_MSG);
+  if (!S || !slots || !retry || !spare) {
     free(S);
     free(slots);
+    free(retry);
+    free(spare);
     return tide__seterr(TIDE_ENOMEM, "out of memory");
   }
   S->c = *c;
   S->slots = slots;
+  S->retry = retry;
+  S->retrycap = c->jobs * 2 + 8;
+  S->spare = spare;
   S->total = c->total;
   S->next_fresh = S->item_lo = S->next_item = 1;
   S->chunk = c->chunk < 1 ? 1 : c->chunk;
@@ -697,6 +741,7 @@ void tide_sched_close(tide_Sched *S) {
   free(S->ring);
   free(S->slots);
   free(S->retry);
+  free(S->spare);
   tide_buf_free(&S->out);
   tide_buf_free(&S->rb);
   if (S->wakefd >= 0) close(S->wakefd);
@@ -787,7 +832,7 @@ int64_t tide_sched_item_room(tide_Sched *S) {
 }
 
 int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b) {
-  tide_Buf *it = malloc(sizeof *it);
+  tide_Buf *it = tide__malloc(sizeof *it);
   if (!it) return tide__seterr(TIDE_ENOMEM, "out of memory");
   *it = *b;
   *b = (tide_Buf)TIDE_BUF_INIT;
@@ -797,7 +842,7 @@ int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b) {
     rc = tide__seterr(TIDE_EINVAL, "item %lld out of order", (long long)task);
   } else if ((uint64_t)(task - S->item_lo) >= S->rcap) { /* grow the ring, in order */
     size_t cap = S->rcap ? S->rcap * 2 : 64, used = (size_t)(task - S->item_lo);
-    tide_Buf **r = calloc(cap, sizeof *r);
+    tide_Buf **r = tide__calloc(cap, sizeof *r);
     if (!r) {
       rc = tide__seterr(TIDE_ENOMEM, "out of memory");
     } else {

@@ -159,11 +159,11 @@ static void *scratch_new(size_t n, const char *what) {
   if (n == 0) n = 8;
   if (tide__admit_memory(n, what) != TIDE_OK) return NULL;
   if (n < BIG_SCRATCH) {
-    void *p = malloc(n);
+    void *p = tide__malloc(n);
     if (!p) tide__seterr(TIDE_ENOMEM, "out of memory for %s", what);
     return p;
   }
-  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = tide__mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     tide__seterr(TIDE_ENOMEM, "out of memory for %s", what);
     return NULL;
@@ -554,8 +554,8 @@ int tide_topk(const tide_Array *a, int64_t k, int dim, bool largest, int64_t bas
     }
   } else {
     TopCtx c = {a->dtype, dim, largest, k, base, vals, idx, NULL, NULL};
-    c.heap = malloc((size_t)k * sizeof *c.heap);
-    c.chunk = malloc(TOP_CHUNK * sizeof *c.chunk);
+    c.heap = tide__malloc((size_t)k * sizeof *c.heap);
+    c.chunk = tide__malloc(TOP_CHUNK * sizeof *c.chunk);
     rc = c.heap && c.chunk ? tide__lanes(a, dim, top_lane, &c)
                            : tide__seterr(TIDE_ENOMEM, "out of memory in topk");
     free(c.heap);
@@ -698,7 +698,7 @@ static uint64_t kth_key(uint64_t *k, int64_t n, int64_t r) {
   int64_t lo = 0, hi = n - 1, rounds = 0;
   while (hi > lo) {
     if (hi - lo < 32 || ++rounds > 64) {
-      uint64_t *t = malloc((size_t)(hi - lo + 1) * 8);
+      uint64_t *t = tide__malloc((size_t)(hi - lo + 1) * 8);
       if (t) {
         bool sw = sort_k(k + lo, t, NULL, NULL, hi - lo + 1);
         if (sw) memcpy(k + lo, t, (size_t)(hi - lo + 1) * 8);
@@ -789,7 +789,7 @@ static int lane_select_deep(const Lane *l, int64_t r, int64_t *h, uint64_t *key)
     int64_t total = h[b];
     if (sh == 0) break;
     if (total <= l->n / 8 || total <= SEL_MIN) {
-      uint64_t *g = malloc((size_t)(total ? total : 1) * 8);
+      uint64_t *g = tide__malloc((size_t)(total ? total : 1) * 8);
       if (!g) return tide__seterr(TIDE_ENOMEM, "out of memory selecting a quantile");
       lane_gather(l, sh, pre, g);
       *key = kth_key(g, total, r);
@@ -829,7 +829,7 @@ static int lane_select(const Lane *l, const int64_t *ranks, int nr, int64_t *h, 
     }
   uint64_t *g = NULL;
   if (ng) {
-    g = malloc((size_t)(total ? total : 1) * 8);
+    g = tide__malloc((size_t)(total ? total : 1) * 8);
     if (!g) return tide__seterr(TIDE_ENOMEM, "out of memory selecting a quantile");
     uint64_t buf[SEL_CHUNK];
     int64_t fill[MAXRANKS];
@@ -1102,7 +1102,7 @@ static int quantile_run(const tide_Array *a, const double *q, int nqdim, const i
     c.keys = scratch_new(kb, "quantiles");
     c.kt = c.keys ? scratch_new(kb, "quantiles") : NULL;
   }
-  c.h = malloc(sizeof(int64_t) << SEL_BITS);
+  c.h = tide__malloc(sizeof(int64_t) << SEL_BITS);
   if ((sort_all && (!c.keys || !c.kt)) || !c.h)
     rc = tide__seterr(TIDE_ENOMEM, "out of memory in %s", median ? "median" : "quantile");
   else

@@ -583,7 +583,7 @@ int tide_histogram(const tide_Array *a, int64_t nbins, double lo, double hi,
   else h.counts = (int64_t *)hist->data;
   if (!w && density) { /* counts as floats, then scaled */
     h.wsum = NULL;
-    h.counts = calloc((size_t)h.nbins, 8);
+    h.counts = tide__calloc((size_t)h.nbins, 8);
     if (!h.counts) {
       rc = tide__seterr(TIDE_ENOMEM, "out of memory in histogram");
       goto fail;
@@ -671,7 +671,7 @@ int tide_cov(const tide_Array *x, const tide_Array *y, bool rowvar, int ddof, bo
   double *c = (double *)out->data, inv = 1.0 / fact;
   for (int64_t i = 0; i < nv * nv; i++) c[i] *= inv;
   if (corr) {
-    double *sd = malloc((size_t)(nv ? nv : 1) * sizeof *sd);
+    double *sd = tide__malloc((size_t)(nv ? nv : 1) * sizeof *sd);
     if (!sd) {
       rc = tide__seterr(TIDE_ENOMEM, "out of memory in corrcoef");
       tide_array_close(out);

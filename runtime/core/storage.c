@@ -125,7 +125,7 @@ const char *tide_fmt_bytes(double n, char *buf, size_t len) {
 }
 
 static tide_Storage *storage_alloc(int kind) {
-  tide_Storage *s = calloc(1, sizeof *s);
+  tide_Storage *s = tide__calloc(1, sizeof *s);
   if (!s) return NULL;
   s->kind = kind;
   s->fd = -1;
@@ -178,7 +178,7 @@ void tide__storage_after_fork(void) {
     if (s->wmode == TIDE_WMODE_COW) {
       /* Same address, same pages until written; writes stay in this worker. */
       if (s->kind == TIDE_STORE_SHARED && s->maplen && s->fd >= 0)
-        mmap(s->base, s->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, s->fd, 0);
+        tide__mmap(s->base, s->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, s->fd, 0);
       continue; /* heap bytes are copy-on-write after fork already */
     }
     s->flags |= TIDE_SF_READONLY | TIDE_SF_INHERITED;
@@ -194,7 +194,7 @@ static int new_heap(size_t nbytes, tide_Storage **out) {
   void *p = NULL;
   /* 64-byte alignment: whole cache lines, and any SIMD width. */
   size_t len = nbytes ? (nbytes + 63) & ~(size_t)63 : 64;
-  if (!s || posix_memalign(&p, 64, len) != 0) {
+  if (!s || tide__posix_memalign(&p, 64, len) != 0) {
     if (s) storage_free(s);
     char b[32];
     return tide__seterr(TIDE_ENOMEM, "out of memory allocating %s",
@@ -249,7 +249,7 @@ static int reserve(int fd, size_t nbytes, const char *where) {
     if (in_memory && (rc = tide__admit_memory(nbytes, "a shared array"))) return rc;
   }
   int err;
-  do err = posix_fallocate(fd, 0, (off_t)nbytes); while (err == EINTR);
+  do err = tide__posix_fallocate(fd, 0, (off_t)nbytes); while (err == EINTR);
   if (err == 0) return TIDE_OK;
   if (err == ENOSPC || err == ENOMEM || err == EFBIG)
     return tide__syserr(TIDE_ENOSPC, ENOSPC, "no room for a %s array in %s", b, where);
@@ -257,7 +257,7 @@ static int reserve(int fd, size_t nbytes, const char *where) {
 }
 
 static int map_fd(tide_Storage *s, int fd, size_t nbytes, int prot, int flags) {
-  void *p = mmap(NULL, nbytes, prot, flags, fd, 0);
+  void *p = tide__mmap(NULL, nbytes, prot, flags, fd, 0);
   if (p == MAP_FAILED) {
     char b[32];
     return tide__syserr(tide__errno_code(errno), errno, "cannot map %s",
@@ -283,7 +283,7 @@ static int new_shared(size_t nbytes, int zero, tide_Storage **out) {
   }
   if (dir[0] == '\0') {
     where = "shared memory (memfd)";
-    fd = memfd_create("tide", MFD_CLOEXEC);
+    fd = tide__memfd_create("tide", MFD_CLOEXEC);
     if (fd < 0) return tide__syserr(tide__errno_code(errno), errno, "memfd_create failed");
     rc = reserve(fd, nbytes, where);
   } else {
@@ -395,7 +395,7 @@ int tide_storage_map_fd(int fd, const char *path, char mode, uint64_t offset,
     return tide__seterr(TIDE_EFORMAT, "%s holds %lld bytes but its header describes %llu", path,
                         (long long)st.st_size, (unsigned long long)(offset + nbytes));
   tide_Storage *s = storage_alloc(TIDE_STORE_FILE);
-  char *pathcopy = strdup(path);
+  char *pathcopy = tide__strdup(path);
   if (!s || !pathcopy) {
     if (s) storage_free(s);
     free(pathcopy);
@@ -412,7 +412,7 @@ int tide_storage_map_fd(int fd, const char *path, char mode, uint64_t offset,
     size_t len = (size_t)(offset - start) + nbytes;
     int prot = PROT_READ | (mode == 'r' ? 0 : PROT_WRITE);
     int flags = mode == 'c' ? MAP_PRIVATE : MAP_SHARED;
-    void *p = mmap(NULL, len, prot, flags, fd, (off_t)start);
+    void *p = tide__mmap(NULL, len, prot, flags, fd, (off_t)start);
     if (p == MAP_FAILED) {
       int e = errno;
       char b[32];

@@ -95,7 +95,7 @@ int tide_enet_gram(const tide_Gram *g, int64_t n, const tide_EnetOpts *o, double
   memset(res, 0, sizeof *res);
   int64_t p = g->p;
   const double *Q = g->XtX, *q = g->Xty;
-  double *H = calloc((size_t)(p ? p : 1), sizeof *H), *XtA = malloc((size_t)(p ? p : 1) * 8);
+  double *H = tide__calloc((size_t)(p ? p : 1), sizeof *H), *XtA = tide__malloc((size_t)(p ? p : 1) * 8);
   int rc = TIDE_OK;
   if (!H || !XtA) {
     rc = tide__seterr(TIDE_ENOMEM, "elastic net: out of memory for %" PRId64 " features", p);
@@ -195,7 +195,7 @@ static void panel_fill(const Naive *d, int64_t j0, int64_t nb, double *P) {
 static int row_pass(const Naive *d, const double *coef, const double *ys, double *R0,
                     double *norms, const double *R, double *out) {
   int64_t p = d->p;
-  double *cb = malloc((size_t)TIDE_ROW_BLOCK * (size_t)(p ? p : 1) * sizeof *cb);
+  double *cb = tide__malloc((size_t)TIDE_ROW_BLOCK * (size_t)(p ? p : 1) * sizeof *cb);
   tide_RowBlocks it;
   int rc = !cb ? tide__seterr(TIDE_ENOMEM, "elastic net: out of memory for a row block")
                : tide_rowblocks_init(&it, d->X, d->rows, TIDE_ROW_BLOCK);
@@ -236,7 +236,7 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
                      tide_EnetResult *res) {
   int64_t n = rows->n, p = X->shape[1];
   size_t np = (size_t)(p ? p : 1), nn = (size_t)(n ? n : 1);
-  double *xmean = malloc(np * 8), *norms = malloc(np * 8), *XtA = malloc(np * 8);
+  double *xmean = tide__malloc(np * 8), *norms = tide__malloc(np * 8), *XtA = tide__malloc(np * 8);
   /* Columns are used in panels of B: n x B stays within O(block x p) (the
   ** bound of every fit), and when the rows used are few (n <= block, the
   ** usual wide case) the panel is all of them, gathered once per fit. */
@@ -244,9 +244,9 @@ static int fit_naive(const tide_Array *X, const tide_Array *y, const tide_Array 
   if (B < 1) B = 1;
   if (B > p) B = p;
   int cached = B == p;
-  double *R = malloc(nn * 8), *ys = malloc(nn * 8);
-  double *P = malloc(nn * (size_t)(B ? B : 1) * 8);
-  double *sq = w ? malloc(nn * 8) : NULL;
+  double *R = tide__malloc(nn * 8), *ys = tide__malloc(nn * 8);
+  double *P = tide__malloc(nn * (size_t)(B ? B : 1) * 8);
+  double *sq = w ? tide__malloc(nn * 8) : NULL;
   double ymean = 0, sw = 0;
   int rc = TIDE_OK;
   if (!xmean || !norms || !XtA || !R || !ys || !P || (w && !sq)) {

@@ -33,7 +33,7 @@ static int work_init(Work *w, const tide_Array *X, const tide_Rows *rows, const 
   w->mean = mean;
   w->n = rows->n;
   w->p = X->ndim == 2 ? X->shape[1] : 1;
-  w->dot = malloc((size_t)TIDE_ROW_BLOCK * (size_t)(m ? m : 1) * sizeof *w->dot);
+  w->dot = tide__malloc((size_t)TIDE_ROW_BLOCK * (size_t)(m ? m : 1) * sizeof *w->dot);
   if (!w->dot) return tide__seterr(TIDE_ENOMEM, "k-means: out of memory for a block of rows");
   return TIDE_OK;
 }
@@ -186,10 +186,10 @@ static int dbl_cmp(const void *a, const void *b) {
 static int plusplus(Work *w, int64_t k, tide_Rng *rng, double *C) {
   int64_t n = w->n, p = w->p, trials = 2 + (int64_t)log((double)k);
   if (trials > 64) trials = 64;
-  double *closest = malloc((size_t)n * sizeof *closest), *xn = malloc((size_t)n * sizeof *xn);
-  double *cand = malloc((size_t)(trials * p) * sizeof *cand), *keep = NULL;
+  double *closest = tide__malloc((size_t)n * sizeof *closest), *xn = tide__malloc((size_t)n * sizeof *xn);
+  double *cand = tide__malloc((size_t)(trials * p) * sizeof *cand), *keep = NULL;
   if (k > 1 && n * trials * (int64_t)sizeof *keep <= tide__kmeans_keep_bytes)
-    keep = malloc((size_t)(n * trials) * sizeof *keep); /* NULL is fine: X is read again */
+    keep = tide__malloc((size_t)(n * trials) * sizeof *keep); /* NULL is fine: X is read again */
   int rc = TIDE_OK;
   if (!closest || !xn || !cand) {
     rc = tide__seterr(TIDE_ENOMEM, "k-means: out of memory for %" PRId64 " distances", n);
@@ -242,7 +242,7 @@ done:
 /* k distinct positions drawn uniformly (Floyd's sampling), their rows the
 ** centres. */
 static int random_rows(Work *w, int64_t k, tide_Rng *rng, double *C) {
-  int64_t n = w->n, *pick = malloc((size_t)k * sizeof *pick), m = 0;
+  int64_t n = w->n, *pick = tide__malloc((size_t)k * sizeof *pick), m = 0;
   if (!pick) return tide__seterr(TIDE_ENOMEM, "k-means: out of memory for %" PRId64 " centres", k);
   for (int64_t j = n - k; j < n; j++) {
     int64_t t = tide_rng_integer(rng, 0, j), dup = 0;
@@ -292,8 +292,8 @@ static int relocate(Work *w, const double *C, const int32_t *lab, double *sums, 
   int64_t k = w->k, p = w->p, nempty = 0;
   for (int64_t j = 0; j < k; j++) nempty += counts[j] == 0;
   if (nempty == 0) return TIDE_OK;
-  double *fd = malloc((size_t)nempty * sizeof *fd), *x = malloc((size_t)p * sizeof *x);
-  int64_t *fi = malloc((size_t)nempty * sizeof *fi), m = 0;
+  double *fd = tide__malloc((size_t)nempty * sizeof *fd), *x = tide__malloc((size_t)p * sizeof *x);
+  int64_t *fi = tide__malloc((size_t)nempty * sizeof *fi), m = 0;
   int rc = (!fd || !fi || !x) ? tide__seterr(TIDE_ENOMEM, "k-means: out of memory")
                               : pass_begin(w);
   for (int64_t nb; !rc && (nb = pass_next(w)) > 0;) {
@@ -357,9 +357,9 @@ int tide_kmeans_run(const tide_Array *X, const tide_Rows *rows, const tide_KMean
   Work w;
   /* products of a block with 64 candidates or k centres, plus k terms */
   int rc = work_init(&w, X, rows, o->mean, (k > 64 ? k : 64) + 1);
-  double *C = malloc((size_t)(k * p) * sizeof *C);
-  double *sums = malloc((size_t)(k * p) * sizeof *sums), *counts = malloc((size_t)k * sizeof *counts);
-  int32_t *lab = malloc((size_t)n * sizeof *lab);
+  double *C = tide__malloc((size_t)(k * p) * sizeof *C);
+  double *sums = tide__malloc((size_t)(k * p) * sizeof *sums), *counts = tide__malloc((size_t)k * sizeof *counts);
+  int32_t *lab = tide__malloc((size_t)n * sizeof *lab);
   if (!rc && (!C || !sums || !counts || !lab))
     rc = tide__seterr(TIDE_ENOMEM, "k-means: out of memory for %" PRId64 " labels", n);
   if (rc) goto done;
@@ -416,7 +416,7 @@ int tide_kmeans_assign(const tide_Array *X, const tide_Rows *rows, const double 
   int64_t p = X->ndim == 2 ? X->shape[1] : 1;
   Work w;
   int rc = work_init(&w, X, rows, mean, k + 1);
-  double *C = malloc((size_t)(k * p > 0 ? k * p : 1) * sizeof *C);
+  double *C = tide__malloc((size_t)(k * p > 0 ? k * p : 1) * sizeof *C);
   if (!rc && !C) rc = tide__seterr(TIDE_ENOMEM, "k-means: out of memory for the centres");
   if (!rc) {
     w.k = k;

@@ -217,8 +217,8 @@ static int block_f64(Work *w, int64_t nq) {
   const tide_KnnIndex *ix = w->ix;
   int64_t p = w->p, k = w->k;
   if (!w->tile) { /* first use: most searches screen in single precision */
-    w->tc = malloc((size_t)(w->tb * (p ? p : 1)) * sizeof *w->tc);
-    w->tile = malloc((size_t)(w->qb * w->tb) * sizeof *w->tile);
+    w->tc = tide__malloc((size_t)(w->tb * (p ? p : 1)) * sizeof *w->tc);
+    w->tile = tide__malloc((size_t)(w->qb * w->tb) * sizeof *w->tile);
     if (!w->tc || !w->tile)
       return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search");
   }
@@ -492,23 +492,23 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
     if (ix->norms[r] > w.xmax2) w.xmax2 = ix->norms[r];
   w.use32 = !ix->tree && p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
   int64_t qb = w.qb, tb = w.tb, cap = w.cap;
-  w.qc = malloc((size_t)(qb * pp) * sizeof *w.qc);
+  w.qc = tide__malloc((size_t)(qb * pp) * sizeof *w.qc);
 
-  w.hd = malloc((size_t)(qb * k) * sizeof *w.hd);
-  w.hp = malloc((size_t)(qb * k) * sizeof *w.hp);
-  w.cp = malloc((size_t)(qb * cap) * sizeof *w.cp);
-  w.cn = malloc((size_t)qb * sizeof *w.cn);
-  w.cs = malloc((size_t)cap * sizeof *w.cs);
+  w.hd = tide__malloc((size_t)(qb * k) * sizeof *w.hd);
+  w.hp = tide__malloc((size_t)(qb * k) * sizeof *w.hp);
+  w.cp = tide__malloc((size_t)(qb * cap) * sizeof *w.cp);
+  w.cn = tide__malloc((size_t)qb * sizeof *w.cn);
+  w.cs = tide__malloc((size_t)cap * sizeof *w.cs);
   int ok = w.qc && w.hd && w.hp && w.cp && w.cn && w.cs;
   if (ok && w.use32) {
     /* fused (few features): one row of screening values, and tile columns
     ** padded to a multiple of 8 rows, zeroed so the padding is defined */
     int fused = p <= FUSED_MAX;
-    w.q32 = malloc((size_t)(qb * (p + 1)) * sizeof *w.q32);
-    w.t32 = calloc((size_t)((tb + 8) * (p + 1)), sizeof *w.t32);
-    w.tile32 = malloc((size_t)((fused ? 1 : qb) * (tb + 8)) * sizeof *w.tile32);
-    w.h32 = malloc((size_t)(qb * k + qb) * sizeof *w.h32);
-    w.c32 = malloc((size_t)(qb * cap) * sizeof *w.c32);
+    w.q32 = tide__malloc((size_t)(qb * (p + 1)) * sizeof *w.q32);
+    w.t32 = tide__calloc((size_t)((tb + 8) * (p + 1)), sizeof *w.t32);
+    w.tile32 = tide__malloc((size_t)((fused ? 1 : qb) * (tb + 8)) * sizeof *w.tile32);
+    w.h32 = tide__malloc((size_t)(qb * k + qb) * sizeof *w.h32);
+    w.c32 = tide__malloc((size_t)(qb * cap) * sizeof *w.c32);
     ok = w.q32 && w.t32 && w.tile32 && w.h32 && w.c32;
   }
   tide_RowBlocks qit;
@@ -641,7 +641,7 @@ static int visit_regress(void *ud, int64_t first, int64_t nq, int64_t k, const d
 
 int tide_knn_regress(const tide_KnnIndex *ix, const tide_Array *y, const tide_Array *Q,
                      const tide_Rows *qrows, int64_t k, int weighted, double *out) {
-  double *yv = malloc((size_t)k * sizeof *yv);
+  double *yv = tide__malloc((size_t)k * sizeof *yv);
   if (!yv) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbours");
   KnnOut o = {.ix = ix, .y = y, .weighted = weighted, .pred = out, .yv = yv};
   int rc = tide_knn_search(ix, Q, qrows, k, visit_regress, &o);
@@ -670,7 +670,7 @@ int tide_knn_classify(const tide_KnnIndex *ix, const tide_Array *y, const double
                       int64_t nclass, const tide_Array *Q, const tide_Rows *qrows, int64_t k,
                       int weighted, double *pred, double *proba) {
   if (nclass < 1) return tide__seterr(TIDE_EINVAL, "no classes");
-  double *votes = malloc((size_t)nclass * sizeof *votes), *yv = malloc((size_t)k * sizeof *yv);
+  double *votes = tide__malloc((size_t)nclass * sizeof *votes), *yv = tide__malloc((size_t)k * sizeof *yv);
   KnnOut o = {.ix = ix, .y = y, .classes = classes, .nclass = nclass, .weighted = weighted,
               .pred = pred, .proba = proba, .votes = votes, .yv = yv};
   int rc = !votes || !yv ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes")
@@ -685,8 +685,8 @@ int tide_knn_reduce(const tide_Array *y, const double *dist, const int64_t *row,
                     int64_t nclass, double *pred, double *proba) {
   if (k < 1 || k > kk) return tide__seterr(TIDE_EINVAL, "k = %lld of %lld neighbours", (long long)k,
                                           (long long)kk);
-  double *yv = malloc((size_t)k * sizeof *yv);
-  double *votes = malloc((size_t)(nclass ? nclass : 1) * sizeof *votes);
+  double *yv = tide__malloc((size_t)k * sizeof *yv);
+  double *votes = tide__malloc((size_t)(nclass ? nclass : 1) * sizeof *votes);
   int rc = !yv || !votes ? tide__seterr(TIDE_ENOMEM, "out of memory for the votes") : TIDE_OK;
   for (int64_t i = 0; i < nq && !rc; i++) {
     const double *d = dist + i * kk;

@@ -131,7 +131,7 @@ static void build(Build *b, int64_t id, int64_t first, int64_t end) {
 
 int tide_knn_tree_build(const tide_KnnIndex *ix, int64_t *perm, int64_t *node, double *bound) {
   int64_t n = ix->rows.n, p = ncols(ix->X);
-  Build b = {ix, p, 1, perm, node, bound, malloc((size_t)(n * p > 0 ? n * p : 1) * sizeof(float))};
+  Build b = {ix, p, 1, perm, node, bound, tide__malloc((size_t)(n * p > 0 ? n * p : 1) * sizeof(float))};
   if (!b.xs) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour tree");
   for (int64_t i = 0; i < n; i++) {
     perm[i] = i;
@@ -233,7 +233,7 @@ static int pair_cmp(const void *x, const void *y) {
 int tide__knn_tree_query(const tide_KnnIndex *ix, const double *qc, int64_t nq, int64_t k,
                          double *dist, int64_t *pos) {
   int64_t p = ncols(ix->X);
-  Pair *pr = malloc((size_t)k * sizeof *pr);
+  Pair *pr = tide__malloc((size_t)k * sizeof *pr);
   if (!pr) return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbours");
   for (int64_t i = 0; i < nq; i++) {
     double *hd = dist + i * k;

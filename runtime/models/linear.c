@@ -68,7 +68,7 @@ int tide__linear_means(const tide_Array *X, const tide_Array *y, const tide_Arra
                        const tide_Rows *rows, const char *fname, double *xmean, double *ymean,
                        double *sw) {
   int64_t p = X->shape[1];
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *yb = tide__malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = tide__malloc(TIDE_ROW_BLOCK * sizeof *wb);
   tide_RowBlocks it;
   int rc = (!yb || !wb) ? tide__seterr(TIDE_ENOMEM, "out of memory for a row block")
                         : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
@@ -119,12 +119,12 @@ int tide__linear_gram(const tide_Array *X, const tide_Array *y, const tide_Array
                         PRId64 " cross-product matrix", p, p, p);
   size_t np = (size_t)(p ? p : 1);
   g->p = p;
-  g->xmean = calloc(np, sizeof(double));
-  g->XtX = calloc(np * np, sizeof(double));
-  g->Xty = calloc(np, sizeof(double));
-  double *shift = calloc(np, sizeof(double)), *t = calloc(np, sizeof(double));
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
-  double *cb = malloc((size_t)TIDE_ROW_BLOCK * np * sizeof *cb);
+  g->xmean = tide__calloc(np, sizeof(double));
+  g->XtX = tide__calloc(np * np, sizeof(double));
+  g->Xty = tide__calloc(np, sizeof(double));
+  double *shift = tide__calloc(np, sizeof(double)), *t = tide__calloc(np, sizeof(double));
+  double *yb = tide__malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = tide__malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *cb = tide__malloc((size_t)TIDE_ROW_BLOCK * np * sizeof *cb);
   tide_RowBlocks it;
   int rc = (!g->xmean || !g->XtX || !g->Xty || !shift || !t || !yb || !wb || !cb)
                ? tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p)
@@ -229,7 +229,7 @@ static int gather_centered(const tide_Array *X, const tide_Array *y, const tide_
                            const tide_Rows *rows, const double *xmean, double ymean,
                            int center, int colmajor, int64_t lda, double *A, double *yc) {
   int64_t p = X->shape[1];
-  double *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *wb = tide__malloc(TIDE_ROW_BLOCK * sizeof *wb);
   tide_RowBlocks it;
   int rc = !wb ? tide__seterr(TIDE_ENOMEM, "out of memory for a row block")
                : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
@@ -268,8 +268,8 @@ static int solve_lstsq(const tide_Array *X, const tide_Array *y, const tide_Arra
   if (m > LAPACK_MAX || p > LAPACK_MAX || (double)m * (double)p > (double)LAPACK_MAX * 8)
     return tide__seterr(TIDE_ENOMEM, "least squares: %" PRId64 " x %" PRId64 " is too large "
                         "for the SVD solver (the problem is rank deficient or wide)", m, p);
-  double *A = calloc((size_t)(m * p) + 1, sizeof *A), *b = calloc((size_t)ldb + 1, sizeof *b);
-  double *sv = malloc((size_t)(m < p ? m : p) * sizeof *sv + 8);
+  double *A = tide__calloc((size_t)(m * p) + 1, sizeof *A), *b = tide__calloc((size_t)ldb + 1, sizeof *b);
+  double *sv = tide__malloc((size_t)(m < p ? m : p) * sizeof *sv + 8);
   int rc = (!A || !b || !sv) ? tide__seterr(TIDE_ENOMEM, "least squares: out of memory for a "
                                             "%" PRId64 " x %" PRId64 " copy of the rows", m, p)
                              : gather_centered(X, y, w, rows, xmean, ymean, center, 1, m, A, b);
@@ -310,9 +310,9 @@ static int solve_tsqr(const tide_Array *X, const tide_Array *y, const tide_Array
   int64_t m = n + (alpha > 0 ? p : 0), ld = p + (B > p ? B : p);
   if (p > LAPACK_MAX / 8 || ld > LAPACK_MAX)
     return tide__seterr(TIDE_ENOMEM, "least squares: %" PRId64 " features are too many", p);
-  double *W = calloc((size_t)(ld * p), sizeof *W), *v = calloc((size_t)ld, sizeof *v);
-  double *tau = malloc((size_t)p * sizeof *tau), *wb = malloc((size_t)B * sizeof *wb);
-  double *sv = malloc((size_t)p * sizeof *sv);
+  double *W = tide__calloc((size_t)(ld * p), sizeof *W), *v = tide__calloc((size_t)ld, sizeof *v);
+  double *tau = tide__malloc((size_t)p * sizeof *tau), *wb = tide__malloc((size_t)B * sizeof *wb);
+  double *sv = tide__malloc((size_t)p * sizeof *sv);
   tide_RowBlocks it;
   int rc = (!W || !v || !tau || !wb || !sv)
                ? tide__seterr(TIDE_ENOMEM, "least squares: out of memory for %" PRId64 " features", p)
@@ -381,8 +381,8 @@ static int solve_dual(const tide_Array *X, const tide_Array *y, const tide_Array
   *fallback = 0;
   if (n > 46340) /* n^2 must fit a LAPACK int; never reached: n < p here */
     return tide__seterr(TIDE_ENOMEM, "ridge: %" PRId64 " rows are too many for the dual", n);
-  double *A = malloc((size_t)(n * p + 1) * sizeof *A), *yc = malloc((size_t)n * sizeof *yc + 8);
-  double *K = calloc((size_t)(n * n + 1), sizeof *K);
+  double *A = tide__malloc((size_t)(n * p + 1) * sizeof *A), *yc = tide__malloc((size_t)n * sizeof *yc + 8);
+  double *K = tide__calloc((size_t)(n * n + 1), sizeof *K);
   int rc = (!A || !yc || !K) ? tide__seterr(TIDE_ENOMEM, "ridge: out of memory for the dual "
                                             "(%" PRId64 " x %" PRId64 ")", n, p)
                              : gather_centered(X, y, w, rows, xmean, ymean, center, 0, 0, A, yc);
@@ -412,9 +412,9 @@ static int solve_normal(const tide_Gram *g, double alpha, int center, int64_t n,
   int64_t p = g->p;
   *err = TIDE_OK;
   size_t np1 = (size_t)(p ? p : 1);
-  int64_t *keep = malloc(np1 * sizeof *keep);
-  double *d = malloc(np1 * sizeof *d), *S = malloc(np1 * np1 * sizeof *S);
-  double *z = malloc(np1 * sizeof *z);
+  int64_t *keep = tide__malloc(np1 * sizeof *keep);
+  double *d = tide__malloc(np1 * sizeof *d), *S = tide__malloc(np1 * np1 * sizeof *S);
+  double *z = tide__malloc(np1 * sizeof *z);
   int need_svd = 0;
   if (!keep || !d || !S || !z) {
     *err = tide__seterr(TIDE_ENOMEM, "least squares: out of memory for %" PRId64 " features", p);
@@ -478,7 +478,7 @@ int tide_ridge_fit(const tide_Array *X, const tide_Array *y, const tide_Array *w
   int64_t n = rows->n, p = X->shape[1];
   int used = TIDE_LS_CHOLESKY;
   if (p > n) { /* wide: no p x p Gram */
-    double *xmean = malloc((size_t)(p ? p : 1) * sizeof *xmean), ymean = 0, sw = 0;
+    double *xmean = tide__malloc((size_t)(p ? p : 1) * sizeof *xmean), ymean = 0, sw = 0;
     if (!xmean) return tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p);
     rc = tide__linear_means(X, y, w, rows, fname, xmean, &ymean, &sw);
     int fallback = 1;

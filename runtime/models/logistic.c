@@ -102,19 +102,19 @@ static void prob_free(Prob *P) {
 static int prob_init(Prob *P, int newton) {
   P->block = block_rows(P->nw, P->p);
   size_t B = (size_t)P->block, nw = (size_t)P->nw;
-  P->z = malloc(B * nw * sizeof(double));
-  P->r = malloc(B * nw * sizeof(double));
-  P->dv = malloc(B * sizeof(double));
-  P->yb = malloc(B * sizeof(double));
-  P->wb = malloc(B * sizeof(double));
-  P->code = malloc(B * sizeof(int64_t));
+  P->z = tide__malloc(B * nw * sizeof(double));
+  P->r = tide__malloc(B * nw * sizeof(double));
+  P->dv = tide__malloc(B * sizeof(double));
+  P->yb = tide__malloc(B * sizeof(double));
+  P->wb = tide__malloc(B * sizeof(double));
+  P->code = tide__malloc(B * sizeof(int64_t));
   if (newton) { /* a block of [X 1] scaled by sqrt(D): d = p + fi columns */
     size_t d = (size_t)P->d;
-    P->xs = malloc(B * d * sizeof(double));
+    P->xs = tide__malloc(B * d * sizeof(double));
     P->h32 = P->p >= H32_MIN_P;
     if (P->h32) {
-      P->xs32 = malloc(B * d * sizeof(float));
-      P->hs32 = malloc(d * d * sizeof(float));
+      P->xs32 = tide__malloc(B * d * sizeof(float));
+      P->hs32 = tide__malloc(d * d * sizeof(float));
     }
   }
   if (!P->z || !P->r || !P->dv || !P->yb || !P->wb || !P->code || (newton && !P->xs) ||
@@ -298,10 +298,10 @@ static int chol_solve(const double *H, double *Hc, int64_t d, double *x) {
 static int newton(Prob *P, double *th, const tide_LogitOpts *o, int64_t *n_iter, int *conv) {
   int64_t d = P->d;
   size_t dd = (size_t)d * (size_t)d;
-  double *H = malloc(dd * sizeof *H), *Hn = malloc(dd * sizeof *Hn);
-  double *Hc = malloc((dd + (size_t)d) * sizeof *Hc);
-  double *g = malloc((size_t)d * sizeof *g), *gn = malloc((size_t)d * sizeof *gn);
-  double *dir = malloc((size_t)d * sizeof *dir), *xn = malloc((size_t)d * sizeof *xn);
+  double *H = tide__malloc(dd * sizeof *H), *Hn = tide__malloc(dd * sizeof *Hn);
+  double *Hc = tide__malloc((dd + (size_t)d) * sizeof *Hc);
+  double *g = tide__malloc((size_t)d * sizeof *g), *gn = tide__malloc((size_t)d * sizeof *gn);
+  double *dir = tide__malloc((size_t)d * sizeof *dir), *xn = tide__malloc((size_t)d * sizeof *xn);
   int rc = TIDE_OK;
   double f, fn;
   *n_iter = 0;
@@ -380,8 +380,8 @@ done:
 static int lbfgs(Prob *P, double *th, const tide_LogitOpts *o, int64_t *n_iter, int *conv) {
   int64_t d = P->d;
   size_t sd = (size_t)d * sizeof(double);
-  double *S = malloc(LBFGS_M * sd), *Y = malloc(LBFGS_M * sd);
-  double *g = malloc(sd), *gn = malloc(sd), *dir = malloc(sd), *xn = malloc(sd);
+  double *S = tide__malloc(LBFGS_M * sd), *Y = tide__malloc(LBFGS_M * sd);
+  double *g = tide__malloc(sd), *gn = tide__malloc(sd), *dir = tide__malloc(sd), *xn = tide__malloc(sd);
   double rho[LBFGS_M], alpha[LBFGS_M];
   int rc = TIDE_OK, npairs = 0, head = 0; /* head: slot of the next pair */
   double f, fn;
@@ -527,7 +527,7 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
   }
   double S = 0;
   if (w) {
-    double *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
+    double *wb = tide__malloc(TIDE_ROW_BLOCK * sizeof *wb);
     if (!wb) {
       free(cl);
       return tide__seterr(TIDE_ENOMEM, "logistic: out of memory");
@@ -560,7 +560,7 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
     return tide__seterr(TIDE_EINVAL, "logistic: solver 'newton-cholesky' needs a Hessian of "
                         "%" PRId64 "^2 entries; use 'lbfgs' for %" PRId64 " features", P.d, P.p);
   }
-  double *th = calloc((size_t)P.d, sizeof *th);
+  double *th = tide__calloc((size_t)P.d, sizeof *th);
   if (!th) rc = tide__seterr(TIDE_ENOMEM, "logistic: out of memory");
   else if (o->init && o->init_len == P.d)
     for (int64_t j = 0; j < P.d; j++) th[j] = isfinite(o->init[j]) ? o->init[j] : 0;
@@ -570,8 +570,8 @@ int tide_logistic_fit(const tide_Array *X, const tide_Array *y, const tide_Array
                                      : lbfgs(&P, th, o, &m->n_iter, &m->converged);
   prob_free(&P);
   if (!rc) {
-    m->coef = malloc((size_t)(P.nw * (P.p ? P.p : 1)) * sizeof *m->coef);
-    m->intercept = calloc((size_t)P.nw, sizeof *m->intercept);
+    m->coef = tide__malloc((size_t)(P.nw * (P.p ? P.p : 1)) * sizeof *m->coef);
+    m->intercept = tide__calloc((size_t)P.nw, sizeof *m->intercept);
     if (!m->coef || !m->intercept) rc = tide__seterr(TIDE_ENOMEM, "logistic: out of memory");
   }
   if (rc) {
@@ -612,7 +612,7 @@ int tide_logistic_predict(const tide_Array *X, const tide_Rows *rows, int64_t k,
   int rc = tide_check_xy(X, NULL, NULL, rows, "logistic");
   if (rc) return rc;
   int64_t block = block_rows(nw, p);
-  double *z = malloc((size_t)block * (size_t)nw * sizeof *z);
+  double *z = tide__malloc((size_t)block * (size_t)nw * sizeof *z);
   if (!z) return tide__seterr(TIDE_ENOMEM, "logistic: out of memory for a row block");
   tide_RowBlocks it;
   if ((rc = tide_rowblocks_init(&it, X, rows, block))) {

@@ -25,8 +25,8 @@ int tide_moments(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
   size_t np = (size_t)(p ? p : 1);
   memset(m, 0, (size_t)tide_moments_len(p) * sizeof *m);
   double *t = m + 3, *Mxy = m + 3 + p, *M = m + 3 + 2 * p;
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb);
-  double *cb = malloc((size_t)TIDE_ROW_BLOCK * np * sizeof *cb);
+  double *yb = tide__malloc(TIDE_ROW_BLOCK * sizeof *yb);
+  double *cb = tide__malloc((size_t)TIDE_ROW_BLOCK * np * sizeof *cb);
   tide_RowBlocks it;
   int rc = (!yb || !cb) ? tide__seterr(TIDE_ENOMEM, "out of memory for a row block")
                         : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
@@ -84,9 +84,9 @@ int tide_gram_from_moments(const double *m, int64_t p, const double *s, double y
   if (!(n > 0)) return tide__seterr(TIDE_EINVAL, "no rows to fit on");
   g->p = p;
   g->sw = n;
-  g->xmean = malloc(np * sizeof(double));
-  g->XtX = malloc(np * np * sizeof(double));
-  g->Xty = malloc(np * sizeof(double));
+  g->xmean = tide__malloc(np * sizeof(double));
+  g->XtX = tide__malloc(np * np * sizeof(double));
+  g->Xty = tide__malloc(np * sizeof(double));
   if (!g->xmean || !g->XtX || !g->Xty) {
     tide_gram_free(g);
     return tide__seterr(TIDE_ENOMEM, "out of memory for %lld features", (long long)p);

@@ -23,10 +23,10 @@ void tide_pca_free(tide_Pca *f) {
 
 static int alloc_fit(tide_Pca *f) {
   int64_t p = f->p, r = f->r;
-  f->mean = calloc((size_t)p, sizeof *f->mean);
-  f->comps = calloc((size_t)(r * p), sizeof *f->comps);
-  f->var = calloc((size_t)r, sizeof *f->var);
-  f->sv = calloc((size_t)r, sizeof *f->sv);
+  f->mean = tide__calloc((size_t)p, sizeof *f->mean);
+  f->comps = tide__calloc((size_t)(r * p), sizeof *f->comps);
+  f->var = tide__calloc((size_t)r, sizeof *f->var);
+  f->sv = tide__calloc((size_t)r, sizeof *f->sv);
   if (f->mean && f->comps && f->var && f->sv) return TIDE_OK;
   return tide__seterr(TIDE_ENOMEM, "pca: out of memory for %" PRId64 " components of %" PRId64
                       " features", r, p);
@@ -39,8 +39,8 @@ static int fit_gram(const tide_Array *X, const tide_Rows *rows, tide_Pca *f) {
   tide_Gram g;
   int rc = tide_gram(X, NULL, NULL, rows, 1, &g);
   if (rc) return rc;
-  double *w = malloc((size_t)p * sizeof *w), *Z = malloc((size_t)(p * p) * sizeof *Z);
-  lapack_int *supp = malloc((size_t)(2 * p) * sizeof *supp), m = 0;
+  double *w = tide__malloc((size_t)p * sizeof *w), *Z = tide__malloc((size_t)(p * p) * sizeof *Z);
+  lapack_int *supp = tide__malloc((size_t)(2 * p) * sizeof *supp), m = 0;
   if (!w || !Z || !supp) {
     rc = tide__seterr(TIDE_ENOMEM, "pca: out of memory for %" PRId64 " features", p);
     goto done;
@@ -86,7 +86,7 @@ static void flip_from(double *comp, int64_t p, double umax_signed) {
 ** right ones. */
 static int fit_svd(const tide_Array *X, const tide_Rows *rows, tide_Pca *f) {
   int64_t n = f->n, p = f->p;
-  double *A = malloc((size_t)(n * p) * sizeof *A), *Ut = malloc((size_t)(n * n) * sizeof *Ut);
+  double *A = tide__malloc((size_t)(n * p) * sizeof *A), *Ut = tide__malloc((size_t)(n * n) * sizeof *Ut);
   int rc = TIDE_OK;
   if (!A || !Ut) {
     rc = tide__seterr(TIDE_ENOMEM, "pca: out of memory for %" PRId64 " x %" PRId64 " rows", n, p);
@@ -160,8 +160,8 @@ int64_t tide_pca_count(const tide_Pca *f, double frac) {
 int tide_pca_signs(const tide_Array *X, const tide_Rows *rows, tide_Pca *f, int64_t m) {
   if (f->signed_all || m < 1) return TIDE_OK;
   int64_t p = f->p, b = TIDE_ROW_BLOCK;
-  double *T = malloc((size_t)(b * m) * sizeof *T), *best = calloc((size_t)m, sizeof *best);
-  double *val = calloc((size_t)m, sizeof *val), *xc = malloc((size_t)(b * p) * sizeof *xc);
+  double *T = tide__malloc((size_t)(b * m) * sizeof *T), *best = tide__calloc((size_t)m, sizeof *best);
+  double *val = tide__calloc((size_t)m, sizeof *val), *xc = tide__malloc((size_t)(b * p) * sizeof *xc);
   tide_RowBlocks it;
   int rc = (!T || !best || !val || !xc)
                ? tide__seterr(TIDE_ENOMEM, "pca: out of memory")
@@ -195,7 +195,7 @@ done:
 int tide_pca_transform(const tide_Array *X, const tide_Rows *rows, const double *mean,
                        const double *comps, int64_t m, const double *scale, double *out) {
   int64_t p = X->shape[1];
-  double *xc = malloc((size_t)(TIDE_ROW_BLOCK * p) * sizeof *xc);
+  double *xc = tide__malloc((size_t)(TIDE_ROW_BLOCK * p) * sizeof *xc);
   tide_RowBlocks it;
   int rc = !xc ? tide__seterr(TIDE_ENOMEM, "pca: out of memory")
                : tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
@@ -222,7 +222,7 @@ int tide_pca_transform(const tide_Array *X, const tide_Rows *rows, const double 
 int tide_pca_inverse(const tide_Array *Z, const tide_Rows *rows, const double *mean,
                      const double *comps, int64_t m, int64_t p, const double *scale,
                      double *out) {
-  double *zs = malloc((size_t)(TIDE_ROW_BLOCK * m) * sizeof *zs);
+  double *zs = tide__malloc((size_t)(TIDE_ROW_BLOCK * m) * sizeof *zs);
   tide_RowBlocks it;
   int rc = !zs ? tide__seterr(TIDE_ENOMEM, "pca: out of memory")
                : tide_rowblocks_init(&it, Z, rows, TIDE_ROW_BLOCK);

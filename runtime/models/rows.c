@@ -54,7 +54,7 @@ int tide_rowblocks_init(tide_RowBlocks *it, const tide_Array *X, const tide_Rows
   it->direct = it->mode == 1;
   if (!it->direct) {
     size_t len = (size_t)(it->block * (it->p ? it->p : 1));
-    it->own = malloc(len * sizeof *it->own);
+    it->own = tide__malloc(len * sizeof *it->own);
     if (!it->own) return tide__seterr(TIDE_ENOMEM, "out of memory for a row block");
   }
   return TIDE_OK;
@@ -137,11 +137,11 @@ int tide_gram(const tide_Array *X, const tide_Array *y, const tide_Array *w,
   memset(g, 0, sizeof *g);
   int64_t p = ncols(X);
   g->p = p;
-  g->xmean = calloc((size_t)(p ? p : 1), sizeof(double));
-  g->XtX = calloc((size_t)(p > 0 ? p * p : 1), sizeof(double));
-  g->Xty = calloc((size_t)(p ? p : 1), sizeof(double));
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = malloc(TIDE_ROW_BLOCK * sizeof *wb);
-  double *cb = malloc((size_t)TIDE_ROW_BLOCK * (size_t)(p ? p : 1) * sizeof *cb);
+  g->xmean = tide__calloc((size_t)(p ? p : 1), sizeof(double));
+  g->XtX = tide__calloc((size_t)(p > 0 ? p * p : 1), sizeof(double));
+  g->Xty = tide__calloc((size_t)(p ? p : 1), sizeof(double));
+  double *yb = tide__malloc(TIDE_ROW_BLOCK * sizeof *yb), *wb = tide__malloc(TIDE_ROW_BLOCK * sizeof *wb);
+  double *cb = tide__malloc((size_t)TIDE_ROW_BLOCK * (size_t)(p ? p : 1) * sizeof *cb);
   tide_RowBlocks it;
   int rc = (!g->xmean || !g->XtX || !g->Xty || !yb || !wb || !cb)
                ? tide__seterr(TIDE_ENOMEM, "out of memory for %" PRId64 " features", p)
@@ -304,7 +304,7 @@ static int dbl_cmp(const void *a, const void *b) {
 int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const char *name,
                  double **classes, int64_t *nclass) {
   int64_t cap = 64, nc = 0;
-  double *c = malloc((size_t)cap * sizeof *c);
+  double *c = tide__malloc((size_t)cap * sizeof *c);
   if (!c) return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);
   double prev = 0;
   for (int64_t i = 0; i < rows->n; i++) {
@@ -326,7 +326,7 @@ int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const 
     }
     if (max == 0 && nc >= 1024) { /* many labels: sort them all */
       free(c);
-      c = malloc((size_t)(rows->n ? rows->n : 1) * sizeof *c);
+      c = tide__malloc((size_t)(rows->n ? rows->n : 1) * sizeof *c);
       if (!c) return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);
       for (int64_t m = 0; m < rows->n; m++) {
         c[m] = tide_load_f64(y->dtype, y->data + tide_rows_at(rows, m) * y->strides[0]);
@@ -339,7 +339,7 @@ int tide_classes(const tide_Array *y, const tide_Rows *rows, int64_t max, const 
       break;
     }
     if (nc == cap) {
-      double *g = realloc(c, (size_t)(cap * 2) * sizeof *c);
+      double *g = tide__realloc(c, (size_t)(cap * 2) * sizeof *c);
       if (!g) {
         free(c);
         return tide__seterr(TIDE_ENOMEM, "%s: out of memory for the classes", name);

@@ -62,9 +62,9 @@ static void on_print(const char *s) {
   if (p) {
     if (trace.n == trace.cap && !trace.lost) {
       int64_t cap = trace.cap ? 2 * trace.cap : 64;
-      int64_t *it = realloc(trace.iter, (size_t)cap * sizeof *it);
+      int64_t *it = tide__realloc(trace.iter, (size_t)cap * sizeof *it);
       if (it) trace.iter = it;
-      char *in = it ? realloc(trace.inner, (size_t)cap) : NULL;
+      char *in = it ? tide__realloc(trace.inner, (size_t)cap) : NULL;
       if (in) trace.inner = in;
       if (!it || !in) trace.lost = 1;
       else trace.cap = cap;
@@ -217,11 +217,11 @@ static void input_free(Input *in) {
 static int build_precomputed(const tide_Array *X, const tide_Rows *rows,
                              const tide_SvmKernel *k, Input *in, const char *nm) {
   int64_t n = in->n, p = in->p, w = n + 2;
-  double *Xg = malloc((size_t)(n * (p ? p : 1)) * sizeof *Xg);
-  double *sq = malloc((size_t)n * sizeof *sq);
-  double *T = malloc((size_t)(TILE * n) * sizeof *T);
-  int64_t *inv = malloc((size_t)n * sizeof *inv);
-  in->nodes = malloc((size_t)(n * w) * sizeof *in->nodes);
+  double *Xg = tide__malloc((size_t)(n * (p ? p : 1)) * sizeof *Xg);
+  double *sq = tide__malloc((size_t)n * sizeof *sq);
+  double *T = tide__malloc((size_t)(TILE * n) * sizeof *T);
+  int64_t *inv = tide__malloc((size_t)n * sizeof *inv);
+  in->nodes = tide__malloc((size_t)(n * w) * sizeof *in->nodes);
   int rc = TIDE_OK;
   if (!Xg || !sq || !T || !inv || !in->nodes) {
     rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory for the kernel matrix of %" PRId64
@@ -302,10 +302,10 @@ static int build_nodes(const tide_Array *X, const tide_Rows *rows, Input *in, co
   int64_t total = (dense ? n * p : nnz) + n;
   char what[64];
   snprintf(what, sizeof what, "%s's copy of the rows for libsvm", nm);
-  int64_t *start = malloc((size_t)n * sizeof *start);
+  int64_t *start = tide__malloc((size_t)n * sizeof *start);
   if (!start) rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory", nm);
   if (!rc) rc = tide__admit_memory((uint64_t)total * sizeof(struct svm_node), what);
-  if (!rc && !(in->nodes = malloc((size_t)total * sizeof *in->nodes)))
+  if (!rc && !(in->nodes = tide__malloc((size_t)total * sizeof *in->nodes)))
     rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory for %s", nm, what);
   if (rc) {
     free(start);
@@ -356,9 +356,9 @@ void tide_svm_free(tide_Svm *m) {
 static int group_classes(const tide_Array *y, const tide_Rows *rows, tide_Svm *m, Input *in,
                          int64_t **count_out, const char *nm) {
   int64_t n = in->n, k = m->nclass;
-  int64_t *code = malloc((size_t)n * sizeof *code), *count = calloc((size_t)k, sizeof *count);
-  int64_t *pos = malloc((size_t)k * sizeof *pos);
-  double *yb = malloc(TIDE_ROW_BLOCK * sizeof *yb);
+  int64_t *code = tide__malloc((size_t)n * sizeof *code), *count = tide__calloc((size_t)k, sizeof *count);
+  int64_t *pos = tide__malloc((size_t)k * sizeof *pos);
+  double *yb = tide__malloc(TIDE_ROW_BLOCK * sizeof *yb);
   if (!code || !count || !pos || !yb) {
     free(code);
     free(count);
@@ -450,9 +450,9 @@ int tide_svm_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
   in.p = p;
   int64_t *count = NULL;
   struct svm_model *model = NULL;
-  in.ord = malloc((size_t)n * sizeof *in.ord);
-  in.ylib = malloc((size_t)n * sizeof *in.ylib);
-  in.x = malloc((size_t)n * sizeof *in.x);
+  in.ord = tide__malloc((size_t)n * sizeof *in.ord);
+  in.ylib = tide__malloc((size_t)n * sizeof *in.ylib);
+  in.x = tide__malloc((size_t)n * sizeof *in.x);
   if (!in.ord || !in.ylib || !in.x) {
     rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory", nm);
     goto fail;
@@ -465,7 +465,7 @@ int tide_svm_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
                         m->classes[0]);
       goto fail;
     }
-    if (!(m->class_weight = malloc((size_t)m->nclass * sizeof *m->class_weight))) {
+    if (!(m->class_weight = tide__malloc((size_t)m->nclass * sizeof *m->class_weight))) {
       rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory", nm);
       goto fail;
     }
@@ -517,7 +517,7 @@ int tide_svm_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
   par.shrinking = o->shrinking ? 1 : 0;
   par.probability = o->type == TIDE_SVM_SVC && o->probability ? 1 : 0;
   if (o->type == TIDE_SVM_SVC) {
-    if (!(wlab = malloc((size_t)m->nclass * sizeof *wlab))) {
+    if (!(wlab = tide__malloc((size_t)m->nclass * sizeof *wlab))) {
       rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory", nm);
       goto fail;
     }
@@ -545,15 +545,15 @@ int tide_svm_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *rows
   /* keep what prediction needs, then free libsvm's model */
   int64_t nsv = model->l, k = m->nclass, np = m->npair;
   m->nsv = nsv;
-  m->support = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->support);
-  m->coef = malloc((size_t)((k - 1) * (nsv ? nsv : 1)) * sizeof *m->coef);
-  m->rho = malloc((size_t)np * sizeof *m->rho);
-  m->n_iter = malloc((size_t)np * sizeof *m->n_iter);
-  m->sv = malloc((size_t)((nsv ? nsv : 1) * p) * sizeof *m->sv);
-  if (o->type == TIDE_SVM_SVC) m->n_support = malloc((size_t)k * sizeof *m->n_support);
+  m->support = tide__malloc((size_t)(nsv ? nsv : 1) * sizeof *m->support);
+  m->coef = tide__malloc((size_t)((k - 1) * (nsv ? nsv : 1)) * sizeof *m->coef);
+  m->rho = tide__malloc((size_t)np * sizeof *m->rho);
+  m->n_iter = tide__malloc((size_t)np * sizeof *m->n_iter);
+  m->sv = tide__malloc((size_t)((nsv ? nsv : 1) * p) * sizeof *m->sv);
+  if (o->type == TIDE_SVM_SVC) m->n_support = tide__malloc((size_t)k * sizeof *m->n_support);
   if (par.probability && model->probA && model->probB) {
-    m->probA = malloc((size_t)np * sizeof *m->probA);
-    m->probB = malloc((size_t)np * sizeof *m->probB);
+    m->probA = tide__malloc((size_t)np * sizeof *m->probA);
+    m->probB = tide__malloc((size_t)np * sizeof *m->probB);
   }
   if (!m->support || !m->coef || !m->rho || !m->n_iter || !m->sv ||
       (o->type == TIDE_SVM_SVC && !m->n_support) ||
@@ -722,13 +722,13 @@ int tide_svm_predict(const tide_Array *X, const tide_Rows *rows, const tide_SvmD
   if (block > TIDE_ROW_BLOCK) block = TIDE_ROW_BLOCK;
   if (block < 16) block = 16;
   size_t kk = (size_t)(k * k);
-  double *K = malloc((size_t)(block * m) * sizeof *K);
-  double *svsq = malloc((size_t)m * sizeof *svsq), *xsq = malloc((size_t)block * sizeof *xsq);
-  double *dec = malloc((size_t)(np ? np : 1) * sizeof *dec);
-  double *work = malloc((kk + (size_t)(2 * k) + 1) * sizeof *work); /* pairwise r, or ovr's */
-  double *cwork = malloc((kk + (size_t)k + 1) * sizeof *cwork);
-  int64_t *start = malloc((size_t)(k ? k : 1) * sizeof *start);
-  int64_t *votes = malloc((size_t)(k ? k : 1) * sizeof *votes);
+  double *K = tide__malloc((size_t)(block * m) * sizeof *K);
+  double *svsq = tide__malloc((size_t)m * sizeof *svsq), *xsq = tide__malloc((size_t)block * sizeof *xsq);
+  double *dec = tide__malloc((size_t)(np ? np : 1) * sizeof *dec);
+  double *work = tide__malloc((kk + (size_t)(2 * k) + 1) * sizeof *work); /* pairwise r, or ovr's */
+  double *cwork = tide__malloc((kk + (size_t)k + 1) * sizeof *cwork);
+  int64_t *start = tide__malloc((size_t)(k ? k : 1) * sizeof *start);
+  int64_t *votes = tide__malloc((size_t)(k ? k : 1) * sizeof *votes);
   if (!K || !svsq || !xsq || !dec || !work || !cwork || !start || !votes) {
     rc = tide__seterr(TIDE_ENOMEM, "%s: out of memory for a row block", nm);
     goto done;

@@ -146,7 +146,7 @@ int tide_tree_bins(const tide_Array *X, const tide_Rows *rows, int max_bins, uin
   if (max_bins < 2 || max_bins > NB)
     return tide__seterr(TIDE_EINVAL, "max_bins must be between 2 and %d, got %d", NB, max_bins);
   int64_t n = rows->n, p = ncols(X), ns = n < 65536 ? n : 65536;
-  double *s = malloc((size_t)(ns ? ns : 1) * sizeof *s);
+  double *s = tide__malloc((size_t)(ns ? ns : 1) * sizeof *s);
   double edges[NB];
   if (!s) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for binning");
   XReader xr;
@@ -255,7 +255,7 @@ static int need_pairs(Ctx *c, int64_t m) {
   if (m <= c->pcap) return TIDE_OK;
   int64_t cap = c->pcap ? c->pcap : 1024;
   while (cap < m) cap *= 2;
-  Pair *np = realloc(c->pairs, (size_t)cap * sizeof *np);
+  Pair *np = tide__realloc(c->pairs, (size_t)cap * sizeof *np);
   if (!np) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for a node's values");
   c->pairs = np;
   c->pcap = cap;
@@ -802,7 +802,7 @@ static int grow_nodes(Ctx *c, int64_t extra) {
   int64_t cap = c->ncap ? c->ncap * 2 : 256;
   while (cap < c->nn + extra) cap *= 2;
   if (cap > INT32_MAX) return tide__seterr(TIDE_ERANGE, "tree: more than 2^31 nodes");
-  tide_TreeNode *nd = realloc(c->nodes, (size_t)cap * sizeof *nd);
+  tide_TreeNode *nd = tide__realloc(c->nodes, (size_t)cap * sizeof *nd);
   if (!nd) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for the nodes");
   c->nodes = nd;
   c->ncap = cap;
@@ -820,7 +820,7 @@ static int make_leaf(Ctx *c, int64_t node, const Stat *st) {
   }
   if (c->nl == c->lcap) {
     int64_t cap = c->lcap ? c->lcap * 2 : 128;
-    double *v = realloc(c->vals, (size_t)(cap * c->K) * sizeof *v);
+    double *v = tide__realloc(c->vals, (size_t)(cap * c->K) * sizeof *v);
     if (!v) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for the leaves");
     c->vals = v;
     c->lcap = cap;
@@ -867,7 +867,7 @@ static void go_local(Ctx *c, int64_t start, int64_t end) {
 static int build(Ctx *c) {
   const tide_TreeOpts *o = c->o;
   int64_t cap = 64, top = 0;
-  Job *stack = malloc((size_t)cap * sizeof *stack);
+  Job *stack = tide__malloc((size_t)cap * sizeof *stack);
   if (!stack) return tide__seterr(TIDE_ENOMEM, "tree: out of memory");
   int rc = grow_nodes(c, 1);
   if (rc) goto out;
@@ -919,7 +919,7 @@ static int build(Ctx *c) {
     c->nn += 2;
     c->nodes[jb.node] = (tide_TreeNode){(int32_t)b.f, (int32_t)l, thr};
     if (top + 2 > cap) {
-      Job *ns = realloc(stack, (size_t)(cap * 2) * sizeof *ns);
+      Job *ns = tide__realloc(stack, (size_t)(cap * 2) * sizeof *ns);
       if (!ns) {
         rc = tide__seterr(TIDE_ENOMEM, "tree: out of memory");
         goto out;
@@ -981,7 +981,7 @@ static int make_entries(Ctx *c, const tide_Array *y, const tide_Rows *rows) {
   int64_t n = c->n, m = 0;
   uint32_t *counts = NULL;
   if (o->n_draw > 0) {
-    counts = malloc((size_t)n * sizeof *counts);
+    counts = tide__malloc((size_t)n * sizeof *counts);
     if (!counts) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for the bootstrap");
     for (int64_t k = 0; k < n; k++) counts[k] = 0;
     for (int64_t d = 0; d < o->n_draw; d++) counts[tide_rng_integer(&c->rng, 0, n - 1)]++;
@@ -989,7 +989,7 @@ static int make_entries(Ctx *c, const tide_Array *y, const tide_Rows *rows) {
   } else {
     m = n;
   }
-  c->ent = malloc((size_t)(m ? m : 1) * sizeof *c->ent);
+  c->ent = tide__malloc((size_t)(m ? m : 1) * sizeof *c->ent);
   if (!c->ent) {
     free(counts);
     return tide__seterr(TIDE_ENOMEM, "tree: out of memory for the samples");
@@ -1041,25 +1041,25 @@ int tide_tree_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *row
   c.hslots = HIST_BUDGET / slot_bytes;
   if (c.hslots > p + 1) c.hslots = p + 1;
   if (c.hslots < 2) c.hslots = 2;
-  c.nbins = calloc((size_t)p, sizeof *c.nbins);
-  c.hist = malloc((size_t)(c.hslots * slot_bytes));
-  c.slot_f = malloc((size_t)c.hslots * sizeof *c.slot_f);
-  c.slot_rank = malloc((size_t)c.hslots * sizeof *c.slot_rank);
-  c.feats = malloc((size_t)p * sizeof *c.feats);
-  c.consts = malloc((size_t)p * sizeof *c.consts);
-  c.isconst = calloc((size_t)p, 1);
-  c.tot = malloc((size_t)(4 * kk) * sizeof *c.tot);
+  c.nbins = tide__calloc((size_t)p, sizeof *c.nbins);
+  c.hist = tide__malloc((size_t)(c.hslots * slot_bytes));
+  c.slot_f = tide__malloc((size_t)c.hslots * sizeof *c.slot_f);
+  c.slot_rank = tide__malloc((size_t)c.hslots * sizeof *c.slot_rank);
+  c.feats = tide__malloc((size_t)p * sizeof *c.feats);
+  c.consts = tide__malloc((size_t)p * sizeof *c.consts);
+  c.isconst = tide__calloc((size_t)p, 1);
+  c.tot = tide__malloc((size_t)(4 * kk) * sizeof *c.tot);
   c.small = (4 << 20) / (p * (int64_t)sizeof(double));
   if (c.small > SMALL) c.small = SMALL;
   if (c.small < 1) c.small = 1;
-  c.M = malloc((size_t)(c.small * p) * sizeof *c.M);
-  c.C = malloc((size_t)(c.small * p));
-  c.L = malloc((size_t)(c.small * p) * sizeof *c.L);
-  c.ltmp = malloc((size_t)c.small * sizeof *c.ltmp);
-  c.lflag = malloc((size_t)c.small);
-  c.lw = malloc((size_t)c.small * sizeof *c.lw);
-  c.ly = malloc((size_t)c.small * sizeof *c.ly);
-  t->importances = calloc((size_t)p, sizeof *t->importances);
+  c.M = tide__malloc((size_t)(c.small * p) * sizeof *c.M);
+  c.C = tide__malloc((size_t)(c.small * p));
+  c.L = tide__malloc((size_t)(c.small * p) * sizeof *c.L);
+  c.ltmp = tide__malloc((size_t)c.small * sizeof *c.ltmp);
+  c.lflag = tide__malloc((size_t)c.small);
+  c.lw = tide__malloc((size_t)c.small * sizeof *c.lw);
+  c.ly = tide__malloc((size_t)c.small * sizeof *c.ly);
+  t->importances = tide__calloc((size_t)p, sizeof *t->importances);
   int rc = TIDE_OK;
   if (!c.nbins || !c.hist || !c.slot_f || !c.slot_rank || !c.feats || !c.consts || !c.isconst ||
       !c.tot || !c.M || !c.C || !c.L || !c.ltmp || !c.lflag || !c.lw || !c.ly ||
@@ -1082,7 +1082,7 @@ int tide_tree_fit(const tide_Array *X, const tide_Array *y, const tide_Rows *row
   tide_rng_init(&c.rng, o->seed, o->stream);
   if ((rc = make_entries(&c, y, rows))) goto out;
   c.tcap = c.nent / 2 + 1;
-  if (!(c.tmp = malloc((size_t)c.tcap * sizeof *c.tmp))) {
+  if (!(c.tmp = tide__malloc((size_t)c.tcap * sizeof *c.tmp))) {
     rc = tide__seterr(TIDE_ENOMEM, "tree: out of memory");
     goto out;
   }
@@ -1223,8 +1223,8 @@ int tide_forest_oob(const tide_TreeView *trees, int64_t ntrees, int64_t nclass,
                     uint64_t seed, const uint64_t *streams, int64_t n_draw,
                     const tide_Array *X, const tide_Rows *rows, double *sum, int64_t *count) {
   int64_t n = rows->n, p = ncols(X), w = nclass ? nclass : 1;
-  uint32_t *counts = malloc((size_t)(n ? n : 1) * sizeof *counts);
-  double *x = malloc((size_t)(p ? p : 1) * sizeof *x);
+  uint32_t *counts = tide__malloc((size_t)(n ? n : 1) * sizeof *counts);
+  double *x = tide__malloc((size_t)(p ? p : 1) * sizeof *x);
   if (!counts || !x) {
     free(counts);
     free(x);
