@@ -58,7 +58,7 @@ end
 
 sh("new-session -d -s t -x 100 -y 40 " ..
    q("exec env HOME=" .. q(dir) .. " TERM=screen " .. q(bin) .. " -j 2"))
-wait_for("> ", "the prompt")
+wait_for("\n>", "the prompt") -- (capture-pane drops the space after it)
 
 type_text("greeting", "Enter")
 wait_for("hello from tiderc", "~/.tiderc ran")
