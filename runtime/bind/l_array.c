@@ -437,11 +437,11 @@ static int make_range(lua_State *L, int inclusive) {
   }
   luaL_argcheck(L, step != 0 && step == step, 3, "step must be a nonzero number");
   luaL_argcheck(L, isfinite(a) && isfinite(b), 1, "bounds must be finite");
-  double span = (b - a) / step;
+  double span = (b - a) / step; /* inf when b - a overflows or step is tiny */
+  luaL_argcheck(L, span < 9e15, 2, "range is too long"); /* before the cast: past it, UB */
   int64_t n;
   if (inclusive) n = span < 0 ? 0 : (int64_t)floor(span + 1e-9) + 1;
   else n = span <= 0 ? 0 : (int64_t)ceil(span - 1e-9);
-  luaL_argcheck(L, span < 9e15, 2, "range is too long");
   int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
   lua_Integer ia = lua_isnoneornil(L, 2) ? (inclusive ? 1 : 0) : lua_tointeger(L, 1);
   lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);

@@ -540,18 +540,20 @@ static int fork_worker(void *ud, int sock, int id) {
 ** backend carries: spawn over its socket, mpi by content once per node.
 ** Read by tideW_setup (worker.c).  What cannot
 ** travel raises here, before any worker runs a task. */
-static void put_str(tide_Buf *b, const char *s) {
+static int put_str(tide_Buf *b, const char *s) {
   size_t n = s ? strlen(s) : 0;
-  tide_buf_put_u32(b, (uint32_t)n);
-  tide_buf_put(b, s, n);
+  return tide_buf_put_u32(b, (uint32_t)n) | tide_buf_put(b, s, n);
 }
 
 static void make_setup(lua_State *L, Job *J) { /* {f, xs} at the top */
   int top = lua_gettop(L);
   tide_Buf *b = &J->setup;
   tide_buf_reset(b);
-  tide_buf_put_u8(b, (uint8_t)J->kind);
-  tide_buf_put_u64(b, (uint64_t)J->seed);
+  /* every put is checked: one that failed and a later one that did not
+  ** would make a setup the workers cannot read (they died, were replaced,
+  ** died again) */
+  int rc = tide_buf_put_u8(b, (uint8_t)J->kind);
+  rc |= tide_buf_put_u64(b, (uint64_t)J->seed);
   lua_getglobal(L, "package");
   const char *path = NULL, *cpath = NULL;
   if (lua_istable(L, -1)) {
@@ -560,16 +562,23 @@ static void make_setup(lua_State *L, Job *J) { /* {f, xs} at the top */
     path = lua_tostring(L, -2);
     cpath = lua_tostring(L, -1);
   }
-  put_str(b, path);
-  put_str(b, cpath);
+  rc |= put_str(b, path);
+  rc |= put_str(b, cpath);
   lua_settop(L, top);
+  if (rc) {
+    tide_buf_free(b);
+    luaL_error(L, "out of memory for the loop's setup");
+  }
   /* arrays as segment descriptors: spawn passes them over the socket, mpi
   ** sends each segment's bytes once per node (backend_mpi.c) */
   int mode = TIDE_CODEC_HANDLES;
   for (int i = 1; i <= 2; i++) { /* f, then xs (nil when tasks carry their items) */
     lua_rawgeti(L, top, i);
     size_t at = b->n;
-    tide_buf_put_u32(b, 0);
+    if (tide_buf_put_u32(b, 0)) {
+      tide_buf_free(b);
+      luaL_error(L, "out of memory for the loop's setup");
+    }
     int st = tideS_encode(L, -1, b, mode, i == 1 ? NULL : "the loop's input");
     if (st != LUA_OK) {
       tide_buf_free(b);

@@ -81,6 +81,12 @@ static int l_check_backend(lua_State *L) {
 }
 
 /* tide.map(f, xs [, opts]) -> job (started); fills J from options. */
+/* tideJ_start under lua_pcall: the job at 1 */
+static int start_job(lua_State *L) {
+  tideJ_start(L, 1, lua_touserdata(L, 1));
+  return 0;
+}
+
 static Job *new_job(lua_State *L, int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int o = 3;
@@ -225,7 +231,15 @@ static Job *new_job(lua_State *L, int mode) {
   tide__interrupted = 0; /* an older Ctrl-C was for code that ran before this loop */
   J->closed = 0;
   J->started = 1;
-  if (!J->serial) tideJ_start(L, jidx, J);
+  if (!J->serial) { /* an error once workers run (out of memory drawing the
+                    ** first items, say) stops them now, not at the next GC */
+    lua_pushcfunction(L, start_job);
+    lua_pushvalue(L, jidx);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      if (!J->closed) tideJ_free(J);
+      lua_error(L);
+    }
+  }
   return J;
 }
 
@@ -248,6 +262,7 @@ static int l_start(lua_State *L) {
 static int l_collect(lua_State *L) {
   Job *J = new_job(L, MODE_COLLECT);
   int jidx = lua_gettop(L);
+  lua_toclose(L, jidx); /* an error below (out of memory) stops the workers at once */
   /* Results stay in UV_RES, read below: no queue of finished tasks (which
   ** only handles' take() reads), and the table sized once. */
   if (J->total > 0 && J->total <= ((int64_t)1 << 24)) {
@@ -292,6 +307,7 @@ static int l_pfor(lua_State *L) {
   lua_replace(L, 1);
   Job *J = new_job(L, MODE_PFOR);
   int jidx = lua_gettop(L);
+  lua_toclose(L, jidx);
   tideJ_run_all(L, jidx, J, -1);
   tideJ_free(J);
   return 0;

@@ -55,7 +55,7 @@ static int setup_loop(lua_State *L, tide_Buf *in, tideW_Loop *lp, tide_SlotWord 
   memcpy(tide__config.temp_dir, td, tdlen);
   tide__config.temp_dir[tdlen] = '\0';
   if ((int)blas != openblas_get_num_threads()) openblas_set_num_threads((int)blas);
-  void *w = mmap(NULL, sizeof **word, PROT_READ | PROT_WRITE, MAP_SHARED, in->fds[0], 0);
+  void *w = tide__mmap(NULL, sizeof **word, PROT_READ | PROT_WRITE, MAP_SHARED, in->fds[0], 0);
   if (w == MAP_FAILED) return 0;
   *word = w;
   close(in->fds[0]);

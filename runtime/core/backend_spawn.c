@@ -207,18 +207,22 @@ int tide_spawnset_workers(const tide_SpawnSet *s) {
 /* The slot's word and spill, made once and kept across its workers. */
 static int slot_memory(SWorker *w, int id) {
   if (w->wordfd < 0) {
-    w->wordfd = memfd_create("tide-word", MFD_CLOEXEC);
-    if (w->wordfd < 0)
+    int fd = tide__memfd_create("tide-word", MFD_CLOEXEC);
+    if (fd < 0)
       return tide__syserr(tide__errno_code(errno), errno, "cannot create a word for worker %d", id);
-    if (ftruncate(w->wordfd, sizeof *w->word) != 0)
-      return tide__syserr(tide__errno_code(errno), errno, "cannot size the word of worker %d", id);
-    void *p = mmap(NULL, sizeof *w->word, PROT_READ | PROT_WRITE, MAP_SHARED, w->wordfd, 0);
-    if (p == MAP_FAILED)
-      return tide__syserr(TIDE_ENOMEM, errno, "cannot map the word of worker %d", id);
+    void *p = MAP_FAILED;
+    if (tide__ftruncate(fd, sizeof *w->word) == 0)
+      p = tide__mmap(NULL, sizeof *w->word, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) { /* the slot keeps no half-made word: the next try starts over */
+      int e = errno;
+      close(fd);
+      return tide__syserr(tide__errno_code(e), e, "cannot make the word of worker %d", id);
+    }
+    w->wordfd = fd;
     w->word = p;
   }
   if (w->spill < 0) {
-    w->spill = memfd_create("tide-spill", MFD_CLOEXEC);
+    w->spill = tide__memfd_create("tide-spill", MFD_CLOEXEC);
     if (w->spill < 0)
       return tide__syserr(tide__errno_code(errno), errno, "cannot create a spill file for worker %d",
                           id);
@@ -236,7 +240,7 @@ static int spawn_one(tide_SpawnSet *s, int id) {
   rc = find_exe(exe, sizeof exe);
   if (rc) return rc;
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+  if (tide__socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return tide__syserr(TIDE_EIO, errno, "cannot create a socket for worker %d", id);
   if (sv[1] == SPAWN_FD) { /* dup2 onto itself would keep its close-on-exec flag */
     int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, SPAWN_FD + 1);
@@ -272,7 +276,7 @@ static int spawn_one(tide_SpawnSet *s, int id) {
   atomic_store(&w->word->back_tail, 0);
   fflush(NULL); /* the worker writes to the same stdout: keep the order */
   pid_t pid;
-  int e = posix_spawn(&pid, exe, &fa, &at, argv, environ);
+  int e = tide__posix_spawn(&pid, exe, &fa, &at, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   close(sv[1]);

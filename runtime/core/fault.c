@@ -138,6 +138,12 @@ pid_t tide__fork_raw(void) {
   return fork();
 }
 
+int tide__posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                      const posix_spawnattr_t *at, char *const argv[], char *const envp[]) {
+  if (tide__fault_hit()) return EAGAIN; /* as fork in it would: out of processes */
+  return posix_spawn(pid, path, fa, at, argv, envp);
+}
+
 #else
 typedef int tide__fault_unused; /* ISO C: a translation unit is not empty */
 #endif

@@ -1,7 +1,7 @@
 /*
 ** fault.h -- the core's fallible acquisitions, through one set of names.
 **
-** Every malloc, mmap, memfd, fallocate, socketpair and fork of the core is
+** Every malloc, mmap, memfd, fallocate, socketpair, fork and posix_spawn of the core is
 ** written tide__malloc, tide__mmap, ...  In a normal build these are the
 ** libc calls themselves (macros, nothing added).  Built with TIDE_FAULTS
 ** (cmake -DTIDE_FAULTS=ON, the sanitizer build) they are wrappers that count
@@ -13,6 +13,7 @@
 #ifndef TIDE_FAULT_H
 #define TIDE_FAULT_H
 
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,6 +31,8 @@ int tide__ftruncate(int fd, off_t len);
 int tide__pipe(int fd[2]);
 int tide__socketpair(int domain, int type, int protocol, int sv[2]);
 pid_t tide__fork_raw(void); /* fork() itself: pool.c's tide__fork wraps it */
+int tide__posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                      const posix_spawnattr_t *at, char *const argv[], char *const envp[]);
 
 /* Arms the core's injection: the at-th acquisition from now fails (and each
 ** later one too when persist); at = 0 disarms.  Only the calling process
@@ -55,6 +58,7 @@ int tide__fault_hit(void);
 #define tide__pipe pipe
 #define tide__socketpair socketpair
 #define tide__fork_raw fork
+#define tide__posix_spawn posix_spawn
 
 #endif
 #endif /* TIDE_FAULT_H */

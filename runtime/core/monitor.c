@@ -688,7 +688,11 @@ int tide_monitor_start(tide_Monitor **out, double interval, int64_t max_samples)
   m->owner = getpid();
 
   pid_t pid = tide__fork();
-  if (pid == 0) sampler_main(sh, m->owner);
+  if (pid == 0) { /* the sampler needs only sh: its copy of m goes (valgrind saw it lost) */
+    pid_t owner = m->owner;
+    free(m);
+    sampler_main(sh, owner);
+  }
   int err = errno;
   if (pid < 0) {
     munmap(p, len);

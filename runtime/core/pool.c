@@ -32,7 +32,8 @@
 
 #include "pool.h"
 
-volatile sig_atomic_t tide__interrupted;
+atomic_int tide__interrupted;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "tide_interrupt must be async-signal-safe");
 
 void tide_interrupt(void) { tide__interrupted = 1; }
 

@@ -94,9 +94,11 @@ const char *tide_pool_describe(int status, char *buf, size_t len);
 extern tide_SlotWord *tide_worker_word;
 extern int tide_worker_spill;
 
-/* Set by tide_interrupt() (async-signal-safe, from a SIGINT handler);
-** waits in the pool poll it and cancel.  Cleared by the one who acts. */
-extern volatile sig_atomic_t tide__interrupted;
+/* Set by tide_interrupt() (async-signal-safe, from a SIGINT handler, or
+** from another thread of an embedding host: so an atomic, lock-free, not a
+** volatile); waits in the pool poll it and cancel.  Cleared by the one who
+** acts. */
+extern atomic_int tide__interrupted;
 
 
 #endif

@@ -29,12 +29,14 @@
 #define TARGET_BATCH 0.1   /* seconds per batch with chunk = "auto" */
 #define ITEM_BATCH_MAX 64  /* tasks per batch when they carry items (auto) */
 #define SPARE_MSG 512      /* the spare FAIL event's message room */
+#define BARREN_MAX 3       /* a slot's workers dying this often in a row before any task */
 
 typedef struct Slot {
   int dead;                  /* waits for tide_sched_respawn */
   int64_t first, count, got; /* its batch; count 0: idle */
   double sent;
   tide_LeaseBox *box;        /* leases of its worker */
+  int barren;                /* its workers that died in a row with no result sent */
 } Slot;
 
 typedef struct Range {
@@ -429,6 +431,7 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
   tide_Event *ev = tide__calloc(1, sizeof *ev);
   if (!ev) return -1;
   s->got += k;
+  s->barren = 0;
   S->outstanding -= k;
   if (S->c.consume_on_arrival) S->consumed += k;
   for (uint32_t i = 0; S->c.items && i < k; i++) drop_item(S, from + i);
@@ -512,6 +515,10 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
     int64_t next = s->first + s->got, end = s->first + s->count, victim = 0;
     if (cur >= next && cur < end) victim = cur;
     else if (timed_out || cur < 0) victim = next; /* not known: the first not received */
+    /* a worker that dies before it runs anything (a setup it cannot read,
+    ** a program that does not start) would be replaced forever: after a
+    ** few in a row, the batch's first task fails with the cause */
+    else if (s->barren + 1 >= BARREN_MAX) victim = next;
     S->outstanding -= end - next;
     if (victim) {
       push_retry(S, next, victim - next); /* none: they would be in the spill */
@@ -547,6 +554,7 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
     atomic_store(&word->committed, 0);
   }
   box_retire(&s->box);
+  s->barren++;
   s->dead = 1;
   S->ndead++;
   if (S->main_waiting) pthread_cond_signal(&S->cv);

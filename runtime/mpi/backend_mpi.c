@@ -93,13 +93,13 @@ static int m_start(tide_Backend **out, const tide_BackendConfig *c) {
     return tide__seterr(TIDE_EINVAL, "backend 'mpi' runs one loop at a time; this one started "
                                      "while another runs (use backend = \"fork\" for the inner one)");
   int size = tmpi_world.size;
-  Mpi *m = calloc(1, sizeof *m);
+  Mpi *m = tide__calloc(1, sizeof *m);
   if (m) {
-    m->s = calloc((size_t)c->jobs + 1, sizeof *m->s);
-    m->k = calloc((size_t)size, sizeof *m->k);
-    m->sent = calloc((size_t)size, 1);
+    m->s = tide__calloc((size_t)c->jobs + 1, sizeof *m->s);
+    m->k = tide__calloc((size_t)size, sizeof *m->k);
+    m->sent = tide__calloc((size_t)size, 1);
   }
-  if (!figs) figs = calloc((size_t)size, sizeof *figs);
+  if (!figs) figs = tide__calloc((size_t)size, sizeof *figs);
   if (!m || !m->s || !m->k || !m->sent || !figs) {
     if (m) free(m->s), free(m->k), free(m->sent);
     free(m);
@@ -132,7 +132,7 @@ static int m_setup(tide_Backend *b, int id, const tide_Buf *payload) {
   tide_Buf body = TIDE_BUF_INIT;
   int rc = tide_buf_put_u32(&body, (uint32_t)m->k[r]);
   rc |= tide_buf_put_u32(&body, (uint32_t)payload->nfds);
-  uint64_t *sizes = calloc((size_t)payload->nfds + 1, sizeof *sizes);
+  uint64_t *sizes = tide__calloc((size_t)payload->nfds + 1, sizeof *sizes);
   if (!sizes) rc = TIDE_ENOMEM;
   int how = x->node == w[0].node ? SEG_PROC : x->leader == r ? SEG_DATA : SEG_LEADER;
   for (int i = 0; i < payload->nfds && !rc; i++) {
@@ -168,7 +168,7 @@ static int m_setup(tide_Backend *b, int id, const tide_Buf *payload) {
   tide_buf_free(&body);
   /* a node's leader gets the bytes of each segment, once per node */
   for (int i = 0; i < payload->nfds && !rc && how == SEG_DATA; i++) {
-    void *p = sizes[i] ? mmap(NULL, sizes[i], PROT_READ, MAP_SHARED, payload->fds[i], 0) : NULL;
+    void *p = sizes[i] ? tide__mmap(NULL, sizes[i], PROT_READ, MAP_SHARED, payload->fds[i], 0) : NULL;
     if (p == MAP_FAILED) {
       rc = -1;
       break;
@@ -351,6 +351,11 @@ static void m_close(tide_Backend *b) {
     for (int r = 1; r < tmpi_world.size; r++) {
       Hdr h = {.kind = K_STOP, .loop = m->loop};
       if (m->sent[r] && tmpi_send(r, TAG_CTRL, &h, NULL)) m->sent[r] = 0;
+    }
+    for (int id = 1; id <= m->b.jobs; id++) { /* a header read, its body not: first that */
+      Slot *s = &m->s[id];
+      if (s->have) tmpi_drop_body(s->rank, TAG_SLOT(s->local), &s->h);
+      s->have = 0;
     }
     uint64_t pss = tmpi_pss(getpid());
     if (pss > pss0_peak) pss0_peak = pss;

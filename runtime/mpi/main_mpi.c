@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return rc;
   }
-  same_host = calloc((size_t)tmpi_world.size, 1);
+  same_host = tide__calloc((size_t)tmpi_world.size, 1);
   for (int r = 0; same_host && r < tmpi_world.size; r++)
     same_host[r] = strcmp(tmpi_world.r[r].host, tmpi_world.r[0].host) == 0;
   if (same_host) {

@@ -109,7 +109,7 @@ static void lost(int j) {
   struct stat st;
   if (committed > 4 && w->spill >= 0 && fstat(w->spill, &st) == 0 &&
       (uint64_t)st.st_size >= committed) {
-    unsigned char *p = mmap(NULL, committed, PROT_READ, MAP_SHARED, w->spill, 0);
+    unsigned char *p = tide__mmap(NULL, committed, PROT_READ, MAP_SHARED, w->spill, 0);
     if (p != MAP_FAILED) {
       tide_Buf b = TIDE_BUF_INIT;
       tide_Cursor c = {p + 4, p + committed, 0};
@@ -166,15 +166,15 @@ static int recv_segment(uint64_t size) {
   double t0 = now();
   while (!tmpi_poll_hdr(0, TAG_CTRL, &h)) tmpi_backoff(now() - t0);
   if (h.kind != K_SETUP || h.len != size) return -1;
-  int fd = memfd_create("tide", MFD_CLOEXEC);
+  int fd = tide__memfd_create("tide", MFD_CLOEXEC);
   if (fd < 0) return -1;
-  if (ftruncate(fd, (off_t)size) != 0) {
+  if (tide__ftruncate(fd, (off_t)size) != 0) {
     close(fd);
     return -1;
   }
   tide_Buf b = TIDE_BUF_INIT; /* received into the segment's own pages */
   if (size) {
-    b.p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    b.p = tide__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (b.p == MAP_FAILED) {
       close(fd);
       return -1;

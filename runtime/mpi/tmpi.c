@@ -44,7 +44,7 @@ int tmpi_init(int *argc, char ***argv) {
   tmpi_World *w = &tmpi_world;
   MPI_Comm_rank(MPI_COMM_WORLD, &w->rank);
   MPI_Comm_size(MPI_COMM_WORLD, &w->size);
-  w->r = calloc((size_t)w->size, sizeof *w->r);
+  w->r = tide__calloc((size_t)w->size, sizeof *w->r);
   if (!w->r) return -1;
   /* node group: the lowest world rank sharing memory with us */
   MPI_Comm node;

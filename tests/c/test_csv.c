@@ -749,8 +749,14 @@ int main(void) {
   test_missing();
   test_comments();
   test_decimal();
-  test_random_roundtrip();
-  test_random_decimals();
+  /* valgrind computes long double in 64 bits (its manual says so): the
+  ** exact fallback is then off in the last bit, and these can only fail */
+  if (getenv("TIDE_VALGRIND")) {
+    printf("under valgrind: the random round-trips (long double) are skipped\n");
+  } else {
+    test_random_roundtrip();
+    test_random_decimals();
+  }
   test_locale();
   test_read_file();
   tide_array_close(&A);

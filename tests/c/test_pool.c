@@ -69,7 +69,9 @@ static int blas_main(void *ud, int sock, int id) {
   tide_Buf b = TIDE_BUF_INIT;
   tide_buf_put_u32(&b, (uint32_t)openblas_get_num_threads());
   tide_buf_put_f64(&b, c[64 * 64 - 1]);
-  return tide_msg_send(sock, 1, &b) == TIDE_OK ? 0 : 1;
+  int rc = tide_msg_send(sock, 1, &b) == TIDE_OK ? 0 : 1;
+  tide_buf_free(&b);
+  return rc;
 }
 
 /* BLAS threads busy in the parent, then fork, then BLAS in the children:

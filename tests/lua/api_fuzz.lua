@@ -34,4 +34,13 @@ check.errors(function() return r:choice({}, 1 << 40) end, "cannot allocate")
 check.errors(function() return r:choice(3, {1 << 40, 1 << 40}) end, "element count overflows")
 check.eq(#r:choice({"a", "b"}, 5), 5, "a small draw still works")
 
+-- tide.arange / tide.range with a span past 2^63 (1e300, or a tiny step,
+-- or bounds whose difference overflows): the count was cast to an integer
+-- before the length check, UBSan's float-cast-overflow.
+check.errors(function() return tide.arange(0, 1e300) end, "range is too long")
+check.errors(function() return tide.range(1, 1e300) end, "range is too long")
+check.errors(function() return tide.arange(0, 1, 1e-300) end, "range is too long")
+check.errors(function() return tide.range(-1e308, 1e308) end, "range is too long")
+check.eq(#tide.arange(0, 1, 0.25), 4, "a short float range still works")
+
 check.done()

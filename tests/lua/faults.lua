@@ -57,6 +57,16 @@ end
 
 local function sum(a) return string.format("%.10g", a:sum()) end
 
+-- the processes this one started and has not reaped (workers are started
+-- on the script's thread); read without a fork
+local self_pid = io.open("/proc/self/stat"):read("n")
+local function children()
+  local f = io.open(string.format("/proc/self/task/%d/children", self_pid))
+  local s = f and f:read("a") or ""
+  if f then f:close() end
+  return (s:gsub("%s+$", ""))
+end
+
 local X = tide.rand({60, 3}, {seed = 1})
 local y = X:col(1) * 2 + X:col(2)
 
@@ -180,6 +190,24 @@ local scenarios = {
     check.truthy(good and (v.note == "old" or v.note == "run"),
                  "dump: the target is the old value or the whole new one: " .. tostring(v))
   end},
+  -- the spawn backend: each acquisition of a loop's start in turn (its
+  -- set, a slot's word and spill memfds, their mapping, the socketpair,
+  -- posix_spawn, the shipped function's buffers), then a warm pool whose
+  -- second loop reuses its workers; no worker may outlive a failed loop
+  {name = "spawn", forks = true, run = function()
+    local t = tide.collect(function(i) return i * i end, 6, {jobs = 2, backend = "spawn"})
+    local big = tide.collect(function(i) return tide.rand(4000, {seed = i}) end, 2,
+                             {jobs = 2, backend = "spawn"})
+    local s = 0
+    for i = 1, #t do s = s + t[i] end
+    return s .. " " .. sum(big[1]) .. " " .. sum(big[2])
+  end, after = function() check.eq(children(), "", "spawn: no worker left after the loop") end},
+  {name = "spawn_pool", forks = true, run = function()
+    local warm <close> = tide.pool{jobs = 2, backend = "spawn"}
+    local a = warm:collect(function(i) return i + 1 end, 4)
+    local b = warm:collect(function(i) return X:row(i):sum() end, 3) -- X travels by descriptor
+    return a[4] .. " " .. string.format("%.10g", b[1] + b[2] + b[3]) .. " " .. warm:workers()
+  end, after = function() check.eq(children(), "", "spawn_pool: no worker left once it closed") end},
   {name = "memoize", run = function(dir)
     local g = tide.memoize(function(A, k) return A * k end, {dir = dir .. "/cache", name = "scale"})
     local a = g(X, 2)
