@@ -171,7 +171,7 @@ for _, e in ipairs(entries) do
     local ok
     if var then
       ok = methods_of[var] and methods_of[var][m]
-    elseif e.name:find("^tide%.mpi%.") then
+    elseif e.name:find("^tide%.mpi$") or e.name:find("^tide%.mpi%.") then
       ok = mpi_text:find('"' .. e.name:match("([%w_]+)$") .. '"', 1, true) ~= nil
     else
       ok = exists[e.name]
