@@ -59,8 +59,15 @@ local function entry_text(e)
   local out = {}
   local head = plain(e.sig) .. (e.returns and " → " .. plain(e.returns) or "") ..
                (e.kind == "field" and " (field)" or "")
-  out[#out + 1] = head .. string.rep(" ", math.max(2, WIDTH - 1 - utf8.len(head) - #e.file - 2)) ..
-                  "[" .. e.file .. "]"
+  local tag = "[" .. e.file .. "]"
+  head = wrap(head, "    ", "")
+  local last = head:match("[^\n]*$")
+  if utf8.len(last) + 2 + #tag <= WIDTH - 1 then
+    head = head .. string.rep(" ", WIDTH - 1 - utf8.len(last) - #tag) .. tag
+  else
+    head = head .. "\n" .. string.rep(" ", WIDTH - 1 - #tag) .. tag
+  end
+  out[#out + 1] = head
   out[#out + 1] = ""
   for para in (e.summary or ""):gmatch("[^\n]+") do
     out[#out + 1] = wrap(plain(para), "  ")

@@ -32,7 +32,8 @@ check.truthy(overview:find("config"), "help() names the area config")
 -- each entry by its full name: its signature heads the text
 for _, e in ipairs(all) do
   local t = help.text(e.name)
-  check.truthy(t:sub(1, #plain(e.sig)) == plain(e.sig), "help(\"" .. e.name .. "\") shows its entry")
+  local sig = plain(e.sig):gsub("%s+", " ")
+  check.truthy(t:gsub("%s+", " "):sub(1, #sig) == sig, "help(\"" .. e.name .. "\") shows its entry")
   fits(t, "help(\"" .. e.name .. "\")")
 end
 
