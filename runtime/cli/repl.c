@@ -315,6 +315,23 @@ static void add_keys(lua_State *L, int set, int v, const char *prefix, const cha
     lua_pop(L, 1);
   }
   if (lua_getmetatable(L, v)) {
+    /* __lazy: names an __index function supplies without their being in
+    ** the table yet (tide's modules loaded on first use). */
+    lua_pushliteral(L, "__lazy");
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+        size_t n;
+        const char *k = lua_tolstring(L, -1, &n);
+        if (is_ident(k, n) && strncmp(k, part, plen) == 0) {
+          lua_pushfstring(L, "%s%s", prefix, k);
+          lua_pushboolean(L, 1);
+          lua_rawset(L, set);
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_pushliteral(L, "__methods");
     if (lua_rawget(L, -2) == LUA_TTABLE) add_keys(L, set, -1, prefix, part, funcs_only, depth + 1);
     lua_pop(L, 1);
@@ -503,9 +520,23 @@ static int read_entry(tide_State *T, int tty) {
   }
 }
 
-/* Calls the global print with the values on the stack. */
+/* Prints the values on the stack: tables as their contents, through
+** tide.repl's print (which ends in the global print); the global print
+** alone when that module cannot be had. */
+static int p_require_printer(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.repl");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "print");
+  return 1;
+}
+
 static int p_print(lua_State *L) {
-  lua_getglobal(L, "print");
+  lua_pushcfunction(L, p_require_printer);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_getglobal(L, "print");
+  }
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, 0);
   return 0;
