@@ -299,6 +299,7 @@ function help.text(x, ...)
            (#near > 0 and " Close names:\n  " .. table.concat(near, "\n  ") or
             " help() lists the areas.")
   end
+  if x == help.global then return help.text("help") end
   local kind = apidoc.kind_of(x)
   if kind then return methods_text(kind, x, byname) end
   local names = names_of(x)
@@ -328,5 +329,12 @@ end
 function help.help(...)
   io.write(help.text(...), "\n")
 end
+
+-- The prompt's global `help` (runtime/cli/repl.c sets it): help(x) as
+-- tide.help, and `help` typed alone shows the overview.
+help.global = setmetatable({}, {
+  __call = function(_, ...) return help.help(...) end,
+  __tostring = function() return overview() end,
+})
 
 return help

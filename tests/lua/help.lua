@@ -93,4 +93,17 @@ io.write = function(...) for _, v in ipairs{...} do out[#out + 1] = v end end
 tide.help("now")
 io.write = write
 check.truthy(table.concat(out):find("^tide%.now%("), "tide.help prints the text")
+-- the prompt: `help` is a global there (typed alone: the overview)
+local bin = os.getenv("TIDE_BIN")
+if bin then
+  local p = io.popen("printf 'help(\"now\")\\nhelp\\nhelp = 1\\nprint(help)\\n' | " .. bin ..
+                     " -i 2>&1")
+  local out = p:read("a")
+  p:close()
+  check.truthy(out:find("\ntide%.now%(%) → number"), "help(\"now\") at the prompt:\n" .. out)
+  check.truthy(out:find("Areas:"), "help alone at the prompt shows the overview")
+  p = io.popen("echo 'print(help)' | " .. bin .. " 2>&1")
+  check.eq(p:read("a"), "nil\n", "no global help in a script")
+  p:close()
+end
 check.done()
