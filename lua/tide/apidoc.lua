@@ -212,8 +212,9 @@ apidoc.submodules = {"models", "cv", "grid", "dist", "search", "ensemble", "plot
 
 -- apidoc.walk() -> names (name -> value: "tide.zeros" -> the function,
 -- "tide.search" -> the callable table, "tide.config.jobs" -> its value,
--- "tide.version"), sorted list of the names, tables (each table walked ->
--- its name: tide.cv -> "tide.cv").  _internal tables, keys
+-- "tide.version", "tide.models.forest_parallel_rows" -> a number), sorted
+-- list of the names, tables (each table walked -> its name: tide.cv ->
+-- "tide.cv").  apidoc.required(name, value) says which need an entry.  _internal tables, keys
 -- beginning with "__" and the modules that are no fields of tide (par,
 -- util, ...) are not walked.
 function apidoc.walk()
@@ -238,7 +239,7 @@ function apidoc.walk()
           else
             walk(v, p)
           end
-        elseif type(v) == "function" or path == "tide" or path == "tide.mpi" then
+        else
           names[p] = v
         end
       end
@@ -250,6 +251,15 @@ function apidoc.walk()
   table.sort(list)
   seen[tide] = nil
   return names, list, seen
+end
+
+-- Which names need an entry: functions, callable tables, tide.config's
+-- settings and tide's own values (tide.version); a plain value inside a
+-- module (a tuning constant, a list) may have one.
+function apidoc.required(name, v)
+  if type(v) == "function" then return true end
+  if type(v) == "table" then return getmetatable(v) ~= nil and getmetatable(v).__call ~= nil end
+  return name:find("^tide%.config%.") ~= nil or name:find("^tide%.[%w_]+$") ~= nil
 end
 
 -- Tide's objects, by the variable the spec writes their methods with:
