@@ -235,11 +235,13 @@ local function names_of(v)
   return by_method[v]
 end
 
--- Entries for a name: exact ("tide.cv.kfold", "a:sum"), with "tide."
--- added, or ending in ".name" / ":name".
+-- Entries for a name: exact ("tide.cv.kfold", "a:sum", "help"), with
+-- "tide." added ("cv.kfold"), or ending in ".name" / ":name" ("kfold").
 local function lookup(s, all, byname)
   if byname[s] then return {byname[s]} end
-  if byname["tide." .. s] then return {byname["tide." .. s]} end
+  -- a dotted name without its "tide."; a bare one ("sum") is matched at
+  -- the end of every name below, so tide.sum, a:sum and rs:sum all show
+  if s:find("[.:]") and byname["tide." .. s] then return {byname["tide." .. s]} end
   local found = {}
   local tail = s:gsub("^tide%.", "")
   for _, e in ipairs(all) do

@@ -319,6 +319,10 @@ if h then
   h:close()
 end
 local done = lines[#lines] == "DONE"
+if done and not ok then   -- it finished, then failed (a sanitizer's report at exit)
+  local o = io.open(scratch .. "/out.txt")
+  check.truthy(false, "the examples' run (with the option log) exited badly:\n" .. (o and o:read("a") or ""))
+end
 if not done then
   local o = io.open(scratch .. "/out.txt")
   local last

@@ -45,6 +45,7 @@ check.truthy(help.text(tide.help):find("^tide%.help%("), "help(tide.help): a fun
 check.truthy(help.text("now"):find("^tide%.now%("), "help(\"now\")")
 check.truthy(help.text("tide.in_worker"):find("^tide%.in_worker%("), "help(\"tide.in_worker\")")
 check.truthy(help.text("jobs"):find("tide%.config%.jobs"), "help(\"jobs\") finds tide.config.jobs")
+check.truthy(help.text("config.jobs"):find("^tide%.config%.jobs"), "help(\"config.jobs\")")
 -- several matches are listed, one line each
 local byend = {}
 for _, e in ipairs(all) do
@@ -52,7 +53,7 @@ for _, e in ipairs(all) do
   if last then byend[last] = (byend[last] or 0) + 1 end
 end
 for last, n in pairs(byend) do
-  if n > 1 and not byname[last] and not byname["tide." .. last] then
+  if n > 1 and not byname[last] then
     local t = help.text(last)
     check.truthy(t:find("^" .. n .. " entries match"), "help(\"" .. last .. "\") lists " .. n)
     fits(t, "help(\"" .. last .. "\")")
