@@ -68,16 +68,16 @@ local owner_prefix = {
 }
 local owner_top = {
   arrays = "zeros ones empty full zeros_like ones_like full_like array arange range linspace " ..
-           "logspace eye rand randn rowset is_array is_rowset concat stack where diag tril triu",
+           "logspace eye rand randn rowset is_array is_rowset concat stack where diag tril triu " ..
+           "trim memory_available",
   numeric = "rng",
-  parallel = "map collect pfor start pool task_rng timed",
-  monitor = "monitor",
+  parallel = "map collect pfor start pool task_rng",
+  monitor = "monitor memory timed",
   models = "pipeline",
   selection = "cross_validate learning_curve",
   cache = "dump undump hash memoize",
   io = "load save savez memmap read_csv write_csv encode decode",
-  config = "now sleep version register_class task_index in_worker help repl trim memory " ..
-           "memory_available",
+  config = "now sleep version register_class task_index in_worker help repl",
 }
 local function owner(name)
   for _, p in ipairs(owner_prefix) do
@@ -90,6 +90,10 @@ local function owner(name)
         if w == top then return file .. ".md" end
       end
     end
+    -- the rest: twins of array methods (tide.sum, tide.sin) are arrays';
+    -- statistics, sorting and convolution numeric's
+    local am = getmetatable(tide.zeros(1)).__methods
+    return am[top] and "arrays.md" or "numeric.md"
   end
 end
 local notes, reported = {}, {}
