@@ -269,7 +269,11 @@ local function methods_text(kind, v, byname)
   if kind.prefix and cname and byname[cname] then   -- a model: its class first
     own = listing({byname[cname]}, "Its class:") .. "\n\n"
   end
-  return own .. listing(list, head)
+  local fields = {}
+  for _, e in ipairs(index()) do
+    if e.name:sub(1, #kind.var + 1) == kind.var .. "." then fields[#fields + 1] = e end
+  end
+  return own .. listing(list, head) .. (#fields > 0 and "\n\n" .. listing(fields, "Fields:") or "")
 end
 
 function help.text(x, ...)

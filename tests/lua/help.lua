@@ -75,6 +75,13 @@ check.truthy(help.text(tide.rng(1)):find("rng:normal"), "help(rng) lists rng:nor
 local m = tide.models.ridge{}
 t = help.text(m)
 check.truthy(t:find("model:fit") and t:find("model:predict"), "help(model) lists fit and predict")
+local X, y = tide.rand(20, 2, {seed = 1}), tide.rand(20, {seed = 2})
+local s = tide.search{model = tide.models.ridge, grid = {alpha = {1, 2}}, X = X, y = y, cv = 2, jobs = 1}
+t = help.text(s)
+check.truthy(t:find("^A search") and t:find("s:report"), "help(search) lists s:report")
+local pool <close> = tide.pool{jobs = 1}
+check.truthy(help.text(pool):find("pool:map"), "help(pool) lists pool:map")
+check.truthy(help.text(tide.cv):find("tide%.cv"), "help(tide.cv): a module table")
 local g = tide.memoize(function(x) return x end)
 check.truthy(help.text(g):find("g:info"), "help(memoized) lists g:info")
 
