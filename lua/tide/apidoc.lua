@@ -212,7 +212,9 @@ apidoc.submodules = {"models", "cv", "grid", "dist", "search", "ensemble", "plot
 
 -- apidoc.walk() -> names (name -> value: "tide.zeros" -> the function,
 -- "tide.search" -> the callable table, "tide.config.jobs" -> its value,
--- "tide.version"), sorted list of the names.  _internal tables, keys
+-- "tide.version", "tide.models.forest_parallel_rows" -> a number), sorted
+-- list of the names, tables (each table walked -> its name: tide.cv ->
+-- "tide.cv").  apidoc.required(name, value) says which need an entry.  _internal tables, keys
 -- beginning with "__" and the modules that are no fields of tide (par,
 -- util, ...) are not walked.
 function apidoc.walk()
@@ -221,18 +223,23 @@ function apidoc.walk()
   local names, seen = {}, {}
   local function walk(t, path)
     if seen[t] then return end
-    seen[t] = true
+    seen[t] = path
     for k, v in pairs(t) do
       if type(k) == "string" and k ~= "_internal" and not k:find("^__") then
         local p = path .. "." .. k
         if type(v) == "table" then
           if getmetatable(v) and getmetatable(v).__call then names[p] = v end
           if path == "tide" and k == "config" then
+            -- the settings: those pairs lists (the ones set) and those a
+            -- write of an unknown name lists in its error
             for ck, cv in pairs(v) do names[p .. "." .. ck] = cv end
+            local ok, err = pcall(function() v["\1no such setting"] = 0 end)
+            local list = not ok and tostring(err):match("%(settings: ([^)]*)%)")
+            for ck in (list or ""):gmatch("[%w_]+") do names[p .. "." .. ck] = v[ck] or false end
           else
             walk(v, p)
           end
-        elseif type(v) == "function" or path == "tide" or path == "tide.mpi" then
+        else
           names[p] = v
         end
       end
@@ -242,7 +249,17 @@ function apidoc.walk()
   local list = {}
   for n in pairs(names) do list[#list + 1] = n end
   table.sort(list)
-  return names, list
+  seen[tide] = nil
+  return names, list, seen
+end
+
+-- Which names need an entry: functions, callable tables, tide.config's
+-- settings and tide's own values (tide.version); a plain value inside a
+-- module (a tuning constant, a list) may have one.
+function apidoc.required(name, v)
+  if type(v) == "function" then return true end
+  if type(v) == "table" then return getmetatable(v) ~= nil and getmetatable(v).__call ~= nil end
+  return name:find("^tide%.config%.") ~= nil or name:find("^tide%.[%w_]+$") ~= nil
 end
 
 -- Tide's objects, by the variable the spec writes their methods with:

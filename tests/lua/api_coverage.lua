@@ -106,7 +106,7 @@ local function missing(name)
 end
 
 ---------------------------------------------------------------- what exists
-local tide_names = apidoc.walk()
+local tide_names, _, tide_tables = apidoc.walk()
 local exists = {}          -- name -> true: everything the spec may name
 local ident = {}           -- function or table -> list of its names
 local function add(name, v, need)
@@ -118,8 +118,9 @@ local function add(name, v, need)
   if need and not byname[name] then missing(name) end
 end
 for name, v in pairs(tide_names) do
-  if not name:find("^tide%.mpi%.") then add(name, v, true) end
+  if not name:find("^tide%.mpi%.") then add(name, v, apidoc.required(name, v)) end
 end
+for t, name in pairs(tide_tables) do exists[name] = true end   -- tide.cv, tide.plot.palette
 
 local methods_of = {}      -- var -> set of method names (the union over instances)
 local function add_methods(kind, obj)
@@ -129,10 +130,12 @@ local function add_methods(kind, obj)
     add(kind.var .. ":" .. m, f, false)
   end
 end
+local fields_of = {}       -- var -> instances, for `s.best_params`-like entries (fields)
 local model_classes = {}   -- constructor name -> its class (parameters, fit_options)
 for _, kind in ipairs(apidoc.objects) do
   local obj, close = kind.make()
   add_methods(kind, obj)
+  fields_of[kind.var] = {obj}
   if close then close() end
   if kind.var == "model" then
     -- every class's methods: each model kind adds its own
@@ -142,6 +145,7 @@ for _, kind in ipairs(apidoc.objects) do
           local ok, m = pcall(ctor, {})
           if ok and apidoc.kind_of(m) == kind then
             add_methods(kind, m)
+            table.insert(fields_of.model, m)
             local mt = getmetatable(m).__index
             local class = type(mt) == "table" and rawget(mt, "_class")
             if class then model_classes[tbl[1] .. cname] = class end
@@ -168,10 +172,23 @@ if mpi_src then mpi_src:close() end
 for _, e in ipairs(entries) do
   if chosen(e.file) and e.file ~= "c.md" then
     local var, m = e.name:match("^([%a_]+):([%w_]+)$")
+    local fvar, field = e.name:match("^([%a_]+)%.([%w_]+)$")
     local ok
     if var then
       ok = methods_of[var] and methods_of[var][m]
-    elseif e.name:find("^tide%.mpi%.") then
+    elseif fvar and fields_of[fvar] then
+      -- a field of an object: some instance has it (a model's fitted fields
+      -- appear after fit: the class's spec.fitted lists them)
+      for _, o in ipairs(fields_of[fvar]) do
+        local got, v = pcall(function() return o[field] end)
+        if got and v ~= nil then ok = true end
+        local mt = type(o) == "table" and getmetatable(o)
+        local class = mt and type(mt.__index) == "table" and rawget(mt.__index, "_class")
+        for _, f in ipairs(class and class.spec.fitted or {}) do
+          if f == field then ok = true end
+        end
+      end
+    elseif e.name:find("^tide%.mpi$") or e.name:find("^tide%.mpi%.") then
       ok = mpi_text:find('"' .. e.name:match("([%w_]+)$") .. '"', 1, true) ~= nil
     else
       ok = exists[e.name]
@@ -188,10 +205,44 @@ local function opt_set(e)
   return set
 end
 local accepted = {}        -- entry name -> set of keys its checks accept
-local function accept(entry, keys, why)
+-- every word of an entry's text (summary, bullets): where the keys of a
+-- nested options table (a series of tide.plot.lines) must be named
+local function words_of(e)
+  local w = {}
+  local function add_text(t)
+    for x in (t or ""):gmatch("[%a_][%w_]*") do w[x] = true end
+  end
+  add_text(e.summary)
+  for _, p in ipairs(e.params) do add_text(p.name); add_text(p.text) end
+  for _, o in ipairs(e.opts) do add_text(o.key); add_text(o.text) end
+  for _, n in ipairs(e.notes or {}) do add_text(n) end
+  return w
+end
+local function accept_nested(entry, keys, what)
+  local e = byname[entry]
+  if not e then return missing(entry) end
+  if not chosen(e.file) then return end
+  local w = words_of(e)
+  for _, k in ipairs(keys) do
+    check.truthy(k:find("^_") or w[k], string.format("%s:%d: %s takes key '%s' in %s but its entry never names it",
+                                                     e.file, e.line, entry, k, what))
+  end
+end
+local function accept(entry, keys, why, fname)
   local e = byname[entry]
   if not e then
-    missing(entry)
+    if fname and not reported[entry] then
+      -- the check's own name (what its error messages call the function)
+      -- led nowhere: either the entry is missing or the code misnames it
+      reported[entry] = true
+      local o = owner(entry)
+      if not selected or (o and selected[o]) then
+        check.truthy(false, string.format("the options check named '%s' in the code belongs to %s, " ..
+                                          "which has no entry (or the code misnames it)", fname, entry))
+      end
+    else
+      missing(entry)
+    end
     return
   end
   accepted[entry] = accepted[entry] or {}
@@ -320,7 +371,12 @@ for _, l in ipairs(lines) do
   elseif fname and fname ~= "faults" then   -- faults: tide._internal's fault injection
     local list = {}
     for k in keys:gmatch("[^,]+") do list[#list + 1] = k end
-    accept(entry_for(fname, who), list, "its check in the code")
+    local base, what = fname:match("^(%S+) (.+)$")   -- "plot.lines series 1": a nested table
+    if base then
+      accept_nested(entry_for(base, who), list, what:gsub("%s*%d+$", ""))
+    else
+      accept(entry_for(fname, who), list, "its check in the code", fname)
+    end
   end
 end
 local runnable = 0
