@@ -350,25 +350,7 @@ for _, l in ipairs(lines) do
   local where = l:match("^FAIL\t(.*)")
   if where then failed[#failed + 1] = where end
   local fname, who, keys = l:match("^OPT\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
-  -- "plot.lines series 1": the check of one option's sub-table, whose keys
-  -- are named in the entry's option bullets ("each {name, x, y, ...}")
-  local base = fname and fname:match("^(%S+) %S")
-  if base then
-    local name = entry_for(base, who)
-    local e = byname[name]
-    if e and chosen(e.file) then
-      local words = {}
-      for _, o in ipairs(e.opts) do words[#words + 1] = o.text end
-      words = " " .. table.concat(words, " ") .. " "
-      for k in keys:gmatch("[^,]+") do
-        check.truthy(words:find("%f[%w_]" .. k .. "%f[^%w_]"),
-                     string.format("%s:%d: %s's check '%s' takes key '%s', which no option bullet names",
-                                   e.file, e.line, name, fname, k))
-      end
-    elseif not e then
-      missing(name)
-    end
-  elseif fname and fname ~= "faults" then   -- faults: tide._internal's fault injection
+  if fname and fname ~= "faults" then   -- faults: tide._internal's fault injection
     local list = {}
     for k in keys:gmatch("[^,]+") do list[#list + 1] = k end
     local base, what = fname:match("^(%S+) (.+)$")   -- "plot.lines series 1": a nested table
