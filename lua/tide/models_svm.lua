@@ -203,7 +203,7 @@ return function(models)
     predict = function(self, X, opts)
       local p = self._p
       local ties = p.break_ties and p.decision_function_shape == "ovr"
-      return run(self, X, opts, ties and "class_ties" or "class")
+      return run(self, X, opts, ties and "class_ties" or "class", "predict")
     end,
 
     methods = {
@@ -213,7 +213,7 @@ return function(models)
       decision_function = function(self, X, opts)
         ready(self, X, "decision_function")
         local mode = self.classes.size == 2 and "decision" or self._p.decision_function_shape
-        return run(self, X, opts, mode)
+        return run(self, X, opts, mode, "decision_function")
       end,
       -- n x k probabilities (columns in the order of classes): libsvm's
       -- Platt sigmoids per pair, coupled; needs probability = true
@@ -222,14 +222,14 @@ return function(models)
         if not self.probA then
           error("svc: predict_proba needs a model fitted with probability = true", 2)
         end
-        return run(self, X, opts, "proba")
+        return run(self, X, opts, "proba", "predict_proba")
       end,
       predict_log_proba = function(self, X, opts)
         ready(self, X, "predict_log_proba")
         if not self.probA then
           error("svc: predict_log_proba needs a model fitted with probability = true", 2)
         end
-        return run(self, X, opts, "proba"):log()
+        return run(self, X, opts, "proba", "predict_log_proba"):log()
       end,
     },
   })
@@ -242,6 +242,6 @@ return function(models)
     fitted = {"n_support", "support", "support_vectors", "dual_coef", "intercept", "coef",
               "n_iter", "converged", "gamma_used"},
     fit = function(self, X, y, opts) fit(self, X, y, opts, "svr") end,
-    predict = function(self, X, opts) return run(self, X, opts, "value") end,
+    predict = function(self, X, opts) return run(self, X, opts, "value", "predict") end,
   })
 end
