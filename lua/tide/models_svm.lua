@@ -172,11 +172,11 @@ return function(models)
   -- the method a kernel mode serves, for the options check's messages
   local METHOD = {class = "predict", class_ties = "predict", decision = "decision_function",
                   ovr = "decision_function", ovo = "decision_function", proba = "predict_proba"}
-  local function run(self, X, opts, mode)
+  local function run(self, X, opts, mode, method)
     if opts ~= nil and type(opts) ~= "table" then
       error(self._class.name .. ": options must be a table", 3)
     end
-    optmod.check(opts, self._class.name .. ":" .. (METHOD[mode] or mode), {"rows"}, 3)
+    optmod.check(opts, self._class.name .. ":" .. (method or METHOD[mode] or mode), {"rows"}, 3)
     local blas <close> = K.serial()
     return K.svm_predict(X, self._spec, mode, opts)
   end
