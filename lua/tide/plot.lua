@@ -501,7 +501,7 @@ function plot.boxes(o)
     names[i] = name
     longest = math.max(longest, text_width(name, TICK_SIZE))
   end
-  local left, right, top = 72, 24, o.title and 40 or 16
+  local left, right, top = 72, 24, (o.title and 40 or 16) + (o.mean and 16 or 0)
   local slot = (#groups > 0) and (W - left - right) / #groups or (W - left - right)
   local slant = longest > slot - 8
   if slant then
@@ -558,6 +558,12 @@ function plot.boxes(o)
     else text(out, cx, y0 + 16, name, TICK_SIZE, MIDDLE .. GREY) end
   end
   frame(out, x0, x1, y0, y1)
+  if o.mean then -- the key, above the frame's right end: the marker, then "mean"
+    local ky = y1 - 8
+    text(out, x1, ky, "mean", LABEL_SIZE, END .. GREY)
+    out[#out + 1] = string.format('<path d="M%s %sl4 4l-4 4l-4 -4z" fill="white" stroke="#222"/>',
+                                  fmt(x1 - text_width("mean", LABEL_SIZE) - 14), fmt(ky - 8))
+  end
   if o.xlabel then text(out, (x0 + x1) / 2, H - 10, o.xlabel, LABEL_SIZE, MIDDLE .. INK) end
   if o.ylabel then rtext(out, 18, (y0 + y1) / 2, -90, o.ylabel, LABEL_SIZE, MIDDLE .. INK) end
   out[#out + 1] = "</svg>\n"

@@ -928,6 +928,21 @@ static void push_table(lua_State *L, const tide_Array *a, int depth, unsigned ch
 
 static int a_totable(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
+  /* Lua tables: 16 bytes an element, about 64 a nested table.  A mapped
+  ** or lazily zeroed array can be far bigger than that memory: refused
+  ** before Lua grows tables until the machine kills the process. */
+  double tables = 0, run = 1;
+  for (int d = 0; d < a->ndim; d++) {
+    if (a->shape[d] > INT32_MAX)
+      return luaL_error(L, "totable: dimension %d (%I) does not fit in a Lua table", d + 1,
+                        (lua_Integer)a->shape[d]);
+    tables += run;
+    run *= (double)a->shape[d];
+  }
+  double need = run * 16 + tables * 64;
+  if (need > 0x1p62) return luaL_error(L, "totable: array too big for Lua tables");
+  int rc = tide__admit_memory((uint64_t)need, "the array's Lua tables");
+  if (rc) return tideL_raise(L, rc);
   if (a->ndim == 0) tideL_pushelem(L, a->dtype, a->data);
   else {
     luaL_checkstack(L, a->ndim + 4, "array nested too deep");

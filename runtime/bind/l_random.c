@@ -93,7 +93,12 @@ static int r_choice(lua_State *L) {
     shape[0] = 1;
   }
   int64_t m = 1;
-  for (int d = 0; d < ndim; d++) m *= shape[d];
+  /* the indices drawn live in a userdata: their count is checked (and
+  ** its bytes admitted) before it is made */
+  int rc = tide_shape_size(ndim, shape, (int)sizeof(int64_t), &m);
+  if (rc) return tideL_argraise(L, sizearg, rc);
+  if ((rc = tide__admit_memory((uint64_t)m * sizeof(int64_t), "the drawn indices")))
+    return tideL_raise(L, rc);
   /* what is drawn from */
   int64_t n;
   tide_Array *a = NULL;
@@ -114,7 +119,7 @@ static int r_choice(lua_State *L) {
   }
   const double *p = opt_p(L, o, n);
   int64_t *idx = lua_newuserdatauv(L, (size_t)(m ? m : 1) * sizeof *idx, 0);
-  int rc = p ? tide_rng_choice(r, n, 0, true, p, idx) : TIDE_OK; /* checks p, draws nothing */
+  rc = p ? tide_rng_choice(r, n, 0, true, p, idx) : TIDE_OK; /* checks p, draws nothing */
   if (rc) return tideL_argraise(L, o, rc);
   if ((rc = tide_rng_choice(r, n, m, replace, p, idx))) return tideL_argraise(L, 2, rc);
   if (table) {

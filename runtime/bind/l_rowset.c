@@ -217,7 +217,14 @@ static int r_close(lua_State *L) {
 
 static int r_totable(lua_State *L) {
   tideL_RowSet *s = check(L, 1);
-  lua_createtable(L, s->n < INT32_MAX ? (int)s->n : 0, 0);
+  /* A rowset costs nothing however many rows it names (tide.rowset(1,
+  ** 2^40)); its table costs 16 bytes a row, and Lua would grow it until
+  ** the machine kills the process.  Refused first, by size and memory. */
+  if (s->n > INT32_MAX)
+    return luaL_error(L, "totable: %I rows do not fit in a Lua table", (lua_Integer)s->n);
+  int rc = tide__admit_memory((uint64_t)s->n * 16, "a Lua table of the rows");
+  if (rc) return tideL_raise(L, rc);
+  lua_createtable(L, (int)s->n, 0);
   lua_Integer m = 0;
   for (int64_t k = 0; k < s->nspan; k++)
     for (int64_t r = 0; r < s->span[2 * k + 1]; r++) {

@@ -155,9 +155,11 @@ static int lazy_fn(lua_State *L) {
 /* tide.X for a public Lua-side module lua/tide/X.lua: required on first
 ** access and then kept in the table.  The others (par, progress, util,
 ** opts, models_*) are require-able, not fields of tide. */
+static const char *const tide_public_modules[] = {"models", "cv", "grid", "dist", "search",
+                                                  "ensemble", "plot", NULL};
+
 static int tide_index(lua_State *L) {
-  static const char *const public[] = {"models", "cv", "grid", "dist", "search",
-                                       "ensemble", "plot", NULL};
+  const char *const *public = tide_public_modules;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   int i = 0;
   while (public[i] && strcmp(public[i], lua_tostring(L, 2)) != 0) i++;
@@ -197,7 +199,8 @@ int luaopen_tide(lua_State *L) {
     {"memoize", "tide.memoize", "memoize"},
     {"pipeline", "tide.models", "pipeline"},
     {"cross_validate", "tide.search", "cross_validate"},
-    {"learning_curve", "tide.search", "learning_curve"}, {NULL, NULL, NULL}};
+    {"learning_curve", "tide.search", "learning_curve"}, {"help", "tide.help", "help"},
+    {NULL, NULL, NULL}};
   for (int i = 0; lazy[i][0]; i++) {
     lua_pushstring(L, lazy[i][1]);
     lua_pushstring(L, lazy[i][2]);
@@ -226,9 +229,16 @@ int luaopen_tide(lua_State *L) {
   tideB_open_faults(L);
   tideB_open_lua(L);
   tideB_open_host(L);
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, tide_index);
   lua_setfield(L, -2, "__index");
+  /* the names tide_index answers, for the prompt's completion */
+  lua_createtable(L, 7, 0);
+  for (int i = 0; tide_public_modules[i]; i++) {
+    lua_pushstring(L, tide_public_modules[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "__lazy");
   lua_setmetatable(L, -2);
   /* The Lua-side modules `require "tide"`: when a host opened this table
   ** without require (a plain call of luaopen_tide), they must find it and

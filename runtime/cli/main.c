@@ -50,12 +50,14 @@ static void print_usage(FILE *f) {
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
-          "  -E        ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
+          "  -E        ignore environment variables (TIDE_INIT, LUA_INIT, TIDE_PATH,\n"
+          "            LUA_PATH, LUA_CPATH) and ~/.tiderc\n"
           "  -i        enter interactive mode after executing 'script'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -l g=mod  require library 'mod' into global 'g'\n"
-          "  -j N      default worker count (tide.config.jobs; also TIDE_JOBS)\n"
-          "  -v        show version information\n"
+          "  -j N      default worker count (tide.config.jobs; also TIDE_JOBS);\n"
+          "            0 or -1: every CPU, -2: all but one, ...\n"
+          "  -v        show version information (also --version)\n"
           "  -W        turn warnings on\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n",
@@ -133,6 +135,7 @@ static int collect(Args *a) {
     switch (o[1]) {
       case '-':
         if (strcmp(o, "--help") == 0) { print_usage(stdout); return 1; }
+        if (strcmp(o, "--version") == 0) { a->has_v = 1; break; }
         if (o[2] != '\0') return bad_option(o, 0);
         a->script = i + 1 < a->argc ? i + 1 : 0;
         return 0;
@@ -188,7 +191,9 @@ static void create_arg(lua_State *L, Args *a) {
   lua_setglobal(L, "arg");
 }
 
-/* tide.config.jobs = N, with the config's own checks and messages. */
+/* tide.config.jobs = N, with the config's own checks and messages.  0
+** means every CPU, as jobs = 0 does in tide_Options (the config itself
+** takes -1 for that). */
 static int p_setjobs(lua_State *L) {
   const char *v = luaL_checkstring(L, 1);
   char *end;
@@ -198,7 +203,7 @@ static int p_setjobs(lua_State *L) {
     return luaL_error(L, "%s: '%s' is not a worker count", lua_tostring(L, 2), v);
   lua_getglobal(L, "tide");
   lua_getfield(L, -1, "config");
-  lua_pushinteger(L, (lua_Integer)n);
+  lua_pushinteger(L, n == 0 ? -1 : (lua_Integer)n);
   lua_setfield(L, -2, "jobs");
   return 0;
 }
@@ -210,8 +215,8 @@ static int p_trysetjobs(lua_State *L) {
   lua_pushvalue(L, 2);
   if (lua_pcall(L, 2, 0, 0) == LUA_OK) return 0;
   if (strstr(lua_tostring(L, -1), "is not a worker count")) return lua_error(L);
-  return luaL_error(L, "%s: bad worker count '%s' (a positive count, or -1 for all CPUs, "
-                    "-2 for all but one, ...)", lua_tostring(L, 2), lua_tostring(L, 1));
+  return luaL_error(L, "%s: bad worker count '%s' (a positive count, 0 or -1 for all "
+                    "CPUs, -2 for all but one, ...)", lua_tostring(L, 2), lua_tostring(L, 1));
 }
 
 static int set_jobs(tide_State *T, const char *value, const char *what) {
@@ -289,6 +294,79 @@ static int run_options(Args *a) {
   return TIDE_OK;
 }
 
+/* ---- -i after a script: its locals stay visible at the prompt ---------- */
+
+/* A return hook (debug library, LUA_MASKRET) watches for the main chunk's
+** own return: there its locals still in scope are copied into a table in
+** the registry, and after the script ended without error they are set as
+** globals.  The chunk is recognised by its depth (nothing below it but
+** the levels that were there when it was called) and then by identity, so
+** the other returns cost a depth test only.  A hook already set (tide's
+** own count hook, which lets tide_interrupt stop Lua code, or a user's)
+** is chained: called for its own events, and put back after the script. */
+#define KEPT_LOCALS "tide.cli.locals"
+
+static lua_State *keep_L;     /* the main thread (coroutines inherit hooks) */
+static const void *keep_fn;   /* the script's main function */
+static int keep_below;        /* levels under it */
+static lua_Hook old_hook;     /* the hook it chains to */
+static int old_mask, old_count;
+
+static void keep_hook(lua_State *L, lua_Debug *ar) {
+  lua_Debug up;
+  if (old_hook && (ar->event != LUA_HOOKRET || (old_mask & LUA_MASKRET))) old_hook(L, ar);
+  if (L != keep_L || ar->event != LUA_HOOKRET || lua_getstack(L, keep_below + 1, &up)) return;
+  if (!lua_getinfo(L, "f", ar)) return;
+  int mine = lua_topointer(L, -1) == keep_fn;
+  lua_pop(L, 1);
+  if (!mine) return; /* a function tail-called at the end: its frame, not the chunk's */
+  if (lua_gethook(L) == keep_hook) lua_sethook(L, old_hook, old_mask, old_count);
+  lua_newtable(L);
+  const char *name;
+  for (int i = 1; (name = lua_getlocal(L, ar, i)) != NULL; i++) {
+    if (name[0] == '(') { /* "(temporary)", "(for state)", ... */
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_setfield(L, -2, name); /* a later local of the same name wins, as in scope */
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, KEPT_LOCALS);
+}
+
+/* Called with the chunk on top: watch it. */
+static void keep_locals_start(lua_State *L) {
+  lua_Debug ar;
+  old_hook = lua_gethook(L);
+  old_mask = lua_gethookmask(L);
+  old_count = lua_gethookcount(L);
+  keep_L = L;
+  keep_fn = lua_topointer(L, -1);
+  keep_below = 0;
+  while (lua_getstack(L, keep_below, &ar)) keep_below++;
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, KEPT_LOCALS);
+  lua_sethook(L, keep_hook, old_mask | LUA_MASKRET, old_count);
+}
+
+/* After the script: the kept locals become globals (raw sets, so a strict
+** __newindex on _G does not refuse them). */
+static void keep_locals_end(lua_State *L, int ok) {
+  if (lua_gethook(L) == keep_hook) lua_sethook(L, old_hook, old_mask, old_count);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, KEPT_LOCALS) == LUA_TTABLE && ok) {
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, KEPT_LOCALS);
+}
+
 static int run_script(Args *a) {
   lua_State *L = tide_lua(a->T);
   const char *fname = a->argv[a->script];
@@ -311,7 +389,13 @@ static int run_script(Args *a) {
   }
   for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, -1 - (int)(i - 1), i);
   lua_remove(L, -1 - (int)n);
-  return cli_report(a->T, cli_docall(a->T, (int)n, 0));
+  if (!a->has_i) return cli_report(a->T, cli_docall(a->T, (int)n, 0));
+  lua_pushvalue(L, -1 - (int)n);
+  keep_locals_start(L);
+  lua_pop(L, 1);
+  int rc = cli_docall(a->T, (int)n, 0);
+  keep_locals_end(L, rc == TIDE_OK);
+  return cli_report(a->T, rc);
 }
 
 /* -E: package.path and package.cpath as an empty environment gives them,
@@ -328,10 +412,16 @@ static void ignore_env(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* LUA_INIT_5_4, else LUA_INIT: "@file" runs a file, anything else code. */
+/* TIDE_INIT, else LUA_INIT_5_4, else LUA_INIT (lua.c's two, after tide's
+** own, so tide can be given a different one): only the first that is set
+** runs, even when empty.  "@file" runs a file, anything else is code. */
 static int run_init(tide_State *T) {
-  const char *name = "=LUA_INIT_5_4";
-  const char *init = getenv("LUA_INIT_5_4");
+  const char *name = "=TIDE_INIT";
+  const char *init = getenv("TIDE_INIT");
+  if (!init) {
+    name = "=LUA_INIT_5_4";
+    init = getenv("LUA_INIT_5_4");
+  }
   if (!init) {
     name = "=LUA_INIT";
     init = getenv("LUA_INIT");
@@ -339,6 +429,21 @@ static int run_init(tide_State *T) {
   if (!init) return TIDE_OK;
   if (init[0] == '@') return dofile(T, init + 1);
   return dostring(T, init, name);
+}
+
+/* ~/.tiderc, when there is one, at the start of the prompt (not for a
+** script): an error in it is reported and the prompt still starts. */
+static void run_rc(tide_State *T) {
+  const char *home = getenv("HOME");
+  if (!home || !home[0]) return;
+  lua_State *L = tide_lua(T);
+  const char *path = lua_pushfstring(L, "%s/.tiderc", home);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    fclose(f);
+    dofile(T, path);
+  }
+  lua_pop(L, 1);
 }
 
 /* The program's body, under tide_pcall like lua.c's pmain: an error that
@@ -361,6 +466,7 @@ static int pmain(lua_State *L) {
   if (run_options(a) != TIDE_OK) return 0;
   if (a->script > 0 && run_script(a) != TIDE_OK) return 0;
   if (repl) {
+    if (!a->has_E) run_rc(T);
     cli_repl(T);
   } else if (a->script == 0 && !a->has_e && !a->has_v) { /* piped stdin: a script */
     if (dofile(T, NULL) != TIDE_OK) return 0;

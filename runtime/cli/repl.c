@@ -315,6 +315,23 @@ static void add_keys(lua_State *L, int set, int v, const char *prefix, const cha
     lua_pop(L, 1);
   }
   if (lua_getmetatable(L, v)) {
+    /* __lazy: names an __index function supplies without their being in
+    ** the table yet (tide's modules loaded on first use). */
+    lua_pushliteral(L, "__lazy");
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+        size_t n;
+        const char *k = lua_tolstring(L, -1, &n);
+        if (is_ident(k, n) && strncmp(k, part, plen) == 0) {
+          lua_pushfstring(L, "%s%s", prefix, k);
+          lua_pushboolean(L, 1);
+          lua_rawset(L, set);
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_pushliteral(L, "__methods");
     if (lua_rawget(L, -2) == LUA_TTABLE) add_keys(L, set, -1, prefix, part, funcs_only, depth + 1);
     lua_pop(L, 1);
@@ -503,17 +520,45 @@ static int read_entry(tide_State *T, int tty) {
   }
 }
 
-/* Calls the global print with the values on the stack. */
+/* Prints the values on the stack: tables as their contents, through
+** tide.repl's print (which ends in the global print); the global print
+** alone when that module cannot be had. */
+static int p_require_printer(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.repl");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "print");
+  return 1;
+}
+
 static int p_print(lua_State *L) {
-  lua_getglobal(L, "print");
+  lua_pushcfunction(L, p_require_printer);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_getglobal(L, "print");
+  }
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+/* The global `help` of the prompt (tide.help; typed alone it shows the
+** overview), unless the user has a `help` of their own. */
+static int p_set_help(lua_State *L) {
+  if (lua_getglobal(L, "help") != LUA_TNIL) return 0;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.help");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "global");
+  lua_setglobal(L, "help");
   return 0;
 }
 
 void cli_repl(tide_State *T) {
   lua_State *L = tide_lua(T);
   int tty = isatty(STDIN_FILENO);
+  lua_pushcfunction(L, p_set_help);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1); /* a bare state: no help */
   const char *progname = cli_progname;
   cli_progname = NULL; /* messages at the prompt have no prefix, as in lua.c */
   if (tty) {

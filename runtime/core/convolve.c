@@ -20,7 +20,11 @@
 #include "fft.h"
 #include "ops.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+/* Not under ThreadSanitizer: the ifunc resolver that picks a clone runs
+** at load time, before the sanitizer's runtime is up, and its
+** instrumented code crashes there. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && \
+    !defined(__SANITIZE_THREAD__)
 #if __has_attribute(target_clones)
 #define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif

@@ -37,21 +37,28 @@ const char *tide_errname(int code) {
 
 const char *tide_lasterror(void) { return lasterr; }
 
+/* Messages are formatted aside, then copied: a caller may pass the last
+** message itself as an argument ("%s: %s", fname, tide_lasterror()), and
+** vsnprintf's source and destination must not overlap. */
 int tide__seterr(int code, const char *fmt, ...) {
+  char buf[sizeof lasterr];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(lasterr, sizeof lasterr, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(lasterr, buf, sizeof buf);
   return code;
 }
 
 int tide__syserr(int code, int errnum, const char *fmt, ...) {
+  char buf[sizeof lasterr];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(lasterr, sizeof lasterr, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  if (n >= 0 && (size_t)n < sizeof lasterr)
-    snprintf(lasterr + n, sizeof lasterr - (size_t)n, ": %s", strerror(errnum));
+  if (n >= 0 && (size_t)n < sizeof buf)
+    snprintf(buf + n, sizeof buf - (size_t)n, ": %s", strerror(errnum));
+  memcpy(lasterr, buf, sizeof buf);
   return code;
 }
 

@@ -277,7 +277,7 @@ int tide_array_diagonal(tide_Array *a, int64_t k) {
     len = k >= c ? 0 : (r < c - k ? r : c - k);
     if (len > 0) a->data += k * a->strides[1];
   } else {
-    len = -k >= r ? 0 : (r + k < c ? r + k : c);
+    len = k <= -r ? 0 : (r + k < c ? r + k : c); /* not -k: k may be INT64_MIN */
     if (len > 0) a->data += -k * a->strides[0];
   }
   a->ndim = 1;
@@ -297,6 +297,9 @@ int tide_diag(const tide_Array *a, int64_t k, tide_Array *out) {
   if (a->ndim != 1)
     return tide__seterr(TIDE_ESHAPE, "diag takes a vector or a matrix, not a %d-dimensional array",
                         a->ndim);
+  /* |k| beyond any array size would overflow n + |k| (and -k) */
+  if (k > INT32_MAX || k < -INT32_MAX)
+    return tide__seterr(TIDE_ERANGE, "diag: offset %" PRId64 " is too large", k);
   int64_t n = a->shape[0], m = n + (k < 0 ? -k : k);
   int64_t shape[2] = {m, m};
   int rc = tide_array_new(out, a->dtype, 2, shape, TIDE_WHERE_AUTO);

@@ -163,6 +163,8 @@ int main(int argc, char **argv) {
   ending = 1;
   if (rc != 0) { /* the script failed: no rank may wait for it */
     fflush(NULL);
+    /* said by us: Open MPI's own notice is sometimes lost in its teardown */
+    fprintf(stderr, "tide: the script on rank 0 failed: ending the job (MPI_Abort)\n");
     MPI_Abort(MPI_COMM_WORLD, rc);
   }
   tmpi_exit_all();

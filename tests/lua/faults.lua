@@ -106,14 +106,14 @@ local scenarios = {
     return table.concat({tostring(D), table.concat(names, ","),
                          table.concat(levels.city, ",")}, " ")
   end},
-  {name = "par", run = function()
+  {name = "par", forks = true, run = function()
     local t = tide.collect(function(i) return i * i end, 12, {jobs = 2})
     local big = tide.collect(function(i) return tide.rand(4000, {seed = i}) end, 2, {jobs = 2})
     local s = 0
     for i = 1, #t do s = s + t[i] end
     return s .. " " .. sum(big[1]) .. " " .. sum(big[2])
   end},
-  {name = "job", run = function()
+  {name = "job", forks = true, run = function()
     local job = tide.start(function(i) return i * 2 end, 8, {jobs = 2, on_error = "yield"})
     local done = job:wait()
     local s, m = 0, 0
@@ -139,7 +139,7 @@ local scenarios = {
     local D = tide.read_csv(dir .. "/d.csv", {mmap = dir .. "/d.npy"})
     return table.concat({sum(x), tostring(F), sum(c), sum(mm), sum(X:astype("i32")), sum(D)}, " ")
   end},
-  {name = "search2", run = function() -- folds in workers
+  {name = "search2", forks = true, run = function() -- folds in workers
     local s = tide.search{model = tide.models.ridge{}, grid = {alpha = {0.1, 10}}, X = X, y = y,
                           cv = tide.cv.kfold(#X, 3), jobs = 2}
     return string.format("%.10g %.10g", s.best_params.alpha, s.best_score)
@@ -204,13 +204,18 @@ local function fresh(sc)
   return dir
 end
 
--- The N to try, from the point count of a clean run.
-local function schedule(points)
+-- The N to try, from the point count of a clean run.  Scenarios that
+-- fork workers cost tens of times more per run (a sanitized fork, its
+-- workers' start and exit): a smaller sample of them, but every N still
+-- in the long run.
+local function schedule(points, sc)
+  local dense, samples = DENSE, SAMPLES
+  if sc.forks and DENSE < math.maxinteger then dense, samples = 8, 8 end
   local t = {}
-  for n = 1, math.min(points, DENSE) do t[#t + 1] = n end
-  if points > DENSE then
-    local step = math.max(1, (points - DENSE) // SAMPLES)
-    for n = DENSE + step, points, step do t[#t + 1] = n end
+  for n = 1, math.min(points, dense) do t[#t + 1] = n end
+  if points > dense then
+    local step = math.max(1, (points - dense) // samples)
+    for n = dense + step, points, step do t[#t + 1] = n end
   end
   return t
 end
@@ -234,7 +239,7 @@ for _, sc in ipairs(scenarios) do
         faults(arm)
         sc.run(dir)
         local points = faults()
-        local ns = schedule(points)
+        local ns = schedule(points, sc)
         if only_n and only_n ~= "" then ns = {tonumber(only_n)} end
         local failed, absorbed = 0, 0
         for _, n in ipairs(ns) do

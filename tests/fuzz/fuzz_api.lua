@@ -1,0 +1,353 @@
+-- fuzz_api.lua -- the driver of the API fuzzer (fuzz_api.c loads it once).
+--
+-- The callable surface is found at run time, never listed by hand: every
+-- function reachable from the `tide` table (sub-tables included, _internal
+-- too), from each public Lua-side module in package.preload, and the
+-- methods of every kind of object those functions make (arrays, rowsets,
+-- generators, models, handles), read from the object's metatable
+-- (__methods, or an __index table and the tables it inherits from).
+--
+-- Each input is a little program: byte 0 sets the worker count (mostly 1,
+-- the serial backend; sometimes 2, forked workers), then every call takes
+--   2 bytes: which callable (function or method);
+--   1 byte:  how many arguments (0..5), in its low bits;
+--   1 byte per argument: which value of the pool;
+--   1 byte for a method: which object of its kind is the receiver.
+-- Results join the pool, so later calls get views of views, fitted models,
+-- handles.  Errors are the expected outcome of most calls; only a crash,
+-- a sanitizer report or a hang is a finding.
+local tide = require "tide"
+
+-- Calls skipped because they legitimately block or spawn heavily.  Keep
+-- this short: everything else is fuzzed.
+local deny = {
+  ["tide.sleep"] = "sleeps for as long as asked",
+  ["tide._internal.isatty"] = "any fd number, stdin included: harmless but useless",
+  ["tide._internal.memo.lock"] = "waits for a lock up to its timeout",
+}
+-- Calls skipped only for some arguments.
+local deny_if = {
+  -- tide.memory(pid) reads every process under pid: pid 1 is the machine
+  ["tide.memory"] = function(args, n) return n >= 1 and args[1] ~= nil end,
+}
+-- Names of calls that start parallel loops (or workers): with jobs = 2 each
+-- forks, and a huge count would fork and run for as long as asked; they run
+-- only when every number argument is small.
+local parallel = {pfor = 1, map = 1, start = 1, pool = 1, collect = 1, search = 1,
+                  cross_validate = 1, learning_curve = 1, timed = 1, monitor = 1,
+                  memoize = 1, minimize = 1}
+local SMALL = 64
+
+-- Lua-side instruction budget per call: a Lua loop over a huge count is
+-- cut short with an error (C loops are bounded by the memory check).
+local BUDGET = 2000000
+local function budget() error("fuzz: instruction budget spent") end
+
+local callables = {}   -- {name, fn, mt (methods: the receiver's metatable)}
+local kinds = {}       -- metatable -> {name, make = function returning a fresh object}
+local seenfn = {}
+
+local function add(name, fn, mt)
+  if seenfn[fn] and not mt then return end
+  seenfn[fn] = true
+  callables[#callables + 1] = {name = name, fn = fn, mt = mt}
+end
+
+local function walk(t, name, seen)
+  if seen[t] then return end
+  seen[t] = true
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "string" then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = rawget(t, k)
+    local full = name .. "." .. k
+    if type(v) == "function" then add(full, v)
+    elseif type(v) == "table" and k ~= "config" then walk(v, full, seen) end
+  end
+end
+
+-- Methods of objects whose metatable is mt: __methods, else an __index
+-- table and the __index tables it inherits through.
+local function methods_of(mt)
+  local out, seen = {}, {}
+  local t = rawget(mt, "__methods")
+  if type(t) ~= "table" then t = rawget(mt, "__index") end
+  local depth = 0
+  while type(t) == "table" and not seen[t] and depth < 4 do
+    seen[t] = true
+    for k, v in pairs(t) do
+      if type(k) == "string" and type(v) == "function" and not out[k] then out[k] = v end
+    end
+    local m = getmetatable(t)
+    t = m and rawget(m, "__index")
+    depth = depth + 1
+  end
+  return out
+end
+
+local function kind_of(v)
+  local tv = type(v)
+  if tv ~= "userdata" and tv ~= "table" then return nil end
+  local mt = getmetatable(v)
+  if type(mt) ~= "table" then return nil end
+  return mt
+end
+
+-- Records the kind of object v (if new) with a recipe for fresh ones.
+local function learn(v, label, make)
+  local mt = kind_of(v)
+  if not mt or kinds[mt] then return end
+  local ms = methods_of(mt)
+  if next(ms) == nil then return end
+  kinds[mt] = {name = label, make = make}
+  local names = {}
+  for k in pairs(ms) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do add(label .. ":" .. k, ms[k], mt) end
+end
+
+-- ------------------------------------------------------------- the pool
+
+local dtypes = {}
+do -- the dtype names, from the error that lists them
+  local _, msg = pcall(tide.zeros, 1, "no such dtype")
+  for d in tostring(msg):match("%(([%w ]+)%)%)?$"):gmatch("%w+") do dtypes[#dtypes + 1] = d end
+  assert(#dtypes >= 4, "cannot read the dtype list from: " .. tostring(msg))
+end
+
+local huge = {0, 1, 2, 3, -1, -3, 2 ^ 31, -2 ^ 31, 2 ^ 53, math.maxinteger, math.mininteger,
+              1 << 40, 0 / 0, 1 / 0, -1 / 0, -0.0, 0.5, 1e300, -1e300, 4.9e-324, 1e-300}
+
+local function fn_pool()
+  return {
+    function(...) return ... end,
+    function() error("fuzz: a callback failed") end,
+    function() return tide.ones(2) end,
+    function(x) return x end,
+    function(...) return 0 / 0 end,
+  }
+end
+
+-- Arrays of every dtype and odd shapes, views, rowsets, scalars, strings,
+-- tables.  Rebuilt for each input: methods mutate arrays in place.
+local function make_pool()
+  local p, n = {}, 0
+  local function put(v) n = n + 1; p[n] = v end
+  put(nil); put(true); put(false)
+  for _, x in ipairs(huge) do put(x) end
+  for _, s in ipairs({"", "a", "x.npy", "x.npz", "x.csv", "x.tide", "a,b\n1,2\n3,x\n",
+                      string.rep("z", 300), "\0nul", "%s%n", "-1", "1e309", "jobs"}) do
+    put(s)
+  end
+  for _, d in ipairs(dtypes) do put(d) end
+  put({}); put({1, 2, 3}); put({{1, 2}, {3, 4}}); put({{1}, {2, 3}}); put({0 / 0, 1 / 0})
+  put({a = 1}); put({jobs = 2}); put({dtype = "nope"}); put({1, nil, 3})
+  local deep = {}
+  for _ = 1, 40 do deep = {deep} end
+  put(deep)
+  for _, f in ipairs(fn_pool()) do put(f) end
+  -- arrays: every dtype, shapes 0, (), (5), (3,4), (2,3,2)
+  for _, d in ipairs(dtypes) do
+    put(tide.zeros(0, d))
+    put(tide.arange(5):astype(d))
+    put(tide.arange(12):reshape(3, 4):astype(d))
+  end
+  local m = tide.randn(3, 4)
+  put(m); put(m:t()); put(m:slice(1, 2)); put(tide.full({2, 3, 2}, 0 / 0))
+  put(tide.array({1 / 0, -1 / 0, 0 / 0, -0.0, 1e308}))
+  put(tide.arange(12):reshape(3, 4):t():slice(2, 3)); put(m:col(2))
+  put(tide.zeros(4, 0))
+  put(tide.array({1, 0, 1, 1}):astype("bool"))
+  put(tide.array({0, 1, 0, 1, 2, 1}))           -- labels
+  put(tide.randn(8, 2)); put(tide.randn(8))       -- data for fits
+  put(tide.rowset(1, 3)); put(tide.rowset(1, 0)); put(tide.rowset(2, 2 ^ 40))
+  put(tide.rng(1))
+  return p, n
+end
+
+-- ----------------------------------------------------------- discovery
+
+walk(tide, "tide", {})
+do -- public Lua-side modules: the preload entries tide.X that tide.X gives
+  local names = {}
+  for k in pairs(package.preload) do
+    local short = type(k) == "string" and k:match("^tide%.([%w_]+)$")
+    if short then names[#names + 1] = short end
+  end
+  table.sort(names)
+  for _, short in ipairs(names) do
+    local ok, mod = pcall(function() return tide[short] end)
+    if ok and type(mod) == "table" then walk(mod, "tide." .. short, {}) end
+  end
+end
+
+-- Kinds: the pool's objects, then whatever the functions return for a few
+-- ordinary argument lists (constructors with defaults, fits), then what the
+-- methods of those return -- twice, so chains reach a second level.
+do
+  local p, n = make_pool()
+  for i = 1, n do learn(p[i], "pool" .. i, nil) end
+end
+do
+  local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
+  local id = function(...) return ... end
+  local tries = {{}, {{}}, {3}, {X}, {X, y}, {id, 3}, {3, id}, {{1, 2}, id}}
+  local function harvest(c, recv)
+    if deny[c.name] then return end
+    for _, args in ipairs(tries) do
+      local ok, r1, r2 = pcall(function()
+        if recv then return c.fn(recv, table.unpack(args)) end
+        return c.fn(table.unpack(args))
+      end)
+      if ok then
+        for _, r in ipairs({r1, r2}) do
+          local fn, a = c.fn, args
+          local make = recv and nil or function() return (fn(table.unpack(a))) end
+          learn(r, c.name .. "()", make)
+        end
+      end
+    end
+  end
+  tide.config.jobs = 1 -- the serial backend: discovery forks nothing
+  local n0 = #callables
+  for i = 1, n0 do
+    if not callables[i].mt then harvest(callables[i]) end
+  end
+  -- methods of the kinds found so far, on fresh objects (fits, transforms)
+  local n1 = #callables
+  for i = 1, n1 do
+    local c = callables[i]
+    local k = c.mt and kinds[c.mt]
+    if k and k.make then
+      local ok, obj = pcall(k.make)
+      if ok and obj ~= nil then harvest(c, obj) end
+    end
+  end
+end
+table.sort(callables, function(a, b) return a.name < b.name end)
+collectgarbage()
+
+-- ---------------------------------------------------------------- a run
+
+local function small_args(args, n)
+  for i = 1, n do
+    local v = args[i]
+    if type(v) == "number" and not (v >= -SMALL and v <= SMALL) then return false end
+    if type(v) == "table" and not kind_of(v) then
+      for _, x in pairs(v) do
+        if type(x) == "number" and not (x >= -SMALL and x <= SMALL) then return false end
+      end
+    end
+    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) and #v > SMALL then
+      return false
+    end
+  end
+  return true
+end
+
+local stats = {calls = 0, ok = 0, skipped = 0, names = {}}
+-- TIDE_FUZZ_TRACE=1 prints each call before it runs (to find a hang's call).
+local trace = os.getenv("TIDE_FUZZ_TRACE")
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v:sub(1, 20)) end
+  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
+  local ok, s = pcall(tostring, v)
+  return ok and tostring(s):gsub("\n.*", ""):sub(1, 60) or type(v)
+end
+
+local function run(data)
+  local n = #data
+  if n < 1 then return end
+  tide.config.jobs = (data:byte(1) & 7) == 0 and 2 or 1
+  local pool, np = make_pool()
+  local bykind = {}
+  for i = 1, np do
+    local mt = kind_of(pool[i])
+    if mt and kinds[mt] then
+      bykind[mt] = bykind[mt] or {}
+      table.insert(bykind[mt], pool[i])
+    end
+  end
+  local pos, calls = 2, 0
+  local function byte()
+    local b = data:byte(pos) or 0
+    pos = pos + 1
+    return b
+  end
+  while pos + 2 <= n and calls < 24 do
+    calls = calls + 1
+    local c = callables[(byte() << 8 | byte()) % #callables + 1]
+    local nargs = byte() % 6
+    local args = {}
+    for i = 1, nargs do args[i] = pool[byte() % np + 1] end
+    local recv
+    if c.mt then
+      local list = bykind[c.mt]
+      if not list then
+        local k = kinds[c.mt]
+        local ok, v = pcall(function() return k.make and k.make() end)
+        if ok and v ~= nil then list = {v}; bykind[c.mt] = list end
+      end
+      if list then recv = list[byte() % #list + 1] end
+    end
+    local name = c.name:match("[%w_]+$")
+    local skip = deny[c.name] or (c.mt and recv == nil) or
+                 (deny_if[c.name] and deny_if[c.name](args, nargs)) or
+                 (parallel[name] and not small_args(args, nargs))
+    stats.calls = stats.calls + 1
+    if skip then stats.skipped = stats.skipped + 1 end
+    if not skip and trace then
+      local t = {}
+      for i = 1, nargs do t[i] = show(args[i]) end
+      io.stderr:write("call ", c.name, c.mt and (" on " .. show(recv)) or "", "(",
+                      table.concat(t, ", "), ")\n")
+      io.stderr:flush()
+    end
+    if not skip then
+      debug.sethook(budget, "", BUDGET)
+      local ok, r1, r2 = pcall(function()
+        if c.mt then return c.fn(recv, table.unpack(args, 1, nargs)) end
+        return c.fn(table.unpack(args, 1, nargs))
+      end)
+      debug.sethook()
+      if ok then
+        stats.ok = stats.ok + 1
+        stats.names[c.name] = true
+        for _, r in ipairs({r1, r2}) do
+          if r ~= nil and np < 250 then
+            np = np + 1
+            pool[np] = r
+            local mt = kind_of(r)
+            if mt and kinds[mt] then
+              bykind[mt] = bykind[mt] or {}
+              table.insert(bykind[mt], r)
+            end
+          end
+        end
+      end
+    end
+  end
+  pool, bykind = nil, nil
+  collectgarbage()
+end
+
+-- TIDE_FUZZ_STATS=1: at exit, how many calls ran, and the callables that
+-- never returned normally (where the pool of values may be too odd).
+local function report()
+  local never = {}
+  for _, c in ipairs(callables) do
+    if not stats.names[c.name] then never[#never + 1] = c.name end
+  end
+  io.stderr:write(string.format("fuzz_api: %d callables, %d kinds; %d calls, %d returned, "
+                                .. "%d skipped; never returned: %d\n", #callables,
+                                (function() local n = 0 for _ in pairs(kinds) do n = n + 1 end
+                                 return n end)(), stats.calls, stats.ok, stats.skipped, #never))
+  io.stderr:write(table.concat(never, " "), "\n")
+end
+
+return {run = run, report = report, callables = callables, kinds = kinds, deny = deny,
+        stats = stats}

@@ -1,0 +1,37 @@
+-- api_fuzz.lua: what the API fuzzer (tests/fuzz/fuzz_api.c) found, as
+-- plain Lua.  Each call once crashed, overflowed or grew memory until the
+-- process was killed; each must now raise a clear error (or return).
+local check = require "check"
+
+-- A rowset names 2^40 rows for free; its totable() grew a Lua table until
+-- the machine killed the process.  Refused by count and by the memory check.
+check.errors(function() return tide.rowset(1, 2 ^ 40):totable() end, "do not fit in a Lua table")
+check.errors(function() return tide.rowset{{1, 3}, {10, 1 << 33}}:totable() end,
+             "do not fit in a Lua table")
+check.array(tide.rowset(2, 4):totable(), {2, 3, 4}, nil, "small ones still convert")
+
+-- An array with no elements but a dimension past 2^31 - 1: totable() cast the
+-- dimension to int for lua_createtable.
+local wide = tide.zeros(2 ^ 31 + 5, 0)
+check.errors(function() return wide:totable() end, "does not fit in a Lua table")
+check.eq(#tide.zeros(3, 0):totable(), 3, "three empty rows")
+
+-- tide.diag(v, k) with a huge offset: n + |k| overflowed (and -k for the
+-- smallest integer), UBSan's signed overflow.
+local v = tide.array({1, 2, 3})
+check.errors(function() return tide.diag(v, math.maxinteger) end, "is too large")
+check.errors(function() return tide.diag(v, math.mininteger) end, "is too large")
+check.array(tide.diag(v, 1):totable(),
+            {{0, 1, 0, 0}, {0, 0, 2, 0}, {0, 0, 0, 3}, {0, 0, 0, 0}}, nil, "a small offset still works")
+local m = tide.arange(6):reshape(2, 3)
+check.eq(#tide.diag(m, math.mininteger), 0, "the smallest offset: an empty diagonal")
+check.eq(#tide.diag(m, math.maxinteger), 0, "the largest offset: an empty diagonal")
+
+-- r:choice(t, size) allocated size * 8 bytes for the indices before any
+-- check: size 2^31 from an empty table took 16 GB; a shape's product overflowed.
+local r = tide.rng(1)
+check.errors(function() return r:choice({}, 1 << 40) end, "cannot allocate")
+check.errors(function() return r:choice(3, {1 << 40, 1 << 40}) end, "element count overflows")
+check.eq(#r:choice({"a", "b"}, 5), 5, "a small draw still works")
+
+check.done()
