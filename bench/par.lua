@@ -33,9 +33,15 @@ end
 record("tiny auto cold", cold, "s")
 record("tiny auto warm", warm, "s")
 record("tiny auto warm rate", N / warm, "tasks/s")
-t0 = tide.now()
-tide.collect(sq, N, {jobs = 2, chunk = 1})
-record("tiny chunk=1 per task", (tide.now() - t0) / N * 1e6, "us")
+-- the best of 3, as for every other figure here: one loop of 20,000 round
+-- trips on a shared 2-core machine mostly measures the neighbours
+local c1 = math.huge
+for _ = 1, 3 do
+  t0 = tide.now()
+  tide.collect(sq, N, {jobs = 2, chunk = 1})
+  c1 = math.min(c1, tide.now() - t0)
+end
+record("tiny chunk=1 per task", c1 / N * 1e6, "us")
 
 -- one task at a time (inflight = 1, chunk = 1): each is one round trip to
 -- a worker and back, on each backend; the spawn pool's workers are warm

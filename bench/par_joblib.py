@@ -23,9 +23,11 @@ def main():
         Parallel(n_jobs=2)(delayed(sq)(x) for x in range(1, N + 1))
         warm = min(warm, time.perf_counter() - t0)
     n1 = 2000
-    t0 = time.perf_counter()
-    Parallel(n_jobs=2, batch_size=1)(delayed(sq)(x) for x in range(n1))
-    per = (time.perf_counter() - t0) / n1 * 1e6
+    per = float("inf")  # the best of 3, as tide's figure
+    for _ in range(3):
+        t0 = time.perf_counter()
+        Parallel(n_jobs=2, batch_size=1)(delayed(sq)(x) for x in range(n1))
+        per = min(per, (time.perf_counter() - t0) / n1 * 1e6)
     rows = [("tiny auto cold", cold, "s"), ("tiny auto warm", warm, "s"),
             ("tiny auto warm rate", N / warm, "tasks/s"), ("tiny chunk=1 per task", per, "us")]
     with open(out, "a") if out else open("/dev/null", "w") as f:

@@ -1,19 +1,35 @@
-# Turns lua/tide/*.lua into a C file of byte arrays (run as cmake -P).
-# Module names follow the path: lua/tide/cv.lua -> "tide.cv".
-file(GLOB files ${SRC}/*.lua)
+# Turns a folder's files into a C file of byte arrays (run as cmake -P).
+#   lua/tide/*.lua (the default): names follow the path, lua/tide/cv.lua ->
+#     "tide.cv", in the table tide__lua_modules;
+#   docs/api/*.md (-DPATTERN=*.md -DSYMBOL=tide__api_docs -DPREFIX=): names are
+#     the file names, "arrays.md" (the API spec read by `help`).
+if(NOT PATTERN)
+  set(PATTERN "*.lua")
+endif()
+if(NOT SYMBOL)
+  set(SYMBOL tide__lua_modules)
+endif()
+if(NOT DEFINED PREFIX)
+  set(PREFIX "tide.")
+endif()
+file(GLOB files ${SRC}/${PATTERN})
 list(SORT files)
-set(body "/* Generated from lua/tide by cmake/embed.cmake; do not edit. */\n#include <stddef.h>\n#include \"modules.h\"\n\n")
+set(body "/* Generated from ${PATTERN} by cmake/embed.cmake; do not edit. */\n#include <stddef.h>\n#include \"modules.h\"\n\n")
 set(table "")
 set(i 0)
 foreach(f ${files})
-  get_filename_component(name ${f} NAME_WE)
+  if(PATTERN STREQUAL "*.lua")
+    get_filename_component(name ${f} NAME_WE)
+  else()
+    get_filename_component(name ${f} NAME)
+  endif()
   file(READ ${f} hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" hex "${hex}")
   string(APPEND body "static const unsigned char mod${i}[] = {\n${hex}0};\n")
-  string(APPEND table "  {\"tide.${name}\", mod${i}, sizeof(mod${i}) - 1},\n")
+  string(APPEND table "  {\"${PREFIX}${name}\", mod${i}, sizeof(mod${i}) - 1},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "\nconst tide__LuaModule tide__lua_modules[] = {\n${table}  {NULL, NULL, 0}\n};\n")
+string(APPEND body "\nconst tide__LuaModule ${SYMBOL}[] = {\n${table}  {NULL, NULL, 0}\n};\n")
 file(WRITE ${OUT}.tmp "${body}")
 execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

@@ -169,11 +169,14 @@ return function(models)
     end
   end
 
-  local function run(self, X, opts, mode)
+  -- the method a kernel mode serves, for the options check's messages
+  local METHOD = {class = "predict", class_ties = "predict", decision = "decision_function",
+                  ovr = "decision_function", ovo = "decision_function", proba = "predict_proba"}
+  local function run(self, X, opts, mode, method)
     if opts ~= nil and type(opts) ~= "table" then
       error(self._class.name .. ": options must be a table", 3)
     end
-    optmod.check(opts, self._class.name .. ":" .. mode, {"rows"}, 3)
+    optmod.check(opts, self._class.name .. ":" .. (method or METHOD[mode] or mode), {"rows"}, 3)
     local blas <close> = K.serial()
     return K.svm_predict(X, self._spec, mode, opts)
   end
@@ -200,7 +203,7 @@ return function(models)
     predict = function(self, X, opts)
       local p = self._p
       local ties = p.break_ties and p.decision_function_shape == "ovr"
-      return run(self, X, opts, ties and "class_ties" or "class")
+      return run(self, X, opts, ties and "class_ties" or "class", "predict")
     end,
 
     methods = {
@@ -210,7 +213,7 @@ return function(models)
       decision_function = function(self, X, opts)
         ready(self, X, "decision_function")
         local mode = self.classes.size == 2 and "decision" or self._p.decision_function_shape
-        return run(self, X, opts, mode)
+        return run(self, X, opts, mode, "decision_function")
       end,
       -- n x k probabilities (columns in the order of classes): libsvm's
       -- Platt sigmoids per pair, coupled; needs probability = true
@@ -219,14 +222,14 @@ return function(models)
         if not self.probA then
           error("svc: predict_proba needs a model fitted with probability = true", 2)
         end
-        return run(self, X, opts, "proba")
+        return run(self, X, opts, "proba", "predict_proba")
       end,
       predict_log_proba = function(self, X, opts)
         ready(self, X, "predict_log_proba")
         if not self.probA then
           error("svc: predict_log_proba needs a model fitted with probability = true", 2)
         end
-        return run(self, X, opts, "proba"):log()
+        return run(self, X, opts, "proba", "predict_log_proba"):log()
       end,
     },
   })
@@ -239,6 +242,6 @@ return function(models)
     fitted = {"n_support", "support", "support_vectors", "dual_coef", "intercept", "coef",
               "n_iter", "converged", "gamma_used"},
     fit = function(self, X, y, opts) fit(self, X, y, opts, "svr") end,
-    predict = function(self, X, opts) return run(self, X, opts, "value") end,
+    predict = function(self, X, opts) return run(self, X, opts, "value", "predict") end,
   })
 end

@@ -14,8 +14,14 @@ local sets = setmetatable({}, {__mode = "k"})   -- names list -> set of names
 -- (default 2: the caller's caller, i.e. the user's call of fname).
 -- Returns t.
 function opts.check(t, fname, names, level)
+  level = level or 2
+  local log = internal.optlog and internal.optlog_on
+  if log and debug and debug.getinfo then   -- the doc coverage test's log (l_opts.c)
+    local info = debug.getinfo(level, "f")
+    log[fname] = {names = {table.unpack(names)}, fn = info and info.func}
+  end
   if t == nil then return t end
-  level = (level or 2) + 1
+  level = level + 1
   if type(t) ~= "table" then
     error(string.format("options for %s must be a table, got %s", fname, type(t)), level)
   end

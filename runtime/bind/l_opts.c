@@ -189,7 +189,54 @@ static const char *push_message(lua_State *L, int k, const char *fname,
   return lua_tostring(L, -1);
 }
 
+/* The option log, for the doc coverage test (tests/lua/api_coverage.lua):
+** while tide._internal.optlog(true) is on, every check records the keys its
+** function accepts -- log[fname] = {names = {...}, fn = the function} -- so
+** the test learns each function's accepted keys from the check itself. */
+#define OPTLOG "tide.optlog"
+
+static void log_check(lua_State *L, int i, const char *fname, const char *const *names) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, OPTLOG) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  int log = lua_gettop(L);
+  if (!fname) fname = running_name(L);
+  lua_createtable(L, 0, 2);
+  lua_newtable(L);
+  for (int j = 0; names[j]; j++) {
+    lua_pushstring(L, names[j]);
+    lua_rawseti(L, -2, j + 1);
+  }
+  lua_setfield(L, -2, "names");
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "f", &ar)) lua_setfield(L, -2, "fn");
+  lua_setfield(L, log, fname);
+  lua_settop(L, log - 1);
+}
+
+/* _internal.optlog(on) -> the log table (on) or nil (off).  The same table
+** is _internal.optlog_on, where lua/tide/opts.lua's twin writes. */
+static int l_optlog(lua_State *L) {
+  if (lua_toboolean(L, 1)) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, OPTLOG) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, LUA_REGISTRYINDEX, OPTLOG);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, OPTLOG);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, lua_upvalueindex(1), "optlog_on");
+  return 1;
+}
+
 void tideL_checkopts(lua_State *L, int i, const char *fname, const char *const *names) {
+  log_check(L, i, fname, names);
   if (!lua_istable(L, i)) return;
   i = lua_absindex(L, i);
   lua_pushnil(L);
@@ -270,5 +317,8 @@ void tideB_open_opts(lua_State *L) {
     {"option_message", l_option_message}, {"option_hint", l_option_hint}, {NULL, NULL}};
   tideL_pushinternal(L, -1);
   luaL_setfuncs(L, funcs, 0);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, l_optlog, 1);
+  lua_setfield(L, -2, "optlog");
   lua_pop(L, 1);
 }

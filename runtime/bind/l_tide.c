@@ -199,7 +199,8 @@ int luaopen_tide(lua_State *L) {
     {"memoize", "tide.memoize", "memoize"},
     {"pipeline", "tide.models", "pipeline"},
     {"cross_validate", "tide.search", "cross_validate"},
-    {"learning_curve", "tide.search", "learning_curve"}, {NULL, NULL, NULL}};
+    {"learning_curve", "tide.search", "learning_curve"}, {"help", "tide.help", "help"},
+    {NULL, NULL, NULL}};
   for (int i = 0; lazy[i][0]; i++) {
     lua_pushstring(L, lazy[i][1]);
     lua_pushstring(L, lazy[i][2]);

@@ -2,6 +2,7 @@
 ** modules.c -- registers the embedded lua/tide modules in
 ** package.preload, so `require "tide.cv"` works from any folder.
 ** They are loaded as text only (mode "t"): no binary chunk is ever loaded.
+** The API spec (the .md files of docs/api) is embedded beside them for `help`.
 **
 ** A user may patch a module without rebuilding: a file on the override
 ** path wins over the built-in copy.  That path is TIDE_PATH when it is set
@@ -63,8 +64,23 @@ static int mod_loader(lua_State *L) {
   return 1;
 }
 
+/* tide._internal.api_docs() -> {["arrays.md"] = text, ...}: the API spec
+** built into the binary (lua/tide/apidoc.lua parses it for `help`). */
+static int l_api_docs(lua_State *L) {
+  lua_newtable(L);
+  for (const tide__LuaModule *m = tide__api_docs; m->name; m++) {
+    lua_pushlstring(L, (const char *)m->src, m->len);
+    lua_setfield(L, -2, m->name);
+  }
+  return 1;
+}
+
 void tideB_open_lua(lua_State *L) {
   /* stack: tide */
+  tideL_pushinternal(L, -1);
+  lua_pushcfunction(L, l_api_docs);
+  lua_setfield(L, -2, "api_docs");
+  lua_pop(L, 1);
   if (lua_getglobal(L, "package") != LUA_TTABLE) { /* no package library */
     lua_pop(L, 1);
     return;

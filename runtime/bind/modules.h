@@ -13,5 +13,6 @@ typedef struct tide__LuaModule {
 } tide__LuaModule;
 
 extern const tide__LuaModule tide__lua_modules[]; /* ends with a NULL name */
+extern const tide__LuaModule tide__api_docs[];    /* the API spec: "arrays.md", ... */
 
 #endif

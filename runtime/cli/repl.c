@@ -542,9 +542,23 @@ static int p_print(lua_State *L) {
   return 0;
 }
 
+/* The global `help` of the prompt (tide.help; typed alone it shows the
+** overview), unless the user has a `help` of their own. */
+static int p_set_help(lua_State *L) {
+  if (lua_getglobal(L, "help") != LUA_TNIL) return 0;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.help");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "global");
+  lua_setglobal(L, "help");
+  return 0;
+}
+
 void cli_repl(tide_State *T) {
   lua_State *L = tide_lua(T);
   int tty = isatty(STDIN_FILENO);
+  lua_pushcfunction(L, p_set_help);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1); /* a bare state: no help */
   const char *progname = cli_progname;
   cli_progname = NULL; /* messages at the prompt have no prefix, as in lua.c */
   if (tty) {

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "pool.h"
 #include "schedule.h"
 
 extern char **environ;
@@ -150,16 +151,8 @@ tide_SpawnSet *tide_spawnset_new(int warm) {
 }
 
 static int try_reap(SWorker *w, int block) {
-  if (w->reaped) return 1;
-  int st;
-  pid_t r;
-  do r = waitpid(w->pid, &st, block ? 0 : WNOHANG); while (r < 0 && errno == EINTR);
-  if (r == w->pid || (r < 0 && errno == ECHILD)) {
-    w->status = r == w->pid ? st : 0;
-    w->reaped = 1;
-    return 1;
-  }
-  return 0;
+  if (!w->reaped && tide__reap(w->pid, block, &w->status)) w->reaped = 1;
+  return w->reaped;
 }
 
 static void kill_worker(SWorker *w) {

@@ -224,18 +224,21 @@ int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud) {
   return spawn(p, id, fn, ud);
 }
 
-int tide_pool_try_reap(tide_Pool *p, int id, int block) {
-  tide_Worker *w = &p->w[id - 1];
-  if (w->reaped) return 1;
+int tide__reap(pid_t pid, int block, int *status) {
   int st;
   pid_t r;
-  do r = waitpid(w->pid, &st, block ? 0 : WNOHANG); while (r < 0 && errno == EINTR);
-  if (r == w->pid || (r < 0 && errno == ECHILD)) {
-    w->status = r == w->pid ? st : 0;
-    w->reaped = 1;
+  do r = waitpid(pid, &st, block ? 0 : WNOHANG); while (r < 0 && errno == EINTR);
+  if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: reaped elsewhere */
+    *status = r == pid ? st : 0;
     return 1;
   }
   return 0;
+}
+
+int tide_pool_try_reap(tide_Pool *p, int id, int block) {
+  tide_Worker *w = &p->w[id - 1];
+  if (!w->reaped && tide__reap(w->pid, block, &w->status)) w->reaped = 1;
+  return w->reaped;
 }
 
 void tide_pool_kill(tide_Pool *p, int id) {

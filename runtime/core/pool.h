@@ -83,6 +83,9 @@ int tide_pool_respawn(tide_Pool *p, int id, tide_WorkerMain fn, void *ud);
 void tide_pool_kill(tide_Pool *p, int id);
 /* Reaps slot id if it has exited; returns 1 when reaped (status set). */
 int tide_pool_try_reap(tide_Pool *p, int id, int block);
+/* Reaps child pid (block: wait for it); 1 when it is gone, its wait status
+** in *status (0 when something else reaped it).  EINTR is retried. */
+int tide__reap(pid_t pid, int block, int *status);
 /* Kills and reaps every slot, frees the slots.  Idempotent.  In a worker,
 ** a pool inherited from its parent is only forgotten. */
 void tide_pool_close(tide_Pool *p);

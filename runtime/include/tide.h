@@ -395,7 +395,7 @@ TIDE_API void tide_set_worker_exe(const char *path);
 **   Params:    main's argc and argv.
 **   Returns:   does not return: the worker exits with 0 or a worker exit
 **              status (121 read, 122 protocol, 123 send).
-**   Ownership: -.
+**   Ownership: none.
 **   Threads:   the program's main thread, before it starts others. */
 TIDE_API int tide_worker_main(int argc, char **argv);
 

@@ -61,6 +61,7 @@ static int busy;
 /* What the serving ranks said at each loop's end, summed (tide.mpi.stats). */
 static struct Fig {
   uint64_t tasks, received, pss_peak;
+  uint64_t node_peak; /* a node's sampler: its node's processes at once */
 } *figs;
 static uint64_t pss0_peak;
 
@@ -379,6 +380,8 @@ static void m_close(tide_Backend *b) {
           figs[r].received += tide_cur_u64(&c);
           uint64_t p = tide_cur_u64(&c);
           if (p > figs[r].pss_peak) figs[r].pss_peak = p;
+          uint64_t np = t.n >= 32 ? tide_cur_u64(&c) : 0;
+          if (np > figs[r].node_peak) figs[r].node_peak = np;
           m->sent[r] = 0;
         }
         tide_buf_free(&t);
@@ -430,7 +433,9 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
 /* tide.mpi.stats() -> {ranks = {{rank, host, node, tasks, received,
 ** pss_peak}, ...}, nodes = {{node, host, ranks, pss_peak}, ...}}: what the
 ** serving ranks said at the end of each loop so far; a node's pss_peak is
-** the sum of its ranks' peaks (rank 0's included), an upper bound. */
+** the peak of the sum over its processes (ranks and their workers, rank
+** 0's included) sampled together by its lowest serving rank, or on a
+** node without one, rank 0's own peak. */
 static int l_stats(lua_State *L) {
   tmpi_World *w = &tmpi_world;
   lua_createtable(L, 0, 2);
@@ -458,7 +463,8 @@ static int l_stats(lua_State *L) {
     for (int k = 0; k < w->size; k++) {
       if (w->r[k].node != w->r[r].node) continue;
       ranks++;
-      pss += k ? (figs ? figs[k].pss_peak : 0) : pss0_peak;
+      uint64_t v = k ? (figs ? figs[k].node_peak : 0) : pss0_peak;
+      if (v > pss) pss = v;
     }
     lua_createtable(L, 0, 4);
     set_int(L, "node", w->r[r].node);

@@ -49,8 +49,9 @@ typedef struct Loop {
   ** that died in between must not have it sent twice. */
   int64_t sent_first[256];
   uint32_t sent_count[256];
+  int64_t owed[256]; /* tasks relayed to worker j whose results are not back */
   int segfds[MAX_SEGS], nseg;
-  uint64_t tasks, received, pss_peak;
+  uint64_t tasks, received, pss_peak, node_peak;
   char why[512]; /* failed: why the setup could not be made */
 } Loop;
 
@@ -90,11 +91,42 @@ static void send_dead(int j, int pid, int64_t running, const char *how) {
   tide_buf_free(&b);
 }
 
+/* pid's PSS and its children's (a rank's forked workers). */
+static uint64_t tree_pss(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+  uint64_t pss = tmpi_pss(pid);
+  FILE *f = fopen(path, "r");
+  int c;
+  while (f && fscanf(f, "%d", &c) == 1) pss += tmpi_pss(c);
+  if (f) fclose(f);
+  return pss;
+}
+
+/* 1 when this rank is the lowest serving rank of its node: it samples
+** the whole node. */
+static int node_sampler(void) {
+  tmpi_Rank *w = tmpi_world.r;
+  for (int k = 1; k < tmpi_world.rank; k++)
+    if (w[k].node == w[tmpi_world.rank].node) return 0;
+  return 1;
+}
+
+/* The rank's own PSS with its workers'; on a node's sampler also the sum
+** over every rank of the node and their children at the same moment (a
+** sum of each rank's own peaks, taken at different times, would count
+** pages of the node's shared arrays several times over). */
 static void sample_pss(void) {
   uint64_t pss = tmpi_pss(getpid());
   for (int j = 0; j < loop.k && loop.active && !loop.failed; j++)
     if (loop.alive[j]) pss += tmpi_pss(loop.pool.w[j].pid);
   if (pss > loop.pss_peak) loop.pss_peak = pss;
+  if (!node_sampler()) return;
+  tmpi_Rank *w = tmpi_world.r;
+  uint64_t node = pss;
+  for (int k = 0; k < tmpi_world.size; k++)
+    if (k != tmpi_world.rank && w[k].node == w[tmpi_world.rank].node) node += tree_pss(w[k].pid);
+  if (node > loop.node_peak) loop.node_peak = node;
 }
 
 /* Worker j's socket failed: its finished results from the spill (those
@@ -105,6 +137,7 @@ static void lost(int j) {
   tide_SlotWord *word = &loop.pool.words[j];
   loop.alive[j] = 0;
   int64_t running = atomic_load(&word->task);
+  loop.owed[j] = 0;
   uint64_t committed = atomic_load(&word->committed);
   struct stat st;
   if (committed > 4 && w->spill >= 0 && fstat(w->spill, &st) == 0 &&
@@ -304,6 +337,8 @@ static void relay_frame(const Hdr *h) {
     return;
   }
   tmpi_recv_body(0, TAG_CTRL, h, &b);
+  if (h->type == TIDE_MSG_TASK && b.n >= 12) /* [u64 first][u32 count] */
+    loop.owed[j] += tide_cur_u32(&(tide_Cursor){b.p + 8, b.p + 12, 0});
   /* a worker that died meanwhile shows as EOF on its socket */
   if (tide_msg_send(loop.pool.w[j].sock, h->type, &b) != TIDE_OK) lost(j);
   tide_buf_free(&b);
@@ -319,6 +354,7 @@ static void control(const Hdr *h) {
       if (!ours) break;
       if (!loop.failed) tide_pool_kill(&loop.pool, j + 1);
       loop.alive[j] = 0;
+      loop.owed[j] = 0;
       loop.gen[j] = h->gen;
       break;
     case K_RESPAWN:
@@ -345,10 +381,10 @@ static void control(const Hdr *h) {
     case K_STOP: {
       if (h->loop != loop.id) break;
       sample_pss();
-      uint64_t fig[3] = {loop.tasks, loop.received, loop.pss_peak};
+      uint64_t fig[4] = {loop.tasks, loop.received, loop.pss_peak, loop.node_peak};
       end_loop();
       tide_Buf b = TIDE_BUF_INIT;
-      for (int i = 0; i < 3; i++) tide_buf_put_u64(&b, fig[i]);
+      for (int i = 0; i < 4; i++) tide_buf_put_u64(&b, fig[i]);
       Hdr a = {.kind = K_STOP, .loop = h->loop, .len = b.n};
       tmpi_send(0, TAG_ACK, &a, b.p);
       tide_buf_free(&b);
@@ -385,18 +421,33 @@ static int relay_workers(int ms) {
       continue;
     }
     while (b.nfds > 0) close(b.fds[--b.nfds]); /* results by content: none expected */
-    if (type == TIDE_MSG_RESULT && b.n >= 12) {
-      tide_Cursor c = {b.p, b.p + 12, 0};
+    if (type == TIDE_MSG_RESULT && b.n >= 4) {
+      tide_Cursor c = {b.p, b.p + b.n, 0};
       uint32_t count = tide_cur_u32(&c);
       loop.tasks += count;
-      loop.sent_first[j] = (int64_t)tide_cur_u64(&c); /* its first entry's task */
-      loop.sent_count[j] = count;
+      loop.owed[j] -= count;
+      if (count) { /* its first entry's task */
+        loop.sent_first[j] = (int64_t)tide_cur_u64(&c);
+        loop.sent_count[j] = count;
+      }
     }
     to_zero(K_FRAME, type, j, b.p, b.n);
     tide_buf_reset(&b);
     if (b.cap > ((size_t)16 << 20)) tide_buf_trim(&b, (size_t)1 << 20);
   }
   return got;
+}
+
+/* 1 when every live worker has tasks running: rank 0 sends nothing but
+** rare control messages until one of them answers. */
+static int all_owe(void) {
+  int n = 0;
+  for (int j = 0; j < loop.k && loop.active && !loop.failed; j++) {
+    if (!loop.alive[j]) continue;
+    if (loop.owed[j] <= 0) return 0;
+    n++;
+  }
+  return n > 0;
 }
 
 int tmpi_serve(void) {
@@ -425,9 +476,15 @@ int tmpi_serve(void) {
     if (busy) {
       last = t;
     } else if (loop.active && t - last > 200e-6) {
-      /* idle: wait on the workers' sockets a little instead of sleeping */
-      busy = relay_workers(t - last < 20e-3 ? 0 : 1);
-      if (!busy && t - last < 20e-3) tmpi_backoff(t - last);
+      /* idle: wait on the workers' sockets a little instead of sleeping.
+      ** Past the first 200 us (a tiny task's answer comes sooner, and
+      ** yielding catches it fastest), a rank whose workers all have tasks
+      ** sleeps in poll on their sockets: rank 0 sends it nothing but rare
+      ** control messages until one answers, which then wait at most 1 ms,
+      ** and its workers get the CPU it would spin on. */
+      int block = t - last >= 20e-3 || all_owe();
+      busy = relay_workers(block ? 1 : 0);
+      if (!busy && !block) tmpi_backoff(t - last);
       if (busy) last = now();
     } else {
       tmpi_backoff(t - last);

@@ -24,7 +24,7 @@ local function sh(cmd)
 end
 
 local function tide_shm()
-  return sh("ls /dev/shm | grep '^tide' | sort | tr '\\n' ' '")
+  return sh("ls /dev/shm | grep '^tide' | grep -v '^tide-faults-' | sort | tr '\\n' ' '")
 end
 
 local function have(cmd) return sh("command -v " .. cmd):match("%S") ~= nil end
