@@ -332,6 +332,10 @@ int tide_tri(const tide_Array *a, int64_t k, int upper, tide_Array *out) {
   int64_t r = src.shape[nd - 2], c = src.shape[nd - 1], total = tide_array_size(out);
   size_t isz = (size_t)tide_dtype_size(a->dtype);
   if (total == 0) return TIDE_OK;
+  /* past these, k changes nothing; clamped, i + k + 1 cannot overflow
+  ** (fuzz_api: tril(a, math.maxinteger)) */
+  if (k > c) k = c;
+  if (k < -r - 1) k = -r - 1;
   int64_t mats = total / (r * c);
   for (int64_t m = 0; m < mats; m++)
     for (int64_t i = 0; i < r; i++) {

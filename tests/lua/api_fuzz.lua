@@ -43,4 +43,13 @@ check.errors(function() return tide.arange(0, 1, 1e-300) end, "range is too long
 check.errors(function() return tide.range(-1e308, 1e308) end, "range is too long")
 check.eq(#tide.arange(0, 1, 0.25), 4, "a short float range still works")
 
+-- tril / triu with an offset near the integer limits: i + k + 1 overflowed
+-- (UBSan's signed overflow); such an offset keeps all or nothing.
+local sq = tide.arange(1, 10):reshape(3, 3)
+check.array(tide.tril(sq, math.maxinteger):totable(), sq:totable(), nil, "tril, largest offset: all")
+check.array(tide.triu(sq, math.mininteger):totable(), sq:totable(), nil, "triu, smallest offset: all")
+check.eq(tide.tril(sq, math.mininteger):sum(), 0, "tril, smallest offset: nothing")
+check.eq(tide.triu(sq, math.maxinteger):sum(), 0, "triu, largest offset: nothing")
+check.array(tide.tril(sq, -1):totable(), {{0, 0, 0}, {4, 0, 0}, {7, 8, 0}}, nil, "a small offset still works")
+
 check.done()
