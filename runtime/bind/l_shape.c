@@ -64,6 +64,8 @@ static int l_stack(lua_State *L) { return join(L, true); }
 
 /* a:split(k | {sizes} [, dim]): k equal parts or parts of the given sizes,
 ** views of a, in a table. */
+#define SPLIT_MAX (1 << 20)
+
 static int a_split(lua_State *L) {
   tide_Array *a = tideL_check(L, 1);
   luaL_argcheck(L, a->ndim >= 1, 1, "a 0-dimensional array cannot be split");
@@ -72,6 +74,10 @@ static int a_split(lua_State *L) {
   if (lua_isinteger(L, 2)) {
     lua_Integer k = lua_tointeger(L, 2);
     luaL_argcheck(L, k >= 1, 2, "the number of parts must be >= 1");
+    /* each part is a view (a userdata): 2^40 parts of an empty dimension
+    ** grew the heap until the process was killed (fuzz_api) */
+    if (k > SPLIT_MAX)
+      return luaL_argerror(L, 2, lua_pushfstring(L, "%I parts: at most %d", k, SPLIT_MAX));
     if (len % k != 0)
       return luaL_argerror(L, 2, lua_pushfstring(L, "%I equal parts of a dimension of size %I "
                            "(give the sizes as a table)", k, (lua_Integer)len));

@@ -52,4 +52,11 @@ check.eq(tide.tril(sq, math.mininteger):sum(), 0, "tril, smallest offset: nothin
 check.eq(tide.triu(sq, math.maxinteger):sum(), 0, "triu, largest offset: nothing")
 check.array(tide.tril(sq, -1):totable(), {{0, 0, 0}, {4, 0, 0}, {7, 8, 0}}, nil, "a small offset still works")
 
+-- a:split(2^40) of an empty dimension: 2^40 views, the heap grew until the
+-- process was killed.  The number of parts is bounded.
+check.errors(function() return tide.zeros(0):split(1 << 40) end, "at most 1048576")
+check.errors(function() return tide.zeros(1 << 21, 0):split(1 << 21) end, "at most 1048576")
+check.eq(#tide.zeros(0):split(3), 3, "an empty dimension in a few parts still works")
+check.eq(#tide.arange(6):split(3)[2], 2, "so do equal parts")
+
 check.done()
