@@ -835,6 +835,15 @@ static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
   tide_Array *ia = tideL_test(L, i);
   tideL_RowSet *rs = ia ? NULL : tideL_testrowset(L, i);
   int64_t *idx;
+  /* a rowset or a view can name far more rows than memory holds (a rowset
+  ** of 2^40 rows is two numbers): the buffer is admitted first, as arrays
+  ** are, instead of asking the allocator for terabytes */
+  int64_t want = rs ? rs->n : ia && ia->ndim == 1 ? ia->shape[0] : 0;
+  if (want > (int64_t)(SIZE_MAX / 2 / sizeof *idx)) return luaL_argerror(L, i, "too many indices"), NULL;
+  if (want > 0) {
+    int rc = tide__admit_memory((uint64_t)want * sizeof *idx, "the indices");
+    if (rc) return tideL_raise(L, rc), NULL;
+  }
   if (rs) {
     *n = rs->n;
     idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
