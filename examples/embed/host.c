@@ -12,9 +12,8 @@
 ** or CMake's find_package(tide CONFIG) and the target tide::tide.
 **
 ** Parallel loops fork worker processes, which see the lent buffers as they
-** were at the fork.  This host has one thread; a host with several should
-** run tide in one of them (the fork backend) until the spawn backend is
-** there.
+** were at the fork.  This host has one thread; a host with threads of its
+** own asks for the spawn backend (threaded.c).
 */
 #include <math.h>
 #include <stdio.h>
