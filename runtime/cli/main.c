@@ -480,31 +480,30 @@ static int pmain(lua_State *L) {
 ** mpirun with more than one rank it becomes tide-mpi, built beside it with
 ** Open MPI (runtime/mpi/main_mpi.c), whose main calls this file's main as
 ** tide_cli_main on rank 0. */
+/* The program named name in this program's folder, into buf; 0 if unknown. */
+static int sibling_exe(char *buf, size_t len, const char *name) {
+  ssize_t n = readlink("/proc/self/exe", buf, len - 16);
+  char *slash = n > 0 ? memchr(buf, '/', (size_t)n) : NULL;
+  if (!slash) return 0;
+  buf[n] = 0;
+  strcpy(strrchr(buf, '/') + 1, name);
+  return 1;
+}
+
 #ifdef TIDE_MPI_PROGRAM
 void cli_mpi_state(tide_State *T);
 int tide_cli_main(int argc, char **argv);
 #define main tide_cli_main
 static void cli_mpi_worker_exe(void) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
-  char *slash = n > 0 ? memchr(self, '/', (size_t)n) : NULL;
-  if (!slash) return;
-  self[n] = 0;
-  strcpy(strrchr(self, '/') + 1, "tide");
-  tide_set_worker_exe(self);
+  char tide[PATH_MAX];
+  if (sibling_exe(tide, sizeof tide, "tide")) tide_set_worker_exe(tide);
 }
 #else
 static void cli_mpi_exec(char **argv) {
   const char *size = getenv("OMPI_COMM_WORLD_SIZE");
   if (!size || atoi(size) < 2) return;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
-  char *slash = n > 0 ? memchr(self, '/', (size_t)n) : NULL;
-  if (slash) {
-    self[n] = 0;
-    strcpy(strrchr(self, '/') + 1, "tide-mpi");
-    execv(self, argv); /* returns only when there is none */
-  }
+  char mpi[PATH_MAX];
+  if (sibling_exe(mpi, sizeof mpi, "tide-mpi")) execv(mpi, argv); /* returns only when there is none */
   fprintf(stderr, "%s: running under mpirun with %s ranks, but this tide was built without "
           "Open MPI (no tide-mpi beside it): install openmpi-bin and libopenmpi-dev and rebuild\n",
           argv[0], size);
