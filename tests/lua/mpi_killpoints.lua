@@ -83,8 +83,8 @@ print("after " .. tostring(#s == 8 and s[8] == 8))
 ]=])
 f:close()
 
-local causes = {KILL = "SIGKILL", SEGV = "SIGSEGV", exit = "exited with status 3",
-                error = "killpoint: error", hang = "timed out"}
+local killcell = require "killcell"
+local causes = killcell.causes
 
 -- Does the victim fail?  A task that began and whose result was not in
 -- its worker's spill; a hang always (the timeout names it).
@@ -126,21 +126,6 @@ local function run_cell(stage, action, order, on_error, chunk, result, victim, N
   check.eq(code, 0, name .. ": the job ends by itself, status 0")
   check.truthy(text:match("^backend mpi\n"), name .. ": ran on the mpi backend")
   check.truthy(text:match("\nafter true"), name .. ": the next loop works")
-  local got, errors, raised, twice = {}, {}, nil, false
-  for line in text:gmatch("[^\n]+") do
-    local kind, i, rest = line:match("^(%a+) (%d+) ?(.*)$")
-    if kind == "ok" then
-      i = tonumber(i)
-      got[i] = (got[i] or 0) + 1
-      check.eq(rest, "true", name .. ": result " .. i)
-    elseif kind == "error" then errors[#errors + 1] = {tonumber(i), rest}
-    elseif kind == "twice" then twice = true
-    elseif line:match("^raised ") then raised = line
-    end
-  end
-  check.truthy(not twice, name .. ": no task ran twice")
-  for i = 1, N do check.truthy((got[i] or 0) <= 1, name .. ": task " .. i .. " once at most") end
-  local fail = fails(stage, action)
   -- the task, and for a death the process, its rank and the cause
   local function names(msg)
     if not (msg:find("[task " .. victim .. ",", 1, true) and msg:find(causes[action], 1, true)) then
@@ -148,24 +133,8 @@ local function run_cell(stage, action, order, on_error, chunk, result, victim, N
     end
     return action == "error" or msg:match("process %d+ on rank [12] ") ~= nil
   end
-  if fail and on_error == "raise" and action ~= "hang" then
-    check.truthy(raised and names(raised), name .. ": raised " .. tostring(raised))
-    check.eq(#errors, 0, name .. ": nothing yielded")
-    if order == "submitted" then
-      for i = 1, victim - 1 do check.eq(got[i], 1, name .. ": task " .. i .. " before the victim") end
-    end
-    check.truthy(not got[victim], name .. ": no result for the victim")
-  else
-    check.truthy(not raised, name .. ": nothing raised: " .. tostring(raised))
-    check.eq(#errors, fail and 1 or 0, name .. ": errors " .. (errors[1] and errors[1][2] or ""))
-    if fail and errors[1] then
-      check.eq(errors[1][1], victim, name .. ": the error is the victim's")
-      check.truthy(names(errors[1][2]), name .. ": message " .. errors[1][2])
-    end
-    for i = 1, N do
-      if not (fail and i == victim) then check.eq(got[i], 1, name .. ": task " .. i .. " delivered once") end
-    end
-  end
+  killcell.judge(text, {name = name, N = N, victim = victim, fail = fails(stage, action),
+                        hang = action == "hang", order = order, on_error = on_error, names = names})
   -- no process of the job outlives it (mpirun passes the environment on)
   local left = io.popen("grep -l " .. q("TIDE_CELL=" .. marker) .. " /proc/[0-9]*/environ 2>/dev/null | wc -l")
   local n = tonumber(left:read("a"))

@@ -57,8 +57,8 @@ print(table.concat(out, "\n"))
 ]=])
 f:close()
 
-local causes = {KILL = "SIGKILL", SEGV = "SIGSEGV", exit = "exited with status 3",
-                error = "killpoint: error", hang = "timed out"}
+local killcell = require "killcell"
+local causes = killcell.causes
 
 -- Does the victim fail?  A task that began and whose result was not yet
 -- safe (committed to the spill, or sent when it holds shared arrays).
@@ -88,43 +88,11 @@ local function run_cell(stage, action, order, on_error, chunk, result, victim, N
   p:close()
   local name = string.format("%s %s:%s %s %s chunk=%s %s victim=%d", backend, stage, action, order,
                              on_error, chunk, result, victim)
-  local got, errors, raised, twice = {}, {}, nil, false
-  for line in text:gmatch("[^\n]+") do
-    local kind, i, rest = line:match("^(%a+) (%d+) ?(.*)$")
-    if kind == "ok" then
-      i = tonumber(i)
-      got[i] = (got[i] or 0) + 1
-      check.eq(rest, "true", name .. ": result " .. i)
-    elseif kind == "error" then errors[#errors + 1] = {tonumber(i), rest}
-    elseif kind == "twice" then twice = true
-    elseif line:match("^raised ") then raised = line
-    end
-  end
-  check.truthy(not twice, name .. ": no task ran twice")
-  for i = 1, N do check.truthy((got[i] or 0) <= 1, name .. ": task " .. i .. " once at most") end
-  local fail = fails(stage, action, result)
-  local soft = action == "hang"
   local function names(msg)
     return msg:find("[task " .. victim .. ",", 1, true) and msg:find(causes[action], 1, true)
   end
-  if fail and on_error == "raise" and not soft then
-    check.truthy(raised and names(raised), name .. ": raised " .. tostring(raised))
-    check.eq(#errors, 0, name .. ": nothing yielded")
-    if order == "submitted" then
-      for i = 1, victim - 1 do check.eq(got[i], 1, name .. ": task " .. i .. " before the victim") end
-    end
-    check.truthy(not got[victim], name .. ": no result for the victim")
-  else
-    check.truthy(not raised, name .. ": nothing raised: " .. tostring(raised))
-    check.eq(#errors, fail and 1 or 0, name .. ": errors " .. (errors[1] and errors[1][2] or ""))
-    if fail and errors[1] then
-      check.eq(errors[1][1], victim, name .. ": the error is the victim's")
-      check.truthy(names(errors[1][2]), name .. ": message " .. errors[1][2])
-    end
-    for i = 1, N do
-      if not (fail and i == victim) then check.eq(got[i], 1, name .. ": task " .. i .. " delivered once") end
-    end
-  end
+  killcell.judge(text, {name = name, N = N, victim = victim, fail = fails(stage, action, result),
+                        hang = action == "hang", order = order, on_error = on_error, names = names})
   -- no process of this cell outlives it
   local left = io.popen("grep -l " .. q("TIDE_CELL=" .. dir .. ncell) .. " /proc/[0-9]*/environ 2>/dev/null | wc -l")
   local n = tonumber(left:read("a"))
