@@ -194,8 +194,12 @@ static const char *push_message(lua_State *L, int k, const char *fname,
 ** function accepts -- log[fname] = {names = {...}, fn = the function} -- so
 ** the test learns each function's accepted keys from the check itself. */
 #define OPTLOG "tide.optlog"
+/* any state of this process has a log on: off, a check costs one test, not
+** a registry lookup (checks run on every call given options) */
+static int optlog_any;
 
 static void log_check(lua_State *L, int i, const char *fname, const char *const *names) {
+  if (!optlog_any) return;
   if (lua_getfield(L, LUA_REGISTRYINDEX, OPTLOG) != LUA_TTABLE) {
     lua_pop(L, 1);
     return;
@@ -219,6 +223,7 @@ static void log_check(lua_State *L, int i, const char *fname, const char *const 
 ** is _internal.optlog_on, where lua/tide/opts.lua's twin writes. */
 static int l_optlog(lua_State *L) {
   if (lua_toboolean(L, 1)) {
+    optlog_any = 1;
     if (lua_getfield(L, LUA_REGISTRYINDEX, OPTLOG) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
