@@ -248,6 +248,12 @@ static void test_forged_more(void) {
   f.table[n1 + 33] = 1; /* the second entry has 1 dimension, its shape cut off */
   forge_open(&f, "ends inside array 2's shape");
   memset(f.table, 0, sizeof f.table);
+  f.tsize = 80; /* room for two 40-byte entries, but the first has a shape */
+  entry(f.table, 4096, 80, TIDE_F64, 2, sh);
+  f.blob_len = 80;
+  forge_open(&f, "array table ends inside array 2");
+  f.blob_len = 40;
+  memset(f.table, 0, sizeof f.table);
   f.tsize = entry(f.table, 4096, 80, TIDE_F64, 2, sh) - 8;
   f.count = 1;
   forge_open(&f, "ends inside array 1's shape");
