@@ -4,7 +4,11 @@
 ** validation stands in the way) with lying headers and tables: each
 ** refused with a message that names what is wrong.
 */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,12 +315,52 @@ static void test_forged_more(void) {
   CHECK_EQ_INT(tide_dump_open("/nonexistent/x.tide", &d), TIDE_EIO);
 }
 
+/* Writing under a file size limit (a full disk looks the same): each
+** write of the dump in turn fails, the error names the file, and no file
+** or temp file is left.  The limit is the soft one, put back before the
+** child leaves (so a coverage build can still write its counters). */
+static void test_write_errors(void) {
+  tide_Array a;
+  int64_t n = 4096;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, &n, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[2] = {&a, &a};
+  unlink(path);
+  static const rlim_t limits[] = {64, 200, 6000, 20000};
+  for (int i = 0; i < 4; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit old, rl;
+      getrlimit(RLIMIT_FSIZE, &old);
+      rl = old;
+      rl.rlim_cur = limits[i];
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+      int rc = tide_dump_write(path, (const unsigned char *)"\1\0stream", 8, 2, arrs);
+      int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), "x.tide") ? 0 : 1;
+      if (access(path, F_OK) == 0) code = 2;
+      setrlimit(RLIMIT_FSIZE, &old);
+      _exit(code);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  DIR *d = opendir(dir);
+  int left = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d))) left += e->d_name[0] != '.';
+  if (d) closedir(d);
+  CHECK_EQ_INT(left, 0);
+  tide_array_close(&a);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
   snprintf(path, sizeof path, "%s/x.tide", dir);
   test_round_trip();
   test_forged();
   test_forged_more();
+  test_write_errors();
   unlink(path);
   rmdir(dir);
   printf("%d passed, %d failed\n", check_pass, check_fail);
