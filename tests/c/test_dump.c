@@ -303,7 +303,7 @@ static void test_forged_more(void) {
                TIDE_EFORMAT);
   CHECK_EQ_INT(open_bytes("", 0, "truncated: 0 bytes"), TIDE_EFORMAT);
   CHECK_EQ_INT(open_bytes("hello", 5, "not a tide dump"), TIDE_EFORMAT);
-  CHECK_EQ_INT(open_bytes("\x89TIDE\r\n\x1a and more", 19, "less than a dump header"),
+  CHECK_EQ_INT(open_bytes("\x89TIDE\r\n\x1a and more", 17, "less than a dump header"),
                TIDE_EFORMAT);
   /* descriptors that are not a dump's: none, a folder */
   CHECK_EQ_INT(tide_dump_open_fd(-1, "nothing", &d), TIDE_EIO);
