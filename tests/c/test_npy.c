@@ -1150,6 +1150,163 @@ static void test_npz_made(void) {
   CHECK_EQ_INT(temp_files(), 0);
 }
 
+/* More corners: dtypes one byte short or long of a code, order-less 1-byte
+** codes, words that are almost True and False, a float16 file asked for
+** as u16, memmaps too big for their disk or tmpfs, a broadcast view past
+** what a zip without zip64 holds, deflate output past one buffer, a long
+** member name quoted short, a zip64 directory offset alone. */
+static void test_more_edges(void) {
+  tide_Array a;
+  refused_dict("{'descr': '<', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "unsupported dtype '<'");
+  refused_dict("{'descr': '<i4abcdefg', 'fortran_order': False, 'shape': (1,)}", TIDE_EDTYPE,
+               "unsupported dtype '<i4abcdefg'");
+  refused_dict("{'descr': '<f\\8', 'fortran_order': False, 'shape': (1,)}", TIDE_EFORMAT,
+               "unsupported character in a string");
+  refused_dict("{'descr': '<f8', 'fortran_order': Trux, 'shape': (1,)}", TIDE_EFORMAT,
+               "fortran_order must be True or False");
+  refused_dict("{'descr': '<f8', 'fortran_order': Falsy, 'shape': (1,)}", TIDE_EFORMAT,
+               "fortran_order must be True or False");
+  size_t n = build(B, 1, 0, "{'descr': 'u1', 'fortran_order': False, 'shape': (2,)}", 2);
+  B[n - 1] = 200;
+  CHECK_EQ_INT(tide_npy_load_buffer(B, n, "u1.npy", &a), TIDE_OK);
+  CHECK(a.dtype == TIDE_U8 && a.data[1] == 200);
+  tide_array_close(&a);
+  /* float16 asked for as u16: the values, converted, not the bits */
+  n = build(B, 1, 0, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,)}", 4);
+  memcpy(B + n - 4, "\x00\x42\x00\x3c", 4); /* 3.0, 1.0 */
+  const char *p = put_file("half.npy", n);
+  CHECK_EQ_INT(tide_npy_load_as(p, TIDE_U16, &a), TIDE_OK);
+  CHECK(a.dtype == TIDE_U16 && tide_load_i64(a.dtype, a.data) == 3 &&
+        tide_load_i64(a.dtype, a.data + 2) == 1);
+  tide_array_close(&a);
+  /* memmaps bigger than the room of a disk folder and of a tmpfs */
+  int64_t huge = (int64_t)1 << 49;
+  CHECK_EQ_INT(tide_npy_create(tmpfile_("huge.npy"), TIDE_U8, 1, &huge, &a), TIDE_ENOSPC);
+  CHECK_STR_HAS(tide_lasterror(), "free on its");
+  CHECK_EQ_INT(temp_files(), 0);
+  char shm[] = "/dev/shm/tide-test-npy-XXXXXX";
+  if (mkdtemp(shm)) {
+    char hp[100];
+    snprintf(hp, sizeof hp, "%s/huge.npy", shm);
+    CHECK_EQ_INT(tide_npy_create(hp, TIDE_U8, 1, &huge, &a), TIDE_ENOSPC);
+    CHECK_STR_HAS(tide_lasterror(), "free on its tmpfs");
+    rmdir(shm); /* fails if anything was left */
+    CHECK(access(shm, F_OK) != 0);
+  }
+  CHECK_EQ_INT(tide_npy_create(tmpfile_("c.npy"), -1, 1, &huge, &a), TIDE_EDTYPE);
+  /* a broadcast view of 2^33 elements: saved as .npy it would be 8 GB;
+  ** a .npz without zip64 cannot hold it, refused before writing */
+  tide_Storage *st;
+  CHECK_EQ_INT(tide_storage_new(8, TIDE_WHERE_HEAP, &st), TIDE_OK);
+  int64_t bshape[1] = {(int64_t)1 << 33}, bstride[1] = {0};
+  tide_Array bv;
+  CHECK_EQ_INT(tide_array_wrap(&bv, st, 0, TIDE_F64, 1, bshape, bstride), TIDE_OK);
+  tide_storage_unref(st);
+  const tide_Array *one[1] = {&bv};
+  CHECK_EQ_INT(tide_npz_save(tmpfile_("big.npz"), 1, (const char *[]){"b"}, one, 0),
+               TIDE_ENOTSUP);
+  CHECK_STR_HAS(tide_lasterror(), "needs zip64");
+  CHECK_EQ_INT(temp_files(), 0);
+  tide_array_close(&bv);
+  /* deflated output of more than one 64 KiB buffer, read back exactly */
+  int64_t m = 40000;
+  tide_Array r;
+  CHECK_EQ_INT(tide_array_new(&r, TIDE_U64, 1, &m, TIDE_WHERE_HEAP), TIDE_OK);
+  uint64_t x = 88172645463325252ull;
+  for (int64_t i = 0; i < m; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: incompressible */
+    memcpy(r.data + 8 * i, &x, 8);
+  }
+  const tide_Array *rr[1] = {&r};
+  p = tmpfile_("rand.npz");
+  CHECK_EQ_INT(tide_npz_save(p, 1, (const char *[]){"r"}, rr, 1), TIDE_OK);
+  tide_Npz *z;
+  CHECK_EQ_INT(tide_npz_open(p, &z), TIDE_OK);
+  if (z) {
+    CHECK_EQ_INT(tide_npz_read(z, 0, &a), TIDE_OK);
+    CHECK(a.storage && memcmp(a.data, r.data, 8 * (size_t)m) == 0);
+    tide_array_close(&a);
+    tide_npz_close(z);
+  }
+  tide_array_close(&r);
+  /* a member name of 220 bytes that is not NAME.npy: quoted, cut at 200 */
+  static unsigned char npy[256];
+  size_t nn = build(npy, 1, 0, "{'descr': '<i8', 'fortran_order': False, 'shape': (1,)}", 8);
+  char longname[221];
+  memset(longname, 'q', 220);
+  longname[220] = 0;
+  zmake(longname, npy, nn, 0, NULL, 0, NULL, 0);
+  CHECK_EQ_INT(zload("is not a NAME.npy array"), TIDE_EFORMAT);
+  CHECK(strstr(tide_lasterror(), longname) == NULL); /* not the whole name */
+  /* zip64: only the directory's offset in the zip64 record */
+  {
+    static unsigned char pb[1 << 14];
+    FILE *h = fopen(fixture("zip64.npz"), "rb");
+    size_t pl = h ? fread(pb, 1, sizeof pb, h) : 0;
+    if (h) fclose(h);
+    CHECK(pl > 22);
+    memset(pb + pl - 22 + 16, 0xff, 4);
+    h = fopen(p = tmpfile_("z64.npz"), "wb");
+    CHECK(h && fwrite(pb, 1, pl, h) == pl);
+    if (h) fclose(h);
+    CHECK_EQ_INT(tide_npz_open(p, &z), TIDE_OK);
+    if (z) {
+      CHECK_EQ_INT(tide_npz_count(z), 2);
+      CHECK_EQ_INT(tide_npz_read(z, 1, &a), TIDE_OK);
+      CHECK_EQ_INT(check_values(&a), 0);
+      tide_array_close(&a);
+      tide_npz_close(z);
+    }
+  }
+  /* file kinds: "PK\5\7" is no zip */
+  memcpy(B, "PK\x05\x07xx", 6);
+  CHECK_EQ_INT(tide_file_kind(put_file("pk3.npz", 6)), TIDE_EFORMAT);
+}
+
+/* Saving under a file size limit (a disk that fills), at each write in
+** turn: an ENOSPC error naming the file, and no file or temp file left.
+** The soft limit is put back before the child leaves. */
+static void limited_save(rlim_t lim, int what) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    int64_t sh[2] = {200, 300};
+    tide_Array a, v;
+    if (tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP)) _exit(9);
+    for (int64_t k = 0; k < 60000; k++) tide_store_f64(TIDE_F64, a.data + 8 * k, (double)(k % 977));
+    tide_array_view(&v, &a);
+    tide_array_transpose(&v); /* written through the chunk buffer */
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_FSIZE, &old);
+    rl = old;
+    rl.rlim_cur = lim;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+    const char *q = tmpfile_(what < 2 ? "lim.npy" : "lim.npz");
+    const tide_Array *arrs[1] = {what == 1 ? &v : &a};
+    int rc = what < 2 ? tide_npy_save(q, arrs[0])
+                      : tide_npz_save(q, 1, (const char *[]){"a"}, arrs, what == 4);
+    int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), q) ? 0 : 1;
+    if (access(q, F_OK) == 0) code = 2;
+    setrlimit(RLIMIT_FSIZE, &old);
+    _exit(code);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ_INT(WEXITSTATUS(status), 0);
+  CHECK_EQ_INT(temp_files(), 0);
+}
+
+static void test_limited_saves(void) {
+  limited_save(40, 0);    /* the .npy header */
+  limited_save(20000, 1); /* a non-contiguous array's chunks */
+  limited_save(20, 2);    /* a member's local header */
+  limited_save(32, 3);    /* its name */
+  limited_save(300, 4);   /* deflated bytes */
+  limited_save(200000, 3); /* stored bytes */
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/tide-test-npy-XXXXXX");
   if (!mkdtemp(tmpdir)) return 1;
@@ -1163,6 +1320,8 @@ int main(void) {
   test_more();
   test_header_edges();
   test_npz_made();
+  test_more_edges();
+  test_limited_saves();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
