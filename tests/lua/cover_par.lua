@@ -100,6 +100,21 @@ check.eq(#r, 4, "tasks ran")
 math.randomseed = real
 check.eq(called, 0, "the parent's replacement was not called")
 
+-- 7. a loop inside a task (the worker's copy of its pool is not its own),
+-- and a job closed while its tasks still run
+local nested = tide.collect(function(i)
+  local inner = tide.collect(function(j) return i * 10 + j end, 3, {jobs = 2})
+  return inner[1] + inner[2] + inner[3]
+end, 3, {jobs = 2})
+check.eq(nested[3], 96, "a loop inside a task")
+local busy = tide.start(function(i)
+  local t = os.clock()
+  while os.clock() - t < 2 do end
+  return i
+end, 2, {jobs = 2})
+busy:close()
+check.truthy(true, "a busy job closes")
+
 local left = {}
 for n in pairs(shm()) do if not shm0[n] then left[#left + 1] = n end end
 check.eq(table.concat(left, " "), "", "nothing left in /dev/shm")
