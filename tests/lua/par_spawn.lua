@@ -225,6 +225,34 @@ do
   os.remove(dir)
 end
 
+-- a worker's start is not its task's time: a module that takes 1.5 s to load
+-- in each worker (during its setup) does not make 0.75-s tasks time out
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -m 700 " .. dir)
+  local f = assert(io.open(dir .. "/spawn_slow_mod.lua", "w"))
+  f:write("tide.sleep(1.5)\nreturn {twice = function(x) return 2 * x end}\n")
+  f:close()
+  local saved = package.path
+  package.path = dir .. "/?.lua;" .. package.path
+  local m = require "spawn_slow_mod"
+  local t, errs = tide.collect(function(i) return m.twice(i) end, 4,
+                               {backend = "spawn", jobs = 2, timeout = 0.75})
+  check.eq(errs, nil, "no task timed out while its worker started: "
+           .. tostring(errs and errs[next(errs)]))
+  check.eq(t[4], 8, "every result")
+  -- a task that is late once started still times out
+  t, errs = tide.collect(function(i) if i == 2 then tide.sleep(30) end return m.twice(i) end, 3,
+                         {backend = "spawn", jobs = 2, timeout = 0.75, chunk = 1})
+  check.truthy(errs and errs[2] and errs[2]:find("timed out", 1, true), "the late task times out")
+  check.eq(t[3], 6, "the others are delivered")
+  package.path = saved
+  package.loaded["spawn_slow_mod"] = nil
+  os.remove(dir .. "/spawn_slow_mod.lua")
+  os.remove(dir)
+end
+
 -- ---- a warm pool: the same workers for every loop
 do
   local p = tide.pool{backend = "spawn", jobs = 2}
