@@ -6,7 +6,7 @@
 **
 ** A state opened here has its own allocator (memory_limit counts what the
 ** Lua state holds), a count hook during each call (time and instruction
-** limits, tide_interrupt) and a registry entry pointing back at it, which
+** limits, and tide_interrupt when the host asks for it) and a registry entry pointing back at it, which
 ** the log and progress functions read to reach the host's callbacks.
 */
 #include <stdio.h>
@@ -21,9 +21,11 @@
 /* Why the running call must stop (T->stop). */
 enum { GO = 0, STOP_INTERRUPT, STOP_TIME, STOP_INSTR };
 
-/* Count-hook steps: with a limit, every 1000 instructions; otherwise every
-** 10000, only to notice tide_interrupt (a hook call per 10000 instructions
-** costs nothing measurable). */
+/* Count-hook steps: with a limit, every 1000 instructions; otherwise, when
+** the host asked for it (interrupt_lua), every 10000, only to notice
+** tide_interrupt.  The step hardly matters: while any count hook is set,
+** Lua 5.4 checks it at every instruction (luaG_traceexec), which halves
+** the speed of a tight loop -- hence no hook by default. */
 #define STEP_LIMIT 1000
 #define STEP_IDLE 10000
 
@@ -276,7 +278,11 @@ static void call_begin(tide_State *T, double seconds, int64_t instructions, Call
   c->mask = lua_gethookmask(L);
   c->count = lua_gethookcount(L);
   int limited = T->deadline > 0 || T->ilimit > 0;
-  if (c->hook && !limited) return;
+  if (c->hook == limit_hook) { /* left over (a forked worker's inherited state) */
+    lua_sethook(L, NULL, 0, 0);
+    c->hook = NULL;
+  }
+  if (!limited && (c->hook || !T->opt.interrupt_lua)) return;
   int step = limited ? STEP_LIMIT : STEP_IDLE;
   if (T->ilimit && T->ilimit < step) step = (int)T->ilimit;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, step);

@@ -206,24 +206,45 @@ do
   package.loaded["spawn_test_mod"] = nil
 end
 
--- a module on the parent's package.path is found by the workers
-do
+-- Runs body(m) with m the module `name` of source text src, written in a
+-- fresh folder on package.path (which spawned workers search too).
+local function with_module(name, src, body)
   local dir = os.tmpname()
   os.remove(dir)
   os.execute("mkdir -m 700 " .. dir)
-  local f = assert(io.open(dir .. "/spawn_path_mod.lua", "w"))
-  f:write("return {triple = function(x) return 3 * x end}\n")
+  local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+  f:write(src)
   f:close()
   local saved = package.path
   package.path = dir .. "/?.lua;" .. package.path
-  local m = require "spawn_path_mod"
-  local t = tide.collect(function(i) return m.triple(i) end, 5, {backend = "spawn", jobs = 2})
-  check.eq(t[5], 15, "a module on package.path")
+  body(require(name))
   package.path = saved
-  package.loaded["spawn_path_mod"] = nil
-  os.remove(dir .. "/spawn_path_mod.lua")
+  package.loaded[name] = nil
+  os.remove(dir .. "/" .. name .. ".lua")
   os.remove(dir)
 end
+
+-- a module on the parent's package.path is found by the workers
+with_module("spawn_path_mod", "return {triple = function(x) return 3 * x end}\n", function(m)
+  local t = tide.collect(function(i) return m.triple(i) end, 5, {backend = "spawn", jobs = 2})
+  check.eq(t[5], 15, "a module on package.path")
+end)
+
+-- a worker's start is not its task's time: a module that takes 1.5 s to load
+-- in each worker (during its setup) does not make 0.75-s tasks time out
+with_module("spawn_slow_mod", "tide.sleep(1.5)\nreturn {twice = function(x) return 2 * x end}\n",
+            function(m)
+  local t, errs = tide.collect(function(i) return m.twice(i) end, 4,
+                               {backend = "spawn", jobs = 2, timeout = 0.75})
+  check.eq(errs, nil, "no task timed out while its worker started: "
+           .. tostring(errs and errs[next(errs)]))
+  check.eq(t[4], 8, "every result")
+  -- a task that is late once started still times out
+  t, errs = tide.collect(function(i) if i == 2 then tide.sleep(30) end return m.twice(i) end, 3,
+                         {backend = "spawn", jobs = 2, timeout = 0.75, chunk = 1})
+  check.truthy(errs and errs[2] and errs[2]:find("timed out", 1, true), "the late task times out")
+  check.eq(t[3], 6, "the others are delivered")
+end)
 
 -- ---- a warm pool: the same workers for every loop
 do
