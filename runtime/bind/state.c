@@ -251,6 +251,16 @@ static void limit_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
+/* In a forked worker: the idle hook of interrupt_lua is dropped (the
+** parent stops its workers by killing them; the hook would only halve the
+** speed of their tasks).  A limit's hook stays: the call's deadline and
+** instruction count go on in the worker's copy. */
+void tideL_worker_hooks(lua_State *L) {
+  tide_State *T = host_of(L);
+  if (T && lua_gethook(L) == limit_hook && T->deadline == 0 && T->ilimit == 0)
+    lua_sethook(L, NULL, 0, 0);
+}
+
 /* What a call found and puts back: the hook it replaced. */
 typedef struct Call {
   int outer, installed;

@@ -156,6 +156,14 @@ static void test_interrupt(void) {
   lua_setglobal(L, "started");
   CHECK_EQ_INT(run_interrupted(T, "started() while true do end"), TIDE_ELUA);
   CHECK_STR_HAS(tide_errmsg(T), "interrupted!");
+  /* the script runs with the interrupt hook, its forked workers without */
+  CHECK_EQ_INT(tide_dostring(T, "here = debug.gethook() ~= nil "
+                                "there = tide.collect(function() return debug.gethook() ~= nil end, "
+                                "2, {jobs = 2})[2]"), TIDE_OK);
+  lua_getglobal(L, "here");
+  lua_getglobal(L, "there");
+  CHECK(lua_toboolean(L, -2) && !lua_toboolean(L, -1));
+  lua_pop(L, 2);
   /* a parallel loop whose tasks never end: workers killed, loop raises */
   CHECK_EQ_INT(run_interrupted(T, "started() tide.collect(function(i) while true do end end, 4, "
                                   "{jobs = 2})"), TIDE_ELUA);

@@ -246,6 +246,36 @@ with_module("spawn_slow_mod", "tide.sleep(1.5)\nreturn {twice = function(x) retu
   check.eq(t[3], 6, "the others are delivered")
 end)
 
+-- ---- a search on a warm spawn pool: the pool's workers serve all its stages
+do
+  local p <close> = tide.pool{backend = "spawn", jobs = 2}
+  local function pids()
+    local set = {}
+    for _, pid in ipairs(p:collect(function() tide.sleep(0.05) return check.pid() end, 6, {chunk = 1})) do
+      set[pid] = true
+    end
+    return set
+  end
+  local before = pids()
+  local X = tide.rand({300, 3}, {seed = 7})
+  local y = X:col(1) * 2 - X:col(3) + tide.rand(300, {seed = 8}) * 0.1
+  local grid = {alpha = {0.001, 1, 1000}}
+  local s = tide.search{model = tide.models.ridge, grid = grid, X = X, y = y, cv = 3, pool = p}
+  local f = tide.search{model = tide.models.ridge, grid = grid, X = X, y = y, cv = 3, jobs = 2}
+  check.eq(s.best_params.alpha, f.best_params.alpha, "same best alpha as on fork")
+  check.near(s.best_score, f.best_score, 1e-12, "same best score as on fork")
+  local cv = tide.cross_validate(tide.models.ridge, X, y, {cv = 3, pool = p})
+  check.near(cv.test_score[1], tide.cross_validate(tide.models.ridge, X, y, {cv = 3, jobs = 2}).test_score[1],
+             1e-12, "cross_validate on the pool")
+  local lc = tide.learning_curve(tide.models.ridge, X, y, {cv = 3, sizes = {0.5, 1}, pool = p})
+  check.eq(#lc.test_scores, 2, "learning_curve on the pool")
+  local after = pids()
+  for pid in pairs(after) do check.truthy(before[pid], "worker " .. pid .. " was the pool's from the start") end
+  check.eq(p:workers(), 2, "the pool still keeps two workers")
+  check.errors(function() tide.search{model = tide.models.ridge, X = X, y = y, pool = {}} end,
+               "search: 'pool' must be a tide.pool, got table", "a pool that is not one")
+end
+
 -- ---- a warm pool: the same workers for every loop
 do
   local p = tide.pool{backend = "spawn", jobs = 2}
