@@ -26,6 +26,17 @@ if os.getenv("TIDE_FAULTS_ALL") then DENSE = math.maxinteger end -- every N: the
 local tty = tide._internal.isatty(2)
 
 local root = os.getenv("TMPDIR") or "/tmp"
+-- folders of runs that were killed (a test timeout, a machine restart) go
+-- first: their process is gone, so nobody else will remove them
+for _, dir in ipairs{root, "/dev/shm"} do
+  local p = io.popen("ls -d " .. dir .. "/tide-faults-* 2>/dev/null")
+  for old in p:lines() do
+    local pid = old:match("tide%-faults%-(%d+)$")
+    local alive = pid and io.open("/proc/" .. pid .. "/stat")
+    if alive then alive:close() elseif pid then os.execute("rm -rf " .. old) end
+  end
+  p:close()
+end
 local work = string.format("%s/tide-faults-%d", root, io.open("/proc/self/stat"):read("n"))
 -- segments go to files in a folder of this test's own (memfd otherwise,
 -- which leaves no name to look for): a failure must leave none behind
@@ -43,12 +54,13 @@ local function ls(dir)
   return table.concat(t, " ")
 end
 
--- tide's names in /dev/shm, but for the folders of fault runs (this one's
--- is checked apart; others' come and go with tests running beside this one)
+-- tide's names in /dev/shm, but the folders of this test's runs (this
+-- one's, and another's running beside it); joined by hand, so a name of
+-- another kind coming or going does not change the spaces
 local function tide_shm()
   local t = {}
   for n in ls("/dev/shm"):gmatch("%S+") do
-    if n:match("^tide") and not n:match("^tide%-faults%-") then t[#t + 1] = n end
+    if n:match("^tide") and not n:match("^tide%-faults%-%d+$") then t[#t + 1] = n end
   end
   return table.concat(t, " ")
 end
