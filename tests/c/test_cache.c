@@ -75,6 +75,18 @@ static void test_folders_and_keys(void) {
   snprintf(under, sizeof under, "%s/sub", file);
   CHECK(tide_cache_init(under) < 0);
   CHECK_STR_HAS(tide_lasterror(), "cannot make the folder");
+  snprintf(under, sizeof under, "%s/sub/deeper", file); /* a parent cannot be made */
+  CHECK(tide_cache_init(under) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "cannot make the folder");
+  /* a folder name too long for the index's own files */
+  static char deep[4400];
+  memset(deep, 'd', sizeof deep - 1);
+  deep[0] = '/';
+  int verified;
+  tide_FileStamp st0;
+  memset(&st0, 0, sizeof st0);
+  CHECK_EQ_INT(tide_cache_use(deep, K1, &st0, &verified), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "cache folder name too long");
   /* keys: 32 lowercase hex digits, nothing else */
   char buf[1024];
   static const char *bad[] = {"0123456789ABCDEF0123456789abcdef", "0123", "",
@@ -160,6 +172,14 @@ static void test_index(void) {
   other.mtime++;
   CHECK_EQ_INT(tide_cache_use(dir, K1, &other, &verified), TIDE_OK);
   CHECK_EQ_INT(verified, 0); /* the file changed since */
+  for (int f = 0; f < 3; f++) { /* another device, inode or size: changed too */
+    other = s1;
+    if (f == 0) other.dev++;
+    if (f == 1) other.ino++;
+    if (f == 2) other.size++;
+    CHECK_EQ_INT(tide_cache_use(dir, K1, &other, &verified), TIDE_OK);
+    CHECK_EQ_INT(verified, 0);
+  }
   CHECK_EQ_INT(tide_cache_verified(dir, K3, &s2), TIDE_OK); /* a key not in the index */
   CHECK_EQ_INT(tide_cache_use(dir, K3, &s2, &verified), TIDE_OK);
   CHECK_EQ_INT(verified, 1);
@@ -177,8 +197,9 @@ static void test_index(void) {
     "0123456789abcdef0123456789abcdef 99999999999999999999999 5 1 1 2 3\n",
     "0123456789abcdef0123456789abcdef 100 5 1 1 2 3",
     "0123456789abcdef0123456789abcdef 100 - 1 1 2 3\n",
+    "0123456789abcdef0123456789abcdef 100,5 1 1 2 3\n",
   };
-  for (int i = 0; i < 9; i++) {
+  for (int i = 0; i < 10; i++) {
     index_text(1, damaged[i]);
     CHECK_EQ_INT(tide_cache_use(dir, K1, &s1, &verified), TIDE_OK);
     CHECK_EQ_INT(verified, 0);
