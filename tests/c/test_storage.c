@@ -209,6 +209,19 @@ static void test_edges(void) {
     CHECK_STR_HAS(tide_lasterror(), "no room in");
     CHECK_STR_HAS(tide_lasterror(), "either");
     CHECK_EQ_INT(count_names(shm), 0);
+    /* the temp folder: /tmp when TMPDIR is empty; one that is missing */
+    const char *was = getenv("TMPDIR");
+    char saved[600];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    static const char *const tmps[] = {"", "/nonexistent-tide-dir"};
+    for (int i = 0; i < 2; i++) {
+      setenv("TMPDIR", tmps[i], 1);
+      CHECK_EQ_INT(tide_storage_new(huge, TIDE_WHERE_SHARED, &s), TIDE_ENOSPC);
+      CHECK_STR_HAS(tide_lasterror(), i ? "no room in /nonexistent-tide-dir either"
+                                        : "no room in /tmp either");
+    }
+    if (was) setenv("TMPDIR", saved, 1);
+    else unsetenv("TMPDIR");
     /* a small one goes to the folder as usual */
     CHECK_EQ_INT(tide_storage_new(1 << 16, TIDE_WHERE_SHARED, &s), TIDE_OK);
     tide_storage_unref(s);
