@@ -1195,6 +1195,26 @@ static void test_more_edges(void) {
     CHECK(access(shm, F_OK) != 0);
   }
   CHECK_EQ_INT(tide_npy_create(tmpfile_("c.npy"), -1, 1, &huge, &a), TIDE_EDTYPE);
+  /* memmaps that fit: 2 MB on a disk folder and on a tmpfs, and an empty one */
+  int64_t two_mb = 2 << 20, zero = 0;
+  CHECK_EQ_INT(tide_npy_create(tmpfile_("two.npy"), TIDE_U8, 1, &two_mb, &a), TIDE_OK);
+  CHECK(a.storage && a.shape[0] == two_mb && a.data[two_mb - 1] == 0);
+  tide_array_close(&a);
+  char shm2[] = "/dev/shm/tide-test-npy-XXXXXX";
+  if (mkdtemp(shm2)) {
+    char tp[100];
+    snprintf(tp, sizeof tp, "%s/two.npy", shm2);
+    CHECK_EQ_INT(tide_npy_create(tp, TIDE_U8, 1, &two_mb, &a), TIDE_OK);
+    tide_array_close(&a);
+    unlink(tp);
+    rmdir(shm2);
+  }
+  CHECK_EQ_INT(tide_npy_create(tmpfile_("empty.npy"), TIDE_F32, 1, &zero, &a), TIDE_OK);
+  CHECK(a.storage && a.shape[0] == 0);
+  tide_array_close(&a);
+  CHECK_EQ_INT(tide_npy_load(tmpfile_("empty.npy"), &a), TIDE_OK);
+  CHECK(a.dtype == TIDE_F32 && a.ndim == 1 && a.shape[0] == 0);
+  tide_array_close(&a);
   /* a broadcast view of 2^33 elements: saved as .npy it would be 8 GB;
   ** a .npz without zip64 cannot hold it, refused before writing */
   tide_Storage *st;
@@ -1282,10 +1302,12 @@ static void limited_save(rlim_t lim, int what) {
     rl = old;
     rl.rlim_cur = lim;
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
-    const char *q = tmpfile_(what < 2 ? "lim.npy" : "lim.npz");
+    const char *q = tmpfile_(what < 2 || what == 5 ? "lim.npy" : "lim.npz");
     const tide_Array *arrs[1] = {what == 1 ? &v : &a};
-    int rc = what < 2 ? tide_npy_save(q, arrs[0])
-                      : tide_npz_save(q, 1, (const char *[]){"a"}, arrs, what == 4);
+    tide_Array m;
+    int rc = what == 5 ? tide_npy_create(q, TIDE_F64, 2, sh, &m)
+             : what < 2 ? tide_npy_save(q, arrs[0])
+                        : tide_npz_save(q, 1, (const char *[]){"a"}, arrs, what == 4);
     int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), q) ? 0 : 1;
     if (access(q, F_OK) == 0) code = 2;
     setrlimit(RLIMIT_FSIZE, &old);
@@ -1305,6 +1327,7 @@ static void test_limited_saves(void) {
   limited_save(32, 3);    /* its name */
   limited_save(300, 4);   /* deflated bytes */
   limited_save(200000, 3); /* stored bytes */
+  limited_save(40, 5);     /* a memmap's header */
 }
 
 int main(void) {
