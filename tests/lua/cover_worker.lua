@@ -1,0 +1,111 @@
+-- cover_worker.lua: corners of the worker's task loop (runtime/bind/worker.c)
+-- that the other parallel tests leave: error objects that are not strings,
+-- a script's own math.randomseed (called with each task's index, or
+-- raising), a math that is not a table, many results, results that fail
+-- half-encoded (their descriptors closed), a result message past 16 MB,
+-- more big results than a worker lends at once, and the kill-point hook
+-- with a hang past the timeout and with a setting it does not understand.
+local check = require "check"
+local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN is not set")
+
+local function errs(f, n, o)
+  local out = {}
+  for i, r, e in tide.map(f, n, o or {jobs = 2, on_error = "yield"}) do out[i] = e or r end
+  return out
+end
+
+-- error objects ------------------------------------------------------------------
+local r = errs(function(i)
+  if i == 1 then error(setmetatable({}, {__tostring = function() return 42 end})) end
+  if i == 2 then error({code = 7}) end
+  return "fine"
+end, 3)
+check.truthy(tostring(r[1]):find("error object is a table value", 1, true), "odd __tostring: " .. tostring(r[1]))
+check.truthy(tostring(r[2]):find("error object is a table value", 1, true), "a table: " .. tostring(r[2]))
+check.eq(r[3], "fine", "the other task")
+
+-- the script's own math.randomseed --------------------------------------------------
+local stock = math.randomseed
+local seeded = tide.zeros(6, {shared = true, dtype = "i64"})
+math.randomseed = function(_, i) seeded[i] = i end
+local got = tide.collect(function(i) return i * 2 end, 6, {jobs = 2, chunk = 1})
+math.randomseed = function() error("no seeds today") end
+local got2 = tide.collect(function(i) return i + 1 end, 4, {jobs = 2})
+math.randomseed = stock
+for i = 1, 6 do
+  check.eq(got[i], i * 2, "with a Lua randomseed, task " .. i)
+  check.eq(seeded[i], i, "randomseed called with the task's index " .. i)
+end
+for i = 1, 4 do check.eq(got2[i], i + 1, "a raising randomseed does not fail task " .. i) end
+local m = math
+math = 5 -- luacheck: ignore
+local got3 = tide.collect(function(i) return i * i end, 4, {jobs = 2})
+math = m -- luacheck: ignore
+for i = 1, 4 do check.eq(got3[i], i * i, "with math not a table, task " .. i) end
+
+-- many results, and results that fail half-encoded ---------------------------------
+local six = tide.collect(function(i) return i, "a", "b", "c", "d", {i} end, 2, {jobs = 2})
+check.eq(six[2], 2, "six results: the first is kept by collect")
+local many = {}
+for i, a, b, c, d, e, f in tide.map(function(i) return i, "a", "b", "c", "d", {i} end, 2, {jobs = 2}) do
+  many[i] = {a, b, c, d, e, f}
+end
+check.eq(many[2][6][1], 2, "the sixth result, a table")
+check.eq(many[1][5], "d", "the fifth")
+local sh = tide.zeros(1 << 18, {shared = true})
+r = errs(function(i)
+  if i == 2 then return sh, coroutine.create(print) end
+  return i
+end, 3)
+check.truthy(tostring(r[2]):find("result 2: cannot send a thread", 1, true), "a result that cannot travel: " .. tostring(r[2]))
+check.eq(r[3], 3, "the task after it")
+
+-- a result message past 16 MB, and more big results than one worker lends ----------
+local big = tide.collect(function(i) return string.rep(string.char(64 + i), 17 << 20) end, 2,
+                         {jobs = 1, chunk = 2})
+check.eq(#big[1], 17 << 20, "a 17 MB string result")
+check.eq(big[2]:sub(-1), "B", "and the next")
+local arrs = tide.collect(function(i) return tide.full(1 << 17, i) end, 12, {jobs = 1, chunk = 12})
+for i = 1, 12 do
+  check.eq(arrs[i][1], i, "big result " .. i .. " of a batch of 12")
+  check.eq(arrs[i][1 << 17], i, "its last element")
+end
+arrs = nil
+collectgarbage()
+
+-- kill points: a hang past the timeout, and settings the hook ignores -----------------
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -m 700 " .. dir))
+local script = dir .. "/kp.lua"
+local f = assert(io.open(script, "w"))
+f:write([[
+local out = {}
+for i, r, e in tide.map(function(i) return i * 10 end, 5,
+                        {jobs = 2, chunk = 1, timeout = 1, on_error = "yield"}) do
+  out[#out + 1] = i .. "=" .. tostring(e and e:gsub("\n.*", "") or r)
+end
+table.sort(out)
+print(table.concat(out, ";"))
+]])
+f:close()
+local function run(kp)
+  local p = io.popen(string.format("TIDE_KILLPOINT='%s' TIDE_KILLPOINT_ONCE='%s/once-%s' %q %q 2>&1",
+                                   kp, dir, kp:gsub("%W", "_"), bin, script))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+local hang = run("run:3:hang")
+check.truthy(hang:find("3=[task 3, worker", 1, true), "a hang names task 3: " .. hang)
+check.truthy(hang:find("timed out after 1 s", 1, true), "by its timeout: " .. hang)
+check.truthy(hang:find("1=10;2=20;", 1, true) and hang:find("4=40;5=50", 1, true), "others run: " .. hang)
+check.eq(run("nonsense"), "1=10;2=20;3=30;4=40;5=50\n", "a setting the hook does not parse")
+check.eq(run("nowhere:3:KILL"), "1=10;2=20;3=30;4=40;5=50\n", "a stage it does not know")
+local shrug = run("run:3:shrug") -- an action it does not know: the task raises instead
+check.truthy(shrug:find("3=[task 3, worker", 1, true) and shrug:find("killpoint: error", 1, true),
+             "an unknown action makes the task raise: " .. shrug)
+check.truthy(shrug:find("1=10;2=20;", 1, true) and shrug:find("4=40;5=50", 1, true), "others run: " .. shrug)
+os.execute("rm -rf " .. dir)
+
+check.done()
