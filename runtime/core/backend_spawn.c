@@ -358,6 +358,11 @@ static int s_respawn(tide_Backend *b, int id) { return spawn_one(spawn_of(b)->se
 
 static int s_setup(tide_Backend *b, int id, const tide_Buf *payload) {
   SWorker *w = &spawn_of(b)->set->w[id - 1];
+  /* the frame carries the worker's word and spill too: checked before
+  ** tide_buf_put_fd refuses the 63rd array with a less useful message */
+  if (payload->nfds > TIDE_MSG_MAXFDS - 2)
+    return tide__seterr(TIDE_EINVAL, "backend 'spawn': the loop's function and input hold %d "
+                        "shared arrays; at most %d", payload->nfds, TIDE_MSG_MAXFDS - 2);
   tide_Buf f = TIDE_BUF_INIT;
   int bud = tide__config.blas_threads_per_worker;
   if (bud <= 0) bud = tide_ncpus() / (b->jobs > 0 ? b->jobs : 1);
@@ -374,11 +379,6 @@ static int s_setup(tide_Backend *b, int id, const tide_Buf *payload) {
   if (rc) {
     tide_buf_free(&f);
     return tide__seterr(TIDE_ENOMEM, "cannot build the setup of worker %d", id);
-  }
-  if (f.nfds > TIDE_MSG_MAXFDS) {
-    tide_buf_free(&f);
-    return tide__seterr(TIDE_EINVAL, "backend 'spawn': the loop's function and input hold %d "
-                        "shared arrays; at most %d", payload->nfds, TIDE_MSG_MAXFDS - 2);
   }
   rc = tide_msg_send(w->sock, TIDE_MSG_SETUP, &f);
   tide_buf_free(&f);
