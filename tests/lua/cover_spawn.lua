@@ -109,6 +109,7 @@ local function run(exe)
   return out
 end
 check.eq(run(bin), "ok 21\n", "TIDE_WORKER_EXE naming the tide program")
+check.eq(run(""), "ok 21\n", "an empty TIDE_WORKER_EXE: the running program")
 local bad = run("/nonexistent/tide-worker")
 check.truthy(bad:find("TIDE_WORKER_EXE '/nonexistent/tide-worker' cannot be run", 1, true),
              "TIDE_WORKER_EXE naming nothing: " .. bad)
