@@ -20,7 +20,7 @@
 #include "schedule.h"
 
 enum { M_GOOD, M_WRONG_TASK, M_WRONG_TYPE, M_COUNT, M_STATUS, M_BAD_STATUS, M_TOO_MANY,
-       M_HUGE, M_ERROR, M_HANG };
+       M_HUGE, M_ERROR, M_HANG, M_QUIT };
 
 typedef struct Proto {
   int mode;
@@ -54,6 +54,7 @@ static int proto_main(void *ud, int sock, int id) {
       atomic_store(&tide_worker_word->task, t);
       int mine = p->bad_task == 0 || p->bad_task == t;
       if (p->mode == M_HANG && mine) pause();
+      if (p->mode == M_QUIT && mine) return (int)p->bad_task == 0 ? TIDE_WORKER_EXIT_PROTOCOL : 5;
       if (p->mode == M_ERROR && mine) {
         put_entry_head(&out, t, 1);
         tide_buf_put_u32(&out, 4);
@@ -205,6 +206,20 @@ static void test_timeout(void) {
   CHECK_STR_HAS(o.msg, "timed out after 0.5 s");
 }
 
+/* A worker that exits: the cause names its status, and what tide's own
+** exit statuses mean. */
+static void test_exit(int64_t bad, const char *how) {
+  Proto p = {M_QUIT, bad};
+  tide_SchedConfig c = {.jobs = 2, .total = 4, .chunk = 1, .consume_on_arrival = 1,
+                        .backend = &tide_backend_fork, .worker = proto_main, .ud = &p};
+  Outcome o;
+  drive(&c, 4, &o, 0);
+  CHECK_EQ_INT(o.done, 4);
+  for (int t = 1; t <= 4; t++) CHECK_EQ_INT(o.seen[t], 1);
+  CHECK_EQ_INT(o.fails, bad ? 1 : 4);
+  CHECK_STR_HAS(o.msg, how);
+}
+
 /* A backend that wants the loop's setup payload, given none. */
 static tide_BackendOps needy;
 
@@ -238,6 +253,8 @@ int main(void) {
   test_errors();
   test_items();
   test_timeout();
+  test_exit(0, "died (exited with status 122: it was sent a malformed message)");
+  test_exit(3, "died (exited with status 5) while running task 3");
   test_no_setup();
   return check_done();
 }
