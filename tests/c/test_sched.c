@@ -9,6 +9,7 @@
 ** carry items (the ring grows; an item out of order is refused), a
 ** timeout, and a backend wanting a setup payload that the loop lacks.
 */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,16 @@
 #include "schedule.h"
 
 enum { M_GOOD, M_WRONG_TASK, M_WRONG_TYPE, M_COUNT, M_STATUS, M_BAD_STATUS, M_TOO_MANY,
-       M_HUGE, M_ERROR, M_HANG, M_QUIT };
+       M_HUGE, M_ERROR, M_HANG, M_QUIT, M_SPILL };
 
 typedef struct Proto {
   int mode;
-  int64_t bad_task; /* M_ERROR, M_HANG: the task that errs or hangs (0: all) */
+  int64_t bad_task; /* M_ERROR, M_HANG, M_QUIT: the task that fails (0: all);
+                    ** M_SPILL: the last of a batch of 4, where the worker dies */
+  char flag[256];   /* M_SPILL: made by the one worker that dies */
 } Proto;
+
+#define SPILLED 12345.0 /* M_SPILL: the begin time of entries only in the spill */
 
 static void put_entry_head(tide_Buf *o, int64_t t, int status) {
   tide_buf_put_u64(o, (uint64_t)t);
@@ -48,6 +53,32 @@ static int proto_main(void *ud, int sock, int id) {
     tide_Cursor c = {in.p, in.p + in.n, 0};
     int64_t first = (int64_t)tide_cur_u64(&c);
     uint32_t count = tide_cur_u32(&c); /* items and lent ids follow: not read */
+    if (p->mode == M_SPILL && p->bad_task == first + (int64_t)count - 1 && count == 4) {
+      int fd = open(p->flag, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd >= 0) { /* sends the first result, spills three, dies in the fourth */
+        close(fd);
+        for (int part = 0; part < 2; part++) {
+          tide_buf_reset(&out);
+          tide_buf_put_u32(&out, part ? 3 : 1);
+          for (int64_t t = first; t < first + (part ? 3 : 1); t++) {
+            tide_buf_put_u64(&out, (uint64_t)t);
+            tide_buf_put_u8(&out, 0);
+            tide_buf_put_f64(&out, part ? SPILLED : 0);
+            tide_buf_put_f64(&out, 0);
+            tide_buf_put_u32(&out, 1);
+            tide_buf_put_u32(&out, 8);
+            tide_buf_put_u64(&out, (uint64_t)(t * 3));
+          }
+          if (!part && tide_msg_send(sock, TIDE_MSG_RESULT, &out)) return TIDE_WORKER_EXIT_SEND;
+        }
+        /* the spill holds the one sent already too: the parent skips it */
+        if (pwrite(tide_worker_spill, out.p, out.n, 0) != (ssize_t)out.n) return TIDE_WORKER_EXIT_SEND;
+        atomic_store(&tide_worker_word->committed, out.n);
+        atomic_store(&tide_worker_word->task, first + 3);
+        kill(getpid(), SIGKILL);
+        pause();
+      }
+    }
     tide_buf_reset(&out);
     tide_buf_put_u32(&out, p->mode == M_COUNT ? count + 1 : count);
     for (int64_t t = first; t < first + (int64_t)count; t++) {
@@ -66,7 +97,7 @@ static int proto_main(void *ud, int sock, int id) {
       tide_buf_put_u32(&out, p->mode == M_TOO_MANY ? 251 : 1);
       tide_buf_put_u32(&out, 8);
       tide_buf_put_u64(&out, (uint64_t)(t * 3));
-      if (p->mode != M_GOOD && p->mode != M_ERROR && p->mode != M_HANG) break; /* one is enough */
+      if (p->mode != M_GOOD && p->mode < M_ERROR) break; /* one is enough */
     }
     if (p->mode == M_HUGE) {
       static const unsigned char hdr[5] = {0xff, 0xff, 0xff, 0xff, TIDE_MSG_RESULT};
@@ -80,7 +111,7 @@ static int proto_main(void *ud, int sock, int id) {
 }
 
 typedef struct Outcome {
-  int seen[64], fails, errors, timeouts, done;
+  int seen[64], fails, errors, timeouts, done, recovered;
   int64_t failed_first, error_first;
   char msg[512];
 } Outcome;
@@ -130,6 +161,7 @@ static void drive(tide_SchedConfig *c, int n, Outcome *o, int items) {
             CHECK((int64_t)tide_cur_u64(&b) == en.task * 3);
           }
           if (en.task >= 1 && en.task <= n) o->seen[en.task]++;
+          if (en.begin == SPILLED) o->recovered++;
           o->done++;
         }
       }
@@ -142,7 +174,7 @@ static void drive(tide_SchedConfig *c, int n, Outcome *o, int items) {
 
 /* A worker that breaks the protocol fails the task it ran, every time. */
 static void test_malformed(int mode, const char *what) {
-  Proto p = {mode, 0};
+  Proto p = {.mode = mode, .bad_task = 0};
   tide_SchedConfig c = {.jobs = 2, .total = 6, .chunk = 1, .consume_on_arrival = 1,
                         .backend = &tide_backend_fork, .worker = proto_main, .ud = &p};
   Outcome o;
@@ -157,7 +189,7 @@ static void test_malformed(int mode, const char *what) {
 /* Task errors the worker reports: with raise, the loop stops handing out
 ** tasks after the first; without, every task has its outcome. */
 static void test_errors(void) {
-  Proto p = {M_ERROR, 4};
+  Proto p = {.mode = M_ERROR, .bad_task = 4};
   tide_SchedConfig c = {.jobs = 2, .total = 30, .chunk = 1, .consume_on_arrival = 1,
                         .backend = &tide_backend_fork, .worker = proto_main, .ud = &p};
   Outcome o;
@@ -180,7 +212,7 @@ static void test_errors(void) {
 
 /* Items ride with their tasks; the ring grows past its first 64. */
 static void test_items(void) {
-  Proto p = {M_GOOD, 0};
+  Proto p = {.mode = M_GOOD, .bad_task = 0};
   tide_SchedConfig c = {.jobs = 2, .total = -1, .items = 1, .chunk = 3, .window = -1,
                         .consume_on_arrival = 1, .backend = &tide_backend_fork,
                         .worker = proto_main, .ud = &p};
@@ -193,7 +225,7 @@ static void test_items(void) {
 
 /* A task that never ends fails by the timeout; the others run. */
 static void test_timeout(void) {
-  Proto p = {M_HANG, 2};
+  Proto p = {.mode = M_HANG, .bad_task = 2};
   tide_SchedConfig c = {.jobs = 2, .total = 8, .chunk = 1, .consume_on_arrival = 1,
                         .timeout = 0.5, .backend = &tide_backend_fork, .worker = proto_main,
                         .ud = &p};
@@ -206,10 +238,32 @@ static void test_timeout(void) {
   CHECK_STR_HAS(o.msg, "timed out after 0.5 s");
 }
 
+/* A worker that dies with results in its spill: those past what it sent
+** are recovered, the task it ran fails, the rest run elsewhere. */
+static void test_spill(void) {
+  Proto p = {.mode = M_SPILL, .bad_task = 8};
+  const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  snprintf(p.flag, sizeof p.flag, "%s/tide-test-sched-%d", dir, (int)getpid());
+  unlink(p.flag);
+  tide_SchedConfig c = {.jobs = 2, .total = 12, .chunk = 4, .consume_on_arrival = 1,
+                        .backend = &tide_backend_fork, .worker = proto_main, .ud = &p};
+  Outcome o;
+  drive(&c, 12, &o, 0);
+  CHECK(access(p.flag, F_OK) == 0); /* the worker did die there */
+  unlink(p.flag);
+  CHECK_EQ_INT(o.done, 12);
+  for (int t = 1; t <= 12; t++) CHECK_EQ_INT(o.seen[t], 1);
+  CHECK_EQ_INT(o.fails, 1);
+  CHECK((int)o.failed_first == 8);
+  CHECK_EQ_INT(o.recovered, 2); /* 6 and 7 from the spill; 5 from its message */
+  CHECK_STR_HAS(o.msg, "[task 8, worker ");
+  CHECK_STR_HAS(o.msg, "killed by signal 9 (SIGKILL)");
+}
+
 /* A worker that exits: the cause names its status, and what tide's own
 ** exit statuses mean. */
 static void test_exit(int64_t bad, const char *how) {
-  Proto p = {M_QUIT, bad};
+  Proto p = {.mode = M_QUIT, .bad_task = bad};
   tide_SchedConfig c = {.jobs = 2, .total = 4, .chunk = 1, .consume_on_arrival = 1,
                         .backend = &tide_backend_fork, .worker = proto_main, .ud = &p};
   Outcome o;
@@ -234,7 +288,7 @@ static void test_no_setup(void) {
   needy.name = "needy";
   needy.start = needy_start;
   needy.setup = tide_backend_send_setup;
-  Proto p = {M_GOOD, 0};
+  Proto p = {.mode = M_GOOD, .bad_task = 0};
   tide_SchedConfig c = {.jobs = 1, .total = 2, .chunk = 1, .backend = &needy,
                         .worker = proto_main, .ud = &p};
   tide_Sched *S = NULL;
@@ -253,6 +307,7 @@ int main(void) {
   test_errors();
   test_items();
   test_timeout();
+  test_spill();
   test_exit(0, "died (exited with status 122: it was sent a malformed message)");
   test_exit(3, "died (exited with status 5) while running task 3");
   test_no_setup();
