@@ -152,7 +152,7 @@ check.truthy(tostring(err):find("nested too deep", 1, true), "named: " .. tostri
 -- a generator as an upvalue draws in the worker what the parent would draw
 local g3 = tide.rng(11)
 local want = tide.rng(11):uniform()
-local got = tide.collect(function() return g3:uniform() end, 1, {backend = "spawn", jobs = 1})
+local got = tide.collect(function() return g3:uniform() end, 2, {backend = "spawn", jobs = 2, chunk = 1})
 check.eq(got[1], want, "a generator's state travels to a spawn worker")
 
 check.done()

@@ -49,7 +49,7 @@ end
 
 -- two warm pools, closed in either order ----------------------------------------------
 for _, order in ipairs{{1, 2}, {2, 1}} do
-  local ps = {tide.pool{backend = "spawn", jobs = 1}, tide.pool{backend = "spawn", jobs = 1}}
+  local ps = {tide.pool{backend = "spawn", jobs = 2}, tide.pool{backend = "spawn", jobs = 2}}
   for k = 1, 2 do check.eq(ps[k]:collect(function(i) return i + k end, 3)[3], 3 + k, "pool " .. k) end
   ps[order[1]]:close()
   local other = ps[order[2]]

@@ -18,11 +18,13 @@ end
 local r = errs(function(i)
   if i == 1 then error(setmetatable({}, {__tostring = function() return 42 end})) end
   if i == 2 then error({code = 7}) end
+  if i == 4 then error(setmetatable({}, {__tostring = function() return "custom error" end})) end
   return "fine"
-end, 3)
+end, 4)
 check.truthy(tostring(r[1]):find("error object is a table value", 1, true), "odd __tostring: " .. tostring(r[1]))
 check.truthy(tostring(r[2]):find("error object is a table value", 1, true), "a table: " .. tostring(r[2]))
 check.eq(r[3], "fine", "the other task")
+check.truthy(tostring(r[4]):find("custom error", 1, true), "a __tostring giving a string: " .. tostring(r[4]))
 
 -- the script's own math.randomseed --------------------------------------------------
 local stock = math.randomseed
@@ -62,11 +64,11 @@ check.eq(r[3], 3, "the task after it")
 
 -- a result message past 16 MB, and more big results than one worker lends ----------
 local big = tide.collect(function(i) return string.rep(string.char(64 + i), 17 << 20) end, 2,
-                         {jobs = 1, chunk = 2})
+                         {jobs = 2, chunk = 2})
 check.eq(#big[1], 17 << 20, "a 17 MB string result")
 check.eq(big[2]:sub(-1), "B", "and the next")
-local arrs = tide.collect(function(i) return tide.full(1 << 17, i) end, 12, {jobs = 1, chunk = 12})
-for i = 1, 12 do
+local arrs = tide.collect(function(i) return tide.full(1 << 17, i) end, 24, {jobs = 2, chunk = 12})
+for i = 1, 24 do
   check.eq(arrs[i][1], i, "big result " .. i .. " of a batch of 12")
   check.eq(arrs[i][1 << 17], i, "its last element")
 end
