@@ -1,0 +1,81 @@
+-- cover_sched.lua: the scheduler (runtime/core/schedule.c) at its edges, as
+-- a script meets them: items that carry more shared arrays than one TASK
+-- message may (the batch is cut where the descriptors run out), a timeout
+-- in the middle of a batch (that task fails, the ones before and after it
+-- arrive once), and a loop broken off in the middle of batches.
+local check = require "check"
+
+local me = check.pid()
+local function children()
+  local kids = 0
+  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
+  for _ in p:lines() do kids = kids + 1 end
+  p:close()
+  return kids - 1 -- grep's shell
+end
+
+-- items from an iterator, each a shared array: 70 in one batch of 70 ----------------------
+for _, backend in ipairs{"fork", "spawn"} do
+  local arrs = {}
+  for i = 1, 70 do arrs[i] = tide.full(1 << 14, i, {shared = true}) end
+  local k = 0
+  local function xs()
+    k = k + 1
+    if k <= 70 then return arrs[k] end
+  end
+  local got, n = {}, 0
+  for i, r in tide.map(function(a, i) a[2] = -i; return a[1] end, xs,
+                       {jobs = 2, chunk = 70, backend = backend}) do
+    got[i] = r
+    n = n + 1
+  end
+  check.eq(n, 70, backend .. ": every item's task ran once")
+  for i = 1, 70 do
+    check.eq(got[i], i, backend .. ": item " .. i)
+    check.eq(arrs[i][2], -i, backend .. ": its shared array written by the worker")
+  end
+end
+check.eq(children(), 0, "no child left")
+
+-- a timeout in the middle of a batch -----------------------------------------------------------
+for _, backend in ipairs{"fork", "spawn"} do
+  local runs = tide.zeros(12, {shared = true, dtype = "i64"})
+  local res, errs = {}, {}
+  for i, r, e in tide.map(function(i)
+    runs[i] = runs[i] + 1
+    if i == 6 then tide.sleep(30) end
+    return i * 2
+  end, 12, {jobs = 2, chunk = 4, timeout = 1, on_error = "yield", backend = backend}) do
+    if e then errs[i] = e else res[i] = r end
+  end
+  check.truthy(errs[6] and errs[6]:find("[task 6, worker", 1, true) and errs[6]:find("timed out", 1, true),
+               backend .. ": task 6 timed out: " .. tostring(errs[6]))
+  for i = 1, 12 do
+    if i ~= 6 then
+      check.eq(res[i], 2 * i, backend .. ": task " .. i .. " of the batches")
+      check.eq(errs[i], nil, backend .. ": no error for task " .. i)
+    end
+    check.eq(runs[i], 1, backend .. ": task " .. i .. " ran once")
+  end
+end
+check.eq(children(), 0, "no child left after the timeouts")
+
+-- a loop broken off in the middle of batches ------------------------------------------------------
+for _, backend in ipairs{"fork", "spawn"} do
+  local seen = 0
+  for i, r in tide.map(function(i) tide.sleep(0.01) return i end, 200,
+                       {jobs = 2, chunk = 8, backend = backend}) do
+    check.eq(r, i, backend .. ": result " .. i)
+    seen = seen + 1
+    if seen == 20 then break end
+  end
+  collectgarbage()
+  collectgarbage()
+  check.eq(seen, 20, backend .. ": broke after 20")
+  -- the next loop runs at once and whole
+  local r = tide.collect(function(i) return -i end, 30, {jobs = 2, backend = backend})
+  check.eq(r[30], -30, backend .. ": a loop after the break")
+end
+check.eq(children(), 0, "no child left after breaks")
+
+check.done()
