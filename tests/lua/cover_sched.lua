@@ -78,4 +78,27 @@ for _, backend in ipairs{"fork", "spawn"} do
 end
 check.eq(children(), 0, "no child left after breaks")
 
+-- loops at once: a fork loop's workers are forked while other loops (a fork
+-- one, a spawn one and a warm spawn pool) are live, and must not keep theirs --
+do
+  local warm = tide.pool{backend = "spawn", jobs = 2}
+  check.eq(warm:collect(function(i) return i end, 4)[4], 4, "the warm pool runs")
+  local slow = function(i) tide.sleep(0.02) return i * 3 end
+  local a = tide.start(slow, 20, {jobs = 2})
+  local b = tide.start(slow, 20, {jobs = 2, backend = "spawn"})
+  local c = tide.start(function(i) return i + 1000 end, 20, {jobs = 2})
+  local ra, rb, rc = {}, {}, {}
+  for _, pair in ipairs{{a, ra}, {b, rb}, {c, rc}} do
+    for i, r in pair[1]:results() do pair[2][i] = r end
+  end
+  for i = 1, 20 do
+    check.eq(ra[i], 3 * i, "fork loop beside others, task " .. i)
+    check.eq(rb[i], 3 * i, "spawn loop beside others, task " .. i)
+    check.eq(rc[i], i + 1000, "a fork loop started while two ran, task " .. i)
+  end
+  check.eq(warm:collect(function(i) return -i end, 4)[4], -4, "the warm pool still runs")
+  warm:close()
+end
+check.eq(children(), 0, "no child left after loops at once")
+
 check.done()
