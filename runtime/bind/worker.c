@@ -140,6 +140,8 @@ static int enc_results(lua_State *L) {
     return kp_error(L);
   }
   int n = lua_gettop(L);
+  /* the parent reads at most 250 values per entry (tide_entry_next) */
+  if (n > 250) return luaL_error(L, "a task may return at most 250 values, not %d", n);
   tide_buf_put_u32(enc_out, (uint32_t)n);
   static const char *const roots[] = {"result 1", "result 2", "result 3", "result 4"};
   for (int i = 1; i <= n; i++) {
@@ -251,7 +253,11 @@ static double run_task(const tideW_Loop *lp, lua_State *L, int base, int jidx, i
   switch (lp->kind) {
     case IN_COUNT: lua_pushinteger(L, idx); break;
     case IN_TABLE:
-    case IN_ARRAY: lua_rawgeti(L, jidx, 2); lua_geti(L, -1, idx); lua_remove(L, -2); break;
+    case IN_ARRAY: /* no input when it could not be loaded here: f raises why */
+      if (lua_rawgeti(L, jidx, 2) != LUA_TNIL) lua_geti(L, -1, idx);
+      else lua_pushnil(L);
+      lua_remove(L, -2);
+      break;
     default:
       lua_pushcfunction(L, dec_item);
       lua_pushlightuserdata(L, fds);

@@ -45,6 +45,71 @@ local got3 = tide.collect(function(i) return i * i end, 4, {jobs = 2})
 math = m -- luacheck: ignore
 for i = 1, 4 do check.eq(got3[i], i * i, "with math not a table, task " .. i) end
 
+-- C functions as math.randomseed: called like the script's own, harmlessly
+local co_seed = coroutine.wrap(function() while true do coroutine.yield() end end)
+for _, rs in ipairs{math.abs, co_seed} do
+  math.randomseed = rs
+  local got4 = tide.collect(function(i) return i * 5 end, 4, {jobs = 2})
+  math.randomseed = stock
+  for i = 1, 4 do check.eq(got4[i], i * 5, "with a C randomseed, task " .. i) end
+end
+
+-- what a spawned worker cannot rebuild: each task fails naming it ----------------------
+package.preload.cover_worker_pre = function() return {twice = function(x) return 2 * x end} end
+local pre = require "cover_worker_pre"
+local function spawn_errs(f, xs)
+  local res, es = {}, {}
+  for i, r2, e in tide.map(f, xs, {jobs = 2, backend = "spawn", on_error = "yield"}) do
+    res[i], es[i] = r2, e
+  end
+  return res, es
+end
+local _, es = spawn_errs(function(i) return pre.twice(i) end, 3)
+for i = 1, 3 do
+  check.truthy(es[i] and es[i]:find("the worker cannot load the loop's function", 1, true) and
+               es[i]:find("cover_worker_pre", 1, true), "a preloaded module's function, task " .. i ..
+               ": " .. tostring(es[i]))
+end
+_, es = spawn_errs(function(m) return m.twice(3) end, {pre, pre})
+for i = 1, 2 do
+  check.truthy(es[i] and es[i]:find("the worker cannot load the loop's input", 1, true),
+               "a preloaded module as input, task " .. i .. ": " .. tostring(es[i]))
+end
+local Pt = {}
+Pt.__index = Pt
+tide.register_class("cover_worker.Pt", Pt)
+local k = 0
+local res
+res, es = spawn_errs(function(p) return p.x end, function()
+  k = k + 1
+  if k <= 2 then return setmetatable({x = k}, Pt) end
+end)
+for i = 1, 2 do
+  check.truthy(es[i] and es[i]:find("unknown class 'cover_worker.Pt'", 1, true),
+               "an item of a class the worker lacks, task " .. i .. ": " .. tostring(es[i]))
+  check.eq(res[i], nil, "no result for it")
+end
+-- 250 values from a task travel; 251 are that task's error, named (the
+-- worker used to send them and be killed for a malformed message)
+local vals = {}
+for i = 1, 251 do vals[i] = i end
+for _, backend in ipairs{"fork", "spawn"} do
+  local got250, errs251 = {}, {}
+  for i, a1, e in tide.map(function(i) return table.unpack(vals, 1, 249 + i) end, 3,
+                           {jobs = 2, on_error = "yield", backend = backend}) do
+    if e == nil or type(e) == "number" then got250[i] = a1 else errs251[i] = e end
+  end
+  check.eq(got250[1], 1, backend .. ": 250 values")
+  for i = 2, 3 do
+    check.truthy(errs251[i] and errs251[i]:find("a task may return at most 250 values, not " .. 249 + i, 1, true),
+                 backend .. ": " .. 249 + i .. " values: " .. tostring(errs251[i]))
+  end
+  local last = {}
+  for i, r2 in tide.map(function() return select(250, table.unpack(vals, 1, 250)) end, 2,
+                        {jobs = 2, backend = backend}) do last[i] = r2 end
+  check.eq(last[2], 250, backend .. ": the 250th value")
+end
+
 -- many results, and results that fail half-encoded ---------------------------------
 local six = tide.collect(function(i) return i, "a", "b", "c", "d", {i} end, 2, {jobs = 2})
 check.eq(six[2], 2, "six results: the first is kept by collect")
