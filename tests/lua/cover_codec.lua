@@ -98,4 +98,22 @@ local bad = s:sub(1, 2) .. "\9" .. s:sub(4)
 check.errors(function() tide._internal.unship(bad) end, "bad array mode")
 check.eq(tide._internal.unship(s)[3], 3, "the untouched message decodes")
 
+-- shipping tags and dump tags where they do not belong ------------------------------------
+check.errors(function() tide.decode(V .. string.char(32) .. string.pack("<I4", 0)) end, "unknown tag",
+             "a library value outside shipping")
+check.errors(function() tide.decode(V .. string.char(16) .. string.pack("<I4", 0)) end,
+             "a dump's array outside a dump")
+-- a private-copy array by content keeps its mode: writable where it lands
+local cow = tide.zeros(4, {worker_mode = "c"})
+local back = tide._internal.unship(tide._internal.ship(function() return cow end))()
+back[1] = 9
+check.eq(back[1], 9, "a worker_mode 'c' array shipped by content is writable")
+check.eq(cow[1], 0, "and a copy")
+-- an empty view of a shared array, by handle
+local sh = tide.zeros(8, {shared = true})
+local empty = sh:slice(1, 3, 2)
+check.eq(#empty, 0, "an empty view")
+local e2 = tide._internal.ship_local(function() return empty end)()
+check.eq(#e2, 0, "an empty view by handle")
+
 check.done()
