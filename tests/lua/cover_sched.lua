@@ -101,4 +101,21 @@ do
 end
 check.eq(children(), 0, "no child left after loops at once")
 
+-- a worker that collects its copy of a running job's handle (the parent's
+-- job, inherited by the fork) leaves the parent's job and workers alone -------
+cover_sched_job = tide.start(function(i) tide.sleep(0.05) return i * 7 end, 10, {jobs = 2})
+local drops = tide.collect(function(i)
+  cover_sched_job = nil -- this process's copy only
+  collectgarbage()
+  collectgarbage()
+  return i
+end, 4, {jobs = 2})
+check.eq(drops[4], 4, "the tasks that dropped the handle")
+local from_job = {}
+for i, r in cover_sched_job:results() do from_job[i] = r end
+for i = 1, 10 do check.eq(from_job[i], 7 * i, "the parent's job, task " .. i) end
+cover_sched_job = nil
+collectgarbage()
+check.eq(children(), 0, "no child left after the job")
+
 check.done()
