@@ -83,7 +83,7 @@ static int proto_main(void *ud, int sock, int id) {
     tide_buf_put_u32(&out, p->mode == M_COUNT ? count + 1 : count);
     for (int64_t t = first; t < first + (int64_t)count; t++) {
       atomic_store(&tide_worker_word->task, t);
-      int mine = p->bad_task == 0 || p->bad_task == t;
+      int mine = p->bad_task == 0 || p->bad_task == t || (p->bad_task == -1 && t % 2);
       if (p->mode == M_HANG && mine) pause();
       if (p->mode == M_QUIT && mine) return p->bad_task == 0 ? TIDE_WORKER_EXIT_PROTOCOL
                                              : p->bad_task == 3 ? 5 : 200;
@@ -212,6 +212,18 @@ static void test_errors(void) {
   CHECK((int)o.error_first == 3);
   CHECK(o.done < 60); /* halted: the window kept the rest from being drawn */
   for (int t = 1; t <= 60; t++) CHECK(o.seen[t] <= 1);
+  /* every odd task errs, raise without halting: the tasks before the
+  ** first failure still have their outcomes, none twice */
+  c.halt_on_fail = 0;
+  c.total = 20;
+  c.jobs = 2;
+  c.chunk = 2;
+  p.bad_task = -1;
+  drive(&c, 20, &o, 0);
+  CHECK(o.errors >= 1);
+  CHECK((int)o.error_first % 2 == 1);
+  CHECK(o.seen[1] == 1); /* the first task errs and is reported */
+  for (int t = 1; t <= 20; t++) CHECK(o.seen[t] <= 1);
 }
 
 /* Items ride with their tasks; the ring grows past its first 64. */
