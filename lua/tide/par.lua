@@ -92,6 +92,9 @@ end
 Pool.__close = Pool.close
 Pool.__gc = Pool.close
 
+-- par.is_pool(x): x is a tide.pool (searches run their loops on one)
+function par.is_pool(x) return getmetatable(x) == Pool end
+
 function Pool:__tostring()
   return string.format("tide.pool(jobs = %s%s)", tostring(self.defaults.jobs or tide.config.jobs),
                        self.closed and ", closed" or "")

@@ -406,18 +406,35 @@ function plot.lines(o)
   draw(series, cols1, ay, false)
   out[#out + 1] = '</g>'
 
-  -- marks: dashed vertical lines, labels reading upwards from the top
+  -- marks: dashed vertical lines, labels reading upwards from the top.  The
+  -- labels of marks closer than a line of text (searches that ended within
+  -- a few pixels of each other) share one label, "a, b", at the first.
+  local shown = {}
   for _, m in ipairs(marks) do
-    if finite(m.x) and m.x >= ax.lo and m.x <= ax.hi then
-      local px = ax.px(m.x)
-      line(out, px, y0, px, y1, ' stroke="#555" stroke-width="1" stroke-dasharray="3 3"')
-      if m.label then -- left of the line, or right of it when the frame is near
-        local lx = px - 3
-        if lx - SMALL_SIZE < x0 then lx = px + SMALL_SIZE + 2 end
-        rtext(out, lx, y1 + 4, -90, m.label, SMALL_SIZE, END .. INK)
+    if finite(m.x) and m.x >= ax.lo and m.x <= ax.hi then shown[#shown + 1] = m end
+  end
+  table.sort(shown, function(a, b) return a.x < b.x end)
+  local group
+  local function label(g)
+    if not g then return end -- left of the line, or right of it when the frame is near
+    local lx = g.px - 3
+    if lx - SMALL_SIZE < x0 then lx = g.px + SMALL_SIZE + 2 end
+    rtext(out, lx, y1 + 4, -90, table.concat(g, ", "), SMALL_SIZE, END .. INK)
+  end
+  for _, m in ipairs(shown) do
+    local px = ax.px(m.x)
+    line(out, px, y0, px, y1, ' stroke="#555" stroke-width="1" stroke-dasharray="3 3"')
+    if m.label then
+      if group and px - group.last < SMALL_SIZE + 2 then
+        group[#group + 1] = tostring(m.label)
+      else
+        label(group)
+        group = {px = px, tostring(m.label)}
       end
+      group.last = px
     end
   end
+  label(group)
 
   -- frame and axis labels
   frame(out, x0, x1, y0, y1)

@@ -87,17 +87,30 @@ end
 
 local evaluate = planmod.evaluate   -- one fit and its scores, in a worker
 
+-- The loops a search runs on: tide's, or a pool's (its defaults, and for a
+-- spawn pool its warm workers: an embedding host spawns them once).
+local function loops_of(pool, fname)
+  if pool == nil then return tide end
+  if not require("tide.par").is_pool(pool) then
+    error(string.format("%s: 'pool' must be a tide.pool, got %s", fname, type(pool)), 3)
+  end
+  return {collect = function(f, xs, o) return pool:collect(f, xs, o) end,
+          map = function(f, xs, o) return pool:map(f, xs, o) end,
+          start = function(f, xs, o) return pool:start(f, xs, o) end}
+end
+
 local Search = {}
 Search.__index = Search
 
 -- tide.search{model =, grid =, X =, y = (nil for k-means), cv = 5 | folds, jobs =, scoring =,
 --   train_score = false, budget = nil, seed = 0, async = false, refit = true,
---   progress = false, share = true, backend = "fork"}
+--   progress = false, share = true, backend = "fork", pool = nil}
 function search.search(spec)
   if type(spec) ~= "table" then fail("options table expected") end
   optmod.check(spec, "tide.search", {"model", "grid", "X", "y", "cv", "jobs", "scoring",
                                      "train_score", "budget", "seed", "async", "refit",
-                                     "progress", "share", "backend"})
+                                     "progress", "share", "backend", "pool"})
+  local loops = loops_of(spec.pool, "search")
   local model = models.as_model(spec.model)
   if not model then
     fail("'model' must be a model or a model class (for example tide.models.ridge), got %s",
@@ -126,7 +139,7 @@ function search.search(spec)
     scoring = scoring, lower_is_better = lower, train_score = spec.train_score or false,
     refit = spec.refit ~= false,
     nfolds = #folds, ntasks = #cands * #folds, done = 0, results = {}, errors = {},
-    t0 = tide.now(),
+    t0 = tide.now(), loops = loops,
   }, Search)
   for c = 1, #cands do s.results[c] = {} end
   -- the plan: candidates grouped by fold and by what they share (see
@@ -144,13 +157,13 @@ function search.search(spec)
   end
   local ctx = s.ctx
   if ctx.sets then
-    local res, errs = tide.collect(function(i) return planmod.moment_task(ctx, i) end, #ctx.sets,
+    local res, errs = loops.collect(function(i) return planmod.moment_task(ctx, i) end, #ctx.sets,
                                    s.opts)
     if next(errs or {}) == nil then planmod.combine_moments(ctx, res) end
   end
   local o = {order = "completed"}
   for k, v in pairs(s.opts) do o[k] = v end
-  for t, r, err in tide.map(function(t) return ctx.units[t].run() end, #ctx.units, o) do
+  for t, r, err in loops.map(function(t) return ctx.units[t].run() end, #ctx.units, o) do
     s:_record(t, r, err)
   end
   s:_finish()
@@ -161,7 +174,7 @@ end
 function Search:_stage()
   local ctx = self.ctx
   self.udone = 0
-  self.job = tide.start(function(t) return ctx.units[t].run() end, #ctx.units, self.opts)
+  self.job = self.loops.start(function(t) return ctx.units[t].run() end, #ctx.units, self.opts)
 end
 
 -- s:plan(): the search's plan as text: which candidates share what, in
@@ -428,11 +441,12 @@ end
 function search.cross_validate(model, X, y, opts)
   model, X, y, opts = arguments("cross_validate", model, X, y, opts)
   opts = optmod.check(opts, "tide.cross_validate", {"cv", "jobs", "scoring", "train_score",
-                                                    "progress", "backend"}) or {}
+                                                    "progress", "backend", "pool"}) or {}
+  local loops = loops_of(opts.pool, "cross_validate")
   local folds = folds_of(opts.cv, X, y, model)
   local score = scorer_of(opts.scoring)
   local ts = opts.train_score or false
-  local res = tide.collect(function(f) return evaluate(model, nil, X, y, folds[f], score, ts) end,
+  local res = loops.collect(function(f) return evaluate(model, nil, X, y, folds[f], score, ts) end,
                            #folds, {jobs = opts.jobs, chunk = 1, backend = opts.backend,
                                     progress = host_progress(opts.progress, "tide.cross_validate")})
   local out = {test_score = {}, fit_time = {}, score_time = {}, train_score = ts and {} or nil}
@@ -454,7 +468,8 @@ Curve.__index = Curve
 function search.learning_curve(model, X, y, opts)
   model, X, y, opts = arguments("learning_curve", model, X, y, opts)
   opts = optmod.check(opts, "tide.learning_curve", {"sizes", "cv", "jobs", "scoring",
-                                                    "progress", "backend"}) or {}
+                                                    "progress", "backend", "pool"}) or {}
+  local loops = loops_of(opts.pool, "learning_curve")
   local folds = folds_of(opts.cv, X, y, model)
   local score, scoring = scorer_of(opts.scoring)
   local sizes = opts.sizes or {0.1, 0.325, 0.55, 0.775, 1.0}
@@ -470,7 +485,7 @@ function search.learning_curve(model, X, y, opts)
     counts[i] = c
   end
   local nf = #folds
-  local res = tide.collect(function(t)
+  local res = loops.collect(function(t)
     local si, f = (t - 1) // nf + 1, (t - 1) % nf + 1
     local train = folds[f].train:slice(1, 1, counts[si])
     return evaluate(model, nil, X, y, {train = train, test = folds[f].test}, score, true)

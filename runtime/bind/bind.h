@@ -158,6 +158,8 @@ void tideB_open_host(lua_State *L);   /* state.c: tide._internal.log, host_progr
 ** (tide_Options), labelled `label`, and returns 1; returns 0, pushing
 ** nothing, when there is none (or in a worker process). */
 int tideL_host_progress(lua_State *L, const char *label);
+/* A forked worker drops its parent's idle interrupt hook (state.c). */
+void tideL_worker_hooks(lua_State *L);
 void tideB_open_codec(lua_State *L);  /* l_codec.c: encode, decode, register_class */
 void tideB_open_monitor(lua_State *L); /* l_monitor.c: monitor, memory */
 void tideB_open_rowset(lua_State *L); /* l_rowset.c: rowset, is_rowset */

@@ -529,6 +529,7 @@ static int fork_worker(void *ud, int sock, int id) {
   Job *J = ud;
   (void)id;
   tideW_Loop lp = {.L = J->L, .ref = J->ref, .kind = J->kind, .seed = J->seed};
+  tideL_worker_hooks(J->L);
   return tideW_serve(&lp, sock);
 }
 

@@ -6,7 +6,7 @@
 **
 ** A state opened here has its own allocator (memory_limit counts what the
 ** Lua state holds), a count hook during each call (time and instruction
-** limits, tide_interrupt) and a registry entry pointing back at it, which
+** limits, and tide_interrupt when the host asks for it) and a registry entry pointing back at it, which
 ** the log and progress functions read to reach the host's callbacks.
 */
 #include <stdio.h>
@@ -21,9 +21,11 @@
 /* Why the running call must stop (T->stop). */
 enum { GO = 0, STOP_INTERRUPT, STOP_TIME, STOP_INSTR };
 
-/* Count-hook steps: with a limit, every 1000 instructions; otherwise every
-** 10000, only to notice tide_interrupt (a hook call per 10000 instructions
-** costs nothing measurable). */
+/* Count-hook steps: with a limit, every 1000 instructions; otherwise, when
+** the host asked for it (interrupt_lua), every 10000, only to notice
+** tide_interrupt.  The step hardly matters: while any count hook is set,
+** Lua 5.4 checks it at every instruction (luaG_traceexec), which halves
+** the speed of a tight loop -- hence no hook by default. */
 #define STEP_LIMIT 1000
 #define STEP_IDLE 10000
 
@@ -249,6 +251,16 @@ static void limit_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
+/* In a forked worker: the idle hook of interrupt_lua is dropped (the
+** parent stops its workers by killing them; the hook would only halve the
+** speed of their tasks).  A limit's hook stays: the call's deadline and
+** instruction count go on in the worker's copy. */
+void tideL_worker_hooks(lua_State *L) {
+  tide_State *T = host_of(L);
+  if (T && lua_gethook(L) == limit_hook && T->deadline == 0 && T->ilimit == 0)
+    lua_sethook(L, NULL, 0, 0);
+}
+
 /* What a call found and puts back: the hook it replaced. */
 typedef struct Call {
   int outer, installed;
@@ -276,7 +288,11 @@ static void call_begin(tide_State *T, double seconds, int64_t instructions, Call
   c->mask = lua_gethookmask(L);
   c->count = lua_gethookcount(L);
   int limited = T->deadline > 0 || T->ilimit > 0;
-  if (c->hook && !limited) return;
+  if (c->hook == limit_hook) { /* left over (a forked worker's inherited state) */
+    lua_sethook(L, NULL, 0, 0);
+    c->hook = NULL;
+  }
+  if (!limited && (c->hook || !T->opt.interrupt_lua)) return;
   int step = limited ? STEP_LIMIT : STEP_IDLE;
   if (T->ilimit && T->ilimit < step) step = (int)T->ilimit;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, step);

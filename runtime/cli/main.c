@@ -301,9 +301,9 @@ static int run_options(Args *a) {
 ** the registry, and after the script ended without error they are set as
 ** globals.  The chunk is recognised by its depth (nothing below it but
 ** the levels that were there when it was called) and then by identity, so
-** the other returns cost a depth test only.  A hook already set (tide's
-** own count hook, which lets tide_interrupt stop Lua code, or a user's)
-** is chained: called for its own events, and put back after the script. */
+** the other returns cost a depth test only.  A hook already set (a user's,
+** or the count hook of a host's limits) is chained: called for its own
+** events, and put back after the script. */
 #define KEPT_LOCALS "tide.cli.locals"
 
 static lua_State *keep_L;     /* the main thread (coroutines inherit hooks) */

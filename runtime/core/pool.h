@@ -36,13 +36,18 @@ typedef struct tide_Worker {
 ** The word also carries small notes from the parent to a busy worker
 ** without a message: a ring of 32-bit values (worker.c: result segments
 ** given back), written by the parent up to back_head, read by the worker
-** up to back_tail. */
+** up to back_tail.
+**
+** A worker that gets a setup payload (spawn) stores when it finished
+** reading it in `ready` (tide_now() in ns; 0 until then): a batch's
+** timeout counts from there, not from a start the task had no part in. */
 #define TIDE_BACK_RING 16
 typedef struct tide_SlotWord {
   _Alignas(64) _Atomic int64_t task; /* a cache line each: workers write per task */
   _Atomic uint64_t committed;
   _Atomic uint32_t back_head, back_tail;
   uint32_t back[TIDE_BACK_RING];
+  _Atomic int64_t ready;
 } tide_SlotWord;
 
 typedef struct tide_Pool tide_Pool;

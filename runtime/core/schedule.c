@@ -30,6 +30,7 @@
 #define ITEM_BATCH_MAX 64  /* tasks per batch when they carry items (auto) */
 #define SPARE_MSG 512      /* the spare FAIL event's message room */
 #define BARREN_MAX 3       /* a slot's workers dying this often in a row before any task */
+#define START_MAX 30.0     /* seconds a worker may take over its setup before its timeout runs */
 
 typedef struct Slot {
   int dead;                  /* waits for tide_sched_respawn */
@@ -580,7 +581,24 @@ static int setup(tide_Sched *S, int id) {
   if (!S->B->ops->setup) return TIDE_OK;
   if (!S->c.setup) return tide__seterr(TIDE_EINVAL, "backend '%s' needs the loop's setup payload",
                                        S->B->ops->name);
+  tide_SlotWord *w = S->B->ops->word(S->B, id);
+  if (w) atomic_store(&w->ready, 0); /* set again by the worker when it has read this */
   return S->B->ops->setup(S->B, id, S->c.setup);
+}
+
+/* When slot id's batch started to count against the timeout: when it was
+** sent, or when its worker finished reading its setup if that came later
+** (a spawned worker's exec and setup are not the task's time).  A worker
+** still reading it gets up to START_MAX s more: -1 while that lasts. */
+static double clock_start(tide_Sched *S, int id, double now) {
+  Slot *s = &S->slots[id - 1];
+  if (!S->B->ops->setup) return s->sent;
+  tide_SlotWord *w = S->B->ops->word(S->B, id);
+  if (!w) return s->sent;
+  int64_t ready = atomic_load(&w->ready);
+  if (ready == 0) return now - s->sent < START_MAX ? -1 : s->sent + START_MAX;
+  double r = (double)ready * 1e-9;
+  return r > s->sent ? r : s->sent;
 }
 
 /* ----------------------------------------------------------- the thread */
@@ -591,7 +609,12 @@ static int check_timeouts(tide_Sched *S) {
   for (int id = 1; id <= S->c.jobs; id++) {
     Slot *s = &S->slots[id - 1];
     if (s->dead || !s->count) continue;
-    double left = s->sent + S->c.timeout - now;
+    double start = clock_start(S, id, now);
+    if (start < 0) { /* still starting: look again soon */
+      if (soonest > 0.05) soonest = 0.05;
+      continue;
+    }
+    double left = start + S->c.timeout - now;
     if (left <= 0) lost(S, id, "timed out", 1);
     else if (left < soonest) soonest = left;
   }

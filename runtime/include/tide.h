@@ -191,6 +191,14 @@ typedef struct tide_Options {
                             (their own progress option) */
   tide_LogFn on_log;     /* NULL: tide's messages go to stderr */
   void *ud;              /* passed to on_progress and on_log */
+  int interrupt_lua;     /* nonzero: tide_interrupt also stops pure Lua code
+                            (a count hook every 10000 instructions, which
+                            makes Lua 5.4 check at every instruction: tight
+                            Lua loops run about 2x slower).  0: it stops
+                            tide's loops and waits; Lua code stops at the
+                            limits above or by a hook the host sets in the
+                            state's thread (lua.c's SIGINT scheme, which
+                            the tide program uses) */
 } tide_Options;
 
 /* CONSTRUCTOR.  A new Lua state with the tide module loaded (as the global
@@ -350,10 +358,11 @@ TIDE_API tide_Array *tide_check_array(lua_State *L, int idx);
 **   Threads:   the thread of the state that holds a. */
 TIDE_API void tide_array_touch(tide_Array *a);
 
-/* Stops what runs: the Lua code in tide_dofile, tide_dostring or
-** tide_pcall raises "interrupted!" at its next check (every 1000 to 10000
-** instructions), and running parallel loops kill and reap their workers
-** and raise "interrupted!".  An interrupt that comes while nothing runs is
+/* Stops what runs: running parallel loops kill and reap their workers and
+** raise "interrupted!", as does a wait for a job's results;
+** Lua code in tide_dofile, tide_dostring or tide_pcall raises it at its next
+** check (every 1000 to 10000 instructions) when the state has a time or
+** instruction limit or was opened with interrupt_lua.  An interrupt that comes while nothing runs is
 ** forgotten when the next call starts.
 **   Params:    none.
 **   Returns:   nothing.

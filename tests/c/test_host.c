@@ -147,13 +147,23 @@ static int run_interrupted(tide_State *T, const char *code) {
 }
 
 static void test_interrupt(void) {
-  tide_State *T = tide_open(NULL);
+  tide_Options o = {0};
+  o.interrupt_lua = 1; /* pure Lua code too, not only loops */
+  tide_State *T = tide_open(&o);
   if (!T) return;
   lua_State *L = tide_lua(T);
   lua_pushcfunction(L, l_started);
   lua_setglobal(L, "started");
   CHECK_EQ_INT(run_interrupted(T, "started() while true do end"), TIDE_ELUA);
   CHECK_STR_HAS(tide_errmsg(T), "interrupted!");
+  /* the script runs with the interrupt hook, its forked workers without */
+  CHECK_EQ_INT(tide_dostring(T, "here = debug.gethook() ~= nil "
+                                "there = tide.collect(function() return debug.gethook() ~= nil end, "
+                                "2, {jobs = 2})[2]"), TIDE_OK);
+  lua_getglobal(L, "here");
+  lua_getglobal(L, "there");
+  CHECK(lua_toboolean(L, -2) && !lua_toboolean(L, -1));
+  lua_pop(L, 2);
   /* a parallel loop whose tasks never end: workers killed, loop raises */
   CHECK_EQ_INT(run_interrupted(T, "started() tide.collect(function(i) while true do end end, 4, "
                                   "{jobs = 2})"), TIDE_ELUA);
@@ -161,6 +171,24 @@ static void test_interrupt(void) {
   /* an interrupt sent while nothing ran does not stop the next call */
   tide_interrupt();
   CHECK_EQ_INT(tide_dostring(T, "s = 0 for i = 1, 1e5 do s = s + 1 end"), TIDE_OK);
+  CHECK_EQ_INT(tide_dostring(T, "r = tide.collect(function(i) return i end, 6, {jobs = 2})[6]"),
+               TIDE_OK);
+  CHECK_EQ_INT(global_int(T, "r"), 6);
+  tide_close(T);
+  /* by default Lua code runs hook-free (full speed): an interrupt still
+  ** stops a loop, and the next call runs */
+  T = tide_open(NULL);
+  if (!T) return;
+  L = tide_lua(T);
+  lua_pushcfunction(L, l_started);
+  lua_setglobal(L, "started");
+  CHECK_EQ_INT(tide_dostring(T, "hooked = debug.gethook() ~= nil"), TIDE_OK);
+  lua_getglobal(L, "hooked");
+  CHECK(!lua_toboolean(L, -1));
+  lua_pop(L, 1);
+  CHECK_EQ_INT(run_interrupted(T, "started() tide.collect(function(i) while true do end end, 4, "
+                                  "{jobs = 2})"), TIDE_ELUA);
+  CHECK_STR_HAS(tide_errmsg(T), "interrupted!");
   CHECK_EQ_INT(tide_dostring(T, "r = tide.collect(function(i) return i end, 6, {jobs = 2})[6]"),
                TIDE_OK);
   CHECK_EQ_INT(global_int(T, "r"), 6);

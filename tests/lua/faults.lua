@@ -26,6 +26,17 @@ if os.getenv("TIDE_FAULTS_ALL") then DENSE = math.maxinteger end -- every N: the
 local tty = tide._internal.isatty(2)
 
 local root = os.getenv("TMPDIR") or "/tmp"
+-- folders of runs that were killed (a test timeout, a machine restart) go
+-- first: their process is gone, so nobody else will remove them
+for _, dir in ipairs{root, "/dev/shm"} do
+  local p = io.popen("ls -d " .. dir .. "/tide-faults-* 2>/dev/null")
+  for old in p:lines() do
+    local pid = old:match("tide%-faults%-(%d+)$")
+    local alive = pid and io.open("/proc/" .. pid .. "/stat")
+    if alive then alive:close() elseif pid then os.execute("rm -rf " .. old) end
+  end
+  p:close()
+end
 local work = string.format("%s/tide-faults-%d", root, io.open("/proc/self/stat"):read("n"))
 -- segments go to files in a folder of this test's own (memfd otherwise,
 -- which leaves no name to look for): a failure must leave none behind

@@ -206,23 +206,74 @@ do
   package.loaded["spawn_test_mod"] = nil
 end
 
--- a module on the parent's package.path is found by the workers
-do
+-- Runs body(m) with m the module `name` of source text src, written in a
+-- fresh folder on package.path (which spawned workers search too).
+local function with_module(name, src, body)
   local dir = os.tmpname()
   os.remove(dir)
   os.execute("mkdir -m 700 " .. dir)
-  local f = assert(io.open(dir .. "/spawn_path_mod.lua", "w"))
-  f:write("return {triple = function(x) return 3 * x end}\n")
+  local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+  f:write(src)
   f:close()
   local saved = package.path
   package.path = dir .. "/?.lua;" .. package.path
-  local m = require "spawn_path_mod"
+  body(require(name))
+  package.path = saved
+  package.loaded[name] = nil
+  os.remove(dir .. "/" .. name .. ".lua")
+  os.remove(dir)
+end
+
+-- a module on the parent's package.path is found by the workers
+with_module("spawn_path_mod", "return {triple = function(x) return 3 * x end}\n", function(m)
   local t = tide.collect(function(i) return m.triple(i) end, 5, {backend = "spawn", jobs = 2})
   check.eq(t[5], 15, "a module on package.path")
-  package.path = saved
-  package.loaded["spawn_path_mod"] = nil
-  os.remove(dir .. "/spawn_path_mod.lua")
-  os.remove(dir)
+end)
+
+-- a worker's start is not its task's time: a module that takes 1.5 s to load
+-- in each worker (during its setup) does not make 0.75-s tasks time out
+with_module("spawn_slow_mod", "tide.sleep(1.5)\nreturn {twice = function(x) return 2 * x end}\n",
+            function(m)
+  local t, errs = tide.collect(function(i) return m.twice(i) end, 4,
+                               {backend = "spawn", jobs = 2, timeout = 0.75})
+  check.eq(errs, nil, "no task timed out while its worker started: "
+           .. tostring(errs and errs[next(errs)]))
+  check.eq(t[4], 8, "every result")
+  -- a task that is late once started still times out
+  t, errs = tide.collect(function(i) if i == 2 then tide.sleep(30) end return m.twice(i) end, 3,
+                         {backend = "spawn", jobs = 2, timeout = 0.75, chunk = 1})
+  check.truthy(errs and errs[2] and errs[2]:find("timed out", 1, true), "the late task times out")
+  check.eq(t[3], 6, "the others are delivered")
+end)
+
+-- ---- a search on a warm spawn pool: the pool's workers serve all its stages
+do
+  local p <close> = tide.pool{backend = "spawn", jobs = 2}
+  local function pids()
+    local set = {}
+    for _, pid in ipairs(p:collect(function() tide.sleep(0.05) return check.pid() end, 6, {chunk = 1})) do
+      set[pid] = true
+    end
+    return set
+  end
+  local before = pids()
+  local X = tide.rand({300, 3}, {seed = 7})
+  local y = X:col(1) * 2 - X:col(3) + tide.rand(300, {seed = 8}) * 0.1
+  local grid = {alpha = {0.001, 1, 1000}}
+  local s = tide.search{model = tide.models.ridge, grid = grid, X = X, y = y, cv = 3, pool = p}
+  local f = tide.search{model = tide.models.ridge, grid = grid, X = X, y = y, cv = 3, jobs = 2}
+  check.eq(s.best_params.alpha, f.best_params.alpha, "same best alpha as on fork")
+  check.near(s.best_score, f.best_score, 1e-12, "same best score as on fork")
+  local cv = tide.cross_validate(tide.models.ridge, X, y, {cv = 3, pool = p})
+  check.near(cv.test_score[1], tide.cross_validate(tide.models.ridge, X, y, {cv = 3, jobs = 2}).test_score[1],
+             1e-12, "cross_validate on the pool")
+  local lc = tide.learning_curve(tide.models.ridge, X, y, {cv = 3, sizes = {0.5, 1}, pool = p})
+  check.eq(#lc.test_scores, 2, "learning_curve on the pool")
+  local after = pids()
+  for pid in pairs(after) do check.truthy(before[pid], "worker " .. pid .. " was the pool's from the start") end
+  check.eq(p:workers(), 2, "the pool still keeps two workers")
+  check.errors(function() tide.search{model = tide.models.ridge, X = X, y = y, pool = {}} end,
+               "search: 'pool' must be a tide.pool, got table", "a pool that is not one")
 end
 
 -- ---- a warm pool: the same workers for every loop

@@ -101,6 +101,15 @@ end
 check.truthy(mark_at("alloc") and mark_at("alloc") > lines_x[1], "the edge mark's label is right of its line")
 check.truthy(mark_at("mid") and mark_at("mid") < lines_x[2], "another mark's label is left of its line")
 
+-- marks closer than a line of text share one label; the others keep theirs
+svg = plot.lines{series = {{x = {0, 100}, y = {1, 2}}},
+                 marks = {{x = 50.2, label = "search 2"}, {x = 50, label = "search 1"},
+                          {x = 90, label = "alone"}}}
+check.eq(count(svg, 'stroke%-dasharray="3 3"'), 3, "a line for every mark")
+check.truthy(mark_at("search 1, search 2"), "two close marks share one label, in time order")
+check.truthy(not mark_at("search 1") and not mark_at("search 2"), "and have no label of their own")
+check.truthy(mark_at("alone"), "a mark far from the others keeps its own label")
+
 -- a band may take the colour of a series (learning curves do)
 svg = plot.lines{series = {{x = xs, y = ys}, {x = xs, y = ys2, color = "#00aa00"}},
                  bands = {{x = xs, lo = lo, hi = hi, series = 2}}}
