@@ -57,8 +57,13 @@ end
 -- tide's names in /dev/shm, but for the folders of runs of this test (this
 -- one's, and those of runs beside it: another worktree's suite made one
 -- in the middle of the full run, which failed it)
-local function tide_shm() return ls("/dev/shm"):gsub("%S+", function(n)
-  return n:match("^tide") and not n:match("^tide%-faults%-%d+$") and n or "" end):gsub("%s+", " ") end
+local function tide_shm()
+  local t = {}
+  for n in ls("/dev/shm"):gmatch("%S+") do
+    if n:match("^tide") and not n:match("^tide%-faults%-%d+$") then t[#t + 1] = n end
+  end
+  return table.concat(t, " ")
+end
 local shm0 = tide_shm()
 
 local function slurp(path)
