@@ -2,7 +2,8 @@
 -- crash (fuzz_api-PID.recent: the inputs since its last full collection,
 -- see fuzz_api.c) into one file per input, named in their order:
 --   lua5.4 tests/fuzz/recent.lua fuzz_api-1234.recent DIR
---   build-fuzz/tests/fuzz_api DIR/*      (runs them in order, one process)
+--   build-fuzz/tests/fuzz_api "$PWD"/DIR/*   (runs them in order, one
+--   process; absolute paths: the target changes its folder at its start)
 local path, dir = arg[1], arg[2]
 if not path or not dir then
   io.stderr:write("usage: recent.lua FILE.recent DIR\n")

@@ -66,4 +66,26 @@ check.errors(function() return tide.zeros(3):take(huge) end, "for the indices")
 check.errors(function() return tide.zeros(3):put(huge, tide.zeros(1)) end, "for the indices")
 check.eq(tide.arange(1, 6):take(tide.rowset(2, 3)):sum(), 5, "a small rowset still takes")
 
+-- A value made a hash alias of itself (or two of each other): hashing it
+-- followed the aliases without end, past the C stack (ASan's SEGV in
+-- lua_rawget, through tide._internal.memo.key).  Aliases are bounded as
+-- nesting is.
+local f, g = function() end, function() end
+tide._internal.hash_alias(f, f)
+check.errors(function() return tide.hash(f) end, "hash aliases that loop")
+check.errors(function() return tide._internal.memo.key("x", f) end, "hash aliases that loop")
+tide._internal.hash_alias(f, g)
+tide._internal.hash_alias(g, f)
+check.errors(function() return tide.hash({f}) end, "hash aliases that loop")
+local h1 = function() return 1 end
+local w = function() end
+tide._internal.hash_alias(g, h1)
+tide._internal.hash_alias(w, h1)
+check.eq(tide.hash(g), tide.hash(w), "aliases that end hash as their end")
+
+-- tide.histogram(a, n) with n = math.maxinteger: the edge count n + 1
+-- overflowed (UBSan's signed overflow) before any size check.
+check.errors(function() return tide.histogram(tide.arange(5), math.maxinteger) end, "too many")
+check.eq(#tide.histogram(tide.arange(5), 4), 4, "a few bins still work")
+
 check.done()
