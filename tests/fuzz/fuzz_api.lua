@@ -299,8 +299,9 @@ local function small_args(args, n)
         if type(x) == "number" and not (x >= -SMALL and x <= SMALL) then return false end
       end
     end
-    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) and #v > SMALL then
-      return false
+    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) then
+      local ok, len = pcall(function() return #v end) -- a closed array has none
+      if ok and len > SMALL then return false end
     end
   end
   return true
