@@ -325,22 +325,30 @@ end
 -- Settings a call may change for the rest of the process, put back after
 -- each input: one input's calls must not change how the next ones run
 -- (sort_parallel_min(2) made every later sort fork its workers).
--- The hash aliases (tide._internal.hash_alias) are the registry's: one
--- made of a constant of the pool (a string, a callback) outlived its input
--- and looped the hash of every later one that met it.
+-- So are the registry's tables of hash aliases (tide._internal.hash_alias:
+-- one made of a constant of the pool, a string or a callback, outlived its
+-- input and looped the hash of every later one that met it) and of classes
+-- (tide.register_class): put back as they were after discovery.
 local internal = tide._internal
 local sort_min = internal.sort_parallel_min()
-local aliases = debug.getregistry()["tide.hash_alias"]
-assert(type(aliases) == "table", "the registry has no table of hash aliases")
-local aliases0 = {}
-for k, v in pairs(aliases) do aliases0[k] = v end
+local kept = {}
+for _, name in ipairs({"tide.hash_alias", "tide.class_by_name", "tide.class_by_mt",
+                       "tide.class_hooks"}) do
+  local t = debug.getregistry()[name]
+  assert(type(t) == "table", "the registry has no table " .. name)
+  local copy = {}
+  for k, v in pairs(t) do copy[k] = v end
+  kept[#kept + 1] = {t = t, copy = copy}
+end
 local function restore()
   internal.sort_parallel_min(sort_min)
   internal.optlog(false)
-  for k in pairs(aliases) do
-    if aliases0[k] == nil then aliases[k] = nil end
+  for _, r in ipairs(kept) do
+    for k in pairs(r.t) do
+      if r.copy[k] == nil then r.t[k] = nil end
+    end
+    for k, v in pairs(r.copy) do r.t[k] = v end
   end
-  for k, v in pairs(aliases0) do aliases[k] = v end
 end
 
 local function run(data)
