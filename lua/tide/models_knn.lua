@@ -2,7 +2,9 @@
 -- force over GEMM distance tiles or a KD-tree in C (runtime/models/knn.c,
 -- knn_tree.c).  A fitted
 -- model keeps a reference to the training X and y and the rows used (no
--- copy of the fold), plus one squared norm per training row.  Neighbours
+-- copy of the fold), plus the centre of the training rows and their
+-- largest squared norm (the norms themselves are computed tile by tile as
+-- a search reads the rows: 8 bytes a row saved in every worker).  Neighbours
 -- are ordered by distance, ties by the lower training row (in the order of
 -- `rows` when fitted on a subset).  Changing X or y after fit changes the
 -- model: they are referenced, not copied.  knn_classifier's classes are
@@ -30,24 +32,28 @@ return function(models)
   local TREE_MAX_FEATURES = 6
 
   local function fit_common(self, X, y, opts, level)
-    local centre, norms = K.knn_index(X, y, {rows = opts.rows, xmap = opts.xmap})
+    local centre, xmax2, n = K.knn_index(X, y, {rows = opts.rows, xmap = opts.xmap})
     self._xmap = opts.xmap   -- a pipeline's column map: training rows are read through it
     local rows = opts.rows
     if type(rows) == "table" and #rows > 0 then rows = tide.array(rows, "i64") end
     self._X, self._y, self._rows = X, y, rows
-    self._centre, self._norms = centre, norms
+    self._centre, self._xmax2, self._norms = centre, xmax2, nil
     local algo = self._p.algorithm
     if algo == "auto" then
-      algo = (X.shape[2] <= TREE_MAX_FEATURES and self._p.k < #norms / 2) and "kd_tree" or "brute"
+      algo = (X.shape[2] <= TREE_MAX_FEATURES and self._p.k < n / 2) and "kd_tree" or "brute"
     end
     self.algorithm_used = algo
     self._tree = algo == "kd_tree" and K.knn_tree(X, centre, {rows = rows, xmap = opts.xmap}) or nil
-    self.n_samples_fit = #norms
-    if self._p.k > #norms then
+    self.n_samples_fit = n
+    if self._p.k > n then
       error(string.format("%s: k = %d is more than the %d training rows", self._class.name,
-                          self._p.k, #norms), level or 3)
+                          self._p.k, n), level or 3)
     end
   end
+
+  -- the index's third part: the largest squared norm, or the norms of a
+  -- model dumped before they went (still read)
+  local function norms_of(self) return self._xmax2 or self._norms end
 
   local function kopts(self, opts, extra)
     local t = {train_rows = self._rows, rows = opts.rows, k = self._p.k,
@@ -71,7 +77,7 @@ return function(models)
       error(self._class.name .. ": option 'k' must be an integer >= 1", 2)
     end
     local blas <close> = serial()
-    return K.knn_kneighbors(self._X, self._centre, self._norms, X,
+    return K.knn_kneighbors(self._X, self._centre, norms_of(self), X,
                             {train_rows = self._rows, rows = opts.rows, k = k, tree = self._tree,
                              train_xmap = self._xmap, xmap = opts._xmap})
   end
@@ -83,7 +89,7 @@ return function(models)
     mapped = true,
     fit = fit_common,
     predict = function(self, X, opts)
-      return K.knn_regress(self._X, self._centre, self._norms, self._y, X, kopts(self, opts))
+      return K.knn_regress(self._X, self._centre, norms_of(self), self._y, X, kopts(self, opts))
     end,
     methods = {kneighbors = kneighbors},
   })
@@ -103,7 +109,7 @@ return function(models)
       self.classes = classes
     end,
     predict = function(self, X, opts)
-      return K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes, X,
+      return K.knn_classify(self._X, self._centre, norms_of(self), self._y, self.classes, X,
                             kopts(self, opts))
     end,
     methods = {
@@ -116,7 +122,7 @@ return function(models)
         end
         optmod.check(opts, "knn_classifier:predict_proba", {"rows", "_xmap"})
         local blas <close> = serial()
-        local _, P = K.knn_classify(self._X, self._centre, self._norms, self._y, self.classes,
+        local _, P = K.knn_classify(self._X, self._centre, norms_of(self), self._y, self.classes,
                                     X, kopts(self, opts or {}, {proba = true}))
         return P
       end,

@@ -523,7 +523,6 @@ local function knn_unit(ctx, f, cs)
   local t2 = tide.now()
   local train = ctx.train_score and run(fold.train) or nil
   local t3 = tide.now()
-  base._norms:close()
   for i, c in ipairs(usable) do
     out[c] = {test = test[i], train = train and train[i] or nil, shared = true,
               fit_time = (t1 - t0) / #usable, score_time = (t3 - t1) / #usable}

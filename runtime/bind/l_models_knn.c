@@ -1,6 +1,7 @@
 /*
 ** l_models_knn.c -- k-NN kernels for lua/tide/models_knn.lua: the index
-** (centre and squared norms of the training rows), neighbour queries,
+** (centre and largest squared norm of the training rows: the norms
+** themselves are computed tile by tile during a search), neighbour queries,
 ** regression and votes.  Training data stays the caller's X (+ rows).
 */
 #include <stdlib.h>
@@ -20,7 +21,8 @@ static const double *checkvec(lua_State *L, int i, int64_t n, const char *what) 
   return (const double *)a->data;
 }
 
-/* knn_index(X, y|nil, {rows}) -> centre, norms */
+/* knn_index(X, y|nil, {rows}) -> centre, largest squared norm, number of rows.
+** No norm per row is kept: 8 bytes a row, in every worker of a search. */
 static int k_index(lua_State *L) {
   tide_Array *X = tideL_check(L, 1), *y = lua_isnoneornil(L, 2) ? NULL : tideL_check(L, 2);
   tide_Rows r;
@@ -30,9 +32,12 @@ static int k_index(lua_State *L) {
   if (rc) return tideL_raise(L, rc);
   if (X->shape[1] == 0) return luaL_error(L, "fit: X has no features");
   double *c = tideM_newvec(L, X->shape[1], NULL);
-  double *nrm = tideM_newvec(L, r.n, NULL);
-  rc = tide_knn_index(X, &r, c, nrm);
-  return rc ? tideL_raise(L, rc) : 2;
+  double xmax2 = 0;
+  rc = tide_knn_centre(X, &r, c, &xmax2);
+  if (rc) return tideL_raise(L, rc);
+  lua_pushnumber(L, xmax2);
+  lua_pushinteger(L, (lua_Integer)r.n);
+  return 3;
 }
 
 /* knn_tree(X, centre, {rows}) -> {perm =, nodes =, bounds =}: a KD-tree
@@ -80,7 +85,8 @@ static int k_classes(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
-/* Reads the common arguments: X, centre, norms at 1..3, the query array
+/* Reads the common arguments: X, centre, the largest squared norm (or,
+** from a model fitted before it was kept alone, the norms) at 1..3, the query array
 ** at qi and the options table at oi ({train_rows =, rows =, k =}). */
 typedef struct Args {
   tide_KnnIndex ix;
@@ -99,7 +105,8 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
   tideM_checkrows(L, oi, "train_rows", X->shape[0], &a->ix.rows);
   tideM_checkmap(L, oi, "train_xmap", X->shape[1], &a->ix.rows);
   a->ix.centre = checkvec(L, 2, X->shape[1], "the centre");
-  a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
+  if (lua_type(L, 3) == LUA_TNUMBER) a->ix.xmax2 = lua_tonumber(L, 3);
+  else a->ix.norms = checkvec(L, 3, a->ix.rows.n, "the norms");
   lua_getfield(L, oi, "tree"); /* {perm, nodes, bounds} from knn_tree, or nil */
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
@@ -140,7 +147,7 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
                (int)a->ix.rows.n);
 }
 
-/* knn_kneighbors(X, centre, norms, Q, {train_rows, rows, k}) -> dist, idx (1-based) */
+/* knn_kneighbors(X, centre, xmax2, Q, {train_rows, rows, k}) -> dist, idx (1-based) */
 static int k_kneighbors(lua_State *L) {
   Args a;
   check_args(L, 4, 5, "kneighbors", &a);
@@ -164,7 +171,7 @@ static tide_Array *check_y(lua_State *L, int i, int64_t n) {
   return y;
 }
 
-/* knn_regress(X, centre, norms, y, Q, {train_rows, rows, k, distance}) -> yhat */
+/* knn_regress(X, centre, xmax2, y, Q, {train_rows, rows, k, distance}) -> yhat */
 static int k_regress(lua_State *L) {
   Args a;
   check_args(L, 5, 6, "predict", &a);
@@ -175,7 +182,7 @@ static int k_regress(lua_State *L) {
   return rc ? tideL_raise(L, rc) : 1;
 }
 
-/* knn_classify(X, centre, norms, y, classes, Q, {train_rows, rows, k,
+/* knn_classify(X, centre, xmax2, y, classes, Q, {train_rows, rows, k,
 ** distance, proba}) -> labels (classes' dtype) [, proba (n x classes)] */
 static int k_classify(lua_State *L) {
   Args a;

@@ -38,7 +38,19 @@ static double round_centre(double m) {
 
 static int64_t ncols(const tide_Array *X) { return X->ndim == 2 ? X->shape[1] : 1; }
 
-int tide_knn_index(const tide_Array *X, const tide_Rows *rows, double *centre, double *norms) {
+/* The squared norm of a training row after centring: one function for the
+** index and for the tiles that compute norms as they go, so that both give
+** the same bits. */
+static double centred_norm(const double *r, const double *c, int64_t p) {
+  double s = 0;
+  for (int64_t j = 0; j < p; j++) s += (r[j] - c[j]) * (r[j] - c[j]);
+  return s;
+}
+
+/* The centre, then one pass for the norms: each into norms (if not NULL),
+** the largest into *xmax2 (if not NULL). */
+static int index_rows(const tide_Array *X, const tide_Rows *rows, double *centre, double *norms,
+                      double *xmax2) {
   int64_t p = ncols(X);
   tide_RowBlocks it;
   int rc = tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK);
@@ -50,21 +62,30 @@ int tide_knn_index(const tide_Array *X, const tide_Rows *rows, double *centre, d
   for (int64_t j = 0; j < p; j++) centre[j] = round_centre(centre[j] / (double)rows->n);
   tide_rowblocks_free(&it);
   if ((rc = tide_rowblocks_init(&it, X, rows, TIDE_ROW_BLOCK))) return rc;
+  double big = 0;
   while (tide_rowblocks_next(&it)) {
     for (int64_t i = 0; i < it.nb; i++) {
-      const double *r = it.buf + i * p;
-      double s = 0;
-      for (int64_t j = 0; j < p; j++) s += (r[j] - centre[j]) * (r[j] - centre[j]);
+      double s = centred_norm(it.buf + i * p, centre, p);
       if (!isfinite(s)) {
         tide_rowblocks_free(&it);
         return tide__seterr(TIDE_ERANGE, "X row %" PRId64 " is too large for squared distances",
                             tide_rows_at(rows, it.first + i) + 1);
       }
-      norms[it.first + i] = s;
+      if (norms) norms[it.first + i] = s;
+      if (s > big) big = s;
     }
   }
   tide_rowblocks_free(&it);
+  if (xmax2) *xmax2 = big;
   return TIDE_OK;
+}
+
+int tide_knn_index(const tide_Array *X, const tide_Rows *rows, double *centre, double *norms) {
+  return index_rows(X, rows, centre, norms, NULL);
+}
+
+int tide_knn_centre(const tide_Array *X, const tide_Rows *rows, double *centre, double *xmax2) {
+  return index_rows(X, rows, centre, NULL, xmax2);
 }
 
 /* (a, ia) > (b, ib) in the order distance, then position. */
@@ -204,6 +225,7 @@ typedef struct Work {
   const tide_KnnIndex *ix;
   int64_t p, k, qb, tb, cap;
   double *qc, *tc, *tile, *hd, *cd;
+  double *tn; /* a tile's norms, when the index keeps none (tb numbers) */
   int64_t *hp, *cp, *cn;
   Cand *cs;
   /* single-precision screening */
@@ -219,7 +241,8 @@ static int block_f64(Work *w, int64_t nq) {
   if (!w->tile) { /* first use: most searches screen in single precision */
     w->tc = tide__malloc((size_t)(w->tb * (p ? p : 1)) * sizeof *w->tc);
     w->tile = tide__malloc((size_t)(w->qb * w->tb) * sizeof *w->tile);
-    if (!w->tc || !w->tile)
+    if (!ix->norms) w->tn = tide__malloc((size_t)w->tb * sizeof *w->tn);
+    if (!w->tc || !w->tile || (!ix->norms && !w->tn))
       return tide__seterr(TIDE_ENOMEM, "out of memory for the neighbour search");
   }
   for (int64_t m = 0; m < nq * k; m++) {
@@ -233,11 +256,14 @@ static int block_f64(Work *w, int64_t nq) {
     int64_t nb = tit.nb;
     /* a gathered block is ours to centre in place; a direct one is X */
     double *t = tit.direct ? w->tc : tit.buf;
+    const double *nrm = ix->norms ? ix->norms + tit.first : w->tn;
+    if (!ix->norms) /* before centring in place: the rows as the index read them */
+      for (int64_t r = 0; r < nb; r++) w->tn[r] = centred_norm(tit.buf + r * p, ix->centre, p);
     centre_rows(tit.buf, t, nb, p, ix->centre);
     /* each tile row starts as the norms and GEMM adds -2 q.x (beta = 1:
     ** the same stores as OpenBLAS's zeroing for beta = 0, one add less) */
     for (int64_t i = 0; i < nq; i++)
-      memcpy(w->tile + i * nb, ix->norms + tit.first, (size_t)nb * sizeof *w->tile);
+      memcpy(w->tile + i * nb, nrm, (size_t)nb * sizeof *w->tile);
     if (p > 0)
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p, -2.0, w->qc,
                   (int)p, t, (int)p, 1.0, w->tile, (int)nb);
@@ -407,13 +433,15 @@ static int block_f32(Work *w, int64_t nq) {
       for (int64_t r = 0; r < nb; r++) {
         for (int64_t j = 0; j < p; j++)
           w->t32[j * tb + r] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-        w->t32[p * tb + r] = (float)ix->norms[tit.first + r];
+        w->t32[p * tb + r] = (float)(ix->norms ? ix->norms[tit.first + r]
+                                               : centred_norm(tit.buf + r * p, ix->centre, p));
       }
     } else {
       for (int64_t r = 0; r < nb; r++) {
         for (int64_t j = 0; j < p; j++)
           w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-        w->t32[r * p1 + p] = (float)ix->norms[tit.first + r];
+        w->t32[r * p1 + p] = (float)(ix->norms ? ix->norms[tit.first + r]
+                                               : centred_norm(tit.buf + r * p, ix->centre, p));
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f,
                   w->q32, (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);
@@ -487,8 +515,8 @@ int tide_knn_search(const tide_KnnIndex *ix, const tide_Array *Q, const tide_Row
   while (w.tb > 8 && w.tb * pp > HEAP_CAP) w.tb /= 2;
   /* screening in single precision pays when there is arithmetic to save,
   ** and is safe when the norms sit well inside float's range */
-  w.xmax2 = 0;
-  for (int64_t r = 0; r < n; r++)
+  w.xmax2 = ix->norms ? 0 : ix->xmax2;
+  for (int64_t r = 0; ix->norms && r < n; r++)
     if (ix->norms[r] > w.xmax2) w.xmax2 = ix->norms[r];
   w.use32 = !ix->tree && p >= 4 && n >= 4096 && w.xmax2 >= 1e-30 && w.xmax2 <= 1e30;
   int64_t qb = w.qb, tb = w.tb, cap = w.cap;
@@ -528,6 +556,7 @@ done:
   free(w.qc);
   free(w.tc);
   free(w.tile);
+  free(w.tn);
   free(w.hd);
   free(w.hp);
   free(w.cp);

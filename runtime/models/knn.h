@@ -36,7 +36,9 @@ typedef struct tide_KnnIndex {
   const tide_Array *X; /* training data, n x p (not owned) */
   tide_Rows rows;      /* training rows: positions 0 .. rows.n - 1 */
   const double *centre; /* p numbers subtracted from training rows and queries */
-  const double *norms;  /* rows.n squared norms of the centred training rows */
+  const double *norms;  /* rows.n squared norms of the centred training rows, or NULL:
+                        ** the search computes each tile's norms as it reads the rows */
+  double xmax2;         /* without norms: the largest of them (tide_knn_centre) */
   const tide_KnnTree *tree; /* NULL: brute force */
 } tide_KnnIndex;
 
@@ -56,6 +58,9 @@ double tide__knn_d2(const tide_KnnIndex *ix, const double *qc, int64_t pos);
 /* Fills centre[p] and norms[rows->n] for the rows of X (checked by the
 ** caller with tide_check_xy).  Fails if a squared norm overflows. */
 int tide_knn_index(const tide_Array *X, const tide_Rows *rows, double *centre, double *norms);
+/* The same pass keeping no norms (8 bytes a training row): centre[p] and
+** the largest squared norm, for an index with norms = NULL. */
+int tide_knn_centre(const tide_Array *X, const tide_Rows *rows, double *centre, double *xmax2);
 
 /* Called once per block of queries: first is the block's first query
 ** (position in the query subset), nq its size, dist[nq * k] euclidean

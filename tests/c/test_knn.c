@@ -5,6 +5,8 @@
 ** the heap cap for large k, regression, votes, scaler kernels, errors;
 ** the KD-tree against brute force.
 */
+#include <string.h>
+
 #include "check.h"
 
 #include "../../runtime/models/knn.h"
@@ -109,7 +111,7 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
   tide_Rows qr = tide_rows_all(nq);
   double *centre = malloc((size_t)p * sizeof *centre), *norms = malloc((size_t)tr.n * 8);
   CHECK_EQ_INT(tide_knn_index(Xu, &tr, centre, norms), TIDE_OK);
-  tide_KnnIndex ix = {Xu, tr, centre, norms, NULL};
+  tide_KnnIndex ix = {Xu, tr, centre, norms, 0, NULL};
   Seen s = {Xu, &Q, &tr, &qr, 0, 0, 0};
   if (k > tr.n) k = tr.n;
   CHECK_EQ_INT(tide_knn_search(&ix, &Q, &qr, k, visit, &s), TIDE_OK);
@@ -117,6 +119,19 @@ static void run(int dt, int64_t n, int64_t nq, int64_t p, int64_t k, int ints, i
     fprintf(stderr, "run n=%d nq=%d p=%d k=%d ints=%d\n", (int)n, (int)nq, (int)p, (int)k, ints);
   CHECK_EQ_INT(s.bad, 0);
   CHECK_EQ_INT(s.seen, nq);
+  /* An index without norms (each tile computes its own) finds the same
+  ** neighbours at the same distances, to the bit. */
+  double *c2 = malloc((size_t)p * sizeof *c2), xmax2 = -1, big = 0;
+  CHECK_EQ_INT(tide_knn_centre(Xu, &tr, c2, &xmax2), TIDE_OK);
+  for (int64_t i = 0; i < tr.n; i++) big = norms[i] > big ? norms[i] : big;
+  CHECK(xmax2 == big && memcmp(c2, centre, (size_t)p * sizeof *c2) == 0);
+  tide_KnnIndex lean = {Xu, tr, c2, NULL, xmax2, NULL};
+  double *d1 = malloc((size_t)(nq * k) * 8), *d2 = malloc((size_t)(nq * k) * 8);
+  int64_t *i1 = malloc((size_t)(nq * k) * 8), *i2 = malloc((size_t)(nq * k) * 8);
+  CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qr, k, d1, i1), TIDE_OK);
+  CHECK_EQ_INT(tide_knn_kneighbors(&lean, &Q, &qr, k, d2, i2), TIDE_OK);
+  CHECK(memcmp(d1, d2, (size_t)(nq * k) * 8) == 0 && memcmp(i1, i2, (size_t)(nq * k) * 8) == 0);
+  free(d1), free(d2), free(i1), free(i2), free(c2);
   free(centre);
   free(norms);
   free(idx);
@@ -133,6 +148,9 @@ static void test_search(void) {
   run(TIDE_F32, 400, 20, 5, 3, 0, 1, 0);
   run(TIDE_F64, 260, 25, 3, 4, 0, 0, 1);     /* column-major X */
   run(TIDE_I32, 100, 10, 2, 100, 1, 0, 0);   /* k = n */
+  run(TIDE_F64, 6000, 300, 6, 5, 0, 0, 0);   /* single-precision screening, fused */
+  run(TIDE_F64, 13000, 50, 5, 8, 0, 1, 0);   /* the same on a subset */
+  run(TIDE_F64, 5000, 140, 40, 3, 0, 0, 0);  /* screening through sgemm */
   run(TIDE_F64, 3000, 9, 2, 2000, 1, 0, 0);  /* large k: fewer queries per block */
   run(TIDE_F64, 300, 150, 5000, 3, 0, 1, 0); /* many features: smaller blocks and tiles */
   /* 4096+ rows and 4+ features: single-precision screening, exact ranking */
@@ -161,7 +179,7 @@ static void test_users(void) {
   double centre[1], norms[10], out[2], dist[6];
   int64_t idx[6];
   tide_knn_index(&X, &all, centre, norms);
-  tide_KnnIndex ix = {&X, all, centre, norms, NULL};
+  tide_KnnIndex ix = {&X, all, centre, norms, 0, NULL};
   CHECK_EQ_INT(tide_knn_kneighbors(&ix, &Q, &qa, 3, dist, idx), TIDE_OK);
   CHECK_EQ_INT(idx[0], 2);
   CHECK_EQ_INT(idx[1], 3);
@@ -252,7 +270,7 @@ static void test_tree(void) {
       const tide_Rows *tr = which ? &sub : &all;
       double *centre = malloc((size_t)p * 8), *norms = malloc((size_t)tr->n * 8);
       CHECK_EQ_INT(tide_knn_index(&X, tr, centre, norms), TIDE_OK);
-      tide_KnnIndex ix = {&X, *tr, centre, norms, NULL};
+      tide_KnnIndex ix = {&X, *tr, centre, norms, 0, NULL};
       int64_t nn = tide_knn_tree_nodes(tr->n);
       int64_t *perm = malloc((size_t)tr->n * 8), *node = malloc((size_t)nn * 3 * 8);
       double *bound = malloc((size_t)(nn * 2 * p) * 8);

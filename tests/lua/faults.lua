@@ -54,9 +54,9 @@ local function ls(dir)
   return table.concat(t, " ")
 end
 
--- tide's names in /dev/shm, but for the folders of runs of this test (this
--- one's, and those of runs beside it: another worktree's suite made one
--- in the middle of the full run, which failed it)
+-- tide's names in /dev/shm, but the folders of this test's runs (this
+-- one's, and another's running beside it), as a list (a name left out of
+-- a string of names left a space: '' ~= ' ')
 local function tide_shm()
   local t = {}
   for n in ls("/dev/shm"):gmatch("%S+") do
