@@ -180,14 +180,21 @@ do
     fresh(function() return tide.arange(5):astype(d) end)
     fresh(function() return tide.arange(12):reshape(3, 4):astype(d) end)
   end
-  -- m and its views share one storage within a run
-  local function m(run) run.m = run.m or tide.randn(3, 4); return run.m end
-  fresh(m); fresh(function(run) return m(run):t() end)
-  fresh(function(run) return m(run):slice(1, 2) end)
+  -- m and its views share one storage within a run, made together: a call
+  -- may close m before a view of it is first picked
+  local function m(run, i)
+    if not run.m then
+      local a = tide.randn(3, 4)
+      run.m = {a, a:t(), a:slice(1, 2), a:col(2)}
+    end
+    return run.m[i]
+  end
+  fresh(function(run) return m(run, 1) end); fresh(function(run) return m(run, 2) end)
+  fresh(function(run) return m(run, 3) end)
   fresh(function() return tide.full({2, 3, 2}, 0 / 0) end)
   fresh(function() return tide.array({1 / 0, -1 / 0, 0 / 0, -0.0, 1e308}) end)
   fresh(function() return tide.arange(12):reshape(3, 4):t():slice(2, 3) end)
-  fresh(function(run) return m(run):col(2) end)
+  fresh(function(run) return m(run, 4) end)
   fresh(function() return tide.zeros(4, 0) end)
   fresh(function() return tide.array({1, 0, 1, 1}):astype("bool") end)
   fresh(function() return tide.array({0, 1, 0, 1, 2, 1}) end)          -- labels
