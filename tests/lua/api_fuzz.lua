@@ -88,4 +88,18 @@ check.eq(tide.hash(g), tide.hash(w), "aliases that end hash as their end")
 check.errors(function() return tide.histogram(tide.arange(5), math.maxinteger) end, "too many")
 check.eq(#tide.histogram(tide.arange(5), 4), 4, "a few bins still work")
 
+-- The tree kernels' bootstrap of n_draw draws ran n_draw steps whatever
+-- it was: 2^62 never ended (the fuzz run's timeout), and counts past 2^32
+-- wrapped.  At most the rows, as scikit-learn's max_samples.
+local K = tide._internal.models
+check.errors(function() return K.tree_bootstrap(1, 1, 5, 1 << 62) end, "at most the rows")
+check.eq(#K.tree_bootstrap(1, 1, 5, 5), 5, "a bootstrap of the rows still draws")
+check.eq(K.tree_bootstrap(1, 1, 5, 5):sum(), 5, "five draws")
+do
+  local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
+  local codes = K.tree_bins(X, y, {max_bins = 16})
+  check.errors(function() return K.tree_fit(X, y, codes, {n_draw = 1 << 62}) end, "at most the rows")
+  check.truthy(K.tree_fit(X, y, codes, {n_draw = 8}), "a tree on a bootstrap of the rows")
+end
+
 check.done()
