@@ -253,9 +253,32 @@ void tide_pool_kill(tide_Pool *p, int id) {
   }
 }
 
+#ifdef TIDE_COVERAGE
+/* Coverage builds only: a SIGKILLed worker never writes its gcov counters,
+** so what workers run would count as never run.  Their sockets are closed
+** first, which an idle worker takes as the end (its _exit writes them,
+** cmake/coverage_exit.c); one still busy after 0.3 s is killed as usual. */
+static void coverage_drain(tide_Pool *p) {
+  for (int i = 0; i < p->n; i++)
+    if (!p->w[i].reaped && p->w[i].sock >= 0) {
+      close(p->w[i].sock);
+      p->w[i].sock = -1;
+    }
+  double end = tide_now() + 0.3;
+  for (int busy = 1; busy && tide_now() < end;) {
+    busy = 0;
+    for (int i = 1; i <= p->n; i++) busy |= !tide_pool_try_reap(p, i, 0);
+    if (busy) usleep(2000);
+  }
+}
+#endif
+
 void tide_pool_close(tide_Pool *p) {
   if (!p->w) return;
   if (!p->foreign) {
+#ifdef TIDE_COVERAGE
+    coverage_drain(p);
+#endif
     for (int i = 0; i < p->n; i++)
       if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
     for (int i = 1; i <= p->n; i++) {

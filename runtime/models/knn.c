@@ -429,19 +429,27 @@ static int block_f32(Work *w, int64_t nq) {
     int64_t nb = tit.nb;
     /* rows [x - centre, |x - centre|^2] against queries [q, -1/2]: the
     ** product times -2 is |x|^2 - 2 q.x, with no pass to set the tile */
+    /* the norms, when the index keeps none, from the same differences (in
+    ** centred_norm's order: the same bits) */
     if (fused) { /* columns: t32[j * tb + r], the norms last */
       for (int64_t r = 0; r < nb; r++) {
-        for (int64_t j = 0; j < p; j++)
-          w->t32[j * tb + r] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-        w->t32[p * tb + r] = (float)(ix->norms ? ix->norms[tit.first + r]
-                                               : centred_norm(tit.buf + r * p, ix->centre, p));
+        double s = 0;
+        for (int64_t j = 0; j < p; j++) {
+          double d = tit.buf[r * p + j] - ix->centre[j];
+          s += d * d;
+          w->t32[j * tb + r] = (float)d;
+        }
+        w->t32[p * tb + r] = (float)(ix->norms ? ix->norms[tit.first + r] : s);
       }
     } else {
       for (int64_t r = 0; r < nb; r++) {
-        for (int64_t j = 0; j < p; j++)
-          w->t32[r * p1 + j] = (float)(tit.buf[r * p + j] - ix->centre[j]);
-        w->t32[r * p1 + p] = (float)(ix->norms ? ix->norms[tit.first + r]
-                                               : centred_norm(tit.buf + r * p, ix->centre, p));
+        double s = 0;
+        for (int64_t j = 0; j < p; j++) {
+          double d = tit.buf[r * p + j] - ix->centre[j];
+          s += d * d;
+          w->t32[r * p1 + j] = (float)d;
+        }
+        w->t32[r * p1 + p] = (float)(ix->norms ? ix->norms[tit.first + r] : s);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)p1, -2.0f,
                   w->q32, (int)p1, w->t32, (int)p1, 0.0f, w->tile32, (int)nb);

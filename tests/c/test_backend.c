@@ -159,6 +159,13 @@ static void test_table(void) {
   CHECK_STR_HAS(why, "needs mpirun");
   CHECK(tide_backend_find("thread", why, sizeof why) == NULL);
   CHECK_STR_HAS(why, "no backend 'thread'");
+  /* the fork backend's own limit, and closing nothing */
+  tide_Backend *b = (tide_Backend *)1;
+  tide_BackendConfig c = {257, NULL, NULL, NULL};
+  CHECK_EQ_INT(tide_backend_fork.start(&b, &c), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "at most 256 workers");
+  CHECK(b == NULL);
+  tide_backend_fork.close(NULL);
 }
 
 int main(void) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -737,6 +738,79 @@ static void test_read_file(void) {
   unlink(path);
 }
 
+/* Option bytes and values the parser refuses, each by name; UTF-16 text
+** in either byte order; a file read through a pipe, larger than one read
+** buffer. */
+static void test_option_checks(void) {
+  static const char bad_delims[] = {'"', '\n', '\r', 0};
+  for (size_t i = 0; i < sizeof bad_delims; i++) {
+    tide_CsvOptions o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, bad_delims[i]);
+    CHECK_FAILS("1,2\n", &o, "the delimiter cannot be");
+  }
+  static const char bad_comments[] = {'"', '\n', '\r', ','};
+  for (size_t i = 0; i < sizeof bad_comments; i++) {
+    tide_CsvOptions o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+    o.comment = bad_comments[i];
+    CHECK_FAILS("1,2\n", &o, "the comment byte cannot be");
+  }
+  static const char bad_points[] = {0, '"', '\n', '\r', ';', '#', '7', '+', '-', 'e', 'E', ' ', '\t'};
+  for (size_t i = 0; i < sizeof bad_points; i++) {
+    tide_CsvOptions o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ';');
+    o.comment = '#';
+    o.decimal = bad_points[i];
+    CHECK_FAILS("1;2\n", &o, "the decimal point cannot be");
+  }
+  tide_CsvOptions o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  o.categorical = 7;
+  CHECK_FAILS("1,2\n", &o, "unknown categorical mode 7");
+  o.categorical = -1;
+  CHECK_FAILS("1,2\n", &o, "unknown categorical mode -1");
+  o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  o.n_na_values = -1;
+  CHECK_FAILS("1,2\n", &o, "bad na_values");
+  o.n_na_values = 2;
+  CHECK_FAILS("1,2\n", &o, "bad na_values");
+  o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  o.dtype = -1;
+  CHECK_FAILS("1,2\n", &o, "unknown dtype -1");
+  o = opts(TIDE_F64, TIDE_CSV_HEADER_NO, ',');
+  o.ncolumns = -1;
+  CHECK_FAILS("1,2\n", &o, "bad column selection");
+  o.ncolumns = 1;
+  CHECK_FAILS("1,2\n", &o, "bad column selection");
+  CHECK_FAILS("\xff\xfe" "1\0,\0" "2\0", NULL, "UTF-16");
+  CHECK_FAILS("\xfe\xff\0" "1\0,\0" "2", NULL, "UTF-16");
+  /* a UTF-8 byte order mark is skipped; a start that only looks like one is data */
+  CHECK_EQ_INT(parse("\xef\xbb\xbf" "a,b\n1,2\n", NULL), TIDE_OK);
+  CHECK(A.shape[0] == 1 && strcmp(I.names[0], "a") == 0);
+  CHECK_EQ_INT(parse("\xef\xbb" "a,b\n1,2\n", NULL), TIDE_OK);
+  CHECK(strcmp(I.names[0], "\xef\xbb" "a") == 0);
+  /* a pipe: read whole, in several buffers */
+  int pfd[2];
+  CHECK(pipe(pfd) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pfd[0]);
+    FILE *w = fdopen(pfd[1], "w");
+    fputs("x,y\n", w);
+    for (int i = 0; i < 20000; i++) fprintf(w, "%d,%d.5\n", i, i);
+    fclose(w);
+    _exit(0);
+  }
+  close(pfd[1]);
+  char path[64];
+  snprintf(path, sizeof path, "/dev/fd/%d", pfd[0]);
+  tide_Array a;
+  tide_CsvInfo info;
+  CHECK_EQ_INT(tide_csv_read(path, NULL, &a, &info), TIDE_OK);
+  CHECK(a.shape[0] == 20000 && a.shape[1] == 2);
+  CHECK(tide_load_f64(a.dtype, a.data + 19999 * a.strides[0] + a.strides[1]) == 19999.5);
+  tide_array_close(&a);
+  tide_csv_info_free(&info);
+  close(pfd[0]);
+  waitpid(pid, NULL, 0);
+}
+
 int main(void) {
   test_dialect();
   test_empty();
@@ -758,6 +832,7 @@ int main(void) {
     test_random_decimals();
   }
   test_locale();
+  test_option_checks();
   test_read_file();
   tide_array_close(&A);
   tide_csv_info_free(&I);

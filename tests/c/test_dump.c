@@ -4,7 +4,11 @@
 ** validation stands in the way) with lying headers and tables: each
 ** refused with a message that names what is wrong.
 */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,11 +212,155 @@ static void test_forged(void) {
   forge_open(&f, "nonzero padding at byte");
 }
 
+static void bom0(unsigned char *h) { memset(h + 12, 0, 4); }
+static void hsize(unsigned char *h) { h[16] = 64; }
+static void soff(unsigned char *h) { h[56] += 1; }
+static void ssize_huge(unsigned char *h) { wr64(h + 64, (uint64_t)1 << 50); }
+
+/* Writes len bytes to the test file and opens it as a dump. */
+static int open_bytes(const void *p, size_t len, const char *want) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK_EQ_INT(write(fd, p, len), (long long)len);
+  close(fd);
+  tide_Dump *d = NULL;
+  int rc = tide_dump_open(path, &d);
+  if (want) CHECK_STR_HAS(tide_lasterror(), want);
+  tide_dump_close(d);
+  return rc;
+}
+
+static void test_forged_more(void) {
+  Forge f;
+  memset(&f, 0, sizeof f);
+  uint64_t sh[2] = {5, 2};
+  f.tsize = entry(f.table, 4096, 40, TIDE_F64, 1, sh);
+  f.count = 1;
+  f.blob_at = 4096, f.blob_len = 40;
+  f.fix = bom0;
+  forge_open(&f, "bad byte order mark");
+  f.fix = hsize;
+  forge_open(&f, "header size 64");
+  f.fix = soff;
+  forge_open(&f, "outside the file");
+  f.fix = ssize_huge;
+  forge_open(&f, "outside the file");
+  f.fix = NULL;
+  /* a table that ends inside an entry, or inside a shape */
+  size_t n1 = entry(f.table, 4096, 40, TIDE_F64, 1, sh);
+  f.tsize = n1 + 40;
+  f.count = 2;
+  f.table[n1 + 33] = 1; /* the second entry has 1 dimension, its shape cut off */
+  forge_open(&f, "ends inside array 2's shape");
+  memset(f.table, 0, sizeof f.table);
+  f.tsize = 80; /* room for two 40-byte entries, but the first has a shape */
+  entry(f.table, 4096, 80, TIDE_F64, 2, sh);
+  f.blob_len = 80;
+  forge_open(&f, "array table ends inside array 2");
+  f.blob_len = 40;
+  memset(f.table, 0, sizeof f.table);
+  f.tsize = entry(f.table, 4096, 80, TIDE_F64, 2, sh) - 8;
+  f.count = 1;
+  forge_open(&f, "ends inside array 1's shape");
+  /* byte counts that overflow, or pass what a shape may hold */
+  uint64_t over[1] = {(uint64_t)1 << 61};
+  f.tsize = entry(f.table, 4096, 0, TIDE_F64, 1, over);
+  forge_open(&f, "shape too large");
+  uint64_t half[1] = {(uint64_t)1 << 60};
+  f.tsize = entry(f.table, 4096, 0, TIDE_F64, 1, half);
+  forge_open(&f, "shape too large");
+  /* an empty array placed past the end of a short file */
+  uint64_t none[1] = {0};
+  f.tsize = entry(f.table, 4096, 0, TIDE_F64, 1, none);
+  f.blob_len = 0;
+  forge_open(&f, "past the end of the file");
+  /* bytes after the last array */
+  f.tsize = entry(f.table, 4096, 40, TIDE_F64, 1, sh);
+  f.blob_at = 4096, f.blob_len = 48;
+  forge_open(&f, "the arrays end at byte 4136, the file at 4144");
+  /* a valid layout whose blob does not match its checksum: opens, and
+  ** reading it, verifying it or mapping it with verify fails by name */
+  f.blob_len = 40;
+  CHECK_EQ_INT(forge_open(&f, NULL), TIDE_OK);
+  tide_Dump *d = NULL;
+  CHECK_EQ_INT(tide_dump_open(path, &d), TIDE_OK);
+  if (d) {
+    tide_Array a;
+    CHECK_EQ_INT(tide_dump_verify(d, 0), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), "array 1 (f64 5) checksum mismatch");
+    CHECK_EQ_INT(tide_dump_array(d, 0, 0, 1, &a), TIDE_EFORMAT);
+    CHECK_EQ_INT(tide_dump_array(d, 0, 'r', 1, &a), TIDE_EFORMAT);
+    CHECK_EQ_INT(tide_dump_array(d, 0, 'c', 0, &a), TIDE_OK);
+    CHECK_NEAR(tide_load_f64(a.dtype, a.data), 0, 1e300); /* mapped, unchecked */
+    tide_array_close(&a);
+    CHECK_EQ_INT(tide_dump_array(d, 0, 'x', 0, &a), TIDE_EINVAL);
+    CHECK_EQ_INT(tide_dump_array(d, 1, 0, 0, &a), TIDE_ERANGE);
+    CHECK_EQ_INT(tide_dump_verify(d, 1), TIDE_ERANGE);
+    CHECK_STR_HAS(tide_lasterror(), "array 2 of 1");
+    tide_dump_close(d);
+  }
+  /* files shorter than a header: a start that is a dump's, or not */
+  CHECK_EQ_INT(open_bytes("\x89TIDE", 5, "truncated: 5 bytes, less than a dump header"),
+               TIDE_EFORMAT);
+  CHECK_EQ_INT(open_bytes("", 0, "truncated: 0 bytes"), TIDE_EFORMAT);
+  CHECK_EQ_INT(open_bytes("hello", 5, "not a tide dump"), TIDE_EFORMAT);
+  CHECK_EQ_INT(open_bytes("\x89TIDE\r\n\x1a and more", 17, "less than a dump header"),
+               TIDE_EFORMAT);
+  /* descriptors that are not a dump's: none, a folder */
+  CHECK_EQ_INT(tide_dump_open_fd(-1, "nothing", &d), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "cannot use nothing");
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK_EQ_INT(tide_dump_open_fd(dfd, dir, &d), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "not a regular file");
+  close(dfd);
+  CHECK_EQ_INT(tide_dump_open("/nonexistent/x.tide", &d), TIDE_EIO);
+}
+
+/* Writing under a file size limit (a full disk looks the same): each
+** write of the dump in turn fails, the error names the file, and no file
+** or temp file is left.  The limit is the soft one, put back before the
+** child leaves (so a coverage build can still write its counters). */
+static void test_write_errors(void) {
+  tide_Array a;
+  int64_t n = 4096;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, &n, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[2] = {&a, &a};
+  unlink(path);
+  static const rlim_t limits[] = {64, 200, 6000, 20000};
+  for (int i = 0; i < 4; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit old, rl;
+      getrlimit(RLIMIT_FSIZE, &old);
+      rl = old;
+      rl.rlim_cur = limits[i];
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+      int rc = tide_dump_write(path, (const unsigned char *)"\1\0stream", 8, 2, arrs);
+      int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), "x.tide") ? 0 : 1;
+      if (access(path, F_OK) == 0) code = 2;
+      setrlimit(RLIMIT_FSIZE, &old);
+      _exit(code);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  DIR *d = opendir(dir);
+  int left = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d))) left += e->d_name[0] != '.';
+  if (d) closedir(d);
+  CHECK_EQ_INT(left, 0);
+  tide_array_close(&a);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
   snprintf(path, sizeof path, "%s/x.tide", dir);
   test_round_trip();
   test_forged();
+  test_forged_more();
+  test_write_errors();
   unlink(path);
   rmdir(dir);
   printf("%d passed, %d failed\n", check_pass, check_fail);

@@ -1,7 +1,11 @@
 /*
 ** test_ipc.c -- buffers, cursors and framed messages with descriptors.
 */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,8 +85,140 @@ static void test_frames(void) {
   tide_storage_unref(s);
 }
 
+/* A frame's header (length, type) and then only part of its payload, or
+** raw descriptors, written by hand as a broken or hostile peer would. */
+static void raw_send(int sock, const void *p, size_t n, const int *fds, int nfds) {
+  struct iovec iov = {(void *)p, n};
+  struct msghdr mh = {0};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 100)];
+    struct cmsghdr align;
+  } ctl;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds) {
+    memset(&ctl, 0, sizeof ctl);
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+  }
+  CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)n);
+}
+
+static int open_fds(void) {
+  int n = 0;
+  for (int fd = 0; fd < 1024; fd++) n += fcntl(fd, F_GETFD) >= 0;
+  return n;
+}
+
+static void test_edges(void) {
+  int fds0 = open_fds();
+  /* a buffer over a file: grown (the file and the mapping), trimmed back,
+  ** and freed; the bytes written stay */
+  tide_Buf m = TIDE_BUF_INIT;
+  int mfd = memfd_create("tide-test-ipc", MFD_CLOEXEC);
+  CHECK(mfd >= 0);
+  tide_buf_map(&m, mfd);
+  for (uint32_t i = 0; i < 50000; i++) CHECK_EQ_INT(tide_buf_put_u32(&m, i), TIDE_OK);
+  CHECK(m.cap >= 200000);
+  struct stat st;
+  CHECK(fstat(mfd, &st) == 0 && (size_t)st.st_size == m.cap);
+  tide_Cursor c = {m.p, m.p + m.n, 0};
+  for (int i = 0; i < 49999; i++) tide_cur_u32(&c);
+  CHECK_EQ_INT(tide_cur_u32(&c), 49999);
+  m.n = 16;
+  tide_buf_trim(&m, 65536);
+  CHECK_EQ_INT(m.cap, 65536);
+  CHECK(fstat(mfd, &st) == 0 && st.st_size == 65536);
+  CHECK_EQ_INT(m.p[4], 1);
+  tide_buf_trim(&m, 8); /* below what it holds: kept */
+  CHECK_EQ_INT(m.cap, 65536);
+  tide_buf_free(&m);
+  close(mfd);
+  /* a mapped buffer whose file cannot grow */
+  int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  tide_buf_map(&m, ro);
+  CHECK_EQ_INT(tide_buf_put_u32(&m, 1), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot grow a result buffer");
+  tide_buf_free(&m);
+  close(ro);
+  /* a size no buffer can have */
+  tide_Buf b = TIDE_BUF_INIT;
+  CHECK_EQ_INT(tide_buf_grow(&b, SIZE_MAX / 2 + 1), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "message too large");
+  /* descriptors: a bad one, then more than a frame may carry */
+  CHECK(tide_buf_put_fd(&b, 999) < 0);
+  CHECK_STR_HAS(tide_lasterror(), "cannot duplicate");
+  int pipefd[2];
+  CHECK(pipe(pipefd) == 0);
+  for (int i = 0; i < TIDE_MSG_MAXFDS; i++) CHECK_EQ_INT(tide_buf_put_fd(&b, pipefd[0]), i);
+  CHECK_EQ_INT(tide_buf_put_fd(&b, pipefd[0]), TIDE_EINVAL);
+  CHECK_STR_HAS(tide_lasterror(), "at most 64 shared arrays");
+  tide_buf_reset(&b); /* closes the 64 copies */
+  CHECK_EQ_INT(b.nfds, 0);
+  /* sockets that are not: errors, no signal */
+  CHECK_EQ_INT(tide_msg_send(pipefd[0], 1, &b), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "cannot send to a worker");
+  uint8_t type;
+  CHECK_EQ_INT(tide_msg_recv(pipefd[1], &type, &b, 100), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "cannot read from a worker");
+  /* a small frame with a descriptor; a peer that also passes its
+  ** credentials (a control message that is not SCM_RIGHTS) */
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  int one = 1;
+  CHECK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == 0);
+  tide_buf_put_u32(&b, 77);
+  CHECK_EQ_INT(tide_buf_put_fd(&b, pipefd[1]), 0);
+  CHECK_EQ_INT(tide_msg_send(sv[0], 4, &b), TIDE_OK);
+  tide_Buf in = TIDE_BUF_INIT;
+  CHECK_EQ_INT(tide_msg_recv(sv[1], &type, &in, 100), TIDE_OK);
+  CHECK(type == 4 && in.n == 4 && in.nfds == 1);
+  CHECK(write(in.fds[0], "z", 1) == 1); /* the pipe's write end, passed */
+  char ch = 0;
+  CHECK(read(pipefd[0], &ch, 1) == 1 && ch == 'z');
+  /* more descriptors than a frame may carry, sent by hand: refused */
+  int many[70];
+  for (int i = 0; i < 70; i++) many[i] = pipefd[0];
+  unsigned char hdr[5] = {0, 0, 0, 0, 2}; /* an empty frame */
+  raw_send(sv[0], hdr, 5, many, 70);
+  CHECK_EQ_INT(tide_msg_recv(sv[1], &type, &in, 100), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "more than 64 descriptors");
+  tide_buf_reset(&in);
+  /* a peer that dies inside a frame, and one that closes between frames */
+  unsigned char half[7] = {100, 0, 0, 0, 2, 'a', 'b'};
+  raw_send(sv[0], half, 7, NULL, 0);
+  shutdown(sv[0], SHUT_WR);
+  CHECK_EQ_INT(tide_msg_recv(sv[1], &type, &in, 1000), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "peer closed in the middle of a message");
+  close(sv[0]);
+  close(sv[1]);
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  /* a frame without a payload; a big one to a peer gone */
+  CHECK_EQ_INT(tide_msg_send(sv[0], 6, NULL), TIDE_OK);
+  CHECK_EQ_INT(tide_msg_recv(sv[1], &type, &in, 1000), TIDE_OK);
+  CHECK(type == 6 && in.n == 0);
+  close(sv[0]);
+  tide_buf_trim(&b, 1); /* a heap buffer: trimming is for mapped ones */
+  for (int i = 0; i < 5000; i++) tide_buf_put_u32(&b, 1);
+  CHECK_EQ_INT(tide_msg_send(sv[1], 6, &b), TIDE_EIO);
+  CHECK_EQ_INT(tide_msg_recv(sv[1], &type, &in, 1000), TIDE_ECLOSED);
+  CHECK_STR_HAS(tide_lasterror(), "peer closed the connection");
+  close(sv[1]);
+  tide_buf_free(&in);
+  tide_buf_free(&b);
+  close(pipefd[0]);
+  close(pipefd[1]);
+  CHECK_EQ_INT(open_fds(), fds0); /* every descriptor passed was closed */
+}
+
 int main(void) {
   test_cursor();
   test_frames();
+  test_edges();
   return check_done();
 }

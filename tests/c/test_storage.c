@@ -191,6 +191,101 @@ static void test_reuse(void) {
   CHECK_EQ_INT(tide_storage_trim(), 0);
 }
 
+/* The edges: requests no filesystem has room for (memfd, a folder, and
+** /dev/shm falling back to the temp folder, which has none either), a
+** kept-segment cache over its count, handed-over descriptors that do not
+** fit, file mappings past the end or empty, byte counts in every unit. */
+static void test_edges(void) {
+  tide_Storage *s = NULL;
+  size_t huge = (size_t)1 << 52; /* 4.5 PB */
+  int rc = tide_storage_new(huge, TIDE_WHERE_SHARED, &s);
+  CHECK(rc == TIDE_ENOSPC || rc == TIDE_ENOMEM); /* memfd pages are memory */
+  CHECK_STR_HAS(tide_lasterror(), "4.5 PB");
+  CHECK(s == NULL);
+  char shm[] = "/dev/shm/tide-test-storage-XXXXXX";
+  if (mkdtemp(shm)) {
+    snprintf(tide__config.temp_dir, sizeof tide__config.temp_dir, "%s", shm);
+    CHECK_EQ_INT(tide_storage_new(huge, TIDE_WHERE_SHARED, &s), TIDE_ENOSPC);
+    CHECK_STR_HAS(tide_lasterror(), "no room in");
+    CHECK_STR_HAS(tide_lasterror(), "either");
+    CHECK_EQ_INT(count_names(shm), 0);
+    /* the temp folder: /tmp when TMPDIR is empty; one that is missing */
+    const char *was = getenv("TMPDIR");
+    char saved[600];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    static const char *const tmps[] = {"", "/nonexistent-tide-dir"};
+    for (int i = 0; i < 2; i++) {
+      setenv("TMPDIR", tmps[i], 1);
+      CHECK_EQ_INT(tide_storage_new(huge, TIDE_WHERE_SHARED, &s), TIDE_ENOSPC);
+      CHECK_STR_HAS(tide_lasterror(), i ? "no room in /nonexistent-tide-dir either"
+                                        : "no room in /tmp either");
+    }
+    if (was) setenv("TMPDIR", saved, 1);
+    else unsetenv("TMPDIR");
+    /* a small one goes to the folder as usual */
+    CHECK_EQ_INT(tide_storage_new(1 << 16, TIDE_WHERE_SHARED, &s), TIDE_OK);
+    tide_storage_unref(s);
+    tide__config.temp_dir[0] = '\0';
+    rmdir(shm);
+  }
+  char tmp[] = "/tmp/tide-test-storage-XXXXXX";
+  if (mkdtemp(tmp)) {
+    snprintf(tide__config.temp_dir, sizeof tide__config.temp_dir, "%s", tmp);
+    CHECK_EQ_INT(tide_storage_new(huge, TIDE_WHERE_SHARED, &s), TIDE_ENOSPC);
+    CHECK_STR_HAS(tide_lasterror(), tmp);
+    tide__config.temp_dir[0] = '\0';
+    rmdir(tmp);
+  }
+  /* more kept segments than the cache holds: the oldest are let go */
+  tide_storage_trim();
+  int base = count_fds("memfd:tide");
+  tide_Storage *k[6];
+  for (int i = 0; i < 6; i++)
+    CHECK_EQ_INT(tide_storage_new(((size_t)32 << 20) + (size_t)i * 4096, TIDE_WHERE_SHARED, &k[i]),
+                 TIDE_OK);
+  for (int i = 0; i < 6; i++) tide_storage_unref(k[i]);
+  CHECK_EQ_INT(count_fds("memfd:tide"), base + 4);
+  /* a request of another size does not take a kept one */
+  CHECK_EQ_INT(tide_storage_new(((size_t)33 << 20), TIDE_WHERE_SHARED | TIDE_WHERE_UNINIT, &s),
+               TIDE_OK);
+  CHECK_EQ_INT(count_fds("memfd:tide"), base + 5);
+  tide_storage_unref(s);
+  CHECK(tide_storage_trim() >= (size_t)4 * (32 << 20));
+  CHECK_EQ_INT(count_fds("memfd:tide"), base);
+  /* handed-over descriptors: not one, too small, empty */
+  CHECK_EQ_INT(tide_storage_adopt_fd(-1, 10, &s), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "cannot stat a handed-over segment");
+  tide_Storage *src;
+  CHECK_EQ_INT(tide_storage_new(4096, TIDE_WHERE_SHARED, &src), TIDE_OK);
+  int dup = fcntl(src->fd, F_DUPFD_CLOEXEC, 3);
+  CHECK_EQ_INT(tide_storage_adopt_fd(dup, 8192, &s), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "holds 4096 bytes, expected 8192");
+  CHECK_EQ_INT(tide_storage_adopt_fd(dup, 0, &s), TIDE_OK); /* takes and closes dup */
+  CHECK(s && s->kind == TIDE_STORE_HEAP);
+  CHECK(fcntl(dup, F_GETFD) < 0);
+  tide_storage_unref(s);
+  /* file mappings: past the end, empty, a folder */
+  int fd = src->fd;
+  CHECK_EQ_INT(tide_storage_map_fd(fd, "seg", 'r', 5000, 1, &s), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "seg holds 4096 bytes but its header describes 5001");
+  CHECK_EQ_INT(tide_storage_map_fd(fd, "seg", 'r', 4000, 0, &s), TIDE_OK);
+  CHECK(s->base != NULL && s->nbytes == 0);
+  CHECK_EQ_INT(tide_storage_flush(s), TIDE_OK); /* nothing mapped: nothing to flush */
+  tide_storage_unref(s);
+  CHECK_EQ_INT(tide_storage_map_fd(-1, "none", 'r', 0, 1, &s), TIDE_EIO);
+  int dfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK_EQ_INT(tide_storage_map_fd(dfd, "/tmp", 'r', 0, 1, &s), TIDE_EINVAL);
+  close(dfd);
+  CHECK_EQ_INT(tide_storage_flush(src), TIDE_OK); /* not a file: nothing to do */
+  CHECK_EQ_INT(tide_storage_flush(NULL), TIDE_OK);
+  tide_storage_unref(src);
+  tide_storage_unref(NULL);
+  char b[32];
+  CHECK_STR_HAS(tide_fmt_bytes(12, b, sizeof b), "12 bytes");
+  CHECK_STR_HAS(tide_fmt_bytes(1.5e3, b, sizeof b), "1.5 kB");
+  CHECK_STR_HAS(tide_fmt_bytes(3e18, b, sizeof b), "3000.0 PB");
+}
+
 int main(void) {
   test_reuse();
   test_auto_kind();
@@ -199,6 +294,7 @@ int main(void) {
   test_map_file();
   test_borrow();
   test_full_tmpfs();
+  test_edges();
   char b[32];
   CHECK_STR_HAS(tide_fmt_bytes(2.0e9, b, sizeof b), "2.0 GB");
   return check_done();

@@ -55,8 +55,8 @@ local function ls(dir)
 end
 
 -- tide's names in /dev/shm, but the folders of this test's runs (this
--- one's, and another's running beside it), as a list (a name left out of
--- a string of names left a space: '' ~= ' ')
+-- one's, and another's running beside it); joined by hand, so a name of
+-- another kind coming or going does not change the spaces
 local function tide_shm()
   local t = {}
   for n in ls("/dev/shm"):gmatch("%S+") do

@@ -53,11 +53,16 @@ local function mpirun(script, args, env, n)
   return run("mpirun --oversubscribe -n " .. (n or 3) .. " " .. q(bin) .. " " .. q(script) ..
              " " .. (args or ""), MPIENV .. (env or ""))
 end
+-- tide's names in /dev/shm (faults.lua's folders excepted) and whatever is
+-- in this test's vader folder: another job's Open MPI files in /dev/shm
+-- (an mpirun beside this test) are not this test's leftovers
 local function shm()
   local s = {}
   for _, dir in ipairs{"/dev/shm", vader} do
     local p = io.popen("ls " .. q(dir) .. " 2>/dev/null")
-    for name in p:lines() do s[name] = true end
+    for name in p:lines() do
+      if dir == vader or name:match("^tide") and not name:match("^tide%-faults") then s[name] = true end
+    end
     p:close()
   end
   return s
@@ -65,10 +70,7 @@ end
 local function new_shm(before)
   local n = {}
   for name in pairs(shm()) do
-    if not before[name] and (name:match("^vader") or name:match("^tide") and
-                             not name:match("^tide%-faults")) then
-      n[#n + 1] = name
-    end
+    if not before[name] then n[#n + 1] = name end
   end
   return table.concat(n, " ")
 end

@@ -217,4 +217,36 @@ do
   os.remove(p)
 end
 
+-- memmap's options: a shape as one integer, modes c and r, and each bad
+-- option named
+do
+  local p = os.tmpname() .. ".npy"
+  local a = tide.memmap(p, {shape = 4, dtype = "i32", mode = "w+"})
+  check.eq(a.ndim, 1, "shape = 4 is a 1-d shape")
+  check.eq(#a, 4, "of 4")
+  a[2] = 7; a:flush(); a:close()
+  local c = tide.memmap(p, {mode = "c"})
+  c[2] = 9 -- copy-on-write: the file keeps 7
+  c:close()
+  local r = tide.memmap(p, {mode = "r", dtype = "i32"})
+  check.eq(r[2], 7, "mode c wrote nothing to the file")
+  r:close()
+  check.errors(function() tide.memmap(p, {mode = "r", dtype = "f64"}) end, "holds i32, not f64")
+  check.errors(function() tide.memmap(p, {mode = "x"}) end, 'mode must be "w+", "r", "r+" or "c"')
+  check.errors(function() tide.memmap(p, {shape = {2, 1.5}}) end, "shape entries must be integers")
+  check.errors(function() tide.memmap(p, {shape = "4"}) end, "shape must be an integer or a table")
+  check.errors(function() tide.memmap(p, {shape = {-1}, mode = "w+"}) end, "must not be negative")
+  local long = {}
+  for i = 1, 33 do long[i] = 1 end
+  check.errors(function() tide.memmap(p, {shape = long}) end, "more than 32 dimensions")
+  check.errors(function() tide.memmap(p, {mode = "w+"}) end, 'mode "w+" needs a shape')
+  os.remove(p)
+  check.errors(function() tide.memmap(p, {mode = "r"}) end, "cannot open")
+  local closed = tide.zeros(2)
+  closed:close()
+  check.errors(function() tide.savez(p .. "z", {a = closed}) end, "field 'a' is not an open array")
+  check.errors(function() tide.savez(p .. "z", {a = 1}) end, "field 'a' is not an open array")
+  check.errors(function() tide.savez(p .. "z", {tide.zeros(1)}) end, "keys must be member names")
+end
+
 check.done()
