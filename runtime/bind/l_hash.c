@@ -404,8 +404,14 @@ static void hv(H *h, int idx) {
   if (t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TUSERDATA) {
     lua_pushvalue(L, idx); /* a memoized wrapper hashes as what it wraps */
     if (lua_rawget(L, h->alias) != LUA_TNIL) {
+      /* aliases chain (a memoized memoized function), and a value made an
+      ** alias of itself loops: bounded as nesting is (fuzz_api) */
+      if (h->depth >= MAXDEPTH) fail(h, "hash aliases that loop or chain more than 200 deep");
+      luaL_checkstack(L, 16, "hash aliases chain too deep");
+      h->depth++;
       put_u8(h, 'Z');
       hv(h, lua_gettop(L));
+      h->depth--;
       lua_pop(L, 1);
       return;
     }

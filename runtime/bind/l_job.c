@@ -29,11 +29,11 @@ static void free_events(tide_Event **q) {
 
 /* Drops every worker; results already handled stay. */
 static void stop_workers(Job *J) {
+  free_events(&J->evq); /* first: the loop's spare event goes back to it */
+  free_events(&J->cur_ev);
   if (J->S) tide_sched_close(J->S);
   J->S = NULL;
   J->started = 0;
-  free_events(&J->evq);
-  free_events(&J->cur_ev);
 }
 
 /* ------------------------------------------------------------ leases

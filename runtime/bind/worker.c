@@ -447,7 +447,7 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
         uint32_t nf = tide_cur_u32(&c);
         item = tide_cur_bytes(&c, itemlen);
         if (c.bad || nf > (uint32_t)(in.nfds - fdbase)) return TIDE_WORKER_EXIT_PROTOCOL;
-        view.fds = in.fds + fdbase;
+        view.fds = nf ? in.fds + fdbase : NULL; /* in.fds is NULL when no item has one */
         view.nfds = (int)nf;
         fdbase += (int)nf;
       }

@@ -178,10 +178,24 @@ static void register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fo
 
 /* --------------------------------------------------------------- events */
 
+static void wake(tide_Sched *S);
+
 void tide_event_free(tide_Event *e) {
   if (!e) return;
   tide_buf_free(&e->buf);
   tide_lease_box_unref(e->box);
+  e->box = NULL;
+  tide_Sched *S = e->home;
+  if (S) { /* the spare: back to its loop, for the next failure */
+    pthread_mutex_lock(&S->mu);
+    int back = !S->spare;
+    if (back) S->spare = e;
+    pthread_mutex_unlock(&S->mu);
+    if (back) {
+      wake(S); /* a batch that could not be sent waits for it */
+      return;
+    }
+  }
   free(e);
 }
 
@@ -685,6 +699,7 @@ int tide_sched_start(tide_Sched **out, const tide_SchedConfig *c) {
   S->retry = retry;
   S->retrycap = c->jobs * 2 + 8;
   S->spare = spare;
+  spare->home = S;
   S->total = c->total;
   S->next_fresh = S->item_lo = S->next_item = 1;
   S->chunk = c->chunk < 1 ? 1 : c->chunk;

@@ -78,9 +78,12 @@ typedef struct tide_Event {
   double sent;         /* FRAME: when its batch was sent */
   int64_t task;        /* FAIL */
   int hard;            /* FAIL: an error (1) or a timeout (0) */
+  struct tide_Sched *home; /* the loop's spare: freeing it gives it back */
   char msg[];          /* FAIL */
 } tide_Event;
 
+/* Frees an event; the loop's spare goes back to its loop (which must still
+** be open: free a loop's events before tide_sched_close). */
 void tide_event_free(tide_Event *e);
 
 typedef struct tide_SchedConfig {

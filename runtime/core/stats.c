@@ -542,6 +542,10 @@ int tide_histogram(const tide_Array *a, int64_t nbins, double lo, double hi,
       rc = tide__seterr(TIDE_EINVAL, "%" PRId64 " bins: at least 1 is needed", nbins);
       goto fail;
     }
+    if (nbins > (INT64_MAX - 1) / 8) { /* nbins + 1 edges of 8 bytes (fuzz_api) */
+      rc = tide__seterr(TIDE_EINVAL, "%" PRId64 " bins: too many", nbins);
+      goto fail;
+    }
     if (lo == lo && hi == hi) {
       if (lo > hi) {
         rc = tide__seterr(TIDE_EINVAL, "range {%g, %g}: the lower end is above the upper", lo, hi);

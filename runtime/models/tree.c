@@ -939,6 +939,9 @@ int tide_tree_bootstrap(uint64_t seed, uint64_t stream, int64_t n, int64_t n_dra
                         uint32_t *counts) {
   if (n <= 0 || n_draw <= 0)
     return tide__seterr(TIDE_EINVAL, "bootstrap: no rows to draw from");
+  if (n_draw > n) /* a loop of n_draw steps: 2^62 never ended (fuzz_api) */
+    return tide__seterr(TIDE_EINVAL, "bootstrap: %" PRId64 " draws from %" PRId64
+                        " rows (at most the rows)", n_draw, n);
   tide_Rng r;
   tide_rng_init(&r, seed, stream);
   memset(counts, 0, (size_t)n * sizeof *counts);
@@ -980,6 +983,9 @@ static int make_entries(Ctx *c, const tide_Array *y, const tide_Rows *rows) {
   const tide_TreeOpts *o = c->o;
   int64_t n = c->n, m = 0;
   uint32_t *counts = NULL;
+  if (o->n_draw > n) /* scikit-learn's max_samples: at most the rows (fuzz_api) */
+    return tide__seterr(TIDE_EINVAL, "tree: %" PRId64 " bootstrap draws from %" PRId64
+                        " rows (at most the rows)", o->n_draw, n);
   if (o->n_draw > 0) {
     counts = tide__malloc((size_t)n * sizeof *counts);
     if (!counts) return tide__seterr(TIDE_ENOMEM, "tree: out of memory for the bootstrap");

@@ -7,8 +7,9 @@
 -- generators, models, handles), read from the object's metatable
 -- (__methods, or an __index table and the tables it inherits from).
 --
--- Each input is a little program: byte 0 sets the worker count (mostly 1,
--- the serial backend; sometimes 2, forked workers), then every call takes
+-- Each input is a little program: byte 0 sets the worker count (1, the
+-- serial backend, unless its low 4 bits are 0: then 2, forked workers),
+-- then every call takes
 --   2 bytes: which callable (function or method);
 --   1 byte:  how many arguments (0..5), in its low bits;
 --   1 byte per argument: which value of the pool;
@@ -17,6 +18,10 @@
 -- handles.  Errors are the expected outcome of most calls; only a crash,
 -- a sanitizer report or a hang is a finding.
 local tide = require "tide"
+
+-- What tide writes through io.write (help's pages, mostly) goes to a sink:
+-- still formatted, never printed.
+io.output("/dev/null")
 
 -- Calls skipped because they legitimately block or spawn heavily.  Keep
 -- this short: everything else is fuzzed.
@@ -29,6 +34,15 @@ local deny = {
 local deny_if = {
   -- tide.memory(pid) reads every process under pid: pid 1 is the machine
   ["tide.memory"] = function(args, n) return n >= 1 and args[1] ~= nil end,
+}
+-- Calls that run only in the inputs with workers (1 in 16).  An input that
+-- forks costs as much as ~400 that do not (the fork of a sanitized process,
+-- and the copy-on-write faults after it; the monitor also reads the page
+-- tables of the process tree, twice per sample): these and the parallel
+-- loops of jobs = 2 took 85% of the time in 0.7% of the inputs.
+local forking = {
+  ["tide.monitor"] = "forks its sampler",
+  ["tide.memory"] = "reads smaps_rollup: it walks the process's page tables",
 }
 -- Names of calls that start parallel loops (or workers): with jobs = 2 each
 -- forks, and a huge count would fork and run for as long as asked; they run
@@ -131,41 +145,80 @@ local function fn_pool()
   }
 end
 
--- Arrays of every dtype and odd shapes, views, rowsets, scalars, strings,
--- tables.  Rebuilt for each input: methods mutate arrays in place.
-local function make_pool()
-  local p, n = {}, 0
-  local function put(v) n = n + 1; p[n] = v end
-  put(nil); put(true); put(false)
-  for _, x in ipairs(huge) do put(x) end
+-- The pool, as recipes: spec[i] is {v = a constant} or {make = a function
+-- of the run's context returning a fresh value}.  Constants (nil, booleans,
+-- numbers, strings, the callbacks, which hold no state) serve every run;
+-- tables and objects are made afresh for each input (calls mutate arrays in
+-- place and may write into tables), and only when the input first picks
+-- them: an input uses a few of the ~110 values, and making then freeing
+-- all of them was most of an execution's time.
+local spec = {}
+do
+  local function const(v) spec[#spec + 1] = {v = v} end
+  local function fresh(f) spec[#spec + 1] = {make = f} end
+  const(nil); const(true); const(false)
+  for _, x in ipairs(huge) do const(x) end
   for _, s in ipairs({"", "a", "x.npy", "x.npz", "x.csv", "x.tide", "a,b\n1,2\n3,x\n",
                       string.rep("z", 300), "\0nul", "%s%n", "-1", "1e309", "jobs"}) do
-    put(s)
+    const(s)
   end
-  for _, d in ipairs(dtypes) do put(d) end
-  put({}); put({1, 2, 3}); put({{1, 2}, {3, 4}}); put({{1}, {2, 3}}); put({0 / 0, 1 / 0})
-  put({a = 1}); put({jobs = 2}); put({dtype = "nope"}); put({1, nil, 3})
-  local deep = {}
-  for _ = 1, 40 do deep = {deep} end
-  put(deep)
-  for _, f in ipairs(fn_pool()) do put(f) end
+  for _, d in ipairs(dtypes) do const(d) end
+  fresh(function() return {} end); fresh(function() return {1, 2, 3} end)
+  fresh(function() return {{1, 2}, {3, 4}} end); fresh(function() return {{1}, {2, 3}} end)
+  fresh(function() return {0 / 0, 1 / 0} end); fresh(function() return {a = 1} end)
+  fresh(function() return {jobs = 2} end); fresh(function() return {dtype = "nope"} end)
+  fresh(function() return {1, nil, 3} end)
+  fresh(function()
+    local deep = {}
+    for _ = 1, 40 do deep = {deep} end
+    return deep
+  end)
+  for _, f in ipairs(fn_pool()) do const(f) end
   -- arrays: every dtype, shapes 0, (), (5), (3,4), (2,3,2)
   for _, d in ipairs(dtypes) do
-    put(tide.zeros(0, d))
-    put(tide.arange(5):astype(d))
-    put(tide.arange(12):reshape(3, 4):astype(d))
+    fresh(function() return tide.zeros(0, d) end)
+    fresh(function() return tide.arange(5):astype(d) end)
+    fresh(function() return tide.arange(12):reshape(3, 4):astype(d) end)
   end
-  local m = tide.randn(3, 4)
-  put(m); put(m:t()); put(m:slice(1, 2)); put(tide.full({2, 3, 2}, 0 / 0))
-  put(tide.array({1 / 0, -1 / 0, 0 / 0, -0.0, 1e308}))
-  put(tide.arange(12):reshape(3, 4):t():slice(2, 3)); put(m:col(2))
-  put(tide.zeros(4, 0))
-  put(tide.array({1, 0, 1, 1}):astype("bool"))
-  put(tide.array({0, 1, 0, 1, 2, 1}))           -- labels
-  put(tide.randn(8, 2)); put(tide.randn(8))       -- data for fits
-  put(tide.rowset(1, 3)); put(tide.rowset(1, 0)); put(tide.rowset(2, 2 ^ 40))
-  put(tide.rng(1))
-  return p, n
+  -- m and its views share one storage within a run, made together: a call
+  -- may close m before a view of it is first picked
+  local function m(run, i)
+    if not run.m then
+      local a = tide.randn(3, 4)
+      run.m = {a, a:t(), a:slice(1, 2), a:col(2)}
+    end
+    return run.m[i]
+  end
+  fresh(function(run) return m(run, 1) end); fresh(function(run) return m(run, 2) end)
+  fresh(function(run) return m(run, 3) end)
+  fresh(function() return tide.full({2, 3, 2}, 0 / 0) end)
+  fresh(function() return tide.array({1 / 0, -1 / 0, 0 / 0, -0.0, 1e308}) end)
+  fresh(function() return tide.arange(12):reshape(3, 4):t():slice(2, 3) end)
+  fresh(function(run) return m(run, 4) end)
+  fresh(function() return tide.zeros(4, 0) end)
+  fresh(function() return tide.array({1, 0, 1, 1}):astype("bool") end)
+  fresh(function() return tide.array({0, 1, 0, 1, 2, 1}) end)          -- labels
+  fresh(function() return tide.randn(8, 2) end)                        -- data for fits
+  fresh(function() return tide.randn(8) end)
+  fresh(function() return tide.rowset(1, 3) end); fresh(function() return tide.rowset(1, 0) end)
+  fresh(function() return tide.rowset(2, 2 ^ 40) end)
+  fresh(function() return tide.rng(1) end)
+end
+
+-- One run's pool: value(i) gives entry i, made on first use; results of
+-- calls join it (as made entries).
+local function new_pool()
+  local pool, made, run = {}, {}, {}
+  local function value(i)
+    if made[i] then return pool[i] end
+    local s = spec[i]
+    local v
+    if s.make then v = s.make(run) else v = s.v end
+    pool[i], made[i] = v, true
+    return v
+  end
+  local function add(i, v) pool[i], made[i] = v, true end
+  return value, add
 end
 
 -- ----------------------------------------------------------- discovery
@@ -188,8 +241,8 @@ end
 -- ordinary argument lists (constructors with defaults, fits), then what the
 -- methods of those return -- twice, so chains reach a second level.
 do
-  local p, n = make_pool()
-  for i = 1, n do learn(p[i], "pool" .. i, nil) end
+  local value = new_pool()
+  for i = 1, #spec do learn(value(i), "pool" .. i, nil) end
 end
 do
   local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
@@ -228,6 +281,18 @@ do
   end
 end
 table.sort(callables, function(a, b) return a.name < b.name end)
+-- The pool's entries of each kind (an input's receivers), by metatable.
+local kind_slots = {}
+do
+  local value = new_pool()
+  for i = 1, #spec do
+    local mt = kind_of(value(i))
+    if mt and kinds[mt] then
+      kind_slots[mt] = kind_slots[mt] or {}
+      table.insert(kind_slots[mt], i)
+    end
+  end
+end
 collectgarbage()
 
 -- ---------------------------------------------------------------- a run
@@ -241,8 +306,9 @@ local function small_args(args, n)
         if type(x) == "number" and not (x >= -SMALL and x <= SMALL) then return false end
       end
     end
-    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) and #v > SMALL then
-      return false
+    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) then
+      local ok, len = pcall(function() return #v end) -- a closed array has none
+      if ok and len > SMALL then return false end
     end
   end
   return true
@@ -251,6 +317,10 @@ end
 local stats = {calls = 0, ok = 0, skipped = 0, names = {}}
 -- TIDE_FUZZ_TRACE=1 prints each call before it runs (to find a hang's call).
 local trace = os.getenv("TIDE_FUZZ_TRACE")
+-- TIDE_FUZZ_PROFILE=1: the report also gives the time spent in calls and
+-- the callables that took longest.
+local prof = os.getenv("TIDE_FUZZ_PROFILE") and {calls = {}, n = {}, runs = 0}
+local now = tide.now
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v:sub(1, 20)) end
@@ -259,18 +329,53 @@ local function show(v)
   return ok and tostring(s):gsub("\n.*", ""):sub(1, 60) or type(v)
 end
 
+-- Settings a call may change for the rest of the process, put back after
+-- each input: one input's calls must not change how the next ones run
+-- (sort_parallel_min(2) made every later sort fork its workers).
+-- So are the registry's tables of hash aliases (tide._internal.hash_alias:
+-- one made of a constant of the pool, a string or a callback, outlived its
+-- input and looped the hash of every later one that met it) and of classes
+-- (tide.register_class): put back as they were after discovery.
+local internal = tide._internal
+local sort_min = internal.sort_parallel_min()
+local kept = {}
+for _, name in ipairs({"tide.hash_alias", "tide.class_by_name", "tide.class_by_mt",
+                       "tide.class_hooks"}) do
+  local t = debug.getregistry()[name]
+  assert(type(t) == "table", "the registry has no table " .. name)
+  local copy = {}
+  for k, v in pairs(t) do copy[k] = v end
+  kept[#kept + 1] = {t = t, copy = copy}
+end
+local function restore()
+  internal.sort_parallel_min(sort_min)
+  internal.optlog(false)
+  for _, r in ipairs(kept) do
+    for k in pairs(r.t) do
+      if r.copy[k] == nil then r.t[k] = nil end
+    end
+    for k, v in pairs(r.copy) do r.t[k] = v end
+  end
+end
+
 local function run(data)
   local n = #data
   if n < 1 then return end
-  tide.config.jobs = (data:byte(1) & 7) == 0 and 2 or 1
-  local pool, np = make_pool()
+  local jobs = (data:byte(1) & 15) == 0 and 2 or 1
+  tide.config.jobs = jobs
+  if prof then prof.runs = prof.runs + 1 end
+  local value, add = new_pool()
+  local np = #spec
+  -- the receivers of each kind: pool entries (numbers) or objects
   local bykind = {}
-  for i = 1, np do
-    local mt = kind_of(pool[i])
-    if mt and kinds[mt] then
-      bykind[mt] = bykind[mt] or {}
-      table.insert(bykind[mt], pool[i])
+  local function list_of(mt)
+    local l = bykind[mt]
+    if not l then
+      l = {}
+      for j, i in ipairs(kind_slots[mt] or {}) do l[j] = i end
+      bykind[mt] = l
     end
+    return l
   end
   local pos, calls = 2, 0
   local function byte()
@@ -283,19 +388,22 @@ local function run(data)
     local c = callables[(byte() << 8 | byte()) % #callables + 1]
     local nargs = byte() % 6
     local args = {}
-    for i = 1, nargs do args[i] = pool[byte() % np + 1] end
+    for i = 1, nargs do args[i] = value(byte() % np + 1) end
     local recv
     if c.mt then
-      local list = bykind[c.mt]
-      if not list then
+      local list = list_of(c.mt)
+      if #list == 0 then
         local k = kinds[c.mt]
         local ok, v = pcall(function() return k.make and k.make() end)
-        if ok and v ~= nil then list = {v}; bykind[c.mt] = list end
+        if ok and v ~= nil then list[1] = v end
       end
-      if list then recv = list[byte() % #list + 1] end
+      if #list > 0 then
+        recv = list[byte() % #list + 1]
+        if type(recv) == "number" then recv = value(recv) end
+      end
     end
     local name = c.name:match("[%w_]+$")
-    local skip = deny[c.name] or (c.mt and recv == nil) or
+    local skip = deny[c.name] or (c.mt and recv == nil) or (forking[c.name] and jobs == 1) or
                  (deny_if[c.name] and deny_if[c.name](args, nargs)) or
                  (parallel[name] and not small_args(args, nargs))
     stats.calls = stats.calls + 1
@@ -308,31 +416,33 @@ local function run(data)
       io.stderr:flush()
     end
     if not skip then
+      local t1 = prof and now()
       debug.sethook(budget, "", BUDGET)
       local ok, r1, r2 = pcall(function()
         if c.mt then return c.fn(recv, table.unpack(args, 1, nargs)) end
         return c.fn(table.unpack(args, 1, nargs))
       end)
       debug.sethook()
+      if prof then
+        prof.calls[c.name] = (prof.calls[c.name] or 0) + now() - t1
+        prof.n[c.name] = (prof.n[c.name] or 0) + 1
+      end
       if ok then
         stats.ok = stats.ok + 1
         stats.names[c.name] = true
         for _, r in ipairs({r1, r2}) do
           if r ~= nil and np < 250 then
             np = np + 1
-            pool[np] = r
+            add(np, r)
             local mt = kind_of(r)
-            if mt and kinds[mt] then
-              bykind[mt] = bykind[mt] or {}
-              table.insert(bykind[mt], r)
-            end
+            if mt and kinds[mt] then table.insert(list_of(mt), np) end
           end
         end
       end
     end
   end
-  pool, bykind = nil, nil
-  collectgarbage()
+  restore()
+  -- the full collection is fuzz_api.c's (now and then, not after each input)
 end
 
 -- TIDE_FUZZ_STATS=1: at exit, how many calls ran, and the callables that
@@ -347,6 +457,16 @@ local function report()
                                 (function() local n = 0 for _ in pairs(kinds) do n = n + 1 end
                                  return n end)(), stats.calls, stats.ok, stats.skipped, #never))
   io.stderr:write(table.concat(never, " "), "\n")
+  if not prof then return end
+  local names, sum = {}, 0
+  for k, t in pairs(prof.calls) do names[#names + 1] = k; sum = sum + t end
+  table.sort(names, function(a, b) return prof.calls[a] > prof.calls[b] end)
+  io.stderr:write(string.format("fuzz_api: %d runs, %.2f s in calls; the longest:\n",
+                                prof.runs, sum))
+  for i = 1, math.min(30, #names) do
+    local k = names[i]
+    io.stderr:write(string.format("  %8.3f s %7d calls  %s\n", prof.calls[k], prof.n[k], k))
+  end
 end
 
 return {run = run, report = report, callables = callables, kinds = kinds, deny = deny,

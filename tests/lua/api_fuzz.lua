@@ -66,4 +66,40 @@ check.errors(function() return tide.zeros(3):take(huge) end, "for the indices")
 check.errors(function() return tide.zeros(3):put(huge, tide.zeros(1)) end, "for the indices")
 check.eq(tide.arange(1, 6):take(tide.rowset(2, 3)):sum(), 5, "a small rowset still takes")
 
+-- A value made a hash alias of itself (or two of each other): hashing it
+-- followed the aliases without end, past the C stack (ASan's SEGV in
+-- lua_rawget, through tide._internal.memo.key).  Aliases are bounded as
+-- nesting is.
+local f, g = function() end, function() end
+tide._internal.hash_alias(f, f)
+check.errors(function() return tide.hash(f) end, "hash aliases that loop")
+check.errors(function() return tide._internal.memo.key("x", f) end, "hash aliases that loop")
+tide._internal.hash_alias(f, g)
+tide._internal.hash_alias(g, f)
+check.errors(function() return tide.hash({f}) end, "hash aliases that loop")
+local h1 = function() return 1 end
+local w = function() end
+tide._internal.hash_alias(g, h1)
+tide._internal.hash_alias(w, h1)
+check.eq(tide.hash(g), tide.hash(w), "aliases that end hash as their end")
+
+-- tide.histogram(a, n) with n = math.maxinteger: the edge count n + 1
+-- overflowed (UBSan's signed overflow) before any size check.
+check.errors(function() return tide.histogram(tide.arange(5), math.maxinteger) end, "too many")
+check.eq(#tide.histogram(tide.arange(5), 4), 4, "a few bins still work")
+
+-- The tree kernels' bootstrap of n_draw draws ran n_draw steps whatever
+-- it was: 2^62 never ended (the fuzz run's timeout), and counts past 2^32
+-- wrapped.  At most the rows, as scikit-learn's max_samples.
+local K = tide._internal.models
+check.errors(function() return K.tree_bootstrap(1, 1, 5, 1 << 62) end, "at most the rows")
+check.eq(#K.tree_bootstrap(1, 1, 5, 5), 5, "a bootstrap of the rows still draws")
+check.eq(K.tree_bootstrap(1, 1, 5, 5):sum(), 5, "five draws")
+do
+  local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
+  local codes = K.tree_bins(X, y, {max_bins = 16})
+  check.errors(function() return K.tree_fit(X, y, codes, {n_draw = 1 << 62}) end, "at most the rows")
+  check.truthy(K.tree_fit(X, y, codes, {n_draw = 8}), "a tree on a bootstrap of the rows")
+end
+
 check.done()
