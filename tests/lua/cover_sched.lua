@@ -5,14 +5,7 @@
 -- arrive once), and a loop broken off in the middle of batches.
 local check = require "check"
 
-local me = check.pid()
-local function children()
-  local kids = 0
-  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
-  for _ in p:lines() do kids = kids + 1 end
-  p:close()
-  return kids - 1 -- grep's shell
-end
+local children = check.children
 
 -- items from an iterator, each a shared array: 70 in one batch of 70 ----------------------
 for _, backend in ipairs{"fork", "spawn"} do

@@ -6,14 +6,7 @@
 local check = require "check"
 local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN is not set")
 
-local me = check.pid()
-local function children()
-  local kids = 0
-  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
-  for _ in p:lines() do kids = kids + 1 end
-  p:close()
-  return kids - 1 -- grep's shell
-end
+local children = check.children
 local function pidset(p)
   local set, n = {}, 0
   for _, pid in ipairs(p:collect(function() tide.sleep(0.05) return check.pid() end, 6, {chunk = 1})) do

@@ -24,13 +24,7 @@ local function wait_gone(pid, secs)
 end
 
 -- live children of this process
-local function children()
-  local n = 0
-  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
-  for _ in p:lines() do n = n + 1 end
-  p:close()
-  return n - 1 -- the grep itself
-end
+local children = check.children
 
 -- ------------------------------------------------------------ tide.memory
 local m = tide.memory()

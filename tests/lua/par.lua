@@ -4,13 +4,7 @@ local check = require "check"
 local me = check.pid()
 
 -- live children of this process (workers), by reading /proc
-local function children()
-  local n = 0
-  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
-  for _ in p:lines() do n = n + 1 end
-  p:close()
-  return n - 1 -- the grep itself is our child too
-end
+local children = check.children
 
 -- descriptors tide creates: shared segments and worker sockets
 local function fds()

@@ -100,6 +100,16 @@ function check.pid()
   return pid
 end
 
+-- How many child processes this process has now (the shell that lists
+-- them, itself a child, not counted).
+function check.children()
+  local me, n = check.pid(), 0
+  local p = io.popen("grep -l '^[0-9]* ([^)]*) [A-Z] " .. me .. " ' /proc/[0-9]*/stat 2>/dev/null")
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n - 1
+end
+
 function check.shm_fds(pid)
   local n = 0
   local p = io.popen("ls -l /proc/" .. (pid or check.pid()) .. "/fd 2>/dev/null")
