@@ -124,6 +124,27 @@ static void kp_act(void) {
 
 static int kp_error(lua_State *L) { return luaL_error(L, "killpoint: error"); }
 
+#ifdef TIDE_COVERAGE
+/* Coverage builds only: a loop's halt sends its workers SIGTERM before
+** SIGKILL (runtime/core/backend.h), and this _exit writes the gcov
+** counters a SIGKILL would lose (cmake/coverage_exit.c).  A worker already
+** leaving by exit (os.exit in a task) blocks it: its counters are being
+** written. */
+static void coverage_term(int sig) { _exit(128 + sig); }
+static void coverage_block_term(void) {
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, NULL);
+}
+static void coverage_init(void) {
+  static int done;
+  signal(SIGTERM, coverage_term);
+  if (!done) atexit(coverage_block_term);
+  done = 1;
+}
+#endif
+
 /* ------------------------------------------------------------ worker */
 
 static tide_Buf *enc_out;
@@ -393,6 +414,9 @@ void tideW_end_loop(void) {
 
 int tideW_serve(const tideW_Loop *lp, int sock) {
   lua_State *L = lp->L;
+#ifdef TIDE_COVERAGE
+  coverage_init();
+#endif
   tideC_lease_out = lease_out;
   enc_mode = lp->no_fds ? TIDE_CODEC_INLINE : TIDE_CODEC_HANDLES;
   nleases = 0; /* the parent's table, if it was a worker once, is not ours */

@@ -98,11 +98,28 @@
 #ifndef TIDE_BACKEND_H
 #define TIDE_BACKEND_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ipc.h"
 #include "pool.h"
+
+/* What `halt` does to the worker processes it stops: SIGKILL.  Coverage
+** builds (cmake/coverage_exit.c) send SIGTERM first and give them a moment:
+** a worker's task loop takes it as leave now, by _exit, which writes its
+** gcov counters (a SIGKILLed process loses them: the code workers run
+** would count as never run). */
+#ifdef TIDE_COVERAGE
+void tide__coverage_stop(const pid_t *pids, int n);
+#endif
+static inline void tide__halt_pids(const pid_t *pids, int n) {
+#ifdef TIDE_COVERAGE
+  tide__coverage_stop(pids, n);
+#endif
+  for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+}
 
 /* Frames besides TASK, STOP and RESULT (schedule.h): the loop's setup. */
 enum { TIDE_MSG_SETUP = 4 };

@@ -76,8 +76,11 @@ static void f_kill(tide_Backend *b, int id) { tide_pool_kill(&fork_of(b)->pool, 
 
 static void f_halt(tide_Backend *b) {
   tide_Pool *p = &fork_of(b)->pool;
+  pid_t pids[256];
+  int n = 0;
   for (int i = 0; i < p->n; i++)
-    if (!p->w[i].reaped) kill(p->w[i].pid, SIGKILL);
+    if (!p->w[i].reaped) pids[n++] = p->w[i].pid;
+  tide__halt_pids(pids, n);
 }
 
 static tide_SlotWord *f_word(tide_Backend *b, int id) { return &fork_of(b)->pool.words[id - 1]; }

@@ -171,32 +171,14 @@ static int workers_alive(tide_SpawnSet *s) {
   return n;
 }
 
-#ifdef TIDE_COVERAGE
-/* Coverage builds only, as pool.c's: idle workers see their socket close
-** and leave by _exit, which writes their gcov counters; then the kill. */
-static void coverage_drain(tide_SpawnSet *s) {
-  for (int i = 0; i < s->n; i++)
-    if (!s->w[i].reaped && s->w[i].sock >= 0) {
-      close(s->w[i].sock);
-      s->w[i].sock = -1;
-    }
-  double end = tide_now() + 0.3;
-  for (int busy = 1; busy && tide_now() < end;) {
-    busy = 0;
-    for (int i = 0; i < s->n; i++) busy |= !try_reap(&s->w[i], 0);
-    if (busy) usleep(2000);
-  }
-}
-#endif
-
 void tide_spawnset_unref(tide_SpawnSet *s) {
   if (!s || --s->refs > 0) return;
   if (!s->foreign) {
-#ifdef TIDE_COVERAGE
-    coverage_drain(s);
-#endif
+    pid_t pids[MAX_SLOTS];
+    int n = 0;
     for (int i = 0; i < s->n; i++) /* all at once, then reap */
-      if (!s->w[i].reaped) kill(s->w[i].pid, SIGKILL);
+      if (!s->w[i].reaped) pids[n++] = s->w[i].pid;
+    tide__halt_pids(pids, n);
     for (int i = 0; i < s->n; i++) {
       SWorker *w = &s->w[i];
       kill_worker(w);
@@ -432,8 +414,11 @@ static int keeps(tide_SpawnSet *s, SWorker *w) {
 
 static void s_halt(tide_Backend *b) {
   tide_SpawnSet *s = spawn_of(b)->set;
+  pid_t pids[MAX_SLOTS];
+  int n = 0;
   for (int i = 0; i < b->jobs; i++)
-    if (!s->w[i].reaped && !keeps(s, &s->w[i])) kill(s->w[i].pid, SIGKILL);
+    if (!s->w[i].reaped && !keeps(s, &s->w[i])) pids[n++] = s->w[i].pid;
+  tide__halt_pids(pids, n);
 }
 
 static tide_SlotWord *s_word(tide_Backend *b, int id) { return spawn_of(b)->set->w[id - 1].word; }
