@@ -567,7 +567,8 @@ int tideW_setup(tideW_Loop *lp, const unsigned char *p, size_t n, tide_Buf *fds)
   }
   lua_pop(L, 1);
   lua_createtable(L, 2, 0);
-  if (!decode_one(L, &c, fds)) {
+  int f_ok = decode_one(L, &c, fds);
+  if (!f_ok) {
     lua_pushfstring(L, "the worker cannot load the loop's function: %s", lua_tostring(L, -1));
     lua_pushcclosure(L, raise_upvalue, 1);
     lua_replace(L, -2);
@@ -576,9 +577,11 @@ int tideW_setup(tideW_Loop *lp, const unsigned char *p, size_t n, tide_Buf *fds)
   if (decode_one(L, &c, fds)) {
     lua_rawseti(L, -2, 2);
   } else {
-    lua_pushfstring(L, "the worker cannot load the loop's input: %s", lua_tostring(L, -1));
-    lua_pushcclosure(L, raise_upvalue, 1);
-    lua_rawseti(L, -3, 1); /* its tasks fail with why */
+    if (f_ok) { /* its tasks fail with why (else with why f is missing) */
+      lua_pushfstring(L, "the worker cannot load the loop's input: %s", lua_tostring(L, -1));
+      lua_pushcclosure(L, raise_upvalue, 1);
+      lua_rawseti(L, -3, 1);
+    }
     lua_pop(L, 1);
   }
   lp->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* {f, xs}: what tideW_serve reads */

@@ -67,7 +67,7 @@ static int setup_loop(lua_State *L, tide_Buf *in, tideW_Loop *lp, tide_SlotWord 
   tide_Buf fds = *in;
   fds.fds = in->fds + 2;
   fds.nfds = in->nfds - 2;
-  if (c.bad || tideW_setup(lp, c.p, (size_t)(c.end - c.p), &fds) != LUA_OK) return 0;
+  if (tideW_setup(lp, c.p, (size_t)(c.end - c.p), &fds) != LUA_OK) return 0;
   atomic_store(&(*word)->ready, (int64_t)(tide_now() * 1e9)); /* its timeouts count from here */
   /* As in a forked worker, the arrays it was given are read-only (those
   ** made {shared = true} stay writable and shared with the parent,
