@@ -230,6 +230,7 @@ static int slot_memory(SWorker *w, int id) {
 static int spawn_one(tide_SpawnSet *s, int id) {
   SWorker *w = &s->w[id - 1];
   kill_worker(w);
+  if (id > s->n) s->n = id; /* its memory is the set's from now: freed with it */
   int rc = slot_memory(w, id);
   if (rc) return rc;
   char exe[4096];
@@ -285,7 +286,6 @@ static int spawn_one(tide_SpawnSet *s, int id) {
   w->status = 0;
   w->reaped = 0;
   atomic_store(&w->owed, 0);
-  if (id > s->n) s->n = id;
   return TIDE_OK;
 }
 
@@ -350,12 +350,18 @@ static int s_setup(tide_Backend *b, int id, const tide_Buf *payload) {
   if (bud <= 0) bud = tide_ncpus() / (b->jobs > 0 ? b->jobs : 1);
   if (bud < 1) bud = 1;
   size_t tdlen = strlen(tide__config.temp_dir);
-  int rc = tide_buf_put_u32(&f, SPAWN_VERSION);
-  rc = rc || tide_buf_put_u32(&f, (uint32_t)id) || tide_buf_put_u32(&f, (uint32_t)b->jobs);
-  rc = rc || tide_buf_put_u32(&f, tide__config.gen) || tide_buf_put_u32(&f, (uint32_t)bud);
-  rc = rc || tide_buf_put_u64(&f, (uint64_t)tide__config.share_bytes);
-  rc = rc || tide_buf_put_u32(&f, (uint32_t)tdlen) || tide_buf_put(&f, tide__config.temp_dir, tdlen);
-  rc = rc || tide_buf_put(&f, payload->p, payload->n);
+  int rc = tide_buf_grow(&f, 6 * 4 + 8 + tdlen + payload->n); /* the puts below then fit */
+  if (!rc) {
+    tide_buf_put_u32(&f, SPAWN_VERSION);
+    tide_buf_put_u32(&f, (uint32_t)id);
+    tide_buf_put_u32(&f, (uint32_t)b->jobs);
+    tide_buf_put_u32(&f, tide__config.gen);
+    tide_buf_put_u32(&f, (uint32_t)bud);
+    tide_buf_put_u64(&f, (uint64_t)tide__config.share_bytes);
+    tide_buf_put_u32(&f, (uint32_t)tdlen);
+    tide_buf_put(&f, tide__config.temp_dir, tdlen);
+    tide_buf_put(&f, payload->p, payload->n);
+  }
   rc = rc || tide_buf_put_fd(&f, w->wordfd) < 0 || tide_buf_put_fd(&f, w->spill) < 0;
   for (int i = 0; !rc && i < payload->nfds; i++) rc = tide_buf_put_fd(&f, payload->fds[i]) < 0;
   if (rc) {
