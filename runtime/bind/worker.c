@@ -505,7 +505,7 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
       }
       atomic_store_explicit(running, 0, memory_order_release);
     }
-    if (un.n) settle(&un, tide_now());
+    /* nothing is left untimed here: a batch's last task is timed */
     if (inbuf && send_results(sock, inbuf)) return TIDE_WORKER_EXIT_SEND;
     if (out.cap > ((size_t)16 << 20)) tide_buf_trim(&out, (size_t)1 << 20);
     /* Result arrays now live in the parent's mappings; collect ours so

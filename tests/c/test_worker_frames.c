@@ -608,43 +608,49 @@ static void test_host_randomseed(void) {
 
 static double walk_value(int64_t i) { return 2.0 * (double)i; }
 
-/* One run with the worker's n-th acquisition failing: 1 when the loop
-** completed (every result right, a clean exit), 0 when it failed cleanly,
-** -1 when it failed otherwise. */
-static int fault_run(long n) {
+/* One run with the worker's n-th acquisition failing, over tasks 1..count
+** in one batch (2000: past the first size of its results' buffer): 1 when
+** the loop completed (every result right, a clean exit), 0 when it failed
+** cleanly (tasks' errors, or a named exit status), -1 otherwise. */
+static int fault_run(long n, uint32_t count) {
   Worker w = start_worker(n);
   Setup s = setup_of("return function(i) if i % 2 == 0 then return {2 * i} end return 2 * i end");
-  int sent = send_setup(w.sock, &s) == 0 && send_tasks(w.sock, 1, 4) == 0;
-  Outcome o[4];
-  int got = sent ? read_results(w.sock, o, 4) : -2;
-  int ok = 1, complete = got == 4;
-  for (int i = 0; i < (got < 0 ? -got - 2 : got); i++) {
+  int sent = send_setup(w.sock, &s) == 0 && send_tasks(w.sock, 1, count) == 0;
+  Outcome *o = calloc(count, sizeof *o);
+  int got = sent && o ? read_results(w.sock, o, (int)count) : -2;
+  int ok = o != NULL, complete = got == (int)count;
+  for (int i = 0; ok && i < (got < 0 ? -got - 2 : got); i++) {
     if (o[i].status == 0) ok &= o[i].task == i + 1 && o[i].value == walk_value(i + 1);
     else ok &= o[i].msg[0] != '\0', complete = 0;
   }
+  free(o);
   if (got == -1) ok = 0; /* a malformed RESULT */
   if (complete) complete = send_frame(w.sock, TIDE_MSG_STOP, NULL) == 0;
   int st = finish(&w);
   if (st != 0 && st != TIDE_WORKER_EXIT_READ && st != TIDE_WORKER_EXIT_PROTOCOL &&
       st != TIDE_WORKER_EXIT_SEND)
     ok = 0;
-  if (!ok) fprintf(stderr, "fault at %ld: status %d, %d results\n", n, st, got);
+  if (!ok) fprintf(stderr, "fault at %ld (%u tasks): status %d, %d results\n", n, count, st, got);
   return !ok ? -1 : complete && st == 0;
 }
 
 static void test_faults(void) {
 #ifdef TIDE_FAULTS
-  int failed = 0, in_a_row = 0;
-  long n;
-  for (n = 1; n < 400 && in_a_row < 5; n++) {
-    int r = fault_run(n);
-    CHECK(r >= 0);
-    failed += r == 0;
-    in_a_row = r == 1 ? in_a_row + 1 : 0;
+  for (int k = 0; k < 2; k++) {
+    uint32_t count = k ? 2000 : 4;
+    int failed = 0, in_a_row = 0;
+    long n;
+    for (n = 1; n < 400 && in_a_row < 5; n++) {
+      int r = fault_run(n, count);
+      CHECK(r >= 0);
+      failed += r == 0;
+      in_a_row = r == 1 ? in_a_row + 1 : 0;
+    }
+    printf("faults: %u tasks: %ld acquisition points walked, %d runs failed cleanly\n", count,
+           n - 6, failed);
+    CHECK(failed > 0); /* the walk failed something */
+    CHECK(n < 400);    /* and came to runs that complete */
   }
-  printf("faults: %ld acquisition points walked, %d runs failed cleanly\n", n - 6, failed);
-  CHECK(failed > 0);  /* the walk failed something */
-  CHECK(n < 400);     /* and came to runs that complete */
 #else
   printf("faults: skipped (no TIDE_FAULTS in this build)\n");
 #endif

@@ -2,7 +2,8 @@
 -- that par_spawn.lua leaves: warm pool workers that die between loops
 -- (replaced, results right, none left over), two warm pools closed in
 -- either order, a loop holding more shared arrays than a frame
--- carries descriptors, too many workers, and TIDE_WORKER_EXE naming a program or not.
+-- carries descriptors, too many workers, TIDE_WORKER_EXE naming a program or not,
+-- and the warm set's own handle (tide._internal.spawn_set: runtime/bind/l_spawn.c).
 local check = require "check"
 local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN is not set")
 
@@ -107,5 +108,27 @@ local bad = run("/nonexistent/tide-worker")
 check.truthy(bad:find("TIDE_WORKER_EXE '/nonexistent/tide-worker' cannot be run", 1, true),
              "TIDE_WORKER_EXE naming nothing: " .. bad)
 os.remove(script)
+
+-- the warm set's handle: what a spawn pool keeps ------------------------------------------
+do
+  local set = tide._internal.spawn_set()
+  check.eq(tostring(set), "spawn workers (0 running)", "a new set has no worker")
+  local r = tide.collect(function(i) return i + 1 end, 4, {jobs = 2, backend = set})
+  check.eq(r[4], 5, "a loop on the set")
+  check.eq(tostring(set), "spawn workers (2 running)", "its workers stay up")
+  check.eq(set:workers(), 2, "two of them")
+  set:close()
+  check.eq(tostring(set), "spawn workers (0 running, closed)", "closed")
+  check.eq(set:workers(), 0, "none left")
+  check.eq(children(), 0, "no child left")
+  local ok, err = pcall(tide.collect, function(i) return i end, 2, {jobs = 2, backend = set})
+  check.eq(ok, false, "a closed set runs nothing")
+  check.truthy(tostring(err):find("option 'backend': the pool's spawn workers are closed", 1, true),
+               "naming why: " .. tostring(err))
+  ok, err = pcall(tide.collect, function(i) return i end, 2, {jobs = 2, backend = tide.zeros(2)})
+  check.eq(ok, false, "another userdata is no backend")
+  check.truthy(tostring(err):find("option 'backend' must be a string, got userdata", 1, true),
+               "naming the option: " .. tostring(err))
+end
 
 check.done()

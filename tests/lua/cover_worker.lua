@@ -3,8 +3,11 @@
 -- a script's own math.randomseed (called with each task's index, or
 -- raising), a math that is not a table, many results, results that fail
 -- half-encoded (their descriptors closed), a result message past 16 MB,
--- more big results than a worker lends at once, and the kill-point hook
--- with a hang past the timeout and with a setting it does not understand.
+-- more big results than a worker lends at once, one big result sent twice
+-- (its segment never recycled while the parent maps it), task times when
+-- a result with shared arrays goes before its batch ends, and the
+-- kill-point hook with a hang past the timeout, with a setting it does not
+-- understand, and without TIDE_KILLPOINT_ONCE.
 local check = require "check"
 local bin = assert(os.getenv("TIDE_BIN"), "TIDE_BIN is not set")
 
@@ -140,6 +143,64 @@ end
 arrs = nil
 collectgarbage()
 
+-- one big result sent twice ------------------------------------------------------------
+-- Tasks 1 and 2 (one batch, one worker) return the same 2 MB array: lent
+-- with the first, sent bare with the second.  The parent drops the first
+-- (its lease goes back) and keeps the second, which still maps the
+-- segment: the worker must not recycle it for the arrays it makes next.
+do
+  local N = 1 << 18
+  local flag = tide.zeros(1, {shared = true})
+  local kept = {}
+  for i, a in tide.map(function(i)
+    if i <= 2 then
+      keep = keep or tide.full(N, 7) -- luacheck: ignore
+      return keep
+    end
+    keep = nil -- luacheck: ignore
+    collectgarbage()
+    if i <= 5 then
+      while flag[1] == 0 do tide.sleep(0.01) end
+      return i
+    end
+    return tide.full(N, i) -- a segment the size of the one sent twice
+  end, 8, {jobs = 2, chunk = 2}) do
+    kept[i] = a
+    if i == 2 then
+      kept[1] = nil
+      collectgarbage()
+      collectgarbage()
+      flag[1] = 1
+    end
+  end
+  check.eq(kept[2]:sum(), 7 * N, "the result sent twice keeps its contents")
+  for i = 6, 8 do check.eq(kept[i]:sum(), i * N, "result " .. i) end
+end
+
+-- task times when shared results go before their batch ends ---------------------------
+do
+  local sh = tide.full(4, 3, {shared = true})
+  local job = tide.start(function(i) if i % 5 == 0 then return sh end return i end, 40,
+                         {jobs = 2, chunk = 20})
+  check.truthy(job:wait(), "the loop ends")
+  local st = job:stats()
+  check.eq(st.count, 40, "every task has its times")
+  local bad = {}
+  for i = 1, 40 do
+    local t = st.tasks[i]
+    if not (t and t.wall > 0 and t.wall < 60) then bad[#bad + 1] = i .. "=" .. tostring(t and t.wall) end
+  end
+  check.eq(table.concat(bad, " "), "", "every task's time is filled in")
+  local n = 0
+  for i, r in job:results() do
+    n = n + 1
+    if i % 5 == 0 then check.eq(r:sum(), 12, "task " .. i .. " returns the shared array")
+    else check.eq(r, i, "task " .. i) end
+  end
+  check.eq(n, 40, "every result")
+  job:close()
+end
+
 -- kill points: a hang past the timeout, and settings the hook ignores -----------------
 local dir = os.tmpname()
 os.remove(dir)
@@ -169,6 +230,16 @@ check.truthy(hang:find("timed out after 1 s", 1, true), "by its timeout: " .. ha
 check.truthy(hang:find("1=10;2=20;", 1, true) and hang:find("4=40;5=50", 1, true), "others run: " .. hang)
 check.eq(run("nonsense"), "1=10;2=20;3=30;4=40;5=50\n", "a setting the hook does not parse")
 check.eq(run("nowhere:3:KILL"), "1=10;2=20;3=30;4=40;5=50\n", "a stage it does not know")
+local function run_every(kp) -- no TIDE_KILLPOINT_ONCE: every worker that meets it
+  local p = io.popen(string.format("TIDE_KILLPOINT='%s' %q %q 2>&1", kp, bin, script))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+local every = run_every("run:2:error")
+check.truthy(every:find("2=[task 2, worker", 1, true) and every:find("killpoint: error", 1, true),
+             "without ONCE, task 2 raises: " .. every)
+check.truthy(every:find("1=10;", 1, true) and every:find("3=30;4=40;5=50", 1, true), "others run: " .. every)
 local shrug = run("run:3:shrug") -- an action it does not know: the task raises instead
 check.truthy(shrug:find("3=[task 3, worker", 1, true) and shrug:find("killpoint: error", 1, true),
              "an unknown action makes the task raise: " .. shrug)
