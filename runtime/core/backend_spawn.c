@@ -117,11 +117,11 @@ static int find_exe(char *buf, size_t len) {
 ** spawned workers: they are its parent's.  It forgets every set. */
 static void atfork_child(void) {
   for (tide_SpawnSet *s = sets; s; s = s->next) {
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n; i++) { /* (closing a -1 is harmless) */
       SWorker *w = &s->w[i];
-      if (w->sock >= 0) close(w->sock);
-      if (w->spill >= 0) close(w->spill);
-      if (w->wordfd >= 0) close(w->wordfd);
+      close(w->sock);
+      close(w->spill);
+      close(w->wordfd);
       w->sock = w->spill = w->wordfd = -1;
     }
     s->foreign = 1;
