@@ -3,11 +3,13 @@
 ** exactly, every bad header of RELIABILITY.md (b) refused with a clear
 ** message, saving, mapping in each mode, and corrupt .npz archives.
 */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -16,6 +18,27 @@
 
 #include "check.h"
 #include "io.h"
+
+/* Test doubles for pread and pwrite, linked ahead of libc's: they pass
+** through until a test arms one to fail its io_at-th call from now with
+** io_errno (EINTR: that call only, and it is retried). */
+static int io_errno, io_at, io_pwrite;
+
+static int io_fails(int is_pwrite) {
+  if (!io_at || is_pwrite != io_pwrite || --io_at > 0) return 0;
+  errno = io_errno;
+  return 1;
+}
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+  if (io_fails(0)) return -1;
+  return (ssize_t)syscall(SYS_pread64, fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
+  if (io_fails(1)) return -1;
+  return (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off);
+}
 
 static char tmpdir[256];
 
@@ -1463,6 +1486,91 @@ static void test_npz_full_directory(void) {
   limited_save(size - 10, 3);      /* the end record */
 }
 
+/* Opens p and reads every member: the first error (TIDE_OK: all read). */
+static int zread_all(const char *p) {
+  tide_Npz *z;
+  int rc = tide_npz_open(p, &z);
+  for (int i = 0; !rc && i < tide_npz_count(z); i++) {
+    tide_Array a;
+    rc = tide_npz_read(z, i, &a);
+    if (rc) CHECK(a.storage == NULL);
+    else tide_array_close(&a);
+  }
+  if (z) tide_npz_close(z);
+  return rc;
+}
+
+/* Reads and writes failing with an I/O error, at each call in turn: a
+** "cannot read" / "cannot write" error, no array, no file left; an
+** interrupted call is retried. */
+static void test_npz_io_errors(void) {
+  static const char *const files[] = {"zip64.npz", "deflated.npz", "stored.npz"};
+  for (int f = 0; f < 3; f++) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s", fixture(files[f]));
+    int k;
+    for (k = 1; k < 100; k++) {
+      io_errno = EIO;
+      io_pwrite = 0;
+      io_at = k;
+      int rc = zread_all(p);
+      int fired = io_at == 0;
+      io_at = 0;
+      if (!fired) {
+        CHECK_EQ_INT(rc, TIDE_OK);
+        break;
+      }
+      CHECK_EQ_INT(rc, TIDE_EIO);
+      CHECK_STR_HAS(tide_lasterror(), "cannot read");
+    }
+    CHECK(k > 3 && k < 100);
+    io_errno = EINTR;
+    io_at = 1;
+    CHECK_EQ_INT(zread_all(p), TIDE_OK);
+    CHECK_EQ_INT(io_at, 0);
+  }
+  /* the local headers are written again once their sizes are known */
+  int64_t n = 10;
+  tide_Array x;
+  CHECK_EQ_INT(tide_array_new(&x, TIDE_F64, 1, &n, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[2] = {&x, &x};
+  const char *names[2] = {"a", "b"};
+  char p[1024];
+  snprintf(p, sizeof p, "%s", tmpfile_("io.npz"));
+  for (int k = 1; k <= 2; k++) {
+    io_errno = EIO;
+    io_pwrite = 1;
+    io_at = k;
+    CHECK_EQ_INT(tide_npz_save(p, 2, names, arrs, k == 2), TIDE_EIO);
+    CHECK_STR_HAS(tide_lasterror(), "cannot write");
+    CHECK_EQ_INT(io_at, 0);
+    CHECK(access(p, F_OK) != 0);
+    CHECK_EQ_INT(temp_files(), 0);
+  }
+  io_errno = EINTR;
+  io_at = 1;
+  CHECK_EQ_INT(tide_npz_save(p, 2, names, arrs, 0), TIDE_OK);
+  CHECK_EQ_INT(io_at, 0);
+  io_pwrite = 0;
+  CHECK_EQ_INT(zread_all(p), TIDE_OK);
+  unlink(p);
+  tide_array_close(&x);
+  /* a directory that says two entries where the second has no room for
+  ** its fixed part */
+  static unsigned char npy[256];
+  size_t nn = build(npy, 1, 0, "{'descr': '<i8', 'fortran_order': False, 'shape': (1,)}", 8);
+  npy[nn - 8] = 42;
+  zmake("a.npy", npy, nn, 0, NULL, 0, NULL, 0);
+  memmove(Z + z_end + 45, Z + z_end, 22);
+  memset(Z + z_end, 0, 45);
+  z_end += 45;
+  z_len += 45;
+  w16(Z + z_end + 8, 2);
+  w16(Z + z_end + 10, 2);
+  w32(Z + z_end + 12, (uint32_t)(z_end - z_cd));
+  CHECK_EQ_INT(zload("central directory entry out of bounds"), TIDE_EFORMAT);
+}
+
 static void test_npz_harder(void) {
   static unsigned char npy[256];
   tide_Npz *z;
@@ -1574,6 +1682,7 @@ int main(void) {
   test_more_edges();
   test_limited_saves();
   test_npz_harder();
+  test_npz_io_errors();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
