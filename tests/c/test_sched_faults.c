@@ -44,6 +44,8 @@ typedef struct Work {
   char once[256];     /* "": every time; else only the worker that makes this file */
 } Work;
 
+#define PAD 120 /* bytes after each result's value: spills that take room */
+
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* Answers each task with 3 x its value (its item, or its number), every
@@ -69,8 +71,9 @@ static int work_main(void *ud, int sock, int id) {
       if (w->items) {
         uint32_t len = tide_cur_u32(&c);
         tide_cur_u32(&c); /* descriptors: closed with `in` */
-        tide_Cursor ic = {tide_cur_bytes(&c, len), NULL, 0};
-        ic.end = ic.p + len;
+        const unsigned char *ip = tide_cur_bytes(&c, len);
+        if (!ip || len < 4) return TIDE_WORKER_EXIT_PROTOCOL;
+        tide_Cursor ic = {ip, ip + len, 0};
         v = tide_cur_u32(&ic);
       }
       if (c.bad) return TIDE_WORKER_EXIT_PROTOCOL;
@@ -89,8 +92,9 @@ static int work_main(void *ud, int sock, int id) {
       tide_buf_put_f64(&out, 0);
       tide_buf_put_f64(&out, 0);
       tide_buf_put_u32(&out, 1);
-      tide_buf_put_u32(&out, 8);
+      tide_buf_put_u32(&out, 8 + PAD);
       tide_buf_put_u64(&out, (uint64_t)(v * 3));
+      for (int i = 0; i < PAD; i++) tide_buf_put_u8(&out, (uint8_t)i);
       tide_buf_patch_u32(&out, 0, k + 1);
       if (pwrite(tide_worker_spill, out.p, out.n, 0) != (ssize_t)out.n) return TIDE_WORKER_EXIT_SEND;
       atomic_store(&tide_worker_word->committed, out.n);
@@ -205,6 +209,14 @@ static void test_lost_without_event(void) {
   CHECK_EQ_INT(tide_sched_wait(S, 0), 1); /* the error stays until the loop closes */
   CHECK_EQ_INT(tide_sched_idle(S), 0);
   CHECK_EQ_INT(tide_sched_item_room(S), 0);
+  /* replaced, the workers get nothing more; the error stays */
+  CHECK_EQ_INT(tide_sched_respawn(S), TIDE_OK);
+  CHECK_EQ_INT(tide_sched_wait(S, 0), 1);
+  CHECK_EQ_INT(tide_sched_wait(S, 50), 1);
+  CHECK_EQ_INT(tide_sched_idle(S), 0);
+  CHECK(tide_sched_take(S) == NULL);
+  CHECK_EQ_INT(tide_sched_error(S), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "; out of memory to report it");
   for (tide_Event *e = held, *next; e; e = next) {
     next = e->next;
     tide_event_free(e);
@@ -244,6 +256,9 @@ static void run_items(long at, int persist, Run *r) {
     for (int64_t room = tide_sched_item_room(S); room > 0 && next_item <= NTASK; room--) {
       tide_Buf b = TIDE_BUF_INIT;
       rc = tide_buf_put_u32(&b, (uint32_t)(7 * next_item));
+      /* later items take room: the TASK buffer grows while lent ids go in */
+      int pad = next_item > 16 ? 37 * (int)(next_item % 4) : 0;
+      for (int i = 0; rc == TIDE_OK && i < pad; i++) rc = tide_buf_put_u8(&b, 0);
       if (rc == TIDE_OK && next_item % 3 == 0) rc = tide_buf_put_fd(&b, item_fd) < 0;
       if (rc == TIDE_OK) rc = tide_sched_add_item(S, next_item, &b);
       tide_buf_free(&b);
@@ -256,8 +271,8 @@ static void run_items(long at, int persist, Run *r) {
       next = e->next;
       count_event(r, e, NTASK, 1);
       /* ids lent back while the word's ring is full ride on the next TASK */
-      if (e->kind == TIDE_EV_FRAME && e->box && lent < 3 * TIDE_BACK_RING)
-        for (int i = 0; i < 8; i++) { /* each lent segment holds a reference */
+      if (e->kind == TIDE_EV_FRAME && e->box && lent == 0)
+        for (int i = 0; i < TIDE_BACK_RING + TIDE_LEASE_BACK_MAX; i++) { /* each holds a reference */
           tide_lease_box_ref(e->box);
           tide_lease_box_freed(e->box, (uint32_t)++lent, 1);
         }
