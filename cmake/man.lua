@@ -78,6 +78,9 @@ local env_doc = {
                     "by default the running tide program, or for a C host the installed one.",
   OMPI_COMM_WORLD_SIZE = "Set by Open MPI's mpirun: with 2 or more ranks tide runs as " ..
                          "tide-mpi (the mpi backend).",
+  OMPI_COMM_WORLD_LOCAL_SIZE = "Set by Open MPI's mpirun: when it equals OMPI_COMM_WORLD_SIZE " ..
+                               "(every rank on this machine) tide-mpi leaves the TCP transport " ..
+                               "out unless OMPI_MCA_btl is set.",
   TIDE_MPI_TEST_NODES = "Tests only: puts MPI ranks in node groups (0,1,1) as if on separate machines.",
   TIDE_FAULT_AT = "Tests only, in a build with TIDE_FAULTS: the N-th allocation (or mmap, fork, ...) fails.",
   TIDE_FAULT_PERSIST = "Tests only (TIDE_FAULTS builds): the injected failure repeats.",

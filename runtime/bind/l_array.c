@@ -567,6 +567,14 @@ static int l_is_array(lua_State *L) {
 static int a_index(lua_State *L) {
   int kt = lua_type(L, 2);
   if (kt == LUA_TSTRING) { /* methods first (a:get, a:sum): one lookup */
+    /* a:get, the element-wise read, by pointer: short strings are
+    ** interned, so the key is "get" exactly when its characters are those
+    ** of the string "get" (upvalue 3 points at them, upvalue 4 is the
+    ** string, so they stay where they are) */
+    if (lua_tostring(L, 2) == lua_touserdata(L, lua_upvalueindex(3))) {
+      lua_pushvalue(L, lua_upvalueindex(5));
+      return 1;
+    }
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
@@ -678,7 +686,7 @@ static int a_close(lua_State *L) { return a_gc(L); }
 /* The element of a at the indices at stack positions 2..ndim+1 when a has
 ** one or two dimensions and they are integers in range; NULL otherwise
 ** (the general path then checks them and raises). */
-static unsigned char *fast_elem(lua_State *L, const tide_Array *a) {
+static inline unsigned char *fast_elem(lua_State *L, const tide_Array *a) {
   int isint;
   lua_Integer k = lua_tointegerx(L, 2, &isint);
   int64_t i = isint ? fast_index(k, a->shape[0]) : -1;
@@ -692,15 +700,19 @@ static unsigned char *fast_elem(lua_State *L, const tide_Array *a) {
 
 static int a_get(lua_State *L) {
   int n = lua_gettop(L) - 1;
-  tide_Array *a = check_fast(L, 1);
-  int64_t idx[TIDE_MAXDIM];
-  if (n == a->ndim && (n == 1 || n == 2)) {
-    unsigned char *p = fast_elem(L, a);
+  /* the common case first, in as few API calls as it takes: an open
+  ** array of one or two dimensions, indices in range, a f64 element */
+  tideL_Array *u = upv_array(L, 1);
+  if (u && u->a.storage && n == u->a.ndim && (n == 1 || n == 2)) {
+    unsigned char *p = fast_elem(L, &u->a);
     if (p) {
-      tideL_pushelem(L, a->dtype, p);
+      if (u->a.dtype == TIDE_F64) lua_pushnumber(L, *(const double *)p);
+      else tideL_pushelem(L, u->a.dtype, p);
       return 1;
     }
   }
+  tide_Array *a = check_fast(L, 1);
+  int64_t idx[TIDE_MAXDIM];
   if (n != a->ndim)
     return luaL_error(L, "get: %d indices given for a %d-dimensional array", n, a->ndim);
   for (int d = 0; d < n; d++) idx[d] = check_index(L, d + 2, a->shape[d], d);
@@ -1011,7 +1023,13 @@ void tideB_open_array(lua_State *L) {
   /* stack: tide, mt, methods */
   lua_pushvalue(L, -2);
   lua_insert(L, -2); /* stack: tide, mt, mt, methods */
-  luaL_setfuncs(L, meta, 2);
+  /* a_index's short cut to get (see there): where the characters of the
+  ** name are, the name, and the function */
+  lua_pushliteral(L, "get");
+  lua_pushlightuserdata(L, (void *)lua_tostring(L, -1));
+  lua_insert(L, -2);
+  lua_getfield(L, -3, "get"); /* stack: tide, mt, mt, methods, chars, "get", get */
+  luaL_setfuncs(L, meta, 5);
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
   tideB_open_shape(L);

@@ -80,6 +80,8 @@ typedef struct tideW_Loop {
   int kind;         /* IN_* */
   lua_Integer seed; /* each task's math.random: math.randomseed(seed, task) */
   int no_fds;       /* results by content: the backend's frames carry no descriptors */
+  int young;        /* L runs Lua's generational collector and what it had at the
+                    ** fork is old: collect the young only (serve.c) */
 } tideW_Loop;
 
 /* A worker that did not inherit its loop: decodes the setup payload

@@ -415,7 +415,7 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
   tide_buf_map(&out, tide_worker_spill);
   _Atomic int64_t *running = &tide_worker_word->task;
   uint32_t back_tail = 0;
-  size_t made_at_gc = tide__made_bytes;
+  size_t made_at_gc = tide__made_bytes, made_at_full = made_at_gc;
   for (;;) {
     uint8_t type;
     int rc = tide_msg_recv(sock, &type, &in, MAX_MSG);
@@ -488,11 +488,20 @@ int tideW_serve(const tideW_Loop *lp, int sock) {
     ** shared segments do not pile up in this worker.  Likewise when the
     ** tasks made more array bytes than Lua's whole heap since the last
     ** collection: every page a worker keeps is its own, times the
-    ** workers, and the collection costs no more than the bytes made. */
+    ** workers, and the collection costs no more than the bytes made.
+    ** In a young-only state (lp->young) a young collection does it
+    ** without writing the objects inherited from the parent, so their
+    ** pages stay shared; a full one still runs after every 16 MB of arrays
+    ** made, for those that grew old before they died. */
     size_t made = tide__made_bytes - made_at_gc;
     if (shipped_handles ||
         (made >= ((size_t)1 << 20) && made / 1024 >= (size_t)lua_gc(L, LUA_GCCOUNT, 0))) {
-      lua_gc(L, LUA_GCCOLLECT, 0);
+      if (lp->young && tide__made_bytes - made_at_full < ((size_t)16 << 20)) {
+        lua_gc(L, LUA_GCSTEP, 0);
+      } else {
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        made_at_full = tide__made_bytes;
+      }
       made_at_gc = tide__made_bytes;
     }
   }

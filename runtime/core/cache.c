@@ -87,11 +87,12 @@ int tide_cache_entry_path(const char *dir, const char *key, char *buf, size_t le
   return TIDE_OK;
 }
 
-/* The folder part of entry into buf (entry has one: dir/xx/key). */
+/* The folder part of entry into buf: "." for a bare name. */
 static void folder_of(const char *entry, char *buf, size_t len) {
   snprintf(buf, len, "%s", entry);
   char *slash = strrchr(buf, '/');
   if (slash) *slash = '\0';
+  else snprintf(buf, len, ".");
 }
 
 int tide_cache_entry_dir(const char *entry) {
@@ -214,21 +215,22 @@ typedef struct Index {
   int lockfd;
   Rec *r;
   size_t n, cap;
+  char ip[4200], tp[4200]; /* dir/index and dir/index.tmp */
 } Index;
 
-static int index_path(const Index *x, char *buf, size_t len, const char *name) {
-  int n = snprintf(buf, len, "%s/%s", x->dir, name);
-  if (n < 0 || (size_t)n >= len) return tide__seterr(TIDE_EINVAL, "cache folder name too long");
-  return TIDE_OK;
-}
-
+/* Takes the folder's lock (dir/.lock), first making the index's paths:
+** the longest, dir/index.tmp, fits or the folder name is refused. */
 static int index_lock(Index *x, const char *dir) {
-  memset(x, 0, sizeof *x);
   x->dir = dir;
   x->lockfd = -1;
+  x->r = NULL;
+  x->n = x->cap = 0;
+  int n = snprintf(x->tp, sizeof x->tp, "%s/index.tmp", dir);
+  if (n < 0 || (size_t)n >= sizeof x->tp)
+    return tide__seterr(TIDE_EINVAL, "cache folder name too long");
+  snprintf(x->ip, sizeof x->ip, "%s/index", dir);
   char lp[4200];
-  int rc = index_path(x, lp, sizeof lp, ".lock");
-  if (rc) return rc;
+  snprintf(lp, sizeof lp, "%s/.lock", dir);
   int f = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
   if (f < 0) return sys(errno, "cannot open", lp);
   int r;
@@ -292,9 +294,7 @@ static int field(const char **p, const char *end, char c, int64_t *out) {
 
 /* Loads the index; returns 1 when it is missing or damaged (then empty). */
 static int index_read(Index *x) {
-  char ip[4200];
-  if (index_path(x, ip, sizeof ip, "index")) return 1;
-  int fd = open(ip, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(x->ip, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return 1;
   struct stat st;
   char *buf = NULL;
@@ -326,7 +326,8 @@ static int index_read(Index *x) {
     int64_t v[6];
     int ok = is_key(key);
     for (int i = 0; i < 6 && ok; i++) ok = field(&q, nl + 1, i == 5 ? '\n' : ' ', &v[i]);
-    Rec *r = ok && q == nl + 1 && !index_find(x, key) ? index_add(x, key) : NULL;
+    /* (the last field ends at the line's first '\n': q is nl + 1) */
+    Rec *r = ok && !index_find(x, key) ? index_add(x, key) : NULL;
     if (!r) {
       bad = 1;
       break;
@@ -346,10 +347,7 @@ static int index_read(Index *x) {
 }
 
 static int index_write(Index *x) {
-  char ip[4200], tp[4200];
-  int rc = index_path(x, ip, sizeof ip, "index");
-  if (!rc) rc = index_path(x, tp, sizeof tp, "index.tmp");
-  if (rc) return rc;
+  const char *ip = x->ip, *tp = x->tp;
   FILE *f = fopen(tp, "we");
   if (!f) return sys(errno, "cannot write", tp);
   fputs(INDEX_MAGIC, f);
@@ -433,8 +431,8 @@ static int open_index(Index *x, const char *dir, int scan) {
   return TIDE_OK;
 }
 
-static int close_index(Index *x, int write) {
-  int rc = write ? index_write(x) : TIDE_OK;
+static int close_index(Index *x) {
+  int rc = index_write(x);
   index_unlock(x);
   return rc;
 }
@@ -455,7 +453,7 @@ int tide_cache_use(const char *dir, const char *key, const tide_FileStamp *st, i
     *verified = r->verified && same_stamp(&r->st, st);
     r->atime = now_ns();
   }
-  return close_index(&x, 1);
+  return close_index(&x);
 }
 
 int tide_cache_verified(const char *dir, const char *key, const tide_FileStamp *st) {
@@ -469,7 +467,7 @@ int tide_cache_verified(const char *dir, const char *key, const tide_FileStamp *
     r->st = *st;
     r->size = st->size;
   }
-  return close_index(&x, 1);
+  return close_index(&x);
 }
 
 /* Index order of records by last use, oldest first. */
@@ -511,7 +509,7 @@ int tide_cache_stored(const char *dir, const char *key, const tide_FileStamp *st
     uint64_t total = 0;
     for (size_t i = 0; i < x.n; i++) total += x.r[i].size;
     if (total > max_bytes) {
-      Rec **order = tide__malloc((x.n ? x.n : 1) * sizeof *order);
+      Rec **order = tide__malloc(x.n * sizeof *order); /* x.n > 0: total > 0 */
       if (!order) {
         index_unlock(&x);
         return tide__seterr(TIDE_ENOMEM, "out of memory");
@@ -533,7 +531,7 @@ int tide_cache_stored(const char *dir, const char *key, const tide_FileStamp *st
       }
     }
   }
-  return close_index(&x, 1);
+  return close_index(&x);
 }
 
 int tide_cache_drop(const char *dir, const char *key) {
@@ -543,7 +541,7 @@ int tide_cache_drop(const char *dir, const char *key) {
   unlink_entry(&x, key);
   Rec *r = index_find(&x, key);
   if (r) index_remove(&x, r);
-  return close_index(&x, 1);
+  return close_index(&x);
 }
 
 int tide_cache_info(const char *dir, uint64_t *entries, uint64_t *bytes) {
@@ -553,7 +551,7 @@ int tide_cache_info(const char *dir, uint64_t *entries, uint64_t *bytes) {
   *entries = x.n;
   *bytes = 0;
   for (size_t i = 0; i < x.n; i++) *bytes += x.r[i].size;
-  return close_index(&x, 1);
+  return close_index(&x);
 }
 
 static void clear_one(void *ud, const char *path, const char *name) {
@@ -571,8 +569,7 @@ int tide_cache_clear(const char *dir, uint64_t *removed) {
   int rc = index_lock(&x, dir);
   if (rc) return rc;
   each_file(dir, clear_one, removed);
-  char ip[4200];
-  if (index_path(&x, ip, sizeof ip, "index") == TIDE_OK) unlink(ip);
+  unlink(x.ip);
   index_unlock(&x);
   return TIDE_OK;
 }

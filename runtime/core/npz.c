@@ -78,6 +78,17 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path
   return TIDE_OK;
 }
 
+/* zlib allocates through the core's allocator: its state and window count
+** as acquisitions like any other (a TIDE_FAULTS build fails them in turn). */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
+  (void)opaque;
+  return tide__calloc(items, size);
+}
+static void z_free(voidpf opaque, voidpf p) {
+  (void)opaque;
+  free(p);
+}
+
 static int bad(const tide_Npz *z, const char *what) {
   return tide__seterr(TIDE_EFORMAT, "%s: corrupt .npz (zip) archive: %s", z->path, what);
 }
@@ -304,6 +315,7 @@ static int zsrc_read(void *ctx, unsigned char *buf, size_t n, size_t *got) {
       int zr = inflate(&q->s, Z_NO_FLUSH);
       done += room - q->s.avail_out;
       if (zr == Z_STREAM_END) q->ended = 1;
+      else if (zr == Z_MEM_ERROR) return tide__seterr(TIDE_ENOMEM, "out of memory");
       else if (zr == Z_BUF_ERROR && q->s.avail_in == 0 && q->left == 0)
         return tide__seterr(TIDE_EFORMAT, "%s: member '%s.npy': deflate data end too soon",
                             q->z->path, q->name);
@@ -343,6 +355,8 @@ int tide_npz_read_as(tide_Npz *z, int i, int dtype, tide_Array *out) {
   q->left = m->csize;
   q->deflate = m->method == 8;
   if (q->deflate) {
+    q->s.zalloc = z_alloc;
+    q->s.zfree = z_free;
     if (inflateInit2(&q->s, -15) != Z_OK) {
       free(q);
       return tide__seterr(TIDE_ENOMEM, "zlib: cannot start inflate");
@@ -353,7 +367,9 @@ int tide_npz_read_as(tide_Npz *z, int i, int dtype, tide_Array *out) {
   snprintf(label, sizeof label, "%s (member %s.npy)", z->path, m->name);
   tide__NpySource src = {zsrc_read, q, m->usize, label, dtype + 1, 0};
   rc = tide__npy_read(&src, out);
-  if (!rc && q->deflate && (!q->ended || q->left || q->s.avail_in))
+  /* tide__npy_read's probe for trailing bytes has made the stream end (or
+  ** failed): what may be left is input after that end. */
+  if (!rc && q->deflate && (q->left || q->s.avail_in))
     rc = tide__seterr(TIDE_EFORMAT, "%s: bytes after the end of the deflate stream", label);
   if (!rc && q->crc != m->crc)
     rc = tide__seterr(TIDE_EFORMAT, "%s: CRC-32 mismatch (the data are corrupt)", label);
@@ -505,6 +521,8 @@ int tide_npz_save(const char *path, int n, const char *const *names,
     if ((rc = out_raw(o, h, 30)) || (rc = out_raw(o, mname, nlen))) break;
     o->crc = 0;
     o->usize = o->csize = 0;
+    o->s.zalloc = z_alloc;
+    o->s.zfree = z_free;
     if (compress && deflateInit2(&o->s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
                                  Z_DEFAULT_STRATEGY) != Z_OK) {
       rc = tide__seterr(TIDE_ENOMEM, "zlib: cannot start deflate");

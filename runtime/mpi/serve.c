@@ -300,7 +300,7 @@ static void setup(const Hdr *h) {
   if (!loop.failed) {
     tide_Buf fds = TIDE_BUF_INIT;
     for (int i = 0; i < loop.nseg; i++) tide_buf_put_fd(&fds, loop.segfds[i]);
-    loop.lp = (tideW_Loop){.L = L, .ref = LUA_NOREF, .no_fds = 1};
+    loop.lp = (tideW_Loop){.L = L, .ref = LUA_NOREF, .no_fds = 1, .young = 1};
     size_t n = c.bad ? 0 : (size_t)(c.end - c.p);
     if (tideW_setup(&loop.lp, c.p, n, &fds) != LUA_OK) {
       fail_setup("%s", lua_tostring(L, -1));
@@ -315,6 +315,8 @@ static void setup(const Hdr *h) {
     tide_buf_free(&fds);
   }
   tide_buf_free(&body);
+  /* everything the workers inherit made old (see tmpi_serve) */
+  if (!loop.failed) lua_gc(L, LUA_GCCOLLECT, 0);
   if (!loop.failed && tide_pool_start(&loop.pool, loop.k, worker_main, &loop) != TIDE_OK) {
     luaL_unref(L, LUA_REGISTRYINDEX, loop.lp.ref);
     fail_setup("cannot start workers: %s", tide_lasterror());
@@ -457,6 +459,13 @@ int tmpi_serve(void) {
     return 1;
   }
   L = tide_lua(T);
+  /* Lua's generational collector: what survives a full collection is old,
+  ** and a young collection neither marks nor sweeps it.  A worker forked
+  ** from this state then leaves the pages it inherited unwritten (an
+  ** incremental cycle would mark every object, copying each page that
+  ** holds one: about 1 MB per worker here, interleaved as they are with
+  ** Open MPI's allocations), so they stay shared with this rank. */
+  lua_gc(L, LUA_GCGEN, 0, 0);
   signal(SIGPIPE, SIG_IGN);
   double last = now(), pss_at = 0;
   for (;;) {

@@ -12,8 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
 #include "check.h"
 #include "dump.h"
+#include "tide.h"
 
 static char dir[] = "/tmp/tide-test-dump-XXXXXX";
 static char path[300];
@@ -354,6 +359,73 @@ static void test_write_errors(void) {
   tide_array_close(&a);
 }
 
+/* A dump cut short after it was opened (another writer): reading an array
+** is an error that says so, never stale or half data. */
+static void test_truncated(void) {
+  int64_t sh[1] = {1000000}; /* 8 MB: two of the reader's 4 MiB chunks */
+  tide_Array a, r;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 1, sh, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[1] = {&a};
+  CHECK_EQ_INT(tide_dump_write(path, (const unsigned char *)"s", 1, 1, arrs), TIDE_OK);
+  tide_array_close(&a);
+  tide_Dump *d;
+  CHECK_EQ_INT(tide_dump_open(path, &d), TIDE_OK);
+  if (!d) return;
+  CHECK(truncate(path, 4096 + (5 << 20)) == 0); /* inside the blob's second chunk */
+  CHECK_EQ_INT(tide_dump_array(d, 0, 0, 0, &r), TIDE_EFORMAT);
+  CHECK_STR_HAS(tide_lasterror(), "file ended early while being read");
+  CHECK(r.storage == NULL);
+  CHECK_EQ_INT(tide_dump_verify(d, 0), TIDE_EFORMAT);
+  CHECK(truncate(path, 100) == 0); /* now inside the header */
+  CHECK_EQ_INT(tide_dump_verify(d, 0), TIDE_EFORMAT);
+  tide_dump_close(d);
+  unlink(path);
+}
+
+static int count_open_fds(void) {
+  DIR *dd = opendir("/proc/self/fd");
+  int n = 0;
+  while (dd && readdir(dd)) n++;
+  if (dd) closedir(dd);
+  return n;
+}
+
+/* A host that opens tide twice in one state (two calls of luaopen_tide):
+** either table dumps and undumps, and an undump that fails in the middle
+** of its decode (a stream that is no value, its checksums right) closes
+** the file it opened. */
+static void test_lua_reopen(void) {
+  lua_State *L = luaL_newstate();
+  CHECK(L != NULL);
+  if (!L) return;
+  luaL_openlibs(L);
+  for (int i = 0; i < 2; i++) {
+    lua_pushcfunction(L, luaopen_tide);
+    CHECK_EQ_INT(lua_pcall(L, 0, 1, 0), LUA_OK);
+    lua_setglobal(L, i ? "t2" : "t1");
+  }
+  char code[1400];
+  snprintf(code, sizeof code,
+           "assert(t1 ~= t2)\n"
+           "t2.dump({x = t1.arange(5)}, '%s')\n"
+           "assert(t1.undump('%s').x:sum() == 10)\n"
+           "assert(t2.undump('%s', {mmap = 'r'}).x:sum() == 10)\n",
+           path, path, path);
+  CHECK_EQ_INT(luaL_dostring(L, code), LUA_OK);
+  CHECK_EQ_INT(tide_dump_write(path, (const unsigned char *)"\xff\xfe", 2, 0, NULL), TIDE_OK);
+  lua_gc(L, LUA_GCCOLLECT);
+  int fds = count_open_fds();
+  snprintf(code, sizeof code,
+           "local ok, err = pcall(t2.undump, '%s')\n"
+           "assert(not ok and tostring(err):find('corrupt value stream', 1, true), tostring(err))\n"
+           "collectgarbage()\n", path);
+  CHECK_EQ_INT(luaL_dostring(L, code), LUA_OK);
+  if (lua_gettop(L) && lua_isstring(L, -1)) fprintf(stderr, "%s\n", lua_tostring(L, -1));
+  CHECK_EQ_INT(count_open_fds(), fds);
+  lua_close(L);
+  unlink(path);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
   snprintf(path, sizeof path, "%s/x.tide", dir);
@@ -361,6 +433,8 @@ int main(void) {
   test_forged();
   test_forged_more();
   test_write_errors();
+  test_truncated();
+  test_lua_reopen();
   unlink(path);
   rmdir(dir);
   printf("%d passed, %d failed\n", check_pass, check_fail);

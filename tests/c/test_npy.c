@@ -3,11 +3,13 @@
 ** exactly, every bad header of RELIABILITY.md (b) refused with a clear
 ** message, saving, mapping in each mode, and corrupt .npz archives.
 */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -16,6 +18,27 @@
 
 #include "check.h"
 #include "io.h"
+
+/* Test doubles for pread and pwrite, linked ahead of libc's: they pass
+** through until a test arms one to fail its io_at-th call from now with
+** io_errno (EINTR: that call only, and it is retried). */
+static int io_errno, io_at, io_pwrite;
+
+static int io_fails(int is_pwrite) {
+  if (!io_at || is_pwrite != io_pwrite || --io_at > 0) return 0;
+  errno = io_errno;
+  return 1;
+}
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+  if (io_fails(0)) return -1;
+  return (ssize_t)syscall(SYS_pread64, fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
+  if (io_fails(1)) return -1;
+  return (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off);
+}
 
 static char tmpdir[256];
 
@@ -860,6 +883,7 @@ static void test_header_edges(void) {
 
 static unsigned char Z[1 << 15];
 static size_t z_len, z_cd, z_end; /* length, central entry and end offsets */
+static int z_flush = Z_FINISH;    /* Z_SYNC_FLUSH: a deflate stream without its end */
 
 static void w16(unsigned char *p, unsigned v) {
   p[0] = (unsigned char)v;
@@ -886,7 +910,7 @@ static void zmake(const char *name, const unsigned char *data, size_t n, int met
     s.avail_in = (uInt)n;
     s.next_out = comp;
     s.avail_out = sizeof comp;
-    CHECK(deflate(&s, Z_FINISH) == Z_STREAM_END);
+    CHECK(deflate(&s, z_flush) == (z_flush == Z_FINISH ? Z_STREAM_END : Z_OK));
     cl = sizeof comp - s.avail_out;
     deflateEnd(&s);
     body = comp;
@@ -1330,6 +1354,318 @@ static void test_limited_saves(void) {
   limited_save(40, 5);     /* a memmap's header */
 }
 
+/* Writes the bytes at buf to the file p. */
+static void put_at(const char *p, const void *buf, size_t len) {
+  FILE *f = fopen(p, "wb");
+  CHECK(f && fwrite(buf, 1, len, f) == len);
+  if (f) fclose(f);
+}
+
+/* A one-member archive "a.npy" in out: the cl bytes at body as the member's
+** deflate data, the ul bytes at u what they inflate to (for the CRC).
+** Returns its length. */
+static size_t zbig(unsigned char *out, const unsigned char *body, size_t cl,
+                   const unsigned char *u, size_t ul) {
+  uint32_t crc = (uint32_t)crc32(0, u, (uInt)ul);
+  memset(out, 0, 35);
+  w32(out, 0x04034b50u);
+  w16(out + 8, 8);
+  w32(out + 14, crc);
+  w32(out + 18, (uint32_t)cl);
+  w32(out + 22, (uint32_t)ul);
+  w16(out + 26, 5);
+  memcpy(out + 30, "a.npy", 5);
+  memcpy(out + 35, body, cl);
+  unsigned char *c = out + 35 + cl, *e = c + 51;
+  memset(c, 0, 51 + 22);
+  w32(c, 0x02014b50u);
+  w16(c + 10, 8);
+  w32(c + 16, crc);
+  w32(c + 20, (uint32_t)cl);
+  w32(c + 24, (uint32_t)ul);
+  w16(c + 28, 5);
+  memcpy(c + 46, "a.npy", 5);
+  w32(e, 0x06054b50u);
+  w16(e + 8, 1);
+  w16(e + 10, 1);
+  w32(e + 12, 51);
+  w32(e + 16, (uint32_t)(35 + cl));
+  return 35 + cl + 51 + 22;
+}
+
+/* Opens p and reads member 0: the error code (TIDE_OK: closed again). */
+static int zread_file(const char *p) {
+  tide_Npz *z;
+  int rc = tide_npz_open(p, &z);
+  if (rc) return rc;
+  tide_Array a;
+  rc = tide_npz_read(z, 0, &a);
+  if (rc) CHECK(a.storage == NULL);
+  else tide_array_close(&a);
+  tide_npz_close(z);
+  return rc;
+}
+
+#ifdef TIDE_FAULTS
+/* Every acquisition of a compressed save, then of opening and reading it
+** back, failed in turn (N = 1, 2, ... until the call passes them all):
+** each failure is an out-of-memory error, and leaves no file, no temp file
+** and no array; zlib's allocations are among them. */
+static void npz_faults(void) {
+  int64_t m = 5000;
+  tide_Array r;
+  CHECK_EQ_INT(tide_array_new(&r, TIDE_I64, 1, &m, TIDE_WHERE_HEAP), TIDE_OK);
+  for (int64_t k = 0; k < m; k++) tide_store_i64(TIDE_I64, r.data + 8 * k, k % 97);
+  const tide_Array *arrs[1] = {&r};
+  const char *names[1] = {"r"};
+  char p[300];
+  snprintf(p, sizeof p, "%s", tmpfile_("faults.npz"));
+  int n, zlib_seen = 0;
+  for (n = 1; n < 1000; n++) {
+    unlink(p);
+    tide__fault_arm(n, 0);
+    int rc = tide_npz_save(p, 1, names, arrs, 1);
+    long fired = tide__fault_fired();
+    tide__fault_arm(0, 0);
+    if (!fired) {
+      CHECK_EQ_INT(rc, TIDE_OK);
+      break;
+    }
+    CHECK_EQ_INT(rc, TIDE_ENOMEM);
+    if (strstr(tide_lasterror(), "zlib")) zlib_seen |= 1;
+    CHECK(access(p, F_OK) != 0);
+    CHECK_EQ_INT(temp_files(), 0);
+  }
+  CHECK(n > 2 && n < 1000);
+  for (n = 1; n < 1000; n++) {
+    tide_Npz *z = NULL;
+    tide_Array a;
+    memset(&a, 0, sizeof a);
+    tide__fault_arm(n, 0);
+    int rc = tide_npz_open(p, &z);
+    if (!rc) {
+      rc = tide_npz_read(z, 0, &a);
+      tide_npz_close(z);
+    }
+    long fired = tide__fault_fired();
+    tide__fault_arm(0, 0);
+    if (!fired) {
+      CHECK_EQ_INT(rc, TIDE_OK);
+      CHECK(a.storage && memcmp(a.data, r.data, 8 * (size_t)m) == 0);
+      tide_array_close(&a);
+      break;
+    }
+    CHECK_EQ_INT(rc, TIDE_ENOMEM);
+    CHECK(a.storage == NULL);
+    if (strstr(tide_lasterror(), "zlib")) zlib_seen |= 2;
+  }
+  CHECK(n > 2 && n < 1000);
+  CHECK_EQ_INT(zlib_seen, 3); /* deflateInit2 and inflateInit2 were failed */
+  tide_array_close(&r);
+  unlink(p);
+}
+#endif
+
+/* Saves under a file size limit in the central directory: its entry, the
+** name in it, the end record (what: 3, a stored archive, as limited_save). */
+static void test_npz_full_directory(void) {
+  int64_t sh[2] = {200, 300};
+  tide_Array a;
+  CHECK_EQ_INT(tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[1] = {&a};
+  const char *p = tmpfile_("full.npz");
+  CHECK_EQ_INT(tide_npz_save(p, 1, (const char *[]){"a"}, arrs, 0), TIDE_OK);
+  struct stat st;
+  CHECK(stat(p, &st) == 0);
+  rlim_t size = (rlim_t)st.st_size; /* ... directory entry (46 + 5), end record (22) */
+  unlink(p);
+  tide_array_close(&a);
+  limited_save(60, 3);             /* the member's .npy header */
+  limited_save(size - 73 + 10, 3); /* the directory entry */
+  limited_save(size - 22 - 2, 3);  /* its name */
+  limited_save(size - 10, 3);      /* the end record */
+}
+
+/* Opens p and reads every member: the first error (TIDE_OK: all read). */
+static int zread_all(const char *p) {
+  tide_Npz *z;
+  int rc = tide_npz_open(p, &z);
+  for (int i = 0; !rc && i < tide_npz_count(z); i++) {
+    tide_Array a;
+    rc = tide_npz_read(z, i, &a);
+    if (rc) CHECK(a.storage == NULL);
+    else tide_array_close(&a);
+  }
+  if (z) tide_npz_close(z);
+  return rc;
+}
+
+/* Reads and writes failing with an I/O error, at each call in turn: a
+** "cannot read" / "cannot write" error, no array, no file left; an
+** interrupted call is retried. */
+static void test_npz_io_errors(void) {
+  static const char *const files[] = {"zip64.npz", "deflated.npz", "stored.npz"};
+  for (int f = 0; f < 3; f++) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s", fixture(files[f]));
+    int k;
+    for (k = 1; k < 100; k++) {
+      io_errno = EIO;
+      io_pwrite = 0;
+      io_at = k;
+      int rc = zread_all(p);
+      int fired = io_at == 0;
+      io_at = 0;
+      if (!fired) {
+        CHECK_EQ_INT(rc, TIDE_OK);
+        break;
+      }
+      CHECK_EQ_INT(rc, TIDE_EIO);
+      CHECK_STR_HAS(tide_lasterror(), "cannot read");
+    }
+    CHECK(k > 3 && k < 100);
+    io_errno = EINTR;
+    io_at = 1;
+    CHECK_EQ_INT(zread_all(p), TIDE_OK);
+    CHECK_EQ_INT(io_at, 0);
+  }
+  /* the local headers are written again once their sizes are known */
+  int64_t n = 10;
+  tide_Array x;
+  CHECK_EQ_INT(tide_array_new(&x, TIDE_F64, 1, &n, TIDE_WHERE_HEAP), TIDE_OK);
+  const tide_Array *arrs[2] = {&x, &x};
+  const char *names[2] = {"a", "b"};
+  char p[1024];
+  snprintf(p, sizeof p, "%s", tmpfile_("io.npz"));
+  for (int k = 1; k <= 2; k++) {
+    io_errno = EIO;
+    io_pwrite = 1;
+    io_at = k;
+    CHECK_EQ_INT(tide_npz_save(p, 2, names, arrs, k == 2), TIDE_EIO);
+    CHECK_STR_HAS(tide_lasterror(), "cannot write");
+    CHECK_EQ_INT(io_at, 0);
+    CHECK(access(p, F_OK) != 0);
+    CHECK_EQ_INT(temp_files(), 0);
+  }
+  io_errno = EINTR;
+  io_at = 1;
+  CHECK_EQ_INT(tide_npz_save(p, 2, names, arrs, 0), TIDE_OK);
+  CHECK_EQ_INT(io_at, 0);
+  io_pwrite = 0;
+  CHECK_EQ_INT(zread_all(p), TIDE_OK);
+  unlink(p);
+  tide_array_close(&x);
+  /* a directory that says two entries where the second has no room for
+  ** its fixed part */
+  static unsigned char npy[256];
+  size_t nn = build(npy, 1, 0, "{'descr': '<i8', 'fortran_order': False, 'shape': (1,)}", 8);
+  npy[nn - 8] = 42;
+  zmake("a.npy", npy, nn, 0, NULL, 0, NULL, 0);
+  memmove(Z + z_end + 45, Z + z_end, 22);
+  memset(Z + z_end, 0, 45);
+  z_end += 45;
+  z_len += 45;
+  w16(Z + z_end + 8, 2);
+  w16(Z + z_end + 10, 2);
+  w32(Z + z_end + 12, (uint32_t)(z_end - z_cd));
+  CHECK_EQ_INT(zload("central directory entry out of bounds"), TIDE_EFORMAT);
+}
+
+static void test_npz_harder(void) {
+  static unsigned char npy[256];
+  tide_Npz *z;
+  tide_Array a;
+  size_t nn = build(npy, 1, 0, "{'descr': '<i8', 'fortran_order': False, 'shape': (1,)}", 8);
+  npy[nn - 8] = 42;
+  zmake("a.npy", npy, nn, 0, NULL, 0, NULL, 0);
+  memcpy(Z + z_cd, "PK\x01\x03", 4);
+  CHECK_EQ_INT(zload("without its signature"), TIDE_EFORMAT);
+  /* every byte of the array there, but the stream never ends (a sync flush) */
+  z_flush = Z_SYNC_FLUSH;
+  zmake("a.npy", npy, nn, 8, NULL, 0, NULL, 0);
+  z_flush = Z_FINISH;
+  CHECK_EQ_INT(zload("deflate data end too soon"), TIDE_EFORMAT);
+  /* a stream of two stored blocks ending exactly where the reader's first
+  ** 64 KiB buffer does: it reads back; with 10 more bytes in the member
+  ** (read by no buffer yet), refused */
+  {
+    size_t ul = 65526, l1 = 65000, l2 = ul - l1;
+    unsigned char *u = malloc(ul), *body = calloc(1, 65546), *f = malloc(65546 + 200);
+    CHECK(u && body && f);
+    if (u && body && f) {
+      size_t hl = build(u, 1, 0, "{'descr': '|u1', 'fortran_order': False, 'shape': (65398,)}", 0);
+      CHECK_EQ_INT(hl, 128);
+      for (size_t i = hl; i < ul; i++) u[i] = (unsigned char)(i * 7);
+      body[0] = 0; /* not the last block; stored */
+      w16(body + 1, (unsigned)l1);
+      w16(body + 3, (unsigned)~l1 & 0xffff);
+      memcpy(body + 5, u, l1);
+      body[5 + l1] = 1; /* the last block; stored */
+      w16(body + 6 + l1, (unsigned)l2);
+      w16(body + 8 + l1, (unsigned)~l2 & 0xffff);
+      memcpy(body + 10 + l1, u + l1, l2);
+      const char *p = tmpfile_("edge.npz");
+      put_at(p, f, zbig(f, body, 65536, u, ul));
+      CHECK_EQ_INT(zread_file(p), TIDE_OK);
+      put_at(p, f, zbig(f, body, 65546, u, ul));
+      CHECK_EQ_INT(zread_file(p), TIDE_EFORMAT);
+      CHECK_STR_HAS(tide_lasterror(), "bytes after the end of the deflate stream");
+    }
+    free(u);
+    free(body);
+    free(f);
+  }
+  /* the file cut short after it was opened (by another writer): at the
+  ** local header, in stored data, in deflated data */
+  for (int k = 0; k < 3; k++) {
+    zmake("a.npy", npy, nn, k == 2 ? 8 : 0, NULL, 0, NULL, 0);
+    const char *p = tmpfile_("cut.npz");
+    put_at(p, Z, z_len);
+    CHECK_EQ_INT(tide_npz_open(p, &z), TIDE_OK);
+    if (!z) continue;
+    CHECK(truncate(p, k == 0 ? 10 : 40) == 0);
+    CHECK_EQ_INT(tide_npz_read(z, 0, &a), TIDE_EFORMAT);
+    CHECK_STR_HAS(tide_lasterror(), "unexpected end of file");
+    CHECK(a.storage == NULL);
+    tide_npz_close(z);
+  }
+  /* a zip64 end record claiming 2^30 + 1 members in a directory big enough
+  ** for them (a sparse file of 49 GB): refused before anything is read */
+  {
+    const char *p = tmpfile_("many.npz");
+    uint64_t count = ((uint64_t)1 << 30) + 1, cdsize = 46 * count;
+    unsigned char t[56 + 20 + 22], *r = t, *loc = t + 56, *e = t + 76;
+    memset(t, 0, sizeof t);
+    w32(r, 0x06064b50u);
+    w32(r + 4, 44);
+    for (int k = 0; k < 8; k++) {
+      r[24 + k] = r[32 + k] = (unsigned char)(count >> (8 * k));
+      r[40 + k] = (unsigned char)(cdsize >> (8 * k));
+      loc[8 + k] = (unsigned char)(cdsize >> (8 * k)); /* the record's offset */
+    }
+    w32(loc, 0x07064b50u);
+    w32(e, 0x06054b50u);
+    w16(e + 8, 0xffff);
+    w16(e + 10, 0xffff);
+    w32(e + 12, 0xffffffffu);
+    w32(e + 16, 0xffffffffu);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    if (fd >= 0 && pwrite(fd, t, sizeof t, (off_t)cdsize) == (ssize_t)sizeof t) {
+      close(fd);
+      CHECK_EQ_INT(tide_npz_open(p, &z), TIDE_EFORMAT);
+      CHECK_STR_HAS(tide_lasterror(), "too many members");
+    } else if (fd >= 0) {
+      close(fd); /* no sparse file of that size here */
+    }
+    unlink(p);
+  }
+  test_npz_full_directory();
+#ifdef TIDE_FAULTS
+  npz_faults();
+#endif
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/tide-test-npy-XXXXXX");
   if (!mkdtemp(tmpdir)) return 1;
@@ -1345,6 +1681,8 @@ int main(void) {
   test_npz_made();
   test_more_edges();
   test_limited_saves();
+  test_npz_harder();
+  test_npz_io_errors();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

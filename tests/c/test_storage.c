@@ -2,15 +2,78 @@
 ** test_storage.c -- heap, shared, file and borrowed storage; no segment
 ** name is ever visible; a full tmpfs is an error, not a SIGBUS.
 */
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "core.h"
+
+/* Test doubles for system calls storage.c makes: linked ahead of libc's,
+** each passes through to the kernel until a test arms it, so the paths of
+** a filesystem without O_TMPFILE, a name taken, no getrandom, a failing
+** reservation or msync are run for real. */
+static int no_tmpfile;     /* O_TMPFILE fails as on a filesystem without it */
+static int excl_errno, excl_times; /* the next excl_times O_EXCL creations fail */
+static int no_random;
+static int fallocate_fail; /* errno for the next posix_fallocate (EINTR: once) */
+static int msync_fail;
+
+int open(const char *path, int flags, ...) {
+  mode_t mode = 0;
+  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = (mode_t)va_arg(ap, int);
+    va_end(ap);
+  }
+  if (no_tmpfile && (flags & O_TMPFILE) == O_TMPFILE) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  if ((flags & O_EXCL) && excl_times > 0) {
+    excl_times--;
+    errno = excl_errno;
+    return -1;
+  }
+  return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+ssize_t getrandom(void *buf, size_t n, unsigned flags) {
+  if (no_random) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return (ssize_t)syscall(SYS_getrandom, buf, n, flags);
+}
+
+int posix_fallocate(int fd, off_t off, off_t len) {
+  if (fallocate_fail) {
+    int e = fallocate_fail;
+    fallocate_fail = 0;
+    return e;
+  }
+  return (int)syscall(SYS_fallocate, fd, 0, off, len) == 0 ? 0 : errno;
+}
+
+int msync(void *p, size_t n, int flags) {
+  if (msync_fail) {
+    errno = msync_fail;
+    msync_fail = 0;
+    return -1;
+  }
+  return (int)syscall(SYS_msync, p, n, flags);
+}
 
 static int count_fds(const char *needle) {
   DIR *d = opendir("/proc/self/fd");
@@ -286,6 +349,177 @@ static void test_edges(void) {
   CHECK_STR_HAS(tide_fmt_bytes(3e18, b, sizeof b), "3000.0 PB");
 }
 
+static int frees, frees_clean;
+static void on_free(void *ud, uint32_t tag, int clean) {
+  (void)ud;
+  (void)tag;
+  frees++;
+  frees_clean += clean;
+}
+
+/* Segments in a folder whose filesystem has no O_TMPFILE: an O_EXCL file
+** with a random name (another when the name is taken, one from the pid and
+** the clock without getrandom), unlinked at once; an error other than a
+** taken name, a reservation that fails or is interrupted: each a clear
+** error or a segment, and no name left in the folder either way. */
+static void test_no_tmpfile(void) {
+  char dir[] = "/tmp/tide-test-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(tide__config.temp_dir, sizeof tide__config.temp_dir, "%s", dir);
+  tide_Storage *s = NULL;
+  no_tmpfile = 1;
+  CHECK_EQ_INT(tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  CHECK(s && s->base[(1 << 20) - 1] == 0);
+  CHECK_EQ_INT(count_names(dir), 0);
+  struct stat st;
+  CHECK(fstat(s->fd, &st) == 0 && st.st_nlink == 0 && (st.st_mode & 0777) == 0600);
+  tide_storage_unref(s);
+  excl_errno = EEXIST; /* two names taken: the third is free */
+  excl_times = 2;
+  no_random = 1;
+  CHECK_EQ_INT(tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  no_random = 0;
+  CHECK_EQ_INT(excl_times, 0);
+  tide_storage_unref(s);
+  /* sixteen taken: given up; a folder that refuses: at once */
+  for (int k = 0; k < 2; k++) {
+    excl_errno = k ? EACCES : EEXIST;
+    excl_times = k ? 1 : 16;
+    s = NULL;
+    CHECK(tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &s) < 0 && s == NULL);
+    CHECK_STR_HAS(tide_lasterror(), "cannot create a shared segment in");
+    CHECK_STR_HAS(tide_lasterror(), k ? "Permission denied" : "File exists");
+    CHECK_EQ_INT(excl_times, 0);
+  }
+  /* reservations: refused by the filesystem, interrupted, too big for the
+  ** file size limit */
+  fallocate_fail = EIO;
+  CHECK_EQ_INT(tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &s), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "cannot reserve");
+  fallocate_fail = EINTR;
+  CHECK_EQ_INT(tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  tide_storage_unref(s);
+  CHECK_EQ_INT(count_names(dir), 0);
+  no_tmpfile = 0;
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_FSIZE, &old);
+    rl = old;
+    rl.rlim_cur = 1 << 16;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
+    tide_Storage *t = NULL;
+    int r = tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &t);
+    int code = r == TIDE_ENOSPC && strstr(tide_lasterror(), "no room for a 1.0 MB array in") &&
+               strstr(tide_lasterror(), dir) && !t ? 0 : 1;
+    setrlimit(RLIMIT_FSIZE, &old); /* before _exit writes coverage counts */
+    _exit(code);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_EQ_INT(count_names(dir), 0);
+  tide__config.temp_dir[0] = '\0';
+  CHECK(rmdir(dir) == 0);
+}
+
+/* The storage behind a descriptor (the MPI backend's question), msync
+** failing and not asked for, an empty shared request (heap), a segment of
+** another generation (a worker's) not kept, and on_free told whether the
+** segment was only ever this process's. */
+static void test_more_edges(void) {
+  tide_Storage *a, *h, *s;
+  CHECK(tide__storage_of_fd(-1) == NULL);
+  CHECK_EQ_INT(tide_storage_new(100, TIDE_WHERE_HEAP, &h), TIDE_OK); /* no descriptor */
+  CHECK_EQ_INT(tide_storage_new(4096, TIDE_WHERE_SHARED, &a), TIDE_OK);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  CHECK(tide__storage_of_fd(p[0]) == NULL);
+  close(p[0]);
+  close(p[1]);
+  int dup = fcntl(a->fd, F_DUPFD_CLOEXEC, 3);
+  CHECK(tide__storage_of_fd(dup) == a);
+  close(dup);
+  tide_storage_unref(h);
+  /* msync */
+  char path[] = "/tmp/tide-map-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && ftruncate(fd, 8192) == 0);
+  close(fd);
+  CHECK_EQ_INT(tide_storage_map_file(path, 'w', 0, 8192, &s), TIDE_OK);
+  msync_fail = EIO;
+  CHECK_EQ_INT(tide_storage_flush(s), TIDE_EIO);
+  CHECK_STR_HAS(tide_lasterror(), "msync of");
+  CHECK_STR_HAS(tide_lasterror(), path);
+  tide_storage_unref(s);
+  CHECK_EQ_INT(tide_storage_map_file(path, 'c', 0, 8192, &s), TIDE_OK);
+  msync_fail = EIO;
+  CHECK_EQ_INT(tide_storage_flush(s), TIDE_OK); /* private: nothing goes to the file */
+  CHECK_EQ_INT(msync_fail, EIO);
+  msync_fail = 0;
+  tide_storage_unref(s);
+  unlink(path);
+  /* empty and shared: a heap block */
+  CHECK_EQ_INT(tide_storage_new(0, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  CHECK(s->kind == TIDE_STORE_HEAP && s->nbytes == 0 && s->base != NULL);
+  tide_storage_unref(s);
+  /* another generation's segment is not kept */
+  tide_storage_trim();
+  int base = count_fds("memfd:tide");
+  CHECK_EQ_INT(tide_storage_new((size_t)32 << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  tide__config.gen++;
+  tide_storage_unref(s);
+  tide__config.gen--;
+  CHECK_EQ_INT(count_fds("memfd:tide"), base);
+  CHECK_EQ_INT(tide_storage_trim(), 0);
+  /* on_free: clean unless the descriptor was sent */
+  frees = frees_clean = 0;
+  a->on_free = on_free;
+  tide_storage_unref(a);
+  CHECK_EQ_INT(tide_storage_new(4096, TIDE_WHERE_SHARED, &a), TIDE_OK);
+  a->on_free = on_free;
+  a->flags |= TIDE_SF_SENT;
+  tide_storage_unref(a);
+  CHECK_EQ_INT(frees, 2);
+  CHECK_EQ_INT(frees_clean, 1);
+}
+
+#ifdef TIDE_FAULTS
+/* Acquisitions failed where tide gets around them or must report them: a
+** kept segment's reuse (the storage for it cannot be made: a new segment
+** instead), an empty handed-over segment, a borrowed buffer. */
+static void test_storage_faults(void) {
+  tide_storage_trim();
+  int base = count_fds("memfd:tide");
+  tide_Storage *s, *t = NULL;
+  CHECK_EQ_INT(tide_storage_new((size_t)32 << 20, TIDE_WHERE_SHARED, &s), TIDE_OK);
+  tide_storage_unref(s); /* kept */
+  CHECK_EQ_INT(count_fds("memfd:tide"), base + 1);
+  tide__fault_arm(1, 0);
+  CHECK_EQ_INT(tide_storage_new((size_t)32 << 20, TIDE_WHERE_SHARED, &t), TIDE_OK);
+  CHECK_EQ_INT(tide__fault_fired(), 1);
+  tide__fault_arm(0, 0);
+  CHECK_EQ_INT(count_fds("memfd:tide"), base + 2); /* a new one: the kept one stays */
+  tide_storage_unref(t);
+  CHECK(tide_storage_trim() > 0);
+  CHECK_EQ_INT(count_fds("memfd:tide"), base);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  tide__fault_arm(1, 0);
+  CHECK_EQ_INT(tide_storage_adopt_fd(p[0], 0, &s), TIDE_ENOMEM);
+  tide__fault_arm(0, 0);
+  CHECK(s == NULL && fcntl(p[0], F_GETFD) >= 0); /* still the caller's */
+  close(p[0]);
+  close(p[1]);
+  double host[2];
+  tide__fault_arm(1, 0);
+  CHECK_EQ_INT(tide_storage_borrow(host, sizeof host, NULL, NULL, &s), TIDE_ENOMEM);
+  tide__fault_arm(0, 0);
+  CHECK(s == NULL);
+}
+#endif
+
 int main(void) {
   test_reuse();
   test_auto_kind();
@@ -295,6 +529,11 @@ int main(void) {
   test_borrow();
   test_full_tmpfs();
   test_edges();
+  test_no_tmpfile();
+  test_more_edges();
+#ifdef TIDE_FAULTS
+  test_storage_faults();
+#endif
   char b[32];
   CHECK_STR_HAS(tide_fmt_bytes(2.0e9, b, sizeof b), "2.0 GB");
   return check_done();

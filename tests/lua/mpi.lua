@@ -255,5 +255,30 @@ end
 check.truthy(gone, "Ctrl-C of mpirun ends every rank within seconds")
 check.eq(new_shm(before), "", "nothing is left in /dev/shm after Ctrl-C")
 
+-- 8. A serving rank's workers collect young only, yet arrays do not pile up:
+-- each task's array lives through four of its worker's tasks (old when it
+-- dies), and the full collection after every 16 MB made takes those ----------
+local ring = write("ring.lua", [[
+local tide = require "tide"
+local ring, made = {}, 0
+local r = tide.collect(function()
+  made = made + 1
+  ring[made % 4] = tide.zeros(262144, {shared = true}) -- 2 MB
+  local n = 0
+  for line in io.lines("/proc/self/maps") do
+    if line:find("memfd:tide", 1, true) and not line:find("spill", 1, true) then n = n + 1 end
+  end
+  return n
+end, 200, {chunk = 1, jobs = 1})
+local most = 0
+for _, n in ipairs(r) do most = math.max(most, n) end
+print("segments", most)
+]])
+out, code, err = mpirun(ring)
+check.eq(code, 0, "ring: " .. err)
+local most = tonumber(out:match("segments%s+(%d+)"))
+check.truthy(most and most >= 4, "the live arrays are mapped: " .. out)
+check.truthy(most and most <= 16, "at most 16 MB of dead arrays beside the 4 live ones: " .. out)
+
 os.execute("rm -rf " .. q(tmp))
 check.done()
