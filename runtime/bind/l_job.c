@@ -265,9 +265,14 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
     stop_workers(J);
     return;
   }
+  char msg[1024];
+  if (tide_sched_error(J->S) != TIDE_OK) { /* the engine ran out of memory */
+    snprintf(msg, sizeof msg, "%s", tide_lasterror());
+    stop_workers(J);
+    luaL_error(L, "%s", msg);
+  }
   J->L = L; /* a new worker runs on the state that is running now */
   if (tide_sched_respawn(J->S) != TIDE_OK) {
-    char msg[512];
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
     stop_workers(J);
     luaL_error(L, "cannot replace a worker: %s", msg);

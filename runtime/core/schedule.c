@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,8 @@ struct tide_Sched {
   Range *retry;
   int nretry, retrycap;
   tide_Event *spare;         /* a FAIL event kept for when calloc fails */
+  int err;                   /* the loop is broken: what tide_sched_error returns */
+  char errmsg[SPARE_MSG];
   tide_Buf **ring;           /* items of tasks item_lo.. (ring from rhead) */
   int64_t item_lo, next_item;
   size_t rcap, rhead;
@@ -186,15 +189,12 @@ void tide_event_free(tide_Event *e) {
   tide_lease_box_unref(e->box);
   e->box = NULL;
   tide_Sched *S = e->home;
-  if (S) { /* the spare: back to its loop, for the next failure */
+  if (S) { /* the spare (there is one): back to its loop, for the next failure */
     pthread_mutex_lock(&S->mu);
-    int back = !S->spare;
-    if (back) S->spare = e;
+    S->spare = e;
     pthread_mutex_unlock(&S->mu);
-    if (back) {
-      wake(S); /* a batch that could not be sent waits for it */
-      return;
-    }
+    wake(S); /* a batch that could not be sent waits for it */
+    return;
   }
   free(e);
 }
@@ -209,9 +209,27 @@ static void push_event(tide_Sched *S, tide_Event *e) {
 
 static void wake(tide_Sched *S) {
   uint64_t one = 1;
-  ssize_t w;
   if (S->wakefd < 0) return; /* no thread: the script's thread serves */
-  do w = write(S->wakefd, &one, sizeof one); while (w < 0 && errno == EINTR);
+  /* a non-blocking eventfd: the write never sleeps, so no EINTR */
+  ssize_t w = write(S->wakefd, &one, sizeof one);
+  (void)w;
+}
+
+/* The service side could not keep its books without memory (a failure it
+** cannot queue, tasks it cannot give back, results it cannot keep): the
+** loop stops handing out tasks, and the script's thread raises the first
+** such message (tide_sched_error) at its next look.  Never an abort: a
+** task outcome may not vanish silently, but the loop may end with an error. */
+static void broken(tide_Sched *S, const char *fmt, ...) {
+  if (!S->err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(S->errmsg, sizeof S->errmsg, fmt, ap);
+    va_end(ap);
+    S->err = TIDE_ENOMEM;
+  }
+  S->halted = 1;
+  if (S->main_waiting) pthread_cond_signal(&S->cv);
 }
 
 /* ---------------------------------------------------------------- items */
@@ -276,8 +294,8 @@ static int64_t fresh_limit(tide_Sched *S) {
 /* Gives tasks back.  Ranges that touch are merged, which keeps their
 ** number near the workers' (a batch given back lies between others), and
 ** the array, made at start for twice the workers, grows while two places
-** are still free: a failed realloc then costs nothing, and the abort is
-** for a case that needs many failures in a row. */
+** are still free: a failed realloc then costs nothing, and the loop ends
+** with an error only after many failures in a row. */
 static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
   if (count <= 0) return;
   for (int i = 0; i < S->nretry; i++) {
@@ -288,7 +306,11 @@ static void push_retry(tide_Sched *S, int64_t first, int64_t count) {
       return;
     }
   }
-  if (S->nretry == S->retrycap) abort(); /* losing tasks silently is worse */
+  if (S->nretry == S->retrycap) {
+    broken(S, "out of memory: tasks %lld to %lld could not be given back to the queue",
+           (long long)first, (long long)(first + count - 1));
+    return;
+  }
   S->retry[S->nretry++] = (Range){first, count};
   if (S->nretry + 2 > S->retrycap) {
     int cap = S->retrycap * 2;
@@ -429,7 +451,8 @@ static void arrived(tide_Sched *S, int64_t task, int hard_failure) {
 }
 
 /* Accounts a RESULT frame from slot id and queues it for the script.
-** Takes fb's contents.  -1 when it does not follow the slot's batch. */
+** Takes fb's contents.  -1 when it does not follow the slot's batch; 1
+** when it cannot be queued (out of memory: the loop is broken). */
 static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
   Slot *s = &S->slots[id - 1];
   tide_Cursor c = {fb->p, fb->p + fb->n, 0};
@@ -444,7 +467,11 @@ static int take_frame(tide_Sched *S, int id, tide_Buf *fb) {
   }
   if (r < 0 || k != count) return -1;
   tide_Event *ev = tide__calloc(1, sizeof *ev);
-  if (!ev) return -1;
+  if (!ev) {
+    broken(S, "out of memory: the results of tasks %lld to %lld (worker %d) could not be kept",
+           (long long)from, (long long)(from + k - 1), id);
+    return 1;
+  }
   s->got += k;
   s->barren = 0;
   S->outstanding -= k;
@@ -484,7 +511,10 @@ static void recover(tide_Sched *S, int id, uint64_t committed) {
   if (committed > (uint64_t)st.st_size) committed = (uint64_t)st.st_size;
   if (committed > MAX_MSG) return;
   tide_Buf b = TIDE_BUF_INIT, f = TIDE_BUF_INIT;
-  if (tide_buf_reserve(&b, committed) != TIDE_OK) return;
+  if (tide_buf_reserve(&b, committed) != TIDE_OK) {
+    broken(S, "out of memory: the results worker %d saved could not be read", id);
+    return;
+  }
   size_t got = 0;
   while (got < committed) {
     ssize_t r = pread(fd, b.p + got, committed - got, (off_t)got);
@@ -505,8 +535,9 @@ static void recover(tide_Sched *S, int id, uint64_t committed) {
     if (!from) from = at;
     n++;
   }
-  if (n && tide_buf_put_u32(&f, n) == TIDE_OK &&
-      tide_buf_put(&f, from, (size_t)(c.p - from)) == TIDE_OK)
+  if (n && (tide_buf_put_u32(&f, n) || tide_buf_put(&f, from, (size_t)(c.p - from))))
+    broken(S, "out of memory: the results worker %d saved could not be read", id);
+  else if (n)
     (void)take_frame(S, id, &f); /* a spill out of order is ignored */
   tide_buf_free(&f);
   tide_buf_free(&b);
@@ -551,14 +582,17 @@ static void lost(tide_Sched *S, int id, const char *why, int timed_out) {
       size_t len = strlen(msg) + 1;
       tide_Event *ev = tide__calloc(1, sizeof *ev + len);
       if (!ev) ev = S->spare, S->spare = NULL; /* len <= sizeof msg == SPARE_MSG */
-      if (!ev) abort(); /* a task may not vanish */
-      ev->kind = TIDE_EV_FAIL;
-      ev->slot = id;
-      ev->task = victim;
-      ev->hard = !timed_out;
-      ev->buf = (tide_Buf)TIDE_BUF_INIT;
-      memcpy(ev->msg, msg, len);
-      push_event(S, ev);
+      if (ev) {
+        ev->kind = TIDE_EV_FAIL;
+        ev->slot = id;
+        ev->task = victim;
+        ev->hard = !timed_out;
+        ev->buf = (tide_Buf)TIDE_BUF_INIT;
+        memcpy(ev->msg, msg, len);
+        push_event(S, ev);
+      } else { /* the task's outcome goes with the loop's error: no task vanishes */
+        broken(S, "%s; out of memory to report it", msg);
+      }
     } else {
       push_retry(S, next, end - next);
     }
@@ -658,7 +692,7 @@ static void serve(tide_Sched *S, int ms) {
     if (S->quit) break; /* the loop closes: its workers were killed */
     if (rc != TIDE_OK)
       lost(S, id, rc == TIDE_EFORMAT ? "sent a malformed message" : "died", 0);
-    else if (type != TIDE_MSG_RESULT || take_frame(S, id, &S->rb) != 0)
+    else if (type != TIDE_MSG_RESULT || take_frame(S, id, &S->rb) < 0)
       lost(S, id, "sent a malformed message", 0);
     tide_buf_reset(&S->rb);
   }
@@ -806,7 +840,7 @@ tide_Event *tide_sched_take(tide_Sched *S) {
 
 int tide_sched_wait(tide_Sched *S, int ms) {
   pthread_mutex_lock(&S->mu);
-  if (!S->head && !S->ndead && (ms > 0 || !S->thread_on)) {
+  if (!S->head && !S->ndead && !S->err && (ms > 0 || !S->thread_on)) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
@@ -817,12 +851,12 @@ int tide_sched_wait(tide_Sched *S, int ms) {
     }
     if (S->thread_on) {
       S->main_waiting = 1;
-      while (!S->head && !S->ndead && pthread_cond_timedwait(&S->cv, &S->mu, &ts) == 0) {}
+      while (!S->head && !S->ndead && !S->err && pthread_cond_timedwait(&S->cv, &S->mu, &ts) == 0) {}
       S->main_waiting = 0;
     } else { /* no service thread: this one serves */
       for (;;) {
         serve(S, ms);
-        if (S->head || S->ndead || ms <= 0) break;
+        if (S->head || S->ndead || S->err || ms <= 0) break;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long left = (long)(ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000L;
@@ -831,9 +865,18 @@ int tide_sched_wait(tide_Sched *S, int ms) {
       }
     }
   }
-  int r = S->head != NULL || S->ndead > 0;
+  int r = S->head != NULL || S->ndead > 0 || S->err;
   pthread_mutex_unlock(&S->mu);
   return r;
+}
+
+int tide_sched_error(tide_Sched *S) {
+  pthread_mutex_lock(&S->mu);
+  int rc = S->err;
+  char msg[SPARE_MSG];
+  memcpy(msg, S->errmsg, sizeof msg);
+  pthread_mutex_unlock(&S->mu);
+  return rc ? tide__seterr(rc, "%s", msg) : TIDE_OK;
 }
 
 int tide_sched_respawn(tide_Sched *S) {
@@ -922,7 +965,7 @@ void tide_sched_set_total(tide_Sched *S, int64_t total) {
 
 int tide_sched_idle(tide_Sched *S) {
   pthread_mutex_lock(&S->mu);
-  int idle = !S->head && !S->ndead && S->outstanding == 0 && S->nretry == 0 &&
+  int idle = !S->head && !S->ndead && !S->err && S->outstanding == 0 && S->nretry == 0 &&
              (S->halted || S->next_fresh > fresh_limit(S));
   pthread_mutex_unlock(&S->mu);
   return idle;

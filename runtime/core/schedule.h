@@ -122,6 +122,13 @@ tide_Event *tide_sched_take(tide_Sched *S);
 /* Waits up to ms for an event (serving the workers itself when no service
 ** thread runs); 1 when one is there. */
 int tide_sched_wait(tide_Sched *S, int ms);
+/* The loop's own failure, or TIDE_OK: the service side ran out of memory
+** where it could not report a task's outcome as an event (a worker lost
+** while no FAIL event could be had, tasks it could not give back, results
+** it could not keep).  The loop then hands out no more tasks; the script's
+** thread raises this (the message is set) after taking the events queued
+** before it.  tide_sched_wait returns 1 once it is set. */
+int tide_sched_error(tide_Sched *S);
 /* Replaces workers that died (the script's thread only: fork needs it). */
 int tide_sched_respawn(tide_Sched *S);
 /* n results were handed to the script. */
@@ -134,8 +141,8 @@ int64_t tide_sched_item_room(tide_Sched *S);
 /* Hands over task task's item (bytes and descriptors move out of b). */
 int tide_sched_add_item(tide_Sched *S, int64_t task, tide_Buf *b);
 void tide_sched_set_total(tide_Sched *S, int64_t total);
-/* 1 when nothing runs, nothing waits to be sent or respawned, and no event
-** is queued: a task not done by then will never be. */
+/* 1 when nothing runs, nothing waits to be sent or respawned, no event is
+** queued and the loop has no error: a task not done by then will never be. */
 int tide_sched_idle(tide_Sched *S);
 int tide_sched_jobs(const tide_Sched *S);
 /* The MPI rank running slot (backend.h, rank), or -1. */

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -157,6 +158,71 @@ static void test_start_errors(void) {
   char buf[64];
   CHECK_STR_HAS(tide_pool_describe(9, buf, sizeof buf), "SIGKILL");
   CHECK_STR_HAS(tide_pool_describe(3 << 8, buf, sizeof buf), "exited with status 3");
+  CHECK_STR_HAS(tide_pool_describe(122 << 8, buf, sizeof buf), "it was sent a malformed message");
+  CHECK_STR_HAS(tide_pool_describe(0x137f, buf, sizeof buf), "stopped (status 0x137f)");
+  CHECK_STR_HAS(tide_pool_describe(40, buf, sizeof buf), "killed by signal 40 (SIG"); /* a realtime one */
+}
+
+static int late_main(void *ud, int sock, int id) { /* exits 7 after 100 ms */
+  (void)ud; (void)sock; (void)id;
+  usleep(100000);
+  return 7;
+}
+
+/* A blocking reap goes on through signals: the status is the child's. */
+static void test_reap_eintr(void) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_alarm; /* no SA_RESTART: waitpid sees EINTR */
+  sigaction(SIGALRM, &sa, NULL);
+  tide_Pool p;
+  CHECK_EQ_INT(tide_pool_start(&p, 1, late_main, NULL), TIDE_OK);
+  struct itimerval it = {{0, 1000}, {0, 1000}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  CHECK_EQ_INT(tide_pool_try_reap(&p, 1, 1), 1);
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  CHECK(WIFEXITED(p.w[0].status) && WEXITSTATUS(p.w[0].status) == 7);
+  CHECK_EQ_INT(tide_pool_try_reap(&p, 1, 1), 1); /* once reaped, stays so */
+  tide_pool_close(&p);
+}
+
+static int quick_main(void *ud, int sock, int id) { (void)ud; (void)sock; (void)id; return 5; }
+
+/* A parent that ignores SIGCHLD has its children reaped by the kernel: a
+** worker's end is still seen (its cause is not known: status 0). */
+static void test_reaped_elsewhere(void) {
+  struct sigaction ign = {0}, old;
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ign, &old);
+  tide_Pool p;
+  CHECK_EQ_INT(tide_pool_start(&p, 1, quick_main, NULL), TIDE_OK);
+  int gone = 0;
+  for (int i = 0; i < 1000 && !gone; i++) { /* up to 10 s */
+    gone = tide_pool_try_reap(&p, 1, 0);
+    if (!gone) usleep(10000);
+  }
+  CHECK(gone);
+  CHECK_EQ_INT(p.w[0].status, 0);
+  tide_pool_close(&p);
+  sigaction(SIGCHLD, &old, NULL);
+  CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
+}
+
+/* Closing kills busy workers too, reaps them, and closing again does
+** nothing (a descriptor opened in between stays open). */
+static void test_close(void) {
+  tide_Pool p;
+  CHECK_EQ_INT(tide_pool_start(&p, 2, sleep_main, NULL), TIDE_OK);
+  pid_t w[2] = {p.w[0].pid, p.w[1].pid};
+  CHECK(alive(w[0]) && alive(w[1]));
+  tide_pool_close(&p);
+  CHECK(!alive(w[0]) && !alive(w[1]));
+  CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  tide_pool_close(&p);
+  CHECK(fcntl(fd, F_GETFD) != -1);
+  close(fd);
 }
 
 int main(void) {
@@ -164,5 +230,8 @@ int main(void) {
   test_blas_fork();
   test_parent_death();
   test_start_errors();
+  test_reap_eintr();
+  test_reaped_elsewhere();
+  test_close();
   return check_done();
 }
