@@ -612,6 +612,7 @@ static double walk_value(int64_t i) { return 2.0 * (double)i; }
 ** in one batch (2000: past the first size of its results' buffer): 1 when
 ** the loop completed (every result right, a clean exit), 0 when it failed
 ** cleanly (tasks' errors, or a named exit status), -1 otherwise. */
+#ifdef TIDE_FAULTS
 static int fault_run(long n, uint32_t count) {
   Worker w = start_worker(n);
   Setup s = setup_of("return function(i) if i % 2 == 0 then return {2 * i} end return 2 * i end");
@@ -633,6 +634,7 @@ static int fault_run(long n, uint32_t count) {
   if (!ok) fprintf(stderr, "fault at %ld (%u tasks): status %d, %d results\n", n, count, st, got);
   return !ok ? -1 : complete && st == 0;
 }
+#endif
 
 static void test_faults(void) {
 #ifdef TIDE_FAULTS
