@@ -606,13 +606,13 @@ static void test_host_randomseed(void) {
 
 /* ------------------------------------------------------------ faults */
 
-static double walk_value(int64_t i) { return 2.0 * (double)i; }
-
 /* One run with the worker's n-th acquisition failing, over tasks 1..count
 ** in one batch (2000: past the first size of its results' buffer): 1 when
 ** the loop completed (every result right, a clean exit), 0 when it failed
 ** cleanly (tasks' errors, or a named exit status), -1 otherwise. */
 #ifdef TIDE_FAULTS
+static double walk_value(int64_t i) { return 2.0 * (double)i; }
+
 static int fault_run(long n, uint32_t count) {
   Worker w = start_worker(n);
   Setup s = setup_of("return function(i) if i % 2 == 0 then return {2 * i} end return 2 * i end");
