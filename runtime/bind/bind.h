@@ -16,10 +16,12 @@
 
 #define TIDE_ARRAY_MT "tide.array"
 
-/* The array userdata: the core struct plus nothing else, so that
-** tide_check_array can hand the struct to C hosts. */
+/* The array userdata: the core struct first, so that tide_check_array can
+** hand it to C hosts, then a tag telling it from any other value without a
+** metatable lookup (l_array.c, tag_array). */
 typedef struct tideL_Array {
   tide_Array a;
+  uintptr_t tag; /* the userdata's address ^ a secret of the process */
 } tideL_Array;
 
 /* Argument i as an open array, else raises "bad argument #i to 'f'

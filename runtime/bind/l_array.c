@@ -3,6 +3,8 @@
 ** copies and the shared helpers declared in bind.h.
 */
 #include <math.h>
+#include <sys/random.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,10 +85,38 @@ void tideL_pace(lua_State *L) {
   }
 }
 
+/* The element-access functions (__index, __newindex, __len, __gc, get,
+** set) run for every element a script reads or writes, and a C call costs
+** ~30 ns here, each API call a few: luaL_checkudata's lookup of the
+** metatable by name would double it.  So an array is told by its tag, a
+** word after the struct that holds the userdata's own address mixed with
+** a secret drawn when the library loads: a full userdata of exactly this
+** size holding that word is an array of this process (another kind of
+** userdata matches by chance once in 2^64 and cannot be made to on
+** purpose without the secret).  A light userdata has no size, so its
+** pointer is never read. */
+static uintptr_t array_secret;
+
+__attribute__((constructor)) static void draw_secret(void) {
+  uintptr_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+    r = (uintptr_t)&r * 0x9e3779b97f4a7c15u ^ (uintptr_t)time(NULL);
+  array_secret = r | 1;
+}
+
+static inline void set_tag(tideL_Array *u) { u->tag = (uintptr_t)u ^ array_secret; }
+
+static inline tideL_Array *tag_array(lua_State *L, int i) {
+  tideL_Array *u = lua_touserdata(L, i);
+  if (!u || lua_rawlen(L, i) != sizeof *u || u->tag != ((uintptr_t)u ^ array_secret)) return NULL;
+  return u;
+}
+
 tide_Array *tideL_push(lua_State *L) {
   tideL_pace(L);
   tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u); /* closed: storage NULL */
+  set_tag(u);
   luaL_setmetatable(L, TIDE_ARRAY_MT);
   return &u->a;
 }
@@ -308,25 +338,11 @@ static int64_t check_index(lua_State *L, int i, int64_t len, int dim) {
 
 /* ------------------------------------------------------------ fast paths */
 
-/* The element-access functions (__index, __newindex, __len, __gc, get,
-** set) are closures holding the array metatable as upvalue 1 (and __index
-** the method table as upvalue 2): an argument is an array when its
-** metatable is that table, a pointer comparison instead of
-** luaL_checkudata's registry lookup by name.  A loop of v[i] spends most
-** of its time in these checks otherwise (a C call costs ~30 ns here, each
-** API call a few), so the metatable pushed for the comparison is left on
-** the stack: callers index arguments absolutely and return the values
-** they push last. */
-static tideL_Array *upv_array(lua_State *L, int i) {
-  if (!lua_getmetatable(L, i) || !lua_rawequal(L, -1, lua_upvalueindex(1))) return NULL;
-  return lua_touserdata(L, i);
-}
-
-/* tideL_check by way of upv_array: an open array at i, else whatever
-** tideL_check makes of the argument (a rowset's array) or says about it.
-** The stack may hold one more value on return (see upv_array). */
+/* tideL_check by way of the tag (see tag_array): an open array at i, else
+** whatever tideL_check makes of the argument (a rowset's array) or says
+** about it. */
 static tide_Array *check_fast(lua_State *L, int i) {
-  tideL_Array *u = upv_array(L, i);
+  tideL_Array *u = tag_array(L, i);
   if (!u || !u->a.storage) return tideL_check(L, i);
   if (u->a.storage->flags & TIDE_SF_READONLY) u->a.flags |= TIDE_AF_READONLY; /* as tideL_toarray */
   return &u->a;
@@ -346,6 +362,7 @@ static inline int64_t fast_index(lua_Integer k, int64_t len) {
 static void push_row_view(lua_State *L, const tide_Array *a, int64_t i) {
   tideL_pace(L);
   tideL_Array *u = lua_newuserdatauv(L, sizeof *u, 0);
+  set_tag(u);
   tide_Array *v = &u->a;
   v->data = a->data + i * a->strides[0];
   v->storage = a->storage;
@@ -564,6 +581,8 @@ static int l_is_array(lua_State *L) {
 
 /* ------------------------------------------------------------ access */
 
+static int a_get(lua_State *L);
+
 static int a_index(lua_State *L) {
   int kt = lua_type(L, 2);
   if (kt == LUA_TSTRING) { /* methods first (a:get, a:sum): one lookup */
@@ -572,14 +591,14 @@ static int a_index(lua_State *L) {
     ** of the string "get" (upvalue 3 points at them, upvalue 4 is the
     ** string, so they stay where they are) */
     if (lua_tostring(L, 2) == lua_touserdata(L, lua_upvalueindex(3))) {
-      lua_pushvalue(L, lua_upvalueindex(5));
+      lua_pushcfunction(L, a_get);
       return 1;
     }
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
   }
-  tideL_Array *u = upv_array(L, 1);
+  tideL_Array *u = tag_array(L, 1);
   if (!u) u = luaL_checkudata(L, 1, TIDE_ARRAY_MT); /* raises */
   tide_Array *a = &u->a;
   if (kt == LUA_TNUMBER) {
@@ -675,7 +694,7 @@ static int a_len(lua_State *L) {
 }
 
 static int a_gc(lua_State *L) {
-  tideL_Array *u = upv_array(L, 1);
+  tideL_Array *u = tag_array(L, 1);
   if (!u) u = luaL_checkudata(L, 1, TIDE_ARRAY_MT); /* raises */
   tide_array_close(&u->a);
   return 0;
@@ -702,7 +721,7 @@ static int a_get(lua_State *L) {
   int n = lua_gettop(L) - 1;
   /* the common case first, in as few API calls as it takes: an open
   ** array of one or two dimensions, indices in range, a f64 element */
-  tideL_Array *u = upv_array(L, 1);
+  tideL_Array *u = tag_array(L, 1);
   if (u && u->a.storage && n == u->a.ndim && (n == 1 || n == 2)) {
     unsigned char *p = fast_elem(L, &u->a);
     if (p) {
@@ -989,14 +1008,13 @@ static int a_is_contiguous(lua_State *L) {
 static int a_tostring(lua_State *L);
 
 void tideB_open_array(lua_State *L) {
-  /* element access: closures over the metatable and the method table (see
-  ** upv_array) */
+  /* element access: closures over the metatable (for the views they make)
+  ** and the method table */
   static const luaL_Reg meta[] = {
     {"__index", a_index}, {"__newindex", a_newindex}, {"__len", a_len},
     {"__gc", a_gc}, {"__close", a_close}, {NULL, NULL}};
-  static const luaL_Reg fast_methods[] = {{"get", a_get}, {"set", a_set}, {NULL, NULL}};
   static const luaL_Reg methods[] = {
-    {"slice", a_slice}, {"row", a_row},
+    {"get", a_get}, {"set", a_set}, {"slice", a_slice}, {"row", a_row},
     {"col", a_col}, {"t", a_t}, {"view", a_reshape},
     {"copy", a_copy}, {"clone", a_copy}, {"astype", a_astype}, {"take", a_take},
     {"put", a_put}, {"fill_", a_fill_}, {"assign_", a_assign_}, {"flush", a_flush},
@@ -1016,20 +1034,17 @@ void tideB_open_array(lua_State *L) {
                          ** function, without the upvalue) never does */
   lua_pushcclosure(L, a_reshape, 1);
   lua_setfield(L, -2, "reshape");
-  lua_pushvalue(L, -2); /* stack: tide, mt, methods, mt */
-  luaL_setfuncs(L, fast_methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__methods");
   /* stack: tide, mt, methods */
   lua_pushvalue(L, -2);
   lua_insert(L, -2); /* stack: tide, mt, mt, methods */
   /* a_index's short cut to get (see there): where the characters of the
-  ** name are, the name, and the function */
+  ** name are, and the name */
   lua_pushliteral(L, "get");
   lua_pushlightuserdata(L, (void *)lua_tostring(L, -1));
-  lua_insert(L, -2);
-  lua_getfield(L, -3, "get"); /* stack: tide, mt, mt, methods, chars, "get", get */
-  luaL_setfuncs(L, meta, 5);
+  lua_insert(L, -2); /* stack: tide, mt, mt, methods, chars, "get" */
+  luaL_setfuncs(L, meta, 4);
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
   tideB_open_shape(L);

@@ -243,6 +243,18 @@ do
   local mt = getmetatable(v)
   check.errors(function() return mt.__index(rs, 1) end, "tide.array expected")
   check.errors(function() return mt.__index({}, 1) end, "tide.array expected")
+  -- arrays are told by their tag (l_array.c, tag_array), never by a read of
+  -- another kind of userdata: files, generators, rowsets, closed arrays
+  local others = {io.stdout, tide.rng(1), rs, tide.rowset(1, 40), cl, tide.zeros(0)}
+  for k, o in ipairs(others) do
+    local ok, err = pcall(M.get, o, 1, 1)
+    check.truthy(not ok and (err:find("expected") or err:find("closed") or err:find("indices")
+                             or err:find("out of range")), "get refuses value " .. k .. ": " .. tostring(err))
+    check.truthy(not pcall(M.set, o, 1, 1, 0), "set refuses value " .. k)
+  end
+  check.errors(function() return mt.__len(io.stdout) end, "array expected")
+  check.errors(function() return mt.__index(io.stdout, 1) end, "tide.array expected")
+  check.errors(function() return M.get(io.stdout, 1, 1) end, "array expected")
   check.errors(function() return mt.__len("x") end, "array expected")
 end
 
