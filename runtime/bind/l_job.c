@@ -352,15 +352,15 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   tideW_task = idx;
   tideW_seed = J->seed;
   if (J->has_seed) { /* unseeded, the script's own stream goes on */
+    int top = lua_gettop(L);
+    /* math may be gone or not a table: only then is randomseed not pushed */
     lua_getglobal(L, "math");
     if (lua_istable(L, -1) && lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION) {
       lua_pushinteger(L, J->seed);
       lua_pushinteger(L, idx);
       lua_call(L, 2, 0);
-      lua_pop(L, 1);
-    } else {
-      lua_pop(L, 2);
     }
+    lua_settop(L, top);
   }
   double t0 = tide_now();
   int st = lua_pcall(L, 2, LUA_MULTRET, base + 1);

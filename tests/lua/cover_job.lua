@@ -277,4 +277,92 @@ check.eq(job:stats().count, 0, "stats with no task")
 check.eq(job:stats().mean, 0, "mean of no task")
 job:close()
 
+-- 4. more corners: methods on a closed job, two failures arriving out of
+-- order, an iterator's job closed early, inputs of other kinds, progress
+job = tide.start(sq, 3, {jobs = 2})
+job:close()
+done, total = job:progress()
+check.eq(done .. "/" .. total, "0/3", "progress of a job closed before any result")
+check.eq(job:ready(), true, "a closed job is ready")
+check.eq(next(job:done_so_far()), nil, "done_so_far of a job closed at once")
+res, errs = job:take()
+check.eq(next(res) == nil and next(errs) == nil, true, "take of a closed job: nothing")
+job = tide.start(sq, counter(5), {jobs = 2})
+job:close()
+check.truthy(tostring(job):match("^tide%.job%(%d+ done, 2 workers, closed%)$"),
+             "tostring of a closed iterator job: " .. tostring(job))
+-- raise mode: task 2 fails first, then task 1: task 1's error is the one
+check.errors(function()
+  for _ in tide.map(function(i) if i == 1 then spin(0.5) end error("e" .. i, 0) end, 2,
+                    {jobs = 2, chunk = 1}) do end
+end, "] e1", "the earliest failed task raises, whichever failed first")
+-- both in one batch: the first of them raises
+check.errors(function()
+  for _ in tide.map(function(i) error("f" .. i, 0) end, 2, {jobs = 2, chunk = 2}) do end
+end, "] f1", "two failures of one batch")
+-- a failed handle in raise mode is ready before its error is delivered
+job = tide.start(function(i) if i == 2 then error("late", 0) end spin(0.2) return i end, 2,
+                 {jobs = 2, chunk = 1})
+local ready = false
+for _ = 1, 600 do
+  ready = job:ready()
+  if ready then break end
+  os.execute("sleep 0.05")
+end
+check.eq(ready, true, "ready once a task failed in raise mode")
+check.errors(function() job:wait() end, "late", "wait raises the failure")
+-- serial handles
+job = tide.start(sq, 3, {jobs = 1})
+check.eq(job:ready(), false, "a serial job runs its tasks when asked")
+check.eq(job:wait(), true, "a serial job's wait runs them")
+check.eq(job:cancel(), false, "cancel of a finished serial job")
+check.eq(job:done_so_far()[3], 9, "a serial job's results")
+job:close()
+r = tide.collect(function(i) return i + 1 end, counter(4), {jobs = 1})
+check.eq(table.concat(r, ","), "2,3,4,5", "collect over an iterator, serial")
+check.eq(next(tide.collect(sq, 0, {jobs = 2})), nil, "collect of no task: an empty table")
+-- a rowset input: its row numbers; something else is refused
+local rows = tide.collect(function(k) return k end, tide.rowset{{2, 3}, {7, 7}}, {jobs = 2})
+check.eq(table.concat(rows, ","), "2,3,7", "a rowset input: one task per row number")
+check.errors(function() tide.map(sq, io.stdout) end, "table, count, array or iterator function")
+check.errors(function() tide._internal.check_backend("mpi") end, "mpirun",
+             "mpi without mpirun names what it needs")
+-- serial, seeded, with no math table: the tasks still run (they did not:
+-- the stack lost the task's argument, and the message handler ran instead)
+local m = math
+math = nil -- luacheck: ignore
+r = tide.collect(function(i) return i * 3 end, 2, {jobs = 1, seed = 1})
+math = m -- luacheck: ignore
+check.eq(table.concat(r, ","), "3,6", "no math table: the seed is skipped, the tasks run")
+-- a spawned worker when package.path is not a string, or package is gone
+local pk, pth = package, package.path
+package.path = nil
+r = tide.collect(function(i) return i - 1 end, 2, {jobs = 2, backend = "spawn"})
+package.path = pth
+check.eq(table.concat(r, ","), "0,1", "spawn with no package.path")
+package = nil -- luacheck: ignore
+r = tide.collect(function(i) return -i end, 2, {jobs = 2, backend = "spawn"})
+package = pk -- luacheck: ignore
+check.eq(table.concat(r, ","), "-1,-2", "spawn with no package table")
+-- a progress function sees the total, or nil while an iterator runs
+local calls = {}
+tide.collect(function(i) return i end, counter(3), {jobs = 1, progress = function(d, t, e, final)
+  calls[#calls + 1] = string.format("%d/%s/%s", d, t, final)
+end})
+check.eq(calls[#calls], "3/3/true", "the final progress call has the total")
+check.eq(calls[1], "1/nil/false", "the first call, while the iterator runs: no total")
+-- progress = true: tide.progress's lines on stderr; false: none
+local bin = os.getenv("TIDE_BIN")
+if bin then
+  local function run(opt)
+    local p = io.popen(bin .. " -e 'tide.collect(function(i) return i end, 3, {jobs = 1, progress = "
+                       .. opt .. "})' 2>&1")
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+  check.truthy(run("true"):match("3/3 100%%"), "progress = true reports the end")
+  check.eq(run("false"), "", "progress = false reports nothing")
+end
+
 check.done()
