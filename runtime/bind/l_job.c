@@ -241,6 +241,42 @@ static void draw_items(lua_State *L, int jidx, Job *J) {
   }
 }
 
+/* Turns the queued events into outcomes; under lua_pcall, the job at 1. */
+static int take_events(lua_State *L) {
+  Job *J = lua_touserdata(L, 1);
+  while (J->evq && J->S) {
+    tide_Event *ev = J->evq;
+    J->evq = ev->next;
+    ev->next = NULL;
+    J->cur_ev = ev; /* freed by tideJ_free if a Lua error unwinds */
+    take_event(L, 1, J, ev);
+    J->cur_ev = NULL;
+    tide_event_free(ev);
+  }
+  return 0;
+}
+
+static int draw_items_p(lua_State *L) {
+  draw_items(L, 1, lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Runs f(job) and ends the job if it raises.  An error half-way through
+** an event (out of memory storing a result) would leave the rest of its
+** entries nowhere, as no worker holds those tasks any more; one drawing an
+** item (the iterator's, or out of memory encoding it) would lose the item
+** drawn.  The job ends with the error, as with a raised task failure,
+** rather than answer later that tasks were lost, or skip an item. */
+static void protect(lua_State *L, int jidx, Job *J, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  lua_pushvalue(L, jidx);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    cur_box = NULL; /* its event is freed */
+    tideJ_free(J);
+    lua_error(L);
+  }
+}
+
 /* Takes what the engine received: results, failures; replaces dead
 ** workers and draws items.  Never waits. */
 static void sync_job(lua_State *L, int jidx, Job *J) {
@@ -251,15 +287,7 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
     while (*end) end = &(*end)->next;
     *end = got;
   }
-  while (J->evq && J->S) {
-    tide_Event *ev = J->evq;
-    J->evq = ev->next;
-    ev->next = NULL;
-    J->cur_ev = ev; /* freed by tideJ_free if a Lua error unwinds */
-    take_event(L, jidx, J, ev);
-    J->cur_ev = NULL;
-    tide_event_free(ev);
-  }
+  if (J->evq) protect(L, jidx, J, take_events);
   if (!J->S) return;
   if (all_done(J)) { /* every task has its outcome: the workers can go */
     stop_workers(J);
@@ -277,7 +305,7 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
     stop_workers(J);
     luaL_error(L, "cannot replace a worker: %s", msg);
   }
-  draw_items(L, jidx, J);
+  if (J->kind == IN_ITER && J->total < 0) protect(L, jidx, J, draw_items_p);
 }
 
 static void report_progress(lua_State *L, int jidx, Job *J, int final) {

@@ -365,4 +365,141 @@ if bin then
   check.eq(run("false"), "", "progress = false reports nothing")
 end
 
+-- an iterator input that raises while a handle runs: the job ends with the
+-- error (it went on without the item drawn, the next one taking its task
+-- number, and kept its workers until collected)
+local k, raised = 0, false
+job = tide.start(function(x) return x * 10 end, function()
+  k = k + 1
+  if k == 3 and not raised then raised = true error("no item three", 0) end
+  if k <= 5 then return k end
+end, {jobs = 2, inflight = 1})
+check.errors(function() job:wait() end, "no item three", "the iterator's error comes out of wait")
+check.truthy(tostring(job):match("closed%)$"), "the job ended: " .. tostring(job))
+check.eq(kids(), "", "its workers are gone")
+check.eq(job:wait(), true, "wait on the ended job")
+n = 0
+for _ in job:results() do n = n + 1 end
+check.eq(n, 0, "the ended job yields nothing, not items after the lost one")
+
+-- 5. an early break: the job is closed at once, its workers gone
+for _, order in ipairs{"submitted", "completed"} do
+  local shm1 = shm()
+  for i, v in tide.map(function(i) return tide.zeros(5000) + i end, 50, {jobs = 2, order = order}) do
+    check.eq(v[1], i, order .. ": a big result")
+    if i >= 1 then break end
+  end
+  check.eq(kids(), "", order .. ": no worker after a break")
+  local extra = {}
+  for k in pairs(shm()) do if not shm1[k] then extra[#extra + 1] = k end end
+  check.eq(table.concat(extra, " "), "", order .. ": nothing new in /dev/shm after a break")
+end
+
+-- 6. allocation failures that land in the job's code (TIDE_FAULTS builds):
+-- each run ends in the right result or an error saying what ran out; no
+-- worker stays; the state works afterwards
+local faults = tide._internal.faults
+if faults then
+  -- the Lua allocator failing while a handle's results are taken: a result
+  -- that cannot be decoded fails its task only; an error elsewhere ends the
+  -- job (it said "tasks were lost (no worker holds them)" at the next wait:
+  -- the rest of the half-taken event went nowhere)
+  local decode_failed, ended = 0, 0
+  for N = 1, 2000 do
+    job = tide.start(function(i) return {i, "x" .. i}, i end, 6, {jobs = 2, on_error = "yield"})
+    faults{at = N, kind = "lua"}
+    local ok, err = pcall(job.wait, job)
+    local _, fired = faults()
+    if ok then
+      check.eq(err, true, "wait under faults: done")
+      local good = 0
+      for i, a, b in job:results() do
+        if a then
+          good = good + 1
+          check.eq(a[2] .. "/" .. b, "x" .. i .. "/" .. i, "the results of task " .. i)
+        else
+          decode_failed = decode_failed + 1
+          check.truthy(b:match("^%[task " .. i .. ", worker %d%] cannot decode result 1: not enough memory"),
+                       "a result that could not be decoded: " .. b)
+        end
+      end
+      check.truthy(good >= 5, "one task failed at most: " .. good .. " good")
+    else
+      ended = ended + 1
+      check.truthy(tostring(err):match("not enough memory"), "the error says so: " .. tostring(err))
+      check.truthy(tostring(job):match("closed%)$"), "the job ended: " .. tostring(job))
+      check.eq(job:wait(), true, "the ended job's wait answers at once")
+    end
+    job:close()
+    check.eq(kids(), "", "lua fault " .. N .. ": no worker stays")
+    if fired == 0 then break end
+  end
+  check.truthy(decode_failed > 0, "some runs failed a task's decoding: " .. decode_failed)
+  check.truthy(ended > 0, "some runs ended the job: " .. ended)
+
+  -- the core's allocations: drawing an iterator's items, the setup shipped
+  -- to spawned workers, the service side's books (raised by the script's
+  -- thread), a worker replaced, a result decoded
+  local known = {"out of memory", "cannot start workers: ", "Too many open files",
+                 "Resource temporarily unavailable", "Cannot allocate memory",
+                 "No space left on device", "cannot replace a worker: "}
+  local seen = {}
+  local scenarios = {
+    {"iterator", 210, function()
+      local j = tide.start(function(i) return i end, counter(20), {jobs = 2, inflight = 2})
+      j:wait()
+      local s = 0
+      for _, v in j:results() do s = s + v end
+      return s
+    end},
+    {"spawn", 6, function()
+      local t = tide.collect(function(i) return i end, 3, {jobs = 2, backend = "spawn"})
+      return t[1] + t[2] + t[3]
+    end},
+    {"running", 6, nil, function()
+      return tide.start(function(i) os.execute("sleep 0.05") return tide.zeros(3000) + 1 end, 6,
+                        {jobs = 2})
+    end},
+  }
+  for _, sc in ipairs(scenarios) do
+    local name, want, run, make = sc[1], sc[2], sc[3], sc[4]
+    for N = 1, 5000 do
+      -- "running": the job started first, then every allocation from N on fails
+      local j = make and make()
+      faults{at = N, kind = "core", persist = make ~= nil}
+      local ok, r
+      if j then
+        ok, r = pcall(function()
+          j:wait()
+          local s = 0
+          for _, v in j:results() do s = s + v[1] end
+          return s
+        end)
+      else
+        ok, r = pcall(run)
+      end
+      local _, fired = faults()
+      if j then j:close() end
+      if ok then
+        check.eq(r, want, name .. ", fault " .. N .. ": the result")
+      else
+        r = tostring(r)
+        local kind
+        for _, k in ipairs(known) do if r:find(k, 1, true) then kind = k end end
+        check.truthy(kind, name .. ", fault " .. N .. ": an error saying what ran out: " .. r)
+        for _, p in ipairs{"^item %d+: out of memory", "out of memory for the loop's setup",
+                           "could not be kept", "cannot replace a worker", "cannot decode result"} do
+          if r:match(p) then seen[p] = true end
+        end
+      end
+      check.eq(kids(), "", name .. ", fault " .. N .. ": no worker stays after " .. tostring(r))
+      if fired == 0 then break end
+    end
+  end
+  check.truthy(seen["^item %d+: out of memory"], "an item could not be drawn")
+  check.truthy(seen["out of memory for the loop's setup"], "a setup could not be built")
+  check.truthy(seen["could not be kept"], "the service side's failure raised in the script")
+  check.eq(tide.collect(sq, 4, {jobs = 2})[4], 16, "loops work after the faults")
+end
+
 check.done()
