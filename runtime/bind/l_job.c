@@ -296,13 +296,13 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
   char msg[1024];
   if (tide_sched_error(J->S) != TIDE_OK) { /* the engine ran out of memory */
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J); /* the job ends with the error, as in protect */
     luaL_error(L, "%s", msg);
   }
   J->L = L; /* a new worker runs on the state that is running now */
   if (tide_sched_respawn(J->S) != TIDE_OK) {
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J);
     luaL_error(L, "cannot replace a worker: %s", msg);
   }
   if (J->kind == IN_ITER && J->total < 0) protect(L, jidx, J, draw_items_p);
@@ -327,7 +327,7 @@ static void report_progress(lua_State *L, int jidx, Job *J, int final) {
 static void check_interrupt(lua_State *L, Job *J) {
   if (!tide__interrupted) return;
   tide__interrupted = 0;
-  stop_workers(J);
+  tideJ_free(J);
   luaL_error(L, "interrupted!");
 }
 
@@ -347,7 +347,7 @@ void tideJ_background(lua_State *L, Job *J) {
   if (J->S && !all_done(J) && tide_sched_background(J->S) != TIDE_OK) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J);
     luaL_error(L, "%s", msg);
   }
 }
@@ -740,7 +740,9 @@ static int j_progress(lua_State *L) {
 static int j_ready(lua_State *L) {
   Job *J = check_job(L, 1);
   if (!J->closed && J->S) pump(L, 1, J, 0);
-  lua_pushboolean(L, all_done(J) || J->fail_index != 0 || (!J->started && !J->serial));
+  /* not started: closed, cancelled or stopped by an error; no task comes
+  ** any more (a serial job counts as started until then) */
+  lua_pushboolean(L, all_done(J) || J->fail_index != 0 || !J->started);
   return 1;
 }
 

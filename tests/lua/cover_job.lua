@@ -318,6 +318,12 @@ check.eq(job:wait(), true, "a serial job's wait runs them")
 check.eq(job:cancel(), false, "cancel of a finished serial job")
 check.eq(job:done_so_far()[3], 9, "a serial job's results")
 job:close()
+-- a serial job closed before it ran: ready, as a closed forked job is (it
+-- said false, while wait answered at once)
+job = tide.start(sq, 3, {jobs = 1})
+job:close()
+check.eq(job:ready(), true, "a closed serial job is ready")
+check.eq(job:wait(), true, "and its wait answers at once")
 r = tide.collect(function(i) return i + 1 end, counter(4), {jobs = 1})
 check.eq(table.concat(r, ","), "2,3,4,5", "collect over an iterator, serial")
 check.eq(next(tide.collect(sq, 0, {jobs = 2})), nil, "collect of no task: an empty table")
@@ -479,6 +485,11 @@ if faults then
         ok, r = pcall(run)
       end
       local _, fired = faults()
+      if j and not ok then -- the error ended the job (it only stopped its workers)
+        check.truthy(tostring(j):match("closed%)$"), name .. ", fault " .. N .. ": the job ended: "
+                     .. tostring(j) .. " after " .. tostring(r))
+        check.eq(j:ready(), true, name .. ", fault " .. N .. ": the ended job is ready")
+      end
       if j then j:close() end
       if ok then
         check.eq(r, want, name .. ", fault " .. N .. ": the result")
