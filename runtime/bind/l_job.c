@@ -216,9 +216,9 @@ static void take_event(lua_State *L, int jidx, Job *J, tide_Event *ev) {
   cur_box = NULL;
 }
 
-/* Draws items from an iterator input into the window's room. */
+/* Draws items from an iterator input into the window's room: for a
+** running job over an iterator that has not ended (the callers check). */
 static void draw_items(lua_State *L, int jidx, Job *J) {
-  if (J->kind != IN_ITER || J->total >= 0 || !J->S) return;
   for (int64_t room = tide_sched_item_room(J->S); room > 0; room--) {
     push_uv(L, jidx, UV_XS);
     lua_call(L, 0, 1);
@@ -668,7 +668,7 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     luaL_error(L, "cannot start workers: %s", msg);
   }
   J->started = 1;
-  draw_items(L, jidx, J);
+  if (items) draw_items(L, jidx, J);
 }
 
 /* Runs the job until every task is done, limit seconds pass (limit < 0:
