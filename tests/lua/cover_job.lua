@@ -388,6 +388,18 @@ n = 0
 for _ in job:results() do n = n + 1 end
 check.eq(n, 0, "the ended job yields nothing, not items after the lost one")
 
+-- an iterator's end found after its last result was delivered (a window
+-- of one): the stream ends there, in either order
+for _, order in ipairs{"submitted", "completed"} do
+  local got = {}
+  for i, v in tide.map(function(x) return x * 2 end, counter(4), {jobs = 2, inflight = 1,
+                                                                  order = order}) do
+    got[#got + 1] = i .. "=" .. v
+  end
+  table.sort(got)
+  check.eq(table.concat(got, " "), "1=2 2=4 3=6 4=8", order .. ": a window of one over an iterator")
+end
+
 -- 5. an early break: the job is closed at once, its workers gone
 for _, order in ipairs{"submitted", "completed"} do
   local shm1 = shm()
