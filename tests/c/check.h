@@ -5,11 +5,16 @@
 #ifndef TIDE_CHECK_H
 #define TIDE_CHECK_H
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int check_pass, check_fail;
 
@@ -77,6 +82,44 @@ static inline int check_reset_peak(void) {
   if (!f) return 0;
   int ok = fputs("5", f) >= 0;
   return fclose(f) == 0 && ok;
+}
+
+/* Entries of folder dir whose names start with prefix ("" for all but
+** the dot entries); -1 when it cannot be read.  ("/dev/shm", "tide"):
+** tide's segments; ("/proc/self/fd", ""): open descriptors, the folder's
+** own included. */
+static inline int check_count_dir(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  size_t len = strlen(prefix);
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.' && strncmp(e->d_name, prefix, len) == 0;
+  closedir(d);
+  return n;
+}
+
+/* fn(ud) in a child whose files may grow to limit bytes, as on a full
+** disk (SIGXFSZ ignored: a write past it fails with EFBIG); returns fn's
+** value, the child's exit code, or -1 when it did not exit.  The limit is
+** lifted before the child exits, so a coverage build writes its counts
+** whole. */
+static inline int check_fsize_child(rlim_t limit, int (*fn)(void *), void *ud) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_FSIZE, &old);
+    rl = old;
+    rl.rlim_cur = limit;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(125);
+    int code = fn(ud);
+    setrlimit(RLIMIT_FSIZE, &old);
+    _exit(code);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
 }
 
 static inline int check_done(void) {

@@ -324,6 +324,14 @@ static void test_forged_more(void) {
 ** write of the dump in turn fails, the error names the file, and no file
 ** or temp file is left.  The limit is the soft one, put back before the
 ** child leaves (so a coverage build can still write its counters). */
+static int dump_on_full_disk(void *ud) {
+  const tide_Array **arrs = ud;
+  int rc = tide_dump_write(path, (const unsigned char *)"\1\0stream", 8, 2, arrs);
+  int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), "x.tide") ? 0 : 1;
+  if (access(path, F_OK) == 0) code = 2;
+  return code;
+}
+
 static void test_write_errors(void) {
   tide_Array a;
   int64_t n = 4096;
@@ -331,25 +339,7 @@ static void test_write_errors(void) {
   const tide_Array *arrs[2] = {&a, &a};
   unlink(path);
   static const rlim_t limits[] = {64, 200, 6000, 20000};
-  for (int i = 0; i < 4; i++) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      signal(SIGXFSZ, SIG_IGN);
-      struct rlimit old, rl;
-      getrlimit(RLIMIT_FSIZE, &old);
-      rl = old;
-      rl.rlim_cur = limits[i];
-      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
-      int rc = tide_dump_write(path, (const unsigned char *)"\1\0stream", 8, 2, arrs);
-      int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), "x.tide") ? 0 : 1;
-      if (access(path, F_OK) == 0) code = 2;
-      setrlimit(RLIMIT_FSIZE, &old);
-      _exit(code);
-    }
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(check_fsize_child(limits[i], dump_on_full_disk, arrs), 0);
   DIR *d = opendir(dir);
   int left = 0;
   struct dirent *e;

@@ -609,6 +609,24 @@ static int temp_files(void) {
   return n;
 }
 
+/* Saves of a (200 x 300 f64) where files may grow to 4 KiB: 0, or which
+** step did not fail as it should. */
+static int four_kb_disk(void *ud) {
+  const tide_Array *a = ud;
+  int64_t sh[2] = {200, 300};
+  tide_Array b;
+  const char *q = tmpfile_("limited.npy");
+  int rc = tide_npy_save(q, a);
+  if (rc == TIDE_OK) return 1;
+  if (!strstr(tide_lasterror(), "limited.npy")) return 2;
+  if (access(q, F_OK) == 0) return 3;
+  const char *names[1] = {"a"};
+  const tide_Array *arrs[1] = {a};
+  if (tide_npz_save(tmpfile_("limited.npz"), 1, names, arrs, 0) == TIDE_OK) return 6;
+  if (tide_npy_create(tmpfile_("limited2.npy"), TIDE_F64, 2, sh, &b) == TIDE_OK) return 7;
+  return 0;
+}
+
 static void test_more(void) {
   /* a big strided view goes out through the chunk buffer */
   tide_Array a, b, v;
@@ -629,32 +647,7 @@ static void test_more(void) {
   tide_array_close(&v);
   /* a write failure (file size limit) is an error naming the file, and
   ** leaves neither a partial file nor a temp file */
-  pid_t pid = fork();
-  if (pid == 0) {
-    signal(SIGXFSZ, SIG_IGN);
-    /* the soft limit, put back before leaving: a coverage build's
-    ** counters are written then (cmake/coverage_exit.c) */
-    struct rlimit old, rl;
-    getrlimit(RLIMIT_FSIZE, &old);
-    rl = old;
-    rl.rlim_cur = 4096;
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
-    const char *q = tmpfile_("limited.npy");
-    int rc = tide_npy_save(q, &a);
-    if (rc == TIDE_OK) _exit(1);
-    if (!strstr(tide_lasterror(), "limited.npy")) _exit(2);
-    if (access(q, F_OK) == 0) _exit(3);
-    const char *names[1] = {"a"};
-    const tide_Array *arrs[1] = {&a};
-    if (tide_npz_save(tmpfile_("limited.npz"), 1, names, arrs, 0) == TIDE_OK) _exit(6);
-    if (tide_npy_create(tmpfile_("limited2.npy"), TIDE_F64, 2, sh, &b) == TIDE_OK) _exit(7);
-    setrlimit(RLIMIT_FSIZE, &old);
-    _exit(0);
-  }
-  int status = 0;
-  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
-  CHECK_EQ_INT(WEXITSTATUS(status), 0);
+  CHECK_EQ_INT(check_fsize_child(4096, four_kb_disk, &a), 0);
   CHECK_EQ_INT(temp_files(), 0);
   tide_array_close(&a);
   /* data not aligned to the item size: loads, but cannot be mapped */
@@ -1311,36 +1304,27 @@ static void test_more_edges(void) {
 /* Saving under a file size limit (a disk that fills), at each write in
 ** turn: an ENOSPC error naming the file, and no file or temp file left.
 ** The soft limit is put back before the child leaves. */
+static int save_limited(void *ud) {
+  int what = *(int *)ud;
+  int64_t sh[2] = {200, 300};
+  tide_Array a, v;
+  if (tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP)) return 9;
+  for (int64_t k = 0; k < 60000; k++) tide_store_f64(TIDE_F64, a.data + 8 * k, (double)(k % 977));
+  tide_array_view(&v, &a);
+  tide_array_transpose(&v); /* written through the chunk buffer */
+  const char *q = tmpfile_(what < 2 || what == 5 ? "lim.npy" : "lim.npz");
+  const tide_Array *arrs[1] = {what == 1 ? &v : &a};
+  tide_Array m;
+  int rc = what == 5 ? tide_npy_create(q, TIDE_F64, 2, sh, &m)
+           : what < 2 ? tide_npy_save(q, arrs[0])
+                      : tide_npz_save(q, 1, (const char *[]){"a"}, arrs, what == 4);
+  int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), q) ? 0 : 1;
+  if (access(q, F_OK) == 0) code = 2;
+  return code;
+}
+
 static void limited_save(rlim_t lim, int what) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    signal(SIGXFSZ, SIG_IGN);
-    int64_t sh[2] = {200, 300};
-    tide_Array a, v;
-    if (tide_array_new(&a, TIDE_F64, 2, sh, TIDE_WHERE_HEAP)) _exit(9);
-    for (int64_t k = 0; k < 60000; k++) tide_store_f64(TIDE_F64, a.data + 8 * k, (double)(k % 977));
-    tide_array_view(&v, &a);
-    tide_array_transpose(&v); /* written through the chunk buffer */
-    struct rlimit old, rl;
-    getrlimit(RLIMIT_FSIZE, &old);
-    rl = old;
-    rl.rlim_cur = lim;
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
-    const char *q = tmpfile_(what < 2 || what == 5 ? "lim.npy" : "lim.npz");
-    const tide_Array *arrs[1] = {what == 1 ? &v : &a};
-    tide_Array m;
-    int rc = what == 5 ? tide_npy_create(q, TIDE_F64, 2, sh, &m)
-             : what < 2 ? tide_npy_save(q, arrs[0])
-                        : tide_npz_save(q, 1, (const char *[]){"a"}, arrs, what == 4);
-    int code = rc == TIDE_ENOSPC && strstr(tide_lasterror(), q) ? 0 : 1;
-    if (access(q, F_OK) == 0) code = 2;
-    setrlimit(RLIMIT_FSIZE, &old);
-    _exit(code);
-  }
-  int status = 0;
-  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
-  CHECK_EQ_INT(WEXITSTATUS(status), 0);
+  CHECK_EQ_INT(check_fsize_child(lim, save_limited, &what), 0);
   CHECK_EQ_INT(temp_files(), 0);
 }
 

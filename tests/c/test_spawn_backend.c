@@ -79,14 +79,7 @@ static int children(void) {
   return n;
 }
 
-static int count_shm(void) {
-  int n = 0;
-  DIR *d = opendir("/dev/shm");
-  if (!d) return 0;
-  for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, "tide", 4) == 0;
-  closedir(d);
-  return n;
-}
+static int count_shm(void) { return check_count_dir("/dev/shm", "tide"); }
 
 static int put_str(tide_Buf *b, const char *s) {
   size_t n = strlen(s);

@@ -357,6 +357,15 @@ static void on_free(void *ud, uint32_t tag, int clean) {
   frees_clean += clean;
 }
 
+/* A shared segment made where the file size is limited (a full disk). */
+static int segment_on_full_disk(void *ud) {
+  const char *dir = ud;
+  tide_Storage *t = NULL;
+  int r = tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &t);
+  return r == TIDE_ENOSPC && strstr(tide_lasterror(), "no room for a 1.0 MB array in") &&
+         strstr(tide_lasterror(), dir) && !t ? 0 : 1;
+}
+
 /* Segments in a folder whose filesystem has no O_TMPFILE: an O_EXCL file
 ** with a random name (another when the name is taken, one from the pid and
 ** the clock without getrandom), unlinked at once; an error other than a
@@ -401,24 +410,7 @@ static void test_no_tmpfile(void) {
   tide_storage_unref(s);
   CHECK_EQ_INT(count_names(dir), 0);
   no_tmpfile = 0;
-  pid_t pid = fork();
-  if (pid == 0) {
-    signal(SIGXFSZ, SIG_IGN);
-    struct rlimit old, rl;
-    getrlimit(RLIMIT_FSIZE, &old);
-    rl = old;
-    rl.rlim_cur = 1 << 16;
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(5);
-    tide_Storage *t = NULL;
-    int r = tide_storage_new(1 << 20, TIDE_WHERE_SHARED, &t);
-    int code = r == TIDE_ENOSPC && strstr(tide_lasterror(), "no room for a 1.0 MB array in") &&
-               strstr(tide_lasterror(), dir) && !t ? 0 : 1;
-    setrlimit(RLIMIT_FSIZE, &old); /* before _exit writes coverage counts */
-    _exit(code);
-  }
-  int status = 0;
-  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_EQ_INT(check_fsize_child(1 << 16, segment_on_full_disk, (void *)dir), 0);
   CHECK_EQ_INT(count_names(dir), 0);
   tide__config.temp_dir[0] = '\0';
   CHECK(rmdir(dir) == 0);

@@ -53,14 +53,7 @@ static int count_fds(void) {
   return n - 1; /* the directory's own */
 }
 
-static int count_shm(void) {
-  int n = 0;
-  DIR *d = opendir("/dev/shm");
-  if (!d) return 0;
-  for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, "tide", 4) == 0;
-  closedir(d);
-  return n;
-}
+static int count_shm(void) { return check_count_dir("/dev/shm", "tide"); }
 
 typedef struct Worker {
   pid_t pid;
