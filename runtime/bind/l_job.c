@@ -216,9 +216,9 @@ static void take_event(lua_State *L, int jidx, Job *J, tide_Event *ev) {
   cur_box = NULL;
 }
 
-/* Draws items from an iterator input into the window's room. */
+/* Draws items from an iterator input into the window's room: for a
+** running job over an iterator that has not ended (the callers check). */
 static void draw_items(lua_State *L, int jidx, Job *J) {
-  if (J->kind != IN_ITER || J->total >= 0 || !J->S) return;
   for (int64_t room = tide_sched_item_room(J->S); room > 0; room--) {
     push_uv(L, jidx, UV_XS);
     lua_call(L, 0, 1);
@@ -241,6 +241,42 @@ static void draw_items(lua_State *L, int jidx, Job *J) {
   }
 }
 
+/* Turns the queued events into outcomes; under lua_pcall, the job at 1. */
+static int take_events(lua_State *L) {
+  Job *J = lua_touserdata(L, 1);
+  while (J->evq && J->S) {
+    tide_Event *ev = J->evq;
+    J->evq = ev->next;
+    ev->next = NULL;
+    J->cur_ev = ev; /* freed by tideJ_free if a Lua error unwinds */
+    take_event(L, 1, J, ev);
+    J->cur_ev = NULL;
+    tide_event_free(ev);
+  }
+  return 0;
+}
+
+static int draw_items_p(lua_State *L) {
+  draw_items(L, 1, lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Runs f(job) and ends the job if it raises.  An error half-way through
+** an event (out of memory storing a result) would leave the rest of its
+** entries nowhere, as no worker holds those tasks any more; one drawing an
+** item (the iterator's, or out of memory encoding it) would lose the item
+** drawn.  The job ends with the error, as with a raised task failure,
+** rather than answer later that tasks were lost, or skip an item. */
+static void protect(lua_State *L, int jidx, Job *J, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  lua_pushvalue(L, jidx);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    cur_box = NULL; /* its event is freed */
+    tideJ_free(J);
+    lua_error(L);
+  }
+}
+
 /* Takes what the engine received: results, failures; replaces dead
 ** workers and draws items.  Never waits. */
 static void sync_job(lua_State *L, int jidx, Job *J) {
@@ -251,15 +287,7 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
     while (*end) end = &(*end)->next;
     *end = got;
   }
-  while (J->evq && J->S) {
-    tide_Event *ev = J->evq;
-    J->evq = ev->next;
-    ev->next = NULL;
-    J->cur_ev = ev; /* freed by tideJ_free if a Lua error unwinds */
-    take_event(L, jidx, J, ev);
-    J->cur_ev = NULL;
-    tide_event_free(ev);
-  }
+  if (J->evq) protect(L, jidx, J, take_events);
   if (!J->S) return;
   if (all_done(J)) { /* every task has its outcome: the workers can go */
     stop_workers(J);
@@ -268,16 +296,16 @@ static void sync_job(lua_State *L, int jidx, Job *J) {
   char msg[1024];
   if (tide_sched_error(J->S) != TIDE_OK) { /* the engine ran out of memory */
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J); /* the job ends with the error, as in protect */
     luaL_error(L, "%s", msg);
   }
   J->L = L; /* a new worker runs on the state that is running now */
   if (tide_sched_respawn(J->S) != TIDE_OK) {
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J);
     luaL_error(L, "cannot replace a worker: %s", msg);
   }
-  draw_items(L, jidx, J);
+  if (J->kind == IN_ITER && J->total < 0) protect(L, jidx, J, draw_items_p);
 }
 
 static void report_progress(lua_State *L, int jidx, Job *J, int final) {
@@ -299,7 +327,7 @@ static void report_progress(lua_State *L, int jidx, Job *J, int final) {
 static void check_interrupt(lua_State *L, Job *J) {
   if (!tide__interrupted) return;
   tide__interrupted = 0;
-  stop_workers(J);
+  tideJ_free(J);
   luaL_error(L, "interrupted!");
 }
 
@@ -319,7 +347,7 @@ void tideJ_background(lua_State *L, Job *J) {
   if (J->S && !all_done(J) && tide_sched_background(J->S) != TIDE_OK) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", tide_lasterror());
-    stop_workers(J);
+    tideJ_free(J);
     luaL_error(L, "%s", msg);
   }
 }
@@ -352,15 +380,15 @@ static void serial_run(lua_State *L, int jidx, Job *J, int64_t idx) {
   tideW_task = idx;
   tideW_seed = J->seed;
   if (J->has_seed) { /* unseeded, the script's own stream goes on */
+    int top = lua_gettop(L);
+    /* math may be gone or not a table: only then is randomseed not pushed */
     lua_getglobal(L, "math");
     if (lua_istable(L, -1) && lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION) {
       lua_pushinteger(L, J->seed);
       lua_pushinteger(L, idx);
       lua_call(L, 2, 0);
-      lua_pop(L, 1);
-    } else {
-      lua_pop(L, 2);
     }
+    lua_settop(L, top);
   }
   double t0 = tide_now();
   int st = lua_pcall(L, 2, LUA_MULTRET, base + 1);
@@ -640,7 +668,7 @@ void tideJ_start(lua_State *L, int jidx, Job *J) {
     luaL_error(L, "cannot start workers: %s", msg);
   }
   J->started = 1;
-  draw_items(L, jidx, J);
+  if (items) draw_items(L, jidx, J);
 }
 
 /* Runs the job until every task is done, limit seconds pass (limit < 0:
@@ -712,7 +740,9 @@ static int j_progress(lua_State *L) {
 static int j_ready(lua_State *L) {
   Job *J = check_job(L, 1);
   if (!J->closed && J->S) pump(L, 1, J, 0);
-  lua_pushboolean(L, all_done(J) || J->fail_index != 0 || (!J->started && !J->serial));
+  /* not started: closed, cancelled or stopped by an error; no task comes
+  ** any more (a serial job counts as started until then) */
+  lua_pushboolean(L, all_done(J) || J->fail_index != 0 || !J->started);
   return 1;
 }
 
