@@ -7,13 +7,7 @@
 local check = require "check"
 local tide = require "tide"
 
-local function shm()
-  local p = io.popen("ls /dev/shm 2>/dev/null")
-  local t = {}
-  for n in p:lines() do if n:match("^tide") and not n:match("^tide%-faults") then t[n] = true end end
-  p:close()
-  return t
-end
+local shm = check.shm
 local shm0 = shm()
 local me = check.pid()
 -- this process's children, read without a fork (a popen would be one)

@@ -110,6 +110,16 @@ function check.children()
   return n - 1
 end
 
+-- tide's names in /dev/shm now, as a set (the fault tests' folders,
+-- tide-faults-*, are another test's)
+function check.shm()
+  local p = io.popen("ls /dev/shm 2>/dev/null")
+  local t = {}
+  for n in p:lines() do if n:match("^tide") and not n:match("^tide%-faults") then t[n] = true end end
+  p:close()
+  return t
+end
+
 function check.shm_fds(pid)
   local n = 0
   local p = io.popen("ls -l /proc/" .. (pid or check.pid()) .. "/fd 2>/dev/null")
