@@ -46,7 +46,8 @@ local forking = {
 }
 -- Names of calls that start parallel loops (or workers): with jobs = 2 each
 -- forks, and a huge count would fork and run for as long as asked; they run
--- only when every number argument is small.
+-- only when every number argument is small and no argument holds more than
+-- SMALL items.
 local parallel = {pfor = 1, map = 1, start = 1, pool = 1, collect = 1, search = 1,
                   cross_validate = 1, learning_curve = 1, timed = 1, monitor = 1,
                   memoize = 1, minimize = 1}
@@ -306,9 +307,11 @@ local function small_args(args, n)
         if type(x) == "number" and not (x >= -SMALL and x <= SMALL) then return false end
       end
     end
-    if (type(v) == "userdata" or type(v) == "table") and tide.is_array(v) then
+    -- an input's items are tasks too: arrays, rowsets and tables of more
+    -- than SMALL (a long run slowed to a tenth on loops over thousands)
+    if type(v) == "userdata" or type(v) == "table" then
       local ok, len = pcall(function() return #v end) -- a closed array has none
-      if ok and len > SMALL then return false end
+      if ok and math.type(len) and len > SMALL then return false end
     end
   end
   return true
