@@ -463,8 +463,9 @@ int tmpi_serve(void) {
   ** and a young collection neither marks nor sweeps it.  A worker forked
   ** from this state then leaves the pages it inherited unwritten (an
   ** incremental cycle would mark every object, copying each page that
-  ** holds one: about 1 MB per worker here, interleaved as they are with
-  ** Open MPI's allocations), so they stay shared with this rank. */
+  ** holds one, interleaved as they are with Open MPI's allocations), so
+  ** they stay shared with this rank: about 1 MB less on a node of two
+  ** serving ranks with a worker each, measured in paired runs. */
   lua_gc(L, LUA_GCGEN, 0, 0);
   signal(SIGPIPE, SIG_IGN);
   double last = now(), pss_at = 0;
