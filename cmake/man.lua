@@ -80,7 +80,7 @@ local env_doc = {
                          "tide-mpi (the mpi backend).",
   OMPI_COMM_WORLD_LOCAL_SIZE = "Set by Open MPI's mpirun: when it equals OMPI_COMM_WORLD_SIZE " ..
                                "(every rank on this machine) tide-mpi leaves the TCP transport " ..
-                               "out unless OMPI_MCA_btl is set.",
+                               "and UCX out unless OMPI_MCA_btl and OMPI_MCA_pml are set.",
   TIDE_MPI_TEST_NODES = "Tests only: puts MPI ranks in node groups (0,1,1) as if on separate machines.",
   TIDE_FAULT_AT = "Tests only, in a build with TIDE_FAULTS: the N-th allocation (or mmap, fork, ...) fails.",
   TIDE_FAULT_PERSIST = "Tests only (TIDE_FAULTS builds): the injected failure repeats.",

@@ -368,9 +368,12 @@ static int k_bootstrap(lua_State *L) {
   int64_t n = luaL_checkinteger(L, 3), n_draw = luaL_checkinteger(L, 4);
   luaL_argcheck(L, n >= 1 && n <= (int64_t)UINT32_MAX, 3, "n must be between 1 and 2^32 - 1");
   luaL_argcheck(L, n_draw >= 1, 4, "n_draw must be >= 1");
-  uint32_t *c = lua_newuserdatauv(L, (size_t)n * sizeof *c, 0);
-  int rc = tide_tree_bootstrap(seed, stream, n, n_draw, c);
+  /* the counts live in a userdata: its bytes are admitted first (2^31
+  ** rows made Lua ask for 8 GB unchecked: fuzz_api) */
+  int rc = tide__admit_memory((uint64_t)n * (sizeof(uint32_t) + sizeof(int64_t)), "bootstrap counts");
   if (rc) return tideL_raise(L, rc);
+  uint32_t *c = lua_newuserdatauv(L, (size_t)n * sizeof *c, 0);
+  if ((rc = tide_tree_bootstrap(seed, stream, n, n_draw, c))) return tideL_raise(L, rc);
   tide_Array *a = newarr(L, TIDE_I64, n, 0);
   for (int64_t k = 0; k < n; k++) ((int64_t *)a->data)[k] = c[k];
   return 1;

@@ -41,18 +41,26 @@ static int test_node(int rank) {
 ** is the node's PSS within 1.3x the data), and Open MPI loads, in each
 ** rank, code tide never runs: hwloc's plugins for displays (gl: libX11
 ** and its kin), OpenCL devices and libxml2 (with ICU; hwloc reads its own
-** XML without it), and collective components beyond the basic ones (tide's
-** only collectives are two, at start).  Left out, a rank maps about 1.1
-** MB less (PSS, measured with 3 ranks on one machine).  When mpirun put
-** every rank on this node (its local size is the world's), the TCP
-** transport is left out too: shared memory carries every message, and
-** TCP's fragment lists and netlink probe cost a rank about 0.2 MB.  A
-** setting the user made (an environment variable, mpirun --mca) wins. */
+** XML without it), collective components beyond the basic ones (tide's
+** only collectives are two, at start), the AVX reductions, MPI-IO and
+** every one-sided component but the smallest (tide opens no window).
+** Left out, a rank maps about 1.3 MB less (PSS, measured with 3 ranks on
+** one machine).  When mpirun put every rank on this node (its local size
+** is the world's), the TCP transport and UCX are left out too: shared
+** memory carries every message, and TCP's fragment lists and netlink
+** probe cost a rank about 0.2 MB.  A setting the user made (an
+** environment variable, mpirun --mca) wins. */
 static void lean_mpi(void) {
   setenv("HWLOC_PLUGINS_BLACKLIST", "hwloc_gl,hwloc_opencl,hwloc_xml_libxml", 0);
   setenv("OMPI_MCA_coll", "basic,libnbc,self,tuned", 0);
+  setenv("OMPI_MCA_op", "^avx", 0);                /* reductions: two of one int each */
+  setenv("OMPI_MCA_io", "^ompio,romio321", 0);     /* no MPI-IO: arrays travel as messages */
+  setenv("OMPI_MCA_osc", "pt2pt", 0);              /* no one-sided windows */
   const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE"), *world = getenv("OMPI_COMM_WORLD_SIZE");
-  if (local && world && strcmp(local, world) == 0) setenv("OMPI_MCA_btl", "self,vader", 0);
+  if (local && world && strcmp(local, world) == 0) {
+    setenv("OMPI_MCA_btl", "self,vader", 0);
+    setenv("OMPI_MCA_pml", "ob1", 0);              /* ob1 over vader, not UCX's probe */
+  }
 }
 
 int tmpi_init(int *argc, char ***argv) {

@@ -93,6 +93,9 @@ check.eq(#tide.histogram(tide.arange(5), 4), 4, "a few bins still work")
 -- wrapped.  At most the rows, as scikit-learn's max_samples.
 local K = tide._internal.models
 check.errors(function() return K.tree_bootstrap(1, 1, 5, 1 << 62) end, "at most the rows")
+-- n rows up to 2^32 - 1 made Lua allocate the counts (4 bytes a row, 16 GB)
+-- without the memory check; now admitted first, with the result's 8 a row
+check.errors(function() return K.tree_bootstrap(1, 1, (1 << 32) - 1, 1) end, "cannot allocate")
 check.eq(#K.tree_bootstrap(1, 1, 5, 5), 5, "a bootstrap of the rows still draws")
 check.eq(K.tree_bootstrap(1, 1, 5, 5):sum(), 5, "five draws")
 do
