@@ -141,6 +141,13 @@ static void cleanup(void) {
   if (recent_path[0]) unlink(recent_path);
 }
 
+/* fuzz_forks() -> the forks so far (pool.c counts them): an input stops
+** starting parallel work after a few (fuzz_api.lua, MAXFORK) */
+static int l_forks(lua_State *Ls) {
+  lua_pushinteger(Ls, (lua_Integer)tide__fork_epoch);
+  return 1;
+}
+
 static void init(void) {
   const char *tmp = getenv("TMPDIR");
   snprintf(work, sizeof work, "%s/tide-fuzz-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -171,6 +178,8 @@ static void init(void) {
   luaL_openlibs(L);
   luaL_requiref(L, "tide", luaopen_tide, 1);
   lua_pop(L, 1);
+  lua_pushcfunction(L, l_forks);
+  lua_setglobal(L, "fuzz_forks");
   if (luaL_dofile(L, TIDE_FUZZ_DIR "/fuzz_api.lua") != LUA_OK) {
     fprintf(stderr, "fuzz_api.lua: %s\n", lua_tostring(L, -1));
     abort();

@@ -35,7 +35,7 @@ local deny_if = {
   -- tide.memory(pid) reads every process under pid: pid 1 is the machine
   ["tide.memory"] = function(args, n) return n >= 1 and args[1] ~= nil end,
 }
--- Calls that run only in the inputs with workers (1 in 16).  An input that
+-- Calls that run only in the inputs with workers (1 in 32).  An input that
 -- forks costs as much as ~400 that do not (the fork of a sanitized process,
 -- and the copy-on-write faults after it; the monitor also reads the page
 -- tables of the process tree, twice per sample): these and the parallel
@@ -46,12 +46,18 @@ local forking = {
 }
 -- Names of calls that start parallel loops (or workers): with jobs = 2 each
 -- forks, and a huge count would fork and run for as long as asked; they run
--- only when every number argument is small and no argument holds more than
--- SMALL items.
+-- only when every number argument is small, no argument holds more than
+-- SMALL items and at most one is a function (the task's).
 local parallel = {pfor = 1, map = 1, start = 1, pool = 1, collect = 1, search = 1,
                   cross_validate = 1, learning_curve = 1, timed = 1, monitor = 1,
                   memoize = 1, minimize = 1}
 local SMALL = 64
+-- An input that forked this many times starts no more parallel work (and
+-- its sorts go back to serial): a grown corpus favours inputs that fork
+-- again and again (each fork is new coverage of the IPC code), and each
+-- costs as much as hundreds that do not.  fuzz_forks is fuzz_api.c's.
+local MAXFORK = 2
+local forks = rawget(_G, "fuzz_forks") or function() return 0 end
 
 -- Lua-side instruction budget per call: a Lua loop over a huge count is
 -- cut short with an error (C loops are bounded by the memory check).
@@ -299,8 +305,16 @@ collectgarbage()
 -- ---------------------------------------------------------------- a run
 
 local function small_args(args, n)
+  local fns = 0
   for i = 1, n do
     local v = args[i]
+    -- a second function is the items: an iterator, whose stream of tasks
+    -- has no end (collect(f, f) took a second and more; a grown corpus
+    -- was full of them)
+    if type(v) == "function" then
+      fns = fns + 1
+      if fns > 1 then return false end
+    end
     if type(v) == "number" and not (v >= -SMALL and v <= SMALL) then return false end
     if type(v) == "table" and not kind_of(v) then
       for _, x in pairs(v) do
@@ -364,7 +378,7 @@ end
 local function run(data)
   local n = #data
   if n < 1 then return end
-  local jobs = (data:byte(1) & 15) == 0 and 2 or 1
+  local jobs = (data:byte(1) & 31) == 0 and 2 or 1
   tide.config.jobs = jobs
   if prof then prof.runs = prof.runs + 1 end
   local value, add = new_pool()
@@ -380,7 +394,7 @@ local function run(data)
     end
     return l
   end
-  local pos, calls = 2, 0
+  local pos, calls, f0 = 2, 0, forks()
   local function byte()
     local b = data:byte(pos) or 0
     pos = pos + 1
@@ -406,7 +420,10 @@ local function run(data)
       end
     end
     local name = c.name:match("[%w_]+$")
+    local busy = forks() - f0 >= MAXFORK
+    if busy then internal.sort_parallel_min(sort_min) end
     local skip = deny[c.name] or (c.mt and recv == nil) or (forking[c.name] and jobs == 1) or
+                 (busy and (parallel[name] or forking[c.name] or name == "sort_parallel_min")) or
                  (deny_if[c.name] and deny_if[c.name](args, nargs)) or
                  (parallel[name] and not small_args(args, nargs))
     stats.calls = stats.calls + 1
