@@ -18,6 +18,10 @@
 -- handles.  Errors are the expected outcome of most calls; only a crash,
 -- a sanitizer report or a hang is a finding.
 local tide = require "tide"
+-- the length from which sorts go to workers, read before discovery calls
+-- everything (it set 3, and every sort of an input with workers forked
+-- six of them: those inputs took most of a long run's time)
+local SORT_MIN = tide._internal.sort_parallel_min()
 
 -- What tide writes through io.write (help's pages, mostly) goes to a sink:
 -- still formatted, never printed.
@@ -365,7 +369,8 @@ end
 -- input and looped the hash of every later one that met it) and of classes
 -- (tide.register_class): put back as they were after discovery.
 local internal = tide._internal
-local sort_min = internal.sort_parallel_min()
+local sort_min = SORT_MIN
+internal.sort_parallel_min(sort_min)
 local kept = {}
 for _, name in ipairs({"tide.hash_alias", "tide.class_by_name", "tide.class_by_mt",
                        "tide.class_hooks"}) do
