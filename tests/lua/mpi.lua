@@ -280,5 +280,27 @@ local most = tonumber(out:match("segments%s+(%d+)"))
 check.truthy(most and most >= 4, "the live arrays are mapped: " .. out)
 check.truthy(most and most <= 16, "at most 16 MB of dead arrays beside the 4 live ones: " .. out)
 
+-- 9. What tide-mpi leaves out of Open MPI (every rank on this machine):
+-- set in every rank before MPI_Init unless the user set it ----------------
+local lean = write("lean.lua", [[
+local tide = require "tide"
+local names = {"OMPI_MCA_btl", "OMPI_MCA_pml", "OMPI_MCA_osc", "OMPI_MCA_op", "OMPI_MCA_io",
+               "OMPI_MCA_coll", "HWLOC_PLUGINS_BLACKLIST"}
+local function env() local t = {} for i, k in ipairs(names) do t[i] = tostring(os.getenv(k)) end
+                     return table.concat(t, " ") end
+print("rank0", env())
+print("served", tide.collect(function() return env() end, 1, {jobs = 1})[1])
+]])
+out, code, err = mpirun(lean)
+check.eq(code, 0, "lean: " .. err)
+local want = "self,vader ob1 pt2pt ^avx ^ompio,romio321 basic,libnbc,self,tuned " ..
+             "hwloc_gl,hwloc_opencl,hwloc_xml_libxml"
+check.eq(out:match("rank0\t([^\n]*)"), want, "rank 0 leaves out what tide never runs")
+check.eq(out:match("served\t([^\n]*)"), want, "so does a serving rank")
+out, code, err = mpirun(lean, nil, "OMPI_MCA_osc=sm OMPI_MCA_pml=^ucx ")
+check.eq(code, 0, "lean with the user's settings: " .. err)
+check.truthy((out:match("rank0\t([^\n]*)") or ""):match("^self,vader %^ucx sm %^avx"),
+             "a setting the user made wins: " .. out)
+
 os.execute("rm -rf " .. q(tmp))
 check.done()
