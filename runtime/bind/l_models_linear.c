@@ -7,6 +7,9 @@
 #include "linear.h"
 #include "models_bind.h"
 
+/* features at most, for moments (tide_moments_len grows as p^2) */
+#define MOMENTS_MAX_P ((int64_t)1 << 30)
+
 /* opts.sample_weight as an array, or NULL. */
 static tide_Array *opt_weights(lua_State *L, int o) {
   if (!lua_istable(L, o)) return NULL;
@@ -124,6 +127,9 @@ static int k_moments(lua_State *L) {
   tideM_checkmap(L, 3, "xmap", X->shape[1], &r);
   const double *s = optvec(L, 3, "shift", p);
   if (!s) return luaL_error(L, "moments: option 'shift' is required");
+  if (p > MOMENTS_MAX_P)
+    return luaL_error(L, "moments: %I features are too many (the moments grow as their square)",
+                      (lua_Integer)p);
   double *m = tideM_newvec(L, tide_moments_len(p), NULL);
   int rc = tide_moments(X, y, &r, s, tideL_optnum(L, 3, "yshift", 0), m);
   return rc ? tideL_raise(L, rc) : 1;
@@ -134,6 +140,8 @@ static int k_moments(lua_State *L) {
 static int64_t check_moments(lua_State *L, const double **m, int64_t *p) {
   tide_Array *ma = tideL_check(L, 1);
   *p = (int64_t)luaL_checkinteger(L, 2);
+  /* p^2 moments: a count past MOMENTS_MAX_P overflowed (fuzz_api) */
+  luaL_argcheck(L, *p >= 0 && *p <= MOMENTS_MAX_P, 2, "the number of features is out of range");
   luaL_checktype(L, 3, LUA_TTABLE);
   if (ma->ndim != 1 || ma->dtype != TIDE_F64 || ma->shape[0] != tide_moments_len(*p) ||
       ma->strides[0] != 8)

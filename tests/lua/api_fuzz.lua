@@ -97,6 +97,14 @@ check.errors(function() return K.tree_bootstrap(1, 1, 5, 1 << 62) end, "at most 
 -- without the memory check; now admitted first, with the result's 8 a row
 check.errors(function() return K.tree_bootstrap(1, 1, (1 << 32) - 1, 1) end, "cannot allocate")
 check.eq(#K.tree_bootstrap(1, 1, 5, 5), 5, "a bootstrap of the rows still draws")
+
+-- ridge_moments(m, p, ...) took any p: the moments' length 3 + 2p + p^2
+-- overflowed for the smallest integer (UBSan) before the size check
+check.errors(function() return K.ridge_moments(tide.zeros(3), math.mininteger, {}) end,
+             "out of range")
+check.errors(function() return K.enet_moments(tide.zeros(3), math.maxinteger, {}) end,
+             "out of range")
+check.errors(function() return K.ridge_moments(tide.zeros(3), 1, {}) end, "wrong size")
 check.eq(K.tree_bootstrap(1, 1, 5, 5):sum(), 5, "five draws")
 do
   local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
