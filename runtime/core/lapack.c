@@ -70,6 +70,17 @@ static int lapack_bug(const char *routine, lapack_int info) {
   return tide__seterr(TIDE_EINVAL, "%s: argument %d had an illegal value", routine, (int)-info);
 }
 
+/* TIDE_OK when the n values at a are finite.  The iterative routines
+** (SVD, least squares, eigenvalues) are given no NaN or infinity: on
+** some inputs with them dbdsqr iterated past a minute (fuzz_api, pinv of
+** [-inf 0 1 1.58]); numpy answers such a matrix with a LinAlgError too. */
+static int finite_in(const double *a, int64_t n, const char *what) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(a[i]))
+      return tide__seterr(TIDE_EINVAL, "%s of a matrix that holds NaN or infinity", what);
+  return TIDE_OK;
+}
+
 /* ------------------------------------------------------------ buffers */
 
 /* malloc'd room for count doubles (at least one), checked against the
@@ -257,8 +268,11 @@ int tide_linalg_lstsq(const tide_Array *A, const tide_Array *B, double rcond, ti
   if (sv) {
     memset(b, 0, (size_t)(ldb * k) * sizeof(double));
     load_cm(B, b, ldb);
-    if (mn > 0 && k > 0) {
+    if (mn > 0) {
       load_cm(A, a, lda);
+      rc = finite_in(a, m * n, "least squares");
+    }
+    if (!rc && mn > 0 && k > 0) {
       double wq = 0;
       lapack_int iq = 0;
       lapack_int info = LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)n,
@@ -275,8 +289,7 @@ int tide_linalg_lstsq(const tide_Array *A, const tide_Array *B, double rcond, ti
         else if (info < 0)
           rc = lapack_bug("dgelsd", info);
       }
-    } else if (mn > 0) { /* no right-hand side: the rank and singular values */
-      load_cm(A, a, lda);
+    } else if (!rc && mn > 0) { /* no right-hand side: the rank and singular values */
       double wq = 0;
       lapack_int iq = 0, ldb1 = (lapack_int)ldb;
       lapack_int info = LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)n, 1, a,
@@ -482,6 +495,7 @@ static int gesdd_t(char jobz, int64_t m, int64_t n, double *a, double *s, double
   int rc = TIDE_OK;
   int64_t k = min64(m, n), ldu = max64(1, n), ldvt = max64(1, vrows);
   double wq = 0, dummy = 0, *work = NULL;
+  if ((rc = finite_in(a, m * n, "SVD"))) return rc;
   lapack_int *iwork = iwork_new(8 * k, &rc);
   if (!iwork) return rc;
   if (!u) u = &dummy;
@@ -578,6 +592,9 @@ int tide_linalg_eigh(const tide_Array *A, tide_Array *w, tide_Array *V) {
   if (ev) {
     /* the upper triangle of column-major A^T is A's lower one */
     load_rm(A, a);
+    rc = finite_in(a, n * n, "eigenvalues");
+  }
+  if (ev && !rc) {
     char jobz = V ? 'V' : 'N';
     double wq = 0;
     lapack_int iq = 0;
@@ -627,6 +644,9 @@ int tide_linalg_eig(const tide_Array *A, tide_Array *wr, tide_Array *wi, tide_Ar
   if (vr) re = work_new(2 * n, &rc);
   if (re) {
     load_cm(A, a, n);
+    rc = finite_in(a, n * n, "eigenvalues");
+  }
+  if (re && !rc) {
     double wq = 0, dummy = 0;
     lapack_int info = LAPACKE_dgeev_work(LAPACK_COL_MAJOR, 'N', 'V', (lapack_int)n, a,
                                          (lapack_int)n, re, re + n, &dummy, 1, vr, (lapack_int)n,

@@ -105,6 +105,19 @@ check.errors(function() return K.ridge_moments(tide.zeros(3), math.mininteger, {
 check.errors(function() return K.enet_moments(tide.zeros(3), math.maxinteger, {}) end,
              "out of range")
 check.errors(function() return K.ridge_moments(tide.zeros(3), 1, {}) end, "wrong size")
+
+-- tide.linalg.pinv of [-inf 0 1 1.58] ran LAPACK's SVD for over a minute (the
+-- fuzz run's timeout): the iterative routines now refuse NaN and infinity
+local bad = tide.array({{-math.huge, 0, 1, 1.5849625}})
+for _, f in ipairs({"pinv", "svd", "matrix_rank"}) do
+  check.errors(function() return tide.linalg[f](bad) end, "holds NaN or infinity")
+end
+local sq = tide.array({{0 / 0, 1}, {1, 2}})
+check.errors(function() return tide.linalg.eigh(sq) end, "holds NaN or infinity")
+check.errors(function() return tide.linalg.eig(sq) end, "holds NaN or infinity")
+check.errors(function() return tide.linalg.lstsq(sq, tide.array({1, 2})) end, "holds NaN or infinity")
+check.array(tide.linalg.pinv(tide.array({{1, 2}, {3, 4}})), {{-2, 1}, {1.5, -0.5}}, 1e-12,
+           "a finite matrix still has its pseudo-inverse")
 check.eq(K.tree_bootstrap(1, 1, 5, 5):sum(), 5, "five draws")
 do
   local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
