@@ -462,6 +462,14 @@ static int make_range(lua_State *L, int inclusive) {
   int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
   lua_Integer ia = lua_isnoneornil(L, 2) ? (inclusive ? 1 : 0) : lua_tointeger(L, 1);
   lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
+  /* the values run from ia to ia + (n - 1) is: both ends in int64, or every
+  ** one between overflowed (fuzz_api: a step of math.mininteger) */
+  long long last;
+  if (allint && n > 0 &&
+      (__builtin_mul_overflow((long long)(n - 1), (long long)is, &last) ||
+       __builtin_add_overflow((long long)ia, last, &last)))
+    return luaL_error(L, "bad argument #3 to '%s' (the range's values overflow int64)",
+                      inclusive ? "range" : "arange");
   tide_Array *out = tideL_push(L);
   int rc = tide_array_new(out, dt, 1, &n, where);
   if (rc) return tideL_raise(L, rc);

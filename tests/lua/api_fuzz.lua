@@ -106,6 +106,12 @@ check.errors(function() return K.enet_moments(tide.zeros(3), math.maxinteger, {}
              "out of range")
 check.errors(function() return K.ridge_moments(tide.zeros(3), 1, {}) end, "wrong size")
 
+-- tide.range(-3, math.mininteger, math.mininteger) holds two values, -3 and
+-- -3 + math.mininteger: the second overflowed int64 (UBSan) as it was stored
+check.errors(function() return tide.range(-3, math.mininteger, math.mininteger) end,
+             "overflow int64")
+check.array(tide.range(-3, 3, 3), {-3, 0, 3}, 0, "a small integer range still works")
+
 -- tide.linalg.pinv of [-inf 0 1 1.58] ran LAPACK's SVD for over a minute (the
 -- fuzz run's timeout): the iterative routines now refuse NaN and infinity
 local bad = tide.array({{-math.huge, 0, 1, 1.5849625}})
