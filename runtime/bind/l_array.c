@@ -464,10 +464,10 @@ static int make_range(lua_State *L, int inclusive) {
   lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
   /* the values run from ia to ia + (n - 1) is: both ends in int64, or every
   ** one between overflowed (fuzz_api: a step of math.mininteger) */
-  long long last;
+  int64_t last;
   if (allint && n > 0 &&
-      (__builtin_mul_overflow((long long)(n - 1), (long long)is, &last) ||
-       __builtin_add_overflow((long long)ia, last, &last)))
+      (__builtin_mul_overflow(n - 1, (int64_t)is, &last) ||
+       __builtin_add_overflow((int64_t)ia, last, &last)))
     return luaL_error(L, "bad argument #3 to '%s' (the range's values overflow int64)",
                       inclusive ? "range" : "arange");
   tide_Array *out = tideL_push(L);

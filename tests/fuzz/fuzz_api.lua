@@ -369,8 +369,7 @@ end
 -- input and looped the hash of every later one that met it) and of classes
 -- (tide.register_class): put back as they were after discovery.
 local internal = tide._internal
-local sort_min = SORT_MIN
-internal.sort_parallel_min(sort_min)
+internal.sort_parallel_min(SORT_MIN)
 local kept = {}
 for _, name in ipairs({"tide.hash_alias", "tide.class_by_name", "tide.class_by_mt",
                        "tide.class_hooks"}) do
@@ -381,7 +380,7 @@ for _, name in ipairs({"tide.hash_alias", "tide.class_by_name", "tide.class_by_m
   kept[#kept + 1] = {t = t, copy = copy}
 end
 local function restore()
-  internal.sort_parallel_min(sort_min)
+  internal.sort_parallel_min(SORT_MIN)
   internal.optlog(false)
   for _, r in ipairs(kept) do
     for k in pairs(r.t) do
@@ -437,7 +436,7 @@ local function run(data)
     end
     local name = c.name:match("[%w_]+$")
     local busy = forks() - f0 >= MAXFORK
-    if busy then internal.sort_parallel_min(sort_min) end
+    if busy then internal.sort_parallel_min(SORT_MIN) end
     local skip = deny[c.name] or (c.mt and recv == nil) or (forking[c.name] and jobs == 1) or
                  (busy and (parallel[name] or forking[c.name] or name == "sort_parallel_min")) or
                  (deny_if[c.name] and deny_if[c.name](args, nargs)) or
