@@ -18,6 +18,7 @@
 */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,15 +63,31 @@ int64_t tideL_rowset_at(const tideL_RowSet *s, int64_t k) {
   return -1;
 }
 
+#define MAXROW ((lua_Integer)1 << 53)
+
 static lua_Integer checkrow(lua_State *L, int i, const char *what) {
   int isnum;
   lua_Integer v = lua_tointegerx(L, i, &isnum);
   if (!isnum)
     luaL_error(L, "bad argument to 'rowset' (%s must be an integer, got %s)", what,
                luaL_typename(L, i));
-  if (v < 1 || v > ((lua_Integer)1 << 53))
+  if (v < 1 || v > MAXROW)
     luaL_error(L, "bad argument to 'rowset' (%s %I is not a row number >= 1)", what, v);
   return v;
+}
+
+/* A last row: first - 1 (an empty range) up to MAXROW, and the rowset's
+** length, which grows by each range, stays at most MAXROW too, so that
+** n * 8 (its nbytes) and every sum of positions fit in int64. */
+static lua_Integer checklast(lua_State *L, int i, lua_Integer first, int64_t n, const char *where) {
+  int isint;
+  lua_Integer b = lua_tointegerx(L, i, &isint);
+  if (!isint || b < first - 1 || b > MAXROW)
+    luaL_error(L, "bad argument to 'rowset' (%s: last row must be an integer >= first - 1"
+               " (%I) and <= 2^53)", where, first - 1);
+  if (b - first + 1 > MAXROW - n)
+    luaL_error(L, "bad argument to 'rowset' (%s: more than 2^53 rows in all)", where);
+  return b;
 }
 
 /* tide.rowset(first, last) -> rows first..last (empty when last < first)
@@ -86,18 +103,16 @@ static int r_new(lua_State *L) {
       lua_geti(L, -1, 1);
       lua_geti(L, -2, 2);
       lua_Integer a = checkrow(L, -2, "a range's first row");
-      lua_Integer b = lua_tointeger(L, -1);
-      if (!lua_isinteger(L, -1) || b < a - 1)
-        return luaL_error(L, "bad argument #1 to 'rowset' (range %I: last row must be an integer"
-                          " >= first - 1)", (lua_Integer)j);
+      char where[32];
+      snprintf(where, sizeof where, "range %lld", (long long)j);
+      lua_Integer b = checklast(L, -1, a, s->n, where);
       lua_pop(L, 3);
       tideL_rowset_append(s, a - 1, b - a + 1);
     }
     return 1;
   }
   lua_Integer a = checkrow(L, 1, "first row");
-  lua_Integer b = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, b >= a - 1, 2, "last row must be >= first - 1");
+  lua_Integer b = checklast(L, 2, a, 0, "last row");
   tideL_RowSet *s = tideL_newrowset(L, 1);
   tideL_rowset_append(s, a - 1, b - a + 1);
   return 1;

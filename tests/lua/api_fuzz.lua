@@ -132,4 +132,13 @@ do
   check.truthy(K.tree_fit(X, y, codes, {n_draw = 8}), "a tree on a bootstrap of the rows")
 end
 
+-- tide.rowset(3, math.maxinteger): its length took the last row unchecked,
+-- and s.nbytes (n * 8) overflowed int64 (fuzz_api in CI, UBSan). A last row
+-- is now a row number (<= 2^53), and so is the length of the whole set.
+check.errors(function() return tide.rowset(3, math.maxinteger) end, "and <= 2^53")
+check.errors(function() return tide.rowset{{1, 1 << 53}, {1, 1 << 53}} end,
+             "range 2: more than 2^53 rows in all")
+check.eq(tide.rowset(3, 1 << 53).nbytes, ((1 << 53) - 2) * 8, "the largest range's nbytes")
+check.eq(tide.rowset{{1, 1 << 52}, {1, 1 << 52}}.n, 1 << 53, "2^53 rows in two ranges")
+
 check.done()
