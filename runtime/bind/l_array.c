@@ -454,16 +454,26 @@ static int make_range(lua_State *L, int inclusive) {
   }
   luaL_argcheck(L, step != 0 && step == step, 3, "step must be a nonzero number");
   luaL_argcheck(L, isfinite(a) && isfinite(b), 1, "bounds must be finite");
-  double span = (b - a) / step; /* inf when b - a overflows or step is tiny */
-  luaL_argcheck(L, span < 9e15, 2, "range is too long"); /* before the cast: past it, UB */
-  int64_t n;
-  if (inclusive) n = span < 0 ? 0 : (int64_t)floor(span + 1e-9) + 1;
-  else n = span <= 0 ? 0 : (int64_t)ceil(span - 1e-9);
-  int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
   lua_Integer ia = lua_isnoneornil(L, 2) ? (inclusive ? 1 : 0) : lua_tointeger(L, 1);
+  lua_Integer ib = lua_tointeger(L, lua_isnoneornil(L, 2) ? 1 : 2);
   lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
-  /* the values run from ia to ia + (n - 1) is: both ends in int64, or every
-  ** one between overflowed (fuzz_api: a step of math.mininteger) */
+  int64_t n;
+  if (allint) { /* counted in integers: doubles lose the ends near 2^63 */
+    __int128 span = (__int128)ib - ia, st = is;
+    if (st < 0) span = -span, st = -st;
+    __int128 m = span < 0 || (!inclusive && span == 0) ? 0
+                 : inclusive ? span / st + 1 : (span - 1) / st + 1;
+    luaL_argcheck(L, m < (__int128)9e15, 2, "range is too long");
+    n = (int64_t)m;
+  } else {
+    double span = (b - a) / step; /* inf when b - a overflows or step is tiny */
+    luaL_argcheck(L, span < 9e15, 2, "range is too long"); /* before the cast: past it, UB */
+    if (inclusive) n = span < 0 ? 0 : (int64_t)floor(span + 1e-9) + 1;
+    else n = span <= 0 ? 0 : (int64_t)ceil(span - 1e-9);
+  }
+  int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
+  /* the values run from ia to ia + (n - 1) is, which lies between the ends
+  ** as n is counted above; checked still, as the stores below rely on it */
   int64_t last;
   if (allint && n > 0 &&
       (__builtin_mul_overflow(n - 1, (int64_t)is, &last) ||

@@ -106,10 +106,18 @@ check.errors(function() return K.enet_moments(tide.zeros(3), math.maxinteger, {}
              "out of range")
 check.errors(function() return K.ridge_moments(tide.zeros(3), 1, {}) end, "wrong size")
 
--- tide.range(-3, math.mininteger, math.mininteger) holds two values, -3 and
--- -3 + math.mininteger: the second overflowed int64 (UBSan) as it was stored
-check.errors(function() return tide.range(-3, math.mininteger, math.mininteger) end,
-             "overflow int64")
+-- tide.range(-3, math.mininteger, math.mininteger): its length, counted in
+-- doubles, was two, and the second value, -3 + math.mininteger, overflowed
+-- int64 (UBSan) as it was stored. Integer ranges are now counted in integers:
+-- that second value lies past the end, and the ends near 2^63 are kept.
+local M, m = math.maxinteger, math.mininteger
+check.array(tide.range(-3, m, m), {-3}, 0, "one value: the next is past the end")
+check.array(tide.range(M - 2, M), {M - 2, M - 1, M}, 0, "range up to maxinteger")
+check.array(tide.arange(M - 2, M), {M - 2, M - 1}, 0, "arange up to maxinteger")
+check.array(tide.range(m, m + 4, 2), {m, m + 2, m + 4}, 0, "range from mininteger")
+check.array(tide.arange(M, M - 7, -3), {M, M - 3, M - 6}, 0, "arange down from maxinteger")
+check.eq(#tide.range(M, m), 0, "an empty range across the whole int64 line")
+check.errors(function() return tide.range(m, M) end, "range is too long")
 check.array(tide.range(-3, 3, 3), {-3, 0, 3}, 0, "a small integer range still works")
 
 -- tide.linalg.pinv of [-inf 0 1 1.58] ran LAPACK's SVD for over a minute (the
