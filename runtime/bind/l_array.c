@@ -880,6 +880,15 @@ static int a_astype(lua_State *L) {
 
 /* Reads a 1-based index array, rowset or table at arg i into a malloc'd buffer of
 ** 0-based indices; bounds are checked by the core. */
+/* Row number v, at position k of argument i, to its 0-based index;
+** math.mininteger has none (v - 1 overflows), and is out of range. */
+static int64_t zero_based(lua_State *L, int i, int64_t k, int64_t v) {
+  if (v == INT64_MIN)
+    luaL_argerror(L, i, lua_pushfstring(L, "index %I (position %I) out of range",
+                                        (lua_Integer)v, (lua_Integer)k + 1));
+  return v - 1;
+}
+
 static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
   tide_Array *ia = tideL_test(L, i);
   tideL_RowSet *rs = ia ? NULL : tideL_testrowset(L, i);
@@ -904,7 +913,7 @@ static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
     *n = ia->shape[0];
     idx = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *idx, 0);
     for (int64_t k = 0; k < *n; k++)
-      idx[k] = tide_load_i64(ia->dtype, ia->data + k * ia->strides[0]) - 1;
+      idx[k] = zero_based(L, i, k, tide_load_i64(ia->dtype, ia->data + k * ia->strides[0]));
   } else {
     luaL_checktype(L, i, LUA_TTABLE);
     *n = (int64_t)luaL_len(L, i);
@@ -914,7 +923,7 @@ static int64_t *check_indices(lua_State *L, int i, int64_t *n) {
       int isnum;
       lua_Integer v = lua_tointegerx(L, -1, &isnum);
       if (!isnum) luaL_argerror(L, i, "index table must hold integers");
-      idx[k] = v - 1;
+      idx[k] = zero_based(L, i, k, v);
       lua_pop(L, 1);
     }
   }

@@ -149,4 +149,14 @@ check.errors(function() return tide.rowset{{1, 1 << 53}, {1, 1 << 53}} end,
 check.eq(tide.rowset(3, 1 << 53).nbytes, ((1 << 53) - 2) * 8, "the largest range's nbytes")
 check.eq(tide.rowset{{1, 1 << 52}, {1, 1 << 52}}.n, 1 << 53, "2^53 rows in two ranges")
 
+-- a:take{math.mininteger}: the row number's 0-based index, v - 1, overflowed
+-- int64 (fuzz_api, UBSan); it is out of range, as any row before the first
+do
+  local a = tide.array({10, 20, 30})
+  check.errors(function() return a:take({math.mininteger}) end, "out of range")
+  check.errors(function() return a:take(tide.array({math.mininteger}, "i64")) end, "out of range")
+  check.errors(function() return a:put({math.mininteger}, tide.array({1})) end, "out of range")
+  check.array(a:take({3, 1}), {30, 10}, 0, "take still takes")
+end
+
 check.done()
