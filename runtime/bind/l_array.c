@@ -331,8 +331,8 @@ static int64_t check_index(lua_State *L, int i, int64_t len, int dim) {
   lua_Integer v = luaL_checkinteger(L, i);
   if (v < 0) v += len + 1;
   if (v < 1 || v > len)
-    luaL_error(L, "index %d out of range for dimension %d of size %d",
-               (int)luaL_checkinteger(L, i), dim + 1, (int)len);
+    luaL_error(L, "index %I out of range for dimension %d of size %I",
+               luaL_checkinteger(L, i), dim + 1, (lua_Integer)len);
   return (int64_t)(v - 1);
 }
 
@@ -797,13 +797,13 @@ static int a_slice(lua_State *L) {
   if (step > 0) {
     if (to < from - 1) to = from - 1; /* empty */
     if (from < 1 || from > len + 1 || to > len)
-      return luaL_error(L, "slice %d..%d out of range for dimension %d of size %d",
-                        (int)from, (int)to, (int)dim, (int)len);
+      return luaL_error(L, "slice %I..%I out of range for dimension %d of size %I",
+                        from, to, (int)dim, (lua_Integer)len);
     rc = tide_array_slice(v, (int)dim - 1, from - 1, to, step);
   } else {
     if (from < 1 || from > len || to < 1 || to > from)
-      return luaL_error(L, "slice %d..%d (step %d) out of range for dimension %d of size %d",
-                        (int)from, (int)to, (int)step, (int)dim, (int)len);
+      return luaL_error(L, "slice %I..%I (step %I) out of range for dimension %d of size %I",
+                        from, to, step, (int)dim, (lua_Integer)len);
     rc = tide_array_slice(v, (int)dim - 1, from - 1, to - 2, step);
   }
   return rc ? tideL_raise(L, rc) : 1;

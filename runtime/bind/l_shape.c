@@ -98,6 +98,9 @@ static int a_split(lua_State *L) {
     lua_Integer s = lua_tointegerx(L, -1, &isnum);
     if (!isnum || s < 0)
       luaL_argerror(L, 2, lua_pushfstring(L, "size %I must be a non-negative integer", i));
+    if (s > len - total) /* before the sum: sizes near 2^63 overflow it */
+      luaL_argerror(L, 2, lua_pushfstring(L, "sizes add up to more than the dimension's "
+                    "size %I", (lua_Integer)len));
     total += s;
     lua_pop(L, 1);
   }

@@ -159,4 +159,16 @@ do
   check.array(a:take({3, 1}), {30, 10}, 0, "take still takes")
 end
 
+-- found by reading the bindings after the two above: a:split's sizes were
+-- summed unchecked (two sizes of math.maxinteger overflowed int64), and
+-- index and slice errors printed their numbers cut to int
+do
+  local a = tide.zeros(4)
+  check.errors(function() return a:split({math.maxinteger, math.maxinteger}) end,
+               "sizes add up to more than the dimension's size 4")
+  check.errors(function() return a:split({1, 2}) end, "sizes add up to 3, not to")
+  check.errors(function() return a[1 << 40] end, "index 1099511627776 out of range")
+  check.errors(function() return a:slice(1, 1 << 40, 1 << 41) end, "slice 1099511627776..2199023255552 out of range")
+end
+
 check.done()
