@@ -202,9 +202,15 @@ static void check_tree(lua_State *L, int i, int64_t nclass, int64_t t, tide_Tree
   tideL_check(L, lua_gettop(L));
   lua_pop(L, 1); /* the table keeps it */
   int64_t nn = tideL_optint(L, i, "n_nodes", -1), nl = tideL_optint(L, i, "n_leaves", -1);
-  int64_t need = nn * (int64_t)sizeof(tide_TreeNode) + (nclass ? nl * nclass * 8 : 0);
-  if (a->dtype != TIDE_U8 || a->ndim != 1 || !tide_array_is_c_contiguous(a) || nn < 1 ||
-      nl < 1 || nn > INT32_MAX || a->shape[0] != need || ((uintptr_t)a->data & 7) != 0)
+  /* the counts are the caller's: bounded before the bytes are computed */
+  int64_t need = -1, vbytes, nbytes;
+  bool ok = nn >= 1 && nn <= INT32_MAX && nl >= 1 && nl <= nn && nclass >= 0 &&
+            !__builtin_mul_overflow(nl, nclass, &vbytes) &&
+            !__builtin_mul_overflow(vbytes, 8, &vbytes) &&
+            !__builtin_add_overflow(nn * (int64_t)sizeof(tide_TreeNode), vbytes, &nbytes);
+  if (ok) need = nbytes;
+  if (a->dtype != TIDE_U8 || a->ndim != 1 || !tide_array_is_c_contiguous(a) || need < 0 ||
+      a->shape[0] != need || ((uintptr_t)a->data & 7) != 0)
     luaL_error(L, "tree %d: its nodes do not match n_nodes and n_leaves (was the model "
                "changed?)", (int)t + 1);
   v->nodes = (const tide_TreeNode *)a->data;

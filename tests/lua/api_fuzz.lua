@@ -171,4 +171,31 @@ do
   check.errors(function() return a:slice(1, 1 << 40, 1 << 41) end, "slice 1099511627776..2199023255552 out of range")
 end
 
+-- the same for a model's rows option: rows = {math.mininteger} made the
+-- row check compute v - 1 before comparing (found by reading, as above)
+do
+  local X, y = tide.randn(6, 2), tide.randn(6)
+  check.errors(function() return tide.models.ridge():fit(X, y, {rows = {1, math.mininteger}}) end,
+               "entry 2 is -9223372036854775808, outside 1..6")
+  check.errors(function()
+    return tide.models.ridge():fit(X, y, {rows = tide.array({math.mininteger}, "i64")})
+  end, "outside 1..6")
+  check.truthy(tide.models.ridge():fit(X, y, {rows = {1, 2, 3, 4}}), "rows still select")
+end
+
+-- a tree's byte count, n_nodes * 16 + n_leaves * nclass * 8, was computed
+-- from the caller's counts before they were checked: n_nodes = 2^62 or a
+-- class count of math.maxinteger overflowed int64 (found by reading)
+do
+  local X, y = tide.randn(8, 2), tide.array({0, 1, 0, 1, 1, 0, 1, 0})
+  local t = K.tree_fit(X, y, K.tree_bins(X, y, {max_bins = 16}), {})
+  check.truthy(K.tree_arrays(t, 0).feature, "a regression tree's arrays")
+  check.errors(function() return K.tree_arrays(t, math.maxinteger) end, "do not match n_nodes")
+  check.errors(function() return K.tree_arrays(t, -1) end, "do not match n_nodes")
+  t.n_nodes = 1 << 62
+  check.errors(function() return K.tree_arrays(t, 0) end, "do not match n_nodes")
+  t.n_nodes, t.n_leaves = 7, math.mininteger
+  check.errors(function() return K.tree_arrays(t, 2) end, "do not match n_nodes")
+end
+
 check.done()
