@@ -16,7 +16,7 @@ static int64_t opt_len(lua_State *L, int i) {
   if (lua_isnoneornil(L, i)) return 0;
   lua_Integer n = luaL_checkinteger(L, i);
   if (n < 1)
-    luaL_argerror(L, i, lua_pushfstring(L, "invalid number of FFT data points (%d)", (int)n));
+    luaL_argerror(L, i, lua_pushfstring(L, "invalid number of FFT data points (%I)", n));
   return (int64_t)n;
 }
 

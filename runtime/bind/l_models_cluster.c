@@ -66,7 +66,8 @@ static int k_run(lua_State *L) {
   o.tol = tideL_optnum(L, 4, "tol", 0);
   o.random_init = tideL_optbool(L, 4, "random", 0);
   if (o.k < 1 || o.k > r.n)
-    return luaL_error(L, "kmeans: k = %d is more than the %d rows", (int)o.k, (int)r.n);
+    return luaL_error(L, "kmeans: k = %I must be between 1 and the %I rows", (lua_Integer)o.k,
+                      (lua_Integer)r.n);
   lua_getfield(L, 4, "init");
   if (!lua_isnil(L, -1)) o.init = check_f64(L, lua_gettop(L), o.k * p, "init");
   int64_t shape[2] = {o.k, p};
@@ -156,8 +157,8 @@ static int k_pca_fit(lua_State *L) {
   double frac = tideL_optnum(L, 2, "fraction", 0);
   if (r.n < 2) return luaL_error(L, "pca: needs at least 2 rows to fit, got %d", (int)r.n);
   if (keep > lim)
-    return luaL_error(L, "pca: n_components = %d must be at most min(rows, features) = %d",
-                      (int)keep, (int)lim);
+    return luaL_error(L, "pca: n_components = %I must be at most min(rows, features) = %I",
+                      (lua_Integer)keep, (lua_Integer)lim);
   /* the fit's buffers belong to a userdata first, so nothing leaks if a
   ** later allocation raises */
   tide_Pca *f = lua_newuserdatauv(L, sizeof *f, 0);

@@ -143,8 +143,8 @@ static void check_args(lua_State *L, int qi, int oi, const char *fname, Args *a)
   }
   a->k = tideL_optint(L, oi, "k", 5);
   if (a->k < 1 || a->k > a->ix.rows.n)
-    luaL_error(L, "%s: k = %d must be between 1 and the %d training rows", fname, (int)a->k,
-               (int)a->ix.rows.n);
+    luaL_error(L, "%s: k = %I must be between 1 and the %I training rows", fname,
+               (lua_Integer)a->k, (lua_Integer)a->ix.rows.n);
 }
 
 /* knn_kneighbors(X, centre, xmax2, Q, {train_rows, rows, k}) -> dist, idx (1-based) */
@@ -232,7 +232,7 @@ static int k_reduce(lua_State *L) {
   int64_t k = tideL_optint(L, 4, "k", kk);
   const int64_t *row = (const int64_t *)I->data; /* 1-based: read in place */
   for (int64_t m = 0; m < nq * kk; m++)
-    if (row[m] < 1 || row[m] > n) return luaL_error(L, "knn_reduce: row %d out of range", (int)row[m]);
+    if (row[m] < 1 || row[m] > n) return luaL_error(L, "knn_reduce: row %I out of range", (lua_Integer)row[m]);
   int weighted = tideL_optbool(L, 4, "distance", 0);
   lua_getfield(L, 4, "classes");
   tide_Array *ca = lua_isnil(L, -1) ? NULL : tideL_check(L, lua_gettop(L));

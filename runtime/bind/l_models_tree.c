@@ -48,7 +48,7 @@ static int k_bins(lua_State *L) {
   if (X->shape[1] == 0) return luaL_error(L, "fit: X has no features");
   lua_Integer mb = tideL_optint(L, 3, "max_bins", TIDE_TREE_MAX_BINS);
   if (mb < 2 || mb > TIDE_TREE_MAX_BINS)
-    return luaL_error(L, "max_bins must be between 2 and %d, got %d", TIDE_TREE_MAX_BINS, (int)mb);
+    return luaL_error(L, "max_bins must be between 2 and %d, got %I", TIDE_TREE_MAX_BINS, mb);
   tide_Array *C = newarr(L, TIDE_U8, X->shape[1], r.n);
   if ((rc = tide_tree_bins(X, &r, (int)mb, C->data))) return tideL_raise(L, rc);
   return 1;
@@ -152,13 +152,14 @@ static int k_fit(lua_State *L) {
   o.n_draw = tideL_optint(L, 4, "n_draw", 0);
   o.stream = stream;
   if (o.max_features < 1 || o.max_features > p)
-    return luaL_error(L, "max_features = %d must be between 1 and the %d features",
-                      (int)o.max_features, (int)p);
+    return luaL_error(L, "max_features = %I must be between 1 and the %I features",
+                      (lua_Integer)o.max_features, (lua_Integer)p);
   if (o.max_depth < 0 || o.min_samples_split < 2 || o.min_samples_leaf < 1 || o.n_draw < 0 ||
       !(o.min_impurity_decrease >= 0))
-    return luaL_error(L, "tree: bad options (max_depth %d, min_samples_split %d, "
-                      "min_samples_leaf %d, n_draw %d)", (int)o.max_depth,
-                      (int)o.min_samples_split, (int)o.min_samples_leaf, (int)o.n_draw);
+    return luaL_error(L, "tree: bad options (max_depth %I, min_samples_split %I, "
+                      "min_samples_leaf %I, n_draw %I)", (lua_Integer)o.max_depth,
+                      (lua_Integer)o.min_samples_split, (lua_Integer)o.min_samples_leaf,
+                      (lua_Integer)o.n_draw);
   /* the fitted tree lives in a userdata with __gc until copied out */
   tide_Tree *t = lua_newuserdatauv(L, sizeof *t, 0);
   memset(t, 0, sizeof *t);

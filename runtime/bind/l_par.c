@@ -55,7 +55,7 @@ static int opt_jobs(lua_State *L, int o) {
   lua_Integer j = tideL_optint(L, o, "jobs", tide__config.jobs > 0 ? tide__config.jobs : tide_ncpus());
   if (j < 0) j = tide_ncpus() + 1 + j;
   if (j < 1) luaL_error(L, "option 'jobs' must be a positive count or -1, -2, ...");
-  if (j > 256) luaL_error(L, "option 'jobs' is %d; at most 256 workers", (int)j);
+  if (j > 256) luaL_error(L, "option 'jobs' is %I; at most 256 workers", j);
   return (int)j;
 }
 
