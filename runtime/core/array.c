@@ -427,10 +427,13 @@ int tide_nditer(int nops, int ndim, const int64_t *shape,
   int64_t sh[TIDE_MAXDIM], st[4][TIDE_MAXDIM], idx[TIDE_MAXDIM];
   unsigned char *ptr[4];
   int nd = 0;
+  /* An empty array first: its other dimensions may be huge (c_strides
+  ** saturates their strides), and stride * shape below would overflow. */
+  for (int d = 0; d < ndim; d++)
+    if (shape[d] == 0) return 0;
   /* Drop size-1 dimensions and merge dimensions that are contiguous for
   ** every operand, so that a C-contiguous array is one inner run. */
   for (int d = 0; d < ndim; d++) {
-    if (shape[d] == 0) return 0;
     if (shape[d] == 1) continue;
     if (nd > 0) {
       bool merge = true;

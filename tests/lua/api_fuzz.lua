@@ -198,4 +198,18 @@ do
   check.errors(function() return K.tree_arrays(t, 2) end, "do not match n_nodes")
 end
 
+-- tide.rand(2^31, 2^31, 0, 2^31): an empty array whose other dimensions are
+-- huge. Filling it merged dimensions by stride * shape, which overflowed
+-- int64 (fuzz_api, UBSan); printing it then visited 2^62 empty rows (a hang
+-- found while writing this test). Both now stop at the zero dimension.
+do
+  local big = 1 << 31
+  local a = tide.rand(big, big, 0, big)
+  check.eq(a.size, 0, "an empty array")
+  check.array(a.shape, {big, big, 0, big}, 0, "its shape as asked")
+  check.truthy(tostring(a):find("[[[[]]]]", 1, true), "printed as numpy's brackets")
+  check.eq(tide.randn(big, big, 0, big):sum(), 0, "randn of it, and its sum")
+  check.eq((a + a).size, 0, "an op on it")
+end
+
 check.done()
