@@ -195,24 +195,32 @@ const char *tide_shape_str(int ndim, const int64_t *shape, char *buf, size_t len
 int tide_shape_size(int ndim, const int64_t *shape, int itemsize, int64_t *count) {
   if (ndim < 0 || ndim > TIDE_MAXDIM)
     return tide__seterr(TIDE_EINVAL, "%d dimensions (at most %d)", ndim, TIDE_MAXDIM);
+  /* As numpy: the nonzero dimensions' product must fit even when another
+  ** dimension is 0, so that every stride of every shape fits in int64 (an
+  ** empty 2^31 x 2^31 x 0 x 2^31 array made strides that overflowed once
+  ** sliced, selected or iterated: fuzz_api). */
   int64_t n = 1;
+  bool empty = false;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0)
       return tide__seterr(TIDE_EINVAL, "dimension %d is negative (%" PRId64 ")", d + 1, shape[d]);
-    if (shape[d] != 0 && n > INT64_MAX / shape[d])
+    if (shape[d] == 0) {
+      empty = true;
+      continue;
+    }
+    if (n > INT64_MAX / shape[d])
       return tide__seterr(TIDE_EINVAL, "shape is too large (element count overflows)");
     n *= shape[d];
   }
-  if (itemsize > 0 && n > (INT64_MAX / 2) / itemsize)
+  if (n > (INT64_MAX / 2) / (itemsize > 0 ? itemsize : 1))
     return tide__seterr(TIDE_EINVAL, "shape is too large (byte count overflows)");
-  *count = n;
+  *count = empty ? 0 : n;
   return TIDE_OK;
 }
 
 static void c_strides(int ndim, const int64_t *shape, int itemsize, int64_t *strides) {
-  /* With a zero dimension the other dimensions may be huge (the element
-  ** count is still 0): saturate instead of overflowing, the strides of an
-  ** empty array are never used to address anything. */
+  /* tide_shape_size keeps the product of the nonzero dimensions in range;
+  ** saturating still, for a caller that did not ask it. */
   int64_t st = itemsize;
   for (int d = ndim - 1; d >= 0; d--) {
     strides[d] = st;
@@ -400,6 +408,9 @@ int tide_array_reshape_view(tide_Array *a, int ndim, const int64_t *shape) {
     known = total;
   }
   if (known != total) goto mismatch;
+  int64_t count; /* an empty shape's other dimensions, in range as for a new array */
+  int rc = tide_shape_size(ndim, sh, tide_dtype_size(a->dtype), &count);
+  if (rc) return rc;
   int64_t st[TIDE_MAXDIM];
   if (tide_array_is_c_contiguous(a) || total == 0) {
     c_strides(ndim, sh, tide_dtype_size(a->dtype), st);

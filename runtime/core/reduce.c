@@ -507,6 +507,10 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
                         tide_redop_name(op));
   int rc = tide_array_new(out, odt, ndim, shape, TIDE_WHERE_AUTO);
   if (rc || outn == 0) return rc;
+  if (len == 0) { /* the identity, zeroed already but for all's true: no pass */
+    if (op == TIDE_RALL) memset(out->data, 1, (size_t)outn);
+    return TIDE_OK;
+  }
   if (op == TIDE_RARGMIN || op == TIDE_RARGMAX) {
     if ((rc = argreduce(op, a, dim, ddof, out))) tide_array_close(out);
     return rc;
@@ -524,8 +528,15 @@ int tide_reduce(int op, const tide_Array *a, int dim, int ddof, tide_Array *out)
   /* u64 min / max accumulate flipped values (RED_ITYPE's FLIP) */
   bool flip = a->dtype == TIDE_U64 && (kind == A_MINI || kind == A_MAXI);
   size_t nb = (size_t)(outn ? outn : 1) * 8;
-  unsigned char *acc = (iacc ? odt == TIDE_I64 || odt == TIDE_U64 : odt == TIDE_F64)
-                           ? out->data : tide__calloc(nb, 1);
+  bool inplace = iacc ? odt == TIDE_I64 || odt == TIDE_U64 : odt == TIDE_F64;
+  /* an accumulator of 8 bytes an output (a bool's is 8 times the output),
+  ** and var's means beside it: admitted as arrays are */
+  uint64_t extra = (inplace ? 0 : nb) + (op == TIDE_RVAR || op == TIDE_RSTD ? nb : 0);
+  if (extra && (rc = tide__admit_memory(extra, "a reduction's accumulators"))) {
+    tide_array_close(out);
+    return rc;
+  }
+  unsigned char *acc = inplace ? out->data : tide__calloc(nb, 1);
   double *mean = NULL;
   if (!acc) goto nomem;
   for (int64_t j = 0; j < outn; j++) {

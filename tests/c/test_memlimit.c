@@ -12,6 +12,7 @@
 #include "check.h"
 #include "core.h"
 #include "io.h"
+#include "ops.h"
 
 static char top[] = "/tmp/tide-memlimit-XXXXXX";
 
@@ -166,6 +167,24 @@ static void test_small_machine(void) {
   CHECK(tide_memory_available() == UINT64_MAX);
 }
 
+/* A reduction's accumulator, 8 bytes an output whatever the output's
+** dtype, is admitted as arrays are: all() down 2 x 700,000 bools makes
+** 700 kB of output (unchecked) and 5.6 MB of counts, past the 5.1 MB. */
+static void test_reduction(void) {
+  use("nothing");
+  tide_Array b, r;
+  CHECK_EQ_INT(tide_array_new(&b, TIDE_BOOL, 2, (int64_t[]){2, 700000}, TIDE_WHERE_HEAP), TIDE_OK);
+  use("old");
+  CHECK_EQ_INT(tide_reduce(TIDE_RALL, &b, 0, 0, &r), TIDE_ENOMEM);
+  CHECK_STR_HAS(tide_lasterror(), "cannot allocate 5.6 MB for a reduction's accumulators");
+  CHECK(r.storage == NULL);
+  CHECK_EQ_INT(tide_reduce(TIDE_RALL, &b, 1, 0, &r), TIDE_OK); /* 2 outputs */
+  CHECK_EQ_INT(r.shape[0], 2);
+  tide_array_close(&r);
+  tide_array_close(&b);
+  use("nothing");
+}
+
 /* The real machine: sizes past any memory are refused, overflowing
 ** shapes are errors, and the process goes on. */
 static void test_real(void) {
@@ -223,6 +242,7 @@ int main(void) {
   test_v2();
   test_mount_root();
   test_small_machine();
+  test_reduction();
   test_real();
   test_disk();
   tide__memlimit_root(NULL);
