@@ -179,8 +179,7 @@ char *tide_array_format(const tide_Array *a, const char *indent) {
   (void)indent;
   /* an empty array's scans are skipped: the dimensions before its zero
   ** may be huge (2^31 x 2^31 x 0 took the visits 2^62 steps: fuzz_api) */
-  if (empty) {
-  } else if (tide_dtype_isfloat(a->dtype)) {
+  if (!empty && tide_dtype_isfloat(a->dtype)) {
     Scan s = {.dtype = a->dtype, .allint = 1};
     visit(a, 0, a->data, f.summarize, scan_one, &s);
     f.intlike = s.allint;

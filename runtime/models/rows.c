@@ -28,7 +28,7 @@ int tide_rows_check(const tide_Rows *r, int64_t nrows) {
     return TIDE_OK;
   }
   if (!r->idx) return TIDE_OK;
-  /* the raw entries: v - base overflows for v near INT64_MIN (fuzz_api) */
+  /* the raw entries: v - base overflows for v near INT64_MIN */
   for (int64_t k = 0; k < r->n; k++) {
     int64_t v = r->idx[k * r->stride];
     if (v < r->base || v - r->base >= nrows)
