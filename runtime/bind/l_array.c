@@ -458,7 +458,8 @@ static int make_range(lua_State *L, int inclusive) {
   lua_Integer ib = lua_tointeger(L, lua_isnoneornil(L, 2) ? 1 : 2);
   lua_Integer is = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
   int64_t n;
-  if (allint) { /* counted in integers: doubles lose the ends near 2^63 */
+  if (allint) { /* counted in integers: doubles lose the ends near 2^63; the
+                 ** values, ia + k * is for k < n, then lie between the ends */
     __int128 span = (__int128)ib - ia, st = is;
     if (st < 0) span = -span, st = -st;
     __int128 m = span < 0 || (!inclusive && span == 0) ? 0
@@ -472,14 +473,6 @@ static int make_range(lua_State *L, int inclusive) {
     else n = span <= 0 ? 0 : (int64_t)ceil(span - 1e-9);
   }
   int where, dt = tideL_ctor_opts(L, 4, allint ? TIDE_I64 : TIDE_F64, &where);
-  /* the values run from ia to ia + (n - 1) is, which lies between the ends
-  ** as n is counted above; checked still, as the stores below rely on it */
-  int64_t last;
-  if (allint && n > 0 &&
-      (__builtin_mul_overflow(n - 1, (int64_t)is, &last) ||
-       __builtin_add_overflow((int64_t)ia, last, &last)))
-    return luaL_error(L, "bad argument #3 to '%s' (the range's values overflow int64)",
-                      inclusive ? "range" : "arange");
   tide_Array *out = tideL_push(L);
   int rc = tide_array_new(out, dt, 1, &n, where);
   if (rc) return tideL_raise(L, rc);

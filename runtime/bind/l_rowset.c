@@ -18,7 +18,6 @@
 */
 #include <inttypes.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,14 +78,17 @@ static lua_Integer checkrow(lua_State *L, int i, const char *what) {
 /* A last row: first - 1 (an empty range) up to MAXROW, and the rowset's
 ** length, which grows by each range, stays at most MAXROW too, so that
 ** n * 8 (its nbytes) and every sum of positions fit in int64. */
-static lua_Integer checklast(lua_State *L, int i, lua_Integer first, int64_t n, const char *where) {
+static lua_Integer checklast(lua_State *L, int i, lua_Integer first, int64_t n, lua_Integer range) {
   int isint;
   lua_Integer b = lua_tointegerx(L, i, &isint);
-  if (!isint || b < first - 1 || b > MAXROW)
-    luaL_error(L, "bad argument to 'rowset' (%s: last row must be an integer >= first - 1"
-               " (%I) and <= 2^53)", where, first - 1);
-  if (b - first + 1 > MAXROW - n)
+  int beyond = !isint || b < first - 1 || b > MAXROW;
+  if (beyond || b - first + 1 > MAXROW - n) { /* the message, only now */
+    const char *where = range ? lua_pushfstring(L, "range %I", range) : "last row";
+    if (beyond)
+      luaL_error(L, "bad argument to 'rowset' (%s: last row must be an integer >= first - 1"
+                 " (%I) and <= 2^53)", where, first - 1);
     luaL_error(L, "bad argument to 'rowset' (%s: more than 2^53 rows in all)", where);
+  }
   return b;
 }
 
@@ -103,16 +105,14 @@ static int r_new(lua_State *L) {
       lua_geti(L, -1, 1);
       lua_geti(L, -2, 2);
       lua_Integer a = checkrow(L, -2, "a range's first row");
-      char where[32];
-      snprintf(where, sizeof where, "range %lld", (long long)j);
-      lua_Integer b = checklast(L, -1, a, s->n, where);
+      lua_Integer b = checklast(L, -1, a, s->n, (lua_Integer)j);
       lua_pop(L, 3);
       tideL_rowset_append(s, a - 1, b - a + 1);
     }
     return 1;
   }
   lua_Integer a = checkrow(L, 1, "first row");
-  lua_Integer b = checklast(L, 2, a, 0, "last row");
+  lua_Integer b = checklast(L, 2, a, 0, 0);
   tideL_RowSet *s = tideL_newrowset(L, 1);
   tideL_rowset_append(s, a - 1, b - a + 1);
   return 1;
